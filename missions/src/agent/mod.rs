@@ -1,0 +1,350 @@
+//! The turn loop: ask the model, store what it said, run the tools it called, repeat until
+//! it stops calling tools or the mission runs out of turns.
+//!
+//! Every step is appended to the event log before it is acted on, and the loop can be
+//! cancelled at any await.
+
+mod history;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use sortie_transports::{
+    ContentBlock, ErrorClass, Message, Role, StopReason, Transport, TransportError, TransportEvent,
+    TurnRequest, Usage,
+};
+use tokio_util::sync::CancellationToken;
+
+pub use history::history_from_events;
+
+use crate::tools::{Approver, DenyAll, ToolBox};
+use crate::{
+    prompts, Mission, MissionEvent, MissionId, MissionStatus, Store, StoreError, StoredEvent,
+};
+
+/// What a runner reports while it works: stored events, and the live deltas between them.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Event {
+        mission: MissionId,
+        event: StoredEvent,
+    },
+    TextDelta {
+        mission: MissionId,
+        turn: u32,
+        text: String,
+    },
+    ThinkingDelta {
+        mission: MissionId,
+        turn: u32,
+        text: String,
+    },
+}
+
+/// Receives every [`Update`] as it happens.
+pub type Observer = Arc<dyn Fn(&Update) + Send + Sync>;
+
+/// A runner failure that is not the mission's own: the store could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs missions over one transport.
+pub struct MissionRunner {
+    store: Store,
+    transport: Arc<dyn Transport>,
+    tools: ToolBox,
+    approver: Arc<dyn Approver>,
+    system_template: String,
+    observer: Option<Observer>,
+}
+
+enum TurnEnd {
+    Finished {
+        content: Vec<ContentBlock>,
+        stop: StopReason,
+        usage: Option<Usage>,
+    },
+    Failed(TransportError),
+}
+
+impl MissionRunner {
+    pub fn new(store: Store, transport: Arc<dyn Transport>) -> Self {
+        Self {
+            store,
+            transport,
+            tools: ToolBox::default(),
+            approver: Arc::new(DenyAll),
+            system_template: prompts::template("system", None),
+            observer: None,
+        }
+    }
+
+    pub fn with_tools(mut self, tools: ToolBox) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// Who answers the `ask` permission policy (by default nobody: asking denies).
+    pub fn with_approver(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = approver;
+        self
+    }
+
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The system prompt template; `{{cwd}}` is filled in per mission.
+    pub fn with_system_template(mut self, template: String) -> Self {
+        self.system_template = template;
+        self
+    }
+
+    fn notify(&self, update: Update) {
+        if let Some(observer) = &self.observer {
+            observer(&update);
+        }
+    }
+
+    fn record(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, RunError> {
+        let stored = self.store.append(id, event)?;
+        self.notify(Update::Event {
+            mission: *id,
+            event: stored.clone(),
+        });
+        Ok(stored)
+    }
+
+    /// Ends the mission with `status`, durably.
+    async fn finish(
+        &self,
+        id: &MissionId,
+        status: MissionStatus,
+        reason: Option<String>,
+    ) -> Result<Mission, RunError> {
+        self.record(id, MissionEvent::Status { status, reason })?;
+        self.store.flush().await?;
+        Ok(self.store.mission(id)?)
+    }
+
+    async fn fail(&self, id: &MissionId, error: TransportError) -> Result<Mission, RunError> {
+        self.record(
+            id,
+            MissionEvent::Error {
+                class: Some(error.class),
+                status: error.status,
+                message: error.message.clone(),
+            },
+        )?;
+        self.finish(id, MissionStatus::Failed, Some(error.message))
+            .await
+    }
+
+    /// Runs a mission from where its log stands until it completes, fails, runs out of
+    /// turns, or `cancel` fires.
+    pub async fn run(&self, id: MissionId, cancel: CancellationToken) -> Result<Mission, RunError> {
+        let mission = self.store.mission(&id)?;
+        let mut history = history_from_events(&self.store.events(&id)?);
+        let cwd = PathBuf::from(&mission.cwd);
+        let system = prompts::render(
+            &self.system_template,
+            &[("cwd", &cwd.display().to_string())],
+        );
+        let specs = self.tools.specs();
+        self.record(
+            &id,
+            MissionEvent::Status {
+                status: MissionStatus::Running,
+                reason: None,
+            },
+        )?;
+
+        for turn in mission.turns + 1..=mission.max_turns {
+            self.record(
+                &id,
+                MissionEvent::TurnStarted {
+                    turn,
+                    model: mission.model.clone(),
+                },
+            )?;
+            let request = TurnRequest {
+                model: mission.model.clone(),
+                system: system.clone(),
+                messages: history.clone(),
+                tools: specs.clone(),
+                max_output_tokens: None,
+            };
+            let end = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
+                end = self.one_turn(&id, turn, request) => end,
+            };
+            let (content, stop, usage) = match end {
+                TurnEnd::Finished {
+                    content,
+                    stop,
+                    usage,
+                } => (content, stop, usage),
+                TurnEnd::Failed(error) => return self.fail(&id, error).await,
+            };
+            self.record(
+                &id,
+                MissionEvent::AssistantMessage {
+                    turn,
+                    content: content.clone(),
+                    stop_reason: stop,
+                },
+            )?;
+            if let Some(usage) = usage {
+                self.record(&id, MissionEvent::Usage { turn, usage })?;
+            }
+            // Durable before any tool acts on what the model said.
+            self.store.flush().await?;
+            let calls: Vec<(String, String, String)> = content
+                .iter()
+                .filter_map(|b| match b {
+                    ContentBlock::ToolUse {
+                        id,
+                        name,
+                        arguments,
+                    } => Some((id.clone(), name.clone(), arguments.clone())),
+                    _ => None,
+                })
+                .collect();
+            history.push(Message {
+                role: Role::Assistant,
+                content,
+            });
+            if calls.is_empty() {
+                return self.finish(&id, MissionStatus::Completed, None).await;
+            }
+            let mut results = Vec::with_capacity(calls.len());
+            for (call_id, name, arguments) in calls {
+                let started = Instant::now();
+                let result = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some(format!("cancelled by the user while `{name}` ran"))).await,
+                    r = self.tools.run(&cwd, mission.policy, self.approver.as_ref(), &name, &arguments) => r,
+                };
+                self.record(
+                    &id,
+                    MissionEvent::ToolResult {
+                        turn,
+                        call_id: call_id.clone(),
+                        name,
+                        outcome: result.outcome,
+                        output: result.output.clone(),
+                        duration_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    },
+                )?;
+                results.push(ContentBlock::ToolResult {
+                    call_id,
+                    content: result.output,
+                    is_error: result.outcome != crate::ToolOutcome::Ok,
+                });
+            }
+            history.push(Message {
+                role: Role::User,
+                content: results,
+            });
+        }
+        let message = format!(
+            "the mission reached its limit of {} turns before the model finished; raise --max-turns to let it go further",
+            mission.max_turns
+        );
+        self.record(
+            &id,
+            MissionEvent::Error {
+                class: None,
+                status: None,
+                message: message.clone(),
+            },
+        )?;
+        self.finish(&id, MissionStatus::Failed, Some(message)).await
+    }
+
+    /// Streams one turn, forwarding deltas, and assembles what the model said.
+    async fn one_turn(&self, id: &MissionId, turn: u32, request: TurnRequest) -> TurnEnd {
+        let model = request.model.clone();
+        let mut stream = match self.transport.stream_turn(request).await {
+            Ok(s) => s,
+            Err(e) => return TurnEnd::Failed(e),
+        };
+        let mut text = String::new();
+        let mut thinking = String::new();
+        let mut signature = None;
+        let mut calls = Vec::new();
+        let mut usage = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(TransportEvent::TextDelta(delta)) => {
+                    text.push_str(&delta);
+                    self.notify(Update::TextDelta {
+                        mission: *id,
+                        turn,
+                        text: delta,
+                    });
+                }
+                Ok(TransportEvent::ThinkingDelta {
+                    text: delta,
+                    signature: sig,
+                }) => {
+                    thinking.push_str(&delta);
+                    if sig.is_some() {
+                        signature = sig;
+                    }
+                    if !delta.is_empty() {
+                        self.notify(Update::ThinkingDelta {
+                            mission: *id,
+                            turn,
+                            text: delta,
+                        });
+                    }
+                }
+                Ok(TransportEvent::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                }) => {
+                    calls.push(ContentBlock::ToolUse {
+                        id,
+                        name,
+                        arguments,
+                    });
+                }
+                Ok(TransportEvent::Usage(u)) => usage = Some(u),
+                Ok(TransportEvent::Done(stop)) => {
+                    let mut content = Vec::new();
+                    if !thinking.is_empty() || signature.is_some() {
+                        content.push(ContentBlock::Thinking {
+                            text: thinking,
+                            signature,
+                            model: Some(model),
+                        });
+                    }
+                    if !text.is_empty() {
+                        content.push(ContentBlock::Text { text });
+                    }
+                    content.extend(calls);
+                    return TurnEnd::Finished {
+                        content,
+                        stop,
+                        usage,
+                    };
+                }
+                Err(e) => return TurnEnd::Failed(e),
+            }
+        }
+        TurnEnd::Failed(TransportError::new(
+            ErrorClass::Network,
+            "the transport's stream ended without finishing the turn",
+        ))
+    }
+}

@@ -1,0 +1,15 @@
+//! Sortie's missions: a mission's record and event log in sled, the tools a model may
+//! call, and the agent loop that runs turns over a transport.
+
+pub mod agent;
+mod event;
+mod mission;
+pub mod prompts;
+mod store;
+pub mod tools;
+
+pub use agent::{MissionRunner, Observer, RunError, Update};
+pub use event::{MissionEvent, StoredEvent, ToolOutcome};
+pub use mission::{Mission, MissionId, MissionSpec, MissionStatus};
+pub use store::{Store, StoreError, SCHEMA_VERSION};
+pub use tools::{Approver, PermissionPolicy};

@@ -1,0 +1,145 @@
+//! A mission: what was asked, where, on which model, and where it stands.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sortie_transports::Usage;
+use uuid::Uuid;
+
+use crate::tools::PermissionPolicy;
+
+/// A mission id: a UUID v7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MissionId(pub Uuid);
+
+impl MissionId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl Default for MissionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for MissionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for MissionId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// Where a mission stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissionStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Interrupted,
+    NeedsReauth,
+    Cancelled,
+}
+
+impl MissionStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MissionStatus::Queued => "queued",
+            MissionStatus::Running => "running",
+            MissionStatus::Completed => "completed",
+            MissionStatus::Failed => "failed",
+            MissionStatus::Interrupted => "interrupted",
+            MissionStatus::NeedsReauth => "needs_reauth",
+            MissionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the mission will not run again without being resumed.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            MissionStatus::Completed | MissionStatus::Failed | MissionStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for MissionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a new mission is asked to do, and with what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissionSpec {
+    pub prompt: String,
+    pub provider: String,
+    pub model: String,
+    pub transport: String,
+    pub cwd: PathBuf,
+    pub policy: PermissionPolicy,
+    pub max_turns: u32,
+}
+
+/// A mission's record: a summary kept up to date from its event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mission {
+    pub id: MissionId,
+    pub title: Option<String>,
+    pub prompt: String,
+    pub status: MissionStatus,
+    pub provider: String,
+    pub model: String,
+    pub transport: String,
+    pub cwd: PathBuf,
+    pub policy: PermissionPolicy,
+    pub max_turns: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub turns: u32,
+    pub usage: Usage,
+    /// The last error, when the mission failed.
+    pub error: Option<String>,
+    /// How many events the log holds; the next event gets this sequence number.
+    pub event_count: u64,
+}
+
+impl Mission {
+    pub(crate) fn new(id: MissionId, spec: MissionSpec, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            title: None,
+            prompt: spec.prompt,
+            status: MissionStatus::Queued,
+            provider: spec.provider,
+            model: spec.model,
+            transport: spec.transport,
+            cwd: spec.cwd,
+            policy: spec.policy,
+            max_turns: spec.max_turns,
+            created_at: now,
+            updated_at: now,
+            turns: 0,
+            usage: Usage::default(),
+            error: None,
+            event_count: 0,
+        }
+    }
+}

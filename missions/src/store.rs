@@ -1,0 +1,414 @@
+//! The mission store: one sled database under the data dir.
+//!
+//! Trees: `missions` (id -> record), `events` (id ++ big-endian seq -> event), and `meta`
+//! (schema version). Later capabilities add `credentials`, `oauth_sessions`, `schedules`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
+
+/// The schema this build writes. A store from a newer build is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const TREES: &[&str] = &[
+    "missions",
+    "events",
+    "credentials",
+    "oauth_sessions",
+    "schedules",
+    "meta",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data dir {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the store at {path} is in use by another sortie process; wait for it to finish (a later release runs one daemon that owns the store)")]
+    Locked { path: PathBuf },
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("the store at {path} was written by a newer sortie (schema {found}, this build reads up to {SCHEMA_VERSION}); upgrade sortie or point SORTIE_HOME elsewhere")]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("the store's schema version is unreadable ({0:?}); the store may be damaged")]
+    BadSchema(Vec<u8>),
+    #[error("no mission matches `{0}` (see `sortie missions`)")]
+    UnknownMission(String),
+    #[error("`{prefix}` matches {count} missions; give more of the id")]
+    AmbiguousMission { prefix: String, count: usize },
+    #[error("the record of mission {id} is corrupt: {error}")]
+    Corrupt { id: String, error: String },
+    #[error("store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    missions: sled::Tree,
+    events: sled::Tree,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `home`, which is created owner-only.
+    pub fn open(home: &Path) -> Result<Self, StoreError> {
+        create_private_dir(home)?;
+        let path = home.join("store");
+        let db = sled::Config::new().path(&path).open().map_err(|source| {
+            let text = source.to_string().to_lowercase();
+            if text.contains("lock") || text.contains("temporarily unavailable") {
+                StoreError::Locked { path: path.clone() }
+            } else {
+                StoreError::Open {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        restrict(&path);
+        for tree in TREES {
+            db.open_tree(tree)?;
+        }
+        let meta = db.open_tree("meta")?;
+        match meta.get("schema_version")? {
+            None => {
+                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(raw) => {
+                let bytes: [u8; 4] = raw
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::BadSchema(raw.to_vec()))?;
+                let found = u32::from_be_bytes(bytes);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew { path, found });
+                }
+            }
+        }
+        Ok(Self {
+            missions: db.open_tree("missions")?,
+            events: db.open_tree("events")?,
+            db,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The raw database, for the trees later capabilities own.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Creates a mission and writes its `Created` and first `UserMessage` events.
+    pub fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
+        let id = MissionId::new();
+        let mission = Mission::new(id, spec.clone(), Utc::now());
+        self.put_mission(&mission)?;
+        self.append(&id, MissionEvent::Created { spec: spec.clone() })?;
+        self.append(&id, MissionEvent::UserMessage { text: spec.prompt })?;
+        self.mission(&id)
+    }
+
+    /// Appends one event and updates the mission record in the same transaction.
+    pub fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError> {
+        let key = id.as_bytes().to_vec();
+        let now = Utc::now();
+        let result = (&self.missions, &self.events).transaction(|(missions, events)| {
+            let raw = missions
+                .get(&key)?
+                .ok_or(ConflictableTransactionError::Abort(
+                    StoreError::UnknownMission(id.to_string()),
+                ))?;
+            let mut mission: Mission = serde_json::from_slice(&raw).map_err(|e| {
+                ConflictableTransactionError::Abort(StoreError::Corrupt {
+                    id: id.to_string(),
+                    error: e.to_string(),
+                })
+            })?;
+            let seq = mission.event_count;
+            let stored = StoredEvent {
+                seq,
+                at: now,
+                event: event.clone(),
+            };
+            let value = serde_json::to_vec(&stored).map_err(|e| {
+                ConflictableTransactionError::Abort(StoreError::Corrupt {
+                    id: id.to_string(),
+                    error: format!("cannot encode event: {e}"),
+                })
+            })?;
+            events.insert(event_key(id, seq).as_slice(), value)?;
+            event.apply(&mut mission);
+            mission.event_count = seq + 1;
+            mission.updated_at = now;
+            let encoded = serde_json::to_vec(&mission).map_err(|e| {
+                ConflictableTransactionError::Abort(StoreError::Corrupt {
+                    id: id.to_string(),
+                    error: e.to_string(),
+                })
+            })?;
+            missions.insert(key.as_slice(), encoded)?;
+            Ok(stored)
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })
+    }
+
+    /// Makes everything appended so far durable on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Sets a mission's title.
+    pub fn set_title(&self, id: &MissionId, title: &str) -> Result<(), StoreError> {
+        let mut mission = self.mission(id)?;
+        mission.title = Some(title.to_string());
+        self.put_mission(&mission)
+    }
+
+    fn put_mission(&self, mission: &Mission) -> Result<(), StoreError> {
+        let encoded = serde_json::to_vec(mission).map_err(|e| StoreError::Corrupt {
+            id: mission.id.to_string(),
+            error: e.to_string(),
+        })?;
+        self.missions.insert(mission.id.as_bytes(), encoded)?;
+        Ok(())
+    }
+
+    /// One mission's record.
+    pub fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
+        let raw = self
+            .missions
+            .get(id.as_bytes())?
+            .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
+        serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+            id: id.to_string(),
+            error: e.to_string(),
+        })
+    }
+
+    /// Finds a mission by its full id or a unique prefix of it.
+    pub fn resolve(&self, text: &str) -> Result<MissionId, StoreError> {
+        let text = text.trim();
+        if let Ok(id) = text.parse::<MissionId>() {
+            self.mission(&id)?;
+            return Ok(id);
+        }
+        let wanted = text.to_lowercase();
+        if wanted.len() < 4 || !wanted.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(StoreError::UnknownMission(text.to_string()));
+        }
+        let mut found = Vec::new();
+        for key in self.missions.iter().keys() {
+            let key = key?;
+            if let Ok(uuid) = uuid::Uuid::from_slice(&key) {
+                if uuid.to_string().starts_with(&wanted) {
+                    found.push(MissionId(uuid));
+                }
+            }
+        }
+        match found.len() {
+            1 => Ok(found[0]),
+            0 => Err(StoreError::UnknownMission(text.to_string())),
+            count => Err(StoreError::AmbiguousMission {
+                prefix: text.to_string(),
+                count,
+            }),
+        }
+    }
+
+    /// Every mission, oldest first, and a description of each record that could not be read.
+    pub fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError> {
+        let mut missions = Vec::new();
+        let mut problems = Vec::new();
+        for entry in self.missions.iter() {
+            let (key, raw) = entry?;
+            match serde_json::from_slice::<Mission>(&raw) {
+                Ok(m) => missions.push(m),
+                Err(e) => {
+                    let id = uuid::Uuid::from_slice(&key)
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|_| format!("{key:?}"));
+                    problems.push(format!("mission {id}: unreadable record ({e}); skipped"));
+                }
+            }
+        }
+        Ok((missions, problems))
+    }
+
+    /// A mission's whole event log in order. Entries that cannot be decoded come back as
+    /// [`MissionEvent::Unreadable`] so nothing around them is lost.
+    pub fn events(&self, id: &MissionId) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_from(id, 0)
+    }
+
+    /// The event log from sequence number `from` on.
+    pub fn events_from(&self, id: &MissionId, from: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        let start = event_key(id, from);
+        let end = event_key(id, u64::MAX);
+        let mut out = Vec::new();
+        for entry in self.events.range(start..=end) {
+            let (key, raw) = entry?;
+            let seq = key
+                .get(16..24)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            out.push(
+                serde_json::from_slice::<StoredEvent>(&raw).unwrap_or_else(|e| StoredEvent {
+                    seq,
+                    at: Utc::now(),
+                    event: MissionEvent::Unreadable {
+                        error: format!("event {seq} cannot be decoded: {e}"),
+                    },
+                }),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The key of one event: the mission id then the big-endian sequence number, so a
+/// mission's events are contiguous and in order.
+pub fn event_key(id: &MissionId, seq: u64) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(id.as_bytes());
+    key[16..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    restrict(dir);
+    Ok(())
+}
+
+/// Makes a directory owner-only; the data dir holds prompts, outputs and later tokens.
+fn restrict(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!("cannot make {} owner-only: {e}", dir.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MissionStatus, PermissionPolicy};
+
+    fn spec() -> MissionSpec {
+        MissionSpec {
+            prompt: "hello".into(),
+            provider: "local".into(),
+            model: "m".into(),
+            transport: "openai-compatible".into(),
+            cwd: "/tmp".into(),
+            policy: PermissionPolicy::Auto,
+            max_turns: 5,
+        }
+    }
+
+    #[test]
+    fn events_are_ordered_and_update_the_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let m = store.create_mission(spec()).expect("create");
+        for status in [MissionStatus::Running, MissionStatus::Completed] {
+            store
+                .append(
+                    &m.id,
+                    MissionEvent::Status {
+                        status,
+                        reason: None,
+                    },
+                )
+                .expect("append");
+        }
+        let events = store.events(&m.id).expect("events");
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [0, 1, 2, 3]);
+        let m = store.mission(&m.id).expect("mission");
+        assert_eq!(m.status, MissionStatus::Completed);
+        assert_eq!(m.event_count, 4);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let meta = store.db().open_tree("meta").expect("meta");
+            meta.insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes())
+                .expect("insert");
+            store.db().flush().expect("flush");
+        }
+        let err = Store::open(dir.path()).err().expect("must refuse");
+        assert!(matches!(err, StoreError::TooNew { .. }));
+        assert!(err.to_string().contains("newer sortie"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_event_is_reported_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let m = store.create_mission(spec()).expect("create");
+        store
+            .events
+            .insert(event_key(&m.id, 1), b"{not json".to_vec())
+            .expect("insert");
+        let events = store.events(&m.id).expect("events");
+        assert_eq!(events.len(), 2);
+        assert!(matches!(events[0].event, MissionEvent::Created { .. }));
+        assert!(
+            matches!(&events[1].event, MissionEvent::Unreadable { error } if error.contains("event 1"))
+        );
+    }
+
+    #[test]
+    fn prefixes_resolve_when_unique() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let m = store.create_mission(spec()).expect("create");
+        let text = m.id.to_string();
+        assert_eq!(store.resolve(&text[..13]).expect("prefix"), m.id);
+        assert!(matches!(
+            store.resolve("ffffffff"),
+            Err(StoreError::UnknownMission(_))
+        ));
+        assert!(matches!(
+            store.resolve("zz"),
+            Err(StoreError::UnknownMission(_))
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_dir_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        Store::open(&home).expect("open");
+        let mode = std::fs::metadata(&home).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}

@@ -1,0 +1,393 @@
+//! The tools a model may call, confined to the mission's working directory and governed
+//! by its permission policy. A failed or denied tool answers the model with an error; it
+//! never ends the mission.
+
+mod files;
+mod grep;
+mod paths;
+mod shell;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sortie_transports::ToolSpec;
+
+pub use paths::resolve_in;
+
+use crate::ToolOutcome;
+
+/// Longest tool output handed back to the model; the rest is cut with a visible note.
+pub const MAX_OUTPUT: usize = 30_000;
+
+/// What the model may do without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PermissionPolicy {
+    /// Every tool runs.
+    #[default]
+    Auto,
+    /// Tools that change files or run commands are denied.
+    ReadOnly,
+    /// Tools that change files or run commands ask first; with no one to ask, denied.
+    Ask,
+}
+
+impl PermissionPolicy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PermissionPolicy::Auto => "auto",
+            PermissionPolicy::ReadOnly => "read-only",
+            PermissionPolicy::Ask => "ask",
+        }
+    }
+}
+
+impl FromStr for PermissionPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "read-only" | "readonly" => Ok(Self::ReadOnly),
+            "ask" => Ok(Self::Ask),
+            other => Err(format!(
+                "unknown permission policy `{other}` (expected auto, read-only or ask)"
+            )),
+        }
+    }
+}
+
+/// Asks a person whether a tool call may run.
+pub trait Approver: Send + Sync {
+    /// `summary` is one line describing the call, e.g. `shell: cargo test`.
+    fn approve<'a>(&'a self, summary: &'a str) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
+/// The approver for a mission with nobody to ask: it always says no.
+pub struct DenyAll;
+
+impl Approver for DenyAll {
+    fn approve<'a>(&'a self, _summary: &'a str) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async { false })
+    }
+}
+
+/// What a tool call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub outcome: ToolOutcome,
+    pub output: String,
+}
+
+impl ToolResult {
+    fn ok(output: impl Into<String>) -> Self {
+        Self {
+            outcome: ToolOutcome::Ok,
+            output: cap(output.into()),
+        }
+    }
+
+    fn error(output: impl Into<String>) -> Self {
+        Self {
+            outcome: ToolOutcome::Error,
+            output: output.into(),
+        }
+    }
+}
+
+/// A tool failure the model can read and act on.
+type ToolError = String;
+
+/// The built-in tools.
+#[derive(Debug, Clone)]
+pub struct ToolBox {
+    /// Default and upper bound for `shell` timeouts.
+    pub shell_timeout: Duration,
+    pub max_shell_timeout: Duration,
+}
+
+impl Default for ToolBox {
+    fn default() -> Self {
+        Self {
+            shell_timeout: Duration::from_secs(120),
+            max_shell_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+impl ToolBox {
+    /// The specs sent to the model.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
+            name: name.into(),
+            description: description.into(),
+            parameters,
+        };
+        vec![
+            spec(
+                "shell",
+                "Run a shell command (sh -c) in the working directory. Returns the exit code, stdout and stderr.",
+                json!({"type":"object","properties":{
+                    "command":{"type":"string","description":"The command line."},
+                    "timeout_secs":{"type":"integer","description":"Kill the command after this many seconds (default 120)."}
+                },"required":["command"]}),
+            ),
+            spec(
+                "read_file",
+                "Read a text file, optionally only lines start_line..=end_line (1-based).",
+                json!({"type":"object","properties":{
+                    "path":{"type":"string"},
+                    "start_line":{"type":"integer"},
+                    "end_line":{"type":"integer"}
+                },"required":["path"]}),
+            ),
+            spec(
+                "write_file",
+                "Create or overwrite a file with the given content. Parent directories are created.",
+                json!({"type":"object","properties":{
+                    "path":{"type":"string"},
+                    "content":{"type":"string"}
+                },"required":["path","content"]}),
+            ),
+            spec(
+                "edit_file",
+                "Replace one exact occurrence of old_text with new_text in a file. old_text must occur exactly once.",
+                json!({"type":"object","properties":{
+                    "path":{"type":"string"},
+                    "old_text":{"type":"string"},
+                    "new_text":{"type":"string"}
+                },"required":["path","old_text","new_text"]}),
+            ),
+            spec(
+                "list_dir",
+                "List a directory (default: the working directory). Directories end with '/'.",
+                json!({"type":"object","properties":{"path":{"type":"string"}}}),
+            ),
+            spec(
+                "grep",
+                "Search files under a path for a regular expression. Returns path:line: text for each match.",
+                json!({"type":"object","properties":{
+                    "pattern":{"type":"string"},
+                    "path":{"type":"string","description":"File or directory to search (default: the working directory)."}
+                },"required":["pattern"]}),
+            ),
+        ]
+    }
+
+    /// True for tools that change files or run commands.
+    pub fn mutates(name: &str) -> bool {
+        matches!(name, "shell" | "write_file" | "edit_file")
+    }
+
+    /// A one-line description of a call, for approval prompts and progress output.
+    pub fn summary(name: &str, arguments: &str) -> String {
+        let args: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
+        let field = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or("");
+        let detail = match name {
+            "shell" => field("command").to_string(),
+            "grep" => format!("{} in {}", field("pattern"), or_dot(field("path"))),
+            "list_dir" => or_dot(field("path")).to_string(),
+            _ => field("path").to_string(),
+        };
+        let mut line = format!("{name}: {detail}");
+        if line.len() > 160 {
+            let mut cut = 157;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push_str("...");
+        }
+        line
+    }
+
+    /// Runs one tool call under the policy. Never fails: errors become the result text.
+    pub async fn run(
+        &self,
+        cwd: &Path,
+        policy: PermissionPolicy,
+        approver: &dyn Approver,
+        name: &str,
+        arguments: &str,
+    ) -> ToolResult {
+        if Self::mutates(name) {
+            let allowed = match policy {
+                PermissionPolicy::Auto => true,
+                PermissionPolicy::ReadOnly => false,
+                PermissionPolicy::Ask => approver.approve(&Self::summary(name, arguments)).await,
+            };
+            if !allowed {
+                return ToolResult {
+                    outcome: ToolOutcome::Denied,
+                    output: format!(
+                        "permission denied: `{name}` is not allowed by the mission's `{}` permission policy. Do not retry it; continue without it or explain what you would have done.",
+                        policy.as_str()
+                    ),
+                };
+            }
+        }
+        let args: Value = match serde_json::from_str(if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        }) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return ToolResult::error(format!("arguments for `{name}` must be a JSON object"))
+            }
+            Err(e) => {
+                return ToolResult::error(format!("arguments for `{name}` are not valid JSON: {e}"))
+            }
+        };
+        let result = match name {
+            "shell" => return shell::run(self, cwd, &args).await,
+            "read_file" => files::read(cwd, &args).await,
+            "write_file" => files::write(cwd, &args).await,
+            "edit_file" => files::edit(cwd, &args).await,
+            "list_dir" => files::list(cwd, &args).await,
+            "grep" => grep::run(cwd, &args).await,
+            other => Err(format!(
+                "unknown tool `{other}`; available: shell, read_file, write_file, edit_file, list_dir, grep"
+            )),
+        };
+        match result {
+            Ok(out) => ToolResult::ok(out),
+            Err(e) => ToolResult::error(e),
+        }
+    }
+}
+
+fn or_dot(s: &str) -> &str {
+    if s.is_empty() {
+        "."
+    } else {
+        s
+    }
+}
+
+fn str_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
+    match args.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(format!("argument `{key}` must be a string")),
+        None => Err(format!("missing required argument `{key}`")),
+    }
+}
+
+fn opt_u64(args: &Value, key: &str) -> Result<Option<u64>, ToolError> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .map(Some)
+            .ok_or_else(|| format!("argument `{key}` must be a non-negative integer")),
+    }
+}
+
+/// Cuts text to [`MAX_OUTPUT`] bytes, keeping the head and the tail and saying what went.
+pub fn cap(text: String) -> String {
+    if text.len() <= MAX_OUTPUT {
+        return text;
+    }
+    let keep = MAX_OUTPUT / 2;
+    let mut head_end = keep;
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut tail_start = text.len() - keep;
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    let omitted = tail_start - head_end;
+    format!(
+        "{}\n[... output truncated: {omitted} bytes omitted ...]\n{}",
+        &text[..head_end],
+        &text[tail_start..]
+    )
+}
+
+/// A path argument resolved inside the working directory.
+fn path_arg(cwd: &Path, args: &Value, key: &str, default_dot: bool) -> Result<PathBuf, ToolError> {
+    let raw = match args.get(key) {
+        None | Some(Value::Null) if default_dot => ".",
+        _ => str_arg(args, key)?,
+    };
+    resolve_in(cwd, raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_output_keeps_head_and_tail_with_a_note() {
+        let text = format!("{}{}", "a".repeat(40_000), "END");
+        let capped = cap(text);
+        assert!(capped.len() < 31_000);
+        assert!(capped.starts_with("aaa"));
+        assert!(capped.ends_with("END"));
+        assert!(
+            capped.contains("output truncated: 10003 bytes omitted"),
+            "{}",
+            &capped[14_990..15_080]
+        );
+    }
+
+    #[tokio::test]
+    async fn read_only_denies_writes_and_says_why() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = ToolBox::default()
+            .run(
+                dir.path(),
+                PermissionPolicy::ReadOnly,
+                &DenyAll,
+                "write_file",
+                r#"{"path":"x","content":"y"}"#,
+            )
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::Denied);
+        assert!(r.output.contains("read-only"));
+        assert!(!dir.path().join("x").exists());
+    }
+
+    #[tokio::test]
+    async fn ask_without_anyone_to_ask_denies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = ToolBox::default()
+            .run(
+                dir.path(),
+                PermissionPolicy::Ask,
+                &DenyAll,
+                "shell",
+                r#"{"command":"touch made"}"#,
+            )
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::Denied);
+        assert!(!dir.path().join("made").exists());
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_are_an_error_for_the_model() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tb = ToolBox::default();
+        let r = tb
+            .run(
+                dir.path(),
+                PermissionPolicy::Auto,
+                &DenyAll,
+                "read_file",
+                "{\"path\":",
+            )
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::Error);
+        assert!(r.output.contains("not valid JSON"));
+        let r = tb
+            .run(dir.path(), PermissionPolicy::Auto, &DenyAll, "fly", "{}")
+            .await;
+        assert!(r.output.contains("unknown tool `fly`"));
+    }
+}

@@ -1,0 +1,152 @@
+//! shell: `sh -c` in the working directory, with a timeout that kills the whole process group.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use super::{cap, opt_u64, str_arg, ToolBox, ToolResult};
+use crate::ToolOutcome;
+
+pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult {
+    let command = match str_arg(args, "command") {
+        Ok(c) => c.to_string(),
+        Err(e) => return ToolResult::error(e),
+    };
+    let timeout = match opt_u64(args, "timeout_secs") {
+        Ok(t) => t
+            .map_or(tools.shell_timeout, Duration::from_secs)
+            .min(tools.max_shell_timeout),
+        Err(e) => return ToolResult::error(e),
+    };
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&command)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return ToolResult::error(format!("cannot start `sh`: {e}")),
+    };
+    let pid = child.id();
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let collect = async {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let read_out = async {
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.read_to_end(&mut out).await;
+            }
+        };
+        let read_err = async {
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.read_to_end(&mut err).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+        let status = child.wait().await;
+        (status, out, err)
+    };
+    match tokio::time::timeout(timeout, collect).await {
+        Ok((status, out, err)) => {
+            let code = match status {
+                Ok(s) => s
+                    .code()
+                    .map_or_else(|| "killed by a signal".to_string(), |c| c.to_string()),
+                Err(e) => format!("unknown ({e})"),
+            };
+            let mut text = format!("exit code: {code}\n");
+            append_stream(&mut text, "stdout", &out);
+            append_stream(&mut text, "stderr", &err);
+            let outcome = if code == "0" {
+                ToolOutcome::Ok
+            } else {
+                ToolOutcome::Error
+            };
+            ToolResult {
+                outcome,
+                output: cap(text),
+            }
+        }
+        Err(_) => {
+            kill_group(pid).await;
+            ToolResult {
+                outcome: ToolOutcome::TimedOut,
+                output: format!(
+                    "the command timed out after {}s and was killed: {command}",
+                    timeout.as_secs()
+                ),
+            }
+        }
+    }
+}
+
+fn append_stream(text: &mut String, name: &str, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    text.push_str(&format!("--- {name} ---\n"));
+    text.push_str(&String::from_utf8_lossy(bytes));
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+}
+
+/// Kills the command and everything it started (it leads its own process group).
+async fn kill_group(pid: Option<u32>) {
+    let Some(pid) = pid else { return };
+    let _ = tokio::process::Command::new("kill")
+        .args(["-KILL", &format!("-{pid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn reports_exit_code_and_both_streams() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = run(
+            &ToolBox::default(),
+            dir.path(),
+            &json!({"command":"echo out; echo err >&2; exit 3"}),
+        )
+        .await;
+        assert_eq!(r.outcome, ToolOutcome::Error);
+        assert_eq!(
+            r.output,
+            "exit code: 3\n--- stdout ---\nout\n--- stderr ---\nerr\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_timeout_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = std::time::Instant::now();
+        let r = run(
+            &ToolBox::default(),
+            dir.path(),
+            &json!({"command":"sleep 30 & sleep 30; echo never", "timeout_secs": 1}),
+        )
+        .await;
+        assert_eq!(r.outcome, ToolOutcome::TimedOut);
+        assert!(r.output.contains("timed out after 1s"));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the timeout did not end the command"
+        );
+    }
+}

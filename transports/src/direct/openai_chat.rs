@@ -1,0 +1,768 @@
+//! OpenAI Chat Completions, and every endpoint that speaks it (xAI, OpenRouter, Ollama,
+//! vLLM ...), streamed over SSE through async-openai.
+//!
+//! async-openai builds the request and parses the SSE framing; the chunks themselves are
+//! read leniently here, because OpenAI-compatible servers differ in which fields they send.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::{OpenAIError, StreamError};
+use async_openai::types::chat::{
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestAssistantMessageContent,
+    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestToolMessage,
+    ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
+    ChatCompletionRequestUserMessageContent, ChatCompletionStreamOptions, ChatCompletionTool,
+    ChatCompletionTools, CreateChatCompletionRequest, FunctionCall, FunctionObject,
+};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use super::http::{HttpFailure, SendOnce};
+use crate::{
+    ContentBlock, ErrorClass, EventStream, Message, Role, Secret, StopReason, Transport,
+    TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
+};
+
+/// How to reach one OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiChatConfig {
+    /// Base URL up to and including the version, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// `None` for endpoints that take no key (a local Ollama).
+    pub api_key: Option<Secret>,
+    /// Extra headers sent with every request (OpenRouter's `HTTP-Referer`, ...).
+    pub headers: Vec<(String, String)>,
+    /// Stream the turn (the default); `false` asks for one whole answer.
+    pub stream: bool,
+    /// How long a stream may stay silent before the turn fails with `Timeout`.
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl OpenAiChatConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key: None,
+            headers: Vec::new(),
+            stream: true,
+            idle_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The Chat Completions transport.
+pub struct OpenAiChat {
+    client: async_openai::Client<OpenAIConfig>,
+    config: OpenAiChatConfig,
+    /// Set once the endpoint refused a streamed request; later turns ask for whole answers.
+    streaming_refused: AtomicBool,
+}
+
+impl OpenAiChat {
+    pub fn new(config: OpenAiChatConfig) -> Result<Self, TransportError> {
+        let base = config.base_url.trim_end_matches('/').to_string();
+        let mut openai = OpenAIConfig::new()
+            .with_api_base(base)
+            .with_api_key(config.api_key.as_ref().map(Secret::expose).unwrap_or(""));
+        for (name, value) in &config.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                TransportError::new(
+                    ErrorClass::InvalidRequest,
+                    format!("invalid header name `{name}`: {e}"),
+                )
+            })?;
+            openai = openai
+                .with_header(name.clone(), value.as_str())
+                .map_err(|e| {
+                    TransportError::new(
+                        ErrorClass::InvalidRequest,
+                        format!("invalid value for header `{name}`: {e}"),
+                    )
+                })?;
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| {
+                TransportError::new(
+                    ErrorClass::Network,
+                    format!("cannot build HTTP client: {e}"),
+                )
+            })?;
+        let client =
+            async_openai::Client::with_config(openai).with_http_service(SendOnce::new(http));
+        Ok(Self {
+            client,
+            config,
+            streaming_refused: AtomicBool::new(false),
+        })
+    }
+
+    async fn streamed(
+        &self,
+        body: CreateChatCompletionRequest,
+    ) -> Result<EventStream, TransportError> {
+        let idle = self.config.idle_timeout;
+        let chat = self.client.chat();
+        let start = chat.create_stream_byot::<_, serde_json::Value>(body);
+        let mut chunks = tokio::time::timeout(idle, start)
+            .await
+            .map_err(|_| timeout_error(idle, "waiting for the response to start"))?
+            .map_err(|e| self.map_error(e))?;
+        let base_url = self.config.base_url.clone();
+        let stream = async_stream(move |tx| async move {
+            let mut assembler = ChatAssembler::default();
+            loop {
+                let next = match tokio::time::timeout(idle, chunks.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let _ = tx.send(Err(timeout_error(idle, "mid-stream"))).await;
+                        return;
+                    }
+                };
+                let Some(item) = next else { break };
+                let value = match item {
+                    Ok(value) => value,
+                    Err(e) => {
+                        let _ = tx.send(Err(map_openai_error(e, &base_url))).await;
+                        return;
+                    }
+                };
+                match assembler.push(value) {
+                    Ok(events) => {
+                        for event in events {
+                            if tx.send(Ok(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+            }
+            for event in assembler.finish() {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(stream)
+    }
+
+    async fn whole(
+        &self,
+        mut body: CreateChatCompletionRequest,
+    ) -> Result<EventStream, TransportError> {
+        body.stream = Some(false);
+        body.stream_options = None;
+        let idle = self.config.idle_timeout;
+        let chat = self.client.chat();
+        let answer = tokio::time::timeout(idle, chat.create_byot::<_, serde_json::Value>(body))
+            .await
+            .map_err(|_| timeout_error(idle, "waiting for the answer"))?
+            .map_err(|e| self.map_error(e))?;
+        let mut assembler = ChatAssembler::default();
+        let mut events: Vec<Result<TransportEvent, TransportError>> =
+            match assembler.push_whole(answer) {
+                Ok(events) => events.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+        if events.iter().all(Result::is_ok) {
+            events.extend(assembler.finish());
+        }
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+
+    fn map_error(&self, error: OpenAIError) -> TransportError {
+        map_openai_error(error, &self.config.base_url)
+    }
+}
+
+impl Transport for OpenAiChat {
+    fn kind(&self) -> &'static str {
+        "openai-compatible"
+    }
+
+    fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
+        Box::pin(async move {
+            let body = build_request(&request);
+            if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
+                return self.whole(body).await;
+            }
+            match self.streamed(body.clone()).await {
+                Err(e) if refuses_streaming(&e) => {
+                    tracing::warn!(
+                        "endpoint refused a streamed request ({e}); asking for whole answers"
+                    );
+                    self.streaming_refused.store(true, Ordering::Relaxed);
+                    self.whole(body).await
+                }
+                other => other,
+            }
+        })
+    }
+}
+
+/// A 400 that says the endpoint cannot stream: fall back to whole answers.
+fn refuses_streaming(e: &TransportError) -> bool {
+    let m = e.message.to_lowercase();
+    e.class == ErrorClass::InvalidRequest
+        && m.contains("stream")
+        && (m.contains("not support") || m.contains("unsupported"))
+}
+
+fn timeout_error(idle: Duration, phase: &str) -> TransportError {
+    TransportError::new(
+        ErrorClass::Timeout,
+        format!(
+            "the provider sent nothing for {}s ({phase})",
+            idle.as_secs_f32()
+        ),
+    )
+}
+
+/// Runs a producer that sends into a channel, and returns the receiving end as a stream.
+fn async_stream<F, Fut>(produce: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<TransportEvent, TransportError>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(produce(tx));
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
+    match error {
+        OpenAIError::Boxed(inner) => match inner.downcast::<HttpFailure>() {
+            Ok(failure) => {
+                TransportError::from_http(failure.status, &failure.headers, &failure.body)
+            }
+            Err(other) => TransportError::new(ErrorClass::Network, other.to_string()),
+        },
+        OpenAIError::Reqwest(e) => reqwest_error(&e, base_url),
+        OpenAIError::StreamError(e) => match *e {
+            StreamError::EventStream(message) => TransportError::new(
+                ErrorClass::Network,
+                format!("the stream from {base_url} broke: {message}"),
+            ),
+            StreamError::UnknownEvent(event) => TransportError::new(
+                ErrorClass::MalformedResponse,
+                format!("unexpected stream event `{}`", event.event),
+            ),
+        },
+        OpenAIError::JSONDeserialize(e, content) => malformed(&e.to_string(), &content),
+        OpenAIError::ApiError(api) => {
+            let body = serde_json::json!({"error": api.api_error}).to_string();
+            TransportError::from_http(api.status_code.as_u16(), &[], body.as_bytes())
+        }
+        other => TransportError::new(ErrorClass::InvalidRequest, other.to_string()),
+    }
+}
+
+fn reqwest_error(e: &reqwest::Error, base_url: &str) -> TransportError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = format!("{detail}: {s}");
+        source = s.source();
+    }
+    if e.is_timeout() {
+        TransportError::new(
+            ErrorClass::Timeout,
+            format!("request to {base_url} timed out: {detail}"),
+        )
+    } else if e.is_connect() {
+        TransportError::new(
+            ErrorClass::Network,
+            format!("cannot connect to {base_url}: {detail}"),
+        )
+    } else {
+        TransportError::new(
+            ErrorClass::Network,
+            format!("request to {base_url} failed: {detail}"),
+        )
+    }
+}
+
+fn malformed(reason: &str, content: &str) -> TransportError {
+    let mut excerpt: String = content.chars().take(160).collect();
+    if excerpt.len() < content.len() {
+        excerpt.push('…');
+    }
+    TransportError::new(
+        ErrorClass::MalformedResponse,
+        format!("the provider sent a malformed stream event ({reason}): {excerpt:?}"),
+    )
+}
+
+/// Turns the provider-neutral request into Chat Completions messages.
+pub fn build_request(request: &TurnRequest) -> CreateChatCompletionRequest {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if !request.system.is_empty() {
+        messages.push(ChatCompletionRequestMessage::System(
+            ChatCompletionRequestSystemMessage {
+                content: ChatCompletionRequestSystemMessageContent::Text(request.system.clone()),
+                name: None,
+            },
+        ));
+    }
+    for message in &request.messages {
+        push_message(&mut messages, message);
+    }
+    let tools: Vec<ChatCompletionTools> = request
+        .tools
+        .iter()
+        .map(|t| {
+            ChatCompletionTools::Function(ChatCompletionTool {
+                function: FunctionObject {
+                    name: t.name.clone(),
+                    description: Some(t.description.clone()),
+                    parameters: Some(t.parameters.clone()),
+                    strict: None,
+                },
+            })
+        })
+        .collect();
+    CreateChatCompletionRequest {
+        messages,
+        model: request.model.clone(),
+        tools: (!tools.is_empty()).then_some(tools),
+        stream: Some(true),
+        stream_options: Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            include_obfuscation: None,
+        }),
+        max_completion_tokens: request.max_output_tokens,
+        ..Default::default()
+    }
+}
+
+fn push_message(out: &mut Vec<ChatCompletionRequestMessage>, message: &Message) {
+    match message.role {
+        Role::User => {
+            // Tool results answer the previous assistant turn, so they come first.
+            let mut text = String::new();
+            for block in &message.content {
+                match block {
+                    ContentBlock::ToolResult {
+                        call_id, content, ..
+                    } => {
+                        out.push(ChatCompletionRequestMessage::Tool(
+                            ChatCompletionRequestToolMessage {
+                                content: ChatCompletionRequestToolMessageContent::Text(
+                                    content.clone(),
+                                ),
+                                tool_call_id: call_id.clone(),
+                            },
+                        ));
+                    }
+                    ContentBlock::Text { text: t } => text.push_str(t),
+                    _ => {}
+                }
+            }
+            if !text.is_empty() {
+                out.push(ChatCompletionRequestMessage::User(
+                    ChatCompletionRequestUserMessage {
+                        content: ChatCompletionRequestUserMessageContent::Text(text),
+                        name: None,
+                    },
+                ));
+            }
+        }
+        Role::Assistant => {
+            let text = message.text();
+            let calls: Vec<ChatCompletionMessageToolCalls> = message
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    ContentBlock::ToolUse {
+                        id,
+                        name,
+                        arguments,
+                    } => Some(ChatCompletionMessageToolCalls::Function(
+                        ChatCompletionMessageToolCall {
+                            id: id.clone(),
+                            function: FunctionCall {
+                                name: name.clone(),
+                                arguments: arguments.clone(),
+                            },
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect();
+            // Chat Completions has no standard place for reasoning: thinking is not replayed.
+            #[allow(deprecated)]
+            out.push(ChatCompletionRequestMessage::Assistant(
+                ChatCompletionRequestAssistantMessage {
+                    content: (!text.is_empty())
+                        .then(|| ChatCompletionRequestAssistantMessageContent::Text(text)),
+                    tool_calls: (!calls.is_empty()).then_some(calls),
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChoiceChunk>,
+    #[serde(default)]
+    usage: Option<UsageWire>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ChoiceChunk {
+    #[serde(default, alias = "message")]
+    delta: Delta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    /// DeepSeek, xAI and vLLM stream reasoning under one of these names.
+    #[serde(default, alias = "reasoning")]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallChunk>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ToolCallChunk {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionChunk>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FunctionChunk {
+    #[serde(default)]
+    name: Option<String>,
+    /// A string fragment on the wire; some servers send a whole JSON object instead.
+    #[serde(default)]
+    arguments: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UsageWire {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: u64,
+}
+
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Assembles streamed chunks into transport events: text as it arrives, tool calls once
+/// whole, then usage and the stop reason.
+#[derive(Debug, Default)]
+pub struct ChatAssembler {
+    calls: BTreeMap<u32, PartialCall>,
+    finish: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl ChatAssembler {
+    /// Takes one decoded SSE `data:` payload.
+    pub fn push(
+        &mut self,
+        value: serde_json::Value,
+    ) -> Result<Vec<TransportEvent>, TransportError> {
+        if let Some(error) = value.get("error") {
+            // An error event inside a 200 stream.
+            let body = serde_json::json!({ "error": error }).to_string();
+            let mut e = TransportError::from_http(200, &[], body.as_bytes());
+            e.status = None;
+            return Err(e);
+        }
+        let chunk: Chunk = serde_json::from_value(value.clone())
+            .map_err(|e| malformed(&e.to_string(), &value.to_string()))?;
+        let mut events = Vec::new();
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(Usage {
+                input_tokens: usage.prompt_tokens,
+                output_tokens: usage.completion_tokens,
+                cache_read_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+                cache_write_tokens: 0,
+                reasoning_tokens: usage
+                    .completion_tokens_details
+                    .map_or(0, |d| d.reasoning_tokens),
+            });
+        }
+        for choice in chunk.choices {
+            let delta = choice.delta;
+            if let Some(text) = delta.reasoning_content.filter(|t| !t.is_empty()) {
+                events.push(TransportEvent::ThinkingDelta {
+                    text,
+                    signature: None,
+                });
+            }
+            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                events.push(TransportEvent::TextDelta(text));
+            }
+            for (position, call) in delta.tool_calls.unwrap_or_default().into_iter().enumerate() {
+                let index = call.index.unwrap_or(position as u32);
+                let slot = self.calls.entry(index).or_default();
+                if let Some(id) = call.id.filter(|s| !s.is_empty()) {
+                    slot.id = id;
+                }
+                if let Some(f) = call.function {
+                    if let Some(name) = f.name.filter(|s| !s.is_empty()) {
+                        slot.name = name;
+                    }
+                    match f.arguments {
+                        Some(serde_json::Value::String(s)) => slot.arguments.push_str(&s),
+                        Some(serde_json::Value::Null) | None => {}
+                        Some(other) => slot.arguments.push_str(&other.to_string()),
+                    }
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish = Some(reason);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Takes a whole (non-streamed) completion.
+    pub fn push_whole(
+        &mut self,
+        value: serde_json::Value,
+    ) -> Result<Vec<TransportEvent>, TransportError> {
+        self.push(value)
+    }
+
+    /// Ends the turn: the assembled tool calls, usage and `Done`, or an error when the
+    /// stream stopped before the model finished.
+    pub fn finish(self) -> Vec<Result<TransportEvent, TransportError>> {
+        let Some(reason) = self.finish else {
+            let pending = self
+                .calls
+                .values()
+                .last()
+                .map(|c| c.name.as_str())
+                .filter(|n| !n.is_empty());
+            let what = match pending {
+                Some(name) => format!(" in the middle of a `{name}` tool call"),
+                None => String::new(),
+            };
+            return vec![Err(TransportError::new(
+                ErrorClass::Network,
+                format!("the stream ended before the model finished{what} (no finish_reason)"),
+            ))];
+        };
+        let mut out = Vec::new();
+        let has_calls = !self.calls.is_empty();
+        for (index, call) in self.calls {
+            if call.name.is_empty() {
+                return vec![Err(TransportError::new(
+                    ErrorClass::MalformedResponse,
+                    format!("the provider sent tool call #{index} without a name"),
+                ))];
+            }
+            let id = if call.id.is_empty() {
+                format!("call_{index}")
+            } else {
+                call.id
+            };
+            out.push(Ok(TransportEvent::ToolCall {
+                id,
+                name: call.name,
+                arguments: if call.arguments.trim().is_empty() {
+                    "{}".into()
+                } else {
+                    call.arguments
+                },
+            }));
+        }
+        if let Some(usage) = self.usage {
+            out.push(Ok(TransportEvent::Usage(usage)));
+        }
+        let stop = match reason.as_str() {
+            _ if has_calls => StopReason::ToolUse,
+            "length" => StopReason::MaxTokens,
+            "content_filter" => StopReason::ContentFilter,
+            _ => StopReason::EndTurn,
+        };
+        out.push(Ok(TransportEvent::Done(stop)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn drain(a: ChatAssembler) -> Vec<TransportEvent> {
+        a.finish().into_iter().map(|r| r.expect("event")).collect()
+    }
+
+    #[test]
+    fn interleaved_tool_call_deltas_are_assembled_by_index() {
+        let mut a = ChatAssembler::default();
+        let chunks = [
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"read_file","arguments":""}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"list_dir","arguments":"{\"pa"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"th\":\".\"}"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"a.txt\"}"}}]}}]}),
+            json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}),
+            json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}}),
+        ];
+        for c in chunks {
+            assert!(a.push(c).expect("chunk").is_empty());
+        }
+        let events = drain(a);
+        assert_eq!(
+            events,
+            vec![
+                TransportEvent::ToolCall {
+                    id: "a".into(),
+                    name: "read_file".into(),
+                    arguments: r#"{"path":"a.txt"}"#.into()
+                },
+                TransportEvent::ToolCall {
+                    id: "b".into(),
+                    name: "list_dir".into(),
+                    arguments: r#"{"path":"."}"#.into()
+                },
+                TransportEvent::Usage(Usage {
+                    input_tokens: 10,
+                    output_tokens: 5,
+                    ..Default::default()
+                }),
+                TransportEvent::Done(StopReason::ToolUse),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stream_without_finish_reason_is_an_error_naming_the_pending_call() {
+        let mut a = ChatAssembler::default();
+        a.push(json!({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"x","function":{"name":"write_file","arguments":"{\"pa"}}]}}]}))
+            .expect("chunk");
+        let out = a.finish();
+        let err = out[0].clone().expect_err("must fail");
+        assert_eq!(err.class, ErrorClass::Network);
+        assert!(err.message.contains("`write_file`"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_error_object_inside_the_stream_is_classified() {
+        let mut a = ChatAssembler::default();
+        let err = a
+            .push(json!({"error":{"message":"Rate limit reached","type":"rate_limit_exceeded"}}))
+            .expect_err("error event");
+        assert!(
+            matches!(err.class, ErrorClass::RateLimited { .. }),
+            "{:?}",
+            err.class
+        );
+    }
+
+    #[test]
+    fn whole_answers_use_the_same_assembly() {
+        let mut a = ChatAssembler::default();
+        let events = a
+            .push_whole(json!({"choices":[{"message":{"role":"assistant","content":"hi","tool_calls":[{"id":"c1","type":"function","function":{"name":"list_dir","arguments":{"path":"."}}}]},"finish_reason":"stop"}]}))
+            .expect("whole");
+        assert_eq!(events, vec![TransportEvent::TextDelta("hi".into())]);
+        let rest = drain(a);
+        assert_eq!(
+            rest[0],
+            TransportEvent::ToolCall {
+                id: "c1".into(),
+                name: "list_dir".into(),
+                arguments: r#"{"path":"."}"#.into()
+            }
+        );
+        assert_eq!(
+            rest.last(),
+            Some(&TransportEvent::Done(StopReason::ToolUse))
+        );
+    }
+
+    #[test]
+    fn tool_results_precede_user_text_and_keep_their_call_ids() {
+        let req = TurnRequest {
+            model: "m".into(),
+            system: "sys".into(),
+            messages: vec![
+                Message::user("go"),
+                Message {
+                    role: Role::Assistant,
+                    content: vec![ContentBlock::ToolUse {
+                        id: "c1".into(),
+                        name: "list_dir".into(),
+                        arguments: "{}".into(),
+                    }],
+                },
+                Message {
+                    role: Role::User,
+                    content: vec![ContentBlock::ToolResult {
+                        call_id: "c1".into(),
+                        content: "a.txt".into(),
+                        is_error: false,
+                    }],
+                },
+            ],
+            ..Default::default()
+        };
+        let body = serde_json::to_value(build_request(&req)).expect("json");
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| m["role"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "tool"]);
+        assert_eq!(body["messages"][3]["tool_call_id"], "c1");
+        assert_eq!(
+            body["messages"][2]["tool_calls"][0]["function"]["name"],
+            "list_dir"
+        );
+        assert_eq!(body["stream"], true);
+    }
+}

@@ -1,0 +1,19 @@
+//! Sortie's transports: one streamed model turn over a provider, and the one place that
+//! turns a provider failure into an [`ErrorClass`].
+//!
+//! A transport knows nothing of missions: it takes a [`TurnRequest`] and yields a stream
+//! of [`TransportEvent`]s, or a classified [`TransportError`].
+
+pub mod classify;
+pub mod direct;
+mod error;
+mod secret;
+mod types;
+
+pub use classify::{classify, ErrorClass};
+pub use error::TransportError;
+pub use secret::Secret;
+pub use types::{
+    ContentBlock, EventStream, Message, Role, StopReason, ToolSpec, Transport, TransportEvent,
+    TurnFuture, TurnRequest, Usage,
+};

@@ -1,0 +1,162 @@
+//! The provider-neutral shape of a conversation and of one streamed turn.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+use crate::TransportError;
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One piece of a message. Tool results travel in user messages, as on Anthropic's wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text {
+        text: String,
+    },
+    /// Model reasoning. `signature` and `model` let a later turn replay it exactly, or
+    /// drop it when the model changed.
+    Thinking {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        /// The arguments exactly as the model produced them (normally a JSON object).
+        arguments: String,
+    },
+    ToolResult {
+        call_id: String,
+        content: String,
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<ContentBlock>,
+}
+
+impl Message {
+    /// A user message holding one text block.
+    pub fn user(text: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: vec![ContentBlock::Text { text: text.into() }],
+        }
+    }
+
+    /// The concatenated text blocks of this message.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A tool the model may call: a name, a description and a JSON Schema for its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// Everything a transport needs for one turn.
+#[derive(Debug, Clone, Default)]
+pub struct TurnRequest {
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub max_output_tokens: Option<u32>,
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndTurn,
+    ToolUse,
+    MaxTokens,
+    ContentFilter,
+}
+
+/// Token counts for one turn, normalised across providers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    /// Adds another turn's counts to these.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+    }
+}
+
+/// What a transport streams back during a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransportEvent {
+    TextDelta(String),
+    ThinkingDelta {
+        text: String,
+        signature: Option<String>,
+    },
+    /// A complete tool call: deltas are assembled by the transport.
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    Usage(Usage),
+    /// The last event of a successful turn.
+    Done(StopReason),
+}
+
+/// The stream of one turn. It ends after [`TransportEvent::Done`] or an error.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<TransportEvent, TransportError>> + Send>>;
+
+/// The future a transport returns for a turn: it resolves once the provider has accepted
+/// the request (or refused it).
+pub type TurnFuture<'a> =
+    Pin<Box<dyn std::future::Future<Output = Result<EventStream, TransportError>> + Send + 'a>>;
+
+/// One streamed model turn over some provider.
+pub trait Transport: Send + Sync {
+    /// A short name for events and messages, e.g. `openai-compatible`.
+    fn kind(&self) -> &'static str;
+
+    /// Sends one turn and streams its events.
+    fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_>;
+}
