@@ -1,1 +1,16 @@
+//! The `sortie` binary's library: CLI, config, rendering and the demo model.
 
+mod approve;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod render;
+
+use std::path::PathBuf;
+
+/// The default data dir, `~/.sortie`.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".sortie"))
+}

@@ -41,6 +41,13 @@ pub enum Update {
         turn: u32,
         text: String,
     },
+    /// A tool call is about to run (its call is already in the log).
+    ToolStarted {
+        mission: MissionId,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
 }
 
 /// Receives every [`Update`] as it happens.
@@ -226,6 +233,12 @@ impl MissionRunner {
             }
             let mut results = Vec::with_capacity(calls.len());
             for (call_id, name, arguments) in calls {
+                self.notify(Update::ToolStarted {
+                    mission: id,
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                    arguments: arguments.clone(),
+                });
                 let started = Instant::now();
                 let result = tokio::select! {
                     biased;

@@ -1,0 +1,346 @@
+//! The `sortie` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use sortie_missions::{
+    MissionRunner, MissionSpec, MissionStatus, Observer, PermissionPolicy, Store, Update,
+};
+use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
+use sortie_transports::Transport;
+use tokio_util::sync::CancellationToken;
+
+use crate::approve::TtyApprover;
+use crate::config::{Config, ResolvedProvider};
+use crate::render::{self, Live, Style};
+use crate::{demo, home_dir};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sortie",
+    version,
+    about = "An agent runtime: run missions against model providers, with tools, a durable event log and recovery.",
+    after_help = "Start with `sortie demo` (no API key needed), then `sortie run \"<prompt>\"`.\n\
+                  Configuration: $SORTIE_HOME/config.toml (default ~/.sortie). See README.md."
+)]
+pub struct Cli {
+    /// Data dir (store, config, prompts). Default: ~/.sortie
+    #[arg(long, env = "SORTIE_HOME", global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a mission: stream the model's work until it finishes.
+    #[command(
+        after_help = "Examples:\n  sortie run \"add a README section about testing\"\n  sortie run --provider local --model qwen3 --cwd ./repo \"fix the failing test\"\n  sortie run --json \"list the TODOs\" | jq -c 'select(.type==\"tool_result\")'\n\nExit status: 0 completed, 1 failed, 2 bad usage or config, 130 cancelled (Ctrl-C)."
+    )]
+    Run(RunArgs),
+    /// List missions, oldest first.
+    Missions {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a mission and its whole event log.
+    Show {
+        /// Mission id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// Print {"mission": ..., "events": [...]} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a demo mission against a built-in scripted model (no API key, no network).
+    Demo {
+        /// One JSON event per line instead of the live view.
+        #[arg(long)]
+        json: bool,
+        /// Milliseconds between streamed words (0 for as fast as possible).
+        #[arg(long, default_value_t = 25, value_name = "MS")]
+        pace_ms: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// What the mission should do.
+    prompt: String,
+    /// Provider name from config.toml, or a built-in one (openai, xai, openrouter, ollama).
+    #[arg(long, short)]
+    provider: Option<String>,
+    /// Model name; default: the provider's `model`.
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Working directory the tools are confined to. Default: the current directory.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Most model turns before the mission stops. Default: config `max_turns`, else 50.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_turns: Option<u32>,
+    /// What tools may do: auto, read-only, or ask (y/n on a terminal; denied without one).
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    permission: Option<PermissionPolicy>,
+    /// One JSON event per line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_policy(s: &str) -> Result<PermissionPolicy, String> {
+    s.parse()
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SORTIE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let home = match cli.home {
+        Some(h) => h,
+        None => home_dir().context("cannot find the home directory; set SORTIE_HOME")?,
+    };
+    match cli.command {
+        Command::Run(args) => run(&home, args).await,
+        Command::Missions { json } => missions(&home, json),
+        Command::Show { id, json } => show(&home, &id, json),
+        Command::Demo { json, pace_ms } => {
+            run_demo(&home, json, Duration::from_millis(pace_ms)).await
+        }
+    }
+}
+
+fn open_store(home: &Path) -> anyhow::Result<Store> {
+    Ok(Store::open(home)?)
+}
+
+/// Builds the transport for a resolved provider.
+pub fn transport_for(provider: &ResolvedProvider) -> anyhow::Result<Arc<dyn Transport>> {
+    let mut config = OpenAiChatConfig::new(&provider.base_url);
+    config.api_key = provider.api_key.clone();
+    config.headers = provider.headers.clone();
+    config.stream = provider.stream;
+    config.idle_timeout = provider.idle_timeout;
+    Ok(Arc::new(OpenAiChat::new(config)?))
+}
+
+async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(home)?;
+    let provider = config.provider(args.provider.as_deref())?;
+    let model = args.model.or_else(|| provider.model.clone()).with_context(|| {
+        format!(
+            "provider `{}` has no default model; pass --model or set `model` in [providers.{}] of {}",
+            provider.name,
+            provider.name,
+            config.path.display()
+        )
+    })?;
+    let cwd = match args.cwd {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let cwd = cwd
+        .canonicalize()
+        .with_context(|| format!("the working directory {} does not exist", cwd.display()))?;
+    if !cwd.is_dir() {
+        bail!("{} is not a directory", cwd.display());
+    }
+    let transport = transport_for(&provider)?;
+    let store = open_store(home)?;
+    let spec = MissionSpec {
+        prompt: args.prompt,
+        provider: provider.name.clone(),
+        model,
+        transport: transport.kind().to_string(),
+        cwd,
+        policy: args.permission.unwrap_or(config.permission),
+        max_turns: args.max_turns.unwrap_or(config.max_turns),
+    };
+    let runner = MissionRunner::new(store.clone(), transport)
+        .with_system_template(sortie_missions::prompts::template("system", Some(home)))
+        .with_approver(Arc::new(TtyApprover));
+    execute(&store, runner, spec, args.json, None).await
+}
+
+/// Creates and runs one mission with live output; returns the exit code of its outcome.
+async fn execute(
+    store: &Store,
+    runner: MissionRunner,
+    spec: MissionSpec,
+    json: bool,
+    banner: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let style = Style::detect();
+    let mission = store.create_mission(spec)?;
+    let observer: Observer = if json {
+        Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)))
+    } else {
+        if let Some(banner) = banner {
+            println!("{banner}");
+        }
+        println!(
+            "{}",
+            style.dim(&format!(
+                "mission {} · {}/{} · {}",
+                mission.id,
+                mission.provider,
+                mission.model,
+                mission.cwd.display()
+            ))
+        );
+        let live = Live::new(style);
+        Arc::new(move |u: &Update| live.show(u))
+    };
+    let runner = runner.with_observer(observer);
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling… (Ctrl-C again to quit at once)");
+            on_signal.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let started = Instant::now();
+    let done = runner.run(mission.id, cancel).await?;
+    if json {
+        render::print_json_line(&serde_json::json!({"type": "summary", "mission": done}));
+    } else {
+        println!(
+            "\n{}",
+            render::summary_line(&style, &done, started.elapsed().as_secs_f64())
+        );
+        println!(
+            "{}",
+            style.dim(&format!("   inspect it: sortie show {}", done.id))
+        );
+        if let (MissionStatus::Failed, Some(error)) = (done.status, &done.error) {
+            eprintln!("{}", style.red(&format!("error: {error}")));
+        }
+    }
+    Ok(match done.status {
+        MissionStatus::Completed => ExitCode::SUCCESS,
+        MissionStatus::Cancelled => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}
+
+fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(home)?;
+    let (missions, problems) = store.missions()?;
+    for p in &problems {
+        eprintln!("warning: {p}");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&missions)?);
+    } else if missions.is_empty() {
+        println!("no missions yet; try `sortie demo` or `sortie run \"<prompt>\"`");
+    } else {
+        print!(
+            "{}",
+            render::missions_table(&Style::detect(), &missions, chrono::Utc::now())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(home)?;
+    let id = store.resolve(id)?;
+    let mission = store.mission(&id)?;
+    let events = store.events(&id)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"mission": mission, "events": events})
+            )?
+        );
+    } else {
+        print!(
+            "{}",
+            render::mission_log(&Style::detect(), &mission, &events)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_demo(home: &Path, json: bool, pace: Duration) -> anyhow::Result<ExitCode> {
+    let store = open_store(home)?;
+    let model = demo::DemoModel::start(pace)
+        .await
+        .context("cannot start the demo model on 127.0.0.1")?;
+    let dir = home
+        .join("demo")
+        .join(chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f").to_string());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("notes.md"), demo::NOTES)
+        .context("cannot write the demo's notes.md")?;
+    let mut config = OpenAiChatConfig::new(model.base_url());
+    config.idle_timeout = Duration::from_secs(30);
+    let transport: Arc<dyn Transport> = Arc::new(OpenAiChat::new(config)?);
+    let spec = MissionSpec {
+        prompt: demo::PROMPT.to_string(),
+        provider: "demo".into(),
+        model: demo::DEMO_MODEL.into(),
+        transport: transport.kind().to_string(),
+        cwd: dir.canonicalize()?,
+        policy: PermissionPolicy::Auto,
+        max_turns: 10,
+    };
+    let style = Style::detect();
+    let banner = format!(
+        "{}\n{}",
+        style.bold("Sortie demo"),
+        style.yellow(&format!(
+            "DEMO MODEL: answers come from a built-in scripted model on {} — not a real LLM.\n\
+             Everything else is real: the transport, the agent loop, the tools and the store.",
+            model.base_url()
+        ))
+    );
+    let runner = MissionRunner::new(store.clone(), transport);
+    let code = execute(&store, runner, spec, json, Some(banner)).await?;
+    if !json {
+        println!(
+            "{}",
+            style.dim(&format!("   files it worked on: {}", dir.display()))
+        );
+        println!(
+            "{}",
+            style.dim("   (from a checkout, `cargo run -q -p sortie -- show <id>` works the same)")
+        );
+    }
+    Ok(code)
+}

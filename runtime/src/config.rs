@@ -1,0 +1,419 @@
+//! `$SORTIE_HOME/config.toml`: named providers and defaults, with env overrides.
+//!
+//! ```toml
+//! default_provider = "local"
+//!
+//! [providers.local]
+//! kind = "openai-compatible"
+//! base_url = "http://127.0.0.1:8000/v1"
+//! api_key_env = "LOCAL_API_KEY"   # optional
+//! model = "some-model"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sortie_missions::PermissionPolicy;
+use sortie_transports::Secret;
+
+/// What a bad config file looks like to the user: the file, the key, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}, line {line}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// The kinds of provider. The OpenAI-compatible presets only differ in their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    OpenaiCompatible,
+    Openai,
+    Xai,
+    Openrouter,
+    Ollama,
+    Vllm,
+    OpenaiResponses,
+    Anthropic,
+    ClaudeCode,
+}
+
+impl ProviderKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProviderKind::OpenaiCompatible => "openai-compatible",
+            ProviderKind::Openai => "openai",
+            ProviderKind::Xai => "xai",
+            ProviderKind::Openrouter => "openrouter",
+            ProviderKind::Ollama => "ollama",
+            ProviderKind::Vllm => "vllm",
+            ProviderKind::OpenaiResponses => "openai-responses",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::ClaudeCode => "claude-code",
+        }
+    }
+
+    /// Default base URL, key variable and model of each preset.
+    fn preset(&self) -> Preset {
+        let p = |base_url, api_key_env, model| Preset {
+            base_url,
+            api_key_env,
+            model,
+        };
+        match self {
+            ProviderKind::Openai => p(
+                Some("https://api.openai.com/v1"),
+                Some("OPENAI_API_KEY"),
+                Some("gpt-4.1-mini"),
+            ),
+            ProviderKind::Xai => p(
+                Some("https://api.x.ai/v1"),
+                Some("XAI_API_KEY"),
+                Some("grok-4"),
+            ),
+            ProviderKind::Openrouter => p(
+                Some("https://openrouter.ai/api/v1"),
+                Some("OPENROUTER_API_KEY"),
+                None,
+            ),
+            ProviderKind::Ollama => p(Some("http://127.0.0.1:11434/v1"), None, None),
+            ProviderKind::Vllm => p(Some("http://127.0.0.1:8000/v1"), None, None),
+            _ => p(None, None, None),
+        }
+    }
+}
+
+struct Preset {
+    base_url: Option<&'static str>,
+    api_key_env: Option<&'static str>,
+    model: Option<&'static str>,
+}
+
+/// One `[providers.NAME]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    pub base_url: Option<String>,
+    /// The environment variable that holds the API key (the key itself never goes in the file).
+    pub api_key_env: Option<String>,
+    pub model: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `false` asks for whole answers instead of a stream.
+    pub stream: Option<bool>,
+    /// Seconds a stream may stay silent before the turn times out (default 120).
+    pub idle_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    default_provider: Option<toml::Spanned<String>>,
+    max_turns: Option<toml::Spanned<u32>>,
+    permission: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The loaded configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub default_provider: Option<String>,
+    pub max_turns: u32,
+    pub permission: PermissionPolicy,
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// A provider ready to use: every default and override applied.
+#[derive(Debug, Clone)]
+pub struct ResolvedProvider {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub model: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub stream: bool,
+    pub idle_timeout: Duration,
+}
+
+pub const DEFAULT_MAX_TURNS: u32 = 50;
+
+impl Config {
+    /// Loads `home/config.toml`; a missing file is an empty config.
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let path = home.join("config.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::parse(&path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid =
+            |span: std::ops::Range<usize>, key: &str, message: String| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: text[..span.start.min(text.len())].matches('\n').count() + 1,
+                key: key.to_string(),
+                message,
+            };
+        let permission = match &file.permission {
+            None => PermissionPolicy::Auto,
+            Some(p) => p
+                .get_ref()
+                .parse()
+                .map_err(|m| invalid(p.span(), "permission", m))?,
+        };
+        let max_turns = match &file.max_turns {
+            None => DEFAULT_MAX_TURNS,
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(invalid(n.span(), "max_turns", "must be at least 1".into()))
+            }
+            Some(n) => *n.get_ref(),
+        };
+        if let Some(name) = &file.default_provider {
+            let known =
+                file.providers.contains_key(name.get_ref()) || builtin(name.get_ref()).is_some();
+            if !known {
+                return Err(invalid(
+                    name.span(),
+                    "default_provider",
+                    format!(
+                        "no provider named `{}`; define [providers.{}] or use one of: {}",
+                        name.get_ref(),
+                        name.get_ref(),
+                        provider_names(&file.providers).join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            default_provider: file.default_provider.map(|s| s.into_inner()),
+            max_turns,
+            permission,
+            providers: file.providers,
+        })
+    }
+
+    /// Every provider name a user can pass to `--provider`.
+    pub fn provider_names(&self) -> Vec<String> {
+        provider_names(&self.providers)
+    }
+
+    /// The provider `name` (or the default one), with presets, env and key applied.
+    pub fn provider(&self, name: Option<&str>) -> Result<ResolvedProvider, ConfigError> {
+        let name = name
+            .map(str::to_string)
+            .or_else(|| self.default_provider.clone())
+            .unwrap_or_else(|| "openai".to_string());
+        let config = match self.providers.get(&name) {
+            Some(c) => c.clone(),
+            None => builtin(&name).ok_or_else(|| {
+                ConfigError::Provider(format!(
+                    "unknown provider `{name}`; known providers: {} (add [providers.{name}] to {})",
+                    self.provider_names().join(", "),
+                    self.path.display()
+                ))
+            })?,
+        };
+        resolve(&name, config, &self.path)
+    }
+}
+
+/// Providers that exist without any config: one per OpenAI-compatible preset.
+fn builtin(name: &str) -> Option<ProviderConfig> {
+    let kind = match name {
+        "openai" => ProviderKind::Openai,
+        "xai" => ProviderKind::Xai,
+        "openrouter" => ProviderKind::Openrouter,
+        "ollama" => ProviderKind::Ollama,
+        _ => return None,
+    };
+    Some(ProviderConfig {
+        kind,
+        base_url: None,
+        api_key_env: None,
+        model: None,
+        headers: BTreeMap::new(),
+        stream: None,
+        idle_timeout_secs: None,
+    })
+}
+
+fn provider_names(configured: &BTreeMap<String, ProviderConfig>) -> Vec<String> {
+    let mut names: Vec<String> = configured.keys().cloned().collect();
+    for b in ["openai", "xai", "openrouter", "ollama"] {
+        if !configured.contains_key(b) {
+            names.push(b.to_string());
+        }
+    }
+    names
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn resolve(
+    name: &str,
+    config: ProviderConfig,
+    path: &Path,
+) -> Result<ResolvedProvider, ConfigError> {
+    let kind = config.kind;
+    if matches!(
+        kind,
+        ProviderKind::OpenaiResponses | ProviderKind::Anthropic | ProviderKind::ClaudeCode
+    ) {
+        return Err(ConfigError::Provider(format!(
+            "provider `{name}` has kind `{}`, which this build of sortie cannot run yet; use an OpenAI-compatible provider",
+            kind.as_str()
+        )));
+    }
+    let preset = kind.preset();
+    // OPENAI_BASE_URL / OPENAI_API_KEY override the `openai` kind, so any OpenAI-compatible
+    // endpoint works with two variables and no file.
+    let env_base = (kind == ProviderKind::Openai)
+        .then(|| env("OPENAI_BASE_URL"))
+        .flatten();
+    let key_optional = kind == ProviderKind::OpenaiCompatible && config.api_key_env.is_none()
+        || env_base.is_some();
+    let base_url = env_base
+        .or(config.base_url)
+        .or(preset.base_url.map(String::from))
+        .ok_or_else(|| {
+            ConfigError::Provider(format!(
+                "provider `{name}` has no base_url; set it in [providers.{name}] of {}",
+                path.display()
+            ))
+        })?;
+    let key_env = config
+        .api_key_env
+        .clone()
+        .or(preset.api_key_env.map(String::from));
+    let api_key = match &key_env {
+        Some(var) => match env(var) {
+            Some(key) => Some(Secret::new(key.trim())),
+            None if !key_optional => {
+                return Err(ConfigError::Provider(format!(
+                    "provider `{name}` needs an API key in ${var}, which is not set (try `sortie demo` to see sortie run without one)"
+                )))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    Ok(ResolvedProvider {
+        name: name.to_string(),
+        kind,
+        base_url,
+        api_key,
+        model: config.model.or(preset.model.map(String::from)),
+        headers: config.headers.into_iter().collect(),
+        stream: config.stream.unwrap_or(true),
+        idle_timeout: Duration::from_secs(config.idle_timeout_secs.unwrap_or(120).max(1)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/h/config.toml"), text)
+    }
+
+    #[test]
+    fn the_documented_shape_parses() {
+        let c = parse(
+            r#"
+default_provider = "local"
+
+[providers.local]
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:8000/v1"
+model = "some-model"
+"#,
+        )
+        .expect("parses");
+        let p = c.provider(None).expect("resolves");
+        assert_eq!(p.name, "local");
+        assert_eq!(p.base_url, "http://127.0.0.1:8000/v1");
+        assert_eq!(p.model.as_deref(), Some("some-model"));
+        assert!(p.api_key.is_none());
+    }
+
+    #[test]
+    fn a_typo_names_the_file_and_line() {
+        let err = parse("default_provider = \"x\"\n[providers.x]\nkind = \"openai-compatible\"\nbase_ur = \"y\"\n")
+            .expect_err("unknown key");
+        let text = err.to_string();
+        assert!(text.starts_with("/h/config.toml"), "{text}");
+        assert!(text.contains("line 4"), "{text}");
+        assert!(text.contains("base_ur"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_default_provider_names_the_key_and_line() {
+        let err = parse("\n\ndefault_provider = \"nope\"\n").expect_err("unknown provider");
+        let text = err.to_string();
+        assert!(text.contains("line 3"), "{text}");
+        assert!(text.contains("`default_provider`"), "{text}");
+        assert!(text.contains("no provider named `nope`"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_permission_value_is_explained() {
+        let err = parse("permission = \"yolo\"\n").expect_err("bad policy");
+        assert!(
+            err.to_string().contains("expected auto, read-only or ask"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_providers_list_the_known_ones() {
+        let err = parse("")
+            .expect("empty")
+            .provider(Some("nope"))
+            .expect_err("unknown");
+        let text = err.to_string();
+        assert!(text.contains("unknown provider `nope`"));
+        assert!(text.contains("openai, xai, openrouter, ollama"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_key_variable_is_named() {
+        let c = parse("[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"http://x/v1\"\napi_key_env = \"SORTIE_TEST_UNSET_KEY_VAR\"\n")
+            .expect("parses");
+        let err = c.provider(Some("p")).expect_err("no key");
+        assert!(
+            err.to_string().contains("$SORTIE_TEST_UNSET_KEY_VAR"),
+            "{err}"
+        );
+    }
+}

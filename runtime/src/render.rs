@@ -1,0 +1,471 @@
+//! How missions look in a terminal and as JSON lines.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sortie_missions::tools::ToolBox;
+use sortie_missions::{Mission, MissionEvent, MissionStatus, StoredEvent, ToolOutcome, Update};
+use sortie_transports::{ContentBlock, Usage};
+
+/// ANSI styling, on only for a terminal without `NO_COLOR`.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    on: bool,
+}
+
+impl Style {
+    pub fn detect() -> Self {
+        Self {
+            on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    pub fn plain() -> Self {
+        Self { on: false }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+    pub fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    pub fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    pub fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    pub fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    pub fn cyan(&self, t: &str) -> String {
+        self.paint("36", t)
+    }
+
+    pub fn status(&self, s: MissionStatus) -> String {
+        match s {
+            MissionStatus::Completed => self.green(s.as_str()),
+            MissionStatus::Failed | MissionStatus::NeedsReauth => self.red(s.as_str()),
+            MissionStatus::Running | MissionStatus::Queued => self.cyan(s.as_str()),
+            MissionStatus::Cancelled | MissionStatus::Interrupted => self.yellow(s.as_str()),
+        }
+    }
+}
+
+/// One JSON object per update, for `--json`.
+pub fn update_json(update: &Update) -> Value {
+    match update {
+        Update::Event { mission, event } => {
+            let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.insert("mission_id".into(), json!(mission));
+            }
+            v
+        }
+        Update::TextDelta {
+            mission,
+            turn,
+            text,
+        } => {
+            json!({"type": "text_delta", "mission_id": mission, "turn": turn, "text": text})
+        }
+        Update::ThinkingDelta {
+            mission,
+            turn,
+            text,
+        } => {
+            json!({"type": "thinking_delta", "mission_id": mission, "turn": turn, "text": text})
+        }
+        Update::ToolStarted {
+            mission,
+            call_id,
+            name,
+            arguments,
+        } => json!({
+            "type": "tool_started", "mission_id": mission, "call_id": call_id, "name": name, "arguments": arguments
+        }),
+    }
+}
+
+/// Prints one JSON line to stdout.
+pub fn print_json_line(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// Live terminal output for a running mission.
+pub struct Live {
+    style: Style,
+    /// True while the cursor sits after streamed text with no newline yet.
+    mid_line: Mutex<bool>,
+}
+
+impl Live {
+    pub fn new(style: Style) -> Self {
+        Self {
+            style,
+            mid_line: Mutex::new(false),
+        }
+    }
+
+    pub fn show(&self, update: &Update) {
+        let mut mid_line = self.mid_line.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = std::io::stdout().lock();
+        let s = &self.style;
+        let mut line = |text: String, mid: &mut bool| {
+            if *mid {
+                let _ = writeln!(out);
+                *mid = false;
+            }
+            let _ = writeln!(out, "{text}");
+        };
+        match update {
+            Update::TextDelta { text, .. } => {
+                let _ = write!(out, "{text}");
+                *mid_line = !text.ends_with('\n');
+            }
+            Update::ThinkingDelta { .. } => {}
+            Update::ToolStarted {
+                name, arguments, ..
+            } => {
+                line(
+                    s.cyan(&format!("  → {}", ToolBox::summary(name, arguments))),
+                    &mut mid_line,
+                );
+            }
+            Update::Event { event, .. } => match &event.event {
+                MissionEvent::ToolResult {
+                    outcome,
+                    output,
+                    duration_ms,
+                    ..
+                } => {
+                    line(
+                        format!("    {}", tool_line(s, *outcome, output, *duration_ms)),
+                        &mut mid_line,
+                    );
+                }
+                MissionEvent::Error { class, message, .. } => {
+                    let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
+                    if *mid_line {
+                        let _ = writeln!(out);
+                        *mid_line = false;
+                    }
+                    eprintln!("{}", s.red(&format!("  ✗ {class}{message}")));
+                }
+                MissionEvent::AssistantMessage { .. } => {
+                    if *mid_line {
+                        let _ = writeln!(out);
+                        *mid_line = false;
+                    }
+                }
+                _ => {}
+            },
+        }
+        let _ = out.flush();
+    }
+}
+
+fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) -> String {
+    // Shell output starts with `exit code: N` and `--- stdout ---` markers: preview the content.
+    let exit = output
+        .strip_prefix("exit code: ")
+        .and_then(|r| r.lines().next());
+    let content: Vec<&str> = output
+        .lines()
+        .filter(|l| {
+            !l.trim().is_empty()
+                && !l.starts_with("exit code: ")
+                && !(l.starts_with("--- ") && l.ends_with(" ---"))
+        })
+        .collect();
+    let mut first: String = content
+        .first()
+        .map_or("", |l| l.trim())
+        .chars()
+        .take(100)
+        .collect();
+    if content.len() > 1 {
+        first.push_str(&format!(" (+{} lines)", content.len() - 1));
+    }
+    if let Some(code) = exit {
+        first = format!("exit {code} · {first}");
+    }
+    let took = s.dim(&format!("{ms} ms"));
+    match outcome {
+        ToolOutcome::Ok => format!("{} {first} {took}", s.green("✓")),
+        ToolOutcome::Error => format!("{} {first} {took}", s.red("✗")),
+        ToolOutcome::Denied => format!("{} {first}", s.yellow("⊘")),
+        ToolOutcome::TimedOut => format!("{} {first}", s.yellow("⏱")),
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1,234 in / 56 out tokens`, with cache and reasoning counts when there are any.
+pub fn usage_text(u: &Usage) -> String {
+    let mut text = format!(
+        "{} in / {} out tokens",
+        thousands(u.input_tokens),
+        thousands(u.output_tokens)
+    );
+    if u.cache_read_tokens > 0 {
+        text.push_str(&format!(", {} cached", thousands(u.cache_read_tokens)));
+    }
+    if u.reasoning_tokens > 0 {
+        text.push_str(&format!(", {} reasoning", thousands(u.reasoning_tokens)));
+    }
+    text
+}
+
+/// The closing line of a run.
+pub fn summary_line(s: &Style, m: &Mission, seconds: f64) -> String {
+    format!(
+        "── {} · {} turn{} · {} · {seconds:.1} s",
+        s.status(m.status),
+        m.turns,
+        if m.turns == 1 { "" } else { "s" },
+        usage_text(&m.usage)
+    )
+}
+
+/// How long ago, compactly: `42s`, `5m`, `3h`, `2d`.
+pub fn age(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds().max(0);
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+fn clip(text: &str, width: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= width {
+        one_line
+    } else {
+        let mut t: String = one_line.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The `sortie missions` table.
+pub fn missions_table(s: &Style, missions: &[Mission], now: DateTime<Utc>) -> String {
+    let mut out = format!(
+        "{}\n",
+        s.bold(&format!(
+            "{:<13}  {:<12}  {:>5}  {:<28}  {:>4}  {}",
+            "ID", "STATUS", "TURNS", "PROVIDER/MODEL", "AGE", "TITLE"
+        ))
+    );
+    for m in missions {
+        let status = format!("{:<12}", m.status.as_str());
+        let status = status.replacen(m.status.as_str(), &s.status(m.status), 1);
+        let title = m.title.clone().unwrap_or_else(|| m.prompt.clone());
+        out.push_str(&format!(
+            "{:<13}  {status}  {:>5}  {:<28}  {:>4}  {}\n",
+            &m.id.to_string()[..13],
+            m.turns,
+            clip(&format!("{}/{}", m.provider, m.model), 28),
+            age(m.created_at, now),
+            clip(&title, 40)
+        ));
+    }
+    out
+}
+
+/// The whole event log of one mission, readable.
+pub fn mission_log(s: &Style, m: &Mission, events: &[StoredEvent]) -> String {
+    let mut out = String::new();
+    let title = m.title.clone().unwrap_or_else(|| clip(&m.prompt, 70));
+    out.push_str(&format!("{} {}\n", s.bold("mission"), m.id));
+    out.push_str(&format!("  title     {title}\n"));
+    out.push_str(&format!("  status    {}\n", s.status(m.status)));
+    out.push_str(&format!(
+        "  model     {}/{} ({})\n",
+        m.provider, m.model, m.transport
+    ));
+    out.push_str(&format!("  cwd       {}\n", m.cwd.display()));
+    out.push_str(&format!(
+        "  policy    {}  ·  max turns {}\n",
+        m.policy.as_str(),
+        m.max_turns
+    ));
+    out.push_str(&format!(
+        "  created   {}\n",
+        m.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+    ));
+    out.push_str(&format!(
+        "  turns     {}  ·  {}\n",
+        m.turns,
+        usage_text(&m.usage)
+    ));
+    if let Some(error) = &m.error {
+        out.push_str(&format!("  error     {}\n", s.red(error)));
+    }
+    out.push('\n');
+    for e in events {
+        let head = s.dim(&format!("#{:<4} {}", e.seq, e.at.format("%H:%M:%S")));
+        let (label, body) = describe(s, &e.event);
+        out.push_str(&format!(
+            "{head}  {:<10} {}\n",
+            label,
+            indent_rest(&body, 27)
+        ));
+    }
+    out
+}
+
+fn indent_rest(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.to_string()
+            } else {
+                format!("{pad}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn preview(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines
+        .iter()
+        .take(max_lines)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if lines.len() > max_lines {
+        out.push_str(&format!("\n… {} more lines", lines.len() - max_lines));
+    }
+    out
+}
+
+fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
+    match event {
+        MissionEvent::Created { spec } => (
+            "created".into(),
+            format!(
+                "{}/{} in {} ({} policy)",
+                spec.provider,
+                spec.model,
+                spec.cwd.display(),
+                spec.policy.as_str()
+            ),
+        ),
+        MissionEvent::Status { status, reason } => (
+            "status".into(),
+            match reason {
+                Some(r) => format!("{} — {r}", s.status(*status)),
+                None => s.status(*status),
+            },
+        ),
+        MissionEvent::UserMessage { text } => ("user".into(), preview(text, 20)),
+        MissionEvent::TurnStarted { turn, model } => ("turn".into(), format!("{turn} on {model}")),
+        MissionEvent::AssistantMessage {
+            content,
+            stop_reason,
+            ..
+        } => {
+            let mut parts = Vec::new();
+            for block in content {
+                match block {
+                    ContentBlock::Text { text } => parts.push(preview(text, 40)),
+                    ContentBlock::Thinking { text, .. } => {
+                        parts.push(s.dim(&format!("(thinking, {} chars)", text.len())))
+                    }
+                    ContentBlock::ToolUse {
+                        name, arguments, ..
+                    } => parts.push(s.cyan(&format!("→ {name} {}", clip(arguments, 120)))),
+                    ContentBlock::ToolResult { .. } => {}
+                }
+            }
+            parts.push(
+                s.dim(&format!(
+                    "(stop: {})",
+                    serde_json::to_value(stop_reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )),
+            );
+            ("assistant".into(), parts.join("\n"))
+        }
+        MissionEvent::ToolResult {
+            name,
+            outcome,
+            output,
+            duration_ms,
+            ..
+        } => {
+            let outcome_text = serde_json::to_value(outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            (
+                "tool".into(),
+                format!(
+                    "{name} {outcome_text} ({duration_ms} ms)\n{}",
+                    preview(output, 12)
+                ),
+            )
+        }
+        MissionEvent::Usage { usage, .. } => ("usage".into(), usage_text(usage)),
+        MissionEvent::Error {
+            class,
+            status,
+            message,
+        } => {
+            let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
+            let status = status.map(|c| format!("(HTTP {c}) ")).unwrap_or_default();
+            ("error".into(), s.red(&format!("{class}{status}{message}")))
+        }
+        MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn clip_keeps_one_line_within_width() {
+        assert_eq!(clip("a\nb  c", 10), "a b c");
+        assert_eq!(clip("abcdefghijkl", 5), "abcd…");
+    }
+}
