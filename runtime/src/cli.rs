@@ -221,6 +221,13 @@ async fn execute(
         let live = Live::new(style);
         Arc::new(move |u: &Update| live.show(u))
     };
+    // The mission's first events were stored before anyone watched: show them too.
+    for event in store.events(&mission.id)? {
+        observer(&Update::Event {
+            mission: mission.id,
+            event,
+        });
+    }
     let runner = runner.with_observer(observer);
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();

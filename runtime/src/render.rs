@@ -408,15 +408,13 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
                     ContentBlock::ToolResult { .. } => {}
                 }
             }
-            parts.push(
-                s.dim(&format!(
+            parts.push(s.dim(&format!(
                     "(stop: {})",
                     serde_json::to_value(stop_reason)
                         .ok()
                         .and_then(|v| v.as_str().map(String::from))
                         .unwrap_or_default()
-                )),
-            );
+                )));
             ("assistant".into(), parts.join("\n"))
         }
         MissionEvent::ToolResult {

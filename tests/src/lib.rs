@@ -1,1 +1,63 @@
+//! Test support for Sortie: mock providers on loopback with fault injection, and a handle
+//! on the real `sortie` binary.
 
+pub mod mock_openai;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub use mock_openai::{MockOpenAi, Reply};
+
+/// The `sortie` binary of this workspace, built (once per test process) if needed.
+pub fn sortie_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // The test executable lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>")
+            .to_path_buf();
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "-q", "-p", "sortie", "--bin", "sortie"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let out = build.output().expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "building sortie failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = profile_dir.join("sortie");
+        assert!(bin.exists(), "no binary at {}", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// A `sortie` command with its own data dir and no provider variables from the host.
+pub fn sortie(home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(sortie_bin());
+    cmd.env("SORTIE_HOME", home)
+        .env("NO_COLOR", "1")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("SORTIE_LOG")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Writes a config.toml with one OpenAI-compatible provider `local` pointing at `base_url`.
+pub fn write_local_config(home: &std::path::Path, base_url: &str, extra: &str) {
+    std::fs::create_dir_all(home).expect("home");
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "default_provider = \"local\"\n\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{base_url}\"\nmodel = \"mock-model\"\n{extra}"
+        ),
+    )
+    .expect("write config");
+}

@@ -77,7 +77,7 @@ pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult
             }
         }
         Err(_) => {
-            kill_group(pid).await;
+            kill_group(pid);
             ToolResult {
                 outcome: ToolOutcome::TimedOut,
                 output: format!(
@@ -101,14 +101,20 @@ fn append_stream(text: &mut String, name: &str, bytes: &[u8]) {
 }
 
 /// Kills the command and everything it started (it leads its own process group).
-async fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid else { return };
-    let _ = tokio::process::Command::new("kill")
-        .args(["-KILL", &format!("-{pid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
+fn kill_group(pid: Option<u32>) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{killpg, Signal};
+        use nix::unistd::Pid;
+        // Group ids 0 and 1 would mean our own group and init: never signal those.
+        if let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+            if let Err(e) = killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
+                tracing::debug!("killing process group {pgid}: {e}");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 #[cfg(test)]

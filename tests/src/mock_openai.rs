@@ -1,0 +1,363 @@
+//! A scripted OpenAI Chat Completions server on 127.0.0.1 with fault injection.
+//!
+//! Each request takes the next [`Reply`] from the queue; every request body is recorded so
+//! a test can check what the runtime sent. An empty queue answers 500 with a message that
+//! names the problem, so a test that under-scripts fails loudly.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+/// One piece of a streamed answer.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// `data: <json>\n\n`
+    Data(Value),
+    /// Bytes sent exactly as given (malformed SSE, split UTF-8 ...).
+    Raw(Vec<u8>),
+    Pause(Duration),
+}
+
+/// What the mock answers to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// An SSE stream. `end`: `[DONE]` and close, close without `[DONE]`, or hang open.
+    Stream { frames: Vec<Frame>, end: End },
+    /// A plain HTTP answer (errors, whole JSON completions).
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Done,
+    Close,
+    Hang,
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> Frame {
+    Frame::Data(json!({
+        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": "mock-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+    }))
+}
+
+fn usage(input: u64, output: u64) -> Frame {
+    Frame::Data(json!({
+        "id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": "mock-model",
+        "choices": [], "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+    }))
+}
+
+/// Splits text into small pieces, as providers stream it.
+fn pieces(text: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(size.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+impl Reply {
+    /// Streamed text, then `finish_reason: stop`, usage 10/5, `[DONE]`.
+    pub fn text(text: &str) -> Self {
+        let mut frames = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+        frames.extend(
+            pieces(text, 4)
+                .into_iter()
+                .map(|p| chunk(json!({"content": p}), None)),
+        );
+        frames.push(chunk(json!({}), Some("stop")));
+        frames.push(usage(10, 5));
+        Reply::Stream {
+            frames,
+            end: End::Done,
+        }
+    }
+
+    /// One streamed tool call with its arguments split into small deltas.
+    pub fn tool_call(id: &str, name: &str, arguments: Value) -> Self {
+        Self::tool_calls(&[(id, name, arguments)])
+    }
+
+    /// Several tool calls in one turn, their argument deltas interleaved.
+    pub fn tool_calls(calls: &[(&str, &str, Value)]) -> Self {
+        let mut frames = vec![chunk(json!({"role": "assistant", "content": null}), None)];
+        let split: Vec<Vec<String>> = calls
+            .iter()
+            .map(|(_, _, a)| pieces(&a.to_string(), 3))
+            .collect();
+        for (i, (id, name, _)) in calls.iter().enumerate() {
+            frames.push(chunk(
+                json!({"tool_calls": [{"index": i, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                None,
+            ));
+        }
+        let longest = split.iter().map(Vec::len).max().unwrap_or(0);
+        for step in 0..longest {
+            for (i, parts) in split.iter().enumerate() {
+                if let Some(part) = parts.get(step) {
+                    frames.push(chunk(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]}),
+                        None,
+                    ));
+                }
+            }
+        }
+        frames.push(chunk(json!({}), Some("tool_calls")));
+        frames.push(usage(20, 7));
+        Reply::Stream {
+            frames,
+            end: End::Done,
+        }
+    }
+
+    /// A tool call whose stream closes half-way through its arguments.
+    pub fn cut_mid_tool_call(name: &str) -> Self {
+        Reply::Stream {
+            frames: vec![
+                chunk(json!({"content": "Writing it now."}), None),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "id": "call_cut", "type": "function", "function": {"name": name, "arguments": "{\"path\": \"out"}}]}),
+                    None,
+                ),
+            ],
+            end: End::Close,
+        }
+    }
+
+    /// Some text, then a line that is not JSON.
+    pub fn malformed() -> Self {
+        Reply::Stream {
+            frames: vec![
+                chunk(json!({"content": "Hello"}), None),
+                Frame::Raw(b"data: {\"choices\": [{\"delta\": {\"content\": \"oops\"\n\n".to_vec()),
+            ],
+            end: End::Done,
+        }
+    }
+
+    /// Some text, then nothing: the connection stays open.
+    pub fn stall_after(text: &str) -> Self {
+        Reply::Stream {
+            frames: vec![chunk(json!({"content": text}), None)],
+            end: End::Hang,
+        }
+    }
+
+    /// An HTTP error with a body.
+    pub fn error(status: u16, body: &str) -> Self {
+        Reply::Http {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+
+    /// An HTTP error with headers (Retry-After ...).
+    pub fn error_with_headers(status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        Reply::Http {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+        }
+    }
+
+    /// A whole (non-streamed) completion with text.
+    pub fn whole_text(text: &str) -> Self {
+        Reply::Http {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: json!({
+                "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": "mock-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+            })
+            .to_string(),
+        }
+    }
+
+    /// The same reply with a pause before each frame.
+    pub fn paced(self, pause: Duration) -> Self {
+        match self {
+            Reply::Stream { frames, end } => Reply::Stream {
+                frames: frames
+                    .into_iter()
+                    .flat_map(|f| [Frame::Pause(pause), f])
+                    .collect(),
+                end,
+            },
+            other => other,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    replies: VecDeque<Reply>,
+    requests: Vec<Value>,
+    headers: Vec<HeaderMap>,
+    /// When set, the reply given once the queue is empty (for benchmarks).
+    repeat: Option<Reply>,
+}
+
+/// A running mock. Dropping it stops the server.
+pub struct MockOpenAi {
+    addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl MockOpenAi {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(shared.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Queues the answer to the next request.
+    pub fn push(&self, reply: Reply) -> &Self {
+        self.lock().replies.push_back(reply);
+        self
+    }
+
+    /// Answers every request past the queue with `reply`.
+    pub fn repeat(&self, reply: Reply) {
+        self.lock().repeat = Some(reply);
+    }
+
+    /// Every request body received so far.
+    pub fn requests(&self) -> Vec<Value> {
+        self.lock().requests.clone()
+    }
+
+    /// The headers of every request received so far.
+    pub fn request_headers(&self) -> Vec<HeaderMap> {
+        self.lock().headers.clone()
+    }
+
+    pub fn hits(&self) -> usize {
+        self.lock().requests.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for MockOpenAi {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn answer(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = {
+        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+        s.requests
+            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        s.headers.push(headers);
+        s.replies.pop_front().or_else(|| s.repeat.clone())
+    };
+    let Some(reply) = reply else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":{"message":"mock: no scripted reply left for this request","type":"mock_error"}}"#,
+        )
+            .into_response();
+    };
+    match reply {
+        Reply::Http {
+            status,
+            headers,
+            body,
+        } => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            for (k, v) in headers {
+                if let (Ok(k), Ok(v)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) {
+                    response.headers_mut().insert(k, v);
+                }
+            }
+            response
+        }
+        Reply::Stream { frames, end } => {
+            let mut items: Vec<Frame> = frames;
+            if end == End::Done {
+                items.push(Frame::Raw(b"data: [DONE]\n\n".to_vec()));
+            }
+            let body =
+                futures::stream::unfold((items.into_iter(), end), |(mut it, end)| async move {
+                    loop {
+                        match it.next() {
+                            Some(Frame::Pause(d)) => tokio::time::sleep(d).await,
+                            Some(Frame::Data(v)) => {
+                                return Some((
+                                    Ok::<_, Infallible>(Bytes::from(format!("data: {v}\n\n"))),
+                                    (it, end),
+                                ))
+                            }
+                            Some(Frame::Raw(b)) => return Some((Ok(Bytes::from(b)), (it, end))),
+                            None if end == End::Hang => futures::future::pending::<()>().await,
+                            None => return None,
+                        }
+                    }
+                });
+            let mut response = Response::new(Body::from_stream(body));
+            response.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("text/event-stream"),
+            );
+            response
+        }
+    }
+}

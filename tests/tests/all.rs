@@ -1,0 +1,3 @@
+//! Sortie's integration tests: one binary, one file per behaviour under `suite/`.
+
+mod suite;

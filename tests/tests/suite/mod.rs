@@ -1,0 +1,5 @@
+mod agent_loop;
+mod classify_fixtures;
+mod cli;
+mod faults;
+mod support;
