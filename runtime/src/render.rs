@@ -124,25 +124,35 @@ impl Live {
         let mut mid_line = self.mid_line.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = std::io::stdout().lock();
         let s = &self.style;
-        let mut line = |text: String, mid: &mut bool| {
-            if *mid {
-                let _ = writeln!(out);
-                *mid = false;
-            }
-            let _ = writeln!(out, "{text}");
+        if let Update::TextDelta { text, .. } = update {
+            let _ = write!(out, "{text}");
+            *mid_line = !text.ends_with('\n');
+            let _ = out.flush();
+            return;
+        }
+        let prints = match update {
+            Update::ToolStarted { .. } => true,
+            Update::Event { event, .. } => matches!(
+                event.event,
+                MissionEvent::ToolResult { .. }
+                    | MissionEvent::Error { .. }
+                    | MissionEvent::AssistantMessage { .. }
+            ),
+            _ => false,
         };
+        // Anything printed after streamed text starts on a line of its own.
+        if prints && *mid_line {
+            let _ = writeln!(out);
+            *mid_line = false;
+        }
         match update {
-            Update::TextDelta { text, .. } => {
-                let _ = write!(out, "{text}");
-                *mid_line = !text.ends_with('\n');
-            }
-            Update::ThinkingDelta { .. } => {}
             Update::ToolStarted {
                 name, arguments, ..
             } => {
-                line(
-                    s.cyan(&format!("  → {}", ToolBox::summary(name, arguments))),
-                    &mut mid_line,
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    s.cyan(&format!("  → {}", ToolBox::summary(name, arguments)))
                 );
             }
             Update::Event { event, .. } => match &event.event {
@@ -152,27 +162,16 @@ impl Live {
                     duration_ms,
                     ..
                 } => {
-                    line(
-                        format!("    {}", tool_line(s, *outcome, output, *duration_ms)),
-                        &mut mid_line,
-                    );
+                    let _ = writeln!(out, "    {}", tool_line(s, *outcome, output, *duration_ms));
                 }
                 MissionEvent::Error { class, message, .. } => {
                     let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
-                    if *mid_line {
-                        let _ = writeln!(out);
-                        *mid_line = false;
-                    }
+                    let _ = out.flush();
                     eprintln!("{}", s.red(&format!("  ✗ {class}{message}")));
-                }
-                MissionEvent::AssistantMessage { .. } => {
-                    if *mid_line {
-                        let _ = writeln!(out);
-                        *mid_line = false;
-                    }
                 }
                 _ => {}
             },
+            _ => {}
         }
         let _ = out.flush();
     }
@@ -186,9 +185,9 @@ fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) -> String {
     let content: Vec<&str> = output
         .lines()
         .filter(|l| {
-            !l.trim().is_empty()
-                && !l.starts_with("exit code: ")
-                && !(l.starts_with("--- ") && l.ends_with(" ---"))
+            let marker =
+                l.starts_with("exit code: ") || (l.starts_with("--- ") && l.ends_with(" ---"));
+            !(l.trim().is_empty() || marker)
         })
         .collect();
     let mut first: String = content

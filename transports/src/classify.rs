@@ -239,7 +239,7 @@ impl ErrorBody {
                 body.message = str_of(inner.get("message"));
                 body.kind = [inner.get("type"), inner.get("code")]
                     .into_iter()
-                    .filter_map(|v| str_of(v))
+                    .filter_map(&str_of)
                     .collect::<Vec<_>>()
                     .join(" ");
                 body.resets_at = inner.get("resets_at").and_then(|v| v.as_i64());

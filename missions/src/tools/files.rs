@@ -10,7 +10,7 @@ use super::{opt_u64, path_arg, str_arg, ToolError};
 const MAX_READ: u64 = 2 * 1024 * 1024;
 const MAX_ENTRIES: usize = 500;
 
-fn rel<'a>(cwd: &Path, path: &'a Path) -> String {
+fn rel(cwd: &Path, path: &Path) -> String {
     let root = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
     path.strip_prefix(&root)
         .map(|p| {

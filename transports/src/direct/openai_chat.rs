@@ -408,7 +408,7 @@ fn push_message(out: &mut Vec<ChatCompletionRequestMessage>, message: &Message) 
             out.push(ChatCompletionRequestMessage::Assistant(
                 ChatCompletionRequestAssistantMessage {
                     content: (!text.is_empty())
-                        .then(|| ChatCompletionRequestAssistantMessageContent::Text(text)),
+                        .then_some(ChatCompletionRequestAssistantMessageContent::Text(text)),
                     tool_calls: (!calls.is_empty()).then_some(calls),
                     ..Default::default()
                 },

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what Sortie's tests need, then runs the whole suite.
+# Safe to run with no terminal (CI=true, no stdin): nothing here prompts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo is not installed; install Rust from https://rustup.rs and run this again" >&2
+  exit 1
+fi
+
+echo "==> fetching Rust crates (Cargo.lock)"
+cargo fetch --locked
+
+echo "==> building the workspace and the sortie binary"
+cargo build --locked --workspace --all-targets
+
+echo "==> running the tests"
+cargo test --locked --workspace --no-fail-fast
