@@ -30,7 +30,7 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the store at {path} is in use by another sortie process; wait for it to finish (a later release runs one daemon that owns the store)")]
+    #[error("the store at {path} is in use by another sortie process (one sortie command at a time can use a data dir); wait for it to finish, or set SORTIE_HOME to another directory")]
     Locked { path: PathBuf },
     #[error("cannot open the store at {path}: {source}")]
     Open { path: PathBuf, source: sled::Error },

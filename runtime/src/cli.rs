@@ -253,9 +253,6 @@ async fn execute(
             "{}",
             style.dim(&format!("   inspect it: sortie show {}", done.id))
         );
-        if let (MissionStatus::Failed, Some(error)) = (done.status, &done.error) {
-            eprintln!("{}", style.red(&format!("error: {error}")));
-        }
     }
     Ok(match done.status {
         MissionStatus::Completed => ExitCode::SUCCESS,

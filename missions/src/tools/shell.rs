@@ -35,7 +35,9 @@ pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult
         Ok(c) => c,
         Err(e) => return ToolResult::error(format!("cannot start `sh`: {e}")),
     };
-    let pid = child.id();
+    // Whatever ends this call early (timeout, or the mission being cancelled and this future
+    // dropped) takes the command's whole process group with it.
+    let mut group = GroupGuard(child.id());
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let collect = async {
@@ -57,6 +59,7 @@ pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult
     };
     match tokio::time::timeout(timeout, collect).await {
         Ok((status, out, err)) => {
+            group.0 = None;
             let code = match status {
                 Ok(s) => s
                     .code()
@@ -77,7 +80,7 @@ pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult
             }
         }
         Err(_) => {
-            kill_group(pid);
+            drop(group);
             ToolResult {
                 outcome: ToolOutcome::TimedOut,
                 output: format!(
@@ -97,6 +100,15 @@ fn append_stream(text: &mut String, name: &str, bytes: &[u8]) {
     text.push_str(&String::from_utf8_lossy(bytes));
     if !text.ends_with('\n') {
         text.push('\n');
+    }
+}
+
+/// Kills the process group it names when dropped, unless cleared first.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0.take());
     }
 }
 
@@ -135,6 +147,22 @@ mod tests {
         assert_eq!(
             r.output,
             "exit code: 3\n--- stdout ---\nout\n--- stderr ---\nerr\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_running_command_kills_its_children_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker = dir.path().join("survived");
+        let command = format!("(sleep 1; touch {}) & sleep 30", marker.display());
+        let (tools, args) = (ToolBox::default(), json!({ "command": command }));
+        let call = run(&tools, dir.path(), &args);
+        // Cancel the call the way a cancelled mission does: drop it mid-run.
+        let _ = tokio::time::timeout(Duration::from_millis(300), call).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !marker.exists(),
+            "a child of the cancelled command kept running"
         );
     }
 
