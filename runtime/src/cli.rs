@@ -65,6 +65,9 @@ enum Command {
         /// Milliseconds between streamed words (0 for as fast as possible).
         #[arg(long, default_value_t = 25, value_name = "MS")]
         pace_ms: u64,
+        /// What tools may do: auto, read-only, or ask (try `ask` to approve each write).
+        #[arg(long, value_name = "POLICY", value_parser = parse_policy, default_value = "auto")]
+        permission: PermissionPolicy,
     },
 }
 
@@ -134,9 +137,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(&home, args).await,
         Command::Missions { json } => missions(&home, json),
         Command::Show { id, json } => show(&home, &id, json),
-        Command::Demo { json, pace_ms } => {
-            run_demo(&home, json, Duration::from_millis(pace_ms)).await
-        }
+        Command::Demo {
+            json,
+            pace_ms,
+            permission,
+        } => run_demo(&home, json, Duration::from_millis(pace_ms), permission).await,
     }
 }
 
@@ -301,7 +306,12 @@ fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_demo(home: &Path, json: bool, pace: Duration) -> anyhow::Result<ExitCode> {
+async fn run_demo(
+    home: &Path,
+    json: bool,
+    pace: Duration,
+    policy: PermissionPolicy,
+) -> anyhow::Result<ExitCode> {
     let store = open_store(home)?;
     let model = demo::DemoModel::start(pace)
         .await
@@ -321,7 +331,7 @@ async fn run_demo(home: &Path, json: bool, pace: Duration) -> anyhow::Result<Exi
         model: demo::DEMO_MODEL.into(),
         transport: transport.kind().to_string(),
         cwd: dir.canonicalize()?,
-        policy: PermissionPolicy::Auto,
+        policy,
         max_turns: 10,
     };
     let style = Style::detect();
@@ -334,7 +344,7 @@ async fn run_demo(home: &Path, json: bool, pace: Duration) -> anyhow::Result<Exi
             model.base_url()
         ))
     );
-    let runner = MissionRunner::new(store.clone(), transport);
+    let runner = MissionRunner::new(store.clone(), transport).with_approver(Arc::new(TtyApprover));
     let code = execute(&store, runner, spec, json, Some(banner)).await?;
     if !json {
         println!(

@@ -129,6 +129,11 @@ fn next_step(messages: &[Value]) -> Step {
             Some(("shell", json!({"command": "wc -l summary.md && head -n 3 summary.md"}))),
         ),
         3 => step(&format!("I could not write summary.md: {last}"), None),
+        _ if last.starts_with("permission denied") => step(
+            "Done. summary.md lists the open checklist items; I was not allowed to run the check, \
+             so it is unverified. (This answer came from Sortie's built-in scripted demo model, not a real LLM.)",
+            None,
+        ),
         _ => step(
             "Done. summary.md lists the open checklist items, and the check above shows it on disk. \
              (This answer came from Sortie's built-in scripted demo model, not a real LLM.)",

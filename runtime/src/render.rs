@@ -277,7 +277,7 @@ pub fn missions_table(s: &Style, missions: &[Mission], now: DateTime<Utc>) -> St
     let mut out = format!(
         "{}\n",
         s.bold(&format!(
-            "{:<13}  {:<12}  {:>5}  {:<28}  {:>4}  {}",
+            "{:<13}  {:<12}  {:>5}  {:<24}  {:>4}  {}",
             "ID", "STATUS", "TURNS", "PROVIDER/MODEL", "AGE", "TITLE"
         ))
     );
@@ -286,12 +286,12 @@ pub fn missions_table(s: &Style, missions: &[Mission], now: DateTime<Utc>) -> St
         let status = status.replacen(m.status.as_str(), &s.status(m.status), 1);
         let title = m.title.clone().unwrap_or_else(|| m.prompt.clone());
         out.push_str(&format!(
-            "{:<13}  {status}  {:>5}  {:<28}  {:>4}  {}\n",
+            "{:<13}  {status}  {:>5}  {:<24}  {:>4}  {}\n",
             &m.id.to_string()[..13],
             m.turns,
-            clip(&format!("{}/{}", m.provider, m.model), 28),
+            clip(&format!("{}/{}", m.provider, m.model), 24),
             age(m.created_at, now),
-            clip(&title, 40)
+            clip(&title, 32)
         ));
     }
     out
