@@ -6,7 +6,6 @@
 //! far: the model really reads the tool results it gets back.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -16,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+use crate::loopback::LoopbackServer;
 
 /// The model name the demo reports.
 pub const DEMO_MODEL: &str = "sortie-demo-scripted";
@@ -31,43 +32,23 @@ struct Pace(Duration);
 
 /// A running scripted model. Dropping it stops the server.
 pub struct DemoModel {
-    pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: LoopbackServer,
 }
 
 impl DemoModel {
     /// Starts the model on 127.0.0.1 on a free port. `pace` is the pause between streamed
     /// words, so a person can watch the text arrive.
     pub async fn start(pace: Duration) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
             .with_state(Pace(pace));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
         Ok(Self {
-            addr,
-            shutdown: Some(tx),
+            server: LoopbackServer::start(app).await?,
         })
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-}
-
-impl Drop for DemoModel {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.server.v1_url()
     }
 }
 

@@ -4,6 +4,7 @@ mod approve;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod loopback;
 pub mod render;
 
 use std::path::PathBuf;

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
+use sortie::loopback::LoopbackServer;
 
 /// One piece of a streamed answer.
 #[derive(Debug, Clone)]
@@ -219,39 +219,23 @@ struct Shared {
 
 /// A running mock. Dropping it stops the server.
 pub struct MockOpenAi {
-    addr: SocketAddr,
+    server: LoopbackServer,
     shared: Arc<Mutex<Shared>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl MockOpenAi {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Mutex::new(Shared::default()));
         let app = Router::new()
             .route("/v1/chat/completions", post(answer))
             .with_state(shared.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Self {
-            addr,
-            shared,
-            shutdown: Some(tx),
-        }
+        let server = LoopbackServer::start(app).await.expect("bind 127.0.0.1:0");
+        Self { server, shared }
     }
 
     /// `http://127.0.0.1:PORT/v1`
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        self.server.v1_url()
     }
 
     /// Queues the answer to the next request.
@@ -281,14 +265,6 @@ impl MockOpenAi {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for MockOpenAi {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 
