@@ -53,6 +53,10 @@ pub enum MissionEvent {
         turn: u32,
         usage: Usage,
     },
+    /// Something tolerated that a person may want to know about.
+    Warning {
+        message: String,
+    },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         class: Option<ErrorClass>,
@@ -88,6 +92,7 @@ impl MissionEvent {
             | MissionEvent::AssistantMessage { .. }
             | MissionEvent::ToolResult { .. }
             | MissionEvent::Error { .. }
+            | MissionEvent::Warning { .. }
             | MissionEvent::Unreadable { .. } => {}
         }
     }

@@ -404,6 +404,9 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
                     ContentBlock::ToolUse {
                         name, arguments, ..
                     } => parts.push(s.cyan(&format!("→ {name} {}", clip(arguments, 120)))),
+                    ContentBlock::RedactedThinking { .. } => {
+                        parts.push(s.dim("(redacted thinking)"))
+                    }
                     ContentBlock::ToolResult { .. } => {}
                 }
             }
@@ -445,6 +448,7 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             let status = status.map(|c| format!("(HTTP {c}) ")).unwrap_or_default();
             ("error".into(), s.red(&format!("{class}{status}{message}")))
         }
+        MissionEvent::Warning { message } => ("warning".into(), s.yellow(message)),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
     }
 }

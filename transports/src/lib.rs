@@ -8,11 +8,14 @@ pub mod classify;
 pub mod direct;
 mod error;
 mod secret;
+pub mod sse;
+mod turn;
 mod types;
 
 pub use classify::{classify, ErrorClass};
 pub use error::TransportError;
 pub use secret::Secret;
+pub use turn::{complete, Completion, TurnAssembler};
 pub use types::{
     ContentBlock, EventStream, Message, Role, StopReason, ToolSpec, Transport, TransportEvent,
     TurnFuture, TurnRequest, Usage,

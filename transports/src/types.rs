@@ -31,6 +31,12 @@ pub enum ContentBlock {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         model: Option<String>,
     },
+    /// Reasoning the provider encrypted; replayed byte for byte to the model that made it.
+    RedactedThinking {
+        data: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -133,6 +139,10 @@ pub enum TransportEvent {
         text: String,
         signature: Option<String>,
     },
+    /// A redacted (encrypted) thinking block, kept opaque.
+    RedactedThinking(String),
+    /// Something the transport tolerated but a person may want to know (skipped events ...).
+    Warning(String),
     /// A complete tool call: deltas are assembled by the transport.
     ToolCall {
         id: String,

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use sortie_transports::{
-    ContentBlock, ErrorClass, Message, Role, StopReason, Transport, TransportError, TransportEvent,
-    TurnRequest, Usage,
+    Completion, ContentBlock, ErrorClass, Message, Role, Transport, TransportError, TransportEvent,
+    TurnAssembler, TurnRequest,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -71,11 +71,7 @@ pub struct MissionRunner {
 }
 
 enum TurnEnd {
-    Finished {
-        content: Vec<ContentBlock>,
-        stop: StopReason,
-        usage: Option<Usage>,
-    },
+    Finished(Completion),
     Failed(TransportError),
 }
 
@@ -192,14 +188,18 @@ impl MissionRunner {
                 _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
                 end = self.one_turn(&id, turn, request) => end,
             };
-            let (content, stop, usage) = match end {
-                TurnEnd::Finished {
-                    content,
-                    stop,
-                    usage,
-                } => (content, stop, usage),
+            let Completion {
+                content,
+                stop,
+                usage,
+                warnings,
+            } = match end {
+                TurnEnd::Finished(done) => done,
                 TurnEnd::Failed(error) => return self.fail(&id, error).await,
             };
+            for message in warnings {
+                self.record(&id, MissionEvent::Warning { message })?;
+            }
             self.record(
                 &id,
                 MissionEvent::AssistantMessage {
@@ -285,74 +285,33 @@ impl MissionRunner {
 
     /// Streams one turn, forwarding deltas, and assembles what the model said.
     async fn one_turn(&self, id: &MissionId, turn: u32, request: TurnRequest) -> TurnEnd {
-        let model = request.model.clone();
+        let mut assembler = TurnAssembler::new(request.model.clone());
         let mut stream = match self.transport.stream_turn(request).await {
             Ok(s) => s,
             Err(e) => return TurnEnd::Failed(e),
         };
-        let mut text = String::new();
-        let mut thinking = String::new();
-        let mut signature = None;
-        let mut calls = Vec::new();
-        let mut usage = None;
         while let Some(item) = stream.next().await {
-            match item {
-                Ok(TransportEvent::TextDelta(delta)) => {
-                    text.push_str(&delta);
-                    self.notify(Update::TextDelta {
+            let event = match item {
+                Ok(event) => event,
+                Err(e) => return TurnEnd::Failed(e),
+            };
+            match &event {
+                TransportEvent::TextDelta(delta) => self.notify(Update::TextDelta {
+                    mission: *id,
+                    turn,
+                    text: delta.clone(),
+                }),
+                TransportEvent::ThinkingDelta { text, .. } if !text.is_empty() => {
+                    self.notify(Update::ThinkingDelta {
                         mission: *id,
                         turn,
-                        text: delta,
-                    });
+                        text: text.clone(),
+                    })
                 }
-                Ok(TransportEvent::ThinkingDelta {
-                    text: delta,
-                    signature: sig,
-                }) => {
-                    thinking.push_str(&delta);
-                    if sig.is_some() {
-                        signature = sig;
-                    }
-                    if !delta.is_empty() {
-                        self.notify(Update::ThinkingDelta {
-                            mission: *id,
-                            turn,
-                            text: delta,
-                        });
-                    }
-                }
-                Ok(TransportEvent::ToolCall {
-                    id,
-                    name,
-                    arguments,
-                }) => {
-                    calls.push(ContentBlock::ToolUse {
-                        id,
-                        name,
-                        arguments,
-                    });
-                }
-                Ok(TransportEvent::Usage(u)) => usage = Some(u),
-                Ok(TransportEvent::Done(stop)) => {
-                    let mut content = Vec::new();
-                    if !thinking.is_empty() || signature.is_some() {
-                        content.push(ContentBlock::Thinking {
-                            text: thinking,
-                            signature,
-                            model: Some(model),
-                        });
-                    }
-                    if !text.is_empty() {
-                        content.push(ContentBlock::Text { text });
-                    }
-                    content.extend(calls);
-                    return TurnEnd::Finished {
-                        content,
-                        stop,
-                        usage,
-                    };
-                }
-                Err(e) => return TurnEnd::Failed(e),
+                _ => {}
+            }
+            if let Some(done) = assembler.push(event) {
+                return TurnEnd::Finished(done);
             }
         }
         TurnEnd::Failed(TransportError::new(

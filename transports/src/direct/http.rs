@@ -4,10 +4,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::StreamExt;
+
+use crate::sse::{SseDecoder, SseEvent};
+use crate::{ErrorClass, EventStream, TransportError, TransportEvent};
 
 /// Largest error body we read; anything past it is dropped.
 const MAX_ERROR_BODY: usize = 256 * 1024;
@@ -93,4 +97,177 @@ async fn read_failure(response: reqwest::Response) -> HttpFailure {
         headers,
         body,
     }
+}
+
+/// The error for a request that could not be sent or whose connection broke.
+pub(crate) fn reqwest_error(e: &reqwest::Error, base_url: &str) -> TransportError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = format!("{detail}: {s}");
+        source = s.source();
+    }
+    if e.is_timeout() {
+        TransportError::new(
+            ErrorClass::Timeout,
+            format!("request to {base_url} timed out: {detail}"),
+        )
+    } else if e.is_connect() {
+        TransportError::new(
+            ErrorClass::Network,
+            format!("cannot connect to {base_url}: {detail}"),
+        )
+    } else {
+        TransportError::new(
+            ErrorClass::Network,
+            format!("request to {base_url} failed: {detail}"),
+        )
+    }
+}
+
+/// The error for a provider that went silent.
+pub(crate) fn timeout_error(idle: Duration, phase: &str) -> TransportError {
+    TransportError::new(
+        ErrorClass::Timeout,
+        format!(
+            "the provider sent nothing for {}s ({phase})",
+            idle.as_secs_f32()
+        ),
+    )
+}
+
+/// The error for a stream event that is not what the wire format promises.
+pub(crate) fn malformed(reason: &str, content: &str) -> TransportError {
+    let mut excerpt: String = content.chars().take(160).collect();
+    if excerpt.len() < content.len() {
+        excerpt.push('…');
+    }
+    TransportError::new(
+        ErrorClass::MalformedResponse,
+        format!("the provider sent a malformed stream event ({reason}): {excerpt:?}"),
+    )
+}
+
+/// Runs a producer that sends into a channel, and returns the receiving end as a stream.
+/// Dropping the stream stops the producer at its next send.
+pub(crate) fn channel_stream<F, Fut>(produce: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<TransportEvent, TransportError>>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(produce(tx));
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// Sends a request and returns the response once it is known to be a success; a failure
+/// is read (capped) and classified.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    base_url: &str,
+    idle: Duration,
+) -> Result<reqwest::Response, TransportError> {
+    let response = tokio::time::timeout(idle, request.send())
+        .await
+        .map_err(|_| timeout_error(idle, "waiting for the response to start"))?
+        .map_err(|e| reqwest_error(&e, base_url))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let failure = read_failure(response).await;
+    Err(TransportError::from_http(
+        failure.status,
+        &failure.headers,
+        &failure.body,
+    ))
+}
+
+/// A provider's SSE wire format, turned into transport events one SSE event at a time.
+pub trait WireParser: Send + 'static {
+    /// One decoded SSE event.
+    fn event(&mut self, event: SseEvent) -> Result<Vec<TransportEvent>, TransportError>;
+    /// True once the terminal event arrived: nothing after it matters.
+    fn finished(&self) -> bool;
+    /// The connection closed before [`WireParser::finished`]: the error to report.
+    fn cut_short(&self) -> TransportError;
+}
+
+/// Feeds a whole recorded stream through a parser (tests and benchmarks).
+pub fn parse_recorded<P: WireParser>(
+    bytes: &[u8],
+    mut parser: P,
+) -> Result<Vec<TransportEvent>, TransportError> {
+    let mut decoder = SseDecoder::default();
+    let mut events = Vec::new();
+    decoder
+        .feed(bytes, &mut events)
+        .map_err(|e| TransportError::new(ErrorClass::MalformedResponse, e.to_string()))?;
+    let mut out = Vec::new();
+    for event in events {
+        out.extend(parser.event(event)?);
+        if parser.finished() {
+            return Ok(out);
+        }
+    }
+    Err(parser.cut_short())
+}
+
+/// Streams a response body through a parser, with an idle timeout between chunks.
+pub(crate) fn drive<P: WireParser>(
+    response: reqwest::Response,
+    idle: Duration,
+    base_url: String,
+    mut parser: P,
+) -> EventStream {
+    channel_stream(move |tx| async move {
+        let mut body = response.bytes_stream();
+        let mut decoder = SseDecoder::default();
+        let mut decoded = Vec::new();
+        loop {
+            let chunk = match tokio::time::timeout(idle, body.next()).await {
+                Err(_) => {
+                    let _ = tx.send(Err(timeout_error(idle, "mid-stream"))).await;
+                    return;
+                }
+                Ok(None) => {
+                    let _ = tx.send(Err(parser.cut_short())).await;
+                    return;
+                }
+                Ok(Some(Err(e))) => {
+                    let mut err = reqwest_error(&e, &base_url);
+                    err.message = format!("the stream broke: {}", err.message);
+                    let _ = tx.send(Err(err)).await;
+                    return;
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            if let Err(e) = decoder.feed(&chunk, &mut decoded) {
+                let _ = tx
+                    .send(Err(TransportError::new(
+                        ErrorClass::MalformedResponse,
+                        e.to_string(),
+                    )))
+                    .await;
+                return;
+            }
+            for event in decoded.drain(..) {
+                let result = parser.event(event);
+                let failed = result.is_err();
+                let items: Vec<Result<TransportEvent, TransportError>> = match result {
+                    Ok(events) => events.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                };
+                for item in items {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+                if failed || parser.finished() {
+                    return;
+                }
+            }
+        }
+    })
 }

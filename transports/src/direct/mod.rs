@@ -1,7 +1,11 @@
 //! Transports that talk to a provider's HTTP API directly.
 
+pub mod anthropic;
 mod http;
 pub mod openai_chat;
+pub mod openai_responses;
 
-pub use http::HttpFailure;
+pub use anthropic::{AnthropicAuth, AnthropicConfig, AnthropicMessages, AnthropicParser};
+pub use http::{parse_recorded, HttpFailure, WireParser};
 pub use openai_chat::{OpenAiChat, OpenAiChatConfig};
+pub use openai_responses::{OpenAiResponses, ResponsesConfig, ResponsesParser};

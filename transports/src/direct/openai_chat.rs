@@ -22,7 +22,7 @@ use async_openai::types::chat::{
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::http::{HttpFailure, SendOnce};
+use super::http::{channel_stream, malformed, reqwest_error, timeout_error, HttpFailure, SendOnce};
 use crate::{
     ContentBlock, ErrorClass, EventStream, Message, Role, Secret, StopReason, Transport,
     TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
@@ -117,7 +117,7 @@ impl OpenAiChat {
             .map_err(|_| timeout_error(idle, "waiting for the response to start"))?
             .map_err(|e| self.map_error(e))?;
         let base_url = self.config.base_url.clone();
-        let stream = async_stream(move |tx| async move {
+        let stream = channel_stream(move |tx| async move {
             let mut assembler = ChatAssembler::default();
             loop {
                 let next = match tokio::time::timeout(idle, chunks.next()).await {
@@ -220,29 +220,6 @@ fn refuses_streaming(e: &TransportError) -> bool {
         && (m.contains("not support") || m.contains("unsupported"))
 }
 
-fn timeout_error(idle: Duration, phase: &str) -> TransportError {
-    TransportError::new(
-        ErrorClass::Timeout,
-        format!(
-            "the provider sent nothing for {}s ({phase})",
-            idle.as_secs_f32()
-        ),
-    )
-}
-
-/// Runs a producer that sends into a channel, and returns the receiving end as a stream.
-fn async_stream<F, Fut>(produce: F) -> EventStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<TransportEvent, TransportError>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(produce(tx));
-    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
-}
-
 fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
     match error {
         OpenAIError::Boxed(inner) => match inner.downcast::<HttpFailure>() {
@@ -269,42 +246,6 @@ fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
         }
         other => TransportError::new(ErrorClass::InvalidRequest, other.to_string()),
     }
-}
-
-fn reqwest_error(e: &reqwest::Error, base_url: &str) -> TransportError {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail = format!("{detail}: {s}");
-        source = s.source();
-    }
-    if e.is_timeout() {
-        TransportError::new(
-            ErrorClass::Timeout,
-            format!("request to {base_url} timed out: {detail}"),
-        )
-    } else if e.is_connect() {
-        TransportError::new(
-            ErrorClass::Network,
-            format!("cannot connect to {base_url}: {detail}"),
-        )
-    } else {
-        TransportError::new(
-            ErrorClass::Network,
-            format!("request to {base_url} failed: {detail}"),
-        )
-    }
-}
-
-fn malformed(reason: &str, content: &str) -> TransportError {
-    let mut excerpt: String = content.chars().take(160).collect();
-    if excerpt.len() < content.len() {
-        excerpt.push('…');
-    }
-    TransportError::new(
-        ErrorClass::MalformedResponse,
-        format!("the provider sent a malformed stream event ({reason}): {excerpt:?}"),
-    )
 }
 
 /// Turns the provider-neutral request into Chat Completions messages.

@@ -1,0 +1,605 @@
+//! Anthropic Messages over reqwest and SSE (no SDK).
+//!
+//! Thinking blocks keep their signature and the model that produced them; a block signed by
+//! another model is dropped before sending, since Anthropic refuses it after a model switch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::http::{drive, malformed, send, WireParser};
+use crate::sse::SseEvent;
+use crate::{
+    ContentBlock, ErrorClass, Message, Role, Secret, StopReason, Transport, TransportError,
+    TransportEvent, TurnFuture, TurnRequest, Usage,
+};
+
+/// The API version header every request carries.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// The beta header that OAuth bearer tokens require.
+pub const OAUTH_BETA: &str = "oauth-2025-04-20";
+/// Stands in for an assistant turn whose only content was reasoning we may not replay.
+pub const OMITTED_REASONING: &str = "[earlier reasoning omitted]";
+
+/// How requests authenticate.
+#[derive(Debug, Clone)]
+pub enum AnthropicAuth {
+    /// A console API key, sent as `x-api-key`.
+    ApiKey(Secret),
+    /// An OAuth access token (Claude Pro/Max), sent as a bearer with the OAuth beta header.
+    Bearer(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct AnthropicConfig {
+    /// e.g. `https://api.anthropic.com` (the `/v1/messages` path is added).
+    pub base_url: String,
+    pub auth: Option<AnthropicAuth>,
+    pub headers: Vec<(String, String)>,
+    /// `max_tokens` when the request sets none (Anthropic requires one).
+    pub max_tokens: u32,
+    /// Extended thinking budget; `None` leaves thinking off.
+    pub thinking_budget: Option<u32>,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl AnthropicConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            auth: None,
+            headers: Vec::new(),
+            max_tokens: 8192,
+            thinking_budget: None,
+            idle_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct AnthropicMessages {
+    http: reqwest::Client,
+    config: AnthropicConfig,
+}
+
+impl AnthropicMessages {
+    pub fn new(config: AnthropicConfig) -> Result<Self, TransportError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| {
+                TransportError::new(
+                    ErrorClass::Network,
+                    format!("cannot build HTTP client: {e}"),
+                )
+            })?;
+        Ok(Self { http, config })
+    }
+}
+
+impl Transport for AnthropicMessages {
+    fn kind(&self) -> &'static str {
+        "anthropic"
+    }
+
+    fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
+        Box::pin(async move {
+            let base = self.config.base_url.trim_end_matches('/');
+            let url = format!("{base}/v1/messages");
+            let body = build_request(&request, &self.config);
+            let mut req = self
+                .http
+                .post(&url)
+                .header("anthropic-version", ANTHROPIC_VERSION)
+                .header("accept", "text/event-stream")
+                .json(&body);
+            match &self.config.auth {
+                Some(AnthropicAuth::ApiKey(key)) => req = req.header("x-api-key", key.expose()),
+                Some(AnthropicAuth::Bearer(token)) => {
+                    req = req
+                        .bearer_auth(token.expose())
+                        .header("anthropic-beta", OAUTH_BETA)
+                }
+                None => {}
+            }
+            for (k, v) in &self.config.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let response = send(req, base, self.config.idle_timeout).await?;
+            Ok(drive(
+                response,
+                self.config.idle_timeout,
+                base.to_string(),
+                AnthropicParser::default(),
+            ))
+        })
+    }
+}
+
+/// The Messages request body for a turn.
+pub fn build_request(request: &TurnRequest, config: &AnthropicConfig) -> Value {
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .filter_map(|m| message_json(m, &request.model))
+        .collect();
+    let mut max_tokens = request.max_output_tokens.unwrap_or(config.max_tokens);
+    let mut body = json!({
+        "model": request.model,
+        "max_tokens": max_tokens,
+        "messages": messages,
+        "stream": true,
+    });
+    if !request.system.is_empty() {
+        body["system"] = json!(request.system);
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = request
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+    }
+    if let Some(budget) = config.thinking_budget {
+        // max_tokens must exceed the thinking budget.
+        max_tokens = max_tokens.max(budget + 1024);
+        body["max_tokens"] = json!(max_tokens);
+        body["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+    }
+    body
+}
+
+fn message_json(message: &Message, model: &str) -> Option<Value> {
+    let signed_here = |m: &Option<String>| m.as_deref() == Some(model);
+    let mut blocks: Vec<Value> = Vec::new();
+    match message.role {
+        Role::User => {
+            // Tool results first: they answer the previous assistant turn.
+            for b in &message.content {
+                if let ContentBlock::ToolResult {
+                    call_id,
+                    content,
+                    is_error,
+                } = b
+                {
+                    blocks.push(json!({"type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": is_error}));
+                }
+            }
+            for b in &message.content {
+                if let ContentBlock::Text { text } = b {
+                    if !text.is_empty() {
+                        blocks.push(json!({"type": "text", "text": text}));
+                    }
+                }
+            }
+        }
+        Role::Assistant => {
+            for b in &message.content {
+                match b {
+                    ContentBlock::Thinking {
+                        text,
+                        signature: Some(sig),
+                        model: m,
+                    } if signed_here(m) => {
+                        blocks.push(json!({"type": "thinking", "thinking": text, "signature": sig}))
+                    }
+                    ContentBlock::RedactedThinking { data, model: m } if signed_here(m) => {
+                        blocks.push(json!({"type": "redacted_thinking", "data": data}))
+                    }
+                    ContentBlock::Text { text } if !text.is_empty() => {
+                        blocks.push(json!({"type": "text", "text": text}))
+                    }
+                    ContentBlock::ToolUse {
+                        id,
+                        name,
+                        arguments,
+                    } => {
+                        let input: Value =
+                            serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
+                        blocks.push(
+                            json!({"type": "tool_use", "id": id, "name": name, "input": input}),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            if blocks.is_empty() && !message.content.is_empty() {
+                blocks.push(json!({"type": "text", "text": OMITTED_REASONING}));
+            }
+        }
+    }
+    if blocks.is_empty() {
+        return None;
+    }
+    let role = match message.role {
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    };
+    Some(json!({"role": role, "content": blocks}))
+}
+
+#[derive(Debug)]
+enum Block {
+    Text,
+    Thinking,
+    Redacted(String),
+    Tool {
+        id: String,
+        name: String,
+        json: String,
+        initial: Option<Value>,
+    },
+}
+
+impl Block {
+    fn name(&self) -> &'static str {
+        match self {
+            Block::Text => "text",
+            Block::Thinking => "thinking",
+            Block::Redacted(_) => "redacted_thinking",
+            Block::Tool { .. } => "tool_use",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+/// Reads the Messages SSE stream.
+#[derive(Debug, Default)]
+pub struct AnthropicParser {
+    blocks: BTreeMap<u64, Block>,
+    usage: Usage,
+    stop: Option<StopReason>,
+    done: bool,
+    skipped: BTreeMap<String, u32>,
+}
+
+impl AnthropicParser {
+    fn add_usage(&mut self, u: &Value) {
+        let Ok(u) = WireUsage::deserialize(u) else {
+            return;
+        };
+        // message_start carries the input side; message_delta carries cumulative output.
+        if let Some(n) = u.input_tokens {
+            self.usage.input_tokens = self.usage.input_tokens.max(n);
+        }
+        if let Some(n) = u.output_tokens {
+            self.usage.output_tokens = self.usage.output_tokens.max(n);
+        }
+        if let Some(n) = u.cache_creation_input_tokens {
+            self.usage.cache_write_tokens = self.usage.cache_write_tokens.max(n);
+        }
+        if let Some(n) = u.cache_read_input_tokens {
+            self.usage.cache_read_tokens = self.usage.cache_read_tokens.max(n);
+        }
+    }
+
+    fn skip(&mut self, kind: &str) {
+        *self.skipped.entry(kind.to_string()).or_default() += 1;
+    }
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+impl WireParser for AnthropicParser {
+    fn event(&mut self, event: SseEvent) -> Result<Vec<TransportEvent>, TransportError> {
+        let data: Value = serde_json::from_str(&event.data)
+            .map_err(|e| malformed(&e.to_string(), &event.data))?;
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(event.event.as_str())
+            .to_string();
+        let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let mut out = Vec::new();
+        match kind.as_str() {
+            "message_start" => {
+                if let Some(u) = data.pointer("/message/usage") {
+                    self.add_usage(u);
+                }
+            }
+            "content_block_start" => {
+                let block = data.get("content_block").cloned().unwrap_or(Value::Null);
+                let b = match str_at(&block, "type") {
+                    "text" => {
+                        let text = str_at(&block, "text");
+                        if !text.is_empty() {
+                            out.push(TransportEvent::TextDelta(text.to_string()));
+                        }
+                        Block::Text
+                    }
+                    "thinking" => {
+                        let text = str_at(&block, "thinking");
+                        if !text.is_empty() {
+                            out.push(TransportEvent::ThinkingDelta {
+                                text: text.to_string(),
+                                signature: None,
+                            });
+                        }
+                        Block::Thinking
+                    }
+                    "redacted_thinking" => Block::Redacted(str_at(&block, "data").to_string()),
+                    "tool_use" => Block::Tool {
+                        id: str_at(&block, "id").to_string(),
+                        name: str_at(&block, "name").to_string(),
+                        json: String::new(),
+                        initial: block
+                            .get("input")
+                            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+                            .cloned(),
+                    },
+                    other => {
+                        self.skip(&format!("content block {other}"));
+                        return Ok(out);
+                    }
+                };
+                self.blocks.insert(index, b);
+            }
+            "content_block_delta" => {
+                let delta = data.get("delta").cloned().unwrap_or(Value::Null);
+                match (str_at(&delta, "type"), self.blocks.get_mut(&index)) {
+                    ("text_delta", _) => out.push(TransportEvent::TextDelta(
+                        str_at(&delta, "text").to_string(),
+                    )),
+                    ("thinking_delta", _) => out.push(TransportEvent::ThinkingDelta {
+                        text: str_at(&delta, "thinking").to_string(),
+                        signature: None,
+                    }),
+                    ("signature_delta", _) => out.push(TransportEvent::ThinkingDelta {
+                        text: String::new(),
+                        signature: Some(str_at(&delta, "signature").to_string()),
+                    }),
+                    ("input_json_delta", Some(Block::Tool { json, .. })) => {
+                        json.push_str(str_at(&delta, "partial_json"))
+                    }
+                    (other, _) => self.skip(&format!("delta {other}")),
+                }
+            }
+            "content_block_stop" => match self.blocks.remove(&index) {
+                Some(Block::Tool {
+                    id,
+                    name,
+                    json,
+                    initial,
+                }) => {
+                    if name.is_empty() {
+                        return Err(malformed("a tool_use block without a name", &event.data));
+                    }
+                    let arguments = if !json.trim().is_empty() {
+                        json
+                    } else {
+                        initial.map_or_else(|| "{}".to_string(), |v| v.to_string())
+                    };
+                    out.push(TransportEvent::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    });
+                }
+                Some(Block::Redacted(data)) => out.push(TransportEvent::RedactedThinking(data)),
+                _ => {}
+            },
+            "message_delta" => {
+                if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.stop = Some(match reason {
+                        "tool_use" => StopReason::ToolUse,
+                        "max_tokens" | "model_context_window_exceeded" => StopReason::MaxTokens,
+                        "refusal" => StopReason::ContentFilter,
+                        _ => StopReason::EndTurn,
+                    });
+                }
+                if let Some(u) = data.get("usage") {
+                    self.add_usage(u);
+                }
+            }
+            "message_stop" => {
+                out.push(TransportEvent::Usage(self.usage));
+                if !self.skipped.is_empty() {
+                    let list: Vec<String> = self
+                        .skipped
+                        .iter()
+                        .map(|(k, n)| format!("{k} ×{n}"))
+                        .collect();
+                    out.push(TransportEvent::Warning(format!(
+                        "skipped unknown stream events: {}",
+                        list.join(", ")
+                    )));
+                }
+                out.push(TransportEvent::Done(
+                    self.stop.unwrap_or(StopReason::EndTurn),
+                ));
+                self.done = true;
+            }
+            "ping" => {}
+            "error" => {
+                let body = json!({"type": "error", "error": data.get("error").cloned().unwrap_or(Value::Null)}).to_string();
+                let mut e = TransportError::from_http(200, &[], body.as_bytes());
+                e.status = None;
+                return Err(e);
+            }
+            other => self.skip(other),
+        }
+        Ok(out)
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+
+    fn cut_short(&self) -> TransportError {
+        let open: BTreeSet<&str> = self.blocks.values().map(Block::name).collect();
+        let open: Vec<&str> = open.into_iter().collect();
+        let within = if open.is_empty() {
+            String::new()
+        } else {
+            format!(" in the middle of a {} block", open.join("/"))
+        };
+        TransportError::new(
+            ErrorClass::Network,
+            format!("the stream ended before message_stop{within}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::direct::http::parse_recorded;
+    use crate::ToolSpec;
+
+    fn sse(events: &[Value]) -> Vec<u8> {
+        events
+            .iter()
+            .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    fn a_turn() -> Vec<Value> {
+        vec![
+            json!({"type":"message_start","message":{"id":"m","usage":{"input_tokens":12,"cache_read_input_tokens":4,"output_tokens":1}}}),
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}),
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}),
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"SIG"}}),
+            json!({"type":"content_block_stop","index":0}),
+            json!({"type":"ping"}),
+            json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}),
+            json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}}),
+            json!({"type":"content_block_stop","index":1}),
+            json!({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"tu1","name":"list_dir","input":{}}}),
+            json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"pa"}}),
+            json!({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"th\":\".\"}"}}),
+            json!({"type":"content_block_stop","index":2}),
+            json!({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":30}}),
+            json!({"type":"message_stop"}),
+        ]
+    }
+
+    #[test]
+    fn a_whole_turn_parses_in_order() {
+        let events = parse_recorded(&sse(&a_turn()), AnthropicParser::default()).expect("parses");
+        assert_eq!(
+            events,
+            vec![
+                TransportEvent::ThinkingDelta {
+                    text: "hmm".into(),
+                    signature: None
+                },
+                TransportEvent::ThinkingDelta {
+                    text: String::new(),
+                    signature: Some("SIG".into())
+                },
+                TransportEvent::TextDelta("Hi".into()),
+                TransportEvent::ToolCall {
+                    id: "tu1".into(),
+                    name: "list_dir".into(),
+                    arguments: r#"{"path":"."}"#.into()
+                },
+                TransportEvent::Usage(Usage {
+                    input_tokens: 12,
+                    output_tokens: 30,
+                    cache_read_tokens: 4,
+                    ..Default::default()
+                }),
+                TransportEvent::Done(StopReason::ToolUse),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stream_cut_mid_block_names_the_block() {
+        let mut turn = a_turn();
+        turn.truncate(11);
+        let err = parse_recorded(&sse(&turn), AnthropicParser::default()).expect_err("cut");
+        assert_eq!(err.class, ErrorClass::Network);
+        assert!(
+            err.message.contains("in the middle of a tool_use block"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn unknown_events_are_skipped_and_counted() {
+        let mut turn = a_turn();
+        turn.insert(1, json!({"type":"brand_new_event"}));
+        turn.insert(1, json!({"type":"brand_new_event"}));
+        let events = parse_recorded(&sse(&turn), AnthropicParser::default()).expect("parses");
+        assert!(events.contains(&TransportEvent::Warning(
+            "skipped unknown stream events: brand_new_event ×2".into()
+        )));
+    }
+
+    #[test]
+    fn an_error_event_mid_stream_is_classified() {
+        let mut turn = a_turn();
+        turn.insert(
+            8,
+            json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}),
+        );
+        let err = parse_recorded(&sse(&turn), AnthropicParser::default()).expect_err("error");
+        assert_eq!(err.class, ErrorClass::Overloaded);
+        assert_eq!(err.message, "Overloaded");
+    }
+
+    #[test]
+    fn thinking_signed_by_another_model_is_dropped_with_a_placeholder() {
+        let thinking = |model: &str| ContentBlock::Thinking {
+            text: "t".into(),
+            signature: Some("s".into()),
+            model: Some(model.into()),
+        };
+        let req = TurnRequest {
+            model: "claude-b".into(),
+            system: "sys".into(),
+            messages: vec![
+                Message::user("hi"),
+                Message {
+                    role: Role::Assistant,
+                    content: vec![thinking("claude-a")],
+                },
+                Message::user("again"),
+                Message {
+                    role: Role::Assistant,
+                    content: vec![
+                        thinking("claude-b"),
+                        ContentBlock::Text { text: "ok".into() },
+                    ],
+                },
+            ],
+            tools: vec![ToolSpec {
+                name: "x".into(),
+                description: "d".into(),
+                parameters: json!({"type":"object"}),
+            }],
+            max_output_tokens: None,
+        };
+        let body = build_request(&req, &AnthropicConfig::new("http://x"));
+        assert_eq!(
+            body["messages"][1]["content"],
+            json!([{"type":"text","text": OMITTED_REASONING}])
+        );
+        assert_eq!(
+            body["messages"][3]["content"][0],
+            json!({"type":"thinking","thinking":"t","signature":"s"})
+        );
+        assert_eq!(body["system"], "sys");
+        assert_eq!(body["tools"][0]["input_schema"], json!({"type":"object"}));
+        assert_eq!(body["max_tokens"], 8192);
+    }
+}
