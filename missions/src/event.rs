@@ -52,6 +52,9 @@ pub enum MissionEvent {
     Usage {
         turn: u32,
         usage: Usage,
+        /// What the turn cost, when the model has a price in the config.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
     },
     /// Something tolerated that a person may want to know about.
     Warning {
@@ -86,7 +89,14 @@ impl MissionEvent {
                 mission.turns = *turn;
                 mission.model = model.clone();
             }
-            MissionEvent::Usage { usage, .. } => mission.usage.add(usage),
+            MissionEvent::Usage {
+                usage, cost_usd, ..
+            } => {
+                mission.usage.add(usage);
+                if let Some(cost) = cost_usd {
+                    *mission.cost_usd.get_or_insert(0.0) += cost;
+                }
+            }
             MissionEvent::Created { .. }
             | MissionEvent::UserMessage { .. }
             | MissionEvent::AssistantMessage { .. }

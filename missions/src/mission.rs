@@ -115,6 +115,9 @@ pub struct Mission {
     pub updated_at: DateTime<Utc>,
     pub turns: u32,
     pub usage: Usage,
+    /// The summed cost of the turns whose model has a price in the config.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
     /// The last error, when the mission failed.
     pub error: Option<String>,
     /// How many events the log holds; the next event gets this sequence number.
@@ -138,6 +141,7 @@ impl Mission {
             updated_at: now,
             turns: 0,
             usage: Usage::default(),
+            cost_usd: None,
             error: None,
             event_count: 0,
         }

@@ -20,6 +20,7 @@ const TREES: &[&str] = &[
     "credentials",
     "oauth_sessions",
     "schedules",
+    "models",
     "meta",
 ];
 
@@ -54,7 +55,15 @@ pub struct Store {
     db: sled::Db,
     missions: sled::Tree,
     events: sled::Tree,
+    models: sled::Tree,
     path: PathBuf,
+}
+
+/// A provider's model list as last fetched.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CachedModels {
+    pub fetched_at: chrono::DateTime<Utc>,
+    pub models: Vec<sortie_transports::ModelInfo>,
 }
 
 impl Store {
@@ -96,6 +105,7 @@ impl Store {
         Ok(Self {
             missions: db.open_tree("missions")?,
             events: db.open_tree("events")?,
+            models: db.open_tree("models")?,
             db,
             path,
         })
@@ -187,6 +197,33 @@ impl Store {
         })?;
         self.missions.insert(mission.id.as_bytes(), encoded)?;
         Ok(())
+    }
+
+    /// The cached model list of a provider, if any (an unreadable entry counts as none).
+    pub fn cached_models(&self, provider: &str) -> Result<Option<CachedModels>, StoreError> {
+        Ok(self
+            .models
+            .get(provider.as_bytes())?
+            .and_then(|raw| serde_json::from_slice(&raw).ok()))
+    }
+
+    /// Caches a provider's model list, stamped now.
+    pub fn cache_models(
+        &self,
+        provider: &str,
+        models: Vec<sortie_transports::ModelInfo>,
+    ) -> Result<CachedModels, StoreError> {
+        let cached = CachedModels {
+            fetched_at: Utc::now(),
+            models,
+        };
+        let encoded = serde_json::to_vec(&cached).map_err(|e| StoreError::Corrupt {
+            id: format!("models of {provider}"),
+            error: e.to_string(),
+        })?;
+        self.models.insert(provider.as_bytes(), encoded)?;
+        self.db.flush()?;
+        Ok(cached)
     }
 
     /// One mission's record.

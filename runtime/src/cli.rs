@@ -8,14 +8,18 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use sortie_missions::{
-    MissionRunner, MissionSpec, MissionStatus, Observer, PermissionPolicy, Store, Update,
+    MissionEvent, MissionRunner, MissionSpec, MissionStatus, Observer, PermissionPolicy, Store,
+    Update,
 };
-use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
+use sortie_transports::direct::{
+    AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
+    OpenAiResponses, ResponsesConfig,
+};
 use sortie_transports::Transport;
 use tokio_util::sync::CancellationToken;
 
 use crate::approve::TtyApprover;
-use crate::config::{Config, ResolvedProvider};
+use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::render::{self, Live, Style};
 use crate::{demo, home_dir};
 
@@ -54,6 +58,18 @@ enum Command {
         /// Mission id, or a unique prefix of it (at least 4 characters).
         id: String,
         /// Print {"mission": ..., "events": [...]} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a provider's chat models (cached for a day; --refresh to fetch again).
+    Models {
+        /// Provider name; default: the default provider.
+        #[arg(long, short)]
+        provider: Option<String>,
+        /// Fetch the list now instead of using the cache.
+        #[arg(long)]
+        refresh: bool,
+        /// Print {"provider", "fetched_at", "models": [{"id", ...}]} as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -137,6 +153,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(&home, args).await,
         Command::Missions { json } => missions(&home, json),
         Command::Show { id, json } => show(&home, &id, json),
+        Command::Models {
+            provider,
+            refresh,
+            json,
+        } => models(&home, provider.as_deref(), refresh, json).await,
         Command::Demo {
             json,
             pace_ms,
@@ -151,12 +172,34 @@ fn open_store(home: &Path) -> anyhow::Result<Store> {
 
 /// Builds the transport for a resolved provider.
 pub fn transport_for(provider: &ResolvedProvider) -> anyhow::Result<Arc<dyn Transport>> {
-    let mut config = OpenAiChatConfig::new(&provider.base_url);
-    config.api_key = provider.api_key.clone();
-    config.headers = provider.headers.clone();
-    config.stream = provider.stream;
-    config.idle_timeout = provider.idle_timeout;
-    Ok(Arc::new(OpenAiChat::new(config)?))
+    Ok(match provider.kind {
+        ProviderKind::Anthropic => {
+            let mut config = AnthropicConfig::new(&provider.base_url);
+            config.auth = provider.api_key.clone().map(AnthropicAuth::ApiKey);
+            config.headers = provider.headers.clone();
+            config.idle_timeout = provider.idle_timeout;
+            config.thinking_budget = provider.thinking_budget;
+            if let Some(max) = provider.max_tokens {
+                config.max_tokens = max;
+            }
+            Arc::new(AnthropicMessages::new(config)?)
+        }
+        ProviderKind::OpenaiResponses => {
+            let mut config = ResponsesConfig::new(&provider.base_url);
+            config.api_key = provider.api_key.clone();
+            config.headers = provider.headers.clone();
+            config.idle_timeout = provider.idle_timeout;
+            Arc::new(OpenAiResponses::new(config)?)
+        }
+        _ => {
+            let mut config = OpenAiChatConfig::new(&provider.base_url);
+            config.api_key = provider.api_key.clone();
+            config.headers = provider.headers.clone();
+            config.stream = provider.stream;
+            config.idle_timeout = provider.idle_timeout;
+            Arc::new(OpenAiChat::new(config)?)
+        }
+    })
 }
 
 async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -191,10 +234,18 @@ async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         policy: args.permission.unwrap_or(config.permission),
         max_turns: args.max_turns.unwrap_or(config.max_turns),
     };
+    let unlisted = match store.cached_models(&provider.name)? {
+        Some(cached) if !cached.models.iter().any(|m| m.id == spec.model) => Some(format!(
+            "model `{}` is not in provider `{}`'s model list (see `sortie models --provider {}`); trying it anyway",
+            spec.model, provider.name, provider.name
+        )),
+        _ => None,
+    };
     let runner = MissionRunner::new(store.clone(), transport)
         .with_system_template(sortie_missions::prompts::template("system", Some(home)))
-        .with_approver(Arc::new(TtyApprover));
-    execute(&store, runner, spec, args.json, None).await
+        .with_approver(Arc::new(TtyApprover))
+        .with_prices(config.prices.clone().into_iter().collect());
+    execute(&store, runner, spec, args.json, unlisted).await
 }
 
 /// Creates and runs one mission with live output; returns the exit code of its outcome.
@@ -203,16 +254,16 @@ async fn execute(
     runner: MissionRunner,
     spec: MissionSpec,
     json: bool,
-    banner: Option<String>,
+    warning: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let style = Style::detect();
     let mission = store.create_mission(spec)?;
+    if let Some(message) = warning {
+        store.append(&mission.id, MissionEvent::Warning { message })?;
+    }
     let observer: Observer = if json {
         Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)))
     } else {
-        if let Some(banner) = banner {
-            println!("{banner}");
-        }
         println!(
             "{}",
             style.dim(&format!(
@@ -285,6 +336,76 @@ fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long a cached model list is used before it is fetched again.
+const MODELS_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+async fn models(
+    home: &Path,
+    provider: Option<&str>,
+    refresh: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(home)?;
+    let provider = config.provider(provider)?;
+    let store = open_store(home)?;
+    let cached = store.cached_models(&provider.name)?;
+    let fresh = cached
+        .as_ref()
+        .is_some_and(|c| chrono::Utc::now() - c.fetched_at < MODELS_TTL);
+    let listing = match cached {
+        Some(c) if fresh && !refresh => c,
+        cached => {
+            if !json {
+                eprintln!(
+                    "fetching the model list of `{}` from {} …",
+                    provider.name, provider.base_url
+                );
+            }
+            match transport_for(&provider)?.list_models().await {
+                Ok(models) => store.cache_models(&provider.name, models)?,
+                Err(e) => match cached {
+                    Some(old) => {
+                        eprintln!(
+                            "warning: cannot refresh the model list ({e}); showing the one fetched {}",
+                            old.fetched_at.format("%Y-%m-%d %H:%M UTC")
+                        );
+                        old
+                    }
+                    None => anyhow::bail!(
+                        "cannot list the models of `{}`: [{}] {e}",
+                        provider.name,
+                        e.class
+                    ),
+                },
+            }
+        }
+    };
+    if json {
+        let doc = serde_json::json!({"provider": provider.name, "fetched_at": listing.fetched_at, "models": listing.models});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let style = Style::detect();
+    for m in &listing.models {
+        let detail = m
+            .display_name
+            .clone()
+            .or_else(|| m.owned_by.clone())
+            .unwrap_or_default();
+        println!("{:<40}  {}", m.id, style.dim(&detail));
+    }
+    println!(
+        "{}",
+        style.dim(&format!(
+            "{} chat models from `{}`, fetched {} ago (--refresh to fetch again)",
+            listing.models.len(),
+            provider.name,
+            render::age(listing.fetched_at, chrono::Utc::now())
+        ))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(home)?;
     let id = store.resolve(id)?;
@@ -344,8 +465,11 @@ async fn run_demo(
             model.base_url()
         ))
     );
+    if !json {
+        println!("{banner}");
+    }
     let runner = MissionRunner::new(store.clone(), transport).with_approver(Arc::new(TtyApprover));
-    let code = execute(&store, runner, spec, json, Some(banner)).await?;
+    let code = execute(&store, runner, spec, json, None).await?;
     if !json {
         println!(
             "{}",

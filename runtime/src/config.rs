@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sortie_missions::PermissionPolicy;
-use sortie_transports::Secret;
+use sortie_transports::{Price, Secret};
 
 /// What a bad config file looks like to the user: the file, the key, the line.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +93,16 @@ impl ProviderKind {
                 None,
             ),
             ProviderKind::Ollama => p(Some("http://127.0.0.1:11434/v1"), None, None),
+            ProviderKind::OpenaiResponses => p(
+                Some("https://api.openai.com/v1"),
+                Some("OPENAI_API_KEY"),
+                Some("gpt-4.1-mini"),
+            ),
+            ProviderKind::Anthropic => p(
+                Some("https://api.anthropic.com"),
+                Some("ANTHROPIC_API_KEY"),
+                Some("claude-sonnet-4-5"),
+            ),
             ProviderKind::Vllm => p(Some("http://127.0.0.1:8000/v1"), None, None),
             _ => p(None, None, None),
         }
@@ -120,6 +130,10 @@ pub struct ProviderConfig {
     pub stream: Option<bool>,
     /// Seconds a stream may stay silent before the turn times out (default 120).
     pub idle_timeout_secs: Option<u64>,
+    /// Anthropic: `max_tokens` of each request (default 8192).
+    pub max_tokens: Option<u32>,
+    /// Anthropic: extended thinking budget in tokens (off when absent).
+    pub thinking_budget: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +144,8 @@ struct ConfigFile {
     permission: Option<toml::Spanned<String>>,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    prices: BTreeMap<String, Price>,
 }
 
 /// The loaded configuration.
@@ -140,6 +156,8 @@ pub struct Config {
     pub max_turns: u32,
     pub permission: PermissionPolicy,
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// USD per million tokens, by model name (`[prices."model"]`).
+    pub prices: BTreeMap<String, Price>,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -153,6 +171,8 @@ pub struct ResolvedProvider {
     pub headers: Vec<(String, String)>,
     pub stream: bool,
     pub idle_timeout: Duration,
+    pub max_tokens: Option<u32>,
+    pub thinking_budget: Option<u32>,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -217,6 +237,7 @@ impl Config {
             max_turns,
             permission,
             providers: file.providers,
+            prices: file.prices,
         })
     }
 
@@ -252,6 +273,7 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         "xai" => ProviderKind::Xai,
         "openrouter" => ProviderKind::Openrouter,
         "ollama" => ProviderKind::Ollama,
+        "anthropic" => ProviderKind::Anthropic,
         _ => return None,
     };
     Some(ProviderConfig {
@@ -262,12 +284,14 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         headers: BTreeMap::new(),
         stream: None,
         idle_timeout_secs: None,
+        max_tokens: None,
+        thinking_budget: None,
     })
 }
 
 fn provider_names(configured: &BTreeMap<String, ProviderConfig>) -> Vec<String> {
     let mut names: Vec<String> = configured.keys().cloned().collect();
-    for b in ["openai", "xai", "openrouter", "ollama"] {
+    for b in ["openai", "anthropic", "xai", "openrouter", "ollama"] {
         if !configured.contains_key(b) {
             names.push(b.to_string());
         }
@@ -285,12 +309,9 @@ fn resolve(
     path: &Path,
 ) -> Result<ResolvedProvider, ConfigError> {
     let kind = config.kind;
-    if matches!(
-        kind,
-        ProviderKind::OpenaiResponses | ProviderKind::Anthropic | ProviderKind::ClaudeCode
-    ) {
+    if kind == ProviderKind::ClaudeCode {
         return Err(ConfigError::Provider(format!(
-            "provider `{name}` has kind `{}`, which this build of sortie cannot run yet; use an OpenAI-compatible provider",
+            "provider `{name}` has kind `{}`, which this build of sortie cannot run yet; use an API provider (openai-compatible, openai-responses, anthropic)",
             kind.as_str()
         )));
     }
@@ -336,6 +357,8 @@ fn resolve(
         headers: config.headers.into_iter().collect(),
         stream: config.stream.unwrap_or(true),
         idle_timeout: Duration::from_secs(config.idle_timeout_secs.unwrap_or(120).max(1)),
+        max_tokens: config.max_tokens,
+        thinking_budget: config.thinking_budget,
     })
 }
 
@@ -403,7 +426,25 @@ model = "some-model"
             .expect_err("unknown");
         let text = err.to_string();
         assert!(text.contains("unknown provider `nope`"));
-        assert!(text.contains("openai, xai, openrouter, ollama"), "{text}");
+        assert!(
+            text.contains("openai, anthropic, xai, openrouter, ollama"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn prices_and_anthropic_settings_parse() {
+        let c = parse(
+            "[providers.claude]\nkind = \"anthropic\"\napi_key_env = \"PATH\"\nthinking_budget = 2048\n\n[prices.\"claude-x\"]\ninput = 3.0\noutput = 15.0\ncache_read = 0.3\n",
+        )
+        .expect("parses");
+        assert_eq!(c.prices["claude-x"].output, 15.0);
+        let p = c.provider(Some("claude")).expect("resolves");
+        assert_eq!(p.base_url, "https://api.anthropic.com");
+        assert_eq!(p.thinking_budget, Some(2048));
+        let err =
+            parse("[prices.m]\ninput = 1.0\noutput = 2.0\ncahce_read = 1.0\n").expect_err("typo");
+        assert!(err.to_string().contains("cahce_read"), "{err}");
     }
 
     #[test]

@@ -242,12 +242,18 @@ pub fn usage_text(u: &Usage) -> String {
 /// The closing line of a run.
 pub fn summary_line(s: &Style, m: &Mission, seconds: f64) -> String {
     format!(
-        "── {} · {} turn{} · {} · {seconds:.1} s",
+        "── {} · {} turn{} · {}{} · {seconds:.1} s",
         s.status(m.status),
         m.turns,
         if m.turns == 1 { "" } else { "s" },
-        usage_text(&m.usage)
+        usage_text(&m.usage),
+        cost_text(m.cost_usd)
     )
+}
+
+/// ` · $0.0123` when the cost is known.
+fn cost_text(cost: Option<f64>) -> String {
+    cost.map(|c| format!(" · ${c:.4}")).unwrap_or_default()
 }
 
 /// How long ago, compactly: `42s`, `5m`, `3h`, `2d`.
@@ -319,9 +325,10 @@ pub fn mission_log(s: &Style, m: &Mission, events: &[StoredEvent]) -> String {
         m.created_at.format("%Y-%m-%d %H:%M:%S UTC")
     ));
     out.push_str(&format!(
-        "  turns     {}  ·  {}\n",
+        "  turns     {}  ·  {}{}\n",
         m.turns,
-        usage_text(&m.usage)
+        usage_text(&m.usage),
+        cost_text(m.cost_usd)
     ));
     if let Some(error) = &m.error {
         out.push_str(&format!("  error     {}\n", s.red(error)));
@@ -438,7 +445,12 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
                 ),
             )
         }
-        MissionEvent::Usage { usage, .. } => ("usage".into(), usage_text(usage)),
+        MissionEvent::Usage {
+            usage, cost_usd, ..
+        } => (
+            "usage".into(),
+            format!("{}{}", usage_text(usage), cost_text(*cost_usd)),
+        ),
         MissionEvent::Error {
             class,
             status,

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use sortie_missions::{
     MissionEvent, MissionRunner, MissionSpec, MissionStatus, PermissionPolicy, Store, Update,
 };
-use sortie_tests::{MockOpenAi, Reply};
+use sortie_tests::{MockProvider, Reply};
 use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -43,7 +43,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.repeat(Reply::text("All done."));
 
     // Baseline: the same streamed answer fetched and read whole by a bare HTTP client.

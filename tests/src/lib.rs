@@ -1,13 +1,15 @@
 //! Test support for Sortie: mock providers on loopback with fault injection, and a handle
 //! on the real `sortie` binary.
 
-pub mod mock_openai;
+pub mod anthropic_wire;
+pub mod mock;
+pub mod responses_wire;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-pub use mock_openai::{MockOpenAi, Reply};
+pub use mock::{End, Frame, MockProvider, Reply};
 
 /// The `sortie` binary of this workspace, built (once per test process) if needed.
 pub fn sortie_bin() -> PathBuf {

@@ -4,6 +4,7 @@
 //! A transport knows nothing of missions: it takes a [`TurnRequest`] and yields a stream
 //! of [`TransportEvent`]s, or a classified [`TransportError`].
 
+pub mod catalog;
 pub mod classify;
 pub mod direct;
 mod error;
@@ -12,11 +13,12 @@ pub mod sse;
 mod turn;
 mod types;
 
+pub use catalog::ModelInfo;
 pub use classify::{classify, ErrorClass};
 pub use error::TransportError;
 pub use secret::Secret;
 pub use turn::{complete, Completion, TurnAssembler};
 pub use types::{
-    ContentBlock, EventStream, Message, Role, StopReason, ToolSpec, Transport, TransportEvent,
-    TurnFuture, TurnRequest, Usage,
+    ContentBlock, EventStream, Message, ModelsFuture, Price, Role, StopReason, ToolSpec, Transport,
+    TransportEvent, TurnFuture, TurnRequest, Usage,
 };

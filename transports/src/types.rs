@@ -131,6 +131,34 @@ impl Usage {
     }
 }
 
+/// Prices in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: Option<f64>,
+    #[serde(default)]
+    pub cache_write: Option<f64>,
+}
+
+impl Usage {
+    /// What these tokens cost at `price`. Cached input is billed at the cache-read price
+    /// when there is one (providers count it inside `input_tokens` or beside it; we follow
+    /// the counts as given).
+    pub fn cost(&self, price: &Price) -> f64 {
+        let per = |tokens: u64, usd: f64| tokens as f64 * usd / 1_000_000.0;
+        per(self.input_tokens, price.input)
+            + per(self.output_tokens, price.output)
+            + per(self.cache_read_tokens, price.cache_read.unwrap_or(0.0))
+            + per(
+                self.cache_write_tokens,
+                price.cache_write.unwrap_or(price.input),
+            )
+    }
+}
+
 /// What a transport streams back during a turn.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransportEvent {
@@ -162,6 +190,15 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<TransportEvent, Transpor
 pub type TurnFuture<'a> =
     Pin<Box<dyn std::future::Future<Output = Result<EventStream, TransportError>> + Send + 'a>>;
 
+/// The future of a models listing.
+pub type ModelsFuture<'a> = Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Vec<crate::catalog::ModelInfo>, TransportError>>
+            + Send
+            + 'a,
+    >,
+>;
+
 /// One streamed model turn over some provider.
 pub trait Transport: Send + Sync {
     /// A short name for events and messages, e.g. `openai-compatible`.
@@ -169,4 +206,7 @@ pub trait Transport: Send + Sync {
 
     /// Sends one turn and streams its events.
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_>;
+
+    /// The chat models the provider lists.
+    fn list_models(&self) -> ModelsFuture<'_>;
 }

@@ -6,14 +6,15 @@
 
 mod history;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
 use sortie_transports::{
-    Completion, ContentBlock, ErrorClass, Message, Role, Transport, TransportError, TransportEvent,
-    TurnAssembler, TurnRequest,
+    Completion, ContentBlock, ErrorClass, Message, Price, Role, Transport, TransportError,
+    TransportEvent, TurnAssembler, TurnRequest,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +69,7 @@ pub struct MissionRunner {
     approver: Arc<dyn Approver>,
     system_template: String,
     observer: Option<Observer>,
+    prices: HashMap<String, Price>,
 }
 
 enum TurnEnd {
@@ -84,6 +86,7 @@ impl MissionRunner {
             approver: Arc::new(DenyAll),
             system_template: prompts::template("system", None),
             observer: None,
+            prices: HashMap::new(),
         }
     }
 
@@ -95,6 +98,12 @@ impl MissionRunner {
     /// Who answers the `ask` permission policy (by default nobody: asking denies).
     pub fn with_approver(mut self, approver: Arc<dyn Approver>) -> Self {
         self.approver = approver;
+        self
+    }
+
+    /// Prices per model, for the cost of each turn.
+    pub fn with_prices(mut self, prices: HashMap<String, Price>) -> Self {
+        self.prices = prices;
         self
     }
 
@@ -209,7 +218,15 @@ impl MissionRunner {
                 },
             )?;
             if let Some(usage) = usage {
-                self.record(&id, MissionEvent::Usage { turn, usage })?;
+                let cost_usd = self.prices.get(&mission.model).map(|p| usage.cost(p));
+                self.record(
+                    &id,
+                    MissionEvent::Usage {
+                        turn,
+                        usage,
+                        cost_usd,
+                    },
+                )?;
             }
             // Durable before any tool acts on what the model said.
             self.store.flush().await?;

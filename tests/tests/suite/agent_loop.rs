@@ -2,14 +2,14 @@
 
 use serde_json::json;
 use sortie_missions::{MissionEvent, MissionStatus, PermissionPolicy, ToolOutcome};
-use sortie_tests::{MockOpenAi, Reply};
+use sortie_tests::{MockProvider, Reply};
 use sortie_transports::ContentBlock;
 
 use super::support::{kinds, spec, transport, World};
 
 #[tokio::test]
 async fn a_text_only_mission_completes_and_stores_the_answer() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::text("All done: nothing to change."));
     let w = World::new();
     let (m, events) = w
@@ -68,7 +68,7 @@ async fn a_text_only_mission_completes_and_stores_the_answer() {
 
 #[tokio::test]
 async fn a_tool_call_runs_and_its_result_goes_back_under_the_same_id() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call(
         "call_w1",
         "write_file",
@@ -115,7 +115,7 @@ async fn a_tool_call_runs_and_its_result_goes_back_under_the_same_id() {
 
 #[tokio::test]
 async fn parallel_tool_calls_with_interleaved_deltas_all_run_in_order() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_calls(&[
         (
             "c1",
@@ -164,7 +164,7 @@ async fn parallel_tool_calls_with_interleaved_deltas_all_run_in_order() {
 
 #[tokio::test]
 async fn a_denied_write_goes_back_to_the_model_and_the_mission_goes_on() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call(
         "c1",
         "write_file",
@@ -194,7 +194,7 @@ async fn a_denied_write_goes_back_to_the_model_and_the_mission_goes_on() {
 
 #[tokio::test]
 async fn a_tool_that_times_out_returns_its_error_to_the_model() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call(
         "c1",
         "shell",
@@ -224,7 +224,7 @@ async fn a_tool_that_times_out_returns_its_error_to_the_model() {
 
 #[tokio::test]
 async fn a_path_outside_the_working_directory_is_refused_to_the_model() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call(
         "c1",
         "read_file",
@@ -248,7 +248,7 @@ async fn a_path_outside_the_working_directory_is_refused_to_the_model() {
 
 #[tokio::test]
 async fn max_turns_stops_a_model_that_never_finishes() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.repeat(Reply::tool_call("c", "list_dir", json!({})));
     let w = World::new();
     let mut s = spec(w.cwd.path(), "loop");
@@ -263,7 +263,7 @@ async fn max_turns_stops_a_model_that_never_finishes() {
 
 #[tokio::test]
 async fn a_whole_answer_is_used_when_streaming_is_off() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::whole_text("whole"));
     let w = World::new();
     let mut config = transport(&mock.base_url());
@@ -276,7 +276,7 @@ async fn a_whole_answer_is_used_when_streaming_is_off() {
 
 #[tokio::test]
 async fn an_endpoint_that_refuses_streaming_gets_whole_requests_from_then_on() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::error(400, r#"{"error":{"message":"Streaming is not supported for this model","type":"invalid_request_error"}}"#));
     mock.push(Reply::whole_text("fine"));
     let w = World::new();
@@ -294,7 +294,7 @@ async fn an_endpoint_that_refuses_streaming_gets_whole_requests_from_then_on() {
 
 #[tokio::test]
 async fn the_key_is_sent_as_a_bearer_and_never_stored() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::error(401, r#"{"error":{"message":"Incorrect API key provided: sk-test-SECRET123456","type":"invalid_request_error","code":"invalid_api_key"}}"#));
     let w = World::new();
     let mut config = transport(&mock.base_url());
@@ -317,7 +317,7 @@ async fn the_key_is_sent_as_a_bearer_and_never_stored() {
 
 #[tokio::test]
 async fn a_keyless_endpoint_gets_no_authorization_header() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::text("hi"));
     let w = World::new();
     let (m, _) = w

@@ -3,7 +3,7 @@
 use std::process::Output;
 
 use serde_json::{json, Value};
-use sortie_tests::{sortie, write_local_config, MockOpenAi, Reply};
+use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
 
 async fn run(cmd: std::process::Command) -> Output {
     let mut cmd = tokio::process::Command::from(cmd);
@@ -19,7 +19,7 @@ fn text(b: &[u8]) -> String {
 
 #[tokio::test]
 async fn run_streams_text_and_tools_then_a_usage_line_and_exits_zero() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call(
         "c1",
         "write_file",
@@ -55,7 +55,7 @@ async fn run_streams_text_and_tools_then_a_usage_line_and_exits_zero() {
 
 #[tokio::test]
 async fn run_json_prints_one_event_per_line_ending_with_a_summary() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call("c1", "list_dir", json!({})));
     mock.push(Reply::text("Empty."));
     let home = tempfile::tempdir().expect("home");
@@ -101,7 +101,7 @@ async fn run_json_prints_one_event_per_line_ending_with_a_summary() {
 
 #[tokio::test]
 async fn missions_and_show_expose_the_documented_fields() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::text("hello"));
     let home = tempfile::tempdir().expect("home");
     write_local_config(home.path(), &mock.base_url(), "");
@@ -156,7 +156,7 @@ async fn missions_and_show_expose_the_documented_fields() {
 
 #[tokio::test]
 async fn a_failed_mission_exits_one_and_show_keeps_the_error() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::text("partial work before the fault"));
     let home = tempfile::tempdir().expect("home");
     write_local_config(home.path(), &mock.base_url(), "");
@@ -211,7 +211,7 @@ async fn a_bad_config_names_the_file_the_key_and_the_line() {
 
 #[tokio::test]
 async fn openai_env_variables_reach_any_compatible_endpoint_without_a_config() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::text("via env"));
     let home = tempfile::tempdir().expect("home");
     let mut cmd = sortie(home.path());

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use sortie_missions::{MissionEvent, MissionStatus};
-use sortie_tests::mock_openai::{End, Frame};
-use sortie_tests::{MockOpenAi, Reply};
+use sortie_tests::{End, Frame};
+use sortie_tests::{MockProvider, Reply};
 use tokio_util::sync::CancellationToken;
 
 use super::support::{errors, kinds, spec, transport, World};
 
 #[tokio::test]
 async fn a_stream_cut_mid_tool_call_fails_without_running_the_tool() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::tool_call("c1", "list_dir", json!({})));
     mock.push(Reply::cut_mid_tool_call("write_file"));
     let w = World::new();
@@ -45,7 +45,7 @@ async fn a_stream_cut_mid_tool_call_fails_without_running_the_tool() {
 
 #[tokio::test]
 async fn malformed_sse_is_a_clear_error() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::malformed());
     let w = World::new();
     let (m, events) = w
@@ -91,7 +91,7 @@ async fn http_errors_are_classified_with_the_providers_message() {
         (503, "", "overloaded", "HTTP 503: (empty body)"),
     ];
     for (status, body, class, message) in cases {
-        let mock = MockOpenAi::start().await;
+        let mock = MockProvider::start().await;
         mock.push(Reply::error(status, body));
         let w = World::new();
         let (m, events) = w
@@ -111,7 +111,7 @@ async fn http_errors_are_classified_with_the_providers_message() {
 
 #[tokio::test]
 async fn rate_limits_keep_the_wait_the_provider_asked_for() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::error_with_headers(
         429,
         &[("retry-after", "7")],
@@ -161,7 +161,7 @@ async fn an_unreachable_base_url_is_a_network_error() {
 
 #[tokio::test]
 async fn a_stream_that_goes_silent_times_out() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::stall_after("thinking about it"));
     let w = World::new();
     let mut config = transport(&mock.base_url());
@@ -175,7 +175,7 @@ async fn a_stream_that_goes_silent_times_out() {
 
 #[tokio::test]
 async fn cancel_during_a_stalled_stream_ends_the_mission_as_cancelled() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::stall_after("working"));
     let w = World::new();
     let m = w
@@ -215,7 +215,7 @@ async fn cancel_during_a_stalled_stream_ends_the_mission_as_cancelled() {
 
 #[tokio::test]
 async fn an_error_event_inside_a_200_stream_is_classified() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     mock.push(Reply::Stream {
         frames: vec![
             Frame::Data(json!({"choices":[{"index":0,"delta":{"content":"partial "}}]})),
@@ -233,7 +233,7 @@ async fn an_error_event_inside_a_200_stream_is_classified() {
 
 #[tokio::test]
 async fn utf8_split_across_chunks_arrives_intact() {
-    let mock = MockOpenAi::start().await;
+    let mock = MockProvider::start().await;
     let line = format!(
         "data: {}\n\n",
         json!({"choices":[{"index":0,"delta":{"content":"héllo 🚀 wörld"}}]})

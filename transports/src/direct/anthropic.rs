@@ -9,11 +9,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{drive, malformed, send, WireParser};
+use super::http::{drive, get_json, malformed, send, WireParser};
+use crate::catalog::parse_models;
 use crate::sse::SseEvent;
 use crate::{
-    ContentBlock, ErrorClass, Message, Role, Secret, StopReason, Transport, TransportError,
-    TransportEvent, TurnFuture, TurnRequest, Usage,
+    ContentBlock, ErrorClass, Message, ModelsFuture, Role, Secret, StopReason, Transport,
+    TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
 };
 
 /// The API version header every request carries.
@@ -80,6 +81,30 @@ impl AnthropicMessages {
     }
 }
 
+impl AnthropicMessages {
+    fn base(&self) -> &str {
+        self.config.base_url.trim_end_matches('/')
+    }
+
+    /// Adds the version, auth and configured headers.
+    fn authorize(&self, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req = req.header("anthropic-version", ANTHROPIC_VERSION);
+        match &self.config.auth {
+            Some(AnthropicAuth::ApiKey(key)) => req = req.header("x-api-key", key.expose()),
+            Some(AnthropicAuth::Bearer(token)) => {
+                req = req
+                    .bearer_auth(token.expose())
+                    .header("anthropic-beta", OAUTH_BETA)
+            }
+            None => {}
+        }
+        for (k, v) in &self.config.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req
+    }
+}
+
 impl Transport for AnthropicMessages {
     fn kind(&self) -> &'static str {
         "anthropic"
@@ -87,34 +112,29 @@ impl Transport for AnthropicMessages {
 
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
         Box::pin(async move {
-            let base = self.config.base_url.trim_end_matches('/');
-            let url = format!("{base}/v1/messages");
             let body = build_request(&request, &self.config);
-            let mut req = self
+            let req = self
                 .http
-                .post(&url)
-                .header("anthropic-version", ANTHROPIC_VERSION)
+                .post(format!("{}/v1/messages", self.base()))
                 .header("accept", "text/event-stream")
                 .json(&body);
-            match &self.config.auth {
-                Some(AnthropicAuth::ApiKey(key)) => req = req.header("x-api-key", key.expose()),
-                Some(AnthropicAuth::Bearer(token)) => {
-                    req = req
-                        .bearer_auth(token.expose())
-                        .header("anthropic-beta", OAUTH_BETA)
-                }
-                None => {}
-            }
-            for (k, v) in &self.config.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            let response = send(req, base, self.config.idle_timeout).await?;
+            let response = send(self.authorize(req), self.base(), self.config.idle_timeout).await?;
             Ok(drive(
                 response,
                 self.config.idle_timeout,
-                base.to_string(),
+                self.base().to_string(),
                 AnthropicParser::default(),
             ))
+        })
+    }
+
+    fn list_models(&self) -> ModelsFuture<'_> {
+        Box::pin(async move {
+            let req = self
+                .http
+                .get(format!("{}/v1/models?limit=1000", self.base()));
+            let body = get_json(self.authorize(req), self.base(), self.config.idle_timeout).await?;
+            Ok(parse_models(&body))
         })
     }
 }

@@ -271,3 +271,18 @@ pub(crate) fn drive<P: WireParser>(
         }
     })
 }
+
+/// GETs a JSON document (a models listing), classified on failure.
+pub(crate) async fn get_json(
+    request: reqwest::RequestBuilder,
+    base_url: &str,
+    idle: Duration,
+) -> Result<serde_json::Value, TransportError> {
+    let response = send(request, base_url, idle).await?;
+    let bytes = tokio::time::timeout(idle, response.bytes())
+        .await
+        .map_err(|_| timeout_error(idle, "reading the answer"))?
+        .map_err(|e| reqwest_error(&e, base_url))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| malformed(&e.to_string(), &String::from_utf8_lossy(&bytes)))
+}

@@ -22,10 +22,13 @@ use async_openai::types::chat::{
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::http::{channel_stream, malformed, reqwest_error, timeout_error, HttpFailure, SendOnce};
+use super::http::{
+    channel_stream, get_json, malformed, reqwest_error, timeout_error, HttpFailure, SendOnce,
+};
+use crate::catalog::parse_models;
 use crate::{
-    ContentBlock, ErrorClass, EventStream, Message, Role, Secret, StopReason, Transport,
-    TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
+    ContentBlock, ErrorClass, EventStream, Message, ModelsFuture, Role, Secret, StopReason,
+    Transport, TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
 };
 
 /// How to reach one OpenAI-compatible endpoint.
@@ -60,6 +63,8 @@ impl OpenAiChatConfig {
 /// The Chat Completions transport.
 pub struct OpenAiChat {
     client: async_openai::Client<OpenAIConfig>,
+    /// The same connection pool, for the endpoints async-openai does not cover leniently.
+    http: reqwest::Client,
     config: OpenAiChatConfig,
     /// Set once the endpoint refused a streamed request; later turns ask for whole answers.
     streaming_refused: AtomicBool,
@@ -96,10 +101,11 @@ impl OpenAiChat {
                     format!("cannot build HTTP client: {e}"),
                 )
             })?;
-        let client =
-            async_openai::Client::with_config(openai).with_http_service(SendOnce::new(http));
+        let client = async_openai::Client::with_config(openai)
+            .with_http_service(SendOnce::new(http.clone()));
         Ok(Self {
             client,
+            http,
             config,
             streaming_refused: AtomicBool::new(false),
         })
@@ -190,6 +196,21 @@ impl OpenAiChat {
 impl Transport for OpenAiChat {
     fn kind(&self) -> &'static str {
         "openai-compatible"
+    }
+
+    fn list_models(&self) -> ModelsFuture<'_> {
+        Box::pin(async move {
+            let base = self.config.base_url.trim_end_matches('/');
+            let mut req = self.http.get(format!("{base}/models"));
+            if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
+                req = req.bearer_auth(key.expose());
+            }
+            for (k, v) in &self.config.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let body = get_json(req, base, self.config.idle_timeout).await?;
+            Ok(parse_models(&body))
+        })
     }
 
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {

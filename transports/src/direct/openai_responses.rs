@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{drive, malformed, send, WireParser};
+use super::http::{drive, get_json, malformed, send, WireParser};
+use crate::catalog::parse_models;
 use crate::sse::SseEvent;
 use crate::{
-    ContentBlock, ErrorClass, Message, Role, Secret, StopReason, Transport, TransportError,
-    TransportEvent, TurnFuture, TurnRequest, Usage,
+    ContentBlock, ErrorClass, Message, ModelsFuture, Role, Secret, StopReason, Transport,
+    TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
 };
 
 /// The header that carries a ChatGPT (Codex OAuth) account id.
@@ -63,6 +64,26 @@ impl OpenAiResponses {
     }
 }
 
+impl OpenAiResponses {
+    fn base(&self) -> &str {
+        self.config.base_url.trim_end_matches('/')
+    }
+
+    /// Adds the key, the ChatGPT account and configured headers.
+    fn authorize(&self, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(key) = &self.config.api_key {
+            req = req.bearer_auth(key.expose());
+        }
+        if let Some(account) = &self.config.account_id {
+            req = req.header(ACCOUNT_HEADER, account.as_str());
+        }
+        for (k, v) in &self.config.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req
+    }
+}
+
 impl Transport for OpenAiResponses {
     fn kind(&self) -> &'static str {
         "openai-responses"
@@ -70,28 +91,26 @@ impl Transport for OpenAiResponses {
 
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
         Box::pin(async move {
-            let base = self.config.base_url.trim_end_matches('/');
-            let mut req = self
+            let req = self
                 .http
-                .post(format!("{base}/responses"))
+                .post(format!("{}/responses", self.base()))
                 .header("accept", "text/event-stream")
                 .json(&build_request(&request));
-            if let Some(key) = &self.config.api_key {
-                req = req.bearer_auth(key.expose());
-            }
-            if let Some(account) = &self.config.account_id {
-                req = req.header(ACCOUNT_HEADER, account.as_str());
-            }
-            for (k, v) in &self.config.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            let response = send(req, base, self.config.idle_timeout).await?;
+            let response = send(self.authorize(req), self.base(), self.config.idle_timeout).await?;
             Ok(drive(
                 response,
                 self.config.idle_timeout,
-                base.to_string(),
+                self.base().to_string(),
                 ResponsesParser::default(),
             ))
+        })
+    }
+
+    fn list_models(&self) -> ModelsFuture<'_> {
+        Box::pin(async move {
+            let req = self.http.get(format!("{}/models", self.base()));
+            let body = get_json(self.authorize(req), self.base(), self.config.idle_timeout).await?;
+            Ok(parse_models(&body))
         })
     }
 }

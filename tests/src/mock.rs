@@ -1,4 +1,6 @@
-//! A scripted OpenAI Chat Completions server on 127.0.0.1 with fault injection.
+//! A scripted provider server on 127.0.0.1 with fault injection. It answers any path, so
+//! one mock speaks OpenAI Chat Completions, Anthropic Messages or OpenAI Responses, as the
+//! scripted replies say (see the builders here and in `anthropic_wire` / `responses_wire`).
 //!
 //! Each request takes the next [`Reply`] from the queue; every request body is recorded so
 //! a test can check what the runtime sent. An empty queue answers 500 with a message that
@@ -13,7 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+
 use axum::Router;
 use serde_json::{json, Value};
 use sortie::loopback::LoopbackServer;
@@ -23,6 +25,8 @@ use sortie::loopback::LoopbackServer;
 pub enum Frame {
     /// `data: <json>\n\n`
     Data(Value),
+    /// `event: <name>\ndata: <json>\n\n`
+    Event(String, Value),
     /// Bytes sent exactly as given (malformed SSE, split UTF-8 ...).
     Raw(Vec<u8>),
     Pause(Duration),
@@ -179,6 +183,24 @@ impl Reply {
         }
     }
 
+    /// A JSON document with status 200 (models listings ...).
+    pub fn json(body: Value) -> Self {
+        Reply::Http {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    /// A stream of named SSE events (`event: <type>`), as Anthropic and Responses send.
+    pub fn events(events: Vec<Value>, end: End) -> Self {
+        let frames = events
+            .into_iter()
+            .map(|e| Frame::Event(e["type"].as_str().unwrap_or("").to_string(), e))
+            .collect();
+        Reply::Stream { frames, end }
+    }
+
     /// A whole (non-streamed) completion with text.
     pub fn whole_text(text: &str) -> Self {
         Reply::Http {
@@ -213,22 +235,21 @@ struct Shared {
     replies: VecDeque<Reply>,
     requests: Vec<Value>,
     headers: Vec<HeaderMap>,
+    paths: Vec<String>,
     /// When set, the reply given once the queue is empty (for benchmarks).
     repeat: Option<Reply>,
 }
 
 /// A running mock. Dropping it stops the server.
-pub struct MockOpenAi {
+pub struct MockProvider {
     server: LoopbackServer,
     shared: Arc<Mutex<Shared>>,
 }
 
-impl MockOpenAi {
+impl MockProvider {
     pub async fn start() -> Self {
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let app = Router::new()
-            .route("/v1/chat/completions", post(answer))
-            .with_state(shared.clone());
+        let app = Router::new().fallback(answer).with_state(shared.clone());
         let server = LoopbackServer::start(app).await.expect("bind 127.0.0.1:0");
         Self { server, shared }
     }
@@ -236,6 +257,16 @@ impl MockOpenAi {
     /// `http://127.0.0.1:PORT/v1`
     pub fn base_url(&self) -> String {
         self.server.v1_url()
+    }
+
+    /// `http://127.0.0.1:PORT`, for transports that add `/v1/...` themselves (Anthropic).
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// The path of every request received so far.
+    pub fn paths(&self) -> Vec<String> {
+        self.lock().paths.clone()
     }
 
     /// Queues the answer to the next request.
@@ -270,11 +301,13 @@ impl MockOpenAi {
 
 async fn answer(
     State(shared): State<Arc<Mutex<Shared>>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let reply = {
         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+        s.paths.push(uri.path().to_string());
         s.requests
             .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
         s.headers.push(headers);
@@ -323,6 +356,12 @@ async fn answer(
                                 ))
                             }
                             Some(Frame::Raw(b)) => return Some((Ok(Bytes::from(b)), (it, end))),
+                            Some(Frame::Event(name, v)) => {
+                                return Some((
+                                    Ok(Bytes::from(format!("event: {name}\ndata: {v}\n\n"))),
+                                    (it, end),
+                                ))
+                            }
                             None if end == End::Hang => futures::future::pending::<()>().await,
                             None => return None,
                         }
