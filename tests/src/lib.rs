@@ -63,3 +63,51 @@ pub fn write_local_config(home: &std::path::Path, base_url: &str, extra: &str) {
     )
     .expect("write config");
 }
+
+/// One provider error body from `tests/fixtures/errors/`.
+#[derive(Debug, Clone)]
+pub struct ErrorFixture {
+    pub file: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub expected_class: String,
+}
+
+/// The directory of the error fixtures (copied from the shared fixtures).
+pub fn error_fixtures_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/errors")
+}
+
+/// Every error fixture, in file-name order. Panics on a malformed file: a fixture that
+/// cannot be read must fail the test that uses it.
+pub fn error_fixtures() -> Vec<ErrorFixture> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(error_fixtures_dir())
+        .expect("fixtures dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let file = path.display().to_string();
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read"))
+                    .expect("fixture JSON");
+            let field = |k: &str| v.get(k).unwrap_or_else(|| panic!("{file}: no `{k}`"));
+            ErrorFixture {
+                status: field("status").as_u64().expect("status") as u16,
+                headers: field("headers")
+                    .as_object()
+                    .expect("headers")
+                    .iter()
+                    .map(|(k, x)| (k.clone(), x.as_str().unwrap_or_default().to_string()))
+                    .collect(),
+                body: field("body").as_str().expect("body").as_bytes().to_vec(),
+                expected_class: field("expected_class").as_str().expect("class").to_string(),
+                file,
+            }
+        })
+        .collect()
+}

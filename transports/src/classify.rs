@@ -481,3 +481,37 @@ mod tests {
         assert!(v.message.ends_with(" …"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever a provider or a proxy sends, classification returns and never panics.
+        #[test]
+        fn classify_never_panics(
+            status in any::<u16>(),
+            headers in proptest::collection::vec((".{0,24}", ".{0,40}"), 0..6),
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let verdict = describe(status, &headers, &body);
+            prop_assert!(verdict.message.len() <= MAX_MESSAGE + 4);
+        }
+
+        /// JSON-shaped bodies with arbitrary strings in the usual fields, too.
+        #[test]
+        fn classify_never_panics_on_error_shaped_json(
+            status in 0u16..1000,
+            kind in ".{0,30}",
+            message in ".{0,300}",
+            retry in ".{0,30}",
+        ) {
+            let body = serde_json::json!({"type": "error", "error": {"type": kind, "message": message, "code": kind}}).to_string();
+            let headers = vec![("retry-after".to_string(), retry.clone()), ("x-ratelimit-reset-tokens".to_string(), retry)];
+            let _ = classify(status, &headers, body.as_bytes());
+        }
+    }
+}

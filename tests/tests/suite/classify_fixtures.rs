@@ -1,53 +1,32 @@
 //! The classifier against real provider error bodies (`tests/fixtures/errors/`, copied from
 //! the shared fixtures; each file names the class it must get).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::Value;
+use sortie_tests::{error_fixtures, error_fixtures_dir};
 use sortie_transports::classify::describe;
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/errors")
-}
 
 #[test]
 fn every_error_fixture_gets_its_expected_class() {
-    let mut checked = 0;
-    let mut wrong = Vec::new();
-    for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "json") {
-            continue;
-        }
-        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read"))
-            .expect("fixture JSON");
-        let status = fixture["status"].as_u64().expect("status") as u16;
-        let headers: Vec<(String, String)> = fixture["headers"]
-            .as_object()
-            .map(|h| {
-                h.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
+    let fixtures = error_fixtures();
+    assert!(
+        fixtures.len() >= 19,
+        "only {} fixtures found",
+        fixtures.len()
+    );
+    let wrong: Vec<String> = fixtures
+        .iter()
+        .filter_map(|f| {
+            let verdict = describe(f.status, &f.headers, &f.body);
+            assert!(!verdict.message.is_empty(), "{}: empty message", f.file);
+            (verdict.class.as_str() != f.expected_class).then(|| {
+                format!(
+                    "{}: expected {}, got {}",
+                    f.file, f.expected_class, verdict.class
+                )
             })
-            .unwrap_or_default();
-        let body = fixture["body"].as_str().expect("body");
-        let verdict = describe(status, &headers, body.as_bytes());
-        let expected = fixture["expected_class"].as_str().expect("expected_class");
-        if verdict.class.as_str() != expected {
-            wrong.push(format!(
-                "{}: expected {expected}, got {}",
-                path.display(),
-                verdict.class
-            ));
-        }
-        assert!(
-            !verdict.message.is_empty(),
-            "{}: empty message",
-            path.display()
-        );
-        checked += 1;
-    }
-    assert!(checked >= 19, "only {checked} fixtures found");
+        })
+        .collect();
     assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
 }
 
@@ -76,7 +55,7 @@ fn the_vendored_fixtures_match_the_shared_ones() {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "json") {
             let name = path.file_name().expect("name");
-            let ours = std::fs::read(fixtures_dir().join(name)).unwrap_or_default();
+            let ours = std::fs::read(error_fixtures_dir().join(name)).unwrap_or_default();
             assert_eq!(
                 ours,
                 std::fs::read(&path).expect("read"),

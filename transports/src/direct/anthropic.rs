@@ -3,6 +3,7 @@
 //! Thinking blocks keep their signature and the model that produced them; a block signed by
 //! another model is dropped before sending, since Anthropic refuses it after a model switch.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -316,25 +317,86 @@ fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The envelope of every Messages stream event, borrowed from the SSE data where it can be:
+/// deltas are most of a stream, so they are read without building a JSON tree.
+#[derive(Debug, Deserialize)]
+struct WireEvent<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    index: u64,
+    #[serde(borrow, default)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(default)]
+    content_block: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireDelta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    signature: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+fn owned(text: Option<Cow<'_, str>>) -> String {
+    text.map(Cow::into_owned).unwrap_or_default()
+}
+
 impl WireParser for AnthropicParser {
     fn event(&mut self, event: SseEvent) -> Result<Vec<TransportEvent>, TransportError> {
-        let data: Value = serde_json::from_str(&event.data)
+        let wire: WireEvent<'_> = serde_json::from_str(&event.data)
             .map_err(|e| malformed(&e.to_string(), &event.data))?;
-        let kind = data
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or(event.event.as_str())
-            .to_string();
-        let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let kind: &str = if wire.kind.is_empty() {
+            &event.event
+        } else {
+            &wire.kind
+        };
+        let index = wire.index;
         let mut out = Vec::new();
-        match kind.as_str() {
+        match kind {
+            "content_block_delta" => {
+                let delta = wire.delta.unwrap_or_default();
+                match (delta.kind.as_ref(), self.blocks.get_mut(&index)) {
+                    ("text_delta", _) => out.push(TransportEvent::TextDelta(owned(delta.text))),
+                    ("thinking_delta", _) => out.push(TransportEvent::ThinkingDelta {
+                        text: owned(delta.thinking),
+                        signature: None,
+                    }),
+                    ("signature_delta", _) => out.push(TransportEvent::ThinkingDelta {
+                        text: String::new(),
+                        signature: Some(owned(delta.signature)),
+                    }),
+                    ("input_json_delta", Some(Block::Tool { json, .. })) => {
+                        json.push_str(delta.partial_json.as_deref().unwrap_or(""))
+                    }
+                    (other, _) => {
+                        let other = format!("delta {other}");
+                        self.skip(&other)
+                    }
+                }
+            }
             "message_start" => {
-                if let Some(u) = data.pointer("/message/usage") {
+                if let Some(u) = wire.message.as_ref().and_then(|m| m.get("usage")) {
                     self.add_usage(u);
                 }
             }
             "content_block_start" => {
-                let block = data.get("content_block").cloned().unwrap_or(Value::Null);
+                let block = wire.content_block.unwrap_or(Value::Null);
                 let b = match str_at(&block, "type") {
                     "text" => {
                         let text = str_at(&block, "text");
@@ -364,31 +426,12 @@ impl WireParser for AnthropicParser {
                             .cloned(),
                     },
                     other => {
-                        self.skip(&format!("content block {other}"));
+                        let other = format!("content block {other}");
+                        self.skip(&other);
                         return Ok(out);
                     }
                 };
                 self.blocks.insert(index, b);
-            }
-            "content_block_delta" => {
-                let delta = data.get("delta").cloned().unwrap_or(Value::Null);
-                match (str_at(&delta, "type"), self.blocks.get_mut(&index)) {
-                    ("text_delta", _) => out.push(TransportEvent::TextDelta(
-                        str_at(&delta, "text").to_string(),
-                    )),
-                    ("thinking_delta", _) => out.push(TransportEvent::ThinkingDelta {
-                        text: str_at(&delta, "thinking").to_string(),
-                        signature: None,
-                    }),
-                    ("signature_delta", _) => out.push(TransportEvent::ThinkingDelta {
-                        text: String::new(),
-                        signature: Some(str_at(&delta, "signature").to_string()),
-                    }),
-                    ("input_json_delta", Some(Block::Tool { json, .. })) => {
-                        json.push_str(str_at(&delta, "partial_json"))
-                    }
-                    (other, _) => self.skip(&format!("delta {other}")),
-                }
             }
             "content_block_stop" => match self.blocks.remove(&index) {
                 Some(Block::Tool {
@@ -415,15 +458,15 @@ impl WireParser for AnthropicParser {
                 _ => {}
             },
             "message_delta" => {
-                if let Some(reason) = data.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.stop = Some(match reason {
+                if let Some(reason) = wire.delta.and_then(|d| d.stop_reason) {
+                    self.stop = Some(match reason.as_str() {
                         "tool_use" => StopReason::ToolUse,
                         "max_tokens" | "model_context_window_exceeded" => StopReason::MaxTokens,
                         "refusal" => StopReason::ContentFilter,
                         _ => StopReason::EndTurn,
                     });
                 }
-                if let Some(u) = data.get("usage") {
+                if let Some(u) = &wire.usage {
                     self.add_usage(u);
                 }
             }
@@ -447,12 +490,16 @@ impl WireParser for AnthropicParser {
             }
             "ping" => {}
             "error" => {
-                let body = json!({"type": "error", "error": data.get("error").cloned().unwrap_or(Value::Null)}).to_string();
+                let body = json!({"type": "error", "error": wire.error.unwrap_or(Value::Null)})
+                    .to_string();
                 let mut e = TransportError::from_http(200, &[], body.as_bytes());
                 e.status = None;
                 return Err(e);
             }
-            other => self.skip(other),
+            other => {
+                let other = other.to_string();
+                self.skip(&other)
+            }
         }
         Ok(out)
     }

@@ -117,7 +117,7 @@ impl OpenAiChat {
     ) -> Result<EventStream, TransportError> {
         let idle = self.config.idle_timeout;
         let chat = self.client.chat();
-        let start = chat.create_stream_byot::<_, serde_json::Value>(body);
+        let start = chat.create_stream_byot::<_, ChatChunk>(body);
         let mut chunks = tokio::time::timeout(idle, start)
             .await
             .map_err(|_| timeout_error(idle, "waiting for the response to start"))?
@@ -172,16 +172,15 @@ impl OpenAiChat {
         body.stream_options = None;
         let idle = self.config.idle_timeout;
         let chat = self.client.chat();
-        let answer = tokio::time::timeout(idle, chat.create_byot::<_, serde_json::Value>(body))
+        let answer = tokio::time::timeout(idle, chat.create_byot::<_, ChatChunk>(body))
             .await
             .map_err(|_| timeout_error(idle, "waiting for the answer"))?
             .map_err(|e| self.map_error(e))?;
         let mut assembler = ChatAssembler::default();
-        let mut events: Vec<Result<TransportEvent, TransportError>> =
-            match assembler.push_whole(answer) {
-                Ok(events) => events.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
+        let mut events: Vec<Result<TransportEvent, TransportError>> = match assembler.push(answer) {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
         if events.iter().all(Result::is_ok) {
             events.extend(assembler.finish());
         }
@@ -379,12 +378,16 @@ fn push_message(out: &mut Vec<ChatCompletionRequestMessage>, message: &Message) 
     }
 }
 
+/// One `data:` payload of a Chat Completions stream (or a whole completion), read leniently:
+/// every field is optional, and an `error` object marks an error inside a 200 stream.
 #[derive(Debug, Default, Deserialize)]
-struct Chunk {
+pub struct ChatChunk {
     #[serde(default)]
     choices: Vec<ChoiceChunk>,
     #[serde(default)]
     usage: Option<UsageWire>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -466,20 +469,16 @@ pub struct ChatAssembler {
 }
 
 impl ChatAssembler {
-    /// Takes one decoded SSE `data:` payload.
-    pub fn push(
-        &mut self,
-        value: serde_json::Value,
-    ) -> Result<Vec<TransportEvent>, TransportError> {
-        if let Some(error) = value.get("error") {
+    /// Takes one decoded SSE `data:` payload, or a whole completion.
+    pub fn push(&mut self, chunk: ChatChunk) -> Result<Vec<TransportEvent>, TransportError> {
+        if let Some(error) = &chunk.error {
             // An error event inside a 200 stream.
             let body = serde_json::json!({ "error": error }).to_string();
             let mut e = TransportError::from_http(200, &[], body.as_bytes());
             e.status = None;
             return Err(e);
         }
-        let chunk: Chunk = serde_json::from_value(value.clone())
-            .map_err(|e| malformed(&e.to_string(), &value.to_string()))?;
+
         let mut events = Vec::new();
         if let Some(usage) = chunk.usage {
             self.usage = Some(Usage {
@@ -525,14 +524,6 @@ impl ChatAssembler {
             }
         }
         Ok(events)
-    }
-
-    /// Takes a whole (non-streamed) completion.
-    pub fn push_whole(
-        &mut self,
-        value: serde_json::Value,
-    ) -> Result<Vec<TransportEvent>, TransportError> {
-        self.push(value)
     }
 
     /// Ends the turn: the assembled tool calls, usage and `Done`, or an error when the
@@ -597,6 +588,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn chunk(v: serde_json::Value) -> ChatChunk {
+        serde_json::from_value(v).expect("a chunk")
+    }
+
     fn drain(a: ChatAssembler) -> Vec<TransportEvent> {
         a.finish().into_iter().map(|r| r.expect("event")).collect()
     }
@@ -614,7 +609,7 @@ mod tests {
             json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}}),
         ];
         for c in chunks {
-            assert!(a.push(c).expect("chunk").is_empty());
+            assert!(a.push(chunk(c)).expect("chunk").is_empty());
         }
         let events = drain(a);
         assert_eq!(
@@ -643,7 +638,7 @@ mod tests {
     #[test]
     fn a_stream_without_finish_reason_is_an_error_naming_the_pending_call() {
         let mut a = ChatAssembler::default();
-        a.push(json!({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"x","function":{"name":"write_file","arguments":"{\"pa"}}]}}]}))
+        a.push(chunk(json!({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"x","function":{"name":"write_file","arguments":"{\"pa"}}]}}]})))
             .expect("chunk");
         let out = a.finish();
         let err = out[0].clone().expect_err("must fail");
@@ -655,7 +650,9 @@ mod tests {
     fn an_error_object_inside_the_stream_is_classified() {
         let mut a = ChatAssembler::default();
         let err = a
-            .push(json!({"error":{"message":"Rate limit reached","type":"rate_limit_exceeded"}}))
+            .push(chunk(
+                json!({"error":{"message":"Rate limit reached","type":"rate_limit_exceeded"}}),
+            ))
             .expect_err("error event");
         assert!(
             matches!(err.class, ErrorClass::RateLimited { .. }),
@@ -668,7 +665,7 @@ mod tests {
     fn whole_answers_use_the_same_assembly() {
         let mut a = ChatAssembler::default();
         let events = a
-            .push_whole(json!({"choices":[{"message":{"role":"assistant","content":"hi","tool_calls":[{"id":"c1","type":"function","function":{"name":"list_dir","arguments":{"path":"."}}}]},"finish_reason":"stop"}]}))
+            .push(chunk(json!({"choices":[{"message":{"role":"assistant","content":"hi","tool_calls":[{"id":"c1","type":"function","function":{"name":"list_dir","arguments":{"path":"."}}}]},"finish_reason":"stop"}]})))
             .expect("whole");
         assert_eq!(events, vec![TransportEvent::TextDelta("hi".into())]);
         let rest = drain(a);
