@@ -20,13 +20,7 @@ pub struct Completion {
 impl Completion {
     /// The text blocks, joined.
     pub fn text(&self) -> String {
-        self.content
-            .iter()
-            .filter_map(|b| match b {
-                ContentBlock::Text { text } => Some(text.as_str()),
-                _ => None,
-            })
-            .collect()
+        crate::types::text_of(&self.content)
     }
 }
 

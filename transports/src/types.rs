@@ -69,14 +69,19 @@ impl Message {
 
     /// The concatenated text blocks of this message.
     pub fn text(&self) -> String {
-        self.content
-            .iter()
-            .filter_map(|b| match b {
-                ContentBlock::Text { text } => Some(text.as_str()),
-                _ => None,
-            })
-            .collect()
+        text_of(&self.content)
     }
+}
+
+/// The text blocks of some content, joined.
+pub fn text_of(content: &[ContentBlock]) -> String {
+    content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A tool the model may call: a name, a description and a JSON Schema for its arguments.

@@ -262,18 +262,39 @@ async fn a_malformed_event_and_an_oversized_error_body_are_clear_errors() {
         .take(3)
         .map(|e| Frame::Event(e["type"].as_str().unwrap_or("").to_string(), e))
         .collect();
-    events.push(Frame::Raw(b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\": \n\n".to_vec()));
-    mock.push(Reply::Stream { frames: events, end: End::Close });
-    let huge = format!("<html><head><title>413 Too Large</title></head><body>{}</body></html>", "x".repeat(2 * 1024 * 1024));
+    events.push(Frame::Raw(
+        b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"delta\": \n\n"
+            .to_vec(),
+    ));
+    mock.push(Reply::Stream {
+        frames: events,
+        end: End::Close,
+    });
+    let huge = format!(
+        "<html><head><title>413 Too Large</title></head><body>{}</body></html>",
+        "x".repeat(2 * 1024 * 1024)
+    );
     mock.push(Reply::error(500, &huge));
     let transport = AnthropicMessages::new(config(&mock)).expect("transport");
-    let request = || TurnRequest { model: "m".into(), messages: vec![Message::user("x")], ..Default::default() };
+    let request = || TurnRequest {
+        model: "m".into(),
+        messages: vec![Message::user("x")],
+        ..Default::default()
+    };
 
-    let err = complete(&transport, request()).await.expect_err("malformed");
+    let err = complete(&transport, request())
+        .await
+        .expect_err("malformed");
     assert_eq!(err.class, ErrorClass::MalformedResponse);
-    assert!(err.message.contains("malformed stream event"), "{}", err.message);
+    assert!(
+        err.message.contains("malformed stream event"),
+        "{}",
+        err.message
+    );
 
-    let err = complete(&transport, request()).await.expect_err("server error");
+    let err = complete(&transport, request())
+        .await
+        .expect_err("server error");
     assert_eq!(err.class, ErrorClass::ServerError);
     assert_eq!(err.message, "HTTP 500: an HTML error page (413 Too Large)");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{drive, get_json, malformed, send, WireParser};
+use super::http::{drive, get_json, http_client, malformed, send, WireParser};
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
 use crate::{
@@ -69,15 +69,7 @@ pub struct AnthropicMessages {
 
 impl AnthropicMessages {
     pub fn new(config: AnthropicConfig) -> Result<Self, TransportError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .build()
-            .map_err(|e| {
-                TransportError::new(
-                    ErrorClass::Network,
-                    format!("cannot build HTTP client: {e}"),
-                )
-            })?;
+        let http = http_client(config.connect_timeout)?;
         Ok(Self { http, config })
     }
 }

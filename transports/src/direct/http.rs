@@ -286,3 +286,17 @@ pub(crate) async fn get_json(
     serde_json::from_slice(&bytes)
         .map_err(|e| malformed(&e.to_string(), &String::from_utf8_lossy(&bytes)))
 }
+
+/// The HTTP client every direct transport uses: no overall timeout (streams are long), a
+/// connect timeout, and the idle timeout applied per read by the caller.
+pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, TransportError> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .build()
+        .map_err(|e| {
+            TransportError::new(
+                ErrorClass::Network,
+                format!("cannot build HTTP client: {e}"),
+            )
+        })
+}

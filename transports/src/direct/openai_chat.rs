@@ -23,7 +23,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::http::{
-    channel_stream, get_json, malformed, reqwest_error, timeout_error, HttpFailure, SendOnce,
+    channel_stream, get_json, http_client, malformed, reqwest_error, timeout_error, HttpFailure,
+    SendOnce,
 };
 use crate::catalog::parse_models;
 use crate::{
@@ -92,15 +93,7 @@ impl OpenAiChat {
                     )
                 })?;
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .build()
-            .map_err(|e| {
-                TransportError::new(
-                    ErrorClass::Network,
-                    format!("cannot build HTTP client: {e}"),
-                )
-            })?;
+        let http = http_client(config.connect_timeout)?;
         let client = async_openai::Client::with_config(openai)
             .with_http_service(SendOnce::new(http.clone()));
         Ok(Self {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{drive, get_json, malformed, send, WireParser};
+use super::http::{drive, get_json, http_client, malformed, send, WireParser};
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
 use crate::{
@@ -51,15 +51,7 @@ pub struct OpenAiResponses {
 
 impl OpenAiResponses {
     pub fn new(config: ResponsesConfig) -> Result<Self, TransportError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .build()
-            .map_err(|e| {
-                TransportError::new(
-                    ErrorClass::Network,
-                    format!("cannot build HTTP client: {e}"),
-                )
-            })?;
+        let http = http_client(config.connect_timeout)?;
         Ok(Self { http, config })
     }
 }
