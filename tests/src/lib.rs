@@ -3,6 +3,7 @@
 
 pub mod anthropic_wire;
 pub mod mock;
+pub mod oauth_server;
 pub mod responses_wire;
 
 use std::path::PathBuf;

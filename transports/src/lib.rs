@@ -4,6 +4,7 @@
 //! A transport knows nothing of missions: it takes a [`TurnRequest`] and yields a stream
 //! of [`TransportEvent`]s, or a classified [`TransportError`].
 
+pub mod auth;
 pub mod catalog;
 pub mod classify;
 pub mod direct;

@@ -4,5 +4,6 @@ mod catalog;
 mod classify_fixtures;
 mod cli;
 mod faults;
+mod oauth;
 mod responses;
 mod support;

@@ -1,0 +1,14 @@
+//! Credentials: the store, the pool every transport leases from, and the OAuth flows that
+//! obtain and refresh tokens.
+
+mod credential;
+pub mod oauth;
+mod pool;
+pub mod presets;
+mod store;
+
+pub use credential::{
+    AuthMode, Credential, CredentialId, CredentialStatus, CredentialSummary, OAuthTokens,
+};
+pub use pool::{Lease, Pool, PoolError, Strategy};
+pub use store::{CredentialStore, PendingLogin, PendingLogins};

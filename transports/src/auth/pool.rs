@@ -1,0 +1,387 @@
+//! The credential pool: leases for every request, cooldown and rotation, and refresh that
+//! happens once per credential however many callers ask at the same moment.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::oauth::{OAuthClient, OAuthError};
+use super::store::StoreError;
+use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore};
+use crate::Secret;
+
+/// How the pool picks among usable credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The first usable credential, until it cools down.
+    #[default]
+    FillFirst,
+    RoundRobin,
+    LeastUsed,
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fill-first" => Ok(Self::FillFirst),
+            "round-robin" => Ok(Self::RoundRobin),
+            "least-used" => Ok(Self::LeastUsed),
+            other => Err(format!(
+                "unknown pool strategy `{other}` (expected fill-first, round-robin or least-used)"
+            )),
+        }
+    }
+}
+
+/// The right to send one request with a credential.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub credential: CredentialId,
+    pub provider: String,
+    pub mode: AuthMode,
+    /// The API key or access token to send.
+    pub secret: Secret,
+    pub account_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("provider `{provider}` has no credentials; add one with `sortie auth login {provider}` or `sortie auth add-key {provider}`")]
+    NoCredentials { provider: String },
+    #[error("no usable credential for `{provider}`: {}{}", states.join("; "), next_usable.map(|t| format!(" — the first is usable again at {}", t.format("%H:%M:%S UTC"))).unwrap_or_default())]
+    Exhausted {
+        provider: String,
+        states: Vec<String>,
+        next_usable: Option<DateTime<Utc>>,
+    },
+    #[error("credential {id} needs a new login: {reason} (run `sortie auth reconnect {id}`)")]
+    NeedsReauth { id: CredentialId, reason: String },
+    #[error("refreshing credential {id} failed for now: {reason}")]
+    RefreshFailed { id: CredentialId, reason: String },
+    #[error("unknown credential `{0}` (see `sortie auth list`)")]
+    Unknown(CredentialId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Credentials of every provider, with the OAuth client that refreshes each provider's tokens.
+pub struct Pool {
+    store: CredentialStore,
+    strategy: Strategy,
+    /// Refresh this long before expiry.
+    pub margin: Duration,
+    oauth: HashMap<String, Arc<OAuthClient>>,
+    locks: Mutex<HashMap<CredentialId, Arc<tokio::sync::Mutex<()>>>>,
+    turn: AtomicUsize,
+}
+
+fn describe(c: &Credential) -> String {
+    match &c.status {
+        CredentialStatus::CoolingDown { until, reason } => {
+            format!(
+                "{} cooling down until {} ({reason})",
+                c.id,
+                until.format("%H:%M:%S UTC")
+            )
+        }
+        CredentialStatus::NeedsReauth { reason } => {
+            format!("{} needs a new login ({reason})", c.id)
+        }
+        CredentialStatus::EntitlementBlocked { reason } => {
+            format!("{} is not entitled ({reason})", c.id)
+        }
+        CredentialStatus::Disconnected => format!("{} is logged out", c.id),
+        CredentialStatus::Active => format!("{} active", c.id),
+    }
+}
+
+impl Pool {
+    pub fn new(store: CredentialStore, strategy: Strategy) -> Self {
+        Self {
+            store,
+            strategy,
+            margin: Duration::from_secs(60),
+            oauth: HashMap::new(),
+            locks: Mutex::new(HashMap::new()),
+            turn: AtomicUsize::new(0),
+        }
+    }
+
+    /// Registers the OAuth client that refreshes `provider`'s tokens.
+    pub fn with_oauth(mut self, provider: &str, client: OAuthClient) -> Self {
+        self.oauth.insert(provider.to_string(), Arc::new(client));
+        self
+    }
+
+    pub fn store(&self) -> &CredentialStore {
+        &self.store
+    }
+
+    fn lock_for(&self, id: &CredentialId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.clone()).or_default().clone()
+    }
+
+    fn near_expiry(&self, c: &Credential) -> bool {
+        c.auth_mode == AuthMode::OAuth
+            && c.expires_at().is_some_and(|at| {
+                at - chrono::Duration::from_std(self.margin).unwrap_or_default() <= Utc::now()
+            })
+    }
+
+    /// A lease on a usable credential of `provider`, refreshing an OAuth token first when it
+    /// is expired or about to be.
+    pub async fn lease(&self, provider: &str) -> Result<Lease, PoolError> {
+        let mut all = self.store.for_provider(provider)?;
+        if all.is_empty() {
+            return Err(PoolError::NoCredentials {
+                provider: provider.to_string(),
+            });
+        }
+        let now = Utc::now();
+        // A cooldown that has run out makes the credential usable again.
+        for c in all.iter_mut() {
+            if matches!(&c.status, CredentialStatus::CoolingDown { until, .. } if *until <= now) {
+                c.status = CredentialStatus::Active;
+                self.store.put(c)?;
+            }
+        }
+        let mut usable: Vec<Credential> = all
+            .iter()
+            .filter(|c| c.status == CredentialStatus::Active)
+            .cloned()
+            .collect();
+        match self.strategy {
+            Strategy::FillFirst => {}
+            Strategy::RoundRobin => {
+                if !usable.is_empty() {
+                    let k = self.turn.fetch_add(1, Ordering::Relaxed) % usable.len();
+                    usable.rotate_left(k);
+                }
+            }
+            Strategy::LeastUsed => usable.sort_by_key(|c| c.use_count),
+        }
+        let mut problems = Vec::new();
+        for candidate in usable {
+            match self.ready(candidate).await {
+                Ok(mut c) => {
+                    c.last_used = Some(Utc::now());
+                    c.use_count += 1;
+                    self.store.put(&c)?;
+                    let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
+                        id: c.id.clone(),
+                        reason: "no secret stored".into(),
+                    })?;
+                    return Ok(Lease {
+                        credential: c.id.clone(),
+                        provider: c.provider.clone(),
+                        mode: c.auth_mode,
+                        secret,
+                        account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
+                    });
+                }
+                Err(e @ PoolError::Store(_)) => return Err(e),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let fresh = self.store.for_provider(provider)?;
+        let mut states: Vec<String> = fresh.iter().map(describe).collect();
+        states.extend(problems);
+        let next_usable = fresh
+            .iter()
+            .filter_map(|c| match &c.status {
+                CredentialStatus::CoolingDown { until, .. } => Some(*until),
+                _ => None,
+            })
+            .min();
+        Err(PoolError::Exhausted {
+            provider: provider.to_string(),
+            states,
+            next_usable,
+        })
+    }
+
+    /// Makes a credential sendable: keys as they are; OAuth tokens refreshed when due.
+    async fn ready(&self, c: Credential) -> Result<Credential, PoolError> {
+        if c.auth_mode == AuthMode::ApiKey {
+            return Ok(c);
+        }
+        let has_access = c.bearer().is_some();
+        if has_access && !self.near_expiry(&c) {
+            return Ok(c);
+        }
+        let stale = c.bearer().cloned();
+        self.refresh(&c.id, stale.as_ref()).await
+    }
+
+    /// Refreshes a credential's token, once, however many callers ask together: a caller
+    /// whose `stale` token was already replaced gets the new one without a second request.
+    pub async fn refresh(
+        &self,
+        id: &CredentialId,
+        stale: Option<&Secret>,
+    ) -> Result<Credential, PoolError> {
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let mut c = self
+            .store
+            .get(id)?
+            .ok_or_else(|| PoolError::Unknown(id.clone()))?;
+        if c.auth_mode != AuthMode::OAuth {
+            return Ok(c);
+        }
+        let current = c.bearer().cloned();
+        if current.is_some() && current.as_ref() != stale {
+            return Ok(c); // someone refreshed while we waited: take their token
+        }
+        let fail = |c: &mut Credential, reason: String| -> Result<Credential, PoolError> {
+            c.status = CredentialStatus::NeedsReauth {
+                reason: reason.clone(),
+            };
+            self.store.put(c)?;
+            Err(PoolError::NeedsReauth {
+                id: c.id.clone(),
+                reason,
+            })
+        };
+        let Some(refresh_token) = c.oauth.as_ref().and_then(|o| o.refresh_token.clone()) else {
+            return fail(
+                &mut c,
+                "the access token expired and there is no refresh token".into(),
+            );
+        };
+        let Some(client) = self.oauth.get(&c.provider).cloned() else {
+            let reason = format!(
+                "provider `{}` has no OAuth settings to refresh with",
+                c.provider
+            );
+            return fail(&mut c, reason);
+        };
+        match client.refresh(&refresh_token).await {
+            Ok(tokens) => {
+                let oauth = c.oauth.get_or_insert_with(|| super::OAuthTokens {
+                    access_token: None,
+                    refresh_token: None,
+                    expires_at: None,
+                    token_type: String::new(),
+                    scopes: Vec::new(),
+                    account_id: None,
+                });
+                oauth.access_token = Some(tokens.access_token);
+                // Rotated refresh tokens replace the old one; servers that keep it send none.
+                if let Some(rotated) = tokens.refresh_token {
+                    oauth.refresh_token = Some(rotated);
+                }
+                oauth.expires_at = tokens.expires_at;
+                if !tokens.scopes.is_empty() {
+                    oauth.scopes = tokens.scopes;
+                }
+                if tokens.account_id.is_some() {
+                    oauth.account_id = tokens.account_id;
+                }
+                c.status = CredentialStatus::Active;
+                c.refresh_count += 1;
+                // Durable before anyone uses the new access token.
+                self.store.put(&c)?;
+                Ok(c)
+            }
+            Err(OAuthError::Permanent(reason)) => {
+                fail(&mut c, format!("refresh refused: {reason}"))
+            }
+            Err(e) => Err(PoolError::RefreshFailed {
+                id: c.id.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// After an `AuthExpired` answer: refresh that credential (once, shared) and return a
+    /// new lease on it.
+    pub async fn auth_expired(&self, lease: &Lease) -> Result<Lease, PoolError> {
+        let c = self.refresh(&lease.credential, Some(&lease.secret)).await?;
+        let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
+            id: c.id.clone(),
+            reason: "no access token after refresh".into(),
+        })?;
+        Ok(Lease {
+            secret,
+            account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
+            ..lease.clone()
+        })
+    }
+
+    fn set_status(&self, id: &CredentialId, status: CredentialStatus) -> Result<(), PoolError> {
+        let mut c = self
+            .store
+            .get(id)?
+            .ok_or_else(|| PoolError::Unknown(id.clone()))?;
+        c.status = status;
+        self.store.put(&c)?;
+        Ok(())
+    }
+
+    /// After an `Entitlement` answer: no refresh can help; the credential is set aside.
+    pub fn entitlement_blocked(&self, id: &CredentialId, reason: &str) -> Result<(), PoolError> {
+        self.set_status(
+            id,
+            CredentialStatus::EntitlementBlocked {
+                reason: reason.to_string(),
+            },
+        )
+    }
+
+    /// After a rate limit or quota answer: the credential rests until `until`.
+    pub fn cool_down(
+        &self,
+        id: &CredentialId,
+        until: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), PoolError> {
+        self.set_status(
+            id,
+            CredentialStatus::CoolingDown {
+                until,
+                reason: reason.to_string(),
+            },
+        )
+    }
+
+    /// Refreshes every OAuth credential that expires within the margin; returns how many
+    /// were refreshed. Run it periodically (see [`Pool::spawn_proactive`]).
+    pub async fn refresh_due(&self) -> usize {
+        let Ok((all, _)) = self.store.all() else {
+            return 0;
+        };
+        let mut done = 0;
+        for c in all {
+            if c.status == CredentialStatus::Active
+                && self.near_expiry(&c)
+                && c.oauth.as_ref().is_some_and(|o| o.refresh_token.is_some())
+            {
+                let stale = c.bearer().cloned();
+                match self.refresh(&c.id, stale.as_ref()).await {
+                    Ok(_) => done += 1,
+                    Err(e) => tracing::warn!("proactive refresh of {}: {e}", c.id),
+                }
+            }
+        }
+        done
+    }
+
+    /// Runs [`Pool::refresh_due`] every `every` until the pool is dropped.
+    pub fn spawn_proactive(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(pool) = weak.upgrade() else { return };
+                pool.refresh_due().await;
+            }
+        })
+    }
+}

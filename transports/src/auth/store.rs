@@ -1,0 +1,166 @@
+//! Credentials and pending logins in sled (`credentials` and `oauth_sessions` trees).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Credential, CredentialId};
+use crate::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("credential store I/O failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("credential `{0}` is unreadable ({1}); remove it with `sortie auth remove {0}`")]
+    Corrupt(String, String),
+}
+
+/// The `credentials` tree.
+#[derive(Clone)]
+pub struct CredentialStore {
+    tree: sled::Tree,
+}
+
+impl CredentialStore {
+    pub fn new(tree: sled::Tree) -> Self {
+        Self { tree }
+    }
+
+    pub fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
+        match self.tree.get(id.0.as_bytes())? {
+            None => Ok(None),
+            Some(raw) => serde_json::from_slice(&raw)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string())),
+        }
+    }
+
+    /// Writes a credential and makes it durable before returning: a rotated refresh token
+    /// must be on disk before the new access token is used.
+    pub fn put(&self, credential: &Credential) -> Result<(), StoreError> {
+        let raw = serde_json::to_vec(credential)
+            .map_err(|e| StoreError::Corrupt(credential.id.0.clone(), e.to_string()))?;
+        self.tree.insert(credential.id.0.as_bytes(), raw)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    pub fn remove(&self, id: &CredentialId) -> Result<bool, StoreError> {
+        let existed = self.tree.remove(id.0.as_bytes())?.is_some();
+        self.tree.flush()?;
+        Ok(existed)
+    }
+
+    /// Every readable credential, in id order, and a note for each unreadable one.
+    pub fn all(&self) -> Result<(Vec<Credential>, Vec<String>), StoreError> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for entry in self.tree.iter() {
+            let (key, raw) = entry?;
+            match serde_json::from_slice::<Credential>(&raw) {
+                Ok(c) => out.push(c),
+                Err(e) => problems.push(format!(
+                    "credential `{}` is unreadable ({e}); skipped",
+                    String::from_utf8_lossy(&key)
+                )),
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok((out, problems))
+    }
+
+    /// The credentials of one provider, oldest first.
+    pub fn for_provider(&self, provider: &str) -> Result<Vec<Credential>, StoreError> {
+        Ok(self
+            .all()?
+            .0
+            .into_iter()
+            .filter(|c| c.provider == provider)
+            .collect())
+    }
+
+    /// The next free id for a provider: `<provider>#<n>`.
+    pub fn next_id(&self, provider: &str) -> Result<CredentialId, StoreError> {
+        let prefix = format!("{provider}#");
+        let mut highest = 0u32;
+        for key in self.tree.scan_prefix(prefix.as_bytes()).keys() {
+            let key = key?;
+            if let Some(n) = String::from_utf8_lossy(&key)
+                .strip_prefix(&prefix)
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                highest = highest.max(n);
+            }
+        }
+        Ok(CredentialId(format!("{provider}#{}", highest + 1)))
+    }
+}
+
+/// A login started but not finished: what is needed to finish it after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub state: String,
+    pub provider: String,
+    pub verifier: Secret,
+    pub redirect_uri: String,
+    pub authorize_url: String,
+    /// The credential a reconnect updates in place.
+    pub credential: Option<CredentialId>,
+    pub label: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The `oauth_sessions` tree: pending logins by `state`, each with a TTL.
+#[derive(Clone)]
+pub struct PendingLogins {
+    tree: sled::Tree,
+}
+
+impl PendingLogins {
+    pub fn new(tree: sled::Tree) -> Self {
+        Self { tree }
+    }
+
+    pub fn put(&self, login: &PendingLogin) -> Result<(), StoreError> {
+        let raw = serde_json::to_vec(login)
+            .map_err(|e| StoreError::Corrupt(login.state.clone(), e.to_string()))?;
+        self.tree.insert(login.state.as_bytes(), raw)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// A live pending login by state; expired or unreadable ones are dropped.
+    pub fn get(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+        let Some(raw) = self.tree.get(state.as_bytes())? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<PendingLogin>(&raw) {
+            Ok(p) if p.expires_at > Utc::now() => Ok(Some(p)),
+            _ => {
+                self.tree.remove(state.as_bytes())?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The newest live pending login of a provider, if any.
+    pub fn latest_for(&self, provider: &str) -> Result<Option<PendingLogin>, StoreError> {
+        let mut best: Option<PendingLogin> = None;
+        let keys: Vec<_> = self.tree.iter().keys().collect::<Result<_, _>>()?;
+        for key in keys {
+            if let Some(p) = self.get(&String::from_utf8_lossy(&key))? {
+                if p.provider == provider
+                    && best.as_ref().is_none_or(|b| b.expires_at < p.expires_at)
+                {
+                    best = Some(p);
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    pub fn remove(&self, state: &str) -> Result<(), StoreError> {
+        self.tree.remove(state.as_bytes())?;
+        self.tree.flush()?;
+        Ok(())
+    }
+}
