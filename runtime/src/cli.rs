@@ -11,6 +11,7 @@ use sortie_missions::{
     MissionEvent, MissionRunner, MissionSpec, MissionStatus, Observer, PermissionPolicy, Store,
     Update,
 };
+use sortie_transports::auth::{CredentialId, Credentials};
 use sortie_transports::direct::{
     AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
     OpenAiResponses, ResponsesConfig,
@@ -19,6 +20,7 @@ use sortie_transports::Transport;
 use tokio_util::sync::CancellationToken;
 
 use crate::approve::TtyApprover;
+use crate::auth_cmd;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::render::{self, Live, Style};
 use crate::{demo, home_dir};
@@ -61,6 +63,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Credentials: log in with OAuth, add API keys, see their state, reconnect, log out.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// List a provider's chat models (cached for a day; --refresh to fetch again).
     Models {
         /// Provider name; default: the default provider.
@@ -85,6 +90,70 @@ enum Command {
         #[arg(long, value_name = "POLICY", value_parser = parse_policy, default_value = "auto")]
         permission: PermissionPolicy,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthCommand {
+    /// Log in to a provider with OAuth and store the credential (same account: updated in place).
+    #[command(
+        after_help = "Flows: the provider's default (loopback for Codex/Google/issuers with an authorize endpoint, paste for Anthropic, device for xAI), or force one with --device / --paste.\nWith --no-browser the URL is printed and no browser is opened (it is always printed)."
+    )]
+    Login {
+        provider: String,
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// A name for this account (`work`, `personal` ...).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Store an API key, read from stdin or a hidden prompt (never from the command line).
+    AddKey {
+        provider: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Every credential: mode, status, expiry, and what to do next.
+    #[command(alias = "status")]
+    List {
+        #[arg(long)]
+        json: bool,
+        /// Make one cheap live call per credential (the models endpoint) and report it.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Run the login again for a credential (always the real flow), updating it in place.
+    Reconnect {
+        id: String,
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// Revoke and forget the tokens; the credential stays, disconnected, ready to reconnect.
+    Logout { id: String },
+    /// Delete a credential.
+    Remove { id: String },
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+struct FlowArgs {
+    /// Use the device flow: a code to enter on another device.
+    #[arg(long, conflicts_with = "paste")]
+    device: bool,
+    /// Paste the code (or the URL the browser lands on) instead of a loopback callback.
+    #[arg(long)]
+    paste: bool,
+    /// Do not open a browser; just print the URL.
+    #[arg(long)]
+    no_browser: bool,
+}
+
+impl From<FlowArgs> for auth_cmd::FlowFlags {
+    fn from(f: FlowArgs) -> Self {
+        Self {
+            device: f.device,
+            paste: f.paste,
+            no_browser: f.no_browser,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +222,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(&home, args).await,
         Command::Missions { json } => missions(&home, json),
         Command::Show { id, json } => show(&home, &id, json),
+        Command::Auth(cmd) => auth(&home, cmd).await,
         Command::Models {
             provider,
             refresh,
@@ -170,12 +240,17 @@ fn open_store(home: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(home)?)
 }
 
-/// Builds the transport for a resolved provider.
-pub fn transport_for(provider: &ResolvedProvider) -> anyhow::Result<Arc<dyn Transport>> {
+/// Builds the transport for a resolved provider; `credentials` (the pool) win over the
+/// provider's configured key.
+pub fn transport_for(
+    provider: &ResolvedProvider,
+    credentials: Option<Credentials>,
+) -> anyhow::Result<Arc<dyn Transport>> {
     Ok(match provider.kind {
         ProviderKind::Anthropic => {
             let mut config = AnthropicConfig::new(&provider.base_url);
             config.auth = provider.api_key.clone().map(AnthropicAuth::ApiKey);
+            config.credentials = credentials;
             config.headers = provider.headers.clone();
             config.idle_timeout = provider.idle_timeout;
             config.thinking_budget = provider.thinking_budget;
@@ -187,6 +262,7 @@ pub fn transport_for(provider: &ResolvedProvider) -> anyhow::Result<Arc<dyn Tran
         ProviderKind::OpenaiResponses => {
             let mut config = ResponsesConfig::new(&provider.base_url);
             config.api_key = provider.api_key.clone();
+            config.credentials = credentials;
             config.headers = provider.headers.clone();
             config.idle_timeout = provider.idle_timeout;
             Arc::new(OpenAiResponses::new(config)?)
@@ -194,6 +270,7 @@ pub fn transport_for(provider: &ResolvedProvider) -> anyhow::Result<Arc<dyn Tran
         _ => {
             let mut config = OpenAiChatConfig::new(&provider.base_url);
             config.api_key = provider.api_key.clone();
+            config.credentials = credentials;
             config.headers = provider.headers.clone();
             config.stream = provider.stream;
             config.idle_timeout = provider.idle_timeout;
@@ -223,8 +300,8 @@ async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     if !cwd.is_dir() {
         bail!("{} is not a directory", cwd.display());
     }
-    let transport = transport_for(&provider)?;
     let store = open_store(home)?;
+    let transport = provider_transport(&store, &config, &provider).await?;
     let spec = MissionSpec {
         prompt: args.prompt,
         provider: provider.name.clone(),
@@ -317,6 +394,72 @@ async fn execute(
     })
 }
 
+/// The transport for a provider with its credentials: stored ones (the pool) first, else the
+/// configured key, else a clear error saying how to add one.
+async fn provider_transport(
+    store: &Store,
+    config: &Config,
+    provider: &ResolvedProvider,
+) -> anyhow::Result<Arc<dyn Transport>> {
+    let credentials = auth_cmd::credentials_for(store, config, provider).await?;
+    if credentials.is_none() {
+        if let Some(missing) = &provider.missing_key {
+            bail!("{missing}");
+        }
+    }
+    transport_for(provider, credentials)
+}
+
+async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
+    let config = Config::load(home)?;
+    let store = open_store(home)?;
+    let style = Style::detect();
+    match cmd {
+        AuthCommand::Login {
+            provider,
+            flow,
+            label,
+        } => {
+            let provider = config.provider(Some(&provider))?;
+            let c = auth_cmd::login(&store, &provider, flow.into(), label, None).await?;
+            println!("{} logged in: {}", style.green("✓"), auth_cmd::describe(&c));
+        }
+        AuthCommand::AddKey { provider, label } => {
+            let provider = config.provider(Some(&provider))?;
+            let c = auth_cmd::add_key(&store, &provider, label)?;
+            println!("{} stored: {}", style.green("✓"), auth_cmd::describe(&c));
+        }
+        AuthCommand::List { json, probe } => {
+            return auth_cmd::list(&store, &config, json, probe).await
+        }
+        AuthCommand::Reconnect { id, flow } => {
+            let existing = auth_cmd::get(&store, &CredentialId(id))?;
+            let provider = config.provider(Some(&existing.provider))?;
+            let c =
+                auth_cmd::login(&store, &provider, flow.into(), None, Some(existing.id)).await?;
+            println!(
+                "{} reconnected: {}",
+                style.green("✓"),
+                auth_cmd::describe(&c)
+            );
+        }
+        AuthCommand::Logout { id } => {
+            let id = CredentialId(id);
+            let note = auth_cmd::logout(&store, &config, &id).await?;
+            println!(
+                "{} logged out {id}: {note}; `sortie auth reconnect {id}` logs in again",
+                style.green("✓")
+            );
+        }
+        AuthCommand::Remove { id } => {
+            let id = CredentialId(id);
+            auth_cmd::remove(&store, &id)?;
+            println!("{} removed {id}", style.green("✓"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(home)?;
     let (missions, problems) = store.missions()?;
@@ -361,7 +504,11 @@ async fn models(
                     provider.name, provider.base_url
                 );
             }
-            match transport_for(&provider)?.list_models().await {
+            match provider_transport(&store, &config, &provider)
+                .await?
+                .list_models()
+                .await
+            {
                 Ok(models) => store.cache_models(&provider.name, models)?,
                 Err(e) => match cached {
                     Some(old) => {

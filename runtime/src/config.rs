@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sortie_missions::PermissionPolicy;
+use sortie_transports::auth::presets::{self, Flow, Preset};
+use sortie_transports::auth::Strategy;
 use sortie_transports::{Price, Secret};
 
 /// What a bad config file looks like to the user: the file, the key, the line.
@@ -70,8 +72,8 @@ impl ProviderKind {
     }
 
     /// Default base URL, key variable and model of each preset.
-    fn preset(&self) -> Preset {
-        let p = |base_url, api_key_env, model| Preset {
+    fn preset(&self) -> KindDefaults {
+        let p = |base_url, api_key_env, model| KindDefaults {
             base_url,
             api_key_env,
             model,
@@ -109,7 +111,7 @@ impl ProviderKind {
     }
 }
 
-struct Preset {
+struct KindDefaults {
     base_url: Option<&'static str>,
     api_key_env: Option<&'static str>,
     model: Option<&'static str>,
@@ -134,6 +136,57 @@ pub struct ProviderConfig {
     pub max_tokens: Option<u32>,
     /// Anthropic: extended thinking budget in tokens (off when absent).
     pub thinking_budget: Option<u32>,
+    /// OAuth login for this provider (see [`OAuthTable`]).
+    pub oauth: Option<OAuthTable>,
+    /// Use a built-in OAuth preset: anthropic, openai-codex, xai, google.
+    pub oauth_preset: Option<String>,
+}
+
+/// How a login runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlowName {
+    Loopback,
+    Paste,
+    Device,
+}
+
+impl From<FlowName> for Flow {
+    fn from(f: FlowName) -> Self {
+        match f {
+            FlowName::Loopback => Flow::Loopback,
+            FlowName::Paste => Flow::Paste,
+            FlowName::Device => Flow::Device,
+        }
+    }
+}
+
+/// `[providers.NAME.oauth]`: an issuer to discover, or explicit endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthTable {
+    /// Discovery: `<issuer>/.well-known/openid-configuration` or `oauth-authorization-server`.
+    pub issuer: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub device_authorization_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub client_id: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// loopback (default when there is an authorize endpoint), paste or device.
+    pub flow: Option<FlowName>,
+    /// Fixed port for the loopback callback (default: any free port).
+    pub callback_port: Option<u16>,
+    /// A fixed redirect URI (for paste flows that land on a provider page).
+    pub redirect_uri: Option<String>,
+}
+
+/// Where a provider's OAuth settings come from.
+#[derive(Debug, Clone)]
+pub enum OAuthSpec {
+    Table(OAuthTable),
+    Preset(&'static Preset),
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +195,7 @@ struct ConfigFile {
     default_provider: Option<toml::Spanned<String>>,
     max_turns: Option<toml::Spanned<u32>>,
     permission: Option<toml::Spanned<String>>,
+    pool_strategy: Option<toml::Spanned<String>>,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -158,6 +212,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// USD per million tokens, by model name (`[prices."model"]`).
     pub prices: BTreeMap<String, Price>,
+    /// How the credential pool picks among a provider's credentials.
+    pub pool_strategy: Strategy,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -173,6 +229,10 @@ pub struct ResolvedProvider {
     pub idle_timeout: Duration,
     pub max_tokens: Option<u32>,
     pub thinking_budget: Option<u32>,
+    /// Why no key could be found, when a key is needed and none is set; a stored credential
+    /// (`sortie auth ...`) makes this moot.
+    pub missing_key: Option<String>,
+    pub oauth: Option<OAuthSpec>,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -208,6 +268,13 @@ impl Config {
                 .parse()
                 .map_err(|m| invalid(p.span(), "permission", m))?,
         };
+        let pool_strategy = match &file.pool_strategy {
+            None => Strategy::FillFirst,
+            Some(p) => p
+                .get_ref()
+                .parse()
+                .map_err(|m| invalid(p.span(), "pool_strategy", m))?,
+        };
         let max_turns = match &file.max_turns {
             None => DEFAULT_MAX_TURNS,
             Some(n) if *n.get_ref() == 0 => {
@@ -238,6 +305,7 @@ impl Config {
             permission,
             providers: file.providers,
             prices: file.prices,
+            pool_strategy,
         })
     }
 
@@ -274,6 +342,7 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         "openrouter" => ProviderKind::Openrouter,
         "ollama" => ProviderKind::Ollama,
         "anthropic" => ProviderKind::Anthropic,
+        "codex" => ProviderKind::OpenaiResponses,
         _ => return None,
     };
     Some(ProviderConfig {
@@ -286,17 +355,67 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         idle_timeout_secs: None,
         max_tokens: None,
         thinking_budget: None,
+        oauth: None,
+        oauth_preset: None,
+    })
+    .map(|mut c| {
+        if name == "codex" {
+            // ChatGPT (Codex) accounts log in with OAuth and use the Codex backend.
+            c.base_url = Some("https://chatgpt.com/backend-api/codex".into());
+            c.oauth_preset = Some("openai-codex".into());
+        }
+        c
     })
 }
 
 fn provider_names(configured: &BTreeMap<String, ProviderConfig>) -> Vec<String> {
     let mut names: Vec<String> = configured.keys().cloned().collect();
-    for b in ["openai", "anthropic", "xai", "openrouter", "ollama"] {
+    for b in [
+        "openai",
+        "anthropic",
+        "xai",
+        "openrouter",
+        "ollama",
+        "codex",
+    ] {
         if !configured.contains_key(b) {
             names.push(b.to_string());
         }
     }
     names
+}
+
+/// The OAuth settings of a provider: its table, the preset it names, or the preset of a
+/// built-in provider with the same name.
+fn oauth_spec(
+    name: &str,
+    table: Option<OAuthTable>,
+    preset_name: Option<&str>,
+) -> Result<Option<OAuthSpec>, ConfigError> {
+    if let Some(table) = table {
+        if table.issuer.is_none() && table.token_url.is_none() {
+            return Err(ConfigError::Provider(format!(
+                "[providers.{name}.oauth] needs `issuer` (for discovery) or `token_url`"
+            )));
+        }
+        return Ok(Some(OAuthSpec::Table(table)));
+    }
+    let wanted = preset_name.or(match name {
+        "anthropic" | "xai" | "google" => Some(name),
+        _ => None,
+    });
+    match wanted {
+        None => Ok(None),
+        Some(p) => presets::preset(p)
+            .map(|p| Some(OAuthSpec::Preset(p)))
+            .ok_or_else(|| {
+                let known: Vec<&str> = presets::PRESETS.iter().map(|p| p.name).collect();
+                ConfigError::Provider(format!(
+                    "unknown oauth_preset `{p}` for provider `{name}`; known: {}",
+                    known.join(", ")
+                ))
+            }),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -336,18 +455,11 @@ fn resolve(
         .api_key_env
         .clone()
         .or(preset.api_key_env.map(String::from));
-    let api_key = match &key_env {
-        Some(var) => match env(var) {
-            Some(key) => Some(Secret::new(key.trim())),
-            None if !key_optional => {
-                return Err(ConfigError::Provider(format!(
-                    "provider `{name}` needs an API key in ${var}, which is not set (try `sortie demo` to see sortie run without one)"
-                )))
-            }
-            None => None,
-        },
-        None => None,
-    };
+    let api_key = key_env
+        .as_deref()
+        .and_then(env)
+        .map(|key| Secret::new(key.trim()));
+    let no_key = api_key.is_none();
     Ok(ResolvedProvider {
         name: name.to_string(),
         kind,
@@ -359,6 +471,13 @@ fn resolve(
         idle_timeout: Duration::from_secs(config.idle_timeout_secs.unwrap_or(120).max(1)),
         max_tokens: config.max_tokens,
         thinking_budget: config.thinking_budget,
+        missing_key: match (&key_env, no_key) {
+            (Some(var), true) if !key_optional => Some(format!(
+                "provider `{name}` needs an API key in ${var}, which is not set; or store a credential with `sortie auth add-key {name}` / `sortie auth login {name}` (try `sortie demo` to see sortie run without one)"
+            )),
+            _ => None,
+        },
+        oauth: oauth_spec(name, config.oauth, config.oauth_preset.as_deref())?,
     })
 }
 
@@ -427,7 +546,7 @@ model = "some-model"
         let text = err.to_string();
         assert!(text.contains("unknown provider `nope`"));
         assert!(
-            text.contains("openai, anthropic, xai, openrouter, ollama"),
+            text.contains("openai, anthropic, xai, openrouter, ollama, codex"),
             "{text}"
         );
     }
@@ -451,10 +570,11 @@ model = "some-model"
     fn a_missing_key_variable_is_named() {
         let c = parse("[providers.p]\nkind = \"openai-compatible\"\nbase_url = \"http://x/v1\"\napi_key_env = \"SORTIE_TEST_UNSET_KEY_VAR\"\n")
             .expect("parses");
-        let err = c.provider(Some("p")).expect_err("no key");
-        assert!(
-            err.to_string().contains("$SORTIE_TEST_UNSET_KEY_VAR"),
-            "{err}"
-        );
+        let p = c.provider(Some("p")).expect("resolves");
+        assert!(p.api_key.is_none());
+        assert!(p
+            .missing_key
+            .expect("a hint")
+            .contains("$SORTIE_TEST_UNSET_KEY_VAR"));
     }
 }

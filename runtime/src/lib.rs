@@ -1,6 +1,7 @@
 //! The `sortie` binary's library: CLI, config, rendering and the demo model.
 
 mod approve;
+pub mod auth_cmd;
 pub mod cli;
 pub mod config;
 pub mod demo;

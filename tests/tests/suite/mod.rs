@@ -1,5 +1,6 @@
 mod agent_loop;
 mod anthropic;
+mod auth_cli;
 mod catalog;
 mod classify_fixtures;
 mod cli;

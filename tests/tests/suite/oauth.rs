@@ -432,3 +432,124 @@ async fn discovery_without_endpoints_is_a_clear_error() {
         .expect_err("no token endpoint");
     assert!(err.to_string().contains("no `token_endpoint`"), "{err}");
 }
+
+fn key_credential(id: &str, provider: &str, key: &str, mode: AuthMode) -> Credential {
+    Credential {
+        id: CredentialId(id.into()),
+        provider: provider.into(),
+        label: id.into(),
+        auth_mode: mode,
+        api_key: (mode == AuthMode::ApiKey).then(|| Secret::new(key)),
+        oauth: (mode == AuthMode::OAuth).then(|| OAuthTokens {
+            access_token: Some(Secret::new(key)),
+            refresh_token: None,
+            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+            token_type: "Bearer".into(),
+            scopes: vec![],
+            account_id: None,
+        }),
+        status: CredentialStatus::Active,
+        created_at: Utc::now(),
+        last_used: None,
+        use_count: 0,
+        refresh_count: 0,
+    }
+}
+
+#[tokio::test]
+async fn transports_send_the_leased_credential_by_its_auth_mode_and_rotate() {
+    use sortie_tests::anthropic_wire::{turn, Block};
+    use sortie_transports::auth::{Credentials, PoolSource};
+    use sortie_transports::direct::{
+        AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
+    };
+    use sortie_transports::{complete, Message, TurnRequest};
+
+    let (_dir, store) = store();
+    store
+        .put(&key_credential(
+            "claude#1",
+            "claude",
+            "sk-ant-key-one",
+            AuthMode::ApiKey,
+        ))
+        .expect("put");
+    store
+        .put(&key_credential(
+            "claude#2",
+            "claude",
+            "oauth-token-two",
+            AuthMode::OAuth,
+        ))
+        .expect("put");
+    store
+        .put(&key_credential(
+            "local#1",
+            "local",
+            "sk-local-key",
+            AuthMode::ApiKey,
+        ))
+        .expect("put");
+    let pool = Arc::new(Pool::new(store.clone(), Strategy::RoundRobin));
+    let request = || TurnRequest {
+        model: "m".into(),
+        messages: vec![Message::user("hi")],
+        ..Default::default()
+    };
+
+    let mock = MockProvider::start().await;
+    mock.push(turn(&[Block::Text("a")], "end_turn"));
+    mock.push(turn(&[Block::Text("b")], "end_turn"));
+    let mut config = AnthropicConfig::new(mock.root_url());
+    config.credentials = Some(Credentials::new(PoolSource {
+        pool: pool.clone(),
+        provider: "claude".into(),
+    }));
+    let anthropic = AnthropicMessages::new(config).expect("transport");
+    complete(&anthropic, request()).await.expect("first");
+    complete(&anthropic, request()).await.expect("second");
+    let h = mock.request_headers();
+    let modes: Vec<(Option<String>, Option<String>, Option<String>)> = h
+        .iter()
+        .map(|h| {
+            let get = |k: &str| h.get(k).map(|v| v.to_str().unwrap_or("").to_string());
+            (
+                get("x-api-key"),
+                get("authorization"),
+                get("anthropic-beta"),
+            )
+        })
+        .collect();
+    assert!(
+        modes.contains(&(Some("sk-ant-key-one".into()), None, None)),
+        "{modes:?}"
+    );
+    assert!(
+        modes.contains(&(
+            None,
+            Some("Bearer oauth-token-two".into()),
+            Some("oauth-2025-04-20".into())
+        )),
+        "{modes:?}"
+    );
+
+    let chat_mock = MockProvider::start().await;
+    chat_mock.push(Reply::text("ok"));
+    let mut config = OpenAiChatConfig::new(chat_mock.base_url());
+    config.credentials = Some(Credentials::new(PoolSource {
+        pool: pool.clone(),
+        provider: "local".into(),
+    }));
+    complete(&OpenAiChat::new(config).expect("chat"), request())
+        .await
+        .expect("chat turn");
+    assert_eq!(
+        chat_mock.request_headers()[0]["authorization"],
+        "Bearer sk-local-key"
+    );
+    let used = store
+        .get(&CredentialId("local#1".into()))
+        .expect("get")
+        .expect("exists");
+    assert_eq!(used.use_count, 1);
+}

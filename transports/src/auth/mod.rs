@@ -5,10 +5,12 @@ mod credential;
 pub mod oauth;
 mod pool;
 pub mod presets;
+mod source;
 mod store;
 
 pub use credential::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialSummary, OAuthTokens,
 };
 pub use pool::{Lease, Pool, PoolError, Strategy};
+pub use source::{pool_error, CredentialSource, Credentials, LeaseFuture, PoolSource, StaticKey};
 pub use store::{CredentialStore, PendingLogin, PendingLogins};

@@ -172,7 +172,7 @@ impl Pool {
                 Ok(mut c) => {
                     c.last_used = Some(Utc::now());
                     c.use_count += 1;
-                    self.store.put(&c)?;
+                    self.store.touch(&c)?;
                     let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
                         id: c.id.clone(),
                         reason: "no secret stored".into(),
@@ -203,6 +203,36 @@ impl Pool {
             provider: provider.to_string(),
             states,
             next_usable,
+        })
+    }
+
+    /// A lease on one given credential (probes, `auth status --probe`).
+    pub async fn lease_id(&self, id: &CredentialId) -> Result<Lease, PoolError> {
+        let c = self
+            .store
+            .get(id)?
+            .ok_or_else(|| PoolError::Unknown(id.clone()))?;
+        if !matches!(
+            c.status,
+            CredentialStatus::Active | CredentialStatus::CoolingDown { .. }
+        ) {
+            return Err(PoolError::Exhausted {
+                provider: c.provider.clone(),
+                states: vec![describe(&c)],
+                next_usable: None,
+            });
+        }
+        let c = self.ready(c).await?;
+        let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
+            id: c.id.clone(),
+            reason: "no secret stored".into(),
+        })?;
+        Ok(Lease {
+            credential: c.id.clone(),
+            provider: c.provider.clone(),
+            mode: c.auth_mode,
+            secret,
+            account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
         })
     }
 

@@ -15,6 +15,7 @@ pub enum Flow {
     Device,
 }
 
+#[derive(Debug)]
 pub struct Preset {
     pub name: &'static str,
     pub flow: Flow,

@@ -44,6 +44,14 @@ impl CredentialStore {
         Ok(())
     }
 
+    /// Writes use counters without waiting for the disk: losing one on a crash is harmless.
+    pub fn touch(&self, credential: &Credential) -> Result<(), StoreError> {
+        let raw = serde_json::to_vec(credential)
+            .map_err(|e| StoreError::Corrupt(credential.id.0.clone(), e.to_string()))?;
+        self.tree.insert(credential.id.0.as_bytes(), raw)?;
+        Ok(())
+    }
+
     pub fn remove(&self, id: &CredentialId) -> Result<bool, StoreError> {
         let existed = self.tree.remove(id.0.as_bytes())?.is_some();
         self.tree.flush()?;

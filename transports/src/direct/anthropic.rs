@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{drive, get_json, http_client, malformed, send, WireParser};
+use crate::auth::{AuthMode, Credentials};
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
 use crate::{
@@ -46,6 +47,8 @@ pub struct AnthropicConfig {
     pub thinking_budget: Option<u32>,
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
+    /// When set, every request leases from here; the lease's auth mode picks the headers.
+    pub credentials: Option<Credentials>,
 }
 
 impl AnthropicConfig {
@@ -58,6 +61,7 @@ impl AnthropicConfig {
             thinking_budget: None,
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            credentials: None,
         }
     }
 }
@@ -80,9 +84,22 @@ impl AnthropicMessages {
     }
 
     /// Adds the version, auth and configured headers.
-    fn authorize(&self, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    async fn authorize(
+        &self,
+        mut req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, TransportError> {
         req = req.header("anthropic-version", ANTHROPIC_VERSION);
-        match &self.config.auth {
+        let leased = match &self.config.credentials {
+            Some(credentials) => {
+                let lease = credentials.lease().await?;
+                Some(match lease.mode {
+                    AuthMode::ApiKey => AnthropicAuth::ApiKey(lease.secret),
+                    AuthMode::OAuth => AnthropicAuth::Bearer(lease.secret),
+                })
+            }
+            None => None,
+        };
+        match leased.as_ref().or(self.config.auth.as_ref()) {
             Some(AnthropicAuth::ApiKey(key)) => req = req.header("x-api-key", key.expose()),
             Some(AnthropicAuth::Bearer(token)) => {
                 req = req
@@ -94,7 +111,7 @@ impl AnthropicMessages {
         for (k, v) in &self.config.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        req
+        Ok(req)
     }
 }
 
@@ -111,7 +128,12 @@ impl Transport for AnthropicMessages {
                 .post(format!("{}/v1/messages", self.base()))
                 .header("accept", "text/event-stream")
                 .json(&body);
-            let response = send(self.authorize(req), self.base(), self.config.idle_timeout).await?;
+            let response = send(
+                self.authorize(req).await?,
+                self.base(),
+                self.config.idle_timeout,
+            )
+            .await?;
             Ok(drive(
                 response,
                 self.config.idle_timeout,
@@ -126,7 +148,12 @@ impl Transport for AnthropicMessages {
             let req = self
                 .http
                 .get(format!("{}/v1/models?limit=1000", self.base()));
-            let body = get_json(self.authorize(req), self.base(), self.config.idle_timeout).await?;
+            let body = get_json(
+                self.authorize(req).await?,
+                self.base(),
+                self.config.idle_timeout,
+            )
+            .await?;
             Ok(parse_models(&body))
         })
     }

@@ -10,6 +10,7 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::StreamExt;
 
+use crate::auth::Credentials;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::{ErrorClass, EventStream, TransportError, TransportEvent};
 
@@ -25,16 +26,26 @@ pub struct HttpFailure {
     pub body: Vec<u8>,
 }
 
+/// Carries a credential failure through async-openai's error type (unboxed again in
+/// `openai_chat::map_openai_error`).
+fn boxed(e: TransportError) -> OpenAIError {
+    OpenAIError::Boxed(Box::new(e))
+}
+
 /// A tower service that sends each request once. Recovery decides about retries, so the
 /// default async-openai retry layer is replaced by this.
 #[derive(Clone)]
 pub(crate) struct SendOnce {
     client: reqwest::Client,
+    credentials: Option<Credentials>,
 }
 
 impl SendOnce {
-    pub(crate) fn new(client: reqwest::Client) -> Self {
-        Self { client }
+    pub(crate) fn new(client: reqwest::Client, credentials: Option<Credentials>) -> Self {
+        Self {
+            client,
+            credentials,
+        }
     }
 }
 
@@ -51,8 +62,25 @@ impl tower::Service<HttpRequestFactory> for SendOnce {
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
         let client = self.client.clone();
+        let credentials = self.credentials.clone();
         Box::pin(async move {
             let mut request = factory.build().await?;
+            // A leased credential replaces the config's key, request by request.
+            if let Some(credentials) = credentials {
+                let lease = credentials.lease().await.map_err(boxed)?;
+                let value = reqwest::header::HeaderValue::from_str(&format!(
+                    "Bearer {}",
+                    lease.secret.expose()
+                ))
+                .map_err(|e| {
+                    OpenAIError::InvalidArgument(format!(
+                        "the credential cannot be sent as a header: {e}"
+                    ))
+                })?;
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::AUTHORIZATION, value);
+            }
             // async-openai always sends a bearer header; a keyless endpoint (Ollama, vLLM)
             // should get none rather than an empty one.
             let empty_bearer = request

@@ -26,6 +26,7 @@ use super::http::{
     channel_stream, get_json, http_client, malformed, reqwest_error, timeout_error, HttpFailure,
     SendOnce,
 };
+use crate::auth::Credentials;
 use crate::catalog::parse_models;
 use crate::{
     ContentBlock, ErrorClass, EventStream, Message, ModelsFuture, Role, Secret, StopReason,
@@ -46,6 +47,8 @@ pub struct OpenAiChatConfig {
     /// How long a stream may stay silent before the turn fails with `Timeout`.
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
+    /// When set, every request leases its key from here instead of using `api_key`.
+    pub credentials: Option<Credentials>,
 }
 
 impl OpenAiChatConfig {
@@ -57,6 +60,7 @@ impl OpenAiChatConfig {
             stream: true,
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            credentials: None,
         }
     }
 }
@@ -95,7 +99,7 @@ impl OpenAiChat {
         }
         let http = http_client(config.connect_timeout)?;
         let client = async_openai::Client::with_config(openai)
-            .with_http_service(SendOnce::new(http.clone()));
+            .with_http_service(SendOnce::new(http.clone(), config.credentials.clone()));
         Ok(Self {
             client,
             http,
@@ -194,7 +198,9 @@ impl Transport for OpenAiChat {
         Box::pin(async move {
             let base = self.config.base_url.trim_end_matches('/');
             let mut req = self.http.get(format!("{base}/models"));
-            if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
+            if let Some(credentials) = &self.config.credentials {
+                req = req.bearer_auth(credentials.lease().await?.secret.expose());
+            } else if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
                 req = req.bearer_auth(key.expose());
             }
             for (k, v) in &self.config.headers {
@@ -239,7 +245,10 @@ fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
             Ok(failure) => {
                 TransportError::from_http(failure.status, &failure.headers, &failure.body)
             }
-            Err(other) => TransportError::new(ErrorClass::Network, other.to_string()),
+            Err(other) => match other.downcast::<TransportError>() {
+                Ok(e) => *e,
+                Err(other) => TransportError::new(ErrorClass::Network, other.to_string()),
+            },
         },
         OpenAIError::Reqwest(e) => reqwest_error(&e, base_url),
         OpenAIError::StreamError(e) => match *e {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::http::{drive, get_json, http_client, malformed, send, WireParser};
+use crate::auth::Credentials;
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
 use crate::{
@@ -29,6 +30,8 @@ pub struct ResponsesConfig {
     pub headers: Vec<(String, String)>,
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
+    /// When set, every request leases from here (key or access token, and the account).
+    pub credentials: Option<Credentials>,
 }
 
 impl ResponsesConfig {
@@ -40,6 +43,7 @@ impl ResponsesConfig {
             headers: Vec::new(),
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            credentials: None,
         }
     }
 }
@@ -62,17 +66,32 @@ impl OpenAiResponses {
     }
 
     /// Adds the key, the ChatGPT account and configured headers.
-    fn authorize(&self, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        if let Some(key) = &self.config.api_key {
+    async fn authorize(
+        &self,
+        mut req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, TransportError> {
+        let lease = match &self.config.credentials {
+            Some(credentials) => Some(credentials.lease().await?),
+            None => None,
+        };
+        if let Some(key) = lease
+            .as_ref()
+            .map(|l| &l.secret)
+            .or(self.config.api_key.as_ref())
+        {
             req = req.bearer_auth(key.expose());
         }
-        if let Some(account) = &self.config.account_id {
+        let account = lease
+            .as_ref()
+            .and_then(|l| l.account_id.as_ref())
+            .or(self.config.account_id.as_ref());
+        if let Some(account) = account {
             req = req.header(ACCOUNT_HEADER, account.as_str());
         }
         for (k, v) in &self.config.headers {
             req = req.header(k.as_str(), v.as_str());
         }
-        req
+        Ok(req)
     }
 }
 
@@ -88,7 +107,12 @@ impl Transport for OpenAiResponses {
                 .post(format!("{}/responses", self.base()))
                 .header("accept", "text/event-stream")
                 .json(&build_request(&request));
-            let response = send(self.authorize(req), self.base(), self.config.idle_timeout).await?;
+            let response = send(
+                self.authorize(req).await?,
+                self.base(),
+                self.config.idle_timeout,
+            )
+            .await?;
             Ok(drive(
                 response,
                 self.config.idle_timeout,
@@ -101,7 +125,12 @@ impl Transport for OpenAiResponses {
     fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
             let req = self.http.get(format!("{}/models", self.base()));
-            let body = get_json(self.authorize(req), self.base(), self.config.idle_timeout).await?;
+            let body = get_json(
+                self.authorize(req).await?,
+                self.base(),
+                self.config.idle_timeout,
+            )
+            .await?;
             Ok(parse_models(&body))
         })
     }

@@ -395,7 +395,8 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenSet, OAuthE
     })
 }
 
-/// The ChatGPT account id in an id token's `https://api.openai.com/auth` claim, if any.
+/// The account an id token names: the ChatGPT account id in its
+/// `https://api.openai.com/auth` claim, else its `sub`.
 fn account_from_id_token(jwt: &str) -> Option<String> {
     use base64::Engine;
     let payload = jwt.split('.').nth(1)?;
@@ -405,6 +406,7 @@ fn account_from_id_token(jwt: &str) -> Option<String> {
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims
         .pointer("/https:~1~1api.openai.com~1auth/chatgpt_account_id")
+        .or_else(|| claims.get("sub"))
         .and_then(Value::as_str)
         .map(String::from)
 }
