@@ -172,3 +172,89 @@ impl PendingLogins {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthMode, CredentialStatus, OAuthTokens};
+
+    fn pending(state: &str, provider: &str, minutes: i64) -> PendingLogin {
+        PendingLogin {
+            state: state.into(),
+            provider: provider.into(),
+            verifier: Secret::new("verifier-secret"),
+            redirect_uri: "http://127.0.0.1:1/callback".into(),
+            authorize_url: "https://idp/authorize?state=x".into(),
+            credential: None,
+            label: None,
+            expires_at: Utc::now() + chrono::Duration::minutes(minutes),
+        }
+    }
+
+    #[test]
+    fn pending_logins_survive_a_reopen_within_their_ttl_and_expire_after() {
+        let dir = tempfile::tempdir().expect("dir");
+        {
+            let db = sled::open(dir.path()).expect("db");
+            let logins = PendingLogins::new(db.open_tree("oauth_sessions").expect("tree"));
+            logins.put(&pending("live", "corp", 10)).expect("put");
+            logins.put(&pending("stale", "corp", -1)).expect("put");
+            db.flush().expect("flush");
+        }
+        let db = sled::open(dir.path()).expect("reopen");
+        let logins = PendingLogins::new(db.open_tree("oauth_sessions").expect("tree"));
+        assert_eq!(
+            logins
+                .get("live")
+                .expect("get")
+                .expect("still there")
+                .verifier
+                .expose(),
+            "verifier-secret"
+        );
+        assert!(
+            logins.get("stale").expect("get").is_none(),
+            "an expired login is dropped"
+        );
+        assert_eq!(
+            logins
+                .latest_for("corp")
+                .expect("latest")
+                .expect("one")
+                .state,
+            "live"
+        );
+        assert!(logins.latest_for("other").expect("latest").is_none());
+    }
+
+    #[test]
+    fn debug_output_of_a_credential_shows_no_secret() {
+        let c = Credential {
+            id: CredentialId("x#1".into()),
+            provider: "x".into(),
+            label: "l".into(),
+            auth_mode: AuthMode::OAuth,
+            api_key: Some(Secret::new("sk-very-secret-1")),
+            oauth: Some(OAuthTokens {
+                access_token: Some(Secret::new("at-very-secret-2")),
+                refresh_token: Some(Secret::new("rt-very-secret-3")),
+                expires_at: None,
+                token_type: "Bearer".into(),
+                scopes: vec![],
+                account_id: None,
+            }),
+            status: CredentialStatus::Active,
+            created_at: Utc::now(),
+            last_used: None,
+            use_count: 0,
+            refresh_count: 0,
+        };
+        let shown = format!(
+            "{c:?} {}",
+            serde_json::to_string(&c.summary()).expect("json")
+        );
+        for secret in ["very-secret-1", "very-secret-2", "very-secret-3"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+}
