@@ -210,58 +210,55 @@ async fn loopback_login(
         .redirect_uri
         .clone()
         .unwrap_or_else(|| callback.redirect_uri.clone());
-    let pkce = Pkce::new();
-    let state = random_token(24);
-    let url = client.authorize_url(&pkce, &state, &redirect_uri)?;
-    remember(
-        pending,
-        provider,
-        &state,
-        &pkce,
-        &redirect_uri,
-        &url,
-        label,
-        existing,
-    )?;
+    let login = begin(client, pending, provider, &redirect_uri, label, existing)?;
+    let url = &login.authorize_url;
     println!(
         "Open this URL to sign in to `{}`:\n\n  {url}\n",
         provider.name
     );
-    if !flags.no_browser && open_browser(&url) {
+    if !flags.no_browser && open_browser(url) {
         println!("(a browser window was opened)");
     }
     println!("Waiting for the browser to come back to {redirect_uri} …");
     let _ = std::io::stdout().flush();
-    let got = callback.wait(&state, Duration::from_secs(600)).await?;
-    let tokens = client
-        .exchange_code(&got.code, &pkce.verifier, &redirect_uri, Some(&state))
+    let got = callback
+        .wait(&login.state, Duration::from_secs(600))
         .await?;
-    pending.remove(&state)?;
+    let tokens = client
+        .exchange_code(
+            &got.code,
+            &login.verifier,
+            &redirect_uri,
+            Some(&login.state),
+        )
+        .await?;
+    pending.remove(&login.state)?;
     Ok(tokens)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn remember(
+/// Starts a code login: PKCE, state, the authorize URL, remembered in sled for its TTL.
+fn begin(
+    client: &OAuthClient,
     pending: &PendingLogins,
     provider: &ResolvedProvider,
-    state: &str,
-    pkce: &Pkce,
     redirect_uri: &str,
-    url: &str,
     label: &Option<String>,
     existing: &Option<CredentialId>,
-) -> anyhow::Result<()> {
-    pending.put(&PendingLogin {
-        state: state.to_string(),
+) -> anyhow::Result<PendingLogin> {
+    let pkce = Pkce::new();
+    let state = random_token(24);
+    let login = PendingLogin {
+        authorize_url: client.authorize_url(&pkce, &state, redirect_uri)?,
+        state,
         provider: provider.name.clone(),
-        verifier: pkce.verifier.clone(),
+        verifier: pkce.verifier,
         redirect_uri: redirect_uri.to_string(),
-        authorize_url: url.to_string(),
         credential: existing.clone(),
         label: label.clone(),
         expires_at: Utc::now() + LOGIN_TTL,
-    })?;
-    Ok(())
+    };
+    pending.put(&login)?;
+    Ok(login)
 }
 
 async fn paste_login(
@@ -281,28 +278,13 @@ async fn paste_login(
             p
         }
         None => {
-            let pkce = Pkce::new();
-            let state = random_token(24);
             // Nobody listens here: the person copies the URL the browser lands on.
             let redirect_uri = client
                 .config
                 .redirect_uri
                 .clone()
                 .unwrap_or_else(|| "http://127.0.0.1:1/callback".into());
-            let url = client.authorize_url(&pkce, &state, &redirect_uri)?;
-            remember(
-                pending,
-                provider,
-                &state,
-                &pkce,
-                &redirect_uri,
-                &url,
-                label,
-                existing,
-            )?;
-            pending
-                .get(&state)?
-                .context("the pending login was not stored")?
+            begin(client, pending, provider, &redirect_uri, label, existing)?
         }
     };
     println!(

@@ -93,26 +93,19 @@ impl CallbackServer {
                 respond(&mut socket, "404 Not Found", "<p>Not found.</p>").await;
                 continue;
             };
-            let get = |k: &str| {
-                url.query_pairs()
-                    .find(|(key, _)| key == k)
-                    .map(|(_, v)| v.into_owned())
+            let redirect = match super::read_redirect(&url) {
+                Ok(r) => r,
+                Err(e) => {
+                    respond(
+                        &mut socket,
+                        "400 Bad Request",
+                        "<p>The login was refused. See the terminal.</p>",
+                    )
+                    .await;
+                    return Err(e);
+                }
             };
-            if let Some(error) = get("error") {
-                let detail = get("error_description")
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
-                respond(
-                    &mut socket,
-                    "400 Bad Request",
-                    "<p>The login was refused. See the terminal.</p>",
-                )
-                .await;
-                return Err(OAuthError::Invalid(format!(
-                    "the authorization server refused the login: {error}{detail}"
-                )));
-            }
-            let state = get("state").unwrap_or_default();
+            let state = redirect.state.unwrap_or_default();
             if state != expected_state {
                 respond(
                     &mut socket,
@@ -124,7 +117,7 @@ impl CallbackServer {
                     "the login callback carried a wrong `state` (a stale or forged redirect); nothing was stored — start the login again".into(),
                 ));
             }
-            let Some(code) = get("code") else {
+            let Some(code) = redirect.code else {
                 respond(
                     &mut socket,
                     "400 Bad Request",
@@ -139,7 +132,7 @@ impl CallbackServer {
             return Ok(Callback {
                 code,
                 state,
-                iss: get("iss"),
+                iss: redirect.iss,
             });
         }
     }

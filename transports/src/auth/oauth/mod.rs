@@ -304,6 +304,35 @@ impl OAuthClient {
     }
 }
 
+/// What an authorization server put on a redirect: the code, state and issuer, or its
+/// refusal (`error`, `error_description`) as an error.
+pub(crate) struct Redirect {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+}
+
+pub(crate) fn read_redirect(url: &reqwest::Url) -> Result<Redirect, OAuthError> {
+    let get = |k: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    if let Some(error) = get("error") {
+        let detail = get("error_description")
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        return Err(OAuthError::Invalid(format!(
+            "the authorization server refused the login: {error}{detail}"
+        )));
+    }
+    Ok(Redirect {
+        code: get("code"),
+        state: get("state").filter(|s| !s.is_empty()),
+        iss: get("iss"),
+    })
+}
+
 fn excerpt(text: &str) -> String {
     let short: String = text.chars().take(200).collect();
     redact(short.trim())

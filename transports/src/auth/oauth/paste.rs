@@ -13,22 +13,11 @@ pub fn parse_pasted(input: &str) -> Result<(String, Option<String>), OAuthError>
     if text.starts_with("http://") || text.starts_with("https://") {
         let url = reqwest::Url::parse(text)
             .map_err(|e| OAuthError::Invalid(format!("the pasted URL is not valid: {e}")))?;
-        let get = |k: &str| {
-            url.query_pairs()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.into_owned())
-        };
-        if let Some(error) = get("error") {
-            let detail = get("error_description")
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default();
-            return Err(OAuthError::Invalid(format!(
-                "the authorization server refused the login: {error}{detail}"
-            )));
-        }
+        let redirect = super::read_redirect(&url)?;
         // Some providers put the state after a `#` in the fragment.
-        let state = get("state").or_else(|| url.fragment().map(String::from));
-        let code = get("code")
+        let state = redirect.state.or_else(|| url.fragment().map(String::from));
+        let code = redirect
+            .code
             .ok_or_else(|| OAuthError::Invalid("the pasted URL has no `code` parameter".into()))?;
         return Ok((code, state.filter(|s| !s.is_empty())));
     }
