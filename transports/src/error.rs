@@ -14,6 +14,15 @@ pub struct TransportError {
     pub message: String,
     /// How long the provider asked us to wait, when it said.
     pub retry_after: Option<Duration>,
+    /// The stored credential the failed request was sent with (id and refresh generation).
+    pub credential: Option<CredentialTag>,
+}
+
+/// Which credential a request used: its id and how many times it had been refreshed then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialTag {
+    pub id: crate::auth::CredentialId,
+    pub generation: u64,
 }
 
 impl TransportError {
@@ -23,6 +32,7 @@ impl TransportError {
             status: None,
             message: message.into(),
             retry_after: None,
+            credential: None,
         }
     }
 
@@ -34,6 +44,7 @@ impl TransportError {
             status: Some(status),
             message: verdict.message,
             retry_after: verdict.retry_after,
+            credential: None,
         }
     }
 }

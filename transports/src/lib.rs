@@ -16,7 +16,7 @@ mod types;
 
 pub use catalog::ModelInfo;
 pub use classify::{classify, ErrorClass};
-pub use error::TransportError;
+pub use error::{CredentialTag, TransportError};
 pub use secret::Secret;
 pub use turn::{complete, Completion, TurnAssembler};
 pub use types::{

@@ -47,6 +47,9 @@ pub struct Lease {
     /// The API key or access token to send.
     pub secret: Secret,
     pub account_id: Option<String>,
+    /// The credential's refresh count when leased: a refresh after a failure happens only
+    /// if nobody refreshed since.
+    pub generation: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +186,7 @@ impl Pool {
                         mode: c.auth_mode,
                         secret,
                         account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
+                        generation: c.refresh_count,
                     });
                 }
                 Err(e @ PoolError::Store(_)) => return Err(e),
@@ -233,6 +237,7 @@ impl Pool {
             mode: c.auth_mode,
             secret,
             account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
+            generation: c.refresh_count,
         })
     }
 
@@ -341,8 +346,23 @@ impl Pool {
         Ok(Lease {
             secret,
             account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
+            generation: c.refresh_count,
             ..lease.clone()
         })
+    }
+
+    /// After an `AuthExpired` answer to a request sent with `tag`: refresh that credential
+    /// unless someone already did since (same single flight as [`Pool::refresh`]).
+    pub async fn refresh_after(&self, tag: &crate::CredentialTag) -> Result<Credential, PoolError> {
+        let current = self
+            .store
+            .get(&tag.id)?
+            .ok_or_else(|| PoolError::Unknown(tag.id.clone()))?;
+        if current.refresh_count != tag.generation && current.status == CredentialStatus::Active {
+            return Ok(current);
+        }
+        let stale = current.bearer().cloned();
+        self.refresh(&tag.id, stale.as_ref()).await
     }
 
     fn set_status(&self, id: &CredentialId, status: CredentialStatus) -> Result<(), PoolError> {

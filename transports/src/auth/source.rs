@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::{AuthMode, CredentialId, Lease, Pool, PoolError};
-use crate::{ErrorClass, Secret, TransportError};
+use crate::{CredentialTag, ErrorClass, Secret, TransportError};
 
 /// The future of a lease.
 pub type LeaseFuture<'a> = Pin<Box<dyn Future<Output = Result<Lease, TransportError>> + Send + 'a>>;
@@ -29,6 +29,7 @@ impl StaticKey {
                 mode: AuthMode::ApiKey,
                 secret,
                 account_id: None,
+                generation: 0,
             }),
         }
     }
@@ -72,6 +73,7 @@ pub fn pool_error(e: PoolError) -> TransportError {
                 status: None,
                 message: e.to_string(),
                 retry_after: Some(wait),
+                credential: None,
             }
         }
         PoolError::RefreshFailed { .. } | PoolError::Store(_) => {
@@ -81,9 +83,13 @@ pub fn pool_error(e: PoolError) -> TransportError {
     }
 }
 
-/// A credential source in a transport's config.
+/// A credential source in a transport's config. It remembers the last lease it gave, so the
+/// transport can say which credential a failure came from.
 #[derive(Clone)]
-pub struct Credentials(pub Arc<dyn CredentialSource>);
+pub struct Credentials(
+    pub Arc<dyn CredentialSource>,
+    Arc<std::sync::Mutex<Option<CredentialTag>>>,
+);
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,10 +99,23 @@ impl std::fmt::Debug for Credentials {
 
 impl Credentials {
     pub fn new(source: impl CredentialSource + 'static) -> Self {
-        Self(Arc::new(source))
+        Self(Arc::new(source), Arc::default())
     }
 
     pub async fn lease(&self) -> Result<Lease, TransportError> {
-        self.0.lease().await
+        let lease = self.0.lease().await?;
+        *self.1.lock().unwrap_or_else(|p| p.into_inner()) = Some(CredentialTag {
+            id: lease.credential.clone(),
+            generation: lease.generation,
+        });
+        Ok(lease)
+    }
+
+    /// Marks an error with the credential of the last lease.
+    pub fn tag(&self, mut error: TransportError) -> TransportError {
+        if error.credential.is_none() {
+            error.credential = self.1.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        error
     }
 }

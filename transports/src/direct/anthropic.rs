@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{drive, get_json, http_client, malformed, send, WireParser};
+use super::http::{drive, get_json, http_client, malformed, send, tag_errors, WireParser};
 use crate::auth::{AuthMode, Credentials};
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
+use crate::EventStream;
 use crate::{
     ContentBlock, ErrorClass, Message, ModelsFuture, Role, Secret, StopReason, Transport,
     TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
@@ -121,7 +122,23 @@ impl Transport for AnthropicMessages {
     }
 
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
+        Box::pin(async move { tag_errors(&self.config.credentials, self.turn(request).await) })
+    }
+
+    fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
+            let models = self.models().await;
+            models.map_err(|e| match &self.config.credentials {
+                Some(c) => c.tag(e),
+                None => e,
+            })
+        })
+    }
+}
+
+impl AnthropicMessages {
+    async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
+        {
             let body = build_request(&request, &self.config);
             let req = self
                 .http
@@ -140,11 +157,11 @@ impl Transport for AnthropicMessages {
                 self.base().to_string(),
                 AnthropicParser::default(),
             ))
-        })
+        }
     }
 
-    fn list_models(&self) -> ModelsFuture<'_> {
-        Box::pin(async move {
+    async fn models(&self) -> Result<Vec<crate::ModelInfo>, TransportError> {
+        {
             let req = self
                 .http
                 .get(format!("{}/v1/models?limit=1000", self.base()));
@@ -155,7 +172,7 @@ impl Transport for AnthropicMessages {
             )
             .await?;
             Ok(parse_models(&body))
-        })
+        }
     }
 }
 

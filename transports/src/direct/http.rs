@@ -328,3 +328,19 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, 
             )
         })
 }
+
+/// Marks a turn's errors, before and during the stream, with the credential that was used.
+pub(crate) fn tag_errors(
+    credentials: &Option<Credentials>,
+    result: Result<EventStream, TransportError>,
+) -> Result<EventStream, TransportError> {
+    let Some(credentials) = credentials.clone() else {
+        return result;
+    };
+    match result {
+        Err(e) => Err(credentials.tag(e)),
+        Ok(stream) => Ok(Box::pin(
+            stream.map(move |item| item.map_err(|e| credentials.tag(e))),
+        )),
+    }
+}

@@ -23,8 +23,8 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::http::{
-    channel_stream, get_json, http_client, malformed, reqwest_error, timeout_error, HttpFailure,
-    SendOnce,
+    channel_stream, get_json, http_client, malformed, reqwest_error, tag_errors, timeout_error,
+    HttpFailure, SendOnce,
 };
 use crate::auth::Credentials;
 use crate::catalog::parse_models;
@@ -212,7 +212,13 @@ impl Transport for OpenAiChat {
     }
 
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
-        Box::pin(async move {
+        Box::pin(async move { tag_errors(&self.config.credentials, self.turn(request).await) })
+    }
+}
+
+impl OpenAiChat {
+    async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
+        {
             let body = build_request(&request);
             if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
                 return self.whole(body).await;
@@ -227,7 +233,7 @@ impl Transport for OpenAiChat {
                 }
                 other => other,
             }
-        })
+        }
     }
 }
 

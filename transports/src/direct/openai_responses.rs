@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{drive, get_json, http_client, malformed, send, WireParser};
+use super::http::{drive, get_json, http_client, malformed, send, tag_errors, WireParser};
 use crate::auth::Credentials;
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
+use crate::EventStream;
 use crate::{
     ContentBlock, ErrorClass, Message, ModelsFuture, Role, Secret, StopReason, Transport,
     TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
@@ -101,7 +102,23 @@ impl Transport for OpenAiResponses {
     }
 
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_> {
+        Box::pin(async move { tag_errors(&self.config.credentials, self.turn(request).await) })
+    }
+
+    fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
+            let models = self.models().await;
+            models.map_err(|e| match &self.config.credentials {
+                Some(c) => c.tag(e),
+                None => e,
+            })
+        })
+    }
+}
+
+impl OpenAiResponses {
+    async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
+        {
             let req = self
                 .http
                 .post(format!("{}/responses", self.base()))
@@ -119,11 +136,11 @@ impl Transport for OpenAiResponses {
                 self.base().to_string(),
                 ResponsesParser::default(),
             ))
-        })
+        }
     }
 
-    fn list_models(&self) -> ModelsFuture<'_> {
-        Box::pin(async move {
+    async fn models(&self) -> Result<Vec<crate::ModelInfo>, TransportError> {
+        {
             let req = self.http.get(format!("{}/models", self.base()));
             let body = get_json(
                 self.authorize(req).await?,
@@ -132,7 +149,7 @@ impl Transport for OpenAiResponses {
             )
             .await?;
             Ok(parse_models(&body))
-        })
+        }
     }
 }
 
