@@ -60,6 +60,33 @@ pub enum MissionEvent {
     Warning {
         message: String,
     },
+    /// One recovery step: what failed, what was done, with which credential, and how it went.
+    Recovery {
+        /// `turn`, `title` or `compression`.
+        scope: String,
+        class: ErrorClass,
+        strategy: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+        outcome: String,
+    },
+    /// The mission moved to another provider, model or transport (resume, fallback).
+    Switched {
+        provider: String,
+        model: String,
+        transport: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_turns: Option<u32>,
+        reason: String,
+    },
+    Title {
+        title: String,
+    },
+    /// The conversation from here on, after compression.
+    HistoryReplaced {
+        messages: Vec<sortie_transports::Message>,
+        reason: String,
+    },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         class: Option<ErrorClass>,
@@ -97,7 +124,24 @@ impl MissionEvent {
                     *mission.cost_usd.get_or_insert(0.0) += cost;
                 }
             }
+            MissionEvent::Switched {
+                provider,
+                model,
+                transport,
+                max_turns,
+                ..
+            } => {
+                mission.provider = provider.clone();
+                mission.model = model.clone();
+                mission.transport = transport.clone();
+                if let Some(n) = max_turns {
+                    mission.max_turns = *n;
+                }
+            }
+            MissionEvent::Title { title } => mission.title = Some(title.clone()),
             MissionEvent::Created { .. }
+            | MissionEvent::Recovery { .. }
+            | MissionEvent::HistoryReplaced { .. }
             | MissionEvent::UserMessage { .. }
             | MissionEvent::AssistantMessage { .. }
             | MissionEvent::ToolResult { .. }

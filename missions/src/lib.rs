@@ -2,9 +2,11 @@
 //! call, and the agent loop that runs turns over a transport.
 
 pub mod agent;
+pub mod auxiliary;
 mod event;
 mod mission;
 pub mod prompts;
+pub mod recovery;
 mod store;
 pub mod tools;
 

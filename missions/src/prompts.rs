@@ -5,8 +5,9 @@ use std::path::Path;
 
 const SYSTEM: &str = include_str!("../../prompts/system.md");
 const TITLE: &str = include_str!("../../prompts/title.md");
+const COMPRESS: &str = include_str!("../../prompts/compress.md");
 
-/// A named template: `system` or `title`.
+/// A named template: `system`, `title` or `compress`.
 pub fn template(name: &str, home: Option<&Path>) -> String {
     if let Some(home) = home {
         let path = home.join("prompts").join(format!("{name}.md"));
@@ -16,6 +17,7 @@ pub fn template(name: &str, home: Option<&Path>) -> String {
     }
     match name {
         "title" => TITLE,
+        "compress" => COMPRESS,
         _ => SYSTEM,
     }
     .to_string()

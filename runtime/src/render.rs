@@ -136,6 +136,8 @@ impl Live {
                 event.event,
                 MissionEvent::ToolResult { .. }
                     | MissionEvent::Error { .. }
+                    | MissionEvent::Recovery { .. }
+                    | MissionEvent::Switched { .. }
                     | MissionEvent::AssistantMessage { .. }
             ),
             _ => false,
@@ -163,6 +165,34 @@ impl Live {
                     ..
                 } => {
                     let _ = writeln!(out, "    {}", tool_line(s, *outcome, output, *duration_ms));
+                }
+                MissionEvent::Recovery {
+                    scope,
+                    class,
+                    strategy,
+                    credential,
+                    outcome,
+                } => {
+                    let text = recovery_text(
+                        scope,
+                        class.as_str(),
+                        strategy,
+                        credential.as_deref(),
+                        outcome,
+                    );
+                    let _ = writeln!(out, "{}", s.yellow(&format!("  ↻ {text}")));
+                }
+                MissionEvent::Switched {
+                    provider,
+                    model,
+                    reason,
+                    ..
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        s.yellow(&format!("  ⇄ now on {provider}/{model} ({reason})"))
+                    );
                 }
                 MissionEvent::Error { class, message, .. } => {
                     let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
@@ -276,6 +306,23 @@ fn clip(text: &str, width: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// `[auth_expired] refresh xai#2: refreshed; retrying`
+fn recovery_text(
+    scope: &str,
+    class: &str,
+    strategy: &str,
+    credential: Option<&str>,
+    outcome: &str,
+) -> String {
+    let on = credential.map(|c| format!(" {c}")).unwrap_or_default();
+    let scope = if scope == "turn" {
+        String::new()
+    } else {
+        format!("{scope}: ")
+    };
+    format!("{scope}[{class}] {strategy}{on}: {outcome}")
 }
 
 /// The `sortie missions` table.
@@ -461,6 +508,36 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             ("error".into(), s.red(&format!("{class}{status}{message}")))
         }
         MissionEvent::Warning { message } => ("warning".into(), s.yellow(message)),
+        MissionEvent::Recovery {
+            scope,
+            class,
+            strategy,
+            credential,
+            outcome,
+        } => (
+            "recovery".into(),
+            s.yellow(&recovery_text(
+                scope,
+                class.as_str(),
+                strategy,
+                credential.as_deref(),
+                outcome,
+            )),
+        ),
+        MissionEvent::Switched {
+            provider,
+            model,
+            reason,
+            ..
+        } => (
+            "switched".into(),
+            format!("to {provider}/{model} ({reason})"),
+        ),
+        MissionEvent::Title { title } => ("title".into(), title.clone()),
+        MissionEvent::HistoryReplaced { messages, reason } => (
+            "compressed".into(),
+            format!("history now {} messages ({reason})", messages.len()),
+        ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
     }
 }

@@ -100,6 +100,8 @@ pub struct TurnRequest {
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,
     pub max_output_tokens: Option<u32>,
+    /// Turn extended thinking off for this request (a retry after a stale-thinking refusal).
+    pub disable_thinking: bool,
 }
 
 /// Why the model stopped.

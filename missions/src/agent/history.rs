@@ -13,6 +13,7 @@ pub fn history_from_events(events: &[StoredEvent]) -> Vec<Message> {
     for stored in events {
         match &stored.event {
             MissionEvent::UserMessage { text } => history.push(Message::user(text.clone())),
+            MissionEvent::HistoryReplaced { messages, .. } => history = messages.clone(),
             MissionEvent::AssistantMessage { content, .. } => {
                 close_open_calls(&mut history);
                 history.push(Message {

@@ -20,6 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use history::history_from_events;
 
+use crate::auxiliary::Auxiliary;
+use crate::recovery::{Attempts, Next, Policy, Recovery, Step};
 use crate::tools::{Approver, DenyAll, ToolBox};
 use crate::{
     prompts, Mission, MissionEvent, MissionId, MissionStatus, Store, StoreError, StoredEvent,
@@ -70,6 +72,43 @@ pub struct MissionRunner {
     system_template: String,
     observer: Option<Observer>,
     prices: HashMap<String, Price>,
+    recovery: Recovery,
+    fallback: Vec<FallbackModel>,
+    auxiliary: Option<Arc<Auxiliary>>,
+}
+
+/// A model of the fallback chain, with the transport that reaches it.
+#[derive(Clone)]
+pub struct FallbackModel {
+    pub provider: String,
+    pub model: String,
+    pub transport: Arc<dyn Transport>,
+}
+
+/// The model a mission is on now.
+struct Current {
+    transport: Arc<dyn Transport>,
+    provider: String,
+    model: String,
+}
+
+/// Drops thinking from earlier assistant turns; a turn that had only thinking keeps a short
+/// placeholder, since an empty content array is refused.
+pub fn strip_thinking(history: &mut [Message]) {
+    for m in history.iter_mut().filter(|m| m.role == Role::Assistant) {
+        let had = m.content.len();
+        m.content.retain(|b| {
+            !matches!(
+                b,
+                ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. }
+            )
+        });
+        if m.content.is_empty() && had > 0 {
+            m.content.push(ContentBlock::Text {
+                text: sortie_transports::direct::anthropic::OMITTED_REASONING.into(),
+            });
+        }
+    }
 }
 
 enum TurnEnd {
@@ -87,6 +126,9 @@ impl MissionRunner {
             system_template: prompts::template("system", None),
             observer: None,
             prices: HashMap::new(),
+            recovery: Recovery::new(Policy::default(), None),
+            fallback: Vec::new(),
+            auxiliary: None,
         }
     }
 
@@ -98,6 +140,24 @@ impl MissionRunner {
     /// Who answers the `ask` permission policy (by default nobody: asking denies).
     pub fn with_approver(mut self, approver: Arc<dyn Approver>) -> Self {
         self.approver = approver;
+        self
+    }
+
+    /// The recovery engine (its policy, and the credential pool it acts on).
+    pub fn with_recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
+    /// Models to move to, in order, when one keeps failing.
+    pub fn with_fallback(mut self, chain: Vec<FallbackModel>) -> Self {
+        self.fallback = chain;
+        self
+    }
+
+    /// The auxiliary client for titles and compression.
+    pub fn with_auxiliary(mut self, aux: Auxiliary) -> Self {
+        self.auxiliary = Some(Arc::new(aux));
         self
     }
 
@@ -158,6 +218,121 @@ impl MissionRunner {
             .await
     }
 
+    /// Records one recovery step as an event (the credential id, never the secret).
+    fn record_step(
+        &self,
+        id: &MissionId,
+        scope: &str,
+        error: &TransportError,
+        step: &Step,
+    ) -> Result<(), RunError> {
+        self.record(
+            id,
+            MissionEvent::Recovery {
+                scope: scope.to_string(),
+                class: error.class,
+                strategy: step.strategy.name().to_string(),
+                credential: error.credential.as_ref().map(|t| t.id.to_string()),
+                outcome: step.outcome.clone(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Ends the mission waiting for a person to log in again.
+    async fn needs_reauth(
+        &self,
+        id: &MissionId,
+        error: TransportError,
+    ) -> Result<Mission, RunError> {
+        self.record(
+            id,
+            MissionEvent::Error {
+                class: Some(error.class),
+                status: error.status,
+                message: error.message.clone(),
+            },
+        )?;
+        let mut reason = error.message;
+        if !reason.contains("sortie auth reconnect") {
+            reason.push_str("; see `sortie auth list` and run `sortie auth reconnect <id>`");
+        }
+        reason.push_str(&format!(", then `sortie resume {id}`"));
+        self.finish(id, MissionStatus::NeedsReauth, Some(reason))
+            .await
+    }
+
+    /// Compresses the history with the auxiliary client; false when it could not.
+    async fn compress(
+        &self,
+        id: &MissionId,
+        aux: &Auxiliary,
+        history: &mut Vec<Message>,
+        reason: String,
+    ) -> Result<bool, RunError> {
+        let mut steps = Vec::new();
+        let result = {
+            let mut on_step = |e: &TransportError, s: &Step| steps.push((e.clone(), s.clone()));
+            aux.compress(history, &mut on_step).await
+        };
+        for (e, s) in &steps {
+            self.record_step(id, "compression", e, s)?;
+        }
+        match result {
+            Ok(messages) => {
+                let before = crate::auxiliary::estimate_tokens(history);
+                let after = crate::auxiliary::estimate_tokens(&messages);
+                self.record(
+                    id,
+                    MissionEvent::HistoryReplaced {
+                        messages: messages.clone(),
+                        reason: format!("{reason}; compressed from ~{before} to ~{after} tokens"),
+                    },
+                )?;
+                *history = messages;
+                Ok(true)
+            }
+            Err(e) => {
+                self.record(
+                    id,
+                    MissionEvent::Warning {
+                        message: format!("compression failed: {}", e.message),
+                    },
+                )?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Titles the mission after its first turn; a failure is only a warning.
+    async fn give_title(&self, id: &MissionId, mission: &Mission) -> Result<(), RunError> {
+        let Some(aux) = self
+            .auxiliary
+            .as_ref()
+            .filter(|a| a.titles && mission.title.is_none())
+        else {
+            return Ok(());
+        };
+        let mut steps = Vec::new();
+        let result = {
+            let mut on_step = |e: &TransportError, s: &Step| steps.push((e.clone(), s.clone()));
+            aux.title(&mission.prompt, &mut on_step).await
+        };
+        for (e, s) in &steps {
+            self.record_step(id, "title", e, s)?;
+        }
+        match result {
+            Ok(title) => self.record(id, MissionEvent::Title { title })?,
+            Err(e) => self.record(
+                id,
+                MissionEvent::Warning {
+                    message: format!("no title: {}", e.message),
+                },
+            )?,
+        };
+        Ok(())
+    }
+
     /// Runs a mission from where its log stands until it completes, fails, runs out of
     /// turns, or `cancel` fires.
     pub async fn run(&self, id: MissionId, cancel: CancellationToken) -> Result<Mission, RunError> {
@@ -177,35 +352,125 @@ impl MissionRunner {
             },
         )?;
 
+        let first_turn = mission.turns == 0;
+        let mut current = Current {
+            transport: self.transport.clone(),
+            provider: mission.provider.clone(),
+            model: mission.model.clone(),
+        };
+        let mut fallbacks = self.fallback.iter().peekable();
+        let mut disable_thinking = false;
         for turn in mission.turns + 1..=mission.max_turns {
+            if let Some(aux) = &self.auxiliary {
+                if aux.should_compress(&history) {
+                    let reason = format!(
+                        "the history passed {:.0}% of the {}-token context window",
+                        aux.compress_at * 100.0,
+                        aux.context_window
+                    );
+                    self.compress(&id, aux, &mut history, reason).await?;
+                }
+            }
             self.record(
                 &id,
                 MissionEvent::TurnStarted {
                     turn,
-                    model: mission.model.clone(),
+                    model: current.model.clone(),
                 },
             )?;
-            let request = TurnRequest {
-                model: mission.model.clone(),
-                system: system.clone(),
-                messages: history.clone(),
-                tools: specs.clone(),
-                max_output_tokens: None,
-            };
-            let end = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
-                end = self.one_turn(&id, turn, request) => end,
+            let mut attempts = Attempts::new(&self.recovery.policy);
+            let done = loop {
+                let request = TurnRequest {
+                    model: current.model.clone(),
+                    system: system.clone(),
+                    messages: history.clone(),
+                    tools: specs.clone(),
+                    max_output_tokens: None,
+                    disable_thinking,
+                };
+                let end = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
+                    end = self.one_turn(current.transport.as_ref(), &id, turn, request) => end,
+                };
+                let error = match end {
+                    TurnEnd::Finished(done) => break done,
+                    TurnEnd::Failed(error) => error,
+                };
+                let countdown = |left: std::time::Duration| {
+                    let _ = self.record(
+                        &id,
+                        MissionEvent::Warning {
+                            message: format!(
+                                "every credential is cooling down; retrying in {}s",
+                                left.as_secs()
+                            ),
+                        },
+                    );
+                };
+                let step = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
+                    step = self.recovery.apply(&error, &mut attempts, self.auxiliary.is_some(), fallbacks.peek().is_some(), countdown) => step,
+                };
+                self.record_step(&id, "turn", &error, &step)?;
+                match step.next {
+                    Next::Retry => {}
+                    Next::StripThinking => {
+                        strip_thinking(&mut history);
+                        disable_thinking = true;
+                    }
+                    Next::Compress => {
+                        let aux = self
+                            .auxiliary
+                            .as_ref()
+                            .expect("compress is decided only with an auxiliary");
+                        if !self
+                            .compress(
+                                &id,
+                                aux,
+                                &mut history,
+                                format!("the provider said: {}", error.message),
+                            )
+                            .await?
+                        {
+                            return self.fail(&id, error).await;
+                        }
+                    }
+                    Next::Fallback => {
+                        let next = fallbacks
+                            .next()
+                            .expect("fallback is decided only when one is left");
+                        self.record(
+                            &id,
+                            MissionEvent::Switched {
+                                provider: next.provider.clone(),
+                                model: next.model.clone(),
+                                transport: next.transport.kind().to_string(),
+                                max_turns: None,
+                                reason: format!(
+                                    "fallback after {} on {}/{}",
+                                    error.class, current.provider, current.model
+                                ),
+                            },
+                        )?;
+                        current = Current {
+                            transport: next.transport.clone(),
+                            provider: next.provider.clone(),
+                            model: next.model.clone(),
+                        };
+                        attempts = Attempts::new(&self.recovery.policy);
+                    }
+                    Next::Fail(e) => return self.fail(&id, e).await,
+                    Next::NeedsReauth(e) => return self.needs_reauth(&id, e).await,
+                }
             };
             let Completion {
                 content,
                 stop,
                 usage,
                 warnings,
-            } = match end {
-                TurnEnd::Finished(done) => done,
-                TurnEnd::Failed(error) => return self.fail(&id, error).await,
-            };
+            } = done;
             for message in warnings {
                 self.record(&id, MissionEvent::Warning { message })?;
             }
@@ -218,7 +483,7 @@ impl MissionRunner {
                 },
             )?;
             if let Some(usage) = usage {
-                let cost_usd = self.prices.get(&mission.model).map(|p| usage.cost(p));
+                let cost_usd = self.prices.get(&current.model).map(|p| usage.cost(p));
                 self.record(
                     &id,
                     MissionEvent::Usage {
@@ -245,6 +510,9 @@ impl MissionRunner {
                 role: Role::Assistant,
                 content,
             });
+            if first_turn && turn == mission.turns + 1 {
+                self.give_title(&id, &mission).await?;
+            }
             if calls.is_empty() {
                 return self.finish(&id, MissionStatus::Completed, None).await;
             }
@@ -301,9 +569,15 @@ impl MissionRunner {
     }
 
     /// Streams one turn, forwarding deltas, and assembles what the model said.
-    async fn one_turn(&self, id: &MissionId, turn: u32, request: TurnRequest) -> TurnEnd {
+    async fn one_turn(
+        &self,
+        transport: &dyn Transport,
+        id: &MissionId,
+        turn: u32,
+        request: TurnRequest,
+    ) -> TurnEnd {
         let mut assembler = TurnAssembler::new(request.model.clone());
-        let mut stream = match self.transport.stream_turn(request).await {
+        let mut stream = match transport.stream_turn(request).await {
             Ok(s) => s,
             Err(e) => return TurnEnd::Failed(e),
         };

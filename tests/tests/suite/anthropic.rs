@@ -11,7 +11,9 @@ use sortie_transports::direct::{AnthropicAuth, AnthropicConfig, AnthropicMessage
 use sortie_transports::{complete, ContentBlock, ErrorClass, Message, Role, Secret, TurnRequest};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{errors, spec, World};
+use sortie_missions::recovery::Recovery;
+
+use super::support::{errors, fast_policy, recoveries, spec, World};
 
 fn config(mock: &MockProvider) -> AnthropicConfig {
     let mut c = AnthropicConfig::new(mock.root_url());
@@ -32,7 +34,8 @@ async fn run_mission(
     let runner = MissionRunner::new(
         world.store.clone(),
         Arc::new(AnthropicMessages::new(config).expect("transport")),
-    );
+    )
+    .with_recovery(Recovery::new(fast_policy(), None));
     let done = tokio::time::timeout(
         Duration::from_secs(30),
         runner.run(m.id, CancellationToken::new()),
@@ -192,12 +195,14 @@ async fn an_error_event_mid_stream_fails_with_its_class() {
         json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
     );
     mock.push(Reply::events(events, End::Close));
+    mock.push(turn(&[Block::Text("second try")], "end_turn"));
     let w = World::new();
     let (m, events) = run_mission(&w, config(&mock), "claude-mock").await;
-    assert_eq!(m.status, MissionStatus::Failed);
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(mock.hits(), 2);
     assert_eq!(
-        errors(&events)[0],
-        (Some("overloaded".into()), "Overloaded".into())
+        recoveries(&events),
+        [("turn".into(), "overloaded".into(), "backoff".into(), None)]
     );
 }
 
@@ -213,7 +218,7 @@ async fn a_stream_cut_mid_block_is_a_network_error() {
         "tool_use",
     );
     events.truncate(5);
-    mock.push(Reply::events(events, End::Close));
+    mock.repeat(Reply::events(events, End::Close));
     let w = World::new();
     let (m, events) = run_mission(&w, config(&mock), "claude-mock").await;
     assert_eq!(m.status, MissionStatus::Failed);
@@ -223,6 +228,7 @@ async fn a_stream_cut_mid_block_is_a_network_error() {
         message.contains("in the middle of a tool_use block"),
         "{message}"
     );
+    assert_eq!(mock.hits(), 5, "one try, four bounded backoffs");
     assert!(!w.cwd.path().join("a").exists());
 }
 

@@ -1,5 +1,6 @@
-//! What a provider can throw at a mission: each fault is a clear, classified error event,
-//! the mission ends in the right state, and nothing before the fault is lost.
+//! What a provider can throw at a mission. Transient faults are retried with backoff and the
+//! mission goes on; permanent ones fail it with the provider's message. Every step is an
+//! event, the request count is exact, and nothing before a fault is lost.
 
 use std::time::Duration;
 
@@ -9,60 +10,102 @@ use sortie_tests::{End, Frame};
 use sortie_tests::{MockProvider, Reply};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{errors, kinds, spec, transport, World};
+use super::support::{errors, kinds, recoveries, spec, transport, World};
+
+/// Runs a mission whose first answer is `fault` and second a plain success.
+async fn fault_then_success(
+    fault: Reply,
+) -> (
+    MockProvider,
+    World,
+    sortie_missions::Mission,
+    Vec<sortie_missions::StoredEvent>,
+) {
+    let mock = MockProvider::start().await;
+    mock.push(fault);
+    mock.push(Reply::text("recovered"));
+    let w = World::new();
+    let mut config = transport(&mock.base_url());
+    config.idle_timeout = Duration::from_secs(1);
+    let (m, events) = w.run(config, spec(w.cwd.path(), "go")).await;
+    (mock, w, m, events)
+}
 
 #[tokio::test]
-async fn a_stream_cut_mid_tool_call_fails_without_running_the_tool() {
+async fn transient_faults_back_off_once_and_the_mission_completes() {
+    let cases: Vec<(&str, Reply)> = vec![
+        ("network", Reply::cut_mid_tool_call("write_file")),
+        ("malformed_response", Reply::malformed()),
+        ("timeout", Reply::stall_after("thinking about it")),
+        (
+            "server_error",
+            Reply::error(
+                502,
+                "<html><head><title>502 Bad Gateway</title></head></html>",
+            ),
+        ),
+        ("overloaded", Reply::error(503, "")),
+        (
+            "overloaded",
+            Reply::Stream {
+                frames: vec![
+                    Frame::Data(json!({"choices":[{"index":0,"delta":{"content":"partial "}}]})),
+                    Frame::Data(
+                        json!({"error":{"message":"Overloaded","type":"overloaded_error"}}),
+                    ),
+                ],
+                end: End::Close,
+            },
+        ),
+    ];
+    for (class, fault) in cases {
+        let (mock, w, m, events) = fault_then_success(fault).await;
+        assert_eq!(m.status, MissionStatus::Completed, "{class}");
+        assert_eq!(mock.hits(), 2, "{class}: one failed request, one retry");
+        assert_eq!(
+            recoveries(&events),
+            [(
+                "turn".to_string(),
+                class.to_string(),
+                "backoff".to_string(),
+                None
+            )],
+            "{class}"
+        );
+        assert!(errors(&events).is_empty(), "{class}");
+        assert!(
+            !w.cwd.path().join("out").exists(),
+            "{class}: a cut tool call never runs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn backoff_is_bounded_then_the_mission_fails_with_the_last_error() {
     let mock = MockProvider::start().await;
-    mock.push(Reply::tool_call("c1", "list_dir", json!({})));
-    mock.push(Reply::cut_mid_tool_call("write_file"));
+    mock.repeat(Reply::error(
+        500,
+        r#"{"error":{"message":"Internal error","type":"server_error"}}"#,
+    ));
     let w = World::new();
     let (m, events) = w
         .run(transport(&mock.base_url()), spec(w.cwd.path(), "go"))
         .await;
-
     assert_eq!(m.status, MissionStatus::Failed);
-    let errs = errors(&events);
-    assert_eq!(errs.len(), 1);
-    assert_eq!(errs[0].0.as_deref(), Some("network"));
-    assert!(
-        errs[0]
-            .1
-            .contains("in the middle of a `write_file` tool call"),
-        "{}",
-        errs[0].1
-    );
-    assert!(!w.cwd.path().join("out").exists());
-    // The first turn and its tool result are still there.
+    assert_eq!(mock.hits(), 5, "one try and four backoffs");
+    let steps: Vec<String> = recoveries(&events).into_iter().map(|r| r.2).collect();
+    assert_eq!(steps, ["backoff", "backoff", "backoff", "backoff", "fail"]);
     assert_eq!(
-        events
-            .iter()
-            .filter(|e| matches!(e.event, MissionEvent::ToolResult { .. }))
-            .count(),
-        1
+        errors(&events),
+        [(
+            Some("server_error".into()),
+            "HTTP 500: Internal error".into()
+        )]
     );
 }
 
 #[tokio::test]
-async fn malformed_sse_is_a_clear_error() {
-    let mock = MockProvider::start().await;
-    mock.push(Reply::malformed());
-    let w = World::new();
-    let (m, events) = w
-        .run(transport(&mock.base_url()), spec(w.cwd.path(), "go"))
-        .await;
-    assert_eq!(m.status, MissionStatus::Failed);
-    let errs = errors(&events);
-    assert_eq!(errs[0].0.as_deref(), Some("malformed_response"));
-    assert!(
-        errs[0].1.contains("malformed stream event"),
-        "{}",
-        errs[0].1
-    );
-}
-
-#[tokio::test]
-async fn http_errors_are_classified_with_the_providers_message() {
+async fn permanent_errors_fail_at_once_with_the_providers_message() {
     let cases = [
         (
             401,
@@ -83,12 +126,11 @@ async fn http_errors_are_classified_with_the_providers_message() {
             "exceeded your current quota",
         ),
         (
-            502,
-            "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
-            "server_error",
-            "an HTML error page (502 Bad Gateway)",
+            400,
+            r#"{"error":{"message":"Unknown parameter","type":"invalid_request_error"}}"#,
+            "invalid_request",
+            "Unknown parameter",
         ),
-        (503, "", "overloaded", "HTTP 503: (empty body)"),
     ];
     for (status, body, class, message) in cases {
         let mock = MockProvider::start().await;
@@ -104,37 +146,50 @@ async fn http_errors_are_classified_with_the_providers_message() {
         assert_eq!(
             mock.hits(),
             1,
-            "HTTP {status}: the skeleton sends once; recovery decides retries"
+            "HTTP {status}: no retry can fix this (and there is no pool to rotate)"
         );
     }
 }
 
 #[tokio::test]
-async fn rate_limits_keep_the_wait_the_provider_asked_for() {
+async fn a_rate_limit_waits_what_the_provider_asked_within_the_bound() {
     let mock = MockProvider::start().await;
     mock.push(Reply::error_with_headers(
         429,
-        &[("retry-after", "7")],
+        &[("retry-after", "1")],
+        r#"{"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}}"#,
+    ));
+    mock.push(Reply::text("ok"));
+    let w = World::new();
+    let started = std::time::Instant::now();
+    let (m, events) = w
+        .run(transport(&mock.base_url()), spec(w.cwd.path(), "go"))
+        .await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the Retry-After second was honoured"
+    );
+    assert_eq!(recoveries(&events)[0].2, "wait");
+
+    // A wait longer than the bound is not waited: the mission fails with the rate limit.
+    let mock = MockProvider::start().await;
+    mock.push(Reply::error_with_headers(
+        429,
+        &[("retry-after", "600")],
         r#"{"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}}"#,
     ));
     let w = World::new();
-    let store = w.store.clone();
-    let m = store
-        .create_mission(spec(w.cwd.path(), "go"))
-        .expect("create");
-    let done = w
-        .runner(transport(&mock.base_url()))
-        .run(m.id, CancellationToken::new())
-        .await
-        .expect("run");
-    assert_eq!(done.status, MissionStatus::Failed);
-    let errs = errors(&store.events(&m.id).expect("events"));
-    assert_eq!(errs[0].0.as_deref(), Some("rate_limited"));
+    let (m, events) = w
+        .run(transport(&mock.base_url()), spec(w.cwd.path(), "go"))
+        .await;
+    assert_eq!(m.status, MissionStatus::Failed);
+    assert_eq!(mock.hits(), 1);
+    assert_eq!(errors(&events)[0].0.as_deref(), Some("rate_limited"));
 }
 
 #[tokio::test]
-async fn an_unreachable_base_url_is_a_network_error() {
-    // Bind and drop a listener to get a port with nobody on it.
+async fn an_unreachable_base_url_is_a_network_error_after_bounded_retries() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -157,20 +212,7 @@ async fn an_unreachable_base_url_is_a_network_error() {
         "{}",
         errs[0].1
     );
-}
-
-#[tokio::test]
-async fn a_stream_that_goes_silent_times_out() {
-    let mock = MockProvider::start().await;
-    mock.push(Reply::stall_after("thinking about it"));
-    let w = World::new();
-    let mut config = transport(&mock.base_url());
-    config.idle_timeout = Duration::from_secs(1);
-    let (m, events) = w.run(config, spec(w.cwd.path(), "go")).await;
-    assert_eq!(m.status, MissionStatus::Failed);
-    let errs = errors(&events);
-    assert_eq!(errs[0].0.as_deref(), Some("timeout"));
-    assert!(errs[0].1.contains("sent nothing for 1s"), "{}", errs[0].1);
+    assert_eq!(recoveries(&events).len(), 5);
 }
 
 #[tokio::test]
@@ -188,7 +230,6 @@ async fn cancel_during_a_stalled_stream_ends_the_mission_as_cancelled() {
     let watcher = tokio::spawn({
         let store = w.store.clone();
         async move {
-            // Cancel once the turn is under way.
             loop {
                 let ev = store.events(&m.id).expect("events");
                 if ev
@@ -214,24 +255,6 @@ async fn cancel_during_a_stalled_stream_ends_the_mission_as_cancelled() {
 }
 
 #[tokio::test]
-async fn an_error_event_inside_a_200_stream_is_classified() {
-    let mock = MockProvider::start().await;
-    mock.push(Reply::Stream {
-        frames: vec![
-            Frame::Data(json!({"choices":[{"index":0,"delta":{"content":"partial "}}]})),
-            Frame::Data(json!({"error":{"message":"Overloaded","type":"overloaded_error"}})),
-        ],
-        end: End::Close,
-    });
-    let w = World::new();
-    let (m, events) = w
-        .run(transport(&mock.base_url()), spec(w.cwd.path(), "go"))
-        .await;
-    assert_eq!(m.status, MissionStatus::Failed);
-    assert_eq!(errors(&events)[0].0.as_deref(), Some("overloaded"));
-}
-
-#[tokio::test]
 async fn utf8_split_across_chunks_arrives_intact() {
     let mock = MockProvider::start().await;
     let line = format!(
@@ -239,7 +262,6 @@ async fn utf8_split_across_chunks_arrives_intact() {
         json!({"choices":[{"index":0,"delta":{"content":"héllo 🚀 wörld"}}]})
     );
     let bytes = line.into_bytes();
-    // Cut inside the rocket's four bytes.
     let rocket = bytes
         .windows(4)
         .position(|w| w == "🚀".as_bytes())

@@ -106,7 +106,7 @@ async fn a_stream_without_a_terminal_event_fails() {
 #[tokio::test]
 async fn a_codex_usage_limit_fails_the_mission_as_quota() {
     let mock = MockProvider::start().await;
-    mock.push(Reply::error(429, r#"{"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached", "plan_type": "plus", "resets_at": 1795400000}}"#));
+    mock.push(Reply::error(429, r#"{"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached", "plan_type": "plus", "resets_at": 4102444800}}"#));
     let w = World::new();
     let m = w
         .store

@@ -4,11 +4,44 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
     Mission, MissionEvent, MissionRunner, MissionSpec, PermissionPolicy, Store, StoredEvent,
 };
 use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
 use tokio_util::sync::CancellationToken;
+
+/// The production policy with test-sized waits: same bounds, milliseconds instead of seconds.
+pub fn fast_policy() -> Policy {
+    Policy {
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_wait: Duration::from_secs(3),
+        ..Policy::default()
+    }
+}
+
+/// The recovery events of a log: (scope, class, strategy, credential).
+pub fn recoveries(events: &[StoredEvent]) -> Vec<(String, String, String, Option<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            MissionEvent::Recovery {
+                scope,
+                class,
+                strategy,
+                credential,
+                ..
+            } => Some((
+                scope.clone(),
+                class.to_string(),
+                strategy.clone(),
+                credential.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
 
 pub fn spec(cwd: &Path, prompt: &str) -> MissionSpec {
     MissionSpec {
@@ -49,6 +82,7 @@ impl World {
             self.store.clone(),
             Arc::new(OpenAiChat::new(config).expect("transport")),
         )
+        .with_recovery(Recovery::new(fast_policy(), None))
     }
 
     /// Creates a mission from `spec` and runs it to its end.

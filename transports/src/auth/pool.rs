@@ -375,6 +375,16 @@ impl Pool {
         Ok(())
     }
 
+    /// A credential a person must log in to again.
+    pub fn needs_reauth(&self, id: &CredentialId, reason: &str) -> Result<(), PoolError> {
+        self.set_status(
+            id,
+            CredentialStatus::NeedsReauth {
+                reason: reason.to_string(),
+            },
+        )
+    }
+
     /// After an `Entitlement` answer: no refresh can help; the credential is set aside.
     pub fn entitlement_blocked(&self, id: &CredentialId, reason: &str) -> Result<(), PoolError> {
         self.set_status(

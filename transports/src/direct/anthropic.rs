@@ -200,7 +200,7 @@ pub fn build_request(request: &TurnRequest, config: &AnthropicConfig) -> Value {
             .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
             .collect();
     }
-    if let Some(budget) = config.thinking_budget {
+    if let Some(budget) = config.thinking_budget.filter(|_| !request.disable_thinking) {
         // max_tokens must exceed the thinking budget.
         max_tokens = max_tokens.max(budget + 1024);
         body["max_tokens"] = json!(max_tokens);
@@ -691,6 +691,7 @@ mod tests {
                 parameters: json!({"type":"object"}),
             }],
             max_output_tokens: None,
+            disable_thinking: false,
         };
         let body = build_request(&req, &AnthropicConfig::new("http://x"));
         assert_eq!(
