@@ -6,5 +6,6 @@ mod classify_fixtures;
 mod cli;
 mod faults;
 mod oauth;
+mod recovery;
 mod responses;
 mod support;

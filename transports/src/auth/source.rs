@@ -103,7 +103,14 @@ impl Credentials {
     }
 
     pub async fn lease(&self) -> Result<Lease, TransportError> {
-        let lease = self.0.lease().await?;
+        let lease = match self.0.lease().await {
+            Ok(lease) => lease,
+            Err(e) => {
+                // No credential was used: the failure must not be pinned on the last one.
+                *self.1.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return Err(e);
+            }
+        };
         *self.1.lock().unwrap_or_else(|p| p.into_inner()) = Some(CredentialTag {
             id: lease.credential.clone(),
             generation: lease.generation,

@@ -1,0 +1,449 @@
+//! The recovery engine with a credential pool, through whole missions: each error class in
+//! the middle of a mission, and the exact sequence of requests that follows. The API and
+//! the token endpoint are one scripted mock, so `paths()` is that sequence.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use sortie_missions::auxiliary::Auxiliary;
+use sortie_missions::recovery::Recovery;
+use sortie_missions::{MissionEvent, MissionRunner, MissionStatus, StoredEvent};
+use sortie_tests::anthropic_wire::{error_body, turn, Block};
+use sortie_tests::{MockProvider, Reply};
+use sortie_transports::auth::oauth::{OAuthClient, OAuthConfig};
+use sortie_transports::auth::{
+    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
+    OAuthTokens, Pool, PoolSource, Strategy,
+};
+use sortie_transports::direct::{AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig};
+use sortie_transports::{Secret, Transport};
+use tokio_util::sync::CancellationToken;
+
+use super::support::{fast_policy, recoveries, spec, World};
+
+const CHAT: &str = "/v1/chat/completions";
+const XAI_BAD_CREDENTIALS: &str = r#"{"code": "The caller does not have permission to execute the specified operation", "error": "The OAuth2 access token could not be validated. [WKE=unauthenticated:bad-credentials]"}"#;
+const XAI_ENTITLEMENT: &str = r#"{"code": "The caller does not have permission to execute the specified operation", "error": "You have either run out of available resources or do not have an active Grok subscription."}"#;
+
+fn credential(n: u32, mode: AuthMode) -> Credential {
+    Credential {
+        id: CredentialId(format!("p#{n}")),
+        provider: "p".into(),
+        label: format!("c{n}"),
+        auth_mode: mode,
+        api_key: (mode == AuthMode::ApiKey).then(|| Secret::new(format!("key-{n}"))),
+        oauth: (mode == AuthMode::OAuth).then(|| OAuthTokens {
+            access_token: Some(Secret::new(format!("access-{n}"))),
+            refresh_token: Some(Secret::new(format!("refresh-{n}"))),
+            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+            token_type: "Bearer".into(),
+            scopes: vec![],
+            account_id: None,
+        }),
+        status: CredentialStatus::Active,
+        created_at: Utc::now() + chrono::Duration::milliseconds(n as i64),
+        last_used: None,
+        use_count: 0,
+        refresh_count: 0,
+    }
+}
+
+struct Rig {
+    mock: MockProvider,
+    world: World,
+    store: CredentialStore,
+    pool: Arc<Pool>,
+}
+
+impl Rig {
+    async fn new(creds: &[Credential]) -> Self {
+        let mock = MockProvider::start().await;
+        let world = World::new();
+        let store = CredentialStore::new(world.store.db().open_tree("credentials").expect("tree"));
+        for c in creds {
+            store.put(c).expect("put");
+        }
+        let oauth = OAuthClient::new(OAuthConfig {
+            client_id: "sortie-test".into(),
+            client_secret: None,
+            authorize_url: None,
+            token_url: format!("{}/token", mock.root_url()),
+            device_authorization_url: None,
+            revocation_url: None,
+            scopes: vec![],
+            redirect_uri: None,
+            callback_path: "/callback".into(),
+            callback_port: None,
+            token_body: Default::default(),
+            extra_authorize_params: vec![],
+        });
+        let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("p", oauth));
+        Self {
+            mock,
+            world,
+            store,
+            pool,
+        }
+    }
+
+    fn credentials(&self) -> Credentials {
+        Credentials::new(PoolSource {
+            pool: self.pool.clone(),
+            provider: "p".into(),
+        })
+    }
+
+    fn chat(&self) -> Arc<dyn Transport> {
+        let mut c = OpenAiChatConfig::new(self.mock.base_url());
+        c.credentials = Some(self.credentials());
+        Arc::new(OpenAiChat::new(c).expect("chat"))
+    }
+
+    fn runner(&self, transport: Arc<dyn Transport>) -> MissionRunner {
+        MissionRunner::new(self.world.store.clone(), transport)
+            .with_recovery(Recovery::new(fast_policy(), Some(self.pool.clone())))
+    }
+
+    async fn run(&self, runner: MissionRunner) -> (sortie_missions::Mission, Vec<StoredEvent>) {
+        let m = self
+            .world
+            .store
+            .create_mission(spec(self.world.cwd.path(), "fix the login bug"))
+            .expect("create");
+        let done = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            runner.run(m.id, CancellationToken::new()),
+        )
+        .await
+        .expect("in time")
+        .expect("run");
+        let events = self.world.store.events(&m.id).expect("events");
+        (done, events)
+    }
+
+    fn status(&self, n: u32) -> CredentialStatus {
+        self.store
+            .get(&CredentialId(format!("p#{n}")))
+            .expect("get")
+            .expect("exists")
+            .status
+    }
+}
+
+fn token_reply(n: u32) -> Reply {
+    Reply::json(
+        json!({"access_token": format!("fresh-{n}"), "refresh_token": format!("rotated-{n}"), "expires_in": 3600, "token_type": "Bearer"}),
+    )
+}
+
+fn step(
+    scope: &str,
+    class: &str,
+    strategy: &str,
+    credential: Option<&str>,
+) -> (String, String, String, Option<String>) {
+    (
+        scope.into(),
+        class.into(),
+        strategy.into(),
+        credential.map(String::from),
+    )
+}
+
+#[tokio::test]
+async fn a_401_refreshes_once_then_the_turn_succeeds_with_the_new_token() {
+    let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
+    rig.mock.push(Reply::error(
+        401,
+        r#"{"error":{"message":"token expired"}}"#,
+    ));
+    rig.mock.push(token_reply(1));
+    rig.mock.push(Reply::text("done"));
+    let (m, events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(rig.mock.paths(), [CHAT, "/token", CHAT]);
+    assert_eq!(
+        rig.mock.request_headers()[2]["authorization"],
+        "Bearer fresh-1"
+    );
+    assert_eq!(
+        recoveries(&events),
+        [step("turn", "auth_expired", "refresh", Some("p#1"))]
+    );
+    let log = serde_json::to_string(&events).expect("json");
+    assert!(
+        !log.contains("access-1") && !log.contains("fresh-1") && !log.contains("refresh-1"),
+        "no secret in events"
+    );
+}
+
+#[tokio::test]
+async fn an_xai_403_bad_credentials_refreshes_like_a_401() {
+    let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
+    rig.mock.push(Reply::error(403, XAI_BAD_CREDENTIALS));
+    rig.mock.push(token_reply(1));
+    rig.mock.push(Reply::text("done"));
+    let (m, events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(rig.mock.paths(), [CHAT, "/token", CHAT]);
+    assert_eq!(
+        recoveries(&events),
+        [step("turn", "auth_expired", "refresh", Some("p#1"))]
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_always_answers_401_ends_in_needs_reauth_after_exactly_one_refresh() {
+    let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
+    rig.mock
+        .push(Reply::error(401, r#"{"error":{"message":"no"}}"#));
+    rig.mock.push(token_reply(1));
+    rig.mock
+        .repeat(Reply::error(401, r#"{"error":{"message":"no"}}"#));
+    let (m, events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::NeedsReauth);
+    assert_eq!(
+        rig.mock.paths(),
+        [CHAT, "/token", CHAT],
+        "one refresh, no loop"
+    );
+    let steps: Vec<String> = recoveries(&events).into_iter().map(|r| r.2).collect();
+    assert_eq!(steps, ["refresh", "rotate", "needs_reauth"]);
+    let reason = m.error.clone().unwrap_or_default();
+    let status_reason = events.iter().rev().find_map(|e| match &e.event {
+        MissionEvent::Status { reason, .. } => reason.clone(),
+        _ => None,
+    });
+    let reason = status_reason.unwrap_or(reason);
+    assert!(reason.contains("sortie auth reconnect"), "{reason}");
+    assert!(
+        reason.contains(&format!("sortie resume {}", m.id)),
+        "{reason}"
+    );
+    assert!(matches!(
+        rig.status(1),
+        CredentialStatus::NeedsReauth { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_entitlement_403_never_refreshes_and_rotates_to_the_next_credential() {
+    let rig = Rig::new(&[
+        credential(1, AuthMode::OAuth),
+        credential(2, AuthMode::ApiKey),
+    ])
+    .await;
+    rig.mock.push(Reply::error(403, XAI_ENTITLEMENT));
+    rig.mock.push(Reply::text("done on the second account"));
+    let (m, events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(rig.mock.paths(), [CHAT, CHAT], "zero refreshes");
+    assert_eq!(
+        rig.mock.request_headers()[1]["authorization"],
+        "Bearer key-2"
+    );
+    assert_eq!(
+        recoveries(&events),
+        [step("turn", "entitlement", "rotate", Some("p#1"))]
+    );
+    assert!(matches!(
+        rig.status(1),
+        CredentialStatus::EntitlementBlocked { .. }
+    ));
+}
+
+#[tokio::test]
+async fn with_no_credential_left_an_entitlement_fails_with_the_providers_message() {
+    let rig = Rig::new(&[credential(1, AuthMode::ApiKey)]).await;
+    rig.mock.push(Reply::error(403, XAI_ENTITLEMENT));
+    let (m, _) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Failed);
+    assert_eq!(rig.mock.paths(), [CHAT]);
+    assert!(m.error.expect("error").contains("active Grok subscription"));
+}
+
+#[tokio::test]
+async fn a_rate_limit_cools_the_credential_down_and_rotates() {
+    let rig = Rig::new(&[
+        credential(1, AuthMode::ApiKey),
+        credential(2, AuthMode::ApiKey),
+    ])
+    .await;
+    rig.mock.push(Reply::error_with_headers(
+        429,
+        &[("retry-after", "30")],
+        r#"{"error":{"message":"Rate limit","code":"rate_limit_exceeded"}}"#,
+    ));
+    rig.mock.push(Reply::text("ok"));
+    let (m, events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(
+        rig.mock.request_headers()[1]["authorization"],
+        "Bearer key-2"
+    );
+    assert_eq!(
+        recoveries(&events),
+        [step("turn", "rate_limited", "cool_down", Some("p#1"))]
+    );
+    match rig.status(1) {
+        CredentialStatus::CoolingDown { until, .. } => {
+            assert!(until > Utc::now() + chrono::Duration::seconds(20))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stale_thinking_is_stripped_and_the_turn_retried_without_thinking() {
+    let rig = Rig::new(&[credential(1, AuthMode::ApiKey)]).await;
+    rig.mock.push(turn(
+        &[
+            Block::Thinking {
+                text: "plan",
+                signature: "SIG",
+            },
+            Block::ToolUse {
+                id: "t1",
+                name: "list_dir",
+                input: json!({}),
+            },
+        ],
+        "tool_use",
+    ));
+    rig.mock.push(Reply::error(400, &error_body("invalid_request_error", "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant message cannot be modified.")));
+    rig.mock.push(turn(&[Block::Text("done")], "end_turn"));
+    let mut config = AnthropicConfig::new(rig.mock.root_url());
+    config.credentials = Some(rig.credentials());
+    config.thinking_budget = Some(1024);
+    let (m, events) = rig
+        .run(rig.runner(Arc::new(AnthropicMessages::new(config).expect("t"))))
+        .await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    let requests = rig.mock.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(
+        requests[1]["thinking"].is_object(),
+        "the refused request had thinking on"
+    );
+    assert!(requests[1]["messages"][1]["content"]
+        .to_string()
+        .contains("SIG"));
+    assert!(
+        requests[2].get("thinking").is_none(),
+        "the retry turns thinking off"
+    );
+    let retried = requests[2]["messages"][1]["content"].to_string();
+    assert!(
+        !retried.contains("SIG") && retried.contains("tool_use"),
+        "{retried}"
+    );
+    assert_eq!(
+        recoveries(&events),
+        [step(
+            "turn",
+            "stale_thinking",
+            "strip_thinking",
+            Some("p#1")
+        )]
+    );
+}
+
+#[tokio::test]
+async fn context_overflow_compresses_with_the_auxiliary_client_then_retries() {
+    let rig = Rig::new(&[credential(1, AuthMode::ApiKey)]).await;
+    for i in 0..3 {
+        rig.mock
+            .push(Reply::tool_call(&format!("c{i}"), "list_dir", json!({})));
+    }
+    rig.mock.push(Reply::error(400, r#"{"error":{"message":"This model's maximum context length is 8 tokens.","code":"context_length_exceeded"}}"#));
+    rig.mock.push(Reply::text(
+        "Summary: listed the directory three times; it is empty.",
+    ));
+    rig.mock.push(Reply::text("done"));
+    let transport = rig.chat();
+    let mut aux = Auxiliary::new(
+        transport.clone(),
+        "aux-model",
+        Recovery::new(fast_policy(), Some(rig.pool.clone())),
+        None,
+    );
+    aux.titles = false;
+    aux.keep_last = 2;
+    let (m, events) = rig.run(rig.runner(transport).with_auxiliary(aux)).await;
+    assert_eq!(m.status, MissionStatus::Completed, "{events:#?}");
+    let requests = rig.mock.requests();
+    assert_eq!(requests.len(), 6);
+    assert_eq!(requests[4]["model"], "aux-model");
+    assert!(requests[4]["messages"][0]["content"]
+        .as_str()
+        .expect("s")
+        .contains("compress the middle"));
+    let retry = requests[5]["messages"].as_array().expect("messages");
+    let before = requests[3]["messages"].as_array().expect("messages");
+    assert!(
+        retry.len() < before.len(),
+        "{} -> {}",
+        before.len(),
+        retry.len()
+    );
+    assert!(retry[1]["content"]
+        .as_str()
+        .expect("first user")
+        .contains("Summary: listed the directory"));
+    assert_eq!(
+        retry[2]["role"], "assistant",
+        "the kept tail starts at an assistant turn"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.event, MissionEvent::HistoryReplaced { .. })));
+    assert_eq!(
+        recoveries(&events),
+        [step("turn", "context_overflow", "compress", Some("p#1"))]
+    );
+}
+
+#[tokio::test]
+async fn a_title_call_that_gets_a_403_bad_credentials_refreshes_and_succeeds() {
+    let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
+    rig.mock.push(Reply::text("Fixed it."));
+    rig.mock.push(Reply::error(403, XAI_BAD_CREDENTIALS));
+    rig.mock.push(token_reply(1));
+    rig.mock.push(Reply::text("Fix the login bug"));
+    let transport = rig.chat();
+    let aux = Auxiliary::new(
+        transport.clone(),
+        "cheap-model",
+        Recovery::new(fast_policy(), Some(rig.pool.clone())),
+        None,
+    );
+    let (m, events) = rig.run(rig.runner(transport).with_auxiliary(aux)).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(rig.mock.paths(), [CHAT, CHAT, "/token", CHAT]);
+    assert_eq!(m.title.as_deref(), Some("Fix the login bug"));
+    assert_eq!(
+        recoveries(&events),
+        [step("title", "auth_expired", "refresh", Some("p#1"))]
+    );
+}
+
+#[tokio::test]
+async fn an_auxiliary_failure_never_fails_the_mission() {
+    let rig = Rig::new(&[credential(1, AuthMode::ApiKey)]).await;
+    rig.mock.push(Reply::text("Fixed it."));
+    rig.mock.push(Reply::error(404, r#"{"error":{"message":"The model `cheap-model` does not exist","code":"model_not_found"}}"#));
+    let transport = rig.chat();
+    let aux = Auxiliary::new(
+        transport.clone(),
+        "cheap-model",
+        Recovery::new(fast_policy(), Some(rig.pool.clone())),
+        None,
+    );
+    let (m, events) = rig.run(rig.runner(transport).with_auxiliary(aux)).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert!(m.title.is_none());
+    assert!(events.iter().any(
+        |e| matches!(&e.event, MissionEvent::Warning { message } if message.contains("no title"))
+    ));
+}
