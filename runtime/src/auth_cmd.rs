@@ -88,28 +88,41 @@ pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
     Ok(CredentialStore::new(store.db().open_tree("credentials")?))
 }
 
-/// The pool behind a provider's requests, when it has stored credentials.
-pub async fn credentials_for(
-    store: &Store,
-    config: &Config,
-    provider: &ResolvedProvider,
-) -> anyhow::Result<Option<Credentials>> {
+/// The credential pool of this process: every stored credential, with the OAuth clients of
+/// the providers whose tokens may need refreshing, refreshed ahead of expiry in the background.
+pub async fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> {
     let creds = credential_store(store)?;
-    let mine = creds.for_provider(&provider.name)?;
-    if mine.is_empty() {
-        return Ok(None);
-    }
+    let (all, _) = creds.all()?;
     let mut pool = Pool::new(creds, config.pool_strategy);
-    if mine.iter().any(|c| c.auth_mode == AuthMode::OAuth) {
-        match oauth_client(provider).await {
-            Ok((client, _)) => pool = pool.with_oauth(&provider.name, client),
-            Err(e) => tracing::warn!("tokens of `{}` cannot be refreshed: {e:#}", provider.name),
+    let oauth_providers: std::collections::BTreeSet<String> = all
+        .iter()
+        .filter(|c| c.auth_mode == AuthMode::OAuth)
+        .map(|c| c.provider.clone())
+        .collect();
+    for name in oauth_providers {
+        let Ok(provider) = config.provider(Some(&name)) else {
+            continue;
+        };
+        match oauth_client(&provider).await {
+            Ok((client, _)) => pool = pool.with_oauth(&name, client),
+            Err(e) => tracing::warn!("tokens of `{name}` cannot be refreshed: {e:#}"),
         }
     }
     let pool = Arc::new(pool);
     pool.spawn_proactive(Duration::from_secs(30));
+    Ok(pool)
+}
+
+/// Leases from the pool for `provider`, when it has stored credentials.
+pub fn credentials_for(
+    pool: &Arc<Pool>,
+    provider: &ResolvedProvider,
+) -> anyhow::Result<Option<Credentials>> {
+    if pool.store().for_provider(&provider.name)?.is_empty() {
+        return Ok(None);
+    }
     Ok(Some(Credentials::new(PoolSource {
-        pool,
+        pool: pool.clone(),
         provider: provider.name.clone(),
     })))
 }

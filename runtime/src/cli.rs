@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use sortie_missions::agent::FallbackModel;
+use sortie_missions::auxiliary::Auxiliary;
+use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
-    MissionEvent, MissionRunner, MissionSpec, MissionStatus, Observer, PermissionPolicy, Store,
-    Update,
+    Mission, MissionEvent, MissionRunner, MissionSpec, MissionStatus, Observer, PermissionPolicy,
+    Store, Update,
 };
-use sortie_transports::auth::{CredentialId, Credentials};
+use sortie_transports::auth::{CredentialId, Credentials, Pool};
 use sortie_transports::direct::{
     AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
     OpenAiResponses, ResponsesConfig,
@@ -49,6 +52,12 @@ enum Command {
         after_help = "Examples:\n  sortie run \"add a README section about testing\"\n  sortie run --provider local --model qwen3 --cwd ./repo \"fix the failing test\"\n  sortie run --json \"list the TODOs\" | jq -c 'select(.type==\"tool_result\")'\n\nExit status: 0 completed, 1 failed, 2 bad usage or config, 130 cancelled (Ctrl-C)."
     )]
     Run(RunArgs),
+    /// Continue a mission (finished, failed, interrupted or waiting), on the same or another
+    /// model or provider.
+    #[command(
+        after_help = "Examples:\n  sortie resume 01a2 \"now add tests\"\n  sortie resume 01a2 --provider claude --model claude-sonnet-4-5\n  sortie resume 01a2 --default-model    # back to the provider's default model\n\nThinking signed by another model is dropped before sending; the history converts between wire formats, tool calls included."
+    )]
+    Resume(ResumeArgs),
     /// List missions, oldest first.
     Missions {
         /// Print a JSON array instead of a table.
@@ -157,6 +166,28 @@ impl From<FlowArgs> for auth_cmd::FlowFlags {
 }
 
 #[derive(Debug, Args)]
+struct ResumeArgs {
+    /// Mission id, or a unique prefix of it.
+    id: String,
+    /// The next message; needed to continue a completed mission.
+    message: Option<String>,
+    /// Move to this provider (its default model unless --model).
+    #[arg(long, short)]
+    provider: Option<String>,
+    /// Move to this model.
+    #[arg(long, short, conflicts_with = "default_model")]
+    model: Option<String>,
+    /// Clear the model override: back to the provider's default model.
+    #[arg(long)]
+    default_model: bool,
+    /// More turns to allow from here (default: config `max_turns`, else 50).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_turns: Option<u32>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct RunArgs {
     /// What the mission should do.
     prompt: String,
@@ -222,6 +253,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(&home, args).await,
         Command::Missions { json } => missions(&home, json),
         Command::Show { id, json } => show(&home, &id, json),
+        Command::Resume(args) => resume(&home, args).await,
         Command::Auth(cmd) => auth(&home, cmd).await,
         Command::Models {
             provider,
@@ -282,14 +314,10 @@ pub fn transport_for(
 async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(home)?;
     let provider = config.provider(args.provider.as_deref())?;
-    let model = args.model.or_else(|| provider.model.clone()).with_context(|| {
-        format!(
-            "provider `{}` has no default model; pass --model or set `model` in [providers.{}] of {}",
-            provider.name,
-            provider.name,
-            config.path.display()
-        )
-    })?;
+    let model = args
+        .model
+        .or_else(|| provider.model.clone())
+        .with_context(|| no_model(&config, &provider))?;
     let cwd = match args.cwd {
         Some(dir) => dir,
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -301,43 +329,125 @@ async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         bail!("{} is not a directory", cwd.display());
     }
     let store = open_store(home)?;
-    let transport = provider_transport(&store, &config, &provider).await?;
+    let pool = auth_cmd::shared_pool(&store, &config).await?;
+    let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
     let spec = MissionSpec {
         prompt: args.prompt,
         provider: provider.name.clone(),
         model,
-        transport: transport.kind().to_string(),
+        transport: kind.to_string(),
         cwd,
         policy: args.permission.unwrap_or(config.permission),
         max_turns: args.max_turns.unwrap_or(config.max_turns),
     };
-    let unlisted = match store.cached_models(&provider.name)? {
-        Some(cached) if !cached.models.iter().any(|m| m.id == spec.model) => Some(format!(
-            "model `{}` is not in provider `{}`'s model list (see `sortie models --provider {}`); trying it anyway",
-            spec.model, provider.name, provider.name
-        )),
-        _ => None,
-    };
-    let runner = MissionRunner::new(store.clone(), transport)
-        .with_system_template(sortie_missions::prompts::template("system", Some(home)))
-        .with_approver(Arc::new(TtyApprover))
-        .with_prices(config.prices.clone().into_iter().collect());
-    execute(&store, runner, spec, args.json, unlisted).await
-}
-
-/// Creates and runs one mission with live output; returns the exit code of its outcome.
-async fn execute(
-    store: &Store,
-    runner: MissionRunner,
-    spec: MissionSpec,
-    json: bool,
-    warning: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    let style = Style::detect();
+    let warning = unlisted_warning(&store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
+    watch(&store, runner, mission, args.json, 0).await
+}
+
+fn no_model(config: &Config, provider: &ResolvedProvider) -> String {
+    format!(
+        "provider `{}` has no default model; pass --model or set `model` in [providers.{}] of {}",
+        provider.name,
+        provider.name,
+        config.path.display()
+    )
+}
+
+fn unlisted_warning(store: &Store, provider: &str, model: &str) -> anyhow::Result<Option<String>> {
+    Ok(match store.cached_models(provider)? {
+        Some(cached) if !cached.models.iter().any(|m| m.id == model) => Some(format!(
+            "model `{model}` is not in provider `{provider}`'s model list (see `sortie models --provider {provider}`); trying it anyway"
+        )),
+        _ => None,
+    })
+}
+
+/// The recovery bounds from `[recovery]`.
+fn policy(config: &Config) -> Policy {
+    let mut policy = Policy::default();
+    if let Some(n) = config.recovery.max_backoffs {
+        policy.max_backoffs = n;
+    }
+    if let Some(secs) = config.recovery.max_wait_secs {
+        policy.max_wait = Duration::from_secs(secs);
+    }
+    policy
+}
+
+/// A runner for `provider`/`model`: its transport with pooled credentials, the recovery
+/// engine on the same pool, the auxiliary client and the fallback chain. Also returns the
+/// transport's kind.
+async fn mission_runner(
+    home: &Path,
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    provider: &ResolvedProvider,
+    model: &str,
+) -> anyhow::Result<(MissionRunner, &'static str)> {
+    let (transport, pooled) = provider_transport(pool, provider)?;
+    let recovery = Recovery::new(policy(config), pooled.then(|| pool.clone()));
+    let aux_conf = &config.auxiliary;
+    let (aux_transport, aux_model) = match &aux_conf.provider {
+        Some(name) if name != &provider.name => {
+            let p = config.provider(Some(name))?;
+            let model = aux_conf
+                .model
+                .clone()
+                .or(p.model.clone())
+                .with_context(|| no_model(config, &p))?;
+            (provider_transport(pool, &p)?.0, model)
+        }
+        _ => (
+            transport.clone(),
+            aux_conf.model.clone().unwrap_or_else(|| model.to_string()),
+        ),
+    };
+    let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), Some(home));
+    aux.titles = aux_conf.titles;
+    aux.compress_at = aux_conf.compress_at;
+    aux.context_window = aux_conf.context_window;
+    aux.keep_last = aux_conf.keep_last;
+    let mut chain = Vec::new();
+    for (name, fallback_model) in &config.fallback {
+        match config
+            .provider(Some(name))
+            .map_err(anyhow::Error::from)
+            .and_then(|p| provider_transport(pool, &p))
+        {
+            Ok((t, _)) => chain.push(FallbackModel {
+                provider: name.clone(),
+                model: fallback_model.clone(),
+                transport: t,
+            }),
+            Err(e) => eprintln!("warning: fallback {name}/{fallback_model} is not usable: {e:#}"),
+        }
+    }
+    let kind = transport.kind();
+    let runner = MissionRunner::new(store.clone(), transport)
+        .with_system_template(sortie_missions::prompts::template("system", Some(home)))
+        .with_approver(Arc::new(TtyApprover))
+        .with_prices(config.prices.clone().into_iter().collect())
+        .with_recovery(recovery)
+        .with_auxiliary(aux)
+        .with_fallback(chain);
+    Ok((runner, kind))
+}
+
+/// Runs a stored mission with live output; returns the exit code of its outcome.
+/// `replay_from`: the first stored event to show before the run starts.
+async fn watch(
+    store: &Store,
+    runner: MissionRunner,
+    mission: Mission,
+    json: bool,
+    replay_from: u64,
+) -> anyhow::Result<ExitCode> {
+    let style = Style::detect();
     let observer: Observer = if json {
         Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)))
     } else {
@@ -354,8 +464,8 @@ async fn execute(
         let live = Live::new(style);
         Arc::new(move |u: &Update| live.show(u))
     };
-    // The mission's first events were stored before anyone watched: show them too.
-    for event in store.events(&mission.id)? {
+    // Events stored before anyone watched (creation, a resume) are shown too.
+    for event in store.events_from(&mission.id, replay_from)? {
         observer(&Update::Event {
             mission: mission.id,
             event,
@@ -386,6 +496,14 @@ async fn execute(
             "{}",
             style.dim(&format!("   inspect it: sortie show {}", done.id))
         );
+        if done.status == MissionStatus::NeedsReauth {
+            if let Some(reason) = &done.error {
+                eprintln!(
+                    "{}",
+                    style.yellow(&format!("waiting for a login: {reason}"))
+                );
+            }
+        }
     }
     Ok(match done.status {
         MissionStatus::Completed => ExitCode::SUCCESS,
@@ -394,20 +512,87 @@ async fn execute(
     })
 }
 
+async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(home)?;
+    let store = open_store(home)?;
+    let id = store.resolve(&args.id)?;
+    let mission = store.mission(&id)?;
+    let name = args
+        .provider
+        .clone()
+        .unwrap_or_else(|| mission.provider.clone());
+    if name == "demo" {
+        bail!("mission {id} ran on the built-in demo model, which only `sortie demo` starts; resume it on a real provider with --provider");
+    }
+    let provider = config.provider(Some(&name))?;
+    let model = match (&args.model, args.default_model) {
+        (Some(m), _) => m.clone(),
+        (None, true) => provider
+            .model
+            .clone()
+            .with_context(|| no_model(&config, &provider))?,
+        (None, false) if provider.name != mission.provider => provider
+            .model
+            .clone()
+            .with_context(|| no_model(&config, &provider))?,
+        (None, false) => mission.model.clone(),
+    };
+    if mission.status == MissionStatus::Completed && args.message.is_none() {
+        bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
+    }
+    let pool = auth_cmd::shared_pool(&store, &config).await?;
+    let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
+    let shown_from = mission.event_count;
+    let changed = provider.name != mission.provider || model != mission.model;
+    store.append(
+        &id,
+        MissionEvent::Switched {
+            provider: provider.name.clone(),
+            model: model.clone(),
+            transport: kind.to_string(),
+            max_turns: Some(mission.turns + args.max_turns.unwrap_or(config.max_turns)),
+            reason: if changed {
+                format!(
+                    "resumed on another model (was {}/{})",
+                    mission.provider, mission.model
+                )
+            } else {
+                format!("resumed ({})", mission.status)
+            },
+        },
+    )?;
+    if let Some(message) = args.message {
+        store.append(&id, MissionEvent::UserMessage { text: message })?;
+    }
+    if let Some(message) = unlisted_warning(&store, &provider.name, &model)? {
+        store.append(&id, MissionEvent::Warning { message })?;
+    }
+    let mission = store.mission(&id)?;
+    // The live view starts at the resume; --json replays the whole log.
+    watch(
+        &store,
+        runner,
+        mission,
+        args.json,
+        if args.json { 0 } else { shown_from },
+    )
+    .await
+}
+
 /// The transport for a provider with its credentials: stored ones (the pool) first, else the
-/// configured key, else a clear error saying how to add one.
-async fn provider_transport(
-    store: &Store,
-    config: &Config,
+/// configured key, else a clear error saying how to add one. Also says whether it is pooled.
+fn provider_transport(
+    pool: &Arc<Pool>,
     provider: &ResolvedProvider,
-) -> anyhow::Result<Arc<dyn Transport>> {
-    let credentials = auth_cmd::credentials_for(store, config, provider).await?;
+) -> anyhow::Result<(Arc<dyn Transport>, bool)> {
+    let credentials = auth_cmd::credentials_for(pool, provider)?;
     if credentials.is_none() {
         if let Some(missing) = &provider.missing_key {
             bail!("{missing}");
         }
     }
-    transport_for(provider, credentials)
+    let pooled = credentials.is_some();
+    Ok((transport_for(provider, credentials)?, pooled))
 }
 
 async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
@@ -504,11 +689,8 @@ async fn models(
                     provider.name, provider.base_url
                 );
             }
-            match provider_transport(&store, &config, &provider)
-                .await?
-                .list_models()
-                .await
-            {
+            let pool = auth_cmd::shared_pool(&store, &config).await?;
+            match provider_transport(&pool, &provider)?.0.list_models().await {
                 Ok(models) => store.cache_models(&provider.name, models)?,
                 Err(e) => match cached {
                     Some(old) => {
@@ -616,7 +798,8 @@ async fn run_demo(
         println!("{banner}");
     }
     let runner = MissionRunner::new(store.clone(), transport).with_approver(Arc::new(TtyApprover));
-    let code = execute(&store, runner, spec, json, None).await?;
+    let mission = store.create_mission(spec)?;
+    let code = watch(&store, runner, mission, json, 0).await?;
     if !json {
         println!(
             "{}",

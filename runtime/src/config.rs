@@ -197,9 +197,53 @@ struct ConfigFile {
     permission: Option<toml::Spanned<String>>,
     pool_strategy: Option<toml::Spanned<String>>,
     #[serde(default)]
+    fallback: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    auxiliary: AuxiliaryConfig,
+    #[serde(default)]
+    recovery: RecoveryConfig,
+    #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
+}
+
+/// `[auxiliary]`: the client for titles and compression.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuxiliaryConfig {
+    /// A cheap model for titles and summaries; default: the mission's own provider and model.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub titles: bool,
+    /// Compress when the history passes this fraction of `context_window` tokens.
+    pub compress_at: f64,
+    pub context_window: u64,
+    /// Messages at the end that compression keeps as they are.
+    pub keep_last: usize,
+}
+
+impl Default for AuxiliaryConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            model: None,
+            titles: true,
+            compress_at: 0.8,
+            context_window: 128_000,
+            keep_last: 6,
+        }
+    }
+}
+
+/// `[recovery]`: the bounds of the recovery engine.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecoveryConfig {
+    /// Retries with backoff for overloads, 5xx, network errors and timeouts (default 4).
+    pub max_backoffs: Option<u32>,
+    /// Longest wait for rate-limited credentials in one turn, in seconds (default 300).
+    pub max_wait_secs: Option<u64>,
 }
 
 /// The loaded configuration.
@@ -214,6 +258,10 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     /// How the credential pool picks among a provider's credentials.
     pub pool_strategy: Strategy,
+    /// `provider/model` pairs to move to, in order, when a model keeps failing.
+    pub fallback: Vec<(String, String)>,
+    pub auxiliary: AuxiliaryConfig,
+    pub recovery: RecoveryConfig,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -275,6 +323,27 @@ impl Config {
                 .parse()
                 .map_err(|m| invalid(p.span(), "pool_strategy", m))?,
         };
+        let mut fallback = Vec::new();
+        for entry in &file.fallback {
+            match entry.get_ref().split_once('/') {
+                Some((p, m)) if !p.is_empty() && !m.is_empty() => {
+                    fallback.push((p.to_string(), m.to_string()))
+                }
+                _ => {
+                    return Err(invalid(
+                        entry.span(),
+                        "fallback",
+                        format!("`{}` is not `provider/model`", entry.get_ref()),
+                    ))
+                }
+            }
+        }
+        if !(0.0..=1.0).contains(&file.auxiliary.compress_at) {
+            return Err(ConfigError::Provider(format!(
+                "{}: [auxiliary] compress_at must be between 0 and 1",
+                path.display()
+            )));
+        }
         let max_turns = match &file.max_turns {
             None => DEFAULT_MAX_TURNS,
             Some(n) if *n.get_ref() == 0 => {
@@ -306,6 +375,9 @@ impl Config {
             providers: file.providers,
             prices: file.prices,
             pool_strategy,
+            fallback,
+            auxiliary: file.auxiliary,
+            recovery: file.recovery,
         })
     }
 

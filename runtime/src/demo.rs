@@ -136,7 +136,15 @@ fn chunk(delta: Value, finish: Option<&str>) -> Bytes {
 
 async fn complete(State(pace): State<Pace>, Json(request): Json<Value>) -> Response {
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
-    let step = next_step(&messages);
+    // The auxiliary client asks for a title without offering tools.
+    let step = if request.get("tools").is_none_or(Value::is_null) {
+        Step {
+            text: "Summarise the open checklist items".into(),
+            call: None,
+        }
+    } else {
+        next_step(&messages)
+    };
     let prompt_chars: usize = messages.iter().map(|m| m.to_string().len()).sum();
     let usage = json!({
         "prompt_tokens": prompt_chars / 4,

@@ -54,12 +54,14 @@ pub fn sortie(home: &std::path::Path) -> Command {
 }
 
 /// Writes a config.toml with one OpenAI-compatible provider `local` pointing at `base_url`.
+/// Titles are off, so a test's scripted replies meet exactly the mission's own turns
+/// (tests that want titles script them and leave this helper out).
 pub fn write_local_config(home: &std::path::Path, base_url: &str, extra: &str) {
     std::fs::create_dir_all(home).expect("home");
     std::fs::write(
         home.join("config.toml"),
         format!(
-            "default_provider = \"local\"\n\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{base_url}\"\nmodel = \"mock-model\"\n{extra}"
+            "default_provider = \"local\"\n\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{base_url}\"\nmodel = \"mock-model\"\n{extra}\n\n[auxiliary]\ntitles = false\n"
         ),
     )
     .expect("write config");

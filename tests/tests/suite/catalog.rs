@@ -126,6 +126,7 @@ async fn an_anthropic_provider_from_config_runs_and_is_priced() {
         &[Block::Text("Hello from the mock Claude.")],
         "end_turn",
     ));
+    mock.push(turn(&[Block::Text("Say hello")], "end_turn"));
     let home = tempfile::tempdir().expect("home");
     std::fs::write(
         home.path().join("config.toml"),

@@ -213,6 +213,7 @@ async fn a_bad_config_names_the_file_the_key_and_the_line() {
 async fn openai_env_variables_reach_any_compatible_endpoint_without_a_config() {
     let mock = MockProvider::start().await;
     mock.push(Reply::text("via env"));
+    mock.push(Reply::text("Greeting through environment variables"));
     let home = tempfile::tempdir().expect("home");
     let mut cmd = sortie(home.path());
     cmd.env("OPENAI_BASE_URL", mock.base_url())
@@ -226,6 +227,16 @@ async fn openai_env_variables_reach_any_compatible_endpoint_without_a_config() {
         "Bearer sk-env-key-0000000"
     );
     assert!(text(&out.stdout).contains("via env"));
+    // The title came from the auxiliary client, on the same provider and key.
+    assert_eq!(mock.hits(), 2);
+    assert_eq!(
+        mock.request_headers()[1]["authorization"],
+        "Bearer sk-env-key-0000000"
+    );
+    let mut cmd = sortie(home.path());
+    cmd.args(["missions", "--json"]);
+    let list: Value = serde_json::from_slice(&run(cmd).await.stdout).expect("json");
+    assert_eq!(list[0]["title"], "Greeting through environment variables");
 }
 
 #[tokio::test]
@@ -273,4 +284,98 @@ async fn the_demo_runs_a_whole_mission_with_no_key_and_can_be_inspected() {
     let out = run(cmd).await;
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("demo/sortie-demo-scripted"));
+}
+
+#[tokio::test]
+async fn resume_moves_a_mission_to_another_provider_with_its_history_converted() {
+    use sortie_tests::anthropic_wire::{turn, Block};
+    let chat = MockProvider::start().await;
+    chat.push(Reply::tool_call(
+        "call_1",
+        "write_file",
+        json!({"path": "a.txt", "content": "A"}),
+    ));
+    chat.push(Reply::text("Wrote a.txt."));
+    let claude = MockProvider::start().await;
+    claude.push(turn(&[Block::Text("Read it: A.")], "end_turn"));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(
+        home.path(),
+        &chat.base_url(),
+        &format!(
+            "\n[providers.claude]\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"SORTIE_TEST_CLAUDE_KEY\"\nmodel = \"claude-mock\"\n",
+            claude.root_url()
+        ),
+    );
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--json", "write a.txt", "--cwd"])
+        .arg(cwd.path());
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("summary")["mission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // Completed: continuing needs a next message.
+    let mut cmd = sortie(home.path());
+    cmd.args(["resume", &id[..8], "--provider", "claude"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("give the next message"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut cmd = sortie(home.path());
+    cmd.env("SORTIE_TEST_CLAUDE_KEY", "sk-ant-resume-000000")
+        .args([
+            "resume",
+            &id[..8],
+            "--provider",
+            "claude",
+            "what is in a.txt?",
+        ]);
+    let out = run(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("Read it: A."), "{stdout}");
+
+    let request = &claude.requests()[0];
+    assert_eq!(request["model"], "claude-mock");
+    let messages = request["messages"].as_array().expect("messages");
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant", "user"]);
+    assert_eq!(
+        messages[1]["content"][0],
+        json!({"type": "tool_use", "id": "call_1", "name": "write_file", "input": {"path": "a.txt", "content": "A"}})
+    );
+    assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+    assert_eq!(messages[2]["content"][0]["tool_use_id"], "call_1");
+    assert_eq!(messages[4]["content"][0]["text"], "what is in a.txt?");
+
+    let mut cmd = sortie(home.path());
+    cmd.args(["show", &id, "--json"]);
+    let doc: Value = serde_json::from_slice(&run(cmd).await.stdout).expect("json");
+    assert_eq!(doc["mission"]["provider"], "claude");
+    assert_eq!(doc["mission"]["status"], "completed");
+    let switched = doc["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "switched")
+        .expect("switched event");
+    assert!(switched["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("was local/mock-model"));
 }
