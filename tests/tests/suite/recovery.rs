@@ -447,3 +447,37 @@ async fn an_auxiliary_failure_never_fails_the_mission() {
         |e| matches!(&e.event, MissionEvent::Warning { message } if message.contains("no title"))
     ));
 }
+
+#[tokio::test]
+async fn a_model_that_keeps_failing_hands_over_to_the_fallback_chain() {
+    use sortie_missions::agent::FallbackModel;
+    let rig = Rig::new(&[credential(1, AuthMode::ApiKey)]).await;
+    rig.mock.repeat(Reply::error(
+        529,
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+    ));
+    let backup = MockProvider::start().await;
+    backup.push(Reply::text("done on the backup"));
+    let backup_transport: Arc<dyn Transport> =
+        Arc::new(OpenAiChat::new(OpenAiChatConfig::new(backup.base_url())).expect("t"));
+    let runner = rig.runner(rig.chat()).with_fallback(vec![FallbackModel {
+        provider: "backup".into(),
+        model: "backup-model".into(),
+        transport: backup_transport,
+    }]);
+    let (m, events) = rig.run(runner).await;
+    assert_eq!(m.status, MissionStatus::Completed);
+    assert_eq!(rig.mock.hits(), 5, "one try and four bounded backoffs");
+    assert_eq!(backup.hits(), 1);
+    assert_eq!(backup.requests()[0]["model"], "backup-model");
+    let steps: Vec<String> = recoveries(&events).into_iter().map(|r| r.2).collect();
+    assert_eq!(
+        steps,
+        ["backoff", "backoff", "backoff", "backoff", "fallback"]
+    );
+    assert_eq!(
+        (m.provider.as_str(), m.model.as_str()),
+        ("backup", "backup-model")
+    );
+    assert!(events.iter().any(|e| matches!(&e.event, MissionEvent::Switched { reason, .. } if reason.contains("fallback after overloaded"))));
+}
