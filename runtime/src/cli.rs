@@ -797,7 +797,15 @@ async fn run_demo(
     if !json {
         println!("{banner}");
     }
-    let runner = MissionRunner::new(store.clone(), transport).with_approver(Arc::new(TtyApprover));
+    let aux = Auxiliary::new(
+        transport.clone(),
+        demo::DEMO_MODEL,
+        Recovery::new(Policy::default(), None),
+        Some(home),
+    );
+    let runner = MissionRunner::new(store.clone(), transport)
+        .with_approver(Arc::new(TtyApprover))
+        .with_auxiliary(aux);
     let mission = store.create_mission(spec)?;
     let code = watch(&store, runner, mission, json, 0).await?;
     if !json {

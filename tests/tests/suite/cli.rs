@@ -284,6 +284,11 @@ async fn the_demo_runs_a_whole_mission_with_no_key_and_can_be_inspected() {
     let out = run(cmd).await;
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("demo/sortie-demo-scripted"));
+    assert!(
+        text(&out.stdout).contains("title     Summarise the open checklist items"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[tokio::test]
