@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use sortie_missions::Store;
 use sortie_transports::auth::oauth::{
-    parse_pasted, random_token, CallbackServer, OAuthClient, Pkce, TokenSet,
+    parse_pasted, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce, TokenSet,
 };
 use sortie_transports::auth::presets::Flow;
 use sortie_transports::auth::{
@@ -43,19 +43,9 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
                         .await
                         .with_context(|| format!("OAuth discovery for `{}`", provider.name))?
                 }
-                (_, Some(token_url)) => sortie_transports::auth::oauth::OAuthConfig {
-                    client_id: t.client_id.clone(),
-                    client_secret: None,
-                    authorize_url: None,
-                    token_url: token_url.clone(),
-                    device_authorization_url: None,
-                    revocation_url: None,
+                (_, Some(token_url)) => OAuthConfig {
                     scopes: t.scopes.clone(),
-                    redirect_uri: None,
-                    callback_path: "/callback".into(),
-                    callback_port: None,
-                    token_body: Default::default(),
-                    extra_authorize_params: Vec::new(),
+                    ..OAuthConfig::new(t.client_id.clone(), token_url.clone())
                 },
                 (None, None) => bail!(
                     "[providers.{}.oauth] needs `issuer` or `token_url`",

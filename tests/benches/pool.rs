@@ -90,20 +90,7 @@ async fn main() {
     store
         .put(&credential(1, AuthMode::OAuth, true))
         .expect("put");
-    let config = OAuthConfig {
-        client_id: "bench".into(),
-        client_secret: None,
-        authorize_url: None,
-        token_url: format!("{}/token", mock.root_url()),
-        device_authorization_url: None,
-        revocation_url: None,
-        scopes: vec![],
-        redirect_uri: None,
-        callback_path: "/callback".into(),
-        callback_port: None,
-        token_body: Default::default(),
-        extra_authorize_params: vec![],
-    };
+    let config = OAuthConfig::new("bench", format!("{}/token", mock.root_url()));
     let pool = Arc::new(
         Pool::new(store, Strategy::FillFirst).with_oauth("bench", OAuthClient::new(config)),
     );

@@ -392,20 +392,7 @@ async fn bad_token_endpoints_leave_the_stored_credential_unchanged() {
     ] {
         let mock = MockProvider::start().await;
         mock.push(reply);
-        let config = OAuthConfig {
-            client_id: CLIENT_ID.into(),
-            client_secret: None,
-            authorize_url: None,
-            token_url: format!("{}/token", mock.root_url()),
-            device_authorization_url: None,
-            revocation_url: None,
-            scopes: vec![],
-            redirect_uri: None,
-            callback_path: "/callback".into(),
-            callback_port: None,
-            token_body: Default::default(),
-            extra_authorize_params: vec![],
-        };
+        let config = OAuthConfig::new(CLIENT_ID, format!("{}/token", mock.root_url()));
         let pool = Pool::new(store.clone(), Strategy::FillFirst)
             .with_oauth("corp", OAuthClient::new(config));
         let err = pool

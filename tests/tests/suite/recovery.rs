@@ -64,20 +64,10 @@ impl Rig {
         for c in creds {
             store.put(c).expect("put");
         }
-        let oauth = OAuthClient::new(OAuthConfig {
-            client_id: "sortie-test".into(),
-            client_secret: None,
-            authorize_url: None,
-            token_url: format!("{}/token", mock.root_url()),
-            device_authorization_url: None,
-            revocation_url: None,
-            scopes: vec![],
-            redirect_uri: None,
-            callback_path: "/callback".into(),
-            callback_port: None,
-            token_body: Default::default(),
-            extra_authorize_params: vec![],
-        });
+        let oauth = OAuthClient::new(OAuthConfig::new(
+            "sortie-test",
+            format!("{}/token", mock.root_url()),
+        ));
         let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("p", oauth));
         Self {
             mock,

@@ -24,20 +24,7 @@ pub struct Preset {
 }
 
 fn base(client_id: &str, token_url: &str) -> OAuthConfig {
-    OAuthConfig {
-        client_id: client_id.into(),
-        client_secret: None,
-        authorize_url: None,
-        token_url: token_url.into(),
-        device_authorization_url: None,
-        revocation_url: None,
-        scopes: Vec::new(),
-        redirect_uri: None,
-        callback_path: "/callback".into(),
-        callback_port: None,
-        token_body: BodyFormat::Form,
-        extra_authorize_params: Vec::new(),
-    }
+    OAuthConfig::new(client_id, token_url)
 }
 
 /// Every preset. Client ids are the public ids of each vendor's own CLI.

@@ -54,6 +54,27 @@ pub struct OAuthConfig {
     pub extra_authorize_params: Vec<(String, String)>,
 }
 
+impl OAuthConfig {
+    /// A client with just a token endpoint (form bodies, loopback `/callback` on any port);
+    /// set the other endpoints as the provider has them.
+    pub fn new(client_id: impl Into<String>, token_url: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: None,
+            authorize_url: None,
+            token_url: token_url.into(),
+            device_authorization_url: None,
+            revocation_url: None,
+            scopes: Vec::new(),
+            redirect_uri: None,
+            callback_path: "/callback".into(),
+            callback_port: None,
+            token_body: BodyFormat::Form,
+            extra_authorize_params: Vec::new(),
+        }
+    }
+}
+
 /// Tokens from a token endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenSet {
