@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod loopback;
 pub mod render;
+mod run_cmd;
 
 use std::path::PathBuf;
 

@@ -137,6 +137,7 @@ impl Live {
                 MissionEvent::ToolResult { .. }
                     | MissionEvent::Error { .. }
                     | MissionEvent::Recovery { .. }
+                    | MissionEvent::Warning { .. }
                     | MissionEvent::Switched { .. }
                     | MissionEvent::AssistantMessage { .. }
             ),
@@ -181,6 +182,9 @@ impl Live {
                         outcome,
                     );
                     let _ = writeln!(out, "{}", s.yellow(&format!("  ↻ {text}")));
+                }
+                MissionEvent::Warning { message } => {
+                    let _ = writeln!(out, "{}", s.yellow(&format!("  ! {message}")));
                 }
                 MissionEvent::Switched {
                     provider,

@@ -1,0 +1,307 @@
+//! Running missions from the command line: `run`, `resume`, and the live view both share.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use sortie_missions::agent::FallbackModel;
+use sortie_missions::auxiliary::Auxiliary;
+use sortie_missions::recovery::{Policy, Recovery};
+use sortie_missions::{
+    Mission, MissionEvent, MissionRunner, MissionSpec, MissionStatus, Observer, Store, Update,
+};
+use sortie_transports::auth::Pool;
+use sortie_transports::Transport;
+use tokio_util::sync::CancellationToken;
+
+use crate::approve::TtyApprover;
+use crate::auth_cmd;
+use crate::cli::{open_store, transport_for, ResumeArgs, RunArgs};
+use crate::config::{Config, ResolvedProvider};
+use crate::render::{self, Live, Style};
+
+pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(home)?;
+    let provider = config.provider(args.provider.as_deref())?;
+    let model = args
+        .model
+        .or_else(|| provider.model.clone())
+        .with_context(|| no_model(&config, &provider))?;
+    let cwd = match args.cwd {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let cwd = cwd
+        .canonicalize()
+        .with_context(|| format!("the working directory {} does not exist", cwd.display()))?;
+    if !cwd.is_dir() {
+        bail!("{} is not a directory", cwd.display());
+    }
+    let store = open_store(home)?;
+    let pool = auth_cmd::shared_pool(&store, &config).await?;
+    let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
+    let spec = MissionSpec {
+        prompt: args.prompt,
+        provider: provider.name.clone(),
+        model,
+        transport: kind.to_string(),
+        cwd,
+        policy: args.permission.unwrap_or(config.permission),
+        max_turns: args.max_turns.unwrap_or(config.max_turns),
+    };
+    let warning = unlisted_warning(&store, &provider.name, &spec.model)?;
+    let mission = store.create_mission(spec)?;
+    if let Some(message) = warning {
+        store.append(&mission.id, MissionEvent::Warning { message })?;
+    }
+    watch(&store, runner, mission, args.json, 0).await
+}
+
+fn no_model(config: &Config, provider: &ResolvedProvider) -> String {
+    format!(
+        "provider `{}` has no default model; pass --model or set `model` in [providers.{}] of {}",
+        provider.name,
+        provider.name,
+        config.path.display()
+    )
+}
+
+fn unlisted_warning(store: &Store, provider: &str, model: &str) -> anyhow::Result<Option<String>> {
+    Ok(match store.cached_models(provider)? {
+        Some(cached) if !cached.models.iter().any(|m| m.id == model) => Some(format!(
+            "model `{model}` is not in provider `{provider}`'s model list (see `sortie models --provider {provider}`); trying it anyway"
+        )),
+        _ => None,
+    })
+}
+
+/// The recovery bounds from `[recovery]`.
+fn policy(config: &Config) -> Policy {
+    let mut policy = Policy::default();
+    if let Some(n) = config.recovery.max_backoffs {
+        policy.max_backoffs = n;
+    }
+    if let Some(secs) = config.recovery.max_wait_secs {
+        policy.max_wait = Duration::from_secs(secs);
+    }
+    policy
+}
+
+/// A runner for `provider`/`model`: its transport with pooled credentials, the recovery
+/// engine on the same pool, the auxiliary client and the fallback chain. Also returns the
+/// transport's kind.
+async fn mission_runner(
+    home: &Path,
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    provider: &ResolvedProvider,
+    model: &str,
+) -> anyhow::Result<(MissionRunner, &'static str)> {
+    let (transport, pooled) = provider_transport(pool, provider)?;
+    let recovery = Recovery::new(policy(config), pooled.then(|| pool.clone()));
+    let aux_conf = &config.auxiliary;
+    let (aux_transport, aux_model) = match &aux_conf.provider {
+        Some(name) if name != &provider.name => {
+            let p = config.provider(Some(name))?;
+            let model = aux_conf
+                .model
+                .clone()
+                .or(p.model.clone())
+                .with_context(|| no_model(config, &p))?;
+            (provider_transport(pool, &p)?.0, model)
+        }
+        _ => (
+            transport.clone(),
+            aux_conf.model.clone().unwrap_or_else(|| model.to_string()),
+        ),
+    };
+    let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), Some(home));
+    aux.titles = aux_conf.titles;
+    aux.compress_at = aux_conf.compress_at;
+    aux.context_window = aux_conf.context_window;
+    aux.keep_last = aux_conf.keep_last;
+    let mut chain = Vec::new();
+    for (name, fallback_model) in &config.fallback {
+        match config
+            .provider(Some(name))
+            .map_err(anyhow::Error::from)
+            .and_then(|p| provider_transport(pool, &p))
+        {
+            Ok((t, _)) => chain.push(FallbackModel {
+                provider: name.clone(),
+                model: fallback_model.clone(),
+                transport: t,
+            }),
+            Err(e) => eprintln!("warning: fallback {name}/{fallback_model} is not usable: {e:#}"),
+        }
+    }
+    let kind = transport.kind();
+    let runner = MissionRunner::new(store.clone(), transport)
+        .with_system_template(sortie_missions::prompts::template("system", Some(home)))
+        .with_approver(Arc::new(TtyApprover))
+        .with_prices(config.prices.clone().into_iter().collect())
+        .with_recovery(recovery)
+        .with_auxiliary(aux)
+        .with_fallback(chain);
+    Ok((runner, kind))
+}
+
+/// Runs a stored mission with live output; returns the exit code of its outcome.
+/// `replay_from`: the first stored event to show before the run starts.
+pub(crate) async fn watch(
+    store: &Store,
+    runner: MissionRunner,
+    mission: Mission,
+    json: bool,
+    replay_from: u64,
+) -> anyhow::Result<ExitCode> {
+    let style = Style::detect();
+    let observer: Observer = if json {
+        Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)))
+    } else {
+        println!(
+            "{}",
+            style.dim(&format!(
+                "mission {} · {}/{} · {}",
+                mission.id,
+                mission.provider,
+                mission.model,
+                mission.cwd.display()
+            ))
+        );
+        let live = Live::new(style);
+        Arc::new(move |u: &Update| live.show(u))
+    };
+    // Events stored before anyone watched (creation, a resume) are shown too.
+    for event in store.events_from(&mission.id, replay_from)? {
+        observer(&Update::Event {
+            mission: mission.id,
+            event,
+        });
+    }
+    let runner = runner.with_observer(observer);
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling… (Ctrl-C again to quit at once)");
+            on_signal.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let started = Instant::now();
+    let done = runner.run(mission.id, cancel).await?;
+    if json {
+        render::print_json_line(&serde_json::json!({"type": "summary", "mission": done}));
+    } else {
+        println!(
+            "\n{}",
+            render::summary_line(&style, &done, started.elapsed().as_secs_f64())
+        );
+        println!(
+            "{}",
+            style.dim(&format!("   inspect it: sortie show {}", done.id))
+        );
+        if done.status == MissionStatus::NeedsReauth {
+            if let Some(reason) = &done.error {
+                eprintln!(
+                    "{}",
+                    style.yellow(&format!("waiting for a login: {reason}"))
+                );
+            }
+        }
+    }
+    Ok(match done.status {
+        MissionStatus::Completed => ExitCode::SUCCESS,
+        MissionStatus::Cancelled => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}
+
+pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(home)?;
+    let store = open_store(home)?;
+    let id = store.resolve(&args.id)?;
+    let mission = store.mission(&id)?;
+    let name = args
+        .provider
+        .clone()
+        .unwrap_or_else(|| mission.provider.clone());
+    if name == "demo" {
+        bail!("mission {id} ran on the built-in demo model, which only `sortie demo` starts; resume it on a real provider with --provider");
+    }
+    let provider = config.provider(Some(&name))?;
+    let model = match (&args.model, args.default_model) {
+        (Some(m), _) => m.clone(),
+        (None, true) => provider
+            .model
+            .clone()
+            .with_context(|| no_model(&config, &provider))?,
+        (None, false) if provider.name != mission.provider => provider
+            .model
+            .clone()
+            .with_context(|| no_model(&config, &provider))?,
+        (None, false) => mission.model.clone(),
+    };
+    if mission.status == MissionStatus::Completed && args.message.is_none() {
+        bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
+    }
+    let pool = auth_cmd::shared_pool(&store, &config).await?;
+    let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
+    let shown_from = mission.event_count;
+    let changed = provider.name != mission.provider || model != mission.model;
+    store.append(
+        &id,
+        MissionEvent::Switched {
+            provider: provider.name.clone(),
+            model: model.clone(),
+            transport: kind.to_string(),
+            max_turns: Some(mission.turns + args.max_turns.unwrap_or(config.max_turns)),
+            reason: if changed {
+                format!(
+                    "resumed on another model (was {}/{})",
+                    mission.provider, mission.model
+                )
+            } else {
+                format!("resumed ({})", mission.status)
+            },
+        },
+    )?;
+    if let Some(message) = args.message {
+        store.append(&id, MissionEvent::UserMessage { text: message })?;
+    }
+    if let Some(message) = unlisted_warning(&store, &provider.name, &model)? {
+        store.append(&id, MissionEvent::Warning { message })?;
+    }
+    let mission = store.mission(&id)?;
+    // The live view starts at the resume; --json replays the whole log.
+    watch(
+        &store,
+        runner,
+        mission,
+        args.json,
+        if args.json { 0 } else { shown_from },
+    )
+    .await
+}
+
+/// The transport for a provider with its credentials: stored ones (the pool) first, else the
+/// configured key, else a clear error saying how to add one. Also says whether it is pooled.
+pub(crate) fn provider_transport(
+    pool: &Arc<Pool>,
+    provider: &ResolvedProvider,
+) -> anyhow::Result<(Arc<dyn Transport>, bool)> {
+    let credentials = auth_cmd::credentials_for(pool, provider)?;
+    if credentials.is_none() {
+        if let Some(missing) = &provider.missing_key {
+            bail!("{missing}");
+        }
+    }
+    let pooled = credentials.is_some();
+    Ok((transport_for(provider, credentials)?, pooled))
+}
