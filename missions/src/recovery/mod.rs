@@ -123,6 +123,8 @@ impl Attempts {
             compressed: false,
             entitlement: None,
             backoff: backoff::ExponentialBackoff {
+                // `next_backoff` starts from `current_interval`, not `initial_interval`.
+                current_interval: policy.initial_backoff,
                 initial_interval: policy.initial_backoff,
                 max_interval: policy.max_backoff,
                 randomization_factor: 0.3,
@@ -512,6 +514,26 @@ mod tests {
             ),
             Strategy::Fallback
         );
+    }
+
+    #[test]
+    fn backoff_starts_at_the_policy_interval_and_grows_within_jitter() {
+        let p = Policy::default();
+        let mut a = Attempts::new(&p);
+        let e = err(ErrorClass::Overloaded, false);
+        let delays: Vec<f64> = (0..4)
+            .map(|_| match decide(&e, &mut a, &p, ALL) {
+                Strategy::Backoff { delay } => delay.as_secs_f64(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // 1 s, 2 s, 4 s, 8 s, each within ±30 % jitter.
+        for (d, base) in delays.iter().zip([1.0, 2.0, 4.0, 8.0]) {
+            assert!(
+                *d >= base * 0.7 - 1e-9 && *d <= base * 1.3 + 1e-9,
+                "{delays:?}"
+            );
+        }
     }
 
     #[test]
