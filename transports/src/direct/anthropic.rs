@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::http::{drive, get_json, http_client, malformed, send, tag_errors, WireParser};
+use super::http::{
+    drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
+};
 use crate::auth::{AuthMode, Credentials};
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
@@ -127,52 +129,46 @@ impl Transport for AnthropicMessages {
 
     fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
-            let models = self.models().await;
-            models.map_err(|e| match &self.config.credentials {
-                Some(c) => c.tag(e),
-                None => e,
-            })
+            self.models()
+                .await
+                .map_err(|e| tag_error(&self.config.credentials, e))
         })
     }
 }
 
 impl AnthropicMessages {
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
-        {
-            let body = build_request(&request, &self.config);
-            let req = self
-                .http
-                .post(format!("{}/v1/messages", self.base()))
-                .header("accept", "text/event-stream")
-                .json(&body);
-            let response = send(
-                self.authorize(req).await?,
-                self.base(),
-                self.config.idle_timeout,
-            )
-            .await?;
-            Ok(drive(
-                response,
-                self.config.idle_timeout,
-                self.base().to_string(),
-                AnthropicParser::default(),
-            ))
-        }
+        let body = build_request(&request, &self.config);
+        let req = self
+            .http
+            .post(format!("{}/v1/messages", self.base()))
+            .header("accept", "text/event-stream")
+            .json(&body);
+        let response = send(
+            self.authorize(req).await?,
+            self.base(),
+            self.config.idle_timeout,
+        )
+        .await?;
+        Ok(drive(
+            response,
+            self.config.idle_timeout,
+            self.base().to_string(),
+            AnthropicParser::default(),
+        ))
     }
 
     async fn models(&self) -> Result<Vec<crate::ModelInfo>, TransportError> {
-        {
-            let req = self
-                .http
-                .get(format!("{}/v1/models?limit=1000", self.base()));
-            let body = get_json(
-                self.authorize(req).await?,
-                self.base(),
-                self.config.idle_timeout,
-            )
-            .await?;
-            Ok(parse_models(&body))
-        }
+        let req = self
+            .http
+            .get(format!("{}/v1/models?limit=1000", self.base()));
+        let body = get_json(
+            self.authorize(req).await?,
+            self.base(),
+            self.config.idle_timeout,
+        )
+        .await?;
+        Ok(parse_models(&body))
     }
 }
 

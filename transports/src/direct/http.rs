@@ -344,3 +344,14 @@ pub(crate) fn tag_errors(
         )),
     }
 }
+
+/// Marks one error with the credential that was used, when there is a credential source.
+pub(crate) fn tag_error(
+    credentials: &Option<Credentials>,
+    error: TransportError,
+) -> TransportError {
+    match credentials {
+        Some(c) => c.tag(error),
+        None => error,
+    }
+}

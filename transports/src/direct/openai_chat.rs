@@ -218,21 +218,19 @@ impl Transport for OpenAiChat {
 
 impl OpenAiChat {
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
-        {
-            let body = build_request(&request);
-            if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
-                return self.whole(body).await;
+        let body = build_request(&request);
+        if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
+            return self.whole(body).await;
+        }
+        match self.streamed(body.clone()).await {
+            Err(e) if refuses_streaming(&e) => {
+                tracing::warn!(
+                    "endpoint refused a streamed request ({e}); asking for whole answers"
+                );
+                self.streaming_refused.store(true, Ordering::Relaxed);
+                self.whole(body).await
             }
-            match self.streamed(body.clone()).await {
-                Err(e) if refuses_streaming(&e) => {
-                    tracing::warn!(
-                        "endpoint refused a streamed request ({e}); asking for whole answers"
-                    );
-                    self.streaming_refused.store(true, Ordering::Relaxed);
-                    self.whole(body).await
-                }
-                other => other,
-            }
+            other => other,
         }
     }
 }

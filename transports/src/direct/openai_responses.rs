@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{drive, get_json, http_client, malformed, send, tag_errors, WireParser};
+use super::http::{
+    drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
+};
 use crate::auth::Credentials;
 use crate::catalog::parse_models;
 use crate::sse::SseEvent;
@@ -107,49 +109,43 @@ impl Transport for OpenAiResponses {
 
     fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
-            let models = self.models().await;
-            models.map_err(|e| match &self.config.credentials {
-                Some(c) => c.tag(e),
-                None => e,
-            })
+            self.models()
+                .await
+                .map_err(|e| tag_error(&self.config.credentials, e))
         })
     }
 }
 
 impl OpenAiResponses {
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
-        {
-            let req = self
-                .http
-                .post(format!("{}/responses", self.base()))
-                .header("accept", "text/event-stream")
-                .json(&build_request(&request));
-            let response = send(
-                self.authorize(req).await?,
-                self.base(),
-                self.config.idle_timeout,
-            )
-            .await?;
-            Ok(drive(
-                response,
-                self.config.idle_timeout,
-                self.base().to_string(),
-                ResponsesParser::default(),
-            ))
-        }
+        let req = self
+            .http
+            .post(format!("{}/responses", self.base()))
+            .header("accept", "text/event-stream")
+            .json(&build_request(&request));
+        let response = send(
+            self.authorize(req).await?,
+            self.base(),
+            self.config.idle_timeout,
+        )
+        .await?;
+        Ok(drive(
+            response,
+            self.config.idle_timeout,
+            self.base().to_string(),
+            ResponsesParser::default(),
+        ))
     }
 
     async fn models(&self) -> Result<Vec<crate::ModelInfo>, TransportError> {
-        {
-            let req = self.http.get(format!("{}/models", self.base()));
-            let body = get_json(
-                self.authorize(req).await?,
-                self.base(),
-                self.config.idle_timeout,
-            )
-            .await?;
-            Ok(parse_models(&body))
-        }
+        let req = self.http.get(format!("{}/models", self.base()));
+        let body = get_json(
+            self.authorize(req).await?,
+            self.base(),
+            self.config.idle_timeout,
+        )
+        .await?;
+        Ok(parse_models(&body))
     }
 }
 
