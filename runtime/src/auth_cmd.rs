@@ -16,7 +16,7 @@ use sortie_transports::auth::oauth::{
 use sortie_transports::auth::presets::Flow;
 use sortie_transports::auth::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
-    OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
+    OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
 };
 use sortie_transports::Secret;
 
@@ -79,8 +79,9 @@ pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
 }
 
 /// The credential pool of this process: every stored credential, with the OAuth clients of
-/// the providers whose tokens may need refreshing, refreshed ahead of expiry in the background.
-pub async fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> {
+/// the providers whose tokens may need refreshing (built on first use), refreshed ahead of
+/// expiry in the background.
+pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> {
     let creds = credential_store(store)?;
     let (all, _) = creds.all()?;
     let mut pool = Pool::new(creds, config.pool_strategy);
@@ -93,10 +94,17 @@ pub async fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<P
         let Ok(provider) = config.provider(Some(&name)) else {
             continue;
         };
-        match oauth_client(&provider).await {
-            Ok((client, _)) => pool = pool.with_oauth(&name, client),
-            Err(e) => tracing::warn!("tokens of `{name}` cannot be refreshed: {e:#}"),
-        }
+        // Discovery may need the network: it runs on the first refresh, not at start-up.
+        let resolve: OAuthResolver = Arc::new(move || {
+            let provider = provider.clone();
+            Box::pin(async move {
+                oauth_client(&provider)
+                    .await
+                    .map(|(client, _)| client)
+                    .map_err(|e| format!("{e:#}"))
+            })
+        });
+        pool = pool.with_oauth_resolver(&name, resolve);
     }
     let pool = Arc::new(pool);
     pool.spawn_proactive(Duration::from_secs(30));
@@ -227,11 +235,21 @@ async fn loopback_login(
     let got = callback
         .wait(&login.state, Duration::from_secs(600))
         .await?;
+    complete_login(client, pending, &login, &got.code).await
+}
+
+/// Exchanges the code of a started login, then forgets the pending login.
+async fn complete_login(
+    client: &OAuthClient,
+    pending: &PendingLogins,
+    login: &PendingLogin,
+    code: &str,
+) -> anyhow::Result<TokenSet> {
     let tokens = client
         .exchange_code(
-            &got.code,
+            code,
             &login.verifier,
-            &redirect_uri,
+            &login.redirect_uri,
             Some(&login.state),
         )
         .await?;
@@ -307,16 +325,7 @@ async fn paste_login(
             bail!("the pasted code belongs to another login (its state does not match); nothing was stored — run the login again");
         }
     }
-    let tokens = client
-        .exchange_code(
-            &code,
-            &login.verifier,
-            &login.redirect_uri,
-            Some(&login.state),
-        )
-        .await?;
-    pending.remove(&login.state)?;
-    Ok(tokens)
+    complete_login(client, pending, &login, &code).await
 }
 
 /// Stores fresh tokens: into `existing`, or into the credential of the same account, or a
@@ -481,8 +490,9 @@ pub async fn list(
     }
     let mut health: Vec<Option<Result<String, String>>> = vec![None; all.len()];
     if probe {
+        let pool = shared_pool(store, config)?;
         for (i, c) in all.iter().enumerate() {
-            health[i] = Some(probe_one(store, config, c).await);
+            health[i] = Some(probe_one(&pool, config, c).await);
         }
     }
     if json {
@@ -536,19 +546,12 @@ pub async fn list(
 }
 
 /// One cheap live call with this very credential: the provider's models endpoint.
-async fn probe_one(store: &Store, config: &Config, c: &Credential) -> Result<String, String> {
+async fn probe_one(pool: &Arc<Pool>, config: &Config, c: &Credential) -> Result<String, String> {
     let provider = config
         .provider(Some(&c.provider))
         .map_err(|e| e.to_string())?;
-    let creds = credential_store(store).map_err(|e| e.to_string())?;
-    let mut pool = Pool::new(creds, config.pool_strategy);
-    if c.auth_mode == AuthMode::OAuth {
-        if let Ok((client, _)) = oauth_client(&provider).await {
-            pool = pool.with_oauth(&provider.name, client);
-        }
-    }
-    let source = crate::auth_cmd::OneCredential {
-        pool: Arc::new(pool),
+    let source = OneCredential {
+        pool: pool.clone(),
         id: c.id.clone(),
     };
     let transport = crate::cli::transport_for(&provider, Some(Credentials::new(source)))

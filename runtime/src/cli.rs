@@ -400,7 +400,7 @@ async fn models(
                     provider.name, provider.base_url
                 );
             }
-            let pool = auth_cmd::shared_pool(&store, &config).await?;
+            let pool = auth_cmd::shared_pool(&store, &config)?;
             match run_cmd::provider_transport(&pool, &provider)?
                 .0
                 .list_models()

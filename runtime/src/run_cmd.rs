@@ -40,7 +40,7 @@ pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> 
         bail!("{} is not a directory", cwd.display());
     }
     let store = open_store(home)?;
-    let pool = auth_cmd::shared_pool(&store, &config).await?;
+    let pool = auth_cmd::shared_pool(&store, &config)?;
     let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
     let spec = MissionSpec {
         prompt: args.prompt,
@@ -251,7 +251,7 @@ pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<Exit
     if mission.status == MissionStatus::Completed && args.message.is_none() {
         bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
     }
-    let pool = auth_cmd::shared_pool(&store, &config).await?;
+    let pool = auth_cmd::shared_pool(&store, &config)?;
     let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
     let shown_from = mission.event_count;
     let changed = provider.name != mission.provider || model != mission.model;

@@ -540,3 +540,68 @@ async fn transports_send_the_leased_credential_by_its_auth_mode_and_rotate() {
         .expect("exists");
     assert_eq!(used.use_count, 1);
 }
+
+#[tokio::test]
+async fn oauth_clients_are_resolved_on_the_first_refresh_only() {
+    use sortie_transports::auth::OAuthResolver;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mock = MockProvider::start().await;
+    mock.repeat(Reply::json(serde_json::json!({"access_token": "fresh", "refresh_token": "rotated", "expires_in": 3600})));
+    let (_dir, store) = store();
+    let tokens = TokenSet {
+        access_token: Secret::new("current"),
+        refresh_token: Some(Secret::new("refresh")),
+        expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+        token_type: "Bearer".into(),
+        scopes: vec![],
+        account_id: None,
+    };
+    let original = oauth_credential("corp#1", &tokens);
+    store.put(&original).expect("put");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let token_url = format!("{}/token", mock.root_url());
+    let counted = calls.clone();
+    let resolve: OAuthResolver = Arc::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let url = token_url.clone();
+        Box::pin(async move { Ok(OAuthClient::new(OAuthConfig::new(CLIENT_ID, url))) })
+    });
+    let pool = Pool::new(store.clone(), Strategy::FillFirst).with_oauth_resolver("corp", resolve);
+    pool.lease("corp").await.expect("lease");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "a fresh token needs no OAuth client"
+    );
+    pool.refresh(&original.id, Some(&Secret::new("current")))
+        .await
+        .expect("refresh");
+    pool.refresh(&original.id, Some(&Secret::new("fresh")))
+        .await
+        .expect("refresh again");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "resolved once, then reused"
+    );
+    assert_eq!(mock.hits(), 2);
+
+    // A discovery that fails is a transient refresh failure; the credential stays as it was.
+    store.put(&original).expect("reset");
+    let failing: OAuthResolver =
+        Arc::new(|| Box::pin(async { Err("discovery failed: issuer unreachable".to_string()) }));
+    let pool = Pool::new(store.clone(), Strategy::FillFirst).with_oauth_resolver("corp", failing);
+    let err = pool
+        .refresh(&original.id, Some(&Secret::new("current")))
+        .await
+        .expect_err("no client");
+    assert!(
+        matches!(err, PoolError::RefreshFailed { ref reason, .. } if reason.contains("issuer unreachable")),
+        "{err}"
+    );
+    assert_eq!(
+        store.get(&original.id).expect("get").expect("exists"),
+        original
+    );
+}

@@ -11,6 +11,6 @@ mod store;
 pub use credential::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialSummary, OAuthTokens,
 };
-pub use pool::{Lease, Pool, PoolError, Strategy};
+pub use pool::{Lease, OAuthResolver, Pool, PoolError, Strategy};
 pub use source::{pool_error, CredentialSource, Credentials, LeaseFuture, PoolSource, StaticKey};
 pub use store::{CredentialStore, PendingLogin, PendingLogins};

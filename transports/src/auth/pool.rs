@@ -72,13 +72,41 @@ pub enum PoolError {
     Store(#[from] StoreError),
 }
 
+/// Builds a provider's OAuth client when it is first needed.
+pub type OAuthResolver = Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<OAuthClient, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// A provider's OAuth client, built once: given, or resolved on first use.
+struct OAuthSlot {
+    client: tokio::sync::OnceCell<Arc<OAuthClient>>,
+    resolve: Option<OAuthResolver>,
+}
+
+impl OAuthSlot {
+    async fn get(&self) -> Result<Arc<OAuthClient>, String> {
+        self.client
+            .get_or_try_init(|| async {
+                match &self.resolve {
+                    Some(resolve) => resolve().await.map(Arc::new),
+                    None => Err("no OAuth client".to_string()),
+                }
+            })
+            .await
+            .cloned()
+    }
+}
+
 /// Credentials of every provider, with the OAuth client that refreshes each provider's tokens.
 pub struct Pool {
     store: CredentialStore,
     strategy: Strategy,
     /// Refresh this long before expiry.
     pub margin: Duration,
-    oauth: HashMap<String, Arc<OAuthClient>>,
+    oauth: HashMap<String, OAuthSlot>,
     locks: Mutex<HashMap<CredentialId, Arc<tokio::sync::Mutex<()>>>>,
     turn: AtomicUsize,
 }
@@ -117,7 +145,24 @@ impl Pool {
 
     /// Registers the OAuth client that refreshes `provider`'s tokens.
     pub fn with_oauth(mut self, provider: &str, client: OAuthClient) -> Self {
-        self.oauth.insert(provider.to_string(), Arc::new(client));
+        let slot = OAuthSlot {
+            client: tokio::sync::OnceCell::new_with(Some(Arc::new(client))),
+            resolve: None,
+        };
+        self.oauth.insert(provider.to_string(), slot);
+        self
+    }
+
+    /// Registers how to build `provider`'s OAuth client (discovery may need the network);
+    /// it runs on the first refresh that needs it, not before.
+    pub fn with_oauth_resolver(mut self, provider: &str, resolve: OAuthResolver) -> Self {
+        self.oauth.insert(
+            provider.to_string(),
+            OAuthSlot {
+                client: tokio::sync::OnceCell::new(),
+                resolve: Some(resolve),
+            },
+        );
         self
     }
 
@@ -290,12 +335,21 @@ impl Pool {
                 "the access token expired and there is no refresh token".into(),
             );
         };
-        let Some(client) = self.oauth.get(&c.provider).cloned() else {
+        let Some(slot) = self.oauth.get(&c.provider) else {
             let reason = format!(
                 "provider `{}` has no OAuth settings to refresh with",
                 c.provider
             );
             return fail(&mut c, reason);
+        };
+        let client = match slot.get().await {
+            Ok(client) => client,
+            Err(reason) => {
+                return Err(PoolError::RefreshFailed {
+                    id: c.id.clone(),
+                    reason,
+                })
+            }
         };
         match client.refresh(&refresh_token).await {
             Ok(tokens) => {
