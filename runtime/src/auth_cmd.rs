@@ -495,6 +495,11 @@ pub async fn list(
             health[i] = Some(probe_one(&pool, config, c).await);
         }
     }
+    // A probe may have refreshed a token: show the rows as they are now.
+    let all: Vec<Credential> = all
+        .into_iter()
+        .map(|c| creds.get(&c.id).ok().flatten().unwrap_or(c))
+        .collect();
     if json {
         let rows: Vec<serde_json::Value> = all
             .iter()
