@@ -82,6 +82,13 @@ pub enum MissionEvent {
     Title {
         title: String,
     },
+    /// The CLI session the mission's turns run in. `started: false` is recorded before the
+    /// first run with a new id; `true` once the CLI reported the session, so later runs
+    /// resume it.
+    Session {
+        id: String,
+        started: bool,
+    },
     /// The conversation from here on, after compression.
     HistoryReplaced {
         messages: Vec<sortie_transports::Message>,
@@ -133,12 +140,23 @@ impl MissionEvent {
             } => {
                 mission.provider = provider.clone();
                 mission.model = model.clone();
+                // A CLI session holds nothing of turns run elsewhere: the next CLI run
+                // starts fresh with the whole conversation.
+                if *transport != mission.transport {
+                    mission.session = None;
+                }
                 mission.transport = transport.clone();
                 if let Some(n) = max_turns {
                     mission.max_turns = *n;
                 }
             }
             MissionEvent::Title { title } => mission.title = Some(title.clone()),
+            MissionEvent::Session { id, started } => {
+                mission.session = Some(crate::CliSession {
+                    id: id.clone(),
+                    started: *started,
+                })
+            }
             MissionEvent::Created { .. }
             | MissionEvent::Recovery { .. }
             | MissionEvent::HistoryReplaced { .. }

@@ -122,6 +122,16 @@ pub struct Mission {
     pub error: Option<String>,
     /// How many events the log holds; the next event gets this sequence number.
     pub event_count: u64,
+    /// The CLI session of a mission on the Claude Code transport.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<CliSession>,
+}
+
+/// A mission's CLI session: its id, and whether the CLI has started it yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CliSession {
+    pub id: String,
+    pub started: bool,
 }
 
 impl Mission {
@@ -144,6 +154,7 @@ impl Mission {
             cost_usd: None,
             error: None,
             event_count: 0,
+            session: None,
         }
     }
 }

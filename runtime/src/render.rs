@@ -512,6 +512,14 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             ("error".into(), s.red(&format!("{class}{status}{message}")))
         }
         MissionEvent::Warning { message } => ("warning".into(), s.yellow(message)),
+        MissionEvent::Session { id, started } => (
+            "session".into(),
+            s.dim(&if *started {
+                format!("claude session {id}")
+            } else {
+                format!("new claude session {id}")
+            }),
+        ),
         MissionEvent::Recovery {
             scope,
             class,

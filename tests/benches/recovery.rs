@@ -22,6 +22,7 @@ async fn main() {
         pool: true,
         compress: true,
         fallback: true,
+        session: false,
     };
     let rounds = 20_000;
     let started = Instant::now();

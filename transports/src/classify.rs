@@ -29,6 +29,12 @@ pub enum ErrorClass {
     Timeout,
     /// The provider answered with something that is not its wire format.
     MalformedResponse,
+    /// A CLI session cannot be resumed (the CLI has no conversation with that id).
+    SessionNotFound,
+    /// A CLI run crashed, ended without a result, or went silent.
+    ProcessFailed,
+    /// A CLI run stopped at its own turn limit.
+    TurnLimit,
 }
 
 impl ErrorClass {
@@ -48,6 +54,9 @@ impl ErrorClass {
             ErrorClass::Network => "network",
             ErrorClass::Timeout => "timeout",
             ErrorClass::MalformedResponse => "malformed_response",
+            ErrorClass::SessionNotFound => "session_not_found",
+            ErrorClass::ProcessFailed => "process_failed",
+            ErrorClass::TurnLimit => "turn_limit",
         }
     }
 
@@ -67,6 +76,9 @@ impl ErrorClass {
             "network" => ErrorClass::Network,
             "timeout" => ErrorClass::Timeout,
             "malformed_response" => ErrorClass::MalformedResponse,
+            "session_not_found" => ErrorClass::SessionNotFound,
+            "process_failed" => ErrorClass::ProcessFailed,
+            "turn_limit" => ErrorClass::TurnLimit,
             _ => return None,
         })
     }

@@ -6,9 +6,12 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod claude_code;
 pub mod classify;
 pub mod direct;
 mod error;
+#[cfg(unix)]
+pub mod process;
 mod secret;
 pub mod sse;
 mod turn;
@@ -20,6 +23,6 @@ pub use error::{CredentialTag, TransportError};
 pub use secret::Secret;
 pub use turn::{complete, Completion, TurnAssembler};
 pub use types::{
-    ContentBlock, EventStream, Message, ModelsFuture, Price, Role, StopReason, ToolSpec, Transport,
-    TransportEvent, TurnFuture, TurnRequest, Usage,
+    ContentBlock, EventStream, Message, ModelsFuture, Price, Role, SessionRef, StopReason, ToolAccess,
+    ToolSpec, Transport, TransportEvent, TurnFuture, TurnRequest, Usage,
 };

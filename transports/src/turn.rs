@@ -14,6 +14,8 @@ pub struct Completion {
     pub content: Vec<ContentBlock>,
     pub stop: StopReason,
     pub usage: Option<Usage>,
+    /// What the provider said the turn cost (USD), when it says.
+    pub cost_usd: Option<f64>,
     pub warnings: Vec<String>,
 }
 
@@ -31,6 +33,7 @@ pub struct TurnAssembler {
     model: String,
     content: Vec<ContentBlock>,
     usage: Option<Usage>,
+    cost_usd: Option<f64>,
     warnings: Vec<String>,
 }
 
@@ -43,7 +46,19 @@ impl TurnAssembler {
         }
     }
 
-    /// Takes one event; returns the completed turn at `Done`.
+    /// Takes the blocks assembled so far: the assistant message before a tool result of a
+    /// transport that runs tools itself.
+    pub fn take_segment(&mut self) -> Vec<ContentBlock> {
+        std::mem::take(&mut self.content)
+    }
+
+    /// Takes the warnings collected so far.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Takes one event; returns the completed turn at `Done`. Session and tool-result
+    /// events are the caller's to act on and change nothing here.
     pub fn push(&mut self, event: TransportEvent) -> Option<Completion> {
         match event {
             TransportEvent::TextDelta(delta) => match self.content.last_mut() {
@@ -84,12 +99,15 @@ impl TurnAssembler {
                 arguments,
             }),
             TransportEvent::Usage(usage) => self.usage = Some(usage),
+            TransportEvent::Cost(cost) => self.cost_usd = Some(cost),
+            TransportEvent::Session { .. } | TransportEvent::ToolResult { .. } => {}
             TransportEvent::Warning(w) => self.warnings.push(w),
             TransportEvent::Done(stop) => {
                 return Some(Completion {
                     content: std::mem::take(&mut self.content),
                     stop,
                     usage: self.usage.take(),
+                    cost_usd: self.cost_usd.take(),
                     warnings: std::mem::take(&mut self.warnings),
                 })
             }

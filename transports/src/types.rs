@@ -102,6 +102,37 @@ pub struct TurnRequest {
     pub max_output_tokens: Option<u32>,
     /// Turn extended thinking off for this request (a retry after a stale-thinking refusal).
     pub disable_thinking: bool,
+    /// The CLI session this turn runs in (transports that keep sessions; others ignore it).
+    pub session: Option<SessionRef>,
+    /// The working directory of a transport that runs tools itself.
+    pub cwd: Option<std::path::PathBuf>,
+    /// An opaque key that stays the same across the turns of one conversation (the mission
+    /// id), for per-conversation state such as a CLI's home directory.
+    pub conversation: Option<String>,
+    /// What a transport that runs tools itself may let them do.
+    pub access: ToolAccess,
+    /// The most model calls a transport that loops by itself may make in this turn.
+    pub max_turns: Option<u32>,
+}
+
+/// A CLI session: its id, and whether it exists yet (`--resume`) or is to be started with
+/// this id (`--session-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub id: String,
+    pub resume: bool,
+}
+
+/// What tools run by a transport may do, from the mission's permission policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolAccess {
+    /// Everything, without asking.
+    Auto,
+    /// Read and search only.
+    #[default]
+    ReadOnly,
+    /// Whatever needs a person's approval is refused (nobody can answer a non-interactive CLI).
+    Ask,
 }
 
 /// Why the model stopped.
@@ -185,6 +216,21 @@ pub enum TransportEvent {
         arguments: String,
     },
     Usage(Usage),
+    /// What the provider says the turn cost, in USD (the Claude Code CLI reports it).
+    Cost(f64),
+    /// The session the turn runs in, as the CLI reported it.
+    Session {
+        id: String,
+    },
+    /// A tool the transport ran itself finished; the calls before it form one assistant
+    /// message, and the turn goes on.
+    ToolResult {
+        call_id: String,
+        content: String,
+        is_error: bool,
+        /// The transport's permission mode refused the call.
+        denied: bool,
+    },
     /// The last event of a successful turn.
     Done(StopReason),
 }
@@ -210,6 +256,12 @@ pub type ModelsFuture<'a> = Pin<
 pub trait Transport: Send + Sync {
     /// A short name for events and messages, e.g. `openai-compatible`.
     fn kind(&self) -> &'static str;
+
+    /// True when the transport runs the tools the model calls itself (the Claude Code CLI):
+    /// its turns stream [`TransportEvent::ToolResult`]s and the caller runs nothing.
+    fn runs_tools(&self) -> bool {
+        false
+    }
 
     /// Sends one turn and streams its events.
     fn stream_turn(&self, request: TurnRequest) -> TurnFuture<'_>;

@@ -13,18 +13,19 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use sortie_transports::{
-    Completion, ContentBlock, ErrorClass, Message, Price, Role, Transport, TransportError,
-    TransportEvent, TurnAssembler, TurnRequest,
+    Completion, ContentBlock, ErrorClass, Message, Price, Role, SessionRef, Transport,
+    TransportError, TransportEvent, TurnAssembler, TurnRequest,
 };
 use tokio_util::sync::CancellationToken;
 
 pub use history::history_from_events;
 
 use crate::auxiliary::Auxiliary;
-use crate::recovery::{Attempts, Next, Policy, Recovery, Step};
+use crate::recovery::{Abilities, Attempts, Next, Policy, Recovery, Step};
 use crate::tools::{Approver, DenyAll, ToolBox};
 use crate::{
-    prompts, Mission, MissionEvent, MissionId, MissionStatus, Store, StoreError, StoredEvent,
+    prompts, CliSession, Mission, MissionEvent, MissionId, MissionStatus, Store, StoreError,
+    StoredEvent, ToolOutcome,
 };
 
 /// What a runner reports while it works: stored events, and the live deltas between them.
@@ -114,6 +115,14 @@ pub fn strip_thinking(history: &mut [Message]) {
 enum TurnEnd {
     Finished(Completion),
     Failed(TransportError),
+}
+
+/// What a turn over a transport that runs tools itself adds to the mission as it streams:
+/// the conversation (assistant messages and tool results, recorded as they arrive) and the
+/// CLI session.
+struct Live<'a> {
+    history: &'a mut Vec<Message>,
+    session: &'a mut Option<CliSession>,
 }
 
 impl MissionRunner {
@@ -360,6 +369,7 @@ impl MissionRunner {
         };
         let mut fallbacks = self.fallback.iter().peekable();
         let mut disable_thinking = false;
+        let mut session = mission.session.clone();
         for turn in mission.turns + 1..=mission.max_turns {
             if let Some(aux) = &self.auxiliary {
                 if aux.should_compress(&history) {
@@ -380,18 +390,33 @@ impl MissionRunner {
             )?;
             let mut attempts = Attempts::new(&self.recovery.policy);
             let done = loop {
+                let runs_tools = current.transport.runs_tools();
+                let session_ref = if runs_tools {
+                    Some(self.session_for(&id, &mut session)?)
+                } else {
+                    None
+                };
                 let request = TurnRequest {
                     model: current.model.clone(),
                     system: system.clone(),
                     messages: history.clone(),
-                    tools: specs.clone(),
+                    tools: if runs_tools { Vec::new() } else { specs.clone() },
                     max_output_tokens: None,
                     disable_thinking,
+                    session: session_ref,
+                    cwd: Some(cwd.clone()),
+                    conversation: Some(id.to_string()),
+                    access: mission.policy.into(),
+                    max_turns: runs_tools.then_some(mission.max_turns),
+                };
+                let live = Live {
+                    history: &mut history,
+                    session: &mut session,
                 };
                 let end = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
-                    end = self.one_turn(current.transport.as_ref(), &id, turn, request) => end,
+                    end = self.one_turn(current.transport.as_ref(), &id, turn, request, live) => end?,
                 };
                 let error = match end {
                     TurnEnd::Finished(done) => break done,
@@ -411,7 +436,12 @@ impl MissionRunner {
                 let step = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
-                    step = self.recovery.apply(&error, &mut attempts, self.auxiliary.is_some(), fallbacks.peek().is_some(), countdown) => step,
+                    step = self.recovery.apply(&error, &mut attempts, Abilities {
+                        pool: true,
+                        compress: self.auxiliary.is_some(),
+                        fallback: fallbacks.peek().is_some(),
+                        session: current.transport.runs_tools(),
+                    }, countdown) => step,
                 };
                 self.record_step(&id, "turn", &error, &step)?;
                 match step.next {
@@ -420,7 +450,13 @@ impl MissionRunner {
                         strip_thinking(&mut history);
                         disable_thinking = true;
                     }
+                    Next::ResetSession => session = None,
                     Next::Compress => {
+                        // A CLI session keeps the whole conversation: only a fresh one
+                        // starts from the compressed history.
+                        if current.transport.runs_tools() {
+                            session = None;
+                        }
                         let aux = self
                             .auxiliary
                             .as_ref()
@@ -469,21 +505,27 @@ impl MissionRunner {
                 content,
                 stop,
                 usage,
+                cost_usd: reported_cost,
                 warnings,
             } = done;
             for message in warnings {
                 self.record(&id, MissionEvent::Warning { message })?;
             }
-            self.record(
-                &id,
-                MissionEvent::AssistantMessage {
-                    turn,
-                    content: content.clone(),
-                    stop_reason: stop,
-                },
-            )?;
+            let ran_tools = current.transport.runs_tools();
+            // A CLI run that ended on a tool result has no closing message to store.
+            if !(ran_tools && content.is_empty()) {
+                self.record(
+                    &id,
+                    MissionEvent::AssistantMessage {
+                        turn,
+                        content: content.clone(),
+                        stop_reason: stop,
+                    },
+                )?;
+            }
             if let Some(usage) = usage {
-                let cost_usd = self.prices.get(&current.model).map(|p| usage.cost(p));
+                let cost_usd = reported_cost
+                    .or_else(|| self.prices.get(&current.model).map(|p| usage.cost(p)));
                 self.record(
                     &id,
                     MissionEvent::Usage {
@@ -506,14 +548,17 @@ impl MissionRunner {
                     _ => None,
                 })
                 .collect();
-            history.push(Message {
-                role: Role::Assistant,
-                content,
-            });
+            if !content.is_empty() || !ran_tools {
+                history.push(Message {
+                    role: Role::Assistant,
+                    content,
+                });
+            }
             if first_turn && turn == mission.turns + 1 {
                 self.give_title(&id, &mission).await?;
             }
-            if calls.is_empty() {
+            // The transport ran its own tools: its turn is the whole answer.
+            if calls.is_empty() || ran_tools {
                 return self.finish(&id, MissionStatus::Completed, None).await;
             }
             let mut results = Vec::with_capacity(calls.len());
@@ -568,23 +613,58 @@ impl MissionRunner {
         self.finish(&id, MissionStatus::Failed, Some(message)).await
     }
 
-    /// Streams one turn, forwarding deltas, and assembles what the model said.
+    /// The CLI session for the next run: the mission's, or a new one (recorded before the
+    /// run, so two missions never share an id and a crash leaves it known).
+    fn session_for(
+        &self,
+        id: &MissionId,
+        session: &mut Option<CliSession>,
+    ) -> Result<SessionRef, RunError> {
+        let current = match session {
+            Some(s) => s.clone(),
+            None => {
+                let fresh = CliSession {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    started: false,
+                };
+                self.record(
+                    id,
+                    MissionEvent::Session {
+                        id: fresh.id.clone(),
+                        started: false,
+                    },
+                )?;
+                *session = Some(fresh.clone());
+                fresh
+            }
+        };
+        Ok(SessionRef {
+            id: current.id,
+            resume: current.started,
+        })
+    }
+
+    /// Streams one turn, forwarding deltas, and assembles what the model said. A transport
+    /// that runs tools itself has each assistant message and tool result recorded (and added
+    /// to `live.history`) as it arrives.
     async fn one_turn(
         &self,
         transport: &dyn Transport,
         id: &MissionId,
         turn: u32,
         request: TurnRequest,
-    ) -> TurnEnd {
+        live: Live<'_>,
+    ) -> Result<TurnEnd, RunError> {
         let mut assembler = TurnAssembler::new(request.model.clone());
+        let mut started: HashMap<String, Instant> = HashMap::new();
         let mut stream = match transport.stream_turn(request).await {
             Ok(s) => s,
-            Err(e) => return TurnEnd::Failed(e),
+            Err(e) => return Ok(TurnEnd::Failed(e)),
         };
         while let Some(item) = stream.next().await {
             let event = match item {
                 Ok(event) => event,
-                Err(e) => return TurnEnd::Failed(e),
+                Err(e) => return Ok(TurnEnd::Failed(e)),
             };
             match &event {
                 TransportEvent::TextDelta(delta) => self.notify(Update::TextDelta {
@@ -599,15 +679,126 @@ impl MissionRunner {
                         text: text.clone(),
                     })
                 }
+                TransportEvent::ToolCall {
+                    id: call_id,
+                    name,
+                    arguments,
+                } if transport.runs_tools() => {
+                    started.insert(call_id.clone(), Instant::now());
+                    self.notify(Update::ToolStarted {
+                        mission: *id,
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        arguments: arguments.clone(),
+                    })
+                }
+                TransportEvent::Session { id: session_id } => {
+                    let known = live
+                        .session
+                        .as_ref()
+                        .is_some_and(|s| s.started && &s.id == session_id);
+                    if !known {
+                        self.record(
+                            id,
+                            MissionEvent::Session {
+                                id: session_id.clone(),
+                                started: true,
+                            },
+                        )?;
+                        *live.session = Some(CliSession {
+                            id: session_id.clone(),
+                            started: true,
+                        });
+                    }
+                }
+                TransportEvent::ToolResult {
+                    call_id,
+                    content,
+                    is_error,
+                    denied,
+                } => {
+                    for message in assembler.take_warnings() {
+                        self.record(id, MissionEvent::Warning { message })?;
+                    }
+                    let said = assembler.take_segment();
+                    if !said.is_empty() {
+                        self.record(
+                            id,
+                            MissionEvent::AssistantMessage {
+                                turn,
+                                content: said.clone(),
+                                stop_reason: sortie_transports::StopReason::ToolUse,
+                            },
+                        )?;
+                        live.history.push(Message {
+                            role: Role::Assistant,
+                            content: said,
+                        });
+                    }
+                    let name = called_name(live.history, call_id);
+                    self.record(
+                        id,
+                        MissionEvent::ToolResult {
+                            turn,
+                            call_id: call_id.clone(),
+                            name,
+                            outcome: match (denied, is_error) {
+                                (true, _) => ToolOutcome::Denied,
+                                (false, true) => ToolOutcome::Error,
+                                (false, false) => ToolOutcome::Ok,
+                            },
+                            output: content.clone(),
+                            duration_ms: started.remove(call_id).map_or(0, |t| {
+                                u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+                            }),
+                        },
+                    )?;
+                    let block = ContentBlock::ToolResult {
+                        call_id: call_id.clone(),
+                        content: content.clone(),
+                        is_error: *is_error || *denied,
+                    };
+                    match live.history.last_mut() {
+                        Some(m)
+                            if m.role == Role::User
+                                && m
+                                    .content
+                                    .iter()
+                                    .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
+                        {
+                            m.content.push(block)
+                        }
+                        _ => live.history.push(Message {
+                            role: Role::User,
+                            content: vec![block],
+                        }),
+                    }
+                }
                 _ => {}
             }
             if let Some(done) = assembler.push(event) {
-                return TurnEnd::Finished(done);
+                return Ok(TurnEnd::Finished(done));
             }
         }
-        TurnEnd::Failed(TransportError::new(
+        Ok(TurnEnd::Failed(TransportError::new(
             ErrorClass::Network,
             "the transport's stream ended without finishing the turn",
-        ))
+        )))
     }
+}
+
+/// The name of the tool call `call_id` in the conversation (the latest assistant messages
+/// first).
+fn called_name(history: &[Message], call_id: &str) -> String {
+    history
+        .iter()
+        .rev()
+        .filter(|m| m.role == Role::Assistant)
+        .flat_map(|m| m.content.iter())
+        .find_map(|b| match b {
+            ContentBlock::ToolUse { id, name, .. } if id == call_id => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "tool".to_string())
+
 }

@@ -9,7 +9,7 @@ use sortie_transports::{
 };
 
 use crate::prompts;
-use crate::recovery::{Attempts, Next, Recovery, Step};
+use crate::recovery::{Abilities, Attempts, Next, Recovery, Step};
 
 /// Where an auxiliary call reports each recovery step.
 pub type OnStep<'a> = &'a mut (dyn FnMut(&TransportError, &Step) + Send);
@@ -70,7 +70,7 @@ impl Auxiliary {
             };
             let step = self
                 .recovery
-                .apply(&error, &mut attempts, false, false, |_| {})
+                .apply(&error, &mut attempts, Abilities::default(), |_| {})
                 .await;
             on_step(&error, &step);
             match step.next {

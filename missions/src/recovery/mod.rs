@@ -37,6 +37,10 @@ pub enum Strategy {
     },
     StripThinking,
     Compress,
+    /// Run the CLI session again where it stopped (a run that crashed or went silent).
+    ResumeSession,
+    /// Start a new CLI session whose first prompt carries the conversation as text.
+    ResetSessionFresh,
     /// Switch to the next model of the fallback chain.
     Fallback,
     /// Stop: the mission fails with the provider's message.
@@ -63,6 +67,8 @@ impl Strategy {
             Strategy::Backoff { .. } => "backoff",
             Strategy::StripThinking => "strip_thinking",
             Strategy::Compress => "compress",
+            Strategy::ResumeSession => "resume_session",
+            Strategy::ResetSessionFresh => "reset_session_fresh",
             Strategy::Fallback => "fallback",
             Strategy::Fail => "fail",
             Strategy::NeedsReauth => "needs_reauth",
@@ -106,6 +112,8 @@ pub struct Attempts {
     pub waited: Duration,
     pub stripped: bool,
     pub compressed: bool,
+    pub resumed: bool,
+    pub reset: bool,
     /// The last entitlement refusal: with no credential left, the mission fails with it.
     pub entitlement: Option<TransportError>,
     backoff: backoff::ExponentialBackoff,
@@ -121,6 +129,8 @@ impl Attempts {
             waited: Duration::ZERO,
             stripped: false,
             compressed: false,
+            resumed: false,
+            reset: false,
             entitlement: None,
             backoff: backoff::ExponentialBackoff {
                 // `next_backoff` starts from `current_interval`, not `initial_interval`.
@@ -137,11 +147,14 @@ impl Attempts {
 }
 
 /// What the caller can do besides retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Abilities {
     pub pool: bool,
     pub compress: bool,
     pub fallback: bool,
+    /// The transport keeps a CLI session (Claude Code): stale thinking and lost or broken
+    /// runs are recovered by resuming or resetting the session.
+    pub session: bool,
 }
 
 /// Picks the strategy for a failure. Pure: no I/O, no clock (benchmarked).
@@ -213,6 +226,15 @@ pub fn decide(
                 Strategy::Fail
             }
         }
+        ErrorClass::StaleThinking | ErrorClass::SessionNotFound if can.session => {
+            if attempts.reset {
+                Strategy::Fail
+            } else {
+                Strategy::ResetSessionFresh
+            }
+        }
+        ErrorClass::ProcessFailed if can.session && !attempts.resumed => Strategy::ResumeSession,
+        ErrorClass::ProcessFailed if can.session && !attempts.reset => Strategy::ResetSessionFresh,
         ErrorClass::StaleThinking if !attempts.stripped => Strategy::StripThinking,
         ErrorClass::ContextOverflow if !attempts.compressed && can.compress => Strategy::Compress,
         _ => Strategy::Fail,
@@ -225,6 +247,8 @@ pub enum Next {
     Retry,
     StripThinking,
     Compress,
+    /// Retry in a new CLI session, the conversation rebuilt as its first prompt.
+    ResetSession,
     Fallback,
     Fail(TransportError),
     NeedsReauth(TransportError),
@@ -251,19 +275,18 @@ impl Recovery {
     }
 
     /// Decides and carries out the credential and timing part of a strategy. `on_wait` is
-    /// called with the time left while waiting (every 10 s), for countdown events.
+    /// called with the time left while waiting (every 10 s), for countdown events. Whether
+    /// there is a pool comes from the engine, whatever `can.pool` says.
     pub async fn apply(
         &self,
         error: &TransportError,
         attempts: &mut Attempts,
-        can_compress: bool,
-        can_fallback: bool,
+        can: Abilities,
         mut on_wait: impl FnMut(Duration),
     ) -> Step {
         let can = Abilities {
             pool: self.pool.is_some(),
-            compress: can_compress,
-            fallback: can_fallback,
+            ..can
         };
         let strategy = decide(error, attempts, &self.policy, can);
         let tag = error.credential.clone();
@@ -366,6 +389,17 @@ impl Recovery {
                     Next::Compress,
                 )
             }
+            Strategy::ResumeSession => {
+                attempts.resumed = true;
+                ("running the session again".to_string(), Next::Retry)
+            }
+            Strategy::ResetSessionFresh => {
+                attempts.reset = true;
+                (
+                    "starting a fresh session with the conversation rebuilt as text".to_string(),
+                    Next::ResetSession,
+                )
+            }
             Strategy::Fallback => (
                 "switching to the next model of the fallback chain".to_string(),
                 Next::Fallback,
@@ -422,6 +456,7 @@ mod tests {
         pool: true,
         compress: true,
         fallback: false,
+        session: false,
     };
 
     #[test]
@@ -513,6 +548,55 @@ mod tests {
                 }
             ),
             Strategy::Fallback
+        );
+    }
+
+    #[test]
+    fn a_cli_session_resumes_once_resets_once_then_fails() {
+        let p = Policy::default();
+        let cli = Abilities {
+            session: true,
+            ..ALL
+        };
+        let mut a = Attempts::new(&p);
+        let crash = err(ErrorClass::ProcessFailed, false);
+        let decided: Vec<Strategy> = (0..3)
+            .map(|_| {
+                let s = decide(&crash, &mut a, &p, cli);
+                match s {
+                    Strategy::ResumeSession => a.resumed = true,
+                    Strategy::ResetSessionFresh => a.reset = true,
+                    _ => {}
+                }
+                s
+            })
+            .collect();
+        assert_eq!(
+            decided,
+            vec![
+                Strategy::ResumeSession,
+                Strategy::ResetSessionFresh,
+                Strategy::Fail
+            ]
+        );
+        for class in [ErrorClass::StaleThinking, ErrorClass::SessionNotFound] {
+            let mut a = Attempts::new(&p);
+            assert_eq!(
+                decide(&err(class, false), &mut a, &p, cli),
+                Strategy::ResetSessionFresh
+            );
+            a.reset = true;
+            assert_eq!(decide(&err(class, false), &mut a, &p, cli), Strategy::Fail);
+        }
+        // Without a session, a lost session or a crash is not retried by resetting.
+        let mut a = Attempts::new(&p);
+        assert_eq!(
+            decide(&err(ErrorClass::SessionNotFound, false), &mut a, &p, ALL),
+            Strategy::Fail
+        );
+        assert_eq!(
+            decide(&err(ErrorClass::TurnLimit, false), &mut a, &p, cli),
+            Strategy::Fail
         );
     }
 

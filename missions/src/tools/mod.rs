@@ -37,6 +37,17 @@ pub enum PermissionPolicy {
     Ask,
 }
 
+impl From<PermissionPolicy> for sortie_transports::ToolAccess {
+    /// What a transport that runs tools itself (the Claude Code CLI) may let them do.
+    fn from(p: PermissionPolicy) -> Self {
+        match p {
+            PermissionPolicy::Auto => Self::Auto,
+            PermissionPolicy::ReadOnly => Self::ReadOnly,
+            PermissionPolicy::Ask => Self::Ask,
+        }
+    }
+}
+
 impl PermissionPolicy {
     pub fn as_str(&self) -> &'static str {
         match self {

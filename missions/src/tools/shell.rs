@@ -115,16 +115,7 @@ impl Drop for GroupGuard {
 /// Kills the command and everything it started (it leads its own process group).
 fn kill_group(pid: Option<u32>) {
     #[cfg(unix)]
-    {
-        use nix::sys::signal::{killpg, Signal};
-        use nix::unistd::Pid;
-        // Group ids 0 and 1 would mean our own group and init: never signal those.
-        if let Some(pgid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
-            if let Err(e) = killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
-                tracing::debug!("killing process group {pgid}: {e}");
-            }
-        }
-    }
+    sortie_transports::process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
     #[cfg(not(unix))]
     let _ = pid;
 }

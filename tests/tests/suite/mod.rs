@@ -2,6 +2,7 @@ mod agent_loop;
 mod anthropic;
 mod auth_cli;
 mod catalog;
+mod claude_stream;
 mod classify_fixtures;
 mod cli;
 mod faults;

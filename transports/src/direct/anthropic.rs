@@ -688,6 +688,7 @@ mod tests {
             }],
             max_output_tokens: None,
             disable_thinking: false,
+            ..Default::default()
         };
         let body = build_request(&req, &AnthropicConfig::new("http://x"));
         assert_eq!(

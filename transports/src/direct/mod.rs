@@ -1,7 +1,7 @@
 //! Transports that talk to a provider's HTTP API directly.
 
 pub mod anthropic;
-mod http;
+pub(crate) mod http;
 pub mod openai_chat;
 pub mod openai_responses;
 
