@@ -6,8 +6,10 @@ use std::path::Path;
 const SYSTEM: &str = include_str!("../../prompts/system.md");
 const TITLE: &str = include_str!("../../prompts/title.md");
 const COMPRESS: &str = include_str!("../../prompts/compress.md");
+const CLAUDE_CODE: &str = include_str!("../../prompts/claude-code.md");
 
-/// A named template: `system`, `title` or `compress`.
+/// A named template: `system`, `claude-code` (appended to Claude Code's own system prompt),
+/// `title` or `compress`.
 pub fn template(name: &str, home: Option<&Path>) -> String {
     if let Some(home) = home {
         let path = home.join("prompts").join(format!("{name}.md"));
@@ -18,6 +20,7 @@ pub fn template(name: &str, home: Option<&Path>) -> String {
     match name {
         "title" => TITLE,
         "compress" => COMPRESS,
+        "claude-code" => CLAUDE_CODE,
         _ => SYSTEM,
     }
     .to_string()

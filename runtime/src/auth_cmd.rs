@@ -116,12 +116,16 @@ pub fn credentials_for(
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
 ) -> anyhow::Result<Option<Credentials>> {
-    if pool.store().for_provider(&provider.name)?.is_empty() {
+    if pool
+        .store()
+        .for_provider(&provider.credentials_from)?
+        .is_empty()
+    {
         return Ok(None);
     }
     Ok(Some(Credentials::new(PoolSource {
         pool: pool.clone(),
-        provider: provider.name.clone(),
+        provider: provider.credentials_from.clone(),
     })))
 }
 

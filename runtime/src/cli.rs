@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{MissionRunner, MissionSpec, PermissionPolicy, Store};
-use sortie_transports::auth::{CredentialId, Credentials};
+use sortie_transports::auth::{CredentialId, Credentials, StaticKey};
+use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
 use sortie_transports::direct::{
     AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
     OpenAiResponses, ResponsesConfig,
@@ -274,6 +275,26 @@ pub fn transport_for(
     credentials: Option<Credentials>,
 ) -> anyhow::Result<Arc<dyn Transport>> {
     Ok(match provider.kind {
+        ProviderKind::ClaudeCode => {
+            let settings = provider
+                .claude_code
+                .clone()
+                .context("a claude-code provider without its settings")?;
+            let mut config = ClaudeCodeConfig::new(settings.program);
+            config.base_url = (!provider.base_url.is_empty()).then(|| provider.base_url.clone());
+            config.credentials = credentials.or_else(|| {
+                provider
+                    .api_key
+                    .clone()
+                    .map(|key| Credentials::new(StaticKey::new(&provider.name, Some(key))))
+            });
+            config.home = settings.home;
+            config.idle_timeout = provider.idle_timeout;
+            config.max_retries = settings.max_retries;
+            config.extra_args = settings.args;
+            config.env = settings.env;
+            Arc::new(ClaudeCode::new(config))
+        }
         ProviderKind::Anthropic => {
             let mut config = AnthropicConfig::new(&provider.base_url);
             config.auth = provider.api_key.clone().map(AnthropicAuth::ApiKey);

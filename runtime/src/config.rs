@@ -8,6 +8,13 @@
 //! base_url = "http://127.0.0.1:8000/v1"
 //! api_key_env = "LOCAL_API_KEY"   # optional
 //! model = "some-model"
+//!
+//! [providers.claude-code]          # built in; shown with its defaults
+//! kind = "claude-code"
+//! model = "sonnet"
+//! credentials = "anthropic"        # lease `sortie auth` credentials of this provider
+//! program = "claude"
+//! home = "mission"                 # or "inherit", or a directory
 //! ```
 
 use std::collections::BTreeMap;
@@ -18,6 +25,7 @@ use serde::Deserialize;
 use sortie_missions::PermissionPolicy;
 use sortie_transports::auth::presets::{self, Flow, Preset};
 use sortie_transports::auth::Strategy;
+use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
 /// What a bad config file looks like to the user: the file, the key, the line.
@@ -140,6 +148,32 @@ pub struct ProviderConfig {
     pub oauth: Option<OAuthTable>,
     /// Use a built-in OAuth preset: anthropic, openai-codex, xai, google.
     pub oauth_preset: Option<String>,
+    /// The provider whose stored credentials this one leases (default: its own name; for
+    /// `claude-code`, `anthropic`).
+    pub credentials: Option<String>,
+    /// claude-code: the `claude` executable (default `claude`, looked up on PATH).
+    pub program: Option<String>,
+    /// claude-code: the CLI's HOME: `mission` (one owner-only directory per mission under
+    /// the data dir, the default), `inherit` (yours: its own login and settings) or a path.
+    pub home: Option<String>,
+    /// claude-code: `CLAUDE_CODE_MAX_RETRIES` (default 0: Sortie's recovery retries).
+    pub max_retries: Option<u32>,
+    /// claude-code: more arguments for every run.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// claude-code: more environment for every run.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// How a `claude-code` provider runs the CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaudeCodeSettings {
+    pub program: String,
+    pub home: HomeDir,
+    pub max_retries: u32,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 /// How a login runs.
@@ -281,6 +315,10 @@ pub struct ResolvedProvider {
     /// (`sortie auth ...`) makes this moot.
     pub missing_key: Option<String>,
     pub oauth: Option<OAuthSpec>,
+    /// The provider whose stored credentials this one leases.
+    pub credentials_from: String,
+    /// How to run the CLI, for a `claude-code` provider.
+    pub claude_code: Option<ClaudeCodeSettings>,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -415,6 +453,7 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         "ollama" => ProviderKind::Ollama,
         "anthropic" => ProviderKind::Anthropic,
         "codex" => ProviderKind::OpenaiResponses,
+        "claude-code" => ProviderKind::ClaudeCode,
         _ => return None,
     };
     Some(ProviderConfig {
@@ -429,6 +468,12 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         thinking_budget: None,
         oauth: None,
         oauth_preset: None,
+        credentials: None,
+        program: None,
+        home: None,
+        max_retries: None,
+        args: Vec::new(),
+        env: BTreeMap::new(),
     })
     .map(|mut c| {
         if name == "codex" {
@@ -449,6 +494,7 @@ fn provider_names(configured: &BTreeMap<String, ProviderConfig>) -> Vec<String> 
         "openrouter",
         "ollama",
         "codex",
+        "claude-code",
     ] {
         if !configured.contains_key(b) {
             names.push(b.to_string());
@@ -501,10 +547,7 @@ fn resolve(
 ) -> Result<ResolvedProvider, ConfigError> {
     let kind = config.kind;
     if kind == ProviderKind::ClaudeCode {
-        return Err(ConfigError::Provider(format!(
-            "provider `{name}` has kind `{}`, which this build of sortie cannot run yet; use an API provider (openai-compatible, openai-responses, anthropic)",
-            kind.as_str()
-        )));
+        return resolve_claude_code(name, config, path);
     }
     let preset = kind.preset();
     // OPENAI_BASE_URL / OPENAI_API_KEY override the `openai` kind, so any OpenAI-compatible
@@ -550,6 +593,56 @@ fn resolve(
             _ => None,
         },
         oauth: oauth_spec(name, config.oauth, config.oauth_preset.as_deref())?,
+        credentials_from: config.credentials.unwrap_or_else(|| name.to_string()),
+        claude_code: None,
+    })
+}
+
+/// A `claude-code` provider: the CLI, where it keeps its state, and whose credentials it
+/// runs with. Without a stored credential or `ANTHROPIC_API_KEY` the CLI uses its own login.
+fn resolve_claude_code(
+    name: &str,
+    config: ProviderConfig,
+    path: &Path,
+) -> Result<ResolvedProvider, ConfigError> {
+    let data_dir = path.parent().unwrap_or(Path::new("."));
+    let home = match config.home.as_deref().map(str::trim) {
+        None | Some("mission") => HomeDir::PerConversation(data_dir.join("claude-code")),
+        Some("inherit") => HomeDir::Inherit,
+        Some("") => {
+            return Err(ConfigError::Provider(format!(
+                "[providers.{name}] home is empty; use \"mission\", \"inherit\" or a directory"
+            )))
+        }
+        Some(dir) => HomeDir::Fixed(PathBuf::from(dir)),
+    };
+    let key_env = config
+        .api_key_env
+        .clone()
+        .unwrap_or_else(|| "ANTHROPIC_API_KEY".to_string());
+    Ok(ResolvedProvider {
+        name: name.to_string(),
+        kind: ProviderKind::ClaudeCode,
+        base_url: config.base_url.unwrap_or_default(),
+        api_key: env(&key_env).map(|key| Secret::new(key.trim())),
+        model: config.model.or(Some("sonnet".to_string())),
+        headers: Vec::new(),
+        stream: true,
+        idle_timeout: Duration::from_secs(config.idle_timeout_secs.unwrap_or(600).max(1)),
+        max_tokens: None,
+        thinking_budget: None,
+        missing_key: None,
+        oauth: None,
+        credentials_from: config
+            .credentials
+            .unwrap_or_else(|| "anthropic".to_string()),
+        claude_code: Some(ClaudeCodeSettings {
+            program: config.program.unwrap_or_else(|| "claude".to_string()),
+            home,
+            max_retries: config.max_retries.unwrap_or(0),
+            args: config.args,
+            env: config.env.into_iter().collect(),
+        }),
     })
 }
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::approve::TtyApprover;
 use crate::auth_cmd;
 use crate::cli::{open_store, transport_for, ResumeArgs, RunArgs};
-use crate::config::{Config, ResolvedProvider};
+use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::render::{self, Live, Style};
 
 pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -103,26 +103,46 @@ async fn mission_runner(
     let (transport, pooled) = provider_transport(pool, provider)?;
     let recovery = Recovery::new(policy(config), pooled.then(|| pool.clone()));
     let aux_conf = &config.auxiliary;
-    let (aux_transport, aux_model) = match &aux_conf.provider {
+    // Titles and compression are one-shot requests: a claude-code mission makes them on the
+    // API of the provider whose credentials it runs with, not by starting the CLI.
+    let implicit = aux_conf.provider.is_none() && provider.kind == ProviderKind::ClaudeCode;
+    let aux_provider = aux_conf
+        .provider
+        .clone()
+        .or_else(|| implicit.then(|| provider.credentials_from.clone()));
+    let aux_client = match &aux_provider {
         Some(name) if name != &provider.name => {
-            let p = config.provider(Some(name))?;
-            let model = aux_conf
-                .model
-                .clone()
-                .or(p.model.clone())
-                .with_context(|| no_model(config, &p))?;
-            (provider_transport(pool, &p)?.0, model)
+            let made = config
+                .provider(Some(name))
+                .map_err(anyhow::Error::from)
+                .and_then(|p| {
+                    let model = aux_conf
+                        .model
+                        .clone()
+                        .or(p.model.clone())
+                        .with_context(|| no_model(config, &p))?;
+                    Ok((provider_transport(pool, &p)?.0, model))
+                });
+            match made {
+                Ok(client) => Some(client),
+                // Without credentials for the API, a claude-code mission goes without titles.
+                Err(_) if implicit => None,
+                Err(e) => return Err(e),
+            }
         }
-        _ => (
+        _ => Some((
             transport.clone(),
             aux_conf.model.clone().unwrap_or_else(|| model.to_string()),
-        ),
+        )),
     };
-    let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), Some(home));
-    aux.titles = aux_conf.titles;
-    aux.compress_at = aux_conf.compress_at;
-    aux.context_window = aux_conf.context_window;
-    aux.keep_last = aux_conf.keep_last;
+    let aux = aux_client.map(|(aux_transport, aux_model)| {
+        let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), Some(home));
+        aux.titles = aux_conf.titles;
+        aux.compress_at = aux_conf.compress_at;
+        aux.context_window = aux_conf.context_window;
+        aux.keep_last = aux_conf.keep_last;
+        aux
+    });
     let mut chain = Vec::new();
     for (name, fallback_model) in &config.fallback {
         match config
@@ -139,13 +159,19 @@ async fn mission_runner(
         }
     }
     let kind = transport.kind();
-    let runner = MissionRunner::new(store.clone(), transport)
+    let mut runner = MissionRunner::new(store.clone(), transport)
         .with_system_template(sortie_missions::prompts::template("system", Some(home)))
+        .with_cli_system_template(sortie_missions::prompts::template(
+            "claude-code",
+            Some(home),
+        ))
         .with_approver(Arc::new(TtyApprover))
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
-        .with_auxiliary(aux)
         .with_fallback(chain);
+    if let Some(aux) = aux {
+        runner = runner.with_auxiliary(aux);
+    }
     Ok((runner, kind))
 }
 

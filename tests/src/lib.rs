@@ -2,6 +2,7 @@
 //! on the real `sortie` binary.
 
 pub mod anthropic_wire;
+pub mod claude;
 pub mod mock;
 pub mod oauth_server;
 pub mod responses_wire;

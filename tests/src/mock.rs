@@ -238,6 +238,10 @@ struct Shared {
     paths: Vec<String>,
     /// When set, the reply given once the queue is empty (for benchmarks).
     repeat: Option<Reply>,
+    /// Replies for one path, taken before the shared queue.
+    by_path: std::collections::HashMap<String, VecDeque<Reply>>,
+    /// Credentials the server refuses (bearer token or x-api-key), with the refusal.
+    refused: Vec<(String, Reply)>,
 }
 
 /// A running mock. Dropping it stops the server.
@@ -272,6 +276,23 @@ impl MockProvider {
     /// Queues the answer to the next request.
     pub fn push(&self, reply: Reply) -> &Self {
         self.lock().replies.push_back(reply);
+        self
+    }
+
+    /// Queues the answer to the next request for `path` (before the shared queue).
+    pub fn push_for(&self, path: &str, reply: Reply) -> &Self {
+        self.lock()
+            .by_path
+            .entry(path.to_string())
+            .or_default()
+            .push_back(reply);
+        self
+    }
+
+    /// Answers every request that carries `credential` (as a bearer token or an x-api-key)
+    /// with `reply`, the way a server treats a revoked token, however often it is tried.
+    pub fn refuse_credential(&self, credential: &str, reply: Reply) -> &Self {
+        self.lock().refused.push((credential.to_string(), reply));
         self
     }
 
@@ -310,8 +331,22 @@ async fn answer(
         s.paths.push(uri.path().to_string());
         s.requests
             .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        let presented: Vec<String> = ["authorization", "x-api-key"]
+            .iter()
+            .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+            .collect();
         s.headers.push(headers);
-        s.replies.pop_front().or_else(|| s.repeat.clone())
+        let refused = s
+            .refused
+            .iter()
+            .find(|(c, _)| presented.contains(c))
+            .map(|(_, r)| r.clone());
+        let path = uri.path().to_string();
+        refused
+            .or_else(|| s.by_path.get_mut(&path).and_then(VecDeque::pop_front))
+            .or_else(|| s.replies.pop_front())
+            .or_else(|| s.repeat.clone())
     };
     let Some(reply) = reply else {
         return (

@@ -6,8 +6,8 @@
 
 pub mod auth;
 pub mod catalog;
-pub mod claude_code;
 pub mod classify;
+pub mod claude_code;
 pub mod direct;
 mod error;
 #[cfg(unix)]
@@ -23,6 +23,6 @@ pub use error::{CredentialTag, TransportError};
 pub use secret::Secret;
 pub use turn::{complete, Completion, TurnAssembler};
 pub use types::{
-    ContentBlock, EventStream, Message, ModelsFuture, Price, Role, SessionRef, StopReason, ToolAccess,
-    ToolSpec, Transport, TransportEvent, TurnFuture, TurnRequest, Usage,
+    text_of, ContentBlock, EventStream, Message, ModelsFuture, Price, Role, SessionRef, StopReason,
+    ToolAccess, ToolSpec, Transport, TransportEvent, TurnFuture, TurnRequest, Usage,
 };

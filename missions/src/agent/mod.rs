@@ -71,6 +71,8 @@ pub struct MissionRunner {
     tools: ToolBox,
     approver: Arc<dyn Approver>,
     system_template: String,
+    /// Appended to the CLI's own system prompt on a transport that runs tools itself.
+    cli_system_template: String,
     observer: Option<Observer>,
     prices: HashMap<String, Price>,
     recovery: Recovery,
@@ -133,6 +135,7 @@ impl MissionRunner {
             tools: ToolBox::default(),
             approver: Arc::new(DenyAll),
             system_template: prompts::template("system", None),
+            cli_system_template: prompts::template("claude-code", None),
             observer: None,
             prices: HashMap::new(),
             recovery: Recovery::new(Policy::default(), None),
@@ -184,6 +187,12 @@ impl MissionRunner {
     /// The system prompt template; `{{cwd}}` is filled in per mission.
     pub fn with_system_template(mut self, template: String) -> Self {
         self.system_template = template;
+        self
+    }
+
+    /// What is appended to the Claude Code CLI's own system prompt; `{{cwd}}` as above.
+    pub fn with_cli_system_template(mut self, template: String) -> Self {
+        self.cli_system_template = template;
         self
     }
 
@@ -348,10 +357,9 @@ impl MissionRunner {
         let mission = self.store.mission(&id)?;
         let mut history = history_from_events(&self.store.events(&id)?);
         let cwd = PathBuf::from(&mission.cwd);
-        let system = prompts::render(
-            &self.system_template,
-            &[("cwd", &cwd.display().to_string())],
-        );
+        let cwd_text = cwd.display().to_string();
+        let system = prompts::render(&self.system_template, &[("cwd", &cwd_text)]);
+        let cli_system = prompts::render(&self.cli_system_template, &[("cwd", &cwd_text)]);
         let specs = self.tools.specs();
         self.record(
             &id,
@@ -398,9 +406,17 @@ impl MissionRunner {
                 };
                 let request = TurnRequest {
                     model: current.model.clone(),
-                    system: system.clone(),
+                    system: if runs_tools {
+                        cli_system.clone()
+                    } else {
+                        system.clone()
+                    },
                     messages: history.clone(),
-                    tools: if runs_tools { Vec::new() } else { specs.clone() },
+                    tools: if runs_tools {
+                        Vec::new()
+                    } else {
+                        specs.clone()
+                    },
                     max_output_tokens: None,
                     disable_thinking,
                     session: session_ref,
@@ -761,8 +777,7 @@ impl MissionRunner {
                     match live.history.last_mut() {
                         Some(m)
                             if m.role == Role::User
-                                && m
-                                    .content
+                                && m.content
                                     .iter()
                                     .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
                         {
@@ -800,5 +815,4 @@ fn called_name(history: &[Message], call_id: &str) -> String {
             _ => None,
         })
         .unwrap_or_else(|| "tool".to_string())
-
 }

@@ -27,7 +27,10 @@ fn failure(name: &str) -> sortie_transports::TransportError {
 fn a_text_turn_gives_session_text_usage_cost_and_done() {
     let (events, parser) = parse("01_say_hi.jsonl");
     assert!(matches!(parser.ended(), Some(Ended::Success)));
-    assert_eq!(parser.session(), Some("c0247314-b874-4f41-9685-aff81bea1849"));
+    assert_eq!(
+        parser.session(),
+        Some("c0247314-b874-4f41-9685-aff81bea1849")
+    );
     let usage = events.iter().find_map(|e| match e {
         TransportEvent::Usage(u) => Some(*u),
         _ => None,
@@ -128,24 +131,65 @@ fn signed_thinking_keeps_its_signature() {
 #[test]
 fn api_errors_are_classified_like_the_api_s_own_and_success_alone_is_not_success() {
     for (file, class, status) in [
-        ("13_error_400_thinking.jsonl", ErrorClass::StaleThinking, Some(400)),
-        ("16b_resume_stale_thinking_400.jsonl", ErrorClass::StaleThinking, Some(400)),
+        (
+            "13_error_400_thinking.jsonl",
+            ErrorClass::StaleThinking,
+            Some(400),
+        ),
+        (
+            "16b_resume_stale_thinking_400.jsonl",
+            ErrorClass::StaleThinking,
+            Some(400),
+        ),
         ("13_error_403.jsonl", ErrorClass::Entitlement, Some(403)),
-        ("14_error_401_maxretries2.jsonl", ErrorClass::AuthExpired, Some(401)),
+        (
+            "14_error_401_maxretries2.jsonl",
+            ErrorClass::AuthExpired,
+            Some(401),
+        ),
         (
             "14_error_429_maxretries2.jsonl",
             ErrorClass::RateLimited { retry_after: None },
             Some(429),
         ),
-        ("14_error_500_maxretries2.jsonl", ErrorClass::ServerError, Some(500)),
-        ("15_error_500_maxretries0.jsonl", ErrorClass::ServerError, Some(500)),
-        ("14_error_529_maxretries2.jsonl", ErrorClass::Overloaded, Some(529)),
-        ("31_conn_refused_maxretries1.jsonl", ErrorClass::Network, None),
+        (
+            "14_error_500_maxretries2.jsonl",
+            ErrorClass::ServerError,
+            Some(500),
+        ),
+        (
+            "15_error_500_maxretries0.jsonl",
+            ErrorClass::ServerError,
+            Some(500),
+        ),
+        (
+            "14_error_529_maxretries2.jsonl",
+            ErrorClass::Overloaded,
+            Some(529),
+        ),
+        (
+            "31_conn_refused_maxretries1.jsonl",
+            ErrorClass::Network,
+            None,
+        ),
     ] {
         let e = failure(file);
-        assert_eq!((e.class, e.status), (class, status), "{file}: {}", e.message);
-        assert!(e.message.starts_with("claude: API error: "), "{file}: {}", e.message);
-        assert!(!e.message.contains("API Error: API"), "{file}: {}", e.message);
+        assert_eq!(
+            (e.class, e.status),
+            (class, status),
+            "{file}: {}",
+            e.message
+        );
+        assert!(
+            e.message.starts_with("claude: API error: "),
+            "{file}: {}",
+            e.message
+        );
+        assert!(
+            !e.message.contains("API Error: API"),
+            "{file}: {}",
+            e.message
+        );
     }
 }
 
@@ -174,7 +218,9 @@ fn an_unknown_session_turn_limit_and_runs_without_result() {
     );
     let limit = failure("11_max_turns1.jsonl");
     assert_eq!(limit.class, ErrorClass::TurnLimit);
-    assert!(limit.message.contains("Reached maximum number of turns (1)"));
+    assert!(limit
+        .message
+        .contains("Reached maximum number of turns (1)"));
     for file in [
         "27_kill_INT.jsonl",
         "27_kill_TERM.jsonl",

@@ -8,138 +8,18 @@ use chrono::Utc;
 use serde_json::json;
 use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::Recovery;
-use sortie_missions::{MissionEvent, MissionRunner, MissionStatus, StoredEvent};
+use sortie_missions::{MissionEvent, MissionStatus};
 use sortie_tests::anthropic_wire::{error_body, turn, Block};
 use sortie_tests::{MockProvider, Reply};
-use sortie_transports::auth::oauth::{OAuthClient, OAuthConfig};
-use sortie_transports::auth::{
-    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
-    OAuthTokens, Pool, PoolSource, Strategy,
-};
+use sortie_transports::auth::{AuthMode, CredentialStatus};
 use sortie_transports::direct::{AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig};
-use sortie_transports::{Secret, Transport};
-use tokio_util::sync::CancellationToken;
+use sortie_transports::Transport;
 
-use super::support::{fast_policy, recoveries, spec, World};
+use super::support::{credential, fast_policy, recoveries, step, token_reply, Rig};
 
 const CHAT: &str = "/v1/chat/completions";
 const XAI_BAD_CREDENTIALS: &str = r#"{"code": "The caller does not have permission to execute the specified operation", "error": "The OAuth2 access token could not be validated. [WKE=unauthenticated:bad-credentials]"}"#;
 const XAI_ENTITLEMENT: &str = r#"{"code": "The caller does not have permission to execute the specified operation", "error": "You have either run out of available resources or do not have an active Grok subscription."}"#;
-
-fn credential(n: u32, mode: AuthMode) -> Credential {
-    Credential {
-        id: CredentialId(format!("p#{n}")),
-        provider: "p".into(),
-        label: format!("c{n}"),
-        auth_mode: mode,
-        api_key: (mode == AuthMode::ApiKey).then(|| Secret::new(format!("key-{n}"))),
-        oauth: (mode == AuthMode::OAuth).then(|| OAuthTokens {
-            access_token: Some(Secret::new(format!("access-{n}"))),
-            refresh_token: Some(Secret::new(format!("refresh-{n}"))),
-            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
-            token_type: "Bearer".into(),
-            scopes: vec![],
-            account_id: None,
-        }),
-        status: CredentialStatus::Active,
-        created_at: Utc::now() + chrono::Duration::milliseconds(n as i64),
-        last_used: None,
-        use_count: 0,
-        refresh_count: 0,
-    }
-}
-
-struct Rig {
-    mock: MockProvider,
-    world: World,
-    store: CredentialStore,
-    pool: Arc<Pool>,
-}
-
-impl Rig {
-    async fn new(creds: &[Credential]) -> Self {
-        let mock = MockProvider::start().await;
-        let world = World::new();
-        let store = CredentialStore::new(world.store.db().open_tree("credentials").expect("tree"));
-        for c in creds {
-            store.put(c).expect("put");
-        }
-        let oauth = OAuthClient::new(OAuthConfig::new(
-            "sortie-test",
-            format!("{}/token", mock.root_url()),
-        ));
-        let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("p", oauth));
-        Self {
-            mock,
-            world,
-            store,
-            pool,
-        }
-    }
-
-    fn credentials(&self) -> Credentials {
-        Credentials::new(PoolSource {
-            pool: self.pool.clone(),
-            provider: "p".into(),
-        })
-    }
-
-    fn chat(&self) -> Arc<dyn Transport> {
-        let mut c = OpenAiChatConfig::new(self.mock.base_url());
-        c.credentials = Some(self.credentials());
-        Arc::new(OpenAiChat::new(c).expect("chat"))
-    }
-
-    fn runner(&self, transport: Arc<dyn Transport>) -> MissionRunner {
-        MissionRunner::new(self.world.store.clone(), transport)
-            .with_recovery(Recovery::new(fast_policy(), Some(self.pool.clone())))
-    }
-
-    async fn run(&self, runner: MissionRunner) -> (sortie_missions::Mission, Vec<StoredEvent>) {
-        let m = self
-            .world
-            .store
-            .create_mission(spec(self.world.cwd.path(), "fix the login bug"))
-            .expect("create");
-        let done = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            runner.run(m.id, CancellationToken::new()),
-        )
-        .await
-        .expect("in time")
-        .expect("run");
-        let events = self.world.store.events(&m.id).expect("events");
-        (done, events)
-    }
-
-    fn status(&self, n: u32) -> CredentialStatus {
-        self.store
-            .get(&CredentialId(format!("p#{n}")))
-            .expect("get")
-            .expect("exists")
-            .status
-    }
-}
-
-fn token_reply(n: u32) -> Reply {
-    Reply::json(
-        json!({"access_token": format!("fresh-{n}"), "refresh_token": format!("rotated-{n}"), "expires_in": 3600, "token_type": "Bearer"}),
-    )
-}
-
-fn step(
-    scope: &str,
-    class: &str,
-    strategy: &str,
-    credential: Option<&str>,
-) -> (String, String, String, Option<String>) {
-    (
-        scope.into(),
-        class.into(),
-        strategy.into(),
-        credential.map(String::from),
-    )
-}
 
 #[tokio::test]
 async fn a_401_refreshes_once_then_the_turn_succeeds_with_the_new_token() {

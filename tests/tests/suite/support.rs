@@ -4,11 +4,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+use serde_json::json;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
     Mission, MissionEvent, MissionRunner, MissionSpec, PermissionPolicy, Store, StoredEvent,
 };
+use sortie_tests::{MockProvider, Reply};
+use sortie_transports::auth::oauth::{OAuthClient, OAuthConfig};
+use sortie_transports::auth::{
+    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
+    OAuthTokens, Pool, PoolSource, Strategy,
+};
 use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
+use sortie_transports::{Secret, Transport};
 use tokio_util::sync::CancellationToken;
 
 /// The production policy with test-sized waits: same bounds, milliseconds instead of seconds.
@@ -127,4 +136,127 @@ pub fn kinds(events: &[StoredEvent]) -> Vec<String> {
                 .to_string()
         })
         .collect()
+}
+
+pub fn credential(n: u32, mode: AuthMode) -> Credential {
+    Credential {
+        id: CredentialId(format!("p#{n}")),
+        provider: "p".into(),
+        label: format!("c{n}"),
+        auth_mode: mode,
+        api_key: (mode == AuthMode::ApiKey).then(|| Secret::new(format!("key-{n}"))),
+        oauth: (mode == AuthMode::OAuth).then(|| OAuthTokens {
+            access_token: Some(Secret::new(format!("access-{n}"))),
+            refresh_token: Some(Secret::new(format!("refresh-{n}"))),
+            expires_at: Some(Utc::now() + chrono::Duration::hours(1)),
+            token_type: "Bearer".into(),
+            scopes: vec![],
+            account_id: None,
+        }),
+        status: CredentialStatus::Active,
+        created_at: Utc::now() + chrono::Duration::milliseconds(n as i64),
+        last_used: None,
+        use_count: 0,
+        refresh_count: 0,
+    }
+}
+
+/// A store with credentials of provider `p`, a pool whose OAuth token endpoint is the mock's
+/// `/token`, and the mock: API and token endpoint in one request sequence.
+pub struct Rig {
+    pub mock: MockProvider,
+    pub world: World,
+    pub store: CredentialStore,
+    pub pool: Arc<Pool>,
+}
+
+impl Rig {
+    pub async fn new(creds: &[Credential]) -> Self {
+        let mock = MockProvider::start().await;
+        let world = World::new();
+        let store = CredentialStore::new(world.store.db().open_tree("credentials").expect("tree"));
+        for c in creds {
+            store.put(c).expect("put");
+        }
+        let oauth = OAuthClient::new(OAuthConfig::new(
+            "sortie-test",
+            format!("{}/token", mock.root_url()),
+        ));
+        let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("p", oauth));
+        Self {
+            mock,
+            world,
+            store,
+            pool,
+        }
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new(PoolSource {
+            pool: self.pool.clone(),
+            provider: "p".into(),
+        })
+    }
+
+    pub fn chat(&self) -> Arc<dyn Transport> {
+        let mut c = OpenAiChatConfig::new(self.mock.base_url());
+        c.credentials = Some(self.credentials());
+        Arc::new(OpenAiChat::new(c).expect("chat"))
+    }
+
+    pub fn runner(&self, transport: Arc<dyn Transport>) -> MissionRunner {
+        MissionRunner::new(self.world.store.clone(), transport)
+            .with_recovery(Recovery::new(fast_policy(), Some(self.pool.clone())))
+    }
+
+    pub async fn run(&self, runner: MissionRunner) -> (sortie_missions::Mission, Vec<StoredEvent>) {
+        self.run_spec(runner, spec(self.world.cwd.path(), "fix the login bug"))
+            .await
+    }
+
+    /// Creates a mission from `spec` and runs it to its end.
+    pub async fn run_spec(
+        &self,
+        runner: MissionRunner,
+        spec: MissionSpec,
+    ) -> (sortie_missions::Mission, Vec<StoredEvent>) {
+        let m = self.world.store.create_mission(spec).expect("create");
+        let done = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            runner.run(m.id, CancellationToken::new()),
+        )
+        .await
+        .expect("in time")
+        .expect("run");
+        let events = self.world.store.events(&m.id).expect("events");
+        (done, events)
+    }
+
+    pub fn status(&self, n: u32) -> CredentialStatus {
+        self.store
+            .get(&CredentialId(format!("p#{n}")))
+            .expect("get")
+            .expect("exists")
+            .status
+    }
+}
+
+pub fn token_reply(n: u32) -> Reply {
+    Reply::json(
+        json!({"access_token": format!("fresh-{n}"), "refresh_token": format!("rotated-{n}"), "expires_in": 3600, "token_type": "Bearer"}),
+    )
+}
+
+pub fn step(
+    scope: &str,
+    class: &str,
+    strategy: &str,
+    credential: Option<&str>,
+) -> (String, String, String, Option<String>) {
+    (
+        scope.into(),
+        class.into(),
+        strategy.into(),
+        credential.map(String::from),
+    )
 }

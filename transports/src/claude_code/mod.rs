@@ -124,7 +124,9 @@ impl ClaudeCode {
             args.extend(["--append-system-prompt".into(), request.system.clone()]);
         }
         match request.access {
-            ToolAccess::Auto => args.extend(["--permission-mode".into(), "bypassPermissions".into()]),
+            ToolAccess::Auto => {
+                args.extend(["--permission-mode".into(), "bypassPermissions".into()])
+            }
             ToolAccess::Ask => args.extend(["--permission-mode".into(), "default".into()]),
             ToolAccess::ReadOnly => args.extend([
                 "--permission-mode".into(),
@@ -183,8 +185,11 @@ impl ClaudeCode {
         for var in CREDENTIAL_ENV {
             cmd.env_remove(var);
         }
-        cmd.env("CLAUDE_CODE_MAX_RETRIES", self.config.max_retries.to_string())
-            .env("DISABLE_AUTOUPDATER", "1");
+        cmd.env(
+            "CLAUDE_CODE_MAX_RETRIES",
+            self.config.max_retries.to_string(),
+        )
+        .env("DISABLE_AUTOUPDATER", "1");
         if let Some(url) = &self.config.base_url {
             cmd.env("ANTHROPIC_BASE_URL", url);
         }
@@ -222,9 +227,10 @@ impl ClaudeCode {
             )
         })?;
         let stderr = Arc::new(Mutex::new(String::new()));
+        let mut stderr_done = None;
         if let Some(mut err) = child.stderr.take() {
             let tail = stderr.clone();
-            tokio::spawn(async move {
+            stderr_done = Some(tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = err.read(&mut buf).await {
                     if n == 0 {
@@ -238,7 +244,7 @@ impl ClaudeCode {
                         t.drain(..cut);
                     }
                 }
-            });
+            }));
         }
         if let Some(mut stdin) = child.stdin.take() {
             // A CLI that dies at once closes its stdin; what it printed says why.
@@ -248,6 +254,7 @@ impl ClaudeCode {
         Ok(Run {
             child,
             stderr,
+            stderr_done,
             idle: self.config.idle_timeout,
             grace: self.config.grace,
         })
@@ -258,6 +265,8 @@ impl ClaudeCode {
 struct Run {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// The task reading stderr: it ends when the child's stderr closes.
+    stderr_done: Option<tokio::task::JoinHandle<()>>,
     idle: Duration,
     grace: Duration,
 }
@@ -320,6 +329,10 @@ impl Run {
                 None
             }
         };
+        // Everything the child wrote to stderr, for the failure message.
+        if let Some(task) = self.stderr_done.take() {
+            let _ = tokio::time::timeout(self.grace, task).await;
+        }
         let failure = match (outcome, parser.ended()) {
             (Err(e), _) => Some(e),
             (Ok(()), Some(Ended::Success)) => None,
@@ -352,7 +365,11 @@ impl Run {
 
     /// `; stderr: …` with the redacted tail of stderr, or nothing.
     fn stderr_note(&self) -> String {
-        let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let tail = self
+            .stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let tail = tail.trim();
         if tail.is_empty() {
             return String::new();
@@ -439,8 +456,9 @@ impl Transport for ClaudeCode {
             };
             let run = self.start(request).await.map_err(&tag)?;
             let stream = crate::direct::http::channel_stream(move |tx| run.pump(tx));
-            Ok(Box::pin(futures::StreamExt::map(stream, move |item| item.map_err(&tag)))
-                as crate::EventStream)
+            Ok(Box::pin(futures::StreamExt::map(stream, move |item| {
+                item.map_err(&tag)
+            })) as crate::EventStream)
         })
     }
 

@@ -84,7 +84,11 @@ fn render(message: &Message, out: &mut String) {
                 if shown.len() < content.len() {
                     shown.push('…');
                 }
-                let label = if *is_error { "Tool error" } else { "Tool result" };
+                let label = if *is_error {
+                    "Tool error"
+                } else {
+                    "Tool result"
+                };
                 out.push_str(&format!("[{label}]\n{}\n\n", shown.trim_end()));
             }
             // Thinking is signed by the session (and model) that made it.
@@ -146,7 +150,10 @@ mod tests {
         ];
         let p = prompt(&history, false);
         assert!(p.contains("[User]\nremember PAPAYA"), "{p}");
-        assert!(p.contains(r#"[Assistant called Bash] {"command":"ls"}"#), "{p}");
+        assert!(
+            p.contains(r#"[Assistant called Bash] {"command":"ls"}"#),
+            "{p}"
+        );
         assert!(p.contains("[Tool result]\na.txt"), "{p}");
         assert!(p.contains("[Assistant]\nnoted"), "{p}");
         assert!(p.ends_with("</transcript>\n\nwhat was the word?"), "{p}");
@@ -157,7 +164,9 @@ mod tests {
     fn nothing_new_asks_to_continue() {
         let history = vec![
             Message::user("go"),
-            assistant(vec![ContentBlock::Text { text: "done".into() }]),
+            assistant(vec![ContentBlock::Text {
+                text: "done".into(),
+            }]),
         ];
         assert_eq!(prompt(&history, true), CONTINUE);
         assert!(prompt(&history, false).ends_with(CONTINUE));
