@@ -10,12 +10,16 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "error: Node.js and npm are needed for the test OAuth server (tests/oauth-server); install them and run this again" >&2
+  echo "error: Node.js and npm are needed for the test OAuth server (tests/oauth-server) and the Claude Code CLI (tests/claude-code); install them and run this again" >&2
   exit 1
 fi
 
 echo "==> installing the test OAuth authorization server (oidc-provider, pinned in package-lock.json)"
 npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error
+
+echo "==> installing the Claude Code CLI the transport tests run (@anthropic-ai/claude-code, pinned)"
+npm ci --prefix tests/claude-code --no-audit --no-fund --loglevel=error
+tests/claude-code/node_modules/.bin/claude --version
 
 echo "==> fetching Rust crates (Cargo.lock)"
 cargo fetch --locked

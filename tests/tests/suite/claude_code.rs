@@ -751,3 +751,83 @@ async fn cancelling_interrupts_then_terminates_a_cli_that_ignores_sigint() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_sortie_binary_runs_and_resumes_a_claude_code_mission() {
+    let mock = sortie_tests::MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let env: Vec<String> = claude_env()
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "default_provider = \"claude-code\"\n\n[providers.claude-code]\nkind = \"claude-code\"\nprogram = \"{}\"\nbase_url = \"{}\"\nmodel = \"claude-mock\"\nenv = {{ {} }}\n\n[auxiliary]\ntitles = false\n",
+            claude_bin().display(),
+            mock.root_url(),
+            env.join(", ")
+        ),
+    )
+    .expect("config");
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    mock.push(turn(&[Block::Text("hello from the CLI")], "end_turn"));
+    let out = tokio::task::spawn_blocking(move || run_sortie(&h, &c, &["run", "say hello"]))
+        .await
+        .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("hello from the CLI"), "{stdout}");
+    assert_eq!(
+        mock.request_headers()[0]
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok()),
+        Some("sk-ant-api03-testkey")
+    );
+
+    mock.push(turn(&[Block::Text("and again")], "end_turn"));
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || {
+        let missions = run_sortie(&h, &c, &["missions", "--json"]);
+        let missions: Value = serde_json::from_slice(&missions.stdout).expect("json");
+        let id = missions[0]["id"].as_str().expect("id").to_string();
+        run_sortie(&h, &c, &["resume", &id, "once more", "--json"])
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let sessions: Vec<&Value> = lines.iter().filter(|l| l["type"] == "session").collect();
+    assert_eq!(sessions.len(), 2, "one session, started once: {sessions:?}");
+    let summary = lines.last().expect("summary");
+    assert_eq!(summary["mission"]["status"], "completed");
+    assert_eq!(summary["mission"]["transport"], "claude-code");
+    assert!(request_dump(&mock.requests()[1]).contains("hello from the CLI"));
+    assert!(
+        !stdout.contains("sk-ant-api03-testkey"),
+        "the key reached the output"
+    );
+}
+
+/// Runs the `sortie` binary in `cwd` with an Anthropic key in its environment.
+fn run_sortie(home: &Path, cwd: &Path, args: &[&str]) -> std::process::Output {
+    sortie_tests::sortie(home)
+        .args(args)
+        .current_dir(cwd)
+        .env("ANTHROPIC_API_KEY", "sk-ant-api03-testkey")
+        .output()
+        .expect("run sortie")
+}
