@@ -327,6 +327,19 @@ pub fn transport_for(
     })
 }
 
+/// The provider whose pool keeps `name`'s credentials (claude-code runs with anthropic's).
+fn credential_owner(config: &Config, name: &str) -> anyhow::Result<ResolvedProvider> {
+    let provider = config.provider(Some(name))?;
+    if provider.credentials_from == provider.name {
+        return Ok(provider);
+    }
+    eprintln!(
+        "note: `{}` runs with the credentials of `{}`; storing this one there",
+        provider.name, provider.credentials_from
+    );
+    Ok(config.provider(Some(&provider.credentials_from))?)
+}
+
 async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
     let config = Config::load(home)?;
     let store = open_store(home)?;
@@ -337,12 +350,12 @@ async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
             flow,
             label,
         } => {
-            let provider = config.provider(Some(&provider))?;
+            let provider = credential_owner(&config, &provider)?;
             let c = auth_cmd::login(&store, &provider, flow.into(), label, None).await?;
             println!("{} logged in: {}", style.green("✓"), auth_cmd::describe(&c));
         }
         AuthCommand::AddKey { provider, label } => {
-            let provider = config.provider(Some(&provider))?;
+            let provider = credential_owner(&config, &provider)?;
             let c = auth_cmd::add_key(&store, &provider, label)?;
             println!("{} stored: {}", style.green("✓"), auth_cmd::describe(&c));
         }
@@ -415,7 +428,7 @@ async fn models(
     let listing = match cached {
         Some(c) if fresh && !refresh => c,
         cached => {
-            if !json {
+            if !json && !provider.base_url.is_empty() {
                 eprintln!(
                     "fetching the model list of `{}` from {} …",
                     provider.name, provider.base_url

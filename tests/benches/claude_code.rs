@@ -24,7 +24,12 @@ fn summary(mut samples: Vec<Duration>) -> (f64, f64, f64, f64) {
     samples.sort();
     let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
     let at = |q: f64| ms(samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]);
-    (mean, at(0.5), at(0.9), ms(*samples.last().expect("samples")))
+    (
+        mean,
+        at(0.5),
+        at(0.9),
+        ms(*samples.last().expect("samples")),
+    )
 }
 
 /// Peak resident memory of this process, from /proc (kB).
@@ -110,7 +115,10 @@ async fn main() {
         let started = Instant::now();
         let mut child = direct(n).spawn().expect("spawn claude");
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(format!("say hi {n}").as_bytes()).await.expect("write");
+        stdin
+            .write_all(format!("say hi {n}").as_bytes())
+            .await
+            .expect("write");
         drop(stdin);
         let out = child.wait_with_output().await.expect("claude output");
         assert!(
@@ -143,8 +151,12 @@ async fn main() {
     println!("|-----------------------------------|------:|------:|------:|------:|");
     let (dm, d50, d90, dmax) = summary(direct_times);
     let (tm, t50, t90, tmax) = summary(transport_times);
-    println!("| claude run directly               | {dm:>5.0} | {d50:>5.0} | {d90:>5.0} | {dmax:>5.0} |");
-    println!("| through the ClaudeCode transport  | {tm:>5.0} | {t50:>5.0} | {t90:>5.0} | {tmax:>5.0} |");
+    println!(
+        "| claude run directly               | {dm:>5.0} | {d50:>5.0} | {d90:>5.0} | {dmax:>5.0} |"
+    );
+    println!(
+        "| through the ClaudeCode transport  | {tm:>5.0} | {t50:>5.0} | {t90:>5.0} | {tmax:>5.0} |"
+    );
     println!(
         "\nwall-time overhead: mean {:+.1}%, p50 {:+.1}% (goal: at most +5%)",
         (tm / dm - 1.0) * 100.0,

@@ -264,3 +264,18 @@ fn every_fixture_parses_without_panicking_and_truncated_lines_are_tolerated() {
         }
     }
 }
+
+#[test]
+fn an_xai_style_bad_credentials_403_through_the_cli_is_an_expired_credential() {
+    let mut parser = StreamJsonParser::new();
+    let text = "API Error: 403 {\"code\": \"The caller does not have permission to execute the specified operation\", \"error\": \"The OAuth2 access token could not be validated. [WKE=unauthenticated:bad-credentials]\"}";
+    let line = serde_json::json!({
+        "type": "result", "subtype": "success", "is_error": true,
+        "terminal_reason": "api_error", "api_error_status": 403, "result": text
+    });
+    parser.line(&line.to_string());
+    match parser.ended() {
+        Some(Ended::Failed(e)) => assert_eq!(e.class, ErrorClass::AuthExpired, "{}", e.message),
+        other => panic!("{other:?}"),
+    }
+}

@@ -155,6 +155,13 @@ impl ClaudeCode {
                         format!("conversation key {key:?} cannot name a directory"),
                     ));
                 }
+                // The root holds every mission's CLI state: owner-only too.
+                create_private_dir(root).map_err(|e| {
+                    TransportError::new(
+                        ErrorClass::InvalidRequest,
+                        format!("cannot create {}: {e}", root.display()),
+                    )
+                })?;
                 root.join(key)
             }
         };
@@ -473,5 +480,56 @@ impl Transport for ClaudeCode {
                 })
                 .collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args_for(access: ToolAccess, resume: bool) -> Vec<String> {
+        let cli = ClaudeCode::new(ClaudeCodeConfig::new("claude"));
+        cli.args(&TurnRequest {
+            model: "opus".into(),
+            system: "be brief".into(),
+            session: Some(crate::SessionRef {
+                id: "s-1".into(),
+                resume,
+            }),
+            access,
+            max_turns: Some(7),
+            ..Default::default()
+        })
+    }
+
+    fn has(args: &[String], pair: [&str; 2]) -> bool {
+        args.windows(2).any(|w| w[0] == pair[0] && w[1] == pair[1])
+    }
+
+    #[test]
+    fn the_command_line_follows_the_session_and_the_policy() {
+        let a = args_for(ToolAccess::Auto, false);
+        assert_eq!(
+            &a[..4],
+            ["-p", "--output-format", "stream-json", "--verbose"]
+        );
+        assert!(has(&a, ["--model", "opus"]) && has(&a, ["--session-id", "s-1"]));
+        assert!(has(&a, ["--permission-mode", "bypassPermissions"]));
+        assert!(has(&a, ["--append-system-prompt", "be brief"]) && has(&a, ["--max-turns", "7"]));
+
+        let r = args_for(ToolAccess::ReadOnly, true);
+        assert!(has(&r, ["--resume", "s-1"]) && !r.contains(&"--session-id".to_string()));
+        assert!(has(&r, ["--permission-mode", "default"]));
+        assert!(has(
+            &r,
+            [
+                "--disallowedTools",
+                "Bash,Edit,MultiEdit,Write,NotebookEdit"
+            ]
+        ));
+
+        let ask = args_for(ToolAccess::Ask, true);
+        assert!(has(&ask, ["--permission-mode", "default"]));
+        assert!(!ask.contains(&"--disallowedTools".to_string()));
     }
 }
