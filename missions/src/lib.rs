@@ -10,7 +10,7 @@ pub mod recovery;
 mod store;
 pub mod tools;
 
-pub use agent::{MissionRunner, Observer, RunError, Update};
+pub use agent::{MissionRunner, Observer, RunError, StopStatus, Update};
 pub use event::{MissionEvent, StoredEvent, ToolOutcome};
 pub use mission::{CliSession, Mission, MissionId, MissionSpec, MissionStatus};
 pub use store::{CachedModels, Store, StoreError, SCHEMA_VERSION};

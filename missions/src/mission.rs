@@ -56,6 +56,8 @@ pub enum MissionStatus {
     Interrupted,
     NeedsReauth,
     Cancelled,
+    /// Stopped by a person, to be resumed later.
+    Paused,
 }
 
 impl MissionStatus {
@@ -68,6 +70,7 @@ impl MissionStatus {
             MissionStatus::Interrupted => "interrupted",
             MissionStatus::NeedsReauth => "needs_reauth",
             MissionStatus::Cancelled => "cancelled",
+            MissionStatus::Paused => "paused",
         }
     }
 

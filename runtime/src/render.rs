@@ -58,7 +58,9 @@ impl Style {
             MissionStatus::Completed => self.green(s.as_str()),
             MissionStatus::Failed | MissionStatus::NeedsReauth => self.red(s.as_str()),
             MissionStatus::Running | MissionStatus::Queued => self.cyan(s.as_str()),
-            MissionStatus::Cancelled | MissionStatus::Interrupted => self.yellow(s.as_str()),
+            MissionStatus::Cancelled | MissionStatus::Interrupted | MissionStatus::Paused => {
+                self.yellow(s.as_str())
+            }
         }
     }
 }

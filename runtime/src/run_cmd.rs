@@ -10,7 +10,8 @@ use sortie_missions::agent::FallbackModel;
 use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
-    Mission, MissionEvent, MissionRunner, MissionSpec, MissionStatus, Observer, Store, Update,
+    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, Observer, Store,
+    Update,
 };
 use sortie_transports::auth::Pool;
 use sortie_transports::Transport;
@@ -22,14 +23,90 @@ use crate::cli::{open_store, transport_for, ResumeArgs, RunArgs};
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::render::{self, Live, Style};
 
+/// What a new mission asks for: the arguments of `sortie run`, and the body of
+/// `POST /missions`.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMission {
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The working directory (absolute); `sortie run` sends its current directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<sortie_missions::PermissionPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+}
+
+/// How to continue a mission: the arguments of `sortie resume`, and the body of
+/// `POST /missions/{id}/resume`.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub default_model: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_turns: Option<u32>,
+}
+
+impl From<RunArgs> for NewMission {
+    fn from(a: RunArgs) -> Self {
+        Self {
+            prompt: a.prompt,
+            provider: a.provider,
+            model: a.model,
+            cwd: a.cwd,
+            permission: a.permission,
+            max_turns: a.max_turns,
+        }
+    }
+}
+
+impl From<&ResumeArgs> for ResumeRequest {
+    fn from(a: &ResumeArgs) -> Self {
+        Self {
+            message: a.message.clone(),
+            provider: a.provider.clone(),
+            model: a.model.clone(),
+            default_model: a.default_model,
+            max_turns: a.max_turns,
+        }
+    }
+}
+
 pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
     let config = Config::load(home)?;
-    let provider = config.provider(args.provider.as_deref())?;
-    let model = args
+    let store = open_store(home)?;
+    let pool = auth_cmd::shared_pool(&store, &config)?;
+    let mission = create_mission(&store, &config, &pool, args.into())?;
+    let runner = runner_for(home, &store, &config, &pool, &mission).await?;
+    watch(&store, runner, mission, json, 0).await
+}
+
+/// Checks a new mission's request against the config and stores the mission (queued).
+pub(crate) fn create_mission(
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    req: NewMission,
+) -> anyhow::Result<Mission> {
+    let provider = config.provider(req.provider.as_deref())?;
+    let model = req
         .model
         .or_else(|| provider.model.clone())
-        .with_context(|| no_model(&config, &provider))?;
-    let cwd = match args.cwd {
+        .with_context(|| no_model(config, &provider))?;
+    let cwd = match req.cwd {
         Some(dir) => dir,
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
@@ -39,24 +116,44 @@ pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> 
     if !cwd.is_dir() {
         bail!("{} is not a directory", cwd.display());
     }
-    let store = open_store(home)?;
-    let pool = auth_cmd::shared_pool(&store, &config)?;
-    let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
+    if req.prompt.trim().is_empty() {
+        bail!("the prompt is empty; say what the mission should do");
+    }
+    let kind = provider_transport(pool, &provider)?.0.kind();
     let spec = MissionSpec {
-        prompt: args.prompt,
+        prompt: req.prompt,
         provider: provider.name.clone(),
         model,
         transport: kind.to_string(),
         cwd,
-        policy: args.permission.unwrap_or(config.permission),
-        max_turns: args.max_turns.unwrap_or(config.max_turns),
+        policy: req.permission.unwrap_or(config.permission),
+        max_turns: req.max_turns.unwrap_or(config.max_turns),
     };
-    let warning = unlisted_warning(&store, &provider.name, &spec.model)?;
+    let warning = unlisted_warning(store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
-    watch(&store, runner, mission, args.json, 0).await
+    Ok(mission)
+}
+
+/// The runner for a stored mission, on its current provider and model.
+pub(crate) async fn runner_for(
+    home: &Path,
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    mission: &Mission,
+) -> anyhow::Result<MissionRunner> {
+    if mission.provider == "demo" {
+        bail!("mission {} ran on the built-in demo model, which only `sortie demo` starts; resume it on a real provider with --provider", mission.id);
+    }
+    let provider = config.provider(Some(&mission.provider))?;
+    Ok(
+        mission_runner(home, store, config, pool, &provider, &mission.model)
+            .await?
+            .0,
+    )
 }
 
 fn no_model(config: &Config, provider: &ResolvedProvider) -> String {
@@ -253,8 +350,32 @@ pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<Exit
     let config = Config::load(home)?;
     let store = open_store(home)?;
     let id = store.resolve(&args.id)?;
+    let pool = auth_cmd::shared_pool(&store, &config)?;
+    let shown_from = store.mission(&id)?.event_count;
+    let mission = prepare_resume(&store, &config, &pool, id, (&args).into())?;
+    let runner = runner_for(home, &store, &config, &pool, &mission).await?;
+    // The live view starts at the resume; --json replays the whole log.
+    watch(
+        &store,
+        runner,
+        mission,
+        args.json,
+        if args.json { 0 } else { shown_from },
+    )
+    .await
+}
+
+/// Records a resume (the model it continues on, the next message) and returns the mission
+/// ready to run.
+pub(crate) fn prepare_resume(
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    id: MissionId,
+    req: ResumeRequest,
+) -> anyhow::Result<Mission> {
     let mission = store.mission(&id)?;
-    let name = args
+    let name = req
         .provider
         .clone()
         .unwrap_or_else(|| mission.provider.clone());
@@ -262,24 +383,22 @@ pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<Exit
         bail!("mission {id} ran on the built-in demo model, which only `sortie demo` starts; resume it on a real provider with --provider");
     }
     let provider = config.provider(Some(&name))?;
-    let model = match (&args.model, args.default_model) {
+    let model = match (&req.model, req.default_model) {
         (Some(m), _) => m.clone(),
         (None, true) => provider
             .model
             .clone()
-            .with_context(|| no_model(&config, &provider))?,
+            .with_context(|| no_model(config, &provider))?,
         (None, false) if provider.name != mission.provider => provider
             .model
             .clone()
-            .with_context(|| no_model(&config, &provider))?,
+            .with_context(|| no_model(config, &provider))?,
         (None, false) => mission.model.clone(),
     };
-    if mission.status == MissionStatus::Completed && args.message.is_none() {
+    if mission.status == MissionStatus::Completed && req.message.is_none() {
         bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
     }
-    let pool = auth_cmd::shared_pool(&store, &config)?;
-    let (runner, kind) = mission_runner(home, &store, &config, &pool, &provider, &model).await?;
-    let shown_from = mission.event_count;
+    let kind = provider_transport(pool, &provider)?.0.kind();
     let changed = provider.name != mission.provider || model != mission.model;
     store.append(
         &id,
@@ -287,7 +406,7 @@ pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<Exit
             provider: provider.name.clone(),
             model: model.clone(),
             transport: kind.to_string(),
-            max_turns: Some(mission.turns + args.max_turns.unwrap_or(config.max_turns)),
+            max_turns: Some(mission.turns + req.max_turns.unwrap_or(config.max_turns)),
             reason: if changed {
                 format!(
                     "resumed on another model (was {}/{})",
@@ -298,22 +417,13 @@ pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<Exit
             },
         },
     )?;
-    if let Some(message) = args.message {
+    if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;
     }
-    if let Some(message) = unlisted_warning(&store, &provider.name, &model)? {
+    if let Some(message) = unlisted_warning(store, &provider.name, &model)? {
         store.append(&id, MissionEvent::Warning { message })?;
     }
-    let mission = store.mission(&id)?;
-    // The live view starts at the resume; --json replays the whole log.
-    watch(
-        &store,
-        runner,
-        mission,
-        args.json,
-        if args.json { 0 } else { shown_from },
-    )
-    .await
+    Ok(store.mission(&id)?)
 }
 
 /// The transport for a provider with its credentials: stored ones (the pool) first, else the

@@ -57,6 +57,25 @@ pub enum Update {
 /// Receives every [`Update`] as it happens.
 pub type Observer = Arc<dyn Fn(&Update) + Send + Sync>;
 
+/// What a cancelled run records: by default `cancelled` "cancelled by the user"; a
+/// supervisor sets `paused` or `interrupted` before it cancels.
+#[derive(Debug, Clone, Default)]
+pub struct StopStatus(Arc<std::sync::Mutex<Option<(MissionStatus, String)>>>);
+
+impl StopStatus {
+    pub fn set(&self, status: MissionStatus, reason: impl Into<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((status, reason.into()));
+    }
+
+    fn get(&self, default_reason: String) -> (MissionStatus, String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or((MissionStatus::Cancelled, default_reason))
+    }
+}
+
 /// A runner failure that is not the mission's own: the store could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -78,6 +97,7 @@ pub struct MissionRunner {
     recovery: Recovery,
     fallback: Vec<FallbackModel>,
     auxiliary: Option<Arc<Auxiliary>>,
+    stop: StopStatus,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -141,7 +161,14 @@ impl MissionRunner {
             recovery: Recovery::new(Policy::default(), None),
             fallback: Vec::new(),
             auxiliary: None,
+            stop: StopStatus::default(),
         }
+    }
+
+    /// What a cancelled run is recorded as (see [`StopStatus`]).
+    pub fn with_stop_status(mut self, stop: StopStatus) -> Self {
+        self.stop = stop;
+        self
     }
 
     pub fn with_tools(mut self, tools: ToolBox) -> Self {
@@ -221,6 +248,87 @@ impl MissionRunner {
         self.record(id, MissionEvent::Status { status, reason })?;
         self.store.flush().await?;
         Ok(self.store.mission(id)?)
+    }
+
+    /// Ends a cancelled run with the status its [`StopStatus`] says.
+    async fn stopped(&self, id: &MissionId, default_reason: String) -> Result<Mission, RunError> {
+        let (status, reason) = self.stop.get(default_reason);
+        self.finish(id, status, Some(reason)).await
+    }
+
+    /// Tool calls of the last assistant message that have no stored result: the run before
+    /// stopped (a crash, a kill) between storing the call and storing its result. Calls that
+    /// only read are run again; the others are reported to the model, never run twice.
+    async fn settle_open_calls(
+        &self,
+        id: &MissionId,
+        mission: &Mission,
+        runs_tools: bool,
+    ) -> Result<(), RunError> {
+        let events = self.store.events(id)?;
+        let Some(at) = events
+            .iter()
+            .rposition(|e| matches!(e.event, MissionEvent::AssistantMessage { .. }))
+        else {
+            return Ok(());
+        };
+        let MissionEvent::AssistantMessage { turn, content, .. } = &events[at].event else {
+            return Ok(());
+        };
+        let answered: std::collections::HashSet<&str> = events[at + 1..]
+            .iter()
+            .filter_map(|e| match &e.event {
+                MissionEvent::ToolResult { call_id, .. } => Some(call_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let cwd = PathBuf::from(&mission.cwd);
+        for block in content {
+            let ContentBlock::ToolUse {
+                id: call_id,
+                name,
+                arguments,
+            } = block
+            else {
+                continue;
+            };
+            if answered.contains(call_id.as_str()) {
+                continue;
+            }
+            let started = Instant::now();
+            let (outcome, output) = if !runs_tools && self.tools.is_idempotent(name) {
+                let r = self
+                    .tools
+                    .run(
+                        &cwd,
+                        mission.policy,
+                        self.approver.as_ref(),
+                        name,
+                        arguments,
+                    )
+                    .await;
+                (r.outcome, r.output)
+            } else {
+                (
+                    ToolOutcome::Error,
+                    format!(
+                        "the `{name}` call was interrupted before its result was recorded; it was not run again, since it may have had effects. Check its effects before repeating it."
+                    ),
+                )
+            };
+            self.record(
+                id,
+                MissionEvent::ToolResult {
+                    turn: *turn,
+                    call_id: call_id.clone(),
+                    name: name.clone(),
+                    outcome,
+                    output,
+                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                },
+            )?;
+        }
+        Ok(())
     }
 
     async fn fail(&self, id: &MissionId, error: TransportError) -> Result<Mission, RunError> {
@@ -355,6 +463,8 @@ impl MissionRunner {
     /// turns, or `cancel` fires.
     pub async fn run(&self, id: MissionId, cancel: CancellationToken) -> Result<Mission, RunError> {
         let mission = self.store.mission(&id)?;
+        self.settle_open_calls(&id, &mission, self.transport.runs_tools())
+            .await?;
         let mut history = history_from_events(&self.store.events(&id)?);
         let cwd = PathBuf::from(&mission.cwd);
         let cwd_text = cwd.display().to_string();
@@ -431,7 +541,7 @@ impl MissionRunner {
                 };
                 let end = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
+                    _ = cancel.cancelled() => return self.stopped(&id, "cancelled by the user".into()).await,
                     end = self.one_turn(current.transport.as_ref(), &id, turn, request, live) => end?,
                 };
                 let error = match end {
@@ -451,7 +561,7 @@ impl MissionRunner {
                 };
                 let step = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some("cancelled by the user".into())).await,
+                    _ = cancel.cancelled() => return self.stopped(&id, "cancelled by the user".into()).await,
                     step = self.recovery.apply(&error, &mut attempts, Abilities {
                         pool: true,
                         compress: self.auxiliary.is_some(),
@@ -588,7 +698,7 @@ impl MissionRunner {
                 let started = Instant::now();
                 let result = tokio::select! {
                     biased;
-                    _ = cancel.cancelled() => return self.finish(&id, MissionStatus::Cancelled, Some(format!("cancelled by the user while `{name}` ran"))).await,
+                    _ = cancel.cancelled() => return self.stopped(&id, format!("cancelled by the user while `{name}` ran")).await,
                     r = self.tools.run(&cwd, mission.policy, self.approver.as_ref(), &name, &arguments) => r,
                 };
                 self.record(

@@ -131,6 +131,12 @@ impl Default for ToolBox {
 }
 
 impl ToolBox {
+    /// True for tools that only read: running one again has no effect beyond its answer,
+    /// so a call cut short by a crash may be run again on resume.
+    pub fn is_idempotent(&self, name: &str) -> bool {
+        matches!(name, "read_file" | "list_dir" | "grep")
+    }
+
     /// The specs sent to the model.
     pub fn specs(&self) -> Vec<ToolSpec> {
         let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
