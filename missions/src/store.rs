@@ -287,6 +287,21 @@ impl Store {
         Ok((missions, problems))
     }
 
+    /// Deletes a mission and its whole event log.
+    pub fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        self.mission(id)?;
+        let mut batch = sled::Batch::default();
+        for entry in self
+            .events
+            .range(event_key(id, 0)..=event_key(id, u64::MAX))
+        {
+            batch.remove(entry?.0);
+        }
+        self.events.apply_batch(batch)?;
+        self.missions.remove(id.as_bytes())?;
+        Ok(())
+    }
+
     /// A mission's whole event log in order. Entries that cannot be decoded come back as
     /// [`MissionEvent::Unreadable`] so nothing around them is lost.
     pub fn events(&self, id: &MissionId) -> Result<Vec<StoredEvent>, StoreError> {

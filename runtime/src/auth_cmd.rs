@@ -480,6 +480,13 @@ fn expiry_text(c: &Credential) -> String {
     }
 }
 
+/// A credential as JSON (no secret): its summary and the next step it needs.
+pub fn credential_json(c: &Credential) -> serde_json::Value {
+    let mut v = serde_json::to_value(c.summary()).unwrap_or_default();
+    v["next_step"] = serde_json::json!(next_step(c));
+    v
+}
+
 /// `sortie auth list|status`; with `probe`, one live call per credential.
 pub async fn list(
     store: &Store,
@@ -509,8 +516,7 @@ pub async fn list(
             .iter()
             .zip(&health)
             .map(|(c, h)| {
-                let mut v = serde_json::to_value(c.summary()).unwrap_or_default();
-                v["next_step"] = serde_json::json!(next_step(c));
+                let mut v = credential_json(c);
                 if let Some(h) = h {
                     v["probe"] = match h {
                         Ok(detail) => serde_json::json!({"ok": true, "detail": detail}),

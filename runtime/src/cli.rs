@@ -21,7 +21,7 @@ use sortie_transports::Transport;
 use crate::approve::TtyApprover;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::render::{self, Style};
-use crate::{auth_cmd, run_cmd};
+use crate::{auth_cmd, client, run_cmd};
 use crate::{demo, home_dir};
 
 #[derive(Debug, Parser)]
@@ -80,6 +80,16 @@ enum Command {
         #[arg(long)]
         refresh: bool,
         /// Print {"provider", "fetched_at", "models": [{"id", ...}]} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the daemon: the store, a mission supervisor and an HTTP API on 127.0.0.1.
+    #[command(
+        after_help = "While it runs, `sortie run`, `resume`, `missions` and `show` go through it, and missions keep running when the terminal closes.\nThe API's bearer token is in $SORTIE_HOME/daemon.token; GET /openapi.json describes the API.\n\nExamples:\n  sortie serve                   # in the foreground; Ctrl-C stops it\n  sortie serve --port 7878\n  sortie serve --stop"
+    )]
+    Serve(ServeArgs),
+    /// Is the daemon running? Its address, pid and the missions it runs.
+    Status {
         #[arg(long)]
         json: bool,
     },
@@ -159,6 +169,22 @@ impl From<FlowArgs> for auth_cmd::FlowFlags {
             no_browser: f.no_browser,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Port on the bind address; default: `[daemon] port` of config.toml, else any free port.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on. Anything but loopback needs --force-bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Listen on a non-loopback address although other machines could then reach the API.
+    #[arg(long)]
+    force_bind: bool,
+    /// Stop the running daemon (its missions are interrupted and resume at its next start).
+    #[arg(long)]
+    stop: bool,
 }
 
 #[derive(Debug, Args)]
@@ -245,11 +271,50 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(h) => h,
         None => home_dir().context("cannot find the home directory; set SORTIE_HOME")?,
     };
+    // While a daemon serves this data dir, it owns the store: go through its API.
+    let daemon = match &cli.command {
+        Command::Run(_)
+        | Command::Resume(_)
+        | Command::Missions { .. }
+        | Command::Show { .. }
+        | Command::Status { .. }
+        | Command::Serve(ServeArgs { stop: true, .. }) => client::Client::connect(&home).await,
+        _ => None,
+    };
+    if let Some(c) = &daemon {
+        match cli.command {
+            Command::Run(args) => {
+                let json = args.json;
+                return client::run(c, args.into(), json).await;
+            }
+            Command::Resume(args) => {
+                let req = (&args).into();
+                return client::resume(c, &args.id, req, args.json).await;
+            }
+            Command::Missions { json } => {
+                let (missions, problems) = client::missions(c).await?;
+                return print_missions(&missions, &problems, json);
+            }
+            Command::Show { id, json } => {
+                let (mission, events) = client::show(c, &id).await?;
+                return print_show(&mission, &events, json);
+            }
+            Command::Status { json } => return status(Some(c), json).await,
+            Command::Serve(_) => {
+                c.post("/shutdown", &serde_json::Value::Null).await?;
+                eprintln!("stopping the daemon (pid {})", c.info.pid);
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {}
+        }
+    }
     match cli.command {
         Command::Run(args) => run_cmd::run(&home, args).await,
         Command::Missions { json } => missions(&home, json),
         Command::Show { id, json } => show(&home, &id, json),
         Command::Resume(args) => run_cmd::resume(&home, args).await,
+        Command::Status { json } => status(None, json).await,
+        Command::Serve(args) => serve(&home, args).await,
         Command::Auth(cmd) => auth(&home, cmd).await,
         Command::Models {
             provider,
@@ -265,7 +330,63 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
-    Ok(Store::open(home)?)
+    match Store::open(home) {
+        Err(sortie_missions::StoreError::Locked { .. })
+            if crate::daemon::info_path(home).exists() =>
+        {
+            anyhow::bail!(
+                "the sortie daemon serving {} holds the store; this command does not go through the daemon yet: stop it with `sortie serve --stop`, run the command, then start it again",
+                home.display()
+            )
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn serve(home: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.stop {
+        eprintln!("no sortie daemon is running for {}", home.display());
+        return Ok(ExitCode::from(1));
+    }
+    let config = Config::load(home)?;
+    crate::daemon::serve(
+        home,
+        crate::daemon::ServeOptions {
+            bind: args.bind,
+            port: args.port.unwrap_or(config.daemon.port),
+            force_bind: args.force_bind,
+        },
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sortie status`: 0 when the daemon runs, 1 when it does not.
+async fn status(client: Option<&client::Client>, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(c) = client else {
+        if json {
+            println!("{}", serde_json::json!({"running": false}));
+        } else {
+            println!("the sortie daemon is not running (start it with `sortie serve`)");
+        }
+        return Ok(ExitCode::from(1));
+    };
+    let health = c.get("/health").await?;
+    if json {
+        let mut v = health.clone();
+        v["running"] = serde_json::json!(true);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "the sortie daemon is running: pid {}, http://{}, since {}\n  missions: {} running, {} queued",
+            c.info.pid,
+            c.info.addr,
+            c.info.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            health["missions"]["running"],
+            health["missions"]["queued"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Builds the transport for a resolved provider; `credentials` (the pool) win over the
@@ -393,7 +514,15 @@ async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
 fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let store = open_store(home)?;
     let (missions, problems) = store.missions()?;
-    for p in &problems {
+    print_missions(&missions, &problems, json)
+}
+
+fn print_missions(
+    missions: &[sortie_missions::Mission],
+    problems: &[String],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    for p in problems {
         eprintln!("warning: {p}");
     }
     if json {
@@ -403,7 +532,7 @@ fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         print!(
             "{}",
-            render::missions_table(&Style::detect(), &missions, chrono::Utc::now())
+            render::missions_table(&Style::detect(), missions, chrono::Utc::now())
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -489,6 +618,14 @@ fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let id = store.resolve(id)?;
     let mission = store.mission(&id)?;
     let events = store.events(&id)?;
+    print_show(&mission, &events, json)
+}
+
+fn print_show(
+    mission: &sortie_missions::Mission,
+    events: &[sortie_missions::StoredEvent],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if json {
         println!(
             "{}",
@@ -497,10 +634,7 @@ fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
             )?
         );
     } else {
-        print!(
-            "{}",
-            render::mission_log(&Style::detect(), &mission, &events)
-        );
+        print!("{}", render::mission_log(&Style::detect(), mission, events));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -237,6 +237,8 @@ struct ConfigFile {
     #[serde(default)]
     recovery: RecoveryConfig,
     #[serde(default)]
+    daemon: DaemonConfig,
+    #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
@@ -280,6 +282,31 @@ pub struct RecoveryConfig {
     pub max_wait_secs: Option<u64>,
 }
 
+/// `[daemon]`: `sortie serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// The API's port on 127.0.0.1; 0 picks a free one (clients find it in daemon.json).
+    pub port: u16,
+    /// Missions running at once; more wait in the queue.
+    pub max_concurrent: usize,
+    /// Missions running at once per provider, e.g. `{ anthropic = 2 }`.
+    pub per_provider: BTreeMap<String, usize>,
+    /// Resume the missions a crash or stop interrupted when the daemon starts.
+    pub resume_interrupted: bool,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            max_concurrent: 8,
+            per_provider: BTreeMap::new(),
+            resume_interrupted: true,
+        }
+    }
+}
+
 /// The loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -296,6 +323,7 @@ pub struct Config {
     pub fallback: Vec<(String, String)>,
     pub auxiliary: AuxiliaryConfig,
     pub recovery: RecoveryConfig,
+    pub daemon: DaemonConfig,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -416,6 +444,7 @@ impl Config {
             fallback,
             auxiliary: file.auxiliary,
             recovery: file.recovery,
+            daemon: file.daemon,
         })
     }
 

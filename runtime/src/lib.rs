@@ -3,11 +3,13 @@
 mod approve;
 pub mod auth_cmd;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod loopback;
 pub mod render;
-mod run_cmd;
+pub mod run_cmd;
 
 use std::path::PathBuf;
 

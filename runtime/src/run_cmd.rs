@@ -272,6 +272,57 @@ async fn mission_runner(
     Ok((runner, kind))
 }
 
+/// How a mission's updates are shown: one JSON line each, or the live view (after a header).
+pub(crate) fn observer_for(mission: &Mission, json: bool) -> Observer {
+    if json {
+        return Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)));
+    }
+    let style = Style::detect();
+    println!(
+        "{}",
+        style.dim(&format!(
+            "mission {} · {}/{} · {}",
+            mission.id,
+            mission.provider,
+            mission.model,
+            mission.cwd.display()
+        ))
+    );
+    let live = Live::new(style);
+    Arc::new(move |u: &Update| live.show(u))
+}
+
+/// The summary after a run (a JSON line, or the summary line and what to do next), and
+/// the exit code of its outcome.
+pub(crate) fn conclude(done: &Mission, json: bool, took: Duration) -> ExitCode {
+    if json {
+        render::print_json_line(&serde_json::json!({"type": "summary", "mission": done}));
+    } else {
+        let style = Style::detect();
+        println!(
+            "\n{}",
+            render::summary_line(&style, done, took.as_secs_f64())
+        );
+        println!(
+            "{}",
+            style.dim(&format!("   inspect it: sortie show {}", done.id))
+        );
+        if done.status == MissionStatus::NeedsReauth {
+            if let Some(reason) = &done.error {
+                eprintln!(
+                    "{}",
+                    style.yellow(&format!("waiting for a login: {reason}"))
+                );
+            }
+        }
+    }
+    match done.status {
+        MissionStatus::Completed => ExitCode::SUCCESS,
+        MissionStatus::Cancelled | MissionStatus::Paused => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    }
+}
+
 /// Runs a stored mission with live output; returns the exit code of its outcome.
 /// `replay_from`: the first stored event to show before the run starts.
 pub(crate) async fn watch(
@@ -281,23 +332,7 @@ pub(crate) async fn watch(
     json: bool,
     replay_from: u64,
 ) -> anyhow::Result<ExitCode> {
-    let style = Style::detect();
-    let observer: Observer = if json {
-        Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)))
-    } else {
-        println!(
-            "{}",
-            style.dim(&format!(
-                "mission {} · {}/{} · {}",
-                mission.id,
-                mission.provider,
-                mission.model,
-                mission.cwd.display()
-            ))
-        );
-        let live = Live::new(style);
-        Arc::new(move |u: &Update| live.show(u))
-    };
+    let observer = observer_for(&mission, json);
     // Events stored before anyone watched (creation, a resume) are shown too.
     for event in store.events_from(&mission.id, replay_from)? {
         observer(&Update::Event {
@@ -319,31 +354,7 @@ pub(crate) async fn watch(
     });
     let started = Instant::now();
     let done = runner.run(mission.id, cancel).await?;
-    if json {
-        render::print_json_line(&serde_json::json!({"type": "summary", "mission": done}));
-    } else {
-        println!(
-            "\n{}",
-            render::summary_line(&style, &done, started.elapsed().as_secs_f64())
-        );
-        println!(
-            "{}",
-            style.dim(&format!("   inspect it: sortie show {}", done.id))
-        );
-        if done.status == MissionStatus::NeedsReauth {
-            if let Some(reason) = &done.error {
-                eprintln!(
-                    "{}",
-                    style.yellow(&format!("waiting for a login: {reason}"))
-                );
-            }
-        }
-    }
-    Ok(match done.status {
-        MissionStatus::Completed => ExitCode::SUCCESS,
-        MissionStatus::Cancelled => ExitCode::from(130),
-        _ => ExitCode::from(1),
-    })
+    Ok(conclude(&done, json, started.elapsed()))
 }
 
 pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {

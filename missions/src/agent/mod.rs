@@ -68,11 +68,16 @@ impl StopStatus {
     }
 
     fn get(&self, default_reason: String) -> (MissionStatus, String) {
+        self.take_or(MissionStatus::Cancelled, &default_reason)
+    }
+
+    /// The status and reason set, else `status` with `reason`.
+    pub fn take_or(&self, status: MissionStatus, reason: &str) -> (MissionStatus, String) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .unwrap_or((MissionStatus::Cancelled, default_reason))
+            .unwrap_or((status, reason.to_string()))
     }
 }
 

@@ -1,0 +1,270 @@
+//! Talking to a running daemon: `sortie run`, `resume`, `missions`, `show`, `status` and
+//! `serve --stop` go through its API when one serves the data dir.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::StreamExt;
+use serde_json::Value;
+use sortie_missions::{Mission, MissionId, StoredEvent, Update};
+use sortie_transports::sse::SseDecoder;
+
+use crate::daemon::{info_path, token_path, DaemonInfo};
+use crate::run_cmd::{self, NewMission, ResumeRequest};
+
+/// A connection to the daemon of one data dir.
+#[derive(Clone)]
+pub struct Client {
+    pub info: DaemonInfo,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// The daemon serving `home`, when one answers its health check.
+pub async fn running(home: &Path) -> Option<DaemonInfo> {
+    Client::connect(home).await.map(|c| c.info)
+}
+
+impl Client {
+    /// Connects when `daemon.json` names a daemon that answers (with the token) within 2 s.
+    pub async fn connect(home: &Path) -> Option<Self> {
+        let info: DaemonInfo =
+            serde_json::from_str(&std::fs::read_to_string(info_path(home)).ok()?).ok()?;
+        let token = std::fs::read_to_string(token_path(home)).ok()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .ok()?;
+        let client = Self {
+            base: format!("http://{}", info.addr),
+            token: token.trim().to_string(),
+            http,
+            info,
+        };
+        let health = client
+            .http
+            .get(format!("{}/health", client.base))
+            .bearer_auth(&client.token)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        health.status().is_success().then_some(client)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request and returns its JSON, or the API's error message.
+    async fn call(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("the daemon did not answer")?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .context("the daemon's answer is not JSON")?;
+        if !status.is_success() {
+            let message = body
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message");
+            bail!("{message}");
+        }
+        Ok(body)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(self.http.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.call(self.http.post(self.url(path)).json(body)).await
+    }
+
+    /// Follows a mission's event stream from `from`, handing each update to `on_update`,
+    /// until the daemon ends it; returns the mission as it then is.
+    pub async fn follow(
+        &self,
+        id: &MissionId,
+        from: u64,
+        mut on_update: impl FnMut(Update),
+    ) -> anyhow::Result<Mission> {
+        let response = self
+            .http
+            .get(self.url(&format!("/missions/{id}/stream?from={from}")))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .context("the daemon did not answer")?;
+        if !response.status().is_success() {
+            bail!(
+                "the daemon refused the event stream ({})",
+                response.status()
+            );
+        }
+        let mut bytes = response.bytes_stream();
+        let mut decoder = SseDecoder::default();
+        let mut events = Vec::new();
+        while let Some(chunk) = bytes.next().await {
+            let chunk = chunk.context("the daemon's event stream broke off")?;
+            decoder.feed(&chunk, &mut events)?;
+            for e in events.drain(..) {
+                let data: Value = match serde_json::from_str(&e.data) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                };
+                match e.event.as_str() {
+                    "event" => {
+                        if let Ok(event) = serde_json::from_value::<StoredEvent>(data) {
+                            on_update(Update::Event {
+                                mission: *id,
+                                event,
+                            });
+                        }
+                    }
+                    "delta" => {
+                        if let Some(u) = delta(id, &data) {
+                            on_update(u);
+                        }
+                    }
+                    "end" => {
+                        return serde_json::from_value(data["mission"].clone())
+                            .context("the daemon ended the stream without the mission");
+                    }
+                    "error" => bail!("{}", data["message"].as_str().unwrap_or("stream error")),
+                    _ => {}
+                }
+            }
+        }
+        bail!("the daemon closed the event stream before the mission ended")
+    }
+}
+
+/// A live update from its JSON (see `render::update_json`).
+fn delta(id: &MissionId, v: &Value) -> Option<Update> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let turn = v.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
+    Some(match v.get("type")?.as_str()? {
+        "text_delta" => Update::TextDelta {
+            mission: *id,
+            turn,
+            text: s("text")?,
+        },
+        "thinking_delta" => Update::ThinkingDelta {
+            mission: *id,
+            turn,
+            text: s("text")?,
+        },
+        "tool_started" => Update::ToolStarted {
+            mission: *id,
+            call_id: s("call_id")?,
+            name: s("name")?,
+            arguments: s("arguments").unwrap_or_default(),
+        },
+        _ => return None,
+    })
+}
+
+fn mission_of(v: &Value) -> anyhow::Result<Mission> {
+    serde_json::from_value(v.clone()).context("the daemon sent a mission this sortie cannot read")
+}
+
+/// Streams a mission the daemon runs, as `sortie run` shows one; Ctrl-C cancels it.
+async fn watch(
+    client: &Client,
+    mission: Mission,
+    json: bool,
+    from: u64,
+) -> anyhow::Result<ExitCode> {
+    let observer = run_cmd::observer_for(&mission, json);
+    let id = mission.id;
+    let on_signal = client.clone();
+    let signal = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling… (Ctrl-C again to quit at once; the daemon keeps the mission)");
+            let _ = on_signal
+                .post(&format!("/missions/{id}/cancel"), &Value::Null)
+                .await;
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let started = Instant::now();
+    let done = client.follow(&id, from, |u| observer(&u)).await;
+    signal.abort();
+    Ok(run_cmd::conclude(&done?, json, started.elapsed()))
+}
+
+/// `sortie run` through the daemon.
+pub async fn run(client: &Client, mut req: NewMission, json: bool) -> anyhow::Result<ExitCode> {
+    let cwd = match req.cwd.take() {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    req.cwd = Some(
+        cwd.canonicalize()
+            .with_context(|| format!("the working directory {} does not exist", cwd.display()))?,
+    );
+    let created = client
+        .post("/missions", &serde_json::to_value(&req)?)
+        .await?;
+    let mission = mission_of(&created)?;
+    if let Some(n) = created["queue_position"].as_u64() {
+        if !json && n > 1 {
+            eprintln!("queued: {} missions ahead of this one", n - 1);
+        }
+    }
+    watch(client, mission, json, 0).await
+}
+
+/// `sortie resume` through the daemon.
+pub async fn resume(
+    client: &Client,
+    id: &str,
+    req: ResumeRequest,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let before = mission_of(&client.get(&format!("/missions/{id}")).await?)?;
+    let after = client
+        .post(
+            &format!("/missions/{}/resume", before.id),
+            &serde_json::to_value(&req)?,
+        )
+        .await?;
+    let mission = mission_of(&after)?;
+    watch(
+        client,
+        mission,
+        json,
+        if json { 0 } else { before.event_count },
+    )
+    .await
+}
+
+/// `sortie missions` through the daemon.
+pub async fn missions(client: &Client) -> anyhow::Result<(Vec<Mission>, Vec<String>)> {
+    let v = client.get("/missions").await?;
+    let missions = serde_json::from_value(v["missions"].clone())
+        .context("the daemon sent missions this sortie cannot read")?;
+    let problems = serde_json::from_value(v["problems"].clone()).unwrap_or_default();
+    Ok((missions, problems))
+}
+
+/// `sortie show` through the daemon.
+pub async fn show(client: &Client, id: &str) -> anyhow::Result<(Mission, Vec<StoredEvent>)> {
+    let mission = mission_of(&client.get(&format!("/missions/{id}")).await?)?;
+    let events = client
+        .get(&format!("/missions/{}/events", mission.id))
+        .await?;
+    let events = serde_json::from_value(events).context("unreadable events from the daemon")?;
+    Ok((mission, events))
+}

@@ -1,0 +1,554 @@
+//! The daemon's HTTP API: JSON, with Server-Sent Events for a mission's events. Every
+//! route needs `Authorization: Bearer <token>` (the token is in `daemon.token`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sortie_missions::{MissionEvent, MissionId, MissionStatus, StoreError, Update};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Daemon;
+use crate::config::Config;
+use crate::run_cmd::{self, NewMission, ResumeRequest};
+
+/// An API failure: an HTTP status and `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(e: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownMission(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            StoreError::AmbiguousMission { .. } => Self::bad_request(e),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The API's routes, behind the bearer token.
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
+        .route("/shutdown", post(shutdown))
+        .route("/missions", get(list_missions).post(create_mission))
+        .route("/missions/{id}", get(show_mission).delete(delete_mission))
+        .route("/missions/{id}/events", get(mission_events))
+        .route("/missions/{id}/stream", get(stream_events))
+        .route("/missions/{id}/messages", post(send_message))
+        .route("/missions/{id}/resume", post(resume_mission))
+        .route("/missions/{id}/pause", post(pause_mission))
+        .route("/missions/{id}/cancel", post(cancel_mission))
+        .route("/credentials", get(credentials))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route; see GET /openapi.json",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            daemon.clone(),
+            require_token,
+        ))
+        .with_state(daemon)
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(
+    State(daemon): State<Arc<Daemon>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => next.run(request).await,
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong token; the daemon's token is in daemon.token in its data dir (new at every start)",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing `Authorization: Bearer <token>`; the token is in daemon.token in the daemon's data dir",
+        )
+        .into_response(),
+    }
+}
+
+async fn health(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    let (running, queued) = d.supervisor.counts();
+    Json(json!({
+        "ok": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "addr": d.addr.to_string(),
+        "data_dir": d.home.display().to_string(),
+        "started_at": d.started_at,
+        "missions": {"running": running, "queued": queued},
+    }))
+}
+
+async fn shutdown(State(d): State<Arc<Daemon>>) -> Json<Value> {
+    d.shutdown.cancel();
+    Json(
+        json!({"ok": true, "message": "stopping; running missions are interrupted and resume at the next start"}),
+    )
+}
+
+fn resolve(d: &Daemon, id: &str) -> ApiResult<MissionId> {
+    Ok(d.store.resolve(id)?)
+}
+
+/// A mission with what only the daemon knows: its place in the queue.
+fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
+    let mission = d.store.mission(id)?;
+    let mut v = serde_json::to_value(&mission).map_err(ApiError::bad_request)?;
+    v["queue_position"] = json!(d.supervisor.queue_position(id));
+    Ok(v)
+}
+
+async fn list_missions(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
+    let (missions, problems) = d.store.missions()?;
+    let list: Vec<Value> = missions
+        .iter()
+        .map(|m| {
+            let mut v = serde_json::to_value(m).unwrap_or_default();
+            v["queue_position"] = json!(d.supervisor.queue_position(&m.id));
+            v
+        })
+        .collect();
+    Ok(Json(json!({"missions": list, "problems": problems})))
+}
+
+async fn create_mission(
+    State(d): State<Arc<Daemon>>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: NewMission = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?}}"))
+    })?;
+    match &req.cwd {
+        Some(cwd) if cwd.is_absolute() => {}
+        Some(cwd) => {
+            return Err(ApiError::bad_request(format!(
+                "cwd {} must be an absolute path",
+                cwd.display()
+            )))
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "cwd is required: the mission's working directory, absolute",
+            ))
+        }
+    }
+    let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let id = mission.id;
+    d.supervisor
+        .submit(mission)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(mission_view(&d, &id)?)))
+}
+
+async fn show_mission(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = resolve(&d, &id)?;
+    Ok(Json(mission_view(&d, &id)?))
+}
+
+async fn delete_mission(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = resolve(&d, &id)?;
+    if d.supervisor.is_active(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "active",
+            format!(
+                "mission {id} is queued or running; cancel it first (POST /missions/{id}/cancel)"
+            ),
+        ));
+    }
+    d.store.delete_mission(&id)?;
+    Ok(Json(json!({"deleted": id})))
+}
+
+#[derive(Debug, Deserialize)]
+struct FromSeq {
+    #[serde(default)]
+    from: u64,
+}
+
+async fn mission_events(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<FromSeq>,
+) -> ApiResult<Json<Value>> {
+    let id = resolve(&d, &id)?;
+    let events: Vec<Value> = d
+        .store
+        .events_from(&id, q.from)?
+        .into_iter()
+        .map(|event| crate::render::update_json(&Update::Event { mission: id, event }))
+        .collect();
+    Ok(Json(Value::Array(events)))
+}
+
+/// How long the stream waits for news before checking the store and the mission again.
+const TICK: Duration = Duration::from_millis(500);
+
+/// The mission's events from `from` (replayed from the store), then live ones and the
+/// live text deltas, until the mission is no longer queued or running. Events are `event`
+/// (stored, with `seq`), `delta` (live only) and a last `end` with the mission.
+async fn stream_events(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    Query(q): Query<FromSeq>,
+) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
+    let id = resolve(&d, &id)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
+    tokio::spawn(follow(d, id, q.from, tx));
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn sse(name: &str, value: &Value) -> Event {
+    Event::default().event(name).data(value.to_string())
+}
+
+async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc::Sender<Event>) {
+    let mut live = d.supervisor.subscribe();
+    let mut next = from;
+    loop {
+        // Replay what the store has past `next` (all of it at first; what a lag skipped later).
+        let stored = match d.store.events_from(&id, next) {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = tx
+                    .send(sse("error", &json!({"message": e.to_string()})))
+                    .await;
+                return;
+            }
+        };
+        for event in stored {
+            next = event.seq + 1;
+            let v = crate::render::update_json(&Update::Event { mission: id, event });
+            if tx.send(sse("event", &v)).await.is_err() {
+                return;
+            }
+        }
+        if !d.supervisor.is_active(&id) {
+            // It may have stored its last events after the replay.
+            if let Ok(rest) = d.store.events_from(&id, next) {
+                for event in rest {
+                    let v = crate::render::update_json(&Update::Event { mission: id, event });
+                    if tx.send(sse("event", &v)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let mission = d.store.mission(&id).ok();
+            let _ = tx.send(sse("end", &json!({"mission": mission}))).await;
+            return;
+        }
+        loop {
+            let update = tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(TICK) => break,
+                u = live.recv() => u,
+            };
+            match update {
+                Ok(Update::Event { mission, event }) if mission == id => {
+                    if event.seq < next {
+                        continue;
+                    }
+                    if event.seq > next {
+                        // A gap: read it from the store.
+                        break;
+                    }
+                    next = event.seq + 1;
+                    let ended = matches!(
+                        &event.event,
+                        MissionEvent::Status { status, .. }
+                            if !matches!(status, MissionStatus::Running | MissionStatus::Queued)
+                    );
+                    let v = crate::render::update_json(&Update::Event { mission: id, event });
+                    if tx.send(sse("event", &v)).await.is_err() {
+                        return;
+                    }
+                    if ended {
+                        // Let the supervisor let go of it, then end.
+                        for _ in 0..25 {
+                            if !d.supervisor.is_active(&id) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        break;
+                    }
+                }
+                Ok(u) if update_mission(&u) == Some(id) => {
+                    if tx
+                        .send(sse("delta", &crate::render::update_json(&u)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => break,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+fn update_mission(u: &Update) -> Option<MissionId> {
+    match u {
+        Update::Event { mission, .. }
+        | Update::TextDelta { mission, .. }
+        | Update::ThinkingDelta { mission, .. }
+        | Update::ToolStarted { mission, .. } => Some(*mission),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message {
+    text: String,
+}
+
+async fn send_message(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let m: Message = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("expected {{\"text\": \"...\"}}: {e}")))?;
+    resume(
+        &d,
+        &id,
+        ResumeRequest {
+            message: Some(m.text),
+            ..Default::default()
+        },
+    )
+}
+
+async fn resume_mission(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: ResumeRequest = if body.is_empty() {
+        ResumeRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not a resume request: {e}; expected {{\"message\"?, \"provider\"?, \"model\"?, \"default_model\"?, \"max_turns\"?}}"))
+        })?
+    };
+    resume(&d, &id, req)
+}
+
+fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
+    let id = resolve(d, id)?;
+    if d.supervisor.is_active(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "active",
+            format!("mission {id} is already queued or running"),
+        ));
+    }
+    let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    d.supervisor
+        .submit(mission)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
+    Ok(Json(mission_view(d, &id)?))
+}
+
+async fn pause_mission(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    stop(
+        &d,
+        &id,
+        MissionStatus::Paused,
+        "paused by the user; resume it to continue",
+    )
+}
+
+async fn cancel_mission(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    stop(&d, &id, MissionStatus::Cancelled, "cancelled by the user")
+}
+
+fn stop(d: &Daemon, id: &str, status: MissionStatus, reason: &str) -> ApiResult<Json<Value>> {
+    let id = resolve(d, id)?;
+    if !d.supervisor.stop(&id, status, reason) {
+        let m = d.store.mission(&id)?;
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_active",
+            format!("mission {id} is not running or queued (it is {})", m.status),
+        ));
+    }
+    Ok(Json(json!({"mission": id, "stopping": status})))
+}
+
+async fn credentials(State(d): State<Arc<Daemon>>, _h: HeaderMap) -> ApiResult<Json<Value>> {
+    let creds = crate::auth_cmd::credential_store(&d.store).map_err(ApiError::bad_request)?;
+    let (all, problems) = creds.all().map_err(ApiError::bad_request)?;
+    let rows: Vec<Value> = all.iter().map(crate::auth_cmd::credential_json).collect();
+    Ok(Json(json!({"credentials": rows, "problems": problems})))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub fn openapi_document() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let id_param = json!({"name": "id", "in": "path", "required": true, "description": "A mission id, or a unique prefix of at least 4 characters", "schema": {"type": "string"}});
+    let from_param = json!({"name": "from", "in": "query", "required": false, "description": "First event sequence number", "schema": {"type": "integer", "minimum": 0}});
+    let ok = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    let errors = json!({
+        "400": ok("Bad request", error.clone()),
+        "401": ok("Missing or wrong bearer token", error.clone()),
+        "404": ok("Unknown mission", error.clone()),
+        "409": ok("The mission is (not) active", error.clone()),
+    });
+    let with_errors = |mut responses: Value| {
+        if let (Value::Object(r), Value::Object(e)) = (&mut responses, &errors) {
+            for (k, v) in e {
+                r.entry(k.clone()).or_insert(v.clone());
+            }
+        }
+        responses
+    };
+    let mission = json!({"$ref": "#/components/schemas/Mission"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Sortie daemon API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Missions, their events (JSON and Server-Sent Events), credentials. Every route needs `Authorization: Bearer <token>`, the token being in `daemon.token` in the data dir."},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/health": {"get": {"summary": "Health, version and mission counts", "responses": with_errors(json!({"200": ok("Healthy", json!({"type": "object"}))}))}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": with_errors(json!({"200": ok("OpenAPI document", json!({"type": "object"}))}))}},
+            "/shutdown": {"post": {"summary": "Stop the daemon; running missions are interrupted and resume at the next start", "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
+            "/missions": {
+                "get": {"summary": "List missions (unreadable records are reported in `problems` and skipped)", "responses": with_errors(json!({"200": ok("Missions", json!({"type": "object", "properties": {"missions": {"type": "array", "items": mission}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
+                "post": {"summary": "Create a mission and queue it", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewMission"}}}},
+                         "responses": with_errors(json!({"201": ok("Created and queued", mission.clone())}))}
+            },
+            "/missions/{id}": {
+                "get": {"summary": "One mission, with its queue position", "parameters": [id_param], "responses": with_errors(json!({"200": ok("The mission", mission.clone())}))},
+                "delete": {"summary": "Delete a mission that is not active, and its events", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}
+            },
+            "/missions/{id}/events": {"get": {"summary": "The stored events from `from`", "parameters": [id_param, from_param], "responses": with_errors(json!({"200": ok("Events", json!({"type": "array", "items": {"$ref": "#/components/schemas/Event"}}))}))}},
+            "/missions/{id}/stream": {"get": {"summary": "Server-Sent Events: `event` (stored events from `from`, then live), `delta` (live text, thinking and tool starts), then `end` when the mission is no longer queued or running", "parameters": [id_param, from_param],
+                "responses": with_errors(json!({"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}))}},
+            "/missions/{id}/messages": {"post": {"summary": "Send the next message and run the mission again", "parameters": [id_param],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+                "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
+            "/missions/{id}/resume": {"post": {"summary": "Resume a mission, optionally on another provider or model, with an optional next message", "parameters": [id_param],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resume"}}}},
+                "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
+            "/missions/{id}/pause": {"post": {"summary": "Stop a queued or running mission as `paused`", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
+            "/missions/{id}/cancel": {"post": {"summary": "Stop a queued or running mission as `cancelled` (a CLI child is killed)", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
+            "/credentials": {"get": {"summary": "Stored credentials: mode, status, expiry, next step (never a secret)", "responses": with_errors(json!({"200": ok("Credentials", json!({"type": "object"}))}))}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "NewMission": {"type": "object", "required": ["prompt", "cwd"], "additionalProperties": false, "properties": {
+                    "prompt": {"type": "string"}, "cwd": {"type": "string", "description": "Absolute working directory"},
+                    "provider": {"type": "string"}, "model": {"type": "string"},
+                    "permission": {"type": "string", "enum": ["auto", "read-only", "ask"]}, "max_turns": {"type": "integer", "minimum": 1}}},
+                "Resume": {"type": "object", "additionalProperties": false, "properties": {
+                    "message": {"type": "string"}, "provider": {"type": "string"}, "model": {"type": "string"},
+                    "default_model": {"type": "boolean"}, "max_turns": {"type": "integer", "minimum": 1}}},
+                "Mission": {"type": "object", "required": ["id", "status", "prompt", "provider", "model", "transport"], "properties": {
+                    "id": {"type": "string"}, "title": {"type": ["string", "null"]}, "prompt": {"type": "string"},
+                    "status": {"type": "string", "enum": ["queued", "running", "completed", "failed", "interrupted", "needs_reauth", "cancelled", "paused"]},
+                    "provider": {"type": "string"}, "model": {"type": "string"}, "transport": {"type": "string"},
+                    "turns": {"type": "integer"}, "cost_usd": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]},
+                    "queue_position": {"type": ["integer", "null"]}}},
+                "Event": {"type": "object", "required": ["seq", "at", "type", "mission_id"], "properties": {
+                    "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "type": {"type": "string"}, "mission_id": {"type": "string"}}}
+            }
+        }
+    })
+}

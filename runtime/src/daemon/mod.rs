@@ -1,0 +1,229 @@
+//! `sortie serve`: one process that owns the store, runs missions under a supervisor, and
+//! answers a JSON/SSE API on loopback behind a bearer token.
+//!
+//! Files in the data dir (owner-only): `daemon.json` (pid, address, start time) while it
+//! runs, and `daemon.token` (the bearer token, new at every start).
+
+pub mod api;
+pub mod supervisor;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use sortie_missions::{MissionEvent, MissionStatus, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth_cmd;
+use crate::config::Config;
+pub use supervisor::{Limits, Supervisor};
+
+/// What `daemon.json` says about a running daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub addr: SocketAddr,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub version: String,
+}
+
+pub fn info_path(home: &Path) -> PathBuf {
+    home.join("daemon.json")
+}
+
+pub fn token_path(home: &Path) -> PathBuf {
+    home.join("daemon.token")
+}
+
+pub fn log_path(home: &Path) -> PathBuf {
+    home.join("daemon.log")
+}
+
+/// Writes `text` to `path`, readable by its owner only from the first byte.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// How `sortie serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub bind: IpAddr,
+    /// 0: any free port (clients read it from `daemon.json`).
+    pub port: u16,
+    /// Bind a non-loopback address even though the API would be reachable from elsewhere.
+    pub force_bind: bool,
+}
+
+/// The daemon's shared state.
+pub struct Daemon {
+    pub home: PathBuf,
+    pub store: Store,
+    pub pool: Arc<sortie_transports::auth::Pool>,
+    pub supervisor: Arc<Supervisor>,
+    pub token: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+}
+
+/// A fresh bearer token: 32 random bytes, hex.
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refuses an address other machines could reach, unless forced.
+pub fn check_bind(ip: IpAddr, force: bool) -> anyhow::Result<()> {
+    if !ip.is_loopback() && !force {
+        bail!(
+            "refusing to serve on {ip}: the API (which runs commands through missions) would be reachable from other machines; use 127.0.0.1, or pass --force-bind if you really mean it"
+        );
+    }
+    Ok(())
+}
+
+/// Runs the daemon until SIGINT/SIGTERM or `POST /shutdown`.
+pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
+    check_bind(opts.bind, opts.force_bind)?;
+    if let Some(info) = crate::client::running(home).await {
+        bail!(
+            "a sortie daemon already serves this data dir (pid {}, http://{}); stop it with `sortie serve --stop`",
+            info.pid,
+            info.addr
+        );
+    }
+    let config = Config::load(home)?;
+    let store = crate::cli::open_store(home)?;
+    let pool = auth_cmd::shared_pool(&store, &config)?;
+    let _proactive = pool.spawn_proactive(Duration::from_secs(60));
+    let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", opts.bind, opts.port))?;
+    let addr = listener.local_addr()?;
+    let token = new_token();
+    write_private(&token_path(home), &token)
+        .with_context(|| format!("cannot write {}", token_path(home).display()))?;
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        addr,
+        started_at: chrono::Utc::now(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
+
+    let limits = Limits {
+        global: config.daemon.max_concurrent,
+        per_provider: config
+            .daemon
+            .per_provider
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<HashMap<_, _>>(),
+    };
+    let supervisor = Supervisor::new(home.to_path_buf(), store.clone(), pool.clone(), limits);
+    let daemon = Arc::new(Daemon {
+        home: home.to_path_buf(),
+        store: store.clone(),
+        pool,
+        supervisor: supervisor.clone(),
+        token,
+        started_at: info.started_at,
+        addr,
+        shutdown: CancellationToken::new(),
+    });
+    recover(&daemon, config.daemon.resume_interrupted)?;
+    eprintln!(
+        "sortie daemon {} serving http://{addr} (pid {}, data dir {})",
+        info.version,
+        info.pid,
+        home.display()
+    );
+
+    let stop = daemon.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        stop.cancel();
+    });
+    let app = api::router(daemon.clone());
+    let stop = daemon.shutdown.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    eprintln!(
+        "sortie daemon stopping: interrupting running missions (they resume at the next start)"
+    );
+    supervisor
+        .shutdown("the daemon was stopped; the mission resumes when it starts again")
+        .await;
+    let _ = std::fs::remove_file(info_path(home));
+    let _ = std::fs::remove_file(token_path(home));
+    served.context("the API server failed")
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// After a start: missions the last daemon left running are marked interrupted and, unless
+/// configured otherwise, queued again; they continue from their last durable event. Records
+/// that cannot be read are reported and skipped.
+fn recover(daemon: &Daemon, resume: bool) -> anyhow::Result<()> {
+    let (missions, problems) = daemon.store.missions()?;
+    for problem in problems {
+        eprintln!("warning: {problem}");
+    }
+    for mission in missions {
+        match mission.status {
+            MissionStatus::Running => {
+                daemon.store.append(
+                    &mission.id,
+                    MissionEvent::Status {
+                        status: MissionStatus::Interrupted,
+                        reason: Some(
+                            "the daemon stopped while the mission ran (crash, kill or reboot)"
+                                .into(),
+                        ),
+                    },
+                )?;
+            }
+            MissionStatus::Queued | MissionStatus::Interrupted => {}
+            _ => continue,
+        }
+        if resume {
+            let mission = daemon.store.mission(&mission.id)?;
+            if let Err(e) = daemon.supervisor.submit(mission) {
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! The mission supervisor: runs missions as tasks under concurrency limits (global and per
+//! provider), keeps the queue, cancels and pauses, and publishes every update to the API's
+//! subscribers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sortie_missions::tools::DenyAll;
+use sortie_missions::{
+    Mission, MissionEvent, MissionId, MissionStatus, Observer, StopStatus, Store, Update,
+};
+use sortie_transports::auth::Pool;
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::run_cmd;
+
+/// How many missions may run at once.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub global: usize,
+    /// Per provider name; providers not listed share only the global limit.
+    pub per_provider: HashMap<String, usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            global: 8,
+            per_provider: HashMap::new(),
+        }
+    }
+}
+
+/// A mission the supervisor holds: waiting for a slot, or running.
+struct Slot {
+    cancel: CancellationToken,
+    stop: StopStatus,
+    ticket: u64,
+    running: bool,
+}
+
+/// Why a mission cannot be submitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("mission {0} is already queued or running")]
+    Active(MissionId),
+}
+
+/// The supervisor. Cheap to share (`Arc`).
+pub struct Supervisor {
+    home: PathBuf,
+    store: Store,
+    pool: Arc<Pool>,
+    limits: Limits,
+    global: Arc<Semaphore>,
+    providers: Mutex<HashMap<String, Arc<Semaphore>>>,
+    slots: Mutex<HashMap<MissionId, Slot>>,
+    tickets: AtomicU64,
+    updates: broadcast::Sender<Update>,
+    tasks: tokio_util::task::TaskTracker,
+}
+
+impl Supervisor {
+    pub fn new(home: PathBuf, store: Store, pool: Arc<Pool>, limits: Limits) -> Arc<Self> {
+        let (updates, _) = broadcast::channel(8192);
+        Arc::new(Self {
+            home,
+            store,
+            pool,
+            global: Arc::new(Semaphore::new(limits.global.max(1))),
+            limits,
+            providers: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            tickets: AtomicU64::new(0),
+            updates,
+            tasks: tokio_util::task::TaskTracker::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every update of every mission from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.updates.subscribe()
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<MissionId, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn provider_slots(&self, provider: &str) -> Option<Arc<Semaphore>> {
+        let limit = *self.limits.per_provider.get(provider)?;
+        let mut map = self.providers.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            map.entry(provider.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(limit.max(1))))
+                .clone(),
+        )
+    }
+
+    /// True while the mission is queued or running here.
+    pub fn is_active(&self, id: &MissionId) -> bool {
+        self.slots().contains_key(id)
+    }
+
+    /// The 1-based place of a waiting mission in the queue.
+    pub fn queue_position(&self, id: &MissionId) -> Option<usize> {
+        let slots = self.slots();
+        let mine = slots.get(id).filter(|s| !s.running)?.ticket;
+        Some(
+            slots
+                .values()
+                .filter(|s| !s.running && s.ticket < mine)
+                .count()
+                + 1,
+        )
+    }
+
+    /// (running, queued) counts.
+    pub fn counts(&self) -> (usize, usize) {
+        let slots = self.slots();
+        let running = slots.values().filter(|s| s.running).count();
+        (running, slots.len() - running)
+    }
+
+    fn publish(&self, update: Update) {
+        let _ = self.updates.send(update);
+    }
+
+    fn record(&self, id: &MissionId, event: MissionEvent) {
+        match self.store.append(id, event) {
+            Ok(stored) => self.publish(Update::Event {
+                mission: *id,
+                event: stored,
+            }),
+            Err(e) => tracing::error!("cannot record an event of mission {id}: {e}"),
+        }
+    }
+
+    /// Queues a stored mission to run (from where its log stands) as soon as a slot is free.
+    pub fn submit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
+        let id = mission.id;
+        let ticket = self.tickets.fetch_add(1, Ordering::SeqCst);
+        let (cancel, stop) = (CancellationToken::new(), StopStatus::default());
+        {
+            let mut slots = self.slots();
+            if slots.contains_key(&id) {
+                return Err(SubmitError::Active(id));
+            }
+            slots.insert(
+                id,
+                Slot {
+                    cancel: cancel.clone(),
+                    stop: stop.clone(),
+                    ticket,
+                    running: false,
+                },
+            );
+        }
+        if mission.status != MissionStatus::Queued {
+            self.record(
+                &id,
+                MissionEvent::Status {
+                    status: MissionStatus::Queued,
+                    reason: None,
+                },
+            );
+        }
+        let me = self.clone();
+        self.tasks.spawn(async move {
+            me.drive(mission, cancel, stop).await;
+            me.slots().remove(&id);
+        });
+        Ok(())
+    }
+
+    /// Waits for a slot, then runs the mission to its end.
+    async fn drive(
+        self: &Arc<Self>,
+        mission: Mission,
+        cancel: CancellationToken,
+        stop: StopStatus,
+    ) {
+        let id = mission.id;
+        let provider_slots = self.provider_slots(&mission.provider);
+        let permits = async {
+            let p = match provider_slots {
+                Some(s) => Some(s.acquire_owned().await),
+                None => None,
+            };
+            let g = self.global.clone().acquire_owned().await;
+            (p, g)
+        };
+        let _permits = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                let (status, reason) = stop.take_or(MissionStatus::Cancelled, "cancelled while queued");
+                self.record(&id, MissionEvent::Status { status, reason: Some(reason) });
+                let _ = self.store.flush().await;
+                return;
+            }
+            permits = permits => permits,
+        };
+        if let Some(slot) = self.slots().get_mut(&id) {
+            slot.running = true;
+        }
+        let runner = match Config::load(&self.home) {
+            Ok(config) => {
+                run_cmd::runner_for(&self.home, &self.store, &config, &self.pool, &mission).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        let runner = match runner {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!("cannot start the mission: {e:#}");
+                self.record(
+                    &id,
+                    MissionEvent::Error {
+                        class: None,
+                        status: None,
+                        message: message.clone(),
+                    },
+                );
+                self.record(
+                    &id,
+                    MissionEvent::Status {
+                        status: MissionStatus::Failed,
+                        reason: Some(message),
+                    },
+                );
+                let _ = self.store.flush().await;
+                return;
+            }
+        };
+        let me = self.clone();
+        let observer: Observer = Arc::new(move |u: &Update| me.publish(u.clone()));
+        let runner = runner
+            .with_approver(Arc::new(DenyAll))
+            .with_observer(observer)
+            .with_stop_status(stop);
+        if let Err(e) = runner.run(id, cancel).await {
+            tracing::error!("mission {id} stopped on a store error: {e}");
+        }
+    }
+
+    /// Stops a queued or running mission, recording `status` (cancelled, paused,
+    /// interrupted) with `reason`. False when it is not active here.
+    pub fn stop(&self, id: &MissionId, status: MissionStatus, reason: &str) -> bool {
+        let slots = self.slots();
+        let Some(slot) = slots.get(id) else {
+            return false;
+        };
+        slot.stop.set(status, reason);
+        slot.cancel.cancel();
+        true
+    }
+
+    /// Interrupts every mission (they resume at the next start) and waits for them to stop.
+    pub async fn shutdown(&self, reason: &str) {
+        let ids: Vec<MissionId> = self.slots().keys().copied().collect();
+        for id in ids {
+            self.stop(&id, MissionStatus::Interrupted, reason);
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+        let _ = self.store.flush().await;
+    }
+}
