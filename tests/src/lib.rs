@@ -3,6 +3,7 @@
 
 pub mod anthropic_wire;
 pub mod claude;
+pub mod daemon;
 pub mod mock;
 pub mod oauth_server;
 pub mod responses_wire;

@@ -326,3 +326,77 @@ async fn a_keyless_endpoint_gets_no_authorization_header() {
     assert_eq!(m.status, MissionStatus::Completed);
     assert!(mock.request_headers()[0].get("authorization").is_none());
 }
+
+#[tokio::test]
+async fn calls_cut_short_by_a_crash_are_settled_on_resume_read_only_ones_run_again() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::text("carrying on"));
+    let w = World::new();
+    std::fs::write(w.cwd.path().join("notes.txt"), "remember the milk\n").expect("write");
+    let m = w
+        .store
+        .create_mission(spec(w.cwd.path(), "read and change"))
+        .expect("create");
+    // What a daemon killed between storing the calls and storing their results leaves.
+    for event in [
+        MissionEvent::TurnStarted {
+            turn: 1,
+            model: "mock-model".into(),
+        },
+        MissionEvent::AssistantMessage {
+            turn: 1,
+            content: vec![
+                ContentBlock::ToolUse {
+                    id: "c1".into(),
+                    name: "read_file".into(),
+                    arguments: json!({"path": "notes.txt"}).to_string(),
+                },
+                ContentBlock::ToolUse {
+                    id: "c2".into(),
+                    name: "shell".into(),
+                    arguments: json!({"command": "echo again >> effects.txt"}).to_string(),
+                },
+            ],
+            stop_reason: sortie_transports::StopReason::ToolUse,
+        },
+    ] {
+        w.store.append(&m.id, event).expect("append");
+    }
+    let done = w
+        .runner(transport(&mock.base_url()))
+        .run(m.id, tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("run");
+    assert_eq!(done.status, MissionStatus::Completed);
+    let events = w.store.events(&m.id).expect("events");
+    let results: Vec<(String, ToolOutcome, String)> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            MissionEvent::ToolResult {
+                name,
+                outcome,
+                output,
+                ..
+            } => Some((name.clone(), *outcome, output.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(
+        (results[0].0.as_str(), results[0].1),
+        ("read_file", ToolOutcome::Ok)
+    );
+    assert!(results[0].2.contains("remember the milk"));
+    assert_eq!(
+        (results[1].0.as_str(), results[1].1),
+        ("shell", ToolOutcome::Error)
+    );
+    assert!(results[1].2.contains("was not run again"));
+    assert!(
+        !w.cwd.path().join("effects.txt").exists(),
+        "the shell call ran again"
+    );
+    // Both results reached the model before it went on.
+    let sent = mock.requests()[0].to_string();
+    assert!(sent.contains("remember the milk") && sent.contains("was not run again"));
+}

@@ -1,0 +1,362 @@
+//! `sortie serve`: the API and its token, the CLI going through a running daemon, the queue,
+//! pause and cancel, and crash safety: kill -9 mid-stream and mid-tool, restart, and the
+//! mission completes with no event lost or duplicated.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sortie_tests::daemon::{ended, statuses, DaemonProc};
+use sortie_tests::{write_local_config, MockProvider, Reply};
+
+async fn new_mission(d: &DaemonProc, cwd: &Path, prompt: &str) -> String {
+    let (status, m) = d
+        .post("/missions", json!({"prompt": prompt, "cwd": cwd}))
+        .await;
+    assert_eq!(status, 201, "{m}\n{}", d.log());
+    m["id"].as_str().expect("id").to_string()
+}
+
+/// Every event once, in order: sequence numbers 0, 1, 2 ...
+fn assert_contiguous(events: &[Value]) {
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    let expected: Vec<u64> = (0..seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "events lost or duplicated");
+}
+
+fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["type"] == kind).count()
+}
+
+fn run_cli(home: &Path, cwd: &Path, args: &[&str]) -> std::process::Output {
+    sortie_tests::sortie(home)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run sortie")
+}
+
+#[tokio::test]
+async fn the_api_wants_its_token_and_says_what_is_wrong() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let d = DaemonProc::start(home.path()).await;
+
+    let (status, body) = d.get_with_token("/missions", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(
+        d.get_with_token("/health", Some("not-the-token")).await.0,
+        401
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.path().join("daemon.token"))
+            .expect("token file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let (status, body) = d.get("/missions/0123456789").await;
+    assert_eq!(status, 404);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("no mission matches"));
+    let (status, body) = d.post("/missions", json!({"prompt": "x"})).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("cwd is required"));
+    let (status, body) = d
+        .post(
+            "/missions",
+            json!({"prompt": "x", "cwd": home.path(), "provider": "nope"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown provider `nope`"),
+        "{body}"
+    );
+    let (status, body) = d
+        .post(
+            "/missions",
+            json!({"prompt": "x", "cwd": home.path(), "colour": "red"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(d.get("/no/such/route").await.0, 404);
+
+    let (status, doc) = d.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/missions",
+        "/missions/{id}/stream",
+        "/missions/{id}/resume",
+        "/credentials",
+        "/health",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    assert_eq!(mock.hits(), 0);
+}
+
+#[tokio::test]
+async fn serving_on_a_public_address_is_refused_unless_forced() {
+    let home = tempfile::tempdir().expect("home");
+    let out = tokio::task::spawn_blocking({
+        let home = home.path().to_path_buf();
+        move || run_cli(&home, &home, &["serve", "--bind", "0.0.0.0"])
+    })
+    .await
+    .expect("join");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to serve on 0.0.0.0") && stderr.contains("--force-bind"),
+        "{stderr}"
+    );
+    assert!(!home.path().join("daemon.json").exists());
+}
+
+#[tokio::test]
+async fn the_cli_goes_through_a_running_daemon() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let mut d = DaemonProc::start(home.path()).await;
+    mock.push(Reply::text("answered by the daemon"));
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    let (run, list, status) = tokio::task::spawn_blocking(move || {
+        (
+            run_cli(&h, &c, &["run", "hello"]),
+            run_cli(&h, &c, &["missions", "--json"]),
+            run_cli(&h, &c, &["status", "--json"]),
+        )
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("answered by the daemon"), "{stdout}");
+    // The daemon holds the store, and `missions` still works: through the API.
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let missions: Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(missions[0]["status"], "completed");
+    assert_eq!(
+        missions[0]["cwd"],
+        json!(cwd.path().canonicalize().expect("cwd"))
+    );
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status json");
+    assert_eq!(status["running"], true);
+
+    let h = home.path().to_path_buf();
+    let stop = tokio::task::spawn_blocking(move || run_cli(&h, &h, &["serve", "--stop"]))
+        .await
+        .expect("join");
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    let exited = tokio::task::spawn_blocking(move || d.child.wait())
+        .await
+        .expect("join");
+    assert!(exited.expect("wait").success());
+    assert!(!home.path().join("daemon.json").exists());
+}
+
+#[tokio::test]
+async fn kill_9_while_streaming_then_restart_completes_the_mission() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    mock.push(Reply::stall_after("half an ans"));
+    mock.push(Reply::text("the whole answer"));
+    let d = DaemonProc::start(home.path()).await;
+    let id = new_mission(&d, cwd.path(), "answer slowly").await;
+    d.wait_events(&id, |e| count(e, "turn_started") == 1).await;
+    // The stream is open and stalled: the daemon dies mid-turn.
+    while mock.hits() < 1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill9();
+
+    let d = DaemonProc::start(home.path()).await;
+    let events = d
+        .wait_events(&id, |e| ended(e) && count(e, "assistant_message") == 1)
+        .await;
+    assert_contiguous(&events);
+    assert_eq!(
+        statuses(&events),
+        ["running", "interrupted", "queued", "running", "completed"]
+    );
+    assert_eq!(count(&events, "user_message"), 1);
+    assert_eq!(count(&events, "assistant_message"), 1);
+    assert_eq!(mock.hits(), 2);
+    let (_, m) = d.get(&format!("/missions/{id}")).await;
+    assert_eq!(m["status"], "completed");
+}
+
+#[tokio::test]
+async fn kill_9_while_a_tool_runs_never_runs_the_tool_twice() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    mock.push(Reply::tool_call(
+        "call_1",
+        "shell",
+        json!({"command": "echo started >> runs.txt; sleep 2; echo finished >> runs.txt"}),
+    ));
+    mock.push(Reply::text("I will check what the interrupted command did"));
+    let d = DaemonProc::start(home.path()).await;
+    let id = new_mission(&d, cwd.path(), "run the slow command").await;
+    d.wait_events(&id, |e| count(e, "assistant_message") == 1)
+        .await;
+    let runs = cwd.path().join("runs.txt");
+    while !runs.exists() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill9();
+
+    let d = DaemonProc::start(home.path()).await;
+    let events = d
+        .wait_events(&id, |e| ended(e) && count(e, "assistant_message") == 2)
+        .await;
+    assert_contiguous(&events);
+    assert_eq!(
+        statuses(&events).last().map(String::as_str),
+        Some("completed")
+    );
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(results[0]["outcome"], "error");
+    assert!(results[0]["output"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("was not run again"));
+    // The model was told.
+    assert!(mock.requests()[1].to_string().contains("was not run again"));
+    // The command started once, whatever its orphan did after the crash.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let text = std::fs::read_to_string(&runs).expect("runs.txt");
+    assert_eq!(text.matches("started").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn the_queue_shows_positions_and_missions_can_be_paused_cancelled_and_resumed() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(
+        home.path(),
+        &mock.base_url(),
+        "\n[daemon]\nmax_concurrent = 1\n",
+    );
+    mock.push(Reply::stall_after("working on it"));
+    let d = DaemonProc::start(home.path()).await;
+    let first = new_mission(&d, cwd.path(), "first").await;
+    d.wait_events(&first, |e| count(e, "turn_started") == 1)
+        .await;
+    let second = new_mission(&d, cwd.path(), "second").await;
+    let third = new_mission(&d, cwd.path(), "third").await;
+    let (_, m2) = d.get(&format!("/missions/{second}")).await;
+    let (_, m3) = d.get(&format!("/missions/{third}")).await;
+    assert_eq!(
+        (m2["queue_position"].as_u64(), m3["queue_position"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let (_, health) = d.get("/health").await;
+    assert_eq!(health["missions"], json!({"running": 1, "queued": 2}));
+
+    // Cancel the third while it waits; pause the first while it streams.
+    assert_eq!(
+        d.post(&format!("/missions/{third}/cancel"), Value::Null)
+            .await
+            .0,
+        200
+    );
+    let e3 = d.wait_events(&third, ended).await;
+    assert_eq!(statuses(&e3).last().map(String::as_str), Some("cancelled"));
+    mock.push(Reply::text("second done"));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        d.post(&format!("/missions/{first}/pause"), Value::Null)
+            .await
+            .0,
+        200
+    );
+    let e1 = d.wait_events(&first, ended).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "pausing took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(statuses(&e1).last().map(String::as_str), Some("paused"));
+    // The second gets the slot and completes.
+    let e2 = d.wait_events(&second, ended).await;
+    // (A new mission is queued from its creation: no status event until it runs.)
+    assert_eq!(statuses(&e2), ["running", "completed"]);
+    // Pausing a mission that is not running says so.
+    let (status, body) = d
+        .post(&format!("/missions/{second}/pause"), Value::Null)
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Resume the paused one with a next message; the stream replays and ends with it.
+    mock.push(Reply::text("first done"));
+    let (status, body) = d
+        .post(
+            &format!("/missions/{first}/messages"),
+            json!({"text": "go on"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let e1 = d
+        .wait_events(&first, |e| {
+            ended(e) && statuses(e).last().map(String::as_str) == Some("completed")
+        })
+        .await;
+    assert_contiguous(&e1);
+    let stream = reqwest::Client::new()
+        .get(format!("{}/missions/{first}/stream?from=0", d.base))
+        .bearer_auth(&d.token)
+        .send()
+        .await
+        .expect("stream")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(stream.matches("event: event").count(), e1.len());
+    assert!(stream.contains("event: end"), "{stream}");
+
+    // Deleting: refused while active, done when not; then 404.
+    assert_eq!(d.delete(&format!("/missions/{third}")).await.0, 200);
+    assert_eq!(d.get(&format!("/missions/{third}")).await.0, 404);
+}
