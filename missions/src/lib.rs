@@ -7,6 +7,7 @@ mod event;
 mod mission;
 pub mod prompts;
 pub mod recovery;
+pub mod scheduler;
 mod store;
 pub mod tools;
 

@@ -45,6 +45,8 @@ pub enum StoreError {
     AmbiguousMission { prefix: String, count: usize },
     #[error("the record of mission {id} is corrupt: {error}")]
     Corrupt { id: String, error: String },
+    #[error("no schedule matches `{0}` (see `sortie schedule ls`)")]
+    UnknownSchedule(String),
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
 }
@@ -56,6 +58,7 @@ pub struct Store {
     missions: sled::Tree,
     events: sled::Tree,
     models: sled::Tree,
+    schedules: sled::Tree,
     path: PathBuf,
 }
 
@@ -106,6 +109,7 @@ impl Store {
             missions: db.open_tree("missions")?,
             events: db.open_tree("events")?,
             models: db.open_tree("models")?,
+            schedules: db.open_tree("schedules")?,
             db,
             path,
         })
@@ -285,6 +289,57 @@ impl Store {
             }
         }
         Ok((missions, problems))
+    }
+
+    /// Stores a schedule (new or changed).
+    pub fn put_schedule(&self, s: &crate::scheduler::Schedule) -> Result<(), StoreError> {
+        let raw = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt {
+            id: s.id.clone(),
+            error: e.to_string(),
+        })?;
+        self.schedules.insert(s.id.as_bytes(), raw)?;
+        Ok(())
+    }
+
+    /// Every schedule, oldest first, and a description of each that could not be read.
+    pub fn schedules(&self) -> Result<(Vec<crate::scheduler::Schedule>, Vec<String>), StoreError> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for entry in self.schedules.iter() {
+            let (key, raw) = entry?;
+            match serde_json::from_slice(&raw) {
+                Ok(s) => out.push(s),
+                Err(e) => problems.push(format!(
+                    "schedule {}: unreadable record ({e}); skipped",
+                    String::from_utf8_lossy(&key)
+                )),
+            }
+        }
+        Ok((out, problems))
+    }
+
+    /// The schedule with this id, or the only one whose id starts with it (4+ characters).
+    pub fn schedule(&self, text: &str) -> Result<crate::scheduler::Schedule, StoreError> {
+        let text = text.trim().to_lowercase();
+        let (all, _) = self.schedules()?;
+        let found: Vec<_> = all
+            .into_iter()
+            .filter(|s| s.id == text || (text.len() >= 4 && s.id.starts_with(&text)))
+            .collect();
+        match found.len() {
+            1 => Ok(found.into_iter().next().expect("one")),
+            0 => Err(StoreError::UnknownSchedule(text)),
+            count => Err(StoreError::AmbiguousMission {
+                prefix: text,
+                count,
+            }),
+        }
+    }
+
+    /// Deletes a schedule (the missions it started stay).
+    pub fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
+        self.schedules.remove(id.as_bytes())?;
+        Ok(())
     }
 
     /// Deletes a mission and its whole event log.

@@ -88,6 +88,9 @@ enum Command {
         after_help = "While it runs, `sortie run`, `resume`, `missions` and `show` go through it, and missions keep running when the terminal closes.\nThe API's bearer token is in $SORTIE_HOME/daemon.token; GET /openapi.json describes the API.\n\nExamples:\n  sortie serve                   # in the foreground; Ctrl-C stops it\n  sortie serve --port 7878\n  sortie serve --stop"
     )]
     Serve(ServeArgs),
+    /// Schedules that start missions: cron, an interval, or once.
+    #[command(subcommand)]
+    Schedule(crate::schedule_cmd::ScheduleCommand),
     /// Is the daemon running? Its address, pid and the missions it runs.
     Status {
         #[arg(long)]
@@ -314,6 +317,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show { id, json } => show(&home, &id, json),
         Command::Resume(args) => run_cmd::resume(&home, args).await,
         Command::Status { json } => status(None, json).await,
+        Command::Schedule(cmd) => crate::schedule_cmd::command(&home, cmd).await,
         Command::Serve(args) => serve(&home, args).await,
         Command::Auth(cmd) => auth(&home, cmd).await,
         Command::Models {

@@ -85,6 +85,10 @@ impl Client {
         self.call(self.http.get(self.url(path))).await
     }
 
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(self.http.delete(self.url(path))).await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.call(self.http.post(self.url(path)).json(body)).await
     }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod loopback;
 pub mod render;
 pub mod run_cmd;
+pub mod schedule_cmd;
 
 use std::path::PathBuf;
 

@@ -20,6 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Daemon;
 use crate::config::Config;
 use crate::run_cmd::{self, NewMission, ResumeRequest};
+use crate::schedule_cmd;
 
 /// An API failure: an HTTP status and `{"error": {"code", "message"}}`.
 #[derive(Debug)]
@@ -56,7 +57,7 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::UnknownMission(_) => {
+            StoreError::UnknownMission(_) | StoreError::UnknownSchedule(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
             StoreError::AmbiguousMission { .. } => Self::bad_request(e),
@@ -86,6 +87,14 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/missions/{id}/pause", post(pause_mission))
         .route("/missions/{id}/cancel", post(cancel_mission))
         .route("/credentials", get(credentials))
+        .route("/schedules", get(list_schedules).post(add_schedule))
+        .route(
+            "/schedules/{id}",
+            get(show_schedule).delete(delete_schedule),
+        )
+        .route("/schedules/{id}/pause", post(pause_schedule))
+        .route("/schedules/{id}/resume", post(resume_schedule))
+        .route("/schedules/{id}/run-now", post(run_schedule_now))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -473,6 +482,69 @@ async fn credentials(State(d): State<Arc<Daemon>>, _h: HeaderMap) -> ApiResult<J
     Ok(Json(json!({"credentials": rows, "problems": problems})))
 }
 
+async fn list_schedules(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
+    let (all, problems) = d.store.schedules()?;
+    let rows: Vec<Value> = all.iter().map(schedule_cmd::schedule_json).collect();
+    Ok(Json(json!({"schedules": rows, "problems": problems})))
+}
+
+async fn add_schedule(
+    State(d): State<Arc<Daemon>>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: schedule_cmd::NewSchedule = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"missed\", \"overlap\", \"jitter\"}}"))
+    })?;
+    let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    let s = schedule_cmd::build(&config, req, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    d.store.put_schedule(&s)?;
+    Ok((StatusCode::CREATED, Json(schedule_cmd::schedule_json(&s))))
+}
+
+async fn show_schedule(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(schedule_cmd::schedule_json(&d.store.schedule(&id)?)))
+}
+
+async fn delete_schedule(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let s = d.store.schedule(&id)?;
+    d.store.delete_schedule(&s.id)?;
+    Ok(Json(json!({"deleted": s.id})))
+}
+
+async fn pause_schedule(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    d.store.schedule(&id)?;
+    let s = schedule_cmd::set_paused(&d.store, &id, true).map_err(ApiError::bad_request)?;
+    Ok(Json(schedule_cmd::schedule_json(&s)))
+}
+
+async fn resume_schedule(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    d.store.schedule(&id)?;
+    let s = schedule_cmd::set_paused(&d.store, &id, false).map_err(ApiError::bad_request)?;
+    Ok(Json(schedule_cmd::schedule_json(&s)))
+}
+
+async fn run_schedule_now(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    d.store.schedule(&id)?;
+    let s = schedule_cmd::run_now(&d, &id).map_err(ApiError::bad_request)?;
+    Ok(Json(schedule_cmd::schedule_json(&s)))
+}
+
 async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
@@ -498,6 +570,8 @@ pub fn openapi_document() -> Value {
         responses
     };
     let mission = json!({"$ref": "#/components/schemas/Mission"});
+    let schedule = json!({"$ref": "#/components/schemas/Schedule"});
+    let sched_param = json!({"name": "id", "in": "path", "required": true, "description": "A schedule id, or a unique prefix of at least 4 characters", "schema": {"type": "string"}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Sortie daemon API", "version": env!("CARGO_PKG_VERSION"),
@@ -527,7 +601,19 @@ pub fn openapi_document() -> Value {
                 "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
             "/missions/{id}/pause": {"post": {"summary": "Stop a queued or running mission as `paused`", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
             "/missions/{id}/cancel": {"post": {"summary": "Stop a queued or running mission as `cancelled` (a CLI child is killed)", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
-            "/credentials": {"get": {"summary": "Stored credentials: mode, status, expiry, next step (never a secret)", "responses": with_errors(json!({"200": ok("Credentials", json!({"type": "object"}))}))}}
+            "/credentials": {"get": {"summary": "Stored credentials: mode, status, expiry, next step (never a secret)", "responses": with_errors(json!({"200": ok("Credentials", json!({"type": "object"}))}))}},
+            "/schedules": {
+                "get": {"summary": "Schedules with their next run and run history (unreadable records in `problems`)", "responses": with_errors(json!({"200": ok("Schedules", json!({"type": "object", "properties": {"schedules": {"type": "array", "items": schedule.clone()}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
+                "post": {"summary": "Add a schedule (an invalid cron expression names the bad field)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewSchedule"}}}},
+                         "responses": with_errors(json!({"201": ok("Added", schedule.clone())}))}
+            },
+            "/schedules/{id}": {
+                "get": {"summary": "One schedule", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("The schedule", schedule.clone())}))},
+                "delete": {"summary": "Delete a schedule (its missions stay)", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}
+            },
+            "/schedules/{id}/pause": {"post": {"summary": "Stop a schedule from firing", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Paused", schedule.clone())}))}},
+            "/schedules/{id}/resume": {"post": {"summary": "Let a schedule fire again, from now", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Resumed", schedule.clone())}))}},
+            "/schedules/{id}/run-now": {"post": {"summary": "Start the schedule's mission now", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Started (see the last run)", schedule.clone())}))}}
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -546,6 +632,19 @@ pub fn openapi_document() -> Value {
                     "provider": {"type": "string"}, "model": {"type": "string"}, "transport": {"type": "string"},
                     "turns": {"type": "integer"}, "cost_usd": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]},
                     "queue_position": {"type": ["integer", "null"]}}},
+                "NewSchedule": {"type": "object", "required": ["prompt", "cwd"], "additionalProperties": false, "description": "Exactly one of cron, every, at", "properties": {
+                    "prompt": {"type": "string"}, "cwd": {"type": "string"}, "name": {"type": "string"},
+                    "cron": {"type": "string", "description": "5 fields, or 6 with seconds first"}, "tz": {"type": "string", "description": "IANA zone of the cron expression (default UTC)"},
+                    "every": {"type": "string", "description": "90s, 30m, 2h, 1d, 1h30m"}, "at": {"type": "string", "format": "date-time"},
+                    "provider": {"type": "string"}, "model": {"type": "string"}, "permission": {"type": "string", "enum": ["auto", "read-only", "ask"]},
+                    "max_turns": {"type": "integer"}, "missed": {"type": "string", "enum": ["skip", "run-once"]}, "overlap": {"type": "string", "enum": ["skip", "allow"]},
+                    "jitter": {"type": "string"}}},
+                "Schedule": {"type": "object", "required": ["id", "timing", "mission", "next_run", "runs"], "properties": {
+                    "id": {"type": "string"}, "name": {"type": ["string", "null"]}, "when": {"type": "string"},
+                    "timing": {"type": "object"}, "mission": {"type": "object"}, "paused": {"type": "boolean"},
+                    "missed": {"type": "string"}, "overlap": {"type": "string"}, "jitter_secs": {"type": "integer"},
+                    "next_run": {"type": ["string", "null"], "format": "date-time"},
+                    "runs": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string"}, "scheduled_for": {"type": "string"}, "outcome": {"type": "string", "enum": ["started", "skipped", "failed"]}, "mission": {"type": "string"}, "reason": {"type": "string"}, "error": {"type": "string"}}}}}},
                 "Event": {"type": "object", "required": ["seq", "at", "type", "mission_id"], "properties": {
                     "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "type": {"type": "string"}, "mission_id": {"type": "string"}}}
             }

@@ -160,11 +160,16 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         wait_for_signal().await;
         stop.cancel();
     });
+    let scheduler = tokio::spawn(crate::schedule_cmd::run(
+        daemon.clone(),
+        daemon.shutdown.clone(),
+    ));
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
+    let _ = scheduler.await;
     eprintln!(
         "sortie daemon stopping: interrupting running missions (they resume at the next start)"
     );

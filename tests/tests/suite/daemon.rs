@@ -360,3 +360,158 @@ async fn the_queue_shows_positions_and_missions_can_be_paused_cancelled_and_resu
     assert_eq!(d.delete(&format!("/missions/{third}")).await.0, 200);
     assert_eq!(d.get(&format!("/missions/{third}")).await.0, 404);
 }
+
+#[tokio::test]
+async fn schedules_fire_skip_overlaps_and_name_a_bad_cron_field() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    // The first scheduled mission hangs, so the next due runs overlap it.
+    mock.push(Reply::stall_after("still working"));
+    let d = DaemonProc::start(home.path()).await;
+
+    let (status, body) = d
+        .post(
+            "/schedules",
+            json!({"prompt": "x", "cwd": cwd.path(), "cron": "0 9 * * MON-XYZ"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("day-of-week field `MON-XYZ`"),
+        "{body}"
+    );
+
+    let (status, s) = d
+        .post(
+            "/schedules",
+            json!({"prompt": "check the build", "cwd": cwd.path(), "every": "1s", "name": "build"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().expect("id").to_string();
+    assert_eq!(s["when"], "every 1s");
+    assert!(s["next_run"].is_string());
+    // Wait for a start and, while that mission hangs, a skipped overlap.
+    let started = std::time::Instant::now();
+    let runs = loop {
+        let (_, s) = d.get(&format!("/schedules/{id}")).await;
+        let runs = s["runs"].as_array().cloned().unwrap_or_default();
+        if runs.iter().any(|r| r["outcome"] == "skipped") {
+            break runs;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{s:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(runs[0]["outcome"], "started");
+    let first_mission = runs[0]["mission"].as_str().expect("mission").to_string();
+    let skipped = runs
+        .iter()
+        .find(|r| r["outcome"] == "skipped")
+        .expect("skipped");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("mission {first_mission}")),
+        "{skipped}"
+    );
+    assert_eq!(
+        runs.iter().filter(|r| r["outcome"] == "started").count(),
+        1,
+        "{runs:#?}"
+    );
+    let (_, m) = d.get(&format!("/missions/{first_mission}")).await;
+    assert_eq!(m["prompt"], "check the build");
+
+    // Pause it; a paused schedule has nothing more to say until resumed.
+    let (_, paused) = d.post(&format!("/schedules/{id}/pause"), Value::Null).await;
+    assert_eq!(paused["paused"], true);
+    let before = paused["runs"].as_array().map_or(0, Vec::len);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, later) = d.get(&format!("/schedules/{id}")).await;
+    assert_eq!(later["runs"].as_array().map_or(0, Vec::len), before);
+
+    // A one-shot a second from now starts its mission, which completes.
+    mock.push(Reply::text("release notes ready"));
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let (status, once) = d
+        .post(
+            "/schedules",
+            json!({"prompt": "release notes", "cwd": cwd.path(), "at": at}),
+        )
+        .await;
+    assert_eq!(status, 201, "{once}");
+    let once_id = once["id"].as_str().expect("id").to_string();
+    let mission = loop {
+        let (_, s) = d.get(&format!("/schedules/{once_id}")).await;
+        if let Some(m) = s["runs"][0]["mission"].as_str() {
+            assert!(s["next_run"].is_null(), "a one-shot has no next run: {s}");
+            break m.to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{s:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let events = d.wait_events(&mission, ended).await;
+    assert_eq!(
+        statuses(&events).last().map(String::as_str),
+        Some("completed")
+    );
+    assert_eq!(d.delete(&format!("/schedules/{id}")).await.0, 200);
+    assert_eq!(d.get(&format!("/schedules/{id}")).await.0, 404);
+}
+
+#[tokio::test]
+async fn the_schedule_cli_works_without_the_daemon_and_names_bad_fields() {
+    let home = tempfile::tempdir().expect("home");
+    let mock = MockProvider::start().await;
+    write_local_config(home.path(), &mock.base_url(), "");
+    let h = home.path().to_path_buf();
+    let (bad, added, listed) = tokio::task::spawn_blocking(move || {
+        (
+            run_cli(
+                &h,
+                &h,
+                &["schedule", "add", "--cron", "0 9 * 13 *", "report"],
+            ),
+            run_cli(
+                &h,
+                &h,
+                &[
+                    "schedule",
+                    "add",
+                    "--cron",
+                    "30 8 * * 1-5",
+                    "--tz",
+                    "Europe/Paris",
+                    "report",
+                ],
+            ),
+            run_cli(&h, &h, &["schedule", "ls", "--json"]),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("month field `13` is not valid"), "{stderr}");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let list: Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["when"], "cron `30 8 * * 1-5` (Europe/Paris)");
+    let next = chrono::DateTime::parse_from_rfc3339(list[0]["next_run"].as_str().expect("next"))
+        .expect("time");
+    // 08:30 in Paris is 07:30 UTC in winter, 06:30 in summer.
+    assert!(matches!(
+        chrono::Timelike::hour(&next.with_timezone(&chrono::Utc)),
+        6 | 7
+    ));
+}
