@@ -244,7 +244,7 @@ pub enum ScheduleCommand {
     #[command(
         after_help = "Examples:\n  sortie schedule add --cron \"0 9 * * 1-5\" --tz Europe/Paris \"summarise yesterday's commits\"\n  sortie schedule add --every 30m --overlap allow \"check the build\"\n  sortie schedule add --at 2026-12-01T08:00:00Z --provider claude-code \"prepare the release notes\"\n\nCron: 5 fields (minute hour day-of-month month day-of-week, 0 and 7 = Sunday) or 6 (seconds first).\nSchedules fire while the daemon runs (`sortie serve`)."
     )]
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List schedules with their next run and their last runs.
     Ls {
         #[arg(long)]
