@@ -1,13 +1,20 @@
 //! The mission store: one sled database under the data dir.
 //!
 //! Trees: `missions` (id -> record), `events` (id ++ big-endian seq -> event), and `meta`
-//! (schema version). Later capabilities add `credentials`, `oauth_sessions`, `schedules`.
+//! (schema version); `credentials`, `oauth_sessions`, `schedules`, `models`.
+//!
+//! The event log is the truth; a mission's record is a summary of it. An append writes the
+//! event, then the record (one writer per mission at a time, in this process). sled
+//! recovers a prefix of the writes after a crash, so the only gap there can be is an event
+//! whose record update was lost: [`Store::open`] replays such events into the record.
+//! (sled transactions would make the two writes atomic, but each one takes a global lock
+//! that waits for every flush in progress: with many missions they serialise everything.)
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
 
@@ -60,7 +67,21 @@ pub struct Store {
     models: sled::Tree,
     schedules: sled::Tree,
     path: PathBuf,
+    shared: Arc<Shared>,
 }
+
+/// What the clones of one store share: append locks and the group commit.
+struct Shared {
+    /// One mission's appends are serialised by the lock its id hashes to.
+    stripes: Vec<Mutex<()>>,
+    /// Appends so far, and the count the last finished flush covered.
+    written: AtomicU64,
+    flushed: AtomicU64,
+    /// One flush at a time; callers whose writes it covered do not flush again.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+const STRIPES: usize = 64;
 
 /// A provider's model list as last fetched.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -105,14 +126,68 @@ impl Store {
                 }
             }
         }
-        Ok(Self {
+        let store = Self {
             missions: db.open_tree("missions")?,
             events: db.open_tree("events")?,
             models: db.open_tree("models")?,
             schedules: db.open_tree("schedules")?,
             db,
             path,
-        })
+            shared: Arc::new(Shared {
+                stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                written: AtomicU64::new(0),
+                flushed: AtomicU64::new(0),
+                flushing: tokio::sync::Mutex::new(()),
+            }),
+        };
+        store.repair()?;
+        Ok(store)
+    }
+
+    /// Brings each mission record up to its event log: events a crash left unsummarised
+    /// are applied to the record.
+    fn repair(&self) -> Result<(), StoreError> {
+        for entry in self.missions.iter() {
+            let (key, raw) = entry?;
+            let Ok(mut mission) = serde_json::from_slice::<Mission>(&raw) else {
+                continue; // reported by `missions()`
+            };
+            let later = self.events_from(&mission.id, mission.event_count)?;
+            if later.is_empty() {
+                continue;
+            }
+            for stored in &later {
+                stored.event.apply(&mut mission);
+                mission.event_count = stored.seq + 1;
+                mission.updated_at = stored.at;
+            }
+            tracing::warn!(
+                "mission {}: {} event(s) were stored without their summary (a crash); repaired",
+                mission.id,
+                later.len()
+            );
+            let encoded = serde_json::to_vec(&mission).map_err(|e| StoreError::Corrupt {
+                id: mission.id.to_string(),
+                error: e.to_string(),
+            })?;
+            self.missions.insert(key, encoded)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a write for the group commit of [`Store::flush`].
+    fn wrote(&self) {
+        self.shared.written.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn stripe(&self, id: &MissionId) -> std::sync::MutexGuard<'_, ()> {
+        let i = id
+            .as_bytes()
+            .iter()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(*b as usize));
+        self.shared.stripes[i % STRIPES]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn path(&self) -> &Path {
@@ -134,64 +209,54 @@ impl Store {
         self.mission(&id)
     }
 
-    /// Appends one event and updates the mission record in the same transaction.
+    /// Appends one event, then brings the mission record up to date (see the module docs).
     pub fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError> {
-        let key = id.as_bytes().to_vec();
+        let _one_writer = self.stripe(id);
+        let raw = self
+            .missions
+            .get(id.as_bytes())?
+            .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
+        let mut mission: Mission =
+            serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                id: id.to_string(),
+                error: e.to_string(),
+            })?;
         let now = Utc::now();
-        let result = (&self.missions, &self.events).transaction(|(missions, events)| {
-            let raw = missions
-                .get(&key)?
-                .ok_or(ConflictableTransactionError::Abort(
-                    StoreError::UnknownMission(id.to_string()),
-                ))?;
-            let mut mission: Mission = serde_json::from_slice(&raw).map_err(|e| {
-                ConflictableTransactionError::Abort(StoreError::Corrupt {
-                    id: id.to_string(),
-                    error: e.to_string(),
-                })
-            })?;
-            let seq = mission.event_count;
-            let stored = StoredEvent {
-                seq,
-                at: now,
-                event: event.clone(),
-            };
-            let value = serde_json::to_vec(&stored).map_err(|e| {
-                ConflictableTransactionError::Abort(StoreError::Corrupt {
-                    id: id.to_string(),
-                    error: format!("cannot encode event: {e}"),
-                })
-            })?;
-            events.insert(event_key(id, seq).as_slice(), value)?;
-            event.apply(&mut mission);
-            mission.event_count = seq + 1;
-            mission.updated_at = now;
-            let encoded = serde_json::to_vec(&mission).map_err(|e| {
-                ConflictableTransactionError::Abort(StoreError::Corrupt {
-                    id: id.to_string(),
-                    error: e.to_string(),
-                })
-            })?;
-            missions.insert(key.as_slice(), encoded)?;
-            Ok(stored)
-        });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        })
+        let seq = mission.event_count;
+        let stored = StoredEvent {
+            seq,
+            at: now,
+            event,
+        };
+        let value = serde_json::to_vec(&stored).map_err(|e| StoreError::Corrupt {
+            id: id.to_string(),
+            error: format!("cannot encode event: {e}"),
+        })?;
+        self.events.insert(event_key(id, seq).as_slice(), value)?;
+        stored.event.apply(&mut mission);
+        mission.event_count = seq + 1;
+        mission.updated_at = now;
+        let encoded = serde_json::to_vec(&mission).map_err(|e| StoreError::Corrupt {
+            id: id.to_string(),
+            error: e.to_string(),
+        })?;
+        self.missions.insert(id.as_bytes(), encoded)?;
+        self.wrote();
+        Ok(stored)
     }
 
-    /// Makes everything appended so far durable on disk.
+    /// Makes everything appended so far durable on disk. Concurrent callers share flushes
+    /// (group commit): one whose appends an earlier flush already covered returns at once.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let mine = self.shared.written.load(Ordering::SeqCst);
+        let _turn = self.shared.flushing.lock().await;
+        if self.shared.flushed.load(Ordering::SeqCst) >= mine && mine > 0 {
+            return Ok(());
+        }
+        let covers = self.shared.written.load(Ordering::SeqCst);
         self.db.flush_async().await?;
+        self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
         Ok(())
-    }
-
-    /// Sets a mission's title.
-    pub fn set_title(&self, id: &MissionId, title: &str) -> Result<(), StoreError> {
-        let mut mission = self.mission(id)?;
-        mission.title = Some(title.to_string());
-        self.put_mission(&mission)
     }
 
     fn put_mission(&self, mission: &Mission) -> Result<(), StoreError> {
@@ -200,6 +265,7 @@ impl Store {
             error: e.to_string(),
         })?;
         self.missions.insert(mission.id.as_bytes(), encoded)?;
+        self.wrote();
         Ok(())
     }
 
@@ -298,6 +364,7 @@ impl Store {
             error: e.to_string(),
         })?;
         self.schedules.insert(s.id.as_bytes(), raw)?;
+        self.wrote();
         Ok(())
     }
 
@@ -339,6 +406,7 @@ impl Store {
     /// Deletes a schedule (the missions it started stay).
     pub fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
         self.schedules.remove(id.as_bytes())?;
+        self.wrote();
         Ok(())
     }
 
@@ -354,6 +422,7 @@ impl Store {
         }
         self.events.apply_batch(batch)?;
         self.missions.remove(id.as_bytes())?;
+        self.wrote();
         Ok(())
     }
 
@@ -433,6 +502,83 @@ mod tests {
             policy: PermissionPolicy::Auto,
             max_turns: 5,
         }
+    }
+
+    #[test]
+    fn an_event_stored_without_its_summary_is_replayed_into_the_record_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = {
+            let store = Store::open(dir.path()).expect("open");
+            let m = store.create_mission(spec()).expect("create");
+            // What a crash between the two writes of an append leaves: the event only.
+            let stored = StoredEvent {
+                seq: m.event_count,
+                at: Utc::now(),
+                event: MissionEvent::Status {
+                    status: MissionStatus::Running,
+                    reason: None,
+                },
+            };
+            store
+                .events
+                .insert(
+                    event_key(&m.id, m.event_count).as_slice(),
+                    serde_json::to_vec(&stored).expect("json"),
+                )
+                .expect("insert");
+            store.db.flush().expect("flush");
+            m.id
+        };
+        let store = Store::open(dir.path()).expect("reopen");
+        let m = store.mission(&id).expect("mission");
+        assert_eq!((m.event_count, m.status), (3, MissionStatus::Running));
+        let next = store
+            .append(
+                &id,
+                MissionEvent::UserMessage {
+                    text: "more".into(),
+                },
+            )
+            .expect("append");
+        assert_eq!(next.seq, 3, "the repaired event must not be overwritten");
+    }
+
+    #[test]
+    fn concurrent_appends_keep_every_log_contiguous() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let ids: Vec<MissionId> = (0..4)
+            .map(|_| store.create_mission(spec()).expect("create").id)
+            .collect();
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (store, ids) = (&store, &ids);
+                scope.spawn(move || {
+                    for i in 0..100 {
+                        store
+                            .append(
+                                &ids[(t + i) % ids.len()],
+                                MissionEvent::Warning {
+                                    message: format!("{t}/{i}"),
+                                },
+                            )
+                            .expect("append");
+                    }
+                });
+            }
+        });
+        let mut total = 0;
+        for id in &ids {
+            let events = store.events(id).expect("events");
+            let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+            assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
+            assert_eq!(
+                store.mission(id).expect("m").event_count,
+                events.len() as u64
+            );
+            total += events.len() - 2;
+        }
+        assert_eq!(total, 800);
     }
 
     #[test]

@@ -215,6 +215,17 @@ impl Reply {
         }
     }
 
+    /// The same reply after a pause (a provider's latency before its first byte).
+    pub fn delayed(self, pause: Duration) -> Self {
+        match self {
+            Reply::Stream { mut frames, end } => {
+                frames.insert(0, Frame::Pause(pause));
+                Reply::Stream { frames, end }
+            }
+            other => other,
+        }
+    }
+
     /// The same reply with a pause before each frame.
     pub fn paced(self, pause: Duration) -> Self {
         match self {
@@ -242,7 +253,14 @@ struct Shared {
     by_path: std::collections::HashMap<String, VecDeque<Reply>>,
     /// Credentials the server refuses (bearer token or x-api-key), with the refusal.
     refused: Vec<(String, Reply)>,
+    /// Answers from the request body, past the queue (benchmarks with many conversations).
+    responder: Option<Responder>,
+    /// Keep request bodies and headers (off for benchmarks that send many).
+    forget: bool,
 }
+
+/// Picks a reply from a request's JSON body.
+pub type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
 
 /// A running mock. Dropping it stops the server.
 pub struct MockProvider {
@@ -296,6 +314,14 @@ impl MockProvider {
         self
     }
 
+    /// Answers every request past the queue with `responder(body)`, and keeps no bodies
+    /// or headers (paths and the hit count stay).
+    pub fn respond_with(&self, responder: impl Fn(&Value) -> Reply + Send + Sync + 'static) {
+        let mut s = self.lock();
+        s.responder = Some(Arc::new(responder));
+        s.forget = true;
+    }
+
     /// Answers every request past the queue with `reply`.
     pub fn repeat(&self, reply: Reply) {
         self.lock().repeat = Some(reply);
@@ -343,10 +369,18 @@ async fn answer(
             .find(|(c, _)| presented.contains(c))
             .map(|(_, r)| r.clone());
         let path = uri.path().to_string();
-        refused
+        let body_json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+        let reply = refused
             .or_else(|| s.by_path.get_mut(&path).and_then(VecDeque::pop_front))
             .or_else(|| s.replies.pop_front())
             .or_else(|| s.repeat.clone())
+            .or_else(|| s.responder.as_ref().map(|r| r(&body_json)));
+        if s.forget {
+            s.requests.pop();
+            s.headers.pop();
+            s.requests.push(Value::Null);
+        }
+        reply
     };
     let Some(reply) = reply else {
         return (

@@ -511,6 +511,8 @@ impl MissionRunner {
                     model: current.model.clone(),
                 },
             )?;
+            // Durable before the provider hears of it: a crash from here on resumes this turn.
+            self.store.flush().await?;
             let mut attempts = Attempts::new(&self.recovery.policy);
             let done = loop {
                 let runs_tools = current.transport.runs_tools();

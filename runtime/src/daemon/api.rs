@@ -211,6 +211,8 @@ async fn create_mission(
     let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let id = mission.id;
+    // Durable before the client hears it exists.
+    d.store.flush().await?;
     d.supervisor
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
@@ -499,6 +501,7 @@ async fn add_schedule(
     let s = schedule_cmd::build(&config, req, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     d.store.put_schedule(&s)?;
+    d.store.flush().await?;
     Ok((StatusCode::CREATED, Json(schedule_cmd::schedule_json(&s))))
 }
 

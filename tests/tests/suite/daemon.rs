@@ -515,3 +515,62 @@ async fn the_schedule_cli_works_without_the_daemon_and_names_bad_fields() {
         6 | 7
     ));
 }
+
+#[tokio::test]
+async fn a_corrupt_record_is_reported_and_skipped_and_the_daemon_serves_the_rest() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    {
+        let store = sortie_missions::Store::open(home.path()).expect("store");
+        let good = store
+            .create_mission(sortie_missions::MissionSpec {
+                prompt: "fine".into(),
+                provider: "local".into(),
+                model: "mock-model".into(),
+                transport: "openai-compatible".into(),
+                cwd: cwd.path().to_path_buf(),
+                policy: sortie_missions::PermissionPolicy::Auto,
+                max_turns: 3,
+            })
+            .expect("create");
+        store
+            .append(
+                &good.id,
+                sortie_missions::MissionEvent::Status {
+                    status: sortie_missions::MissionStatus::Completed,
+                    reason: None,
+                },
+            )
+            .expect("status");
+        let missions = store.db().open_tree("missions").expect("tree");
+        missions
+            .insert(uuid::Uuid::now_v7().as_bytes(), &b"{not a mission"[..])
+            .expect("insert");
+        let schedules = store.db().open_tree("schedules").expect("tree");
+        schedules.insert(b"broken", &b"[]"[..]).expect("insert");
+        store.db().flush().expect("flush");
+    }
+    let d = DaemonProc::start(home.path()).await;
+    let (status, body) = d.get("/missions").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["missions"].as_array().map(Vec::len), Some(1));
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unreadable record"),
+        "{body}"
+    );
+    let (status, body) = d.get("/schedules").await;
+    assert_eq!(status, 200);
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("schedule broken"),
+        "{body}"
+    );
+    assert!(d.log().contains("unreadable record"), "{}", d.log());
+}

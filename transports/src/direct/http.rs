@@ -316,9 +316,19 @@ pub(crate) async fn get_json(
 }
 
 /// The HTTP client every direct transport uses: no overall timeout (streams are long), a
-/// connect timeout, and the idle timeout applied per read by the caller.
+/// connect timeout, and the idle timeout applied per read by the caller. One client per
+/// connect timeout is shared by the whole process: building one loads the TLS roots (a few
+/// milliseconds), and sharing it shares its connection pool.
 pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, TransportError> {
-    reqwest::Client::builder()
+    static CLIENTS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<Duration, reqwest::Client>>,
+    > = std::sync::OnceLock::new();
+    let clients = CLIENTS.get_or_init(Default::default);
+    let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(client) = clients.get(&connect_timeout) {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .build()
         .map_err(|e| {
@@ -326,7 +336,9 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, 
                 ErrorClass::Network,
                 format!("cannot build HTTP client: {e}"),
             )
-        })
+        })?;
+    clients.insert(connect_timeout, client.clone());
+    Ok(client)
 }
 
 /// Marks a turn's errors, before and during the stream, with the credential that was used.

@@ -98,7 +98,9 @@ impl OpenAiChat {
                 })?;
         }
         let http = http_client(config.connect_timeout)?;
-        let client = async_openai::Client::with_config(openai)
+        // `build` takes our shared client; `with_config` would build (and load TLS roots for)
+        // one of its own.
+        let client = async_openai::Client::build(http.clone(), openai)
             .with_http_service(SendOnce::new(http.clone(), config.credentials.clone()));
         Ok(Self {
             client,

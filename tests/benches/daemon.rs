@@ -1,0 +1,190 @@
+//! The daemon's supervisor under load, and replaying a long mission. Prints a table.
+//!
+//! `cargo bench -p sortie-tests --bench daemon` (`MISSIONS=N`, default 1000;
+//! `LATENCY_MS`, default 200; `EVENTS=N` for the replay, default 10000).
+//!
+//! 1. N missions created at once under one supervisor (global limit N), against a mock
+//!    provider that answers each turn after the latency: 3 turns per mission (two tool
+//!    calls, list_dir, then an answer). The ideal wall time is 3 × latency.
+//! 2. A mission of EVENTS events, read back from the store and encoded as the API sends
+//!    them (`GET /missions/{id}/events`, the SSE replay).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sortie::daemon::{Limits, Supervisor};
+use sortie_missions::{MissionEvent, MissionSpec, MissionStatus, PermissionPolicy, Store, Update};
+use sortie_tests::{MockProvider, Reply};
+use sortie_transports::auth::{CredentialStore, Pool, Strategy};
+use sortie_transports::{ContentBlock, StopReason};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Peak resident memory of this process, from /proc (MB).
+fn peak_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let missions = env_or("MISSIONS", 1000) as usize;
+    let latency = Duration::from_millis(env_or("LATENCY_MS", 200));
+    let replay_events = env_or("EVENTS", 10_000) as usize;
+
+    let mock = MockProvider::start().await;
+    mock.respond_with(move |body: &Value| {
+        let results = body["messages"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+        let reply = if results < 2 {
+            Reply::tool_call(&format!("call_{results}"), "list_dir", json!({}))
+        } else {
+            Reply::text("Done: the directory holds what it should.")
+        };
+        reply.delayed(latency)
+    });
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    std::fs::write(cwd.path().join("a.txt"), "a").expect("file");
+    sortie_tests::write_local_config(home.path(), &mock.base_url(), "");
+    let store = Store::open(home.path()).expect("store");
+    let creds = CredentialStore::new(store.db().open_tree("credentials").expect("tree"));
+    let pool = Arc::new(Pool::new(creds, Strategy::FillFirst));
+    let supervisor = Supervisor::new(
+        home.path().to_path_buf(),
+        store.clone(),
+        pool,
+        Limits {
+            global: missions,
+            per_provider: Default::default(),
+        },
+    );
+    let mut updates = supervisor.subscribe();
+    let spec = MissionSpec {
+        prompt: "look at the directory".into(),
+        provider: "local".into(),
+        model: "mock-model".into(),
+        transport: "openai-compatible".into(),
+        cwd: cwd.path().to_path_buf(),
+        policy: PermissionPolicy::Auto,
+        max_turns: 10,
+    };
+    let started = Instant::now();
+    for _ in 0..missions {
+        let m = store.create_mission(spec.clone()).expect("create");
+        supervisor.submit(m).expect("submit");
+    }
+    let submitted = started.elapsed();
+    let mut finished = 0usize;
+    let mut completed = 0usize;
+    while finished < missions {
+        match tokio::time::timeout(Duration::from_secs(120), updates.recv()).await {
+            Ok(Ok(Update::Event { event, .. })) => {
+                if let MissionEvent::Status { status, .. } = event.event {
+                    if !matches!(status, MissionStatus::Running | MissionStatus::Queued) {
+                        finished += 1;
+                        completed += usize::from(status == MissionStatus::Completed);
+                    }
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(n))) => {
+                panic!("the benchmark fell {n} updates behind; raise the channel size")
+            }
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("missions did not finish within 120 s ({finished} of {missions})"),
+        }
+    }
+    let wall = started.elapsed();
+    let ideal = latency * 3;
+    let peak = peak_mb();
+
+    // Replay.
+    let m = store.create_mission(spec.clone()).expect("create");
+    let filler = MissionEvent::AssistantMessage {
+        turn: 1,
+        content: vec![ContentBlock::Text {
+            text: "a line of an answer, about as long as a streamed sentence is".into(),
+        }],
+        stop_reason: StopReason::EndTurn,
+    };
+    for _ in 2..replay_events {
+        store.append(&m.id, filler.clone()).expect("append");
+    }
+    store.flush().await.expect("flush");
+    let mut replays = Vec::new();
+    let mut total = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let events = store.events_from(&m.id, 0).expect("events");
+        let encoded: Vec<Value> = events
+            .into_iter()
+            .map(|event| {
+                sortie::render::update_json(&Update::Event {
+                    mission: m.id,
+                    event,
+                })
+            })
+            .collect();
+        total = serde_json::to_vec(&encoded).expect("json").len();
+        replays.push(t.elapsed());
+    }
+    replays.sort();
+
+    println!(
+        "Daemon supervisor: {missions} missions at once, {} ms per turn, 3 turns each\n",
+        latency.as_millis()
+    );
+    println!("| measure                                   |      value |");
+    println!("|-------------------------------------------|-----------:|");
+    println!("| missions completed                        | {completed:>5} / {missions:<4}|");
+    println!(
+        "| creating and queueing all of them         | {:>7.0} ms |",
+        submitted.as_secs_f64() * 1e3
+    );
+    println!(
+        "| wall time until the last one ended        | {:>7.0} ms |",
+        wall.as_secs_f64() * 1e3
+    );
+    println!(
+        "| ideal (3 turns × latency)                 | {:>7.0} ms |",
+        ideal.as_secs_f64() * 1e3
+    );
+    println!(
+        "| ratio to the ideal (goal ≤ 1.5)           | {:>10.2} |",
+        wall.as_secs_f64() / ideal.as_secs_f64()
+    );
+    println!(
+        "| requests served by the mock               | {:>10} |",
+        mock.hits()
+    );
+    println!("| peak memory of the process (goal ≤ 300 MB)| {peak:>7} MB |");
+    println!(
+        "\nReplay of a {replay_events}-event mission (store read + API JSON, {} KB), 20 runs\n",
+        total / 1024
+    );
+    println!("| measure (ms) |    p50 |    max |");
+    println!("|--------------|-------:|-------:|");
+    println!(
+        "| replay       | {:>6.1} | {:>6.1} |  (goal ≤ 50 ms)",
+        replays[replays.len() / 2].as_secs_f64() * 1e3,
+        replays.last().expect("runs").as_secs_f64() * 1e3
+    );
+    assert_eq!(completed, missions, "not every mission completed");
+}
