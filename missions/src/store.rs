@@ -432,6 +432,44 @@ impl Store {
         self.events_from(id, 0)
     }
 
+    /// The event log from `from` on as stored JSON, each entry checked to be a JSON object
+    /// (an entry that is not comes back as an [`MissionEvent::Unreadable`] event, encoded).
+    /// For replays that send the events on without decoding them.
+    pub fn events_json_from(
+        &self,
+        id: &MissionId,
+        from: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self
+            .events
+            .range(event_key(id, from)..=event_key(id, u64::MAX))
+        {
+            let (key, raw) = entry?;
+            let seq = key
+                .get(16..24)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            let valid = raw.first() == Some(&b'{')
+                && serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_ok();
+            let bytes = if valid {
+                raw.to_vec()
+            } else {
+                serde_json::to_vec(&StoredEvent {
+                    seq,
+                    at: Utc::now(),
+                    event: MissionEvent::Unreadable {
+                        error: format!("event {seq} cannot be decoded"),
+                    },
+                })
+                .unwrap_or_default()
+            };
+            out.push((seq, bytes));
+        }
+        Ok(out)
+    }
+
     /// The event log from sequence number `from` on.
     pub fn events_from(&self, id: &MissionId, from: u64) -> Result<Vec<StoredEvent>, StoreError> {
         let start = event_key(id, from);

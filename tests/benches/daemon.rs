@@ -131,19 +131,22 @@ async fn main() {
     let mut replays = Vec::new();
     let mut total = 0;
     for _ in 0..20 {
+        // What `GET /missions/{id}/events` does.
         let t = Instant::now();
-        let events = store.events_from(&m.id, 0).expect("events");
-        let encoded: Vec<Value> = events
-            .into_iter()
-            .map(|event| {
-                sortie::render::update_json(&Update::Event {
-                    mission: m.id,
-                    event,
-                })
-            })
-            .collect();
-        total = serde_json::to_vec(&encoded).expect("json").len();
+        let events = store.events_json_from(&m.id, 0).expect("events");
+        let mut body = Vec::new();
+        body.push(b'[');
+        for (i, (_, raw)) in events.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            sortie::daemon::api::with_mission(&m.id, raw, &mut body);
+        }
+        body.push(b']');
         replays.push(t.elapsed());
+        total = body.len();
+        let parsed: Value = serde_json::from_slice(&body).expect("the replay is JSON");
+        assert_eq!(parsed.as_array().map(Vec::len), Some(replay_events));
     }
     replays.sort();
 

@@ -255,15 +255,30 @@ async fn mission_events(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     Query(q): Query<FromSeq>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let id = resolve(&d, &id)?;
-    let events: Vec<Value> = d
-        .store
-        .events_from(&id, q.from)?
-        .into_iter()
-        .map(|event| crate::render::update_json(&Update::Event { mission: id, event }))
-        .collect();
-    Ok(Json(Value::Array(events)))
+    let events = d.store.events_json_from(&id, q.from)?;
+    let mut body = Vec::with_capacity(events.iter().map(|(_, e)| e.len() + 64).sum::<usize>() + 2);
+    body.push(b'[');
+    for (i, (_, raw)) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        with_mission(&id, raw, &mut body);
+    }
+    body.push(b']');
+    Ok(([("content-type", "application/json")], body).into_response())
+}
+
+/// A stored event's JSON object with `"mission_id"` first, as `render::update_json` makes
+/// it, without decoding the event.
+pub fn with_mission(id: &MissionId, raw: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{{\"mission_id\":\"{id}\"").as_bytes());
+    let rest = &raw[1..];
+    if rest.iter().any(|b| !b.is_ascii_whitespace() && *b != b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
 }
 
 /// How long the stream waits for news before checking the store and the mission again.
@@ -288,6 +303,15 @@ async fn stream_events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// A stored event as an SSE `event`, from its stored bytes.
+fn sse_raw(id: &MissionId, raw: &[u8]) -> Event {
+    let mut data = Vec::with_capacity(raw.len() + 64);
+    with_mission(id, raw, &mut data);
+    Event::default()
+        .event("event")
+        .data(String::from_utf8_lossy(&data))
+}
+
 fn sse(name: &str, value: &Value) -> Event {
     Event::default().event(name).data(value.to_string())
 }
@@ -297,7 +321,7 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
     let mut next = from;
     loop {
         // Replay what the store has past `next` (all of it at first; what a lag skipped later).
-        let stored = match d.store.events_from(&id, next) {
+        let stored = match d.store.events_json_from(&id, next) {
             Ok(events) => events,
             Err(e) => {
                 let _ = tx
@@ -306,19 +330,17 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
                 return;
             }
         };
-        for event in stored {
-            next = event.seq + 1;
-            let v = crate::render::update_json(&Update::Event { mission: id, event });
-            if tx.send(sse("event", &v)).await.is_err() {
+        for (seq, raw) in stored {
+            next = seq + 1;
+            if tx.send(sse_raw(&id, &raw)).await.is_err() {
                 return;
             }
         }
         if !d.supervisor.is_active(&id) {
             // It may have stored its last events after the replay.
-            if let Ok(rest) = d.store.events_from(&id, next) {
-                for event in rest {
-                    let v = crate::render::update_json(&Update::Event { mission: id, event });
-                    if tx.send(sse("event", &v)).await.is_err() {
+            if let Ok(rest) = d.store.events_json_from(&id, next) {
+                for (_, raw) in rest {
+                    if tx.send(sse_raw(&id, &raw)).await.is_err() {
                         return;
                     }
                 }
@@ -653,4 +675,28 @@ pub fn openapi_document() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sortie_missions::StoredEvent;
+
+    #[test]
+    fn a_spliced_event_is_the_json_the_live_view_gets() {
+        let id = MissionId::new();
+        let event = StoredEvent {
+            seq: 7,
+            at: chrono::Utc::now(),
+            event: MissionEvent::Warning {
+                message: "a \"quoted\" note".into(),
+            },
+        };
+        let raw = serde_json::to_vec(&event).expect("json");
+        let mut out = Vec::new();
+        with_mission(&id, &raw, &mut out);
+        let spliced: Value = serde_json::from_slice(&out).expect("valid JSON");
+        let expected = crate::render::update_json(&Update::Event { mission: id, event });
+        assert_eq!(spliced, expected);
+    }
 }
