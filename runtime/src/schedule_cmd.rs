@@ -276,10 +276,13 @@ pub struct AddArgs {
     /// Once, at an RFC 3339 time (2026-12-01T08:00:00Z).
     #[arg(long, group = "when")]
     at: Option<String>,
+    /// A name shown in `schedule ls` instead of the prompt.
     #[arg(long)]
     name: Option<String>,
+    /// Provider of the missions; default: the default provider.
     #[arg(long, short)]
     provider: Option<String>,
+    /// Model of the missions; default: the provider's.
     #[arg(long, short)]
     model: Option<String>,
     /// Working directory of the missions. Default: the current directory.
@@ -288,6 +291,7 @@ pub struct AddArgs {
     /// auto, read-only or ask (denied: nobody is there to answer).
     #[arg(long, value_parser = |s: &str| s.parse::<PermissionPolicy>())]
     permission: Option<PermissionPolicy>,
+    /// Most model turns per mission. Default: config `max_turns`, else 50.
     #[arg(long, value_name = "N")]
     max_turns: Option<u32>,
     /// Runs missed while the daemon was down: skip (default) or run-once.
@@ -299,6 +303,7 @@ pub struct AddArgs {
     /// Delay each run by a random time up to this (90s, 5m).
     #[arg(long)]
     jitter: Option<String>,
+    /// Print the schedule as JSON.
     #[arg(long)]
     json: bool,
 }

@@ -254,9 +254,13 @@ impl ClaudeCode {
             }));
         }
         if let Some(mut stdin) = child.stdin.take() {
-            // A CLI that dies at once closes its stdin; what it printed says why.
-            let _ = stdin.write_all(input.as_bytes()).await;
-            let _ = stdin.shutdown().await;
+            // Written beside the reading, so a CLI that writes before it has read a long
+            // prompt cannot wedge both pipes. A CLI that dies at once closes its stdin;
+            // what it printed says why.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+                let _ = stdin.shutdown().await;
+            });
         }
         Ok(Run {
             child,
