@@ -188,6 +188,10 @@ pub(crate) struct ServeArgs {
     /// Stop the running daemon (its missions are interrupted and resume at its next start).
     #[arg(long)]
     stop: bool,
+    /// Exit after this many seconds with no mission running, no schedule to fire and no
+    /// API request (the daemons that commands start use `[daemon] idle_exit_secs`).
+    #[arg(long, value_name = "SECS")]
+    idle_exit: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -274,14 +278,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(h) => h,
         None => home_dir().context("cannot find the home directory; set SORTIE_HOME")?,
     };
-    // While a daemon serves this data dir, it owns the store: go through its API.
+    // While a daemon serves this data dir, it owns the store: go through its API. The
+    // mission commands start one when none runs (`[daemon] autostart`).
     let daemon = match &cli.command {
-        Command::Run(_)
-        | Command::Resume(_)
-        | Command::Missions { .. }
-        | Command::Show { .. }
-        | Command::Status { .. }
-        | Command::Serve(ServeArgs { stop: true, .. }) => client::Client::connect(&home).await,
+        Command::Run(_) | Command::Resume(_) | Command::Missions { .. } | Command::Show { .. } => {
+            match client::Client::connect(&home).await {
+                Some(c) => Some(c),
+                None if autostart_wanted(&home, &cli.command) => client::start_daemon(&home).await,
+                None => None,
+            }
+        }
+        Command::Status { .. } | Command::Serve(ServeArgs { stop: true, .. }) => {
+            client::Client::connect(&home).await
+        }
+        Command::Auth(_) | Command::Models { .. } | Command::Demo { .. } => {
+            client::release_store(&home).await;
+            None
+        }
         _ => None,
     };
     if let Some(c) = &daemon {
@@ -333,6 +346,27 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Whether a mission command should start the daemon: the config says so (default yes),
+/// `SORTIE_AUTOSTART=0` does not veto it, and no one is at a terminal to approve tools one
+/// by one (approvals have no API yet: an `ask` mission at a terminal runs in this process).
+fn autostart_wanted(home: &Path, command: &Command) -> bool {
+    if std::env::var("SORTIE_AUTOSTART").is_ok_and(|v| v == "0" || v == "false") {
+        return false;
+    }
+    let Ok(config) = Config::load(home) else {
+        return false; // the command itself reports the config error
+    };
+    if !config.daemon.autostart {
+        return false;
+    }
+    let asks = match command {
+        Command::Run(args) => args.permission.unwrap_or(config.permission) == PermissionPolicy::Ask,
+        Command::Resume(_) => config.permission == PermissionPolicy::Ask,
+        _ => false,
+    };
+    !(asks && std::io::IsTerminal::is_terminal(&std::io::stdin()))
+}
+
 pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
     match Store::open(home) {
         Err(sortie_missions::StoreError::Locked { .. })
@@ -359,6 +393,7 @@ async fn serve(home: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             bind: args.bind,
             port: args.port.unwrap_or(config.daemon.port),
             force_bind: args.force_bind,
+            idle_exit: args.idle_exit.map(Duration::from_secs),
         },
     )
     .await?;

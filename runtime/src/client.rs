@@ -1,7 +1,7 @@
 //! Talking to a running daemon: `sortie run`, `resume`, `missions`, `show`, `status` and
 //! `serve --stop` go through its API when one serves the data dir.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -149,6 +149,87 @@ impl Client {
             }
         }
         bail!("the daemon closed the event stream before the mission ended")
+    }
+}
+
+/// Starts `sortie serve` for `home` in the background (its own process group, so the
+/// terminal's Ctrl-C does not reach it; output in `daemon.log`) and connects to it. None
+/// when it does not come up within 15 s: the command then runs in this process.
+pub async fn start_daemon(home: &Path) -> Option<Client> {
+    let exe = std::env::current_exe().ok()?;
+    let idle = crate::config::Config::load(home)
+        .map(|c| c.daemon.idle_exit_secs)
+        .unwrap_or(900);
+    std::fs::create_dir_all(home).ok()?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(crate::daemon::log_path(home))
+        .ok()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--home")
+        .arg(home)
+        .args(["serve", "--idle-exit", &idle.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().ok()?)
+        .stderr(log);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().ok()?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        if let Some(client) = Client::connect(home).await {
+            eprintln!(
+                "started the sortie daemon (pid {}, http://{}); it stops after {}s idle, or with `sortie serve --stop`",
+                client.info.pid, client.info.addr, idle
+            );
+            // Reaped by whoever outlives it; this command only talks to it.
+            drop(child);
+            return Some(client);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            eprintln!(
+                "note: the sortie daemon did not start ({status}; see {}); running here",
+                crate::daemon::log_path(home).display()
+            );
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("note: the sortie daemon did not answer within 15 s; running here");
+    None
+}
+
+/// Before a command that needs the store itself: an idle daemon that a command started
+/// (`--idle-exit`) is stopped, so the command can run; the next mission command starts it
+/// again. A daemon started by hand, or one with missions, is left alone (the command then
+/// says the daemon holds the store).
+pub async fn release_store(home: &Path) {
+    let Some(client) = Client::connect(home).await else {
+        return;
+    };
+    let Ok(health) = client.get("/health").await else {
+        return;
+    };
+    let busy = health["missions"]["running"].as_u64().unwrap_or(1)
+        + health["missions"]["queued"].as_u64().unwrap_or(1)
+        > 0;
+    if health["idle_exit_secs"].is_null() || busy {
+        return;
+    }
+    if client.post("/shutdown", &Value::Null).await.is_err() {
+        return;
+    }
+    // The store's lock goes with the process: wait for it to be gone.
+    let status = PathBuf::from(format!("/proc/{}/status", client.info.pid));
+    let running = || std::fs::read_to_string(&status).is_ok_and(|s| !s.contains("State:\tZ"));
+    let started = Instant::now();
+    while (info_path(home).exists() || running()) && started.elapsed() < Duration::from_secs(10) {
+        if !cfg!(target_os = "linux") && !info_path(home).exists() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

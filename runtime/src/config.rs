@@ -294,6 +294,11 @@ pub struct DaemonConfig {
     pub per_provider: BTreeMap<String, usize>,
     /// Resume the missions a crash or stop interrupted when the daemon starts.
     pub resume_interrupted: bool,
+    /// `sortie run`, `resume`, `missions` and `show` start the daemon when none runs.
+    pub autostart: bool,
+    /// A daemon started that way exits after this long idle (no mission, no schedule to
+    /// fire, no request).
+    pub idle_exit_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -303,6 +308,8 @@ impl Default for DaemonConfig {
             max_concurrent: 8,
             per_provider: BTreeMap::new(),
             resume_interrupted: true,
+            autostart: true,
+            idle_exit_secs: 900,
         }
     }
 }

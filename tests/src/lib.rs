@@ -51,6 +51,8 @@ pub fn sortie(home: &std::path::Path) -> Command {
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("SORTIE_LOG")
+        // Tests start daemons themselves (see `daemon::DaemonProc`) or test autostart on purpose.
+        .env("SORTIE_AUTOSTART", "0")
         .stdin(std::process::Stdio::null());
     cmd
 }

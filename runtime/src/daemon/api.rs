@@ -125,7 +125,13 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => next.run(request).await,
+        Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => {
+            daemon.last_request.store(
+                chrono::Utc::now().timestamp(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            next.run(request).await
+        }
         Some(_) => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -151,6 +157,7 @@ async fn health(State(d): State<Arc<Daemon>>) -> Json<Value> {
         "data_dir": d.home.display().to_string(),
         "started_at": d.started_at,
         "missions": {"running": running, "queued": queued},
+        "idle_exit_secs": d.idle_exit.map(|i| i.as_secs()),
     }))
 }
 

@@ -66,6 +66,9 @@ pub struct ServeOptions {
     pub port: u16,
     /// Bind a non-loopback address even though the API would be reachable from elsewhere.
     pub force_bind: bool,
+    /// Exit after this long idle: no mission queued or running, no schedule due to fire,
+    /// no API request.
+    pub idle_exit: Option<Duration>,
 }
 
 /// The daemon's shared state.
@@ -78,6 +81,10 @@ pub struct Daemon {
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
+    /// When the API last answered a request (seconds since the epoch).
+    pub last_request: std::sync::atomic::AtomicI64,
+    /// Set for a daemon that exits when idle (the ones commands start).
+    pub idle_exit: Option<Duration>,
 }
 
 /// A fresh bearer token: 32 random bytes, hex.
@@ -146,6 +153,8 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         started_at: info.started_at,
         addr,
         shutdown: CancellationToken::new(),
+        last_request: std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp()),
+        idle_exit: opts.idle_exit,
     });
     recover(&daemon, config.daemon.resume_interrupted)?;
     eprintln!(
@@ -164,6 +173,9 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         daemon.clone(),
         daemon.shutdown.clone(),
     ));
+    if let Some(idle) = opts.idle_exit {
+        tokio::spawn(exit_when_idle(daemon.clone(), idle));
+    }
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
     let served = axum::serve(listener, app)
@@ -179,6 +191,41 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(info_path(home));
     let _ = std::fs::remove_file(token_path(home));
     served.context("the API server failed")
+}
+
+/// Stops the daemon once nothing has happened for `idle`.
+async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
+    let tick = Duration::from_millis(250)
+        .max(idle / 20)
+        .min(Duration::from_secs(5));
+    let mut quiet_since = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let (running, queued) = daemon.supervisor.counts();
+        let now = chrono::Utc::now();
+        let scheduled = daemon
+            .store
+            .schedules()
+            .map(|(all, _)| all.iter().any(|s| !s.paused && s.next_run.is_some()))
+            .unwrap_or(true);
+        let last = daemon
+            .last_request
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let recent = now.timestamp() - last < i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
+        if running + queued > 0 || scheduled || recent {
+            quiet_since = std::time::Instant::now();
+        } else if quiet_since.elapsed() >= idle {
+            eprintln!(
+                "sortie daemon idle for {}s (no mission, no schedule, no request): exiting",
+                idle.as_secs()
+            );
+            daemon.shutdown.cancel();
+            return;
+        }
+    }
 }
 
 async fn wait_for_signal() {

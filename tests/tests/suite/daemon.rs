@@ -574,3 +574,104 @@ async fn a_corrupt_record_is_reported_and_skipped_and_the_daemon_serves_the_rest
     );
     assert!(d.log().contains("unreadable record"), "{}", d.log());
 }
+
+#[tokio::test]
+async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(
+        home.path(),
+        &mock.base_url(),
+        "\n[daemon]\nidle_exit_secs = 2\n",
+    );
+    mock.push(Reply::text("from a daemon nobody started by hand"));
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    let (run, list) = tokio::task::spawn_blocking(move || {
+        let run = sortie_tests::sortie(&h)
+            .args(["run", "hello"])
+            .current_dir(&c)
+            .env("SORTIE_AUTOSTART", "1")
+            .output()
+            .expect("run");
+        (run, run_cli(&h, &c, &["missions", "--json"]))
+    })
+    .await
+    .expect("join");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("from a daemon nobody started by hand"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("started the sortie daemon"), "{stderr}");
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("daemon.json")).expect("daemon.json"),
+    )
+    .expect("json");
+    let pid = info["pid"].as_u64().expect("pid");
+    // The daemon holds the store and the next command goes through it.
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let missions: Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(missions[0]["status"], "completed");
+    // A command that needs the store itself stops the idle daemon it did not start by hand.
+    let h = home.path().to_path_buf();
+    let auth = tokio::task::spawn_blocking(move || run_cli(&h, &h, &["auth", "list"]))
+        .await
+        .expect("join");
+    assert!(
+        auth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&auth.stderr)
+    );
+    assert!(!home.path().join("daemon.json").exists());
+    assert!(!alive(pid), "the idle daemon {pid} is still running");
+    // The next mission command starts it again.
+    mock.push(Reply::text("again"));
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    let again = tokio::task::spawn_blocking(move || {
+        sortie_tests::sortie(&h)
+            .args(["run", "again"])
+            .current_dir(&c)
+            .env("SORTIE_AUTOSTART", "1")
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.path().join("daemon.json")).expect("daemon.json"),
+    )
+    .expect("json");
+    let pid = info["pid"].as_u64().expect("pid");
+    // Idle for 2 s: it exits by itself and cleans up after itself.
+    let started = std::time::Instant::now();
+    while home.path().join("daemon.json").exists() || alive(pid) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the idle daemon did not exit: {}",
+            std::fs::read_to_string(home.path().join("daemon.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(home.path().join("daemon.log")).unwrap_or_default();
+    assert!(log.contains("idle for 2s"), "{log}");
+}
+
+/// True while the process runs (a zombie waiting to be reaped has ended).
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|status| !status.contains("State:\tZ"))
+}
