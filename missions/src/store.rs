@@ -446,11 +446,7 @@ impl Store {
             .range(event_key(id, from)..=event_key(id, u64::MAX))
         {
             let (key, raw) = entry?;
-            let seq = key
-                .get(16..24)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or_default();
+            let seq = seq_of(&key);
             let valid = raw.first() == Some(&b'{')
                 && serde_json::from_slice::<serde::de::IgnoredAny>(&raw).is_ok();
             let bytes = if valid {
@@ -477,11 +473,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.events.range(start..=end) {
             let (key, raw) = entry?;
-            let seq = key
-                .get(16..24)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or_default();
+            let seq = seq_of(&key);
             out.push(
                 serde_json::from_slice::<StoredEvent>(&raw).unwrap_or_else(|e| StoredEvent {
                     seq,
@@ -494,6 +486,14 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The sequence number in an event key.
+fn seq_of(key: &[u8]) -> u64 {
+    key.get(16..24)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or_default()
 }
 
 /// The key of one event: the mission id then the big-endian sequence number, so a

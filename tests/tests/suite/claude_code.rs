@@ -61,6 +61,21 @@ fn fake_cli(dir: &Path, cases: &[&str]) -> Arc<dyn Transport> {
     Arc::new(ClaudeCode::new(c))
 }
 
+/// Runs a new mission on the real CLI to its end.
+async fn run_real(
+    rig: &Rig,
+    home: &Path,
+    prompt: &str,
+    model: &str,
+    policy: PermissionPolicy,
+) -> (sortie_missions::Mission, Vec<StoredEvent>) {
+    rig.run_spec(
+        runner(rig, real_cli(rig, home)),
+        cli_spec(rig.world.cwd.path(), prompt, model, policy),
+    )
+    .await
+}
+
 fn runner(rig: &Rig, transport: Arc<dyn Transport>) -> MissionRunner {
     MissionRunner::new(rig.world.store.clone(), transport)
         .with_recovery(Recovery::new(fast_policy(), Some(rig.pool.clone())))
@@ -123,17 +138,14 @@ async fn a_text_turn_then_a_resumed_turn_in_the_same_session() {
     let home = tempfile::tempdir().expect("home");
     rig.mock
         .push(turn(&[Block::Text("PAPAYA noted")], "end_turn"));
-    let (done, events) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "remember the word PAPAYA",
-                "claude-mock",
-                PermissionPolicy::Auto,
-            ),
-        )
-        .await;
+    let (done, events) = run_real(
+        &rig,
+        home.path(),
+        "remember the word PAPAYA",
+        "claude-mock",
+        PermissionPolicy::Auto,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     assert_eq!(last_text(&events), "PAPAYA noted");
     assert_eq!(header(&rig, 0, "x-api-key"), "key-1");
@@ -211,17 +223,14 @@ async fn a_tool_round_trip_runs_in_the_cli_and_is_recorded_once() {
     ));
     rig.mock
         .push(turn(&[Block::Text("the file is made")], "end_turn"));
-    let (done, events) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "make a file",
-                "claude-mock",
-                PermissionPolicy::Auto,
-            ),
-        )
-        .await;
+    let (done, events) = run_real(
+        &rig,
+        home.path(),
+        "make a file",
+        "claude-mock",
+        PermissionPolicy::Auto,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     assert!(rig.world.cwd.path().join("made.txt").exists());
     assert_eq!(
@@ -252,17 +261,14 @@ async fn a_call_the_permission_mode_refuses_is_recorded_as_denied() {
     ));
     rig.mock
         .push(turn(&[Block::Text("I was not allowed")], "end_turn"));
-    let (done, events) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "create a file",
-                "claude-mock",
-                PermissionPolicy::Ask,
-            ),
-        )
-        .await;
+    let (done, events) = run_real(
+        &rig,
+        home.path(),
+        "create a file",
+        "claude-mock",
+        PermissionPolicy::Ask,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     let results = tool_results(&events);
     assert_eq!(results.len(), 1, "{results:?}");
@@ -286,17 +292,14 @@ async fn an_expired_oauth_token_is_refreshed_once_and_the_run_repeated() {
     rig.mock.push_for("/token", token_reply(1));
     rig.mock
         .push(turn(&[Block::Text("after refresh")], "end_turn"));
-    let (done, events) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "go",
-                "claude-mock",
-                PermissionPolicy::Auto,
-            ),
-        )
-        .await;
+    let (done, events) = run_real(
+        &rig,
+        home.path(),
+        "go",
+        "claude-mock",
+        PermissionPolicy::Auto,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     let paths = rig.mock.paths();
     let refresh_at = paths
@@ -342,17 +345,14 @@ async fn an_entitlement_403_never_refreshes_and_moves_to_the_next_credential() {
     ));
     rig.mock
         .push(turn(&[Block::Text("served by key 2")], "end_turn"));
-    let (done, events) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "go",
-                "claude-mock",
-                PermissionPolicy::Auto,
-            ),
-        )
-        .await;
+    let (done, events) = run_real(
+        &rig,
+        home.path(),
+        "go",
+        "claude-mock",
+        PermissionPolicy::Auto,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     assert_eq!(
         rig.mock.paths(),
@@ -387,17 +387,14 @@ async fn a_rate_limit_cools_the_credential_down_and_an_overload_backs_off() {
         &error_body("overloaded_error", "Overloaded"),
     ));
     rig.mock.push(turn(&[Block::Text("finally")], "end_turn"));
-    let (done, events) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "go",
-                "claude-mock",
-                PermissionPolicy::Auto,
-            ),
-        )
-        .await;
+    let (done, events) = run_real(
+        &rig,
+        home.path(),
+        "go",
+        "claude-mock",
+        PermissionPolicy::Auto,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     assert_eq!(rig.mock.paths(), [MESSAGES, MESSAGES, MESSAGES]);
     assert_eq!(
@@ -427,17 +424,14 @@ async fn stale_thinking_after_a_model_switch_resets_the_session_fresh() {
         ],
         "end_turn",
     ));
-    let (done, _) = rig
-        .run_spec(
-            runner(&rig, real_cli(&rig, home.path())),
-            cli_spec(
-                rig.world.cwd.path(),
-                "remember PAPAYA",
-                "claude-a",
-                PermissionPolicy::Auto,
-            ),
-        )
-        .await;
+    let (done, _) = run_real(
+        &rig,
+        home.path(),
+        "remember PAPAYA",
+        "claude-a",
+        PermissionPolicy::Auto,
+    )
+    .await;
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
 
     // `sortie resume --model claude-b "which word?"`

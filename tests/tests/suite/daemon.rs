@@ -27,6 +27,11 @@ fn assert_contiguous(events: &[Value]) {
     assert_eq!(seqs, expected, "events lost or duplicated");
 }
 
+/// The message of an API error body.
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
@@ -65,16 +70,10 @@ async fn the_api_wants_its_token_and_says_what_is_wrong() {
 
     let (status, body) = d.get("/missions/0123456789").await;
     assert_eq!(status, 404);
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("no mission matches"));
+    assert!(error_message(&body).contains("no mission matches"));
     let (status, body) = d.post("/missions", json!({"prompt": "x"})).await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("cwd is required"));
+    assert!(error_message(&body).contains("cwd is required"));
     let (status, body) = d
         .post(
             "/missions",
@@ -83,10 +82,7 @@ async fn the_api_wants_its_token_and_says_what_is_wrong() {
         .await;
     assert_eq!(status, 400);
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("unknown provider `nope`"),
+        error_message(&body).contains("unknown provider `nope`"),
         "{body}"
     );
     let (status, body) = d
@@ -379,10 +375,7 @@ async fn schedules_fire_skip_overlaps_and_name_a_bad_cron_field() {
         .await;
     assert_eq!(status, 400);
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("day-of-week field `MON-XYZ`"),
+        error_message(&body).contains("day-of-week field `MON-XYZ`"),
         "{body}"
     );
 
