@@ -85,7 +85,7 @@ enum Command {
     },
     /// Run the daemon: the store, a mission supervisor and an HTTP API on 127.0.0.1.
     #[command(
-        after_help = "While it runs, `sortie run`, `resume`, `missions` and `show` go through it, and missions keep running when the terminal closes.\nThe API's bearer token is in $SORTIE_HOME/daemon.token; GET /openapi.json describes the API.\n\nExamples:\n  sortie serve                   # in the foreground; Ctrl-C stops it\n  sortie serve --port 7878\n  sortie serve --stop"
+        after_help = "`sortie run`, `resume`, `missions`, `show` and `schedule` go through it (and start it when it is not running), and missions keep running when the terminal closes.\nThe API's bearer token is in $SORTIE_HOME/daemon.token; GET /openapi.json describes the API.\n\nExamples:\n  sortie serve                   # in the foreground; Ctrl-C stops it\n  sortie serve --port 7878\n  sortie serve --stop"
     )]
     Serve(ServeArgs),
     /// Schedules that start missions: cron, an interval, or once.
@@ -281,13 +281,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     // While a daemon serves this data dir, it owns the store: go through its API. The
     // mission commands start one when none runs (`[daemon] autostart`).
     let daemon = match &cli.command {
-        Command::Run(_) | Command::Resume(_) | Command::Missions { .. } | Command::Show { .. } => {
-            match client::Client::connect(&home).await {
-                Some(c) => Some(c),
-                None if autostart_wanted(&home, &cli.command) => client::start_daemon(&home).await,
+        Command::Run(_)
+        | Command::Resume(_)
+        | Command::Missions { .. }
+        | Command::Show { .. }
+        | Command::Schedule(_) => match client::Client::connect(&home).await {
+            Some(c) => Some(c),
+            None => match autostart_idle(&home, &cli.command) {
+                Some(idle) => client::start_daemon(&home, idle).await,
                 None => None,
-            }
-        }
+            },
+        },
         Command::Status { .. } | Command::Serve(ServeArgs { stop: true, .. }) => {
             client::Client::connect(&home).await
         }
@@ -316,6 +320,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return print_show(&mission, &events, json);
             }
             Command::Status { json } => return status(Some(c), json).await,
+            Command::Schedule(cmd) => return crate::schedule_cmd::through_daemon(c, cmd).await,
             Command::Serve(_) => {
                 c.post("/shutdown", &serde_json::Value::Null).await?;
                 eprintln!("stopping the daemon (pid {})", c.info.pid);
@@ -330,7 +335,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show { id, json } => show(&home, &id, json),
         Command::Resume(args) => run_cmd::resume(&home, args).await,
         Command::Status { json } => status(None, json).await,
-        Command::Schedule(cmd) => crate::schedule_cmd::command(&home, cmd).await,
+        Command::Schedule(cmd) => crate::schedule_cmd::on_store(&home, cmd).await,
         Command::Serve(args) => serve(&home, args).await,
         Command::Auth(cmd) => auth(&home, cmd).await,
         Command::Models {
@@ -346,25 +351,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Whether a mission command should start the daemon: the config says so (default yes),
-/// `SORTIE_AUTOSTART=0` does not veto it, and no one is at a terminal to approve tools one
-/// by one (approvals have no API yet: an `ask` mission at a terminal runs in this process).
-fn autostart_wanted(home: &Path, command: &Command) -> bool {
+/// The idle exit of the daemon a mission command should start, when it should start one:
+/// the config says so (default yes), `SORTIE_AUTOSTART=0` does not veto it, and no one is
+/// at a terminal to approve tools one by one (approvals have no API yet: an `ask` mission
+/// at a terminal runs in this process).
+fn autostart_idle(home: &Path, command: &Command) -> Option<u64> {
     if std::env::var("SORTIE_AUTOSTART").is_ok_and(|v| v == "0" || v == "false") {
-        return false;
+        return None;
     }
-    let Ok(config) = Config::load(home) else {
-        return false; // the command itself reports the config error
-    };
-    if !config.daemon.autostart {
-        return false;
-    }
+    // A config error is the command's own to report.
+    let config = Config::load(home).ok().filter(|c| c.daemon.autostart)?;
     let asks = match command {
         Command::Run(args) => args.permission.unwrap_or(config.permission) == PermissionPolicy::Ask,
         Command::Resume(_) => config.permission == PermissionPolicy::Ask,
         _ => false,
     };
-    !(asks && std::io::IsTerminal::is_terminal(&std::io::stdin()))
+    (!(asks && std::io::IsTerminal::is_terminal(&std::io::stdin())))
+        .then_some(config.daemon.idle_exit_secs)
 }
 
 pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {

@@ -152,14 +152,12 @@ impl Client {
     }
 }
 
-/// Starts `sortie serve` for `home` in the background (its own process group, so the
-/// terminal's Ctrl-C does not reach it; output in `daemon.log`) and connects to it. None
+/// Starts `sortie serve --idle-exit <idle>` for `home` in the background (its own process
+/// group, so the terminal's Ctrl-C does not reach it; output in `daemon.log`) and
+/// connects to it. None
 /// when it does not come up within 15 s: the command then runs in this process.
-pub async fn start_daemon(home: &Path) -> Option<Client> {
+pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
     let exe = std::env::current_exe().ok()?;
-    let idle = crate::config::Config::load(home)
-        .map(|c| c.daemon.idle_exit_secs)
-        .unwrap_or(900);
     std::fs::create_dir_all(home).ok()?;
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -341,13 +341,11 @@ impl AddArgs {
     }
 }
 
-/// `sortie schedule ...`: through the daemon when it runs, else on the store directly.
-pub async fn command(home: &Path, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
-    if let Some(client) = Client::connect(home).await {
-        return through_daemon(&client, cmd).await;
-    }
+/// `sortie schedule ...` on the store, when no daemon runs (one started by the command
+/// goes through [`through_daemon`]).
+pub async fn on_store(home: &Path, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
     let store = crate::cli::open_store(home)?;
-    let hint = "note: the daemon is not running; schedules fire only while `sortie serve` runs";
+    let hint = "note: the daemon is not running (autostart is off); schedules fire only while `sortie serve` runs";
     match cmd {
         ScheduleCommand::Add(args) => {
             let config = Config::load(home)?;
@@ -386,7 +384,8 @@ pub async fn command(home: &Path, cmd: ScheduleCommand) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-async fn through_daemon(client: &Client, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
+/// `sortie schedule ...` through the daemon's API.
+pub async fn through_daemon(client: &Client, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
     let one = |v: &Value| -> anyhow::Result<Schedule> {
         serde_json::from_value(v.clone())
             .context("the daemon sent a schedule this sortie cannot read")

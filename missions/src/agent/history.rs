@@ -32,21 +32,7 @@ pub fn history_from_events(events: &[StoredEvent]) -> Vec<Message> {
                     content: output.clone(),
                     is_error: *outcome != crate::ToolOutcome::Ok,
                 };
-                match history.last_mut() {
-                    Some(last)
-                        if last.role == Role::User
-                            && last
-                                .content
-                                .iter()
-                                .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
-                    {
-                        last.content.push(block)
-                    }
-                    _ => history.push(Message {
-                        role: Role::User,
-                        content: vec![block],
-                    }),
-                }
+                push_tool_result(&mut history, block);
             }
             _ => {}
         }
@@ -56,6 +42,26 @@ pub fn history_from_events(events: &[StoredEvent]) -> Vec<Message> {
 }
 
 /// Answers the tool calls of the last assistant message that have no result yet.
+/// Adds a tool result to the conversation: to the user message of results that follows
+/// the calls, or as a new one.
+pub(crate) fn push_tool_result(history: &mut Vec<Message>, block: ContentBlock) {
+    match history.last_mut() {
+        Some(last)
+            if last.role == Role::User
+                && last
+                    .content
+                    .iter()
+                    .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
+        {
+            last.content.push(block)
+        }
+        _ => history.push(Message {
+            role: Role::User,
+            content: vec![block],
+        }),
+    }
+}
+
 fn close_open_calls(history: &mut Vec<Message>) {
     let Some(assistant_at) = history.iter().rposition(|m| m.role == Role::Assistant) else {
         return;

@@ -67,12 +67,8 @@ impl StopStatus {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((status, reason.into()));
     }
 
-    fn get(&self, default_reason: String) -> (MissionStatus, String) {
-        self.take_or(MissionStatus::Cancelled, &default_reason)
-    }
-
     /// The status and reason set, else `status` with `reason`.
-    pub fn take_or(&self, status: MissionStatus, reason: &str) -> (MissionStatus, String) {
+    pub fn or(&self, status: MissionStatus, reason: &str) -> (MissionStatus, String) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -257,28 +253,30 @@ impl MissionRunner {
 
     /// Ends a cancelled run with the status its [`StopStatus`] says.
     async fn stopped(&self, id: &MissionId, default_reason: String) -> Result<Mission, RunError> {
-        let (status, reason) = self.stop.get(default_reason);
+        let (status, reason) = self.stop.or(MissionStatus::Cancelled, &default_reason);
         self.finish(id, status, Some(reason)).await
     }
 
     /// Tool calls of the last assistant message that have no stored result: the run before
     /// stopped (a crash, a kill) between storing the call and storing its result. Calls that
     /// only read are run again; the others are reported to the model, never run twice.
+    /// Returns the results it recorded.
     async fn settle_open_calls(
         &self,
         id: &MissionId,
         mission: &Mission,
-        runs_tools: bool,
-    ) -> Result<(), RunError> {
-        let events = self.store.events(id)?;
+        events: &[StoredEvent],
+    ) -> Result<Vec<StoredEvent>, RunError> {
+        let runs_tools = self.transport.runs_tools();
+        let mut settled = Vec::new();
         let Some(at) = events
             .iter()
             .rposition(|e| matches!(e.event, MissionEvent::AssistantMessage { .. }))
         else {
-            return Ok(());
+            return Ok(settled);
         };
         let MissionEvent::AssistantMessage { turn, content, .. } = &events[at].event else {
-            return Ok(());
+            return Ok(settled);
         };
         let answered: std::collections::HashSet<&str> = events[at + 1..]
             .iter()
@@ -321,7 +319,7 @@ impl MissionRunner {
                     ),
                 )
             };
-            self.record(
+            settled.push(self.record(
                 id,
                 MissionEvent::ToolResult {
                     turn: *turn,
@@ -329,11 +327,11 @@ impl MissionRunner {
                     name: name.clone(),
                     outcome,
                     output,
-                    duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    duration_ms: millis_since(started),
                 },
-            )?;
+            )?);
         }
-        Ok(())
+        Ok(settled)
     }
 
     async fn fail(&self, id: &MissionId, error: TransportError) -> Result<Mission, RunError> {
@@ -468,9 +466,10 @@ impl MissionRunner {
     /// turns, or `cancel` fires.
     pub async fn run(&self, id: MissionId, cancel: CancellationToken) -> Result<Mission, RunError> {
         let mission = self.store.mission(&id)?;
-        self.settle_open_calls(&id, &mission, self.transport.runs_tools())
-            .await?;
-        let mut history = history_from_events(&self.store.events(&id)?);
+        let mut events = self.store.events(&id)?;
+        let settled = self.settle_open_calls(&id, &mission, &events).await?;
+        events.extend(settled);
+        let mut history = history_from_events(&events);
         let cwd = PathBuf::from(&mission.cwd);
         let cwd_text = cwd.display().to_string();
         let system = prompts::render(&self.system_template, &[("cwd", &cwd_text)]);
@@ -716,8 +715,7 @@ impl MissionRunner {
                         name,
                         outcome: result.outcome,
                         output: result.output.clone(),
-                        duration_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
+                        duration_ms: millis_since(started),
                     },
                 )?;
                 results.push(ContentBlock::ToolResult {
@@ -881,9 +879,7 @@ impl MissionRunner {
                                 (false, false) => ToolOutcome::Ok,
                             },
                             output: content.clone(),
-                            duration_ms: started.remove(call_id).map_or(0, |t| {
-                                u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
-                            }),
+                            duration_ms: started.remove(call_id).map_or(0, millis_since),
                         },
                     )?;
                     let block = ContentBlock::ToolResult {
@@ -891,20 +887,7 @@ impl MissionRunner {
                         content: content.clone(),
                         is_error: *is_error || *denied,
                     };
-                    match live.history.last_mut() {
-                        Some(m)
-                            if m.role == Role::User
-                                && m.content
-                                    .iter()
-                                    .all(|b| matches!(b, ContentBlock::ToolResult { .. })) =>
-                        {
-                            m.content.push(block)
-                        }
-                        _ => live.history.push(Message {
-                            role: Role::User,
-                            content: vec![block],
-                        }),
-                    }
+                    history::push_tool_result(live.history, block);
                 }
                 _ => {}
             }
@@ -917,6 +900,11 @@ impl MissionRunner {
             "the transport's stream ended without finishing the turn",
         )))
     }
+}
+
+/// Milliseconds since `start`, for an event's `duration_ms`.
+fn millis_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The name of the tool call `call_id` in the conversation (the latest assistant messages

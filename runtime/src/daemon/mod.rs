@@ -182,9 +182,15 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     let _ = scheduler.await;
-    eprintln!(
-        "sortie daemon stopping: interrupting running missions (they resume at the next start)"
-    );
+    let (running, queued) = supervisor.counts();
+    if running + queued > 0 {
+        eprintln!(
+            "sortie daemon stopping: interrupting {} mission(s) (they resume at the next start)",
+            running + queued
+        );
+    } else {
+        eprintln!("sortie daemon stopping");
+    }
     supervisor
         .shutdown("the daemon was stopped; the mission resumes when it starts again")
         .await;

@@ -200,7 +200,7 @@ impl Supervisor {
         let _permits = tokio::select! {
             biased;
             _ = cancel.cancelled() => {
-                let (status, reason) = stop.take_or(MissionStatus::Cancelled, "cancelled while queued");
+                let (status, reason) = stop.or(MissionStatus::Cancelled, "cancelled while queued");
                 self.record(&id, MissionEvent::Status { status, reason: Some(reason) });
                 let _ = self.store.flush().await;
                 return;
