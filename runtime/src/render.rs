@@ -112,6 +112,9 @@ pub struct Live {
     style: Style,
     /// True while the cursor sits after streamed text with no newline yet.
     mid_line: Mutex<bool>,
+    /// True once text of the current assistant message was streamed; a message whose text
+    /// never streamed (one that ended before anyone watched) is printed whole.
+    streamed: Mutex<bool>,
 }
 
 impl Live {
@@ -119,6 +122,7 @@ impl Live {
         Self {
             style,
             mid_line: Mutex::new(false),
+            streamed: Mutex::new(false),
         }
     }
 
@@ -126,9 +130,11 @@ impl Live {
         let mut mid_line = self.mid_line.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = std::io::stdout().lock();
         let s = &self.style;
+        let mut streamed = self.streamed.lock().unwrap_or_else(|p| p.into_inner());
         if let Update::TextDelta { text, .. } = update {
             let _ = write!(out, "{text}");
             *mid_line = !text.ends_with('\n');
+            *streamed = true;
             let _ = out.flush();
             return;
         }
@@ -199,6 +205,13 @@ impl Live {
                         "{}",
                         s.yellow(&format!("  ⇄ now on {provider}/{model} ({reason})"))
                     );
+                }
+                MissionEvent::AssistantMessage { content, .. } => {
+                    let text = sortie_transports::text_of(content);
+                    if !*streamed && !text.is_empty() {
+                        let _ = writeln!(out, "{}", text.trim_end());
+                    }
+                    *streamed = false;
                 }
                 MissionEvent::Error { class, message, .. } => {
                     let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
