@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ use sortie_transports::auth::oauth::{
 };
 use sortie_transports::auth::presets::Flow;
 use sortie_transports::auth::{
-    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
-    OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
+    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, CredentialSummary,
+    Credentials, OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
 };
 use sortie_transports::Secret;
 
@@ -79,17 +78,24 @@ pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
 }
 
 /// The credential pool of this process: every stored credential, with the OAuth clients of
-/// the providers whose tokens may need refreshing (built on first use), refreshed ahead of
-/// expiry in the background.
+/// the providers whose tokens may need refreshing (built on first use, so a login stored
+/// after start is refreshed too), refreshed ahead of expiry in the background.
 pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> {
     let creds = credential_store(store)?;
     let (all, _) = creds.all()?;
     let mut pool = Pool::new(creds, config.pool_strategy);
-    let oauth_providers: std::collections::BTreeSet<String> = all
+    // Every provider that has OAuth tokens or can log in (a daemon stores logins later).
+    let mut oauth_providers: std::collections::BTreeSet<String> = all
         .iter()
         .filter(|c| c.auth_mode == AuthMode::OAuth)
         .map(|c| c.provider.clone())
         .collect();
+    oauth_providers.extend(
+        config
+            .provider_names()
+            .into_iter()
+            .filter(|name| config.provider(Some(name)).is_ok_and(|p| p.oauth.is_some())),
+    );
     for name in oauth_providers {
         let Ok(provider) = config.provider(Some(&name)) else {
             continue;
@@ -129,6 +135,26 @@ pub fn credentials_for(
     })))
 }
 
+/// The provider whose credentials `name` runs with (`claude-code` runs with `anthropic`'s),
+/// and a note saying so when that is another one.
+pub fn credential_owner(
+    config: &Config,
+    name: &str,
+) -> anyhow::Result<(ResolvedProvider, Option<String>)> {
+    let provider = config.provider(Some(name))?;
+    if provider.credentials_from == provider.name {
+        return Ok((provider, None));
+    }
+    let note = format!(
+        "`{}` runs with the credentials of `{}`; storing this one there",
+        provider.name, provider.credentials_from
+    );
+    Ok((
+        config.provider(Some(&provider.credentials_from))?,
+        Some(note),
+    ))
+}
+
 /// Which flow a login uses: the flag, else the provider's default.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlowFlags {
@@ -157,7 +183,268 @@ fn open_browser(url: &str) -> bool {
         .is_ok()
 }
 
-/// Runs a login and stores the credential; `existing` is updated in place (reconnect).
+/// What a person does to finish a login: open a URL (and enter a code, or paste one back).
+/// The CLI prints it, the daemon's API returns it, the TUI shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LoginPrompt {
+    pub provider: String,
+    /// `loopback`, `paste` or `device`.
+    pub flow: String,
+    /// The page to open: the authorize URL, or the device verification page.
+    pub url: String,
+    /// The device verification page with the code filled in, when the server gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_complete: Option<String>,
+    /// The code to enter on the verification page (device flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_code: Option<String>,
+    /// Where the browser comes back to (loopback flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// The code the provider shows (or the URL the browser lands on) must be pasted back.
+    pub needs_code: bool,
+    pub expires_at: chrono::DateTime<Utc>,
+    /// A paste login started earlier (even before a restart) and resumed.
+    pub resumed: bool,
+}
+
+/// A started login: its prompt, and what finishing it waits for.
+pub struct Login {
+    pub prompt: LoginPrompt,
+    client: OAuthClient,
+    pending: PendingLogins,
+    provider: ResolvedProvider,
+    label: Option<String>,
+    existing: Option<CredentialId>,
+    wait: Wait,
+}
+
+enum Wait {
+    Device(sortie_transports::auth::oauth::DeviceAuthorization),
+    Loopback(CallbackServer, PendingLogin),
+    Paste(PendingLogin),
+}
+
+fn flow_name(flow: Flow) -> &'static str {
+    match flow {
+        Flow::Loopback => "loopback",
+        Flow::Paste => "paste",
+        Flow::Device => "device",
+    }
+}
+
+/// Starts a login to `provider` (`existing`: a reconnect that updates that credential).
+pub async fn start_login(
+    store: &Store,
+    provider: &ResolvedProvider,
+    flags: FlowFlags,
+    label: Option<String>,
+    existing: Option<CredentialId>,
+) -> anyhow::Result<Login> {
+    let (client, default_flow) = oauth_client(provider).await?;
+    let flow = if flags.device {
+        Flow::Device
+    } else if flags.paste {
+        Flow::Paste
+    } else {
+        default_flow
+    };
+    let pending = PendingLogins::new(store.db().open_tree("oauth_sessions")?);
+    let mut prompt = LoginPrompt {
+        provider: provider.name.clone(),
+        flow: flow_name(flow).into(),
+        url: String::new(),
+        url_complete: None,
+        user_code: None,
+        redirect_uri: None,
+        needs_code: flow == Flow::Paste,
+        expires_at: Utc::now() + LOGIN_TTL,
+        resumed: false,
+    };
+    let wait = match flow {
+        Flow::Device => {
+            let auth = client.device_start().await?;
+            prompt.url = auth.verification_uri.clone();
+            prompt.url_complete = auth.verification_uri_complete.clone();
+            prompt.user_code = Some(auth.user_code.clone());
+            prompt.expires_at = Utc::now() + chrono::Duration::seconds(auth.expires_in as i64);
+            Wait::Device(auth)
+        }
+        Flow::Loopback => {
+            let callback =
+                CallbackServer::bind(client.config.callback_port, &client.config.callback_path)
+                    .await?;
+            let redirect_uri = client
+                .config
+                .redirect_uri
+                .clone()
+                .unwrap_or_else(|| callback.redirect_uri.clone());
+            let login = begin(
+                &client,
+                &pending,
+                provider,
+                &redirect_uri,
+                &label,
+                &existing,
+            )?;
+            prompt.redirect_uri = Some(redirect_uri);
+            Wait::Loopback(callback, login)
+        }
+        Flow::Paste => {
+            // Nobody listens here: the person copies the URL the browser lands on.
+            let redirect_uri = client
+                .config
+                .redirect_uri
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:1/callback".into());
+            // A paste login started earlier (even before a restart) and still valid is
+            // resumed as is; a loopback login's leftovers are not.
+            let login = match pending
+                .latest_for(&provider.name)?
+                .filter(|p| p.redirect_uri == redirect_uri)
+            {
+                Some(p) => {
+                    prompt.resumed = true;
+                    p
+                }
+                None => begin(
+                    &client,
+                    &pending,
+                    provider,
+                    &redirect_uri,
+                    &label,
+                    &existing,
+                )?,
+            };
+            Wait::Paste(login)
+        }
+    };
+    if let Wait::Loopback(_, login) | Wait::Paste(login) = &wait {
+        prompt.url = login.authorize_url.clone();
+        prompt.expires_at = login.expires_at;
+    }
+    Ok(Login {
+        prompt,
+        client,
+        pending,
+        provider: provider.clone(),
+        label,
+        existing,
+        wait,
+    })
+}
+
+impl Login {
+    /// Waits for the browser (loopback) or the approval (device), or exchanges the pasted
+    /// `code` (paste), then stores the credential. `note` hears about slow-downs.
+    pub async fn finish(
+        self,
+        store: &Store,
+        code: Option<&str>,
+        mut note: impl FnMut(String),
+    ) -> anyhow::Result<Credential> {
+        let tokens = match &self.wait {
+            Wait::Device(auth) => {
+                self.client
+                    .device_wait(auth, None, |interval| {
+                        note(format!(
+                            "the server asked to slow down; polling every {}s",
+                            interval.as_secs()
+                        ))
+                    })
+                    .await?
+            }
+            Wait::Loopback(callback, login) => {
+                let left = (login.expires_at - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                let got = callback.wait(&login.state, left).await?;
+                self.exchange(login, &got.code).await?
+            }
+            Wait::Paste(login) => {
+                let pasted = code.context("this login needs the code the provider shows")?;
+                let (code, state) = parse_pasted(pasted)?;
+                if state.as_ref().is_some_and(|s| s != &login.state) {
+                    bail!("the pasted code belongs to another login (its state does not match); nothing was stored — run the login again");
+                }
+                self.exchange(login, &code).await?
+            }
+        };
+        save_login(store, &self.provider, tokens, self.label, self.existing)
+    }
+
+    /// Exchanges the code of a started login, then forgets the pending login.
+    async fn exchange(&self, login: &PendingLogin, code: &str) -> anyhow::Result<TokenSet> {
+        let tokens = self
+            .client
+            .exchange_code(
+                code,
+                &login.verifier,
+                &login.redirect_uri,
+                Some(&login.state),
+            )
+            .await?;
+        self.pending.remove(&login.state)?;
+        Ok(tokens)
+    }
+}
+
+/// Prints what to do to finish a login, and opens a browser where one can be opened.
+pub fn print_prompt(p: &LoginPrompt, no_browser: bool) {
+    match p.flow.as_str() {
+        "device" => {
+            println!(
+                "To sign in, open {} and enter the code {}",
+                p.url,
+                p.user_code.as_deref().unwrap_or("?")
+            );
+            if let Some(complete) = &p.url_complete {
+                println!("(or open {complete})");
+            }
+            let minutes = (p.expires_at - Utc::now()).num_minutes().max(1);
+            println!("Waiting for approval (the code expires in {minutes} minutes)…");
+        }
+        flow => {
+            if p.resumed {
+                println!(
+                    "Resuming the login started earlier (valid until {}).",
+                    p.expires_at.format("%H:%M UTC")
+                );
+            }
+            println!(
+                "Open this URL to sign in to `{}`:\n\n  {}\n",
+                p.provider, p.url
+            );
+            if flow == "loopback" {
+                if !no_browser && open_browser(&p.url) {
+                    println!("(a browser window was opened)");
+                }
+                if let Some(redirect) = &p.redirect_uri {
+                    println!("Waiting for the browser to come back to {redirect} …");
+                }
+            } else {
+                print!("Then paste the code it shows (or the whole URL the browser lands on): ");
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Reads the pasted code from stdin.
+pub async fn read_pasted() -> anyhow::Result<String> {
+    let line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await??;
+    if line.trim().is_empty() {
+        bail!("no code was pasted; run the login again");
+    }
+    Ok(line)
+}
+
+/// Runs a whole login at this terminal and stores the credential; `existing` is updated in
+/// place (reconnect).
 pub async fn login(
     store: &Store,
     provider: &ResolvedProvider,
@@ -165,100 +452,15 @@ pub async fn login(
     label: Option<String>,
     existing: Option<CredentialId>,
 ) -> anyhow::Result<Credential> {
-    let (client, default_flow) = oauth_client(provider).await?;
-    let flow = if flags.device {
-        Flow::Device
-    } else if flags.paste {
-        Flow::Paste
-    } else if flags.no_browser && default_flow == Flow::Device {
-        Flow::Device
-    } else {
-        default_flow
+    let login = start_login(store, provider, flags, label, existing).await?;
+    print_prompt(&login.prompt, flags.no_browser);
+    let code = match login.prompt.needs_code {
+        true => Some(read_pasted().await?),
+        false => None,
     };
-    let pending = PendingLogins::new(store.db().open_tree("oauth_sessions")?);
-    let tokens = match flow {
-        Flow::Device => device_login(&client).await?,
-        Flow::Loopback => {
-            loopback_login(&client, &pending, provider, flags, &label, &existing).await?
-        }
-        Flow::Paste => paste_login(&client, &pending, provider, &label, &existing).await?,
-    };
-    save_login(store, provider, tokens, label, existing)
-}
-
-async fn device_login(client: &OAuthClient) -> anyhow::Result<TokenSet> {
-    let auth = client.device_start().await?;
-    println!(
-        "To sign in, open {} and enter the code {}",
-        auth.verification_uri, auth.user_code
-    );
-    if let Some(complete) = &auth.verification_uri_complete {
-        println!("(or open {complete})");
-    }
-    println!(
-        "Waiting for approval (the code expires in {} minutes)…",
-        auth.expires_in / 60
-    );
-    let _ = std::io::stdout().flush();
-    Ok(client
-        .device_wait(&auth, None, |interval| {
-            eprintln!(
-                "the server asked to slow down; polling every {}s",
-                interval.as_secs()
-            )
-        })
-        .await?)
-}
-
-async fn loopback_login(
-    client: &OAuthClient,
-    pending: &PendingLogins,
-    provider: &ResolvedProvider,
-    flags: FlowFlags,
-    label: &Option<String>,
-    existing: &Option<CredentialId>,
-) -> anyhow::Result<TokenSet> {
-    let callback =
-        CallbackServer::bind(client.config.callback_port, &client.config.callback_path).await?;
-    let redirect_uri = client
-        .config
-        .redirect_uri
-        .clone()
-        .unwrap_or_else(|| callback.redirect_uri.clone());
-    let login = begin(client, pending, provider, &redirect_uri, label, existing)?;
-    let url = &login.authorize_url;
-    println!(
-        "Open this URL to sign in to `{}`:\n\n  {url}\n",
-        provider.name
-    );
-    if !flags.no_browser && open_browser(url) {
-        println!("(a browser window was opened)");
-    }
-    println!("Waiting for the browser to come back to {redirect_uri} …");
-    let _ = std::io::stdout().flush();
-    let got = callback
-        .wait(&login.state, Duration::from_secs(600))
-        .await?;
-    complete_login(client, pending, &login, &got.code).await
-}
-
-/// Exchanges the code of a started login, then forgets the pending login.
-async fn complete_login(
-    client: &OAuthClient,
-    pending: &PendingLogins,
-    login: &PendingLogin,
-    code: &str,
-) -> anyhow::Result<TokenSet> {
-    let tokens = client
-        .exchange_code(
-            code,
-            &login.verifier,
-            &login.redirect_uri,
-            Some(&login.state),
-        )
-        .await?;
-    pending.remove(&login.state)?;
-    Ok(tokens)
+    login
+        .finish(store, code.as_deref(), |note| eprintln!("{note}"))
+        .await
 }
 
 /// Starts a code login: PKCE, state, the authorize URL, remembered in sled for its TTL.
@@ -284,52 +486,6 @@ fn begin(
     };
     pending.put(&login)?;
     Ok(login)
-}
-
-async fn paste_login(
-    client: &OAuthClient,
-    pending: &PendingLogins,
-    provider: &ResolvedProvider,
-    label: &Option<String>,
-    existing: &Option<CredentialId>,
-) -> anyhow::Result<TokenSet> {
-    // A login started earlier (even before a restart) and still valid is resumed as is.
-    let login = match pending.latest_for(&provider.name)? {
-        Some(p) => {
-            println!(
-                "Resuming the login started earlier (valid until {}).",
-                p.expires_at.format("%H:%M UTC")
-            );
-            p
-        }
-        None => {
-            // Nobody listens here: the person copies the URL the browser lands on.
-            let redirect_uri = client
-                .config
-                .redirect_uri
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:1/callback".into());
-            begin(client, pending, provider, &redirect_uri, label, existing)?
-        }
-    };
-    println!(
-        "Open this URL to sign in to `{}`:\n\n  {}\n",
-        provider.name, login.authorize_url
-    );
-    print!("Then paste the code it shows (or the whole URL the browser lands on): ");
-    let _ = std::io::stdout().flush();
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map(|_| line)
-    })
-    .await??;
-    let (code, state) = parse_pasted(&line)?;
-    if let Some(state) = &state {
-        if state != &login.state {
-            bail!("the pasted code belongs to another login (its state does not match); nothing was stored — run the login again");
-        }
-    }
-    complete_login(client, pending, &login, &code).await
 }
 
 /// Stores fresh tokens: into `existing`, or into the credential of the same account, or a
@@ -394,23 +550,28 @@ fn save_login(
     Ok(credential)
 }
 
-/// `sortie auth add-key`: the key comes from stdin or a hidden prompt, never from argv.
-pub fn add_key(
-    store: &Store,
-    provider: &ResolvedProvider,
-    label: Option<String>,
-) -> anyhow::Result<Credential> {
-    let key = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("API key for `{}` (input hidden): ", provider.name))
-            .context("reading the key")?
+/// Reads an API key from stdin, or from a hidden prompt at a terminal (never from argv).
+pub fn read_key(provider: &str) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("API key for `{provider}` (input hidden): "))
+            .context("reading the key")
     } else {
         let mut line = String::new();
         std::io::stdin()
             .lock()
             .read_line(&mut line)
             .context("reading the key from stdin")?;
-        line
-    };
+        Ok(line)
+    }
+}
+
+/// `sortie auth add-key` (and `POST /credentials`): stores an API key as a new credential.
+pub fn add_key(
+    store: &Store,
+    provider: &ResolvedProvider,
+    label: Option<String>,
+    key: &str,
+) -> anyhow::Result<Credential> {
     let key = key.trim().to_string();
     if key.is_empty() {
         bail!("no key was given; pipe it on stdin or type it at the prompt");
@@ -436,13 +597,41 @@ pub fn add_key(
     Ok(credential)
 }
 
+/// A credential as `sortie auth list --json` and `GET /credentials` show it: its summary
+/// (no secret), what to do next, and the probe's answer when one was made.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CredentialRow {
+    #[serde(flatten)]
+    pub summary: CredentialSummary,
+    pub next_step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+}
+
+/// The answer of one live call made with a credential.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Probe {
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl CredentialRow {
+    pub fn new(c: &Credential) -> Self {
+        let summary = c.summary();
+        Self {
+            next_step: next_step(&summary),
+            summary,
+            probe: None,
+        }
+    }
+}
+
 /// What a person should do next about a credential.
-pub fn next_step(c: &Credential) -> String {
+pub fn next_step(c: &CredentialSummary) -> String {
     match &c.status {
-        CredentialStatus::Active => match c.expires_at() {
+        CredentialStatus::Active => match c.expires_at {
             Some(at)
-                if at <= Utc::now()
-                    && c.oauth.as_ref().is_some_and(|o| o.refresh_token.is_none()) =>
+                if at <= Utc::now() && c.auth_mode == AuthMode::OAuth && !c.has_refresh_token =>
             {
                 format!(
                     "expired with no refresh token: sortie auth reconnect {}",
@@ -463,12 +652,13 @@ pub fn next_step(c: &Credential) -> String {
     }
 }
 
-fn expiry_text(c: &Credential) -> String {
-    match (c.auth_mode, c.expires_at()) {
+/// When a credential expires, for people: `-` (a key), `expired`, `in 42m`, `in 7h`.
+pub fn expiry_text(c: &CredentialSummary, now: chrono::DateTime<Utc>) -> String {
+    match (c.auth_mode, c.expires_at) {
         (AuthMode::ApiKey, _) => "-".into(),
         (AuthMode::OAuth, None) => "unknown".into(),
         (AuthMode::OAuth, Some(at)) => {
-            let left = at - Utc::now();
+            let left = at - now;
             if left.num_seconds() <= 0 {
                 "expired".into()
             } else if left.num_minutes() < 120 {
@@ -480,60 +670,59 @@ fn expiry_text(c: &Credential) -> String {
     }
 }
 
-/// A credential as JSON (no secret): its summary and the next step it needs.
-pub fn credential_json(c: &Credential) -> serde_json::Value {
-    let mut v = serde_json::to_value(c.summary()).unwrap_or_default();
-    v["next_step"] = serde_json::json!(next_step(c));
-    v
-}
-
-/// `sortie auth list|status`; with `probe`, one live call per credential.
-pub async fn list(
+/// Every stored credential as it is now; with `probe`, after one live call each (which may
+/// refresh a token). Unreadable rows come back as problems.
+pub async fn credential_rows(
     store: &Store,
     config: &Config,
-    json: bool,
+    pool: Option<&Arc<Pool>>,
     probe: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(Vec<CredentialRow>, Vec<String>)> {
     let creds = credential_store(store)?;
     let (all, problems) = creds.all()?;
-    for p in &problems {
-        eprintln!("warning: {p}");
-    }
-    let mut health: Vec<Option<Result<String, String>>> = vec![None; all.len()];
+    let mut probes: Vec<Option<Probe>> = vec![None; all.len()];
     if probe {
-        let pool = shared_pool(store, config)?;
+        let pool = match pool {
+            Some(p) => p.clone(),
+            None => shared_pool(store, config)?,
+        };
         for (i, c) in all.iter().enumerate() {
-            health[i] = Some(probe_one(&pool, config, c).await);
+            probes[i] = Some(match probe_one(&pool, config, c).await {
+                Ok(detail) => Probe { ok: true, detail },
+                Err(detail) => Probe { ok: false, detail },
+            });
         }
     }
     // A probe may have refreshed a token: show the rows as they are now.
-    let all: Vec<Credential> = all
+    let rows = all
         .into_iter()
-        .map(|c| creds.get(&c.id).ok().flatten().unwrap_or(c))
+        .zip(probes)
+        .map(|(c, probe)| {
+            let c = creds.get(&c.id).ok().flatten().unwrap_or(c);
+            CredentialRow {
+                probe,
+                ..CredentialRow::new(&c)
+            }
+        })
         .collect();
-    if json {
-        let rows: Vec<serde_json::Value> = all
-            .iter()
-            .zip(&health)
-            .map(|(c, h)| {
-                let mut v = credential_json(c);
-                if let Some(h) = h {
-                    v["probe"] = match h {
-                        Ok(detail) => serde_json::json!({"ok": true, "detail": detail}),
-                        Err(e) => serde_json::json!({"ok": false, "detail": e}),
-                    };
-                }
-                v
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
+    Ok((rows, problems))
+}
+
+/// `sortie auth list|status`: a table, or the rows as JSON.
+pub fn print_rows(rows: &[CredentialRow], problems: &[String], json: bool) -> anyhow::Result<()> {
+    for p in problems {
+        eprintln!("warning: {p}");
     }
-    if all.is_empty() {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
         println!("no credentials yet; add one with `sortie auth login <provider>` or `sortie auth add-key <provider>`");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let s = Style::detect();
+    let now = Utc::now();
     println!(
         "{}",
         s.bold(&format!(
@@ -541,23 +730,24 @@ pub async fn list(
             "ID", "MODE", "STATUS", "EXPIRES", "LABEL"
         ))
     );
-    for (c, h) in all.iter().zip(&health) {
+    for row in rows {
+        let c = &row.summary;
         println!(
             "{:<16} {:<8} {:<20} {:<10} {:<14} {}",
             c.id,
             c.auth_mode.as_str(),
             c.status.name(),
-            expiry_text(c),
+            expiry_text(c, now),
             c.label.chars().take(14).collect::<String>(),
-            next_step(c)
+            row.next_step
         );
-        match h {
-            Some(Ok(detail)) => println!("  {} {detail}", s.green("✓ probe:")),
-            Some(Err(e)) => println!("  {} {e}", s.red("✗ probe:")),
+        match &row.probe {
+            Some(Probe { ok: true, detail }) => println!("  {} {detail}", s.green("✓ probe:")),
+            Some(Probe { ok: false, detail }) => println!("  {} {detail}", s.red("✗ probe:")),
             None => {}
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// One cheap live call with this very credential: the provider's models endpoint.
@@ -657,13 +847,13 @@ pub fn get(store: &Store, id: &CredentialId) -> anyhow::Result<Credential> {
 }
 
 /// A one-line description of a stored credential, for confirmations.
-pub fn describe(c: &Credential) -> String {
+pub fn describe(c: &CredentialSummary) -> String {
     format!(
         "{} ({}, {}, expires {})",
         c.id,
         c.auth_mode.as_str(),
         c.status.name(),
-        expiry_text(c)
+        expiry_text(c, Utc::now())
     )
 }
 

@@ -21,7 +21,7 @@ use sortie_transports::Transport;
 use crate::approve::TtyApprover;
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 use crate::render::{self, Style};
-use crate::{auth_cmd, client, run_cmd};
+use crate::{auth_cmd, client, models_cmd, run_cmd};
 use crate::{demo, home_dir};
 
 #[derive(Debug, Parser)]
@@ -287,7 +287,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Show { .. }
         | Command::Schedule(_) => match client::Client::connect(&home).await {
             Some(c) => Some(c),
-            None => match autostart_idle(&home, &cli.command) {
+            None => match autostart_idle(&home) {
                 Some(idle) => client::start_daemon(&home, idle).await,
                 None => None,
             },
@@ -295,7 +295,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { .. } | Command::Serve(ServeArgs { stop: true, .. }) => {
             client::Client::connect(&home).await
         }
-        Command::Auth(_) | Command::Models { .. } | Command::Demo { .. } => {
+        // Accounts and models go through a running daemon; none is started for them.
+        Command::Auth(_) | Command::Models { .. } => client::Client::connect(&home).await,
+        Command::Demo { .. } => {
             client::release_store(&home).await;
             None
         }
@@ -337,12 +339,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => status(None, json).await,
         Command::Schedule(cmd) => crate::schedule_cmd::on_store(&home, cmd).await,
         Command::Serve(args) => serve(&home, args).await,
-        Command::Auth(cmd) => auth(&home, cmd).await,
+        Command::Auth(cmd) => auth(&home, daemon.as_ref(), cmd).await,
         Command::Models {
             provider,
             refresh,
             json,
-        } => models(&home, provider.as_deref(), refresh, json).await,
+        } => models(&home, daemon.as_ref(), provider.as_deref(), refresh, json).await,
         Command::Demo {
             json,
             pace_ms,
@@ -352,22 +354,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The idle exit of the daemon a mission command should start, when it should start one:
-/// the config says so (default yes), `SORTIE_AUTOSTART=0` does not veto it, and no one is
-/// at a terminal to approve tools one by one (approvals have no API yet: an `ask` mission
-/// at a terminal runs in this process).
-fn autostart_idle(home: &Path, command: &Command) -> Option<u64> {
+/// the config says so (default yes) and `SORTIE_AUTOSTART=0` does not veto it. (`ask`
+/// missions too: the daemon asks whoever follows the mission, and `sortie run` at a
+/// terminal answers.)
+fn autostart_idle(home: &Path) -> Option<u64> {
     if std::env::var("SORTIE_AUTOSTART").is_ok_and(|v| v == "0" || v == "false") {
         return None;
     }
     // A config error is the command's own to report.
     let config = Config::load(home).ok().filter(|c| c.daemon.autostart)?;
-    let asks = match command {
-        Command::Run(args) => args.permission.unwrap_or(config.permission) == PermissionPolicy::Ask,
-        Command::Resume(_) => config.permission == PermissionPolicy::Ask,
-        _ => false,
-    };
-    (!(asks && std::io::IsTerminal::is_terminal(&std::io::stdin())))
-        .then_some(config.daemon.idle_exit_secs)
+    Some(config.daemon.idle_exit_secs)
 }
 
 pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
@@ -376,7 +372,7 @@ pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
             if crate::daemon::info_path(home).exists() =>
         {
             anyhow::bail!(
-                "the sortie daemon serving {} holds the store; this command does not go through the daemon yet: stop it with `sortie serve --stop`, run the command, then start it again",
+                "the sortie daemon serving {} holds the store; this command does not go through the daemon: stop it with `sortie serve --stop`, run the command, then start it again",
                 home.display()
             )
         }
@@ -492,18 +488,21 @@ pub fn transport_for(
 
 /// The provider whose pool keeps `name`'s credentials (claude-code runs with anthropic's).
 fn credential_owner(config: &Config, name: &str) -> anyhow::Result<ResolvedProvider> {
-    let provider = config.provider(Some(name))?;
-    if provider.credentials_from == provider.name {
-        return Ok(provider);
+    let (provider, note) = auth_cmd::credential_owner(config, name)?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
     }
-    eprintln!(
-        "note: `{}` runs with the credentials of `{}`; storing this one there",
-        provider.name, provider.credentials_from
-    );
-    Ok(config.provider(Some(&provider.credentials_from))?)
+    Ok(provider)
 }
 
-async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
+async fn auth(
+    home: &Path,
+    daemon: Option<&client::Client>,
+    cmd: AuthCommand,
+) -> anyhow::Result<ExitCode> {
+    if let Some(c) = daemon {
+        return auth_through_daemon(c, cmd).await;
+    }
     let config = Config::load(home)?;
     let store = open_store(home)?;
     let style = Style::detect();
@@ -515,15 +514,25 @@ async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
         } => {
             let provider = credential_owner(&config, &provider)?;
             let c = auth_cmd::login(&store, &provider, flow.into(), label, None).await?;
-            println!("{} logged in: {}", style.green("✓"), auth_cmd::describe(&c));
+            println!(
+                "{} logged in: {}",
+                style.green("✓"),
+                auth_cmd::describe(&c.summary())
+            );
         }
         AuthCommand::AddKey { provider, label } => {
             let provider = credential_owner(&config, &provider)?;
-            let c = auth_cmd::add_key(&store, &provider, label)?;
-            println!("{} stored: {}", style.green("✓"), auth_cmd::describe(&c));
+            let key = auth_cmd::read_key(&provider.name)?;
+            let c = auth_cmd::add_key(&store, &provider, label, &key)?;
+            println!(
+                "{} stored: {}",
+                style.green("✓"),
+                auth_cmd::describe(&c.summary())
+            );
         }
         AuthCommand::List { json, probe } => {
-            return auth_cmd::list(&store, &config, json, probe).await
+            let (rows, problems) = auth_cmd::credential_rows(&store, &config, None, probe).await?;
+            auth_cmd::print_rows(&rows, &problems, json)?;
         }
         AuthCommand::Reconnect { id, flow } => {
             let existing = auth_cmd::get(&store, &CredentialId(id))?;
@@ -533,16 +542,13 @@ async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
             println!(
                 "{} reconnected: {}",
                 style.green("✓"),
-                auth_cmd::describe(&c)
+                auth_cmd::describe(&c.summary())
             );
         }
         AuthCommand::Logout { id } => {
             let id = CredentialId(id);
             let note = auth_cmd::logout(&store, &config, &id).await?;
-            println!(
-                "{} logged out {id}: {note}; `sortie auth reconnect {id}` logs in again",
-                style.green("✓")
-            );
+            print_logged_out(&id, &note);
         }
         AuthCommand::Remove { id } => {
             let id = CredentialId(id);
@@ -551,6 +557,141 @@ async fn auth(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_logged_out(id: &CredentialId, note: &str) {
+    println!(
+        "{} logged out {id}: {note}; `sortie auth reconnect {id}` logs in again",
+        Style::detect().green("✓")
+    );
+}
+
+/// `sortie auth ...` while the daemon owns the store: the same steps over its API.
+async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
+    let style = Style::detect();
+    let note = |v: &serde_json::Value| {
+        if let Some(n) = v["note"].as_str() {
+            eprintln!("note: {n}");
+        }
+    };
+    match cmd {
+        AuthCommand::Login {
+            provider,
+            flow,
+            label,
+        } => {
+            let body =
+                serde_json::json!({"provider": provider, "flow": flow_name(flow), "label": label});
+            let row = login_through_daemon(c, body, flow.no_browser).await?;
+            println!(
+                "{} logged in: {}",
+                style.green("✓"),
+                auth_cmd::describe(&row.summary)
+            );
+        }
+        AuthCommand::Reconnect { id, flow } => {
+            let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
+            let row = login_through_daemon(c, body, flow.no_browser).await?;
+            println!(
+                "{} reconnected: {}",
+                style.green("✓"),
+                auth_cmd::describe(&row.summary)
+            );
+        }
+        AuthCommand::AddKey { provider, label } => {
+            let key = auth_cmd::read_key(&provider)?;
+            let v = c
+                .post(
+                    "/credentials",
+                    &serde_json::json!({"provider": provider, "key": key.trim(), "label": label}),
+                )
+                .await?;
+            note(&v);
+            let row: auth_cmd::CredentialRow = serde_json::from_value(v["credential"].clone())?;
+            println!(
+                "{} stored: {}",
+                style.green("✓"),
+                auth_cmd::describe(&row.summary)
+            );
+        }
+        AuthCommand::List { json, probe } => {
+            let path = if probe {
+                "/credentials?probe=true"
+            } else {
+                "/credentials"
+            };
+            let v = c.get(path).await?;
+            let rows: Vec<auth_cmd::CredentialRow> =
+                serde_json::from_value(v["credentials"].clone())?;
+            let problems: Vec<String> =
+                serde_json::from_value(v["problems"].clone()).unwrap_or_default();
+            auth_cmd::print_rows(&rows, &problems, json)?;
+        }
+        AuthCommand::Logout { id } => {
+            let v = c
+                .post(
+                    &format!("/credentials/{}/logout", client::segment(&id)),
+                    &serde_json::Value::Null,
+                )
+                .await?;
+            print_logged_out(&CredentialId(id), v["note"].as_str().unwrap_or(""));
+        }
+        AuthCommand::Remove { id } => {
+            c.delete(&format!("/credentials/{}", client::segment(&id)))
+                .await?;
+            println!("{} removed {id}", style.green("✓"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn flow_name(f: FlowArgs) -> Option<&'static str> {
+    if f.device {
+        Some("device")
+    } else if f.paste {
+        Some("paste")
+    } else {
+        None
+    }
+}
+
+/// Starts a login in the daemon, shows what to do, hands it the pasted code when the flow
+/// wants one, and waits for its end (Ctrl-C gives it up).
+async fn login_through_daemon(
+    c: &client::Client,
+    body: serde_json::Value,
+    no_browser: bool,
+) -> anyhow::Result<auth_cmd::CredentialRow> {
+    let started = c.post("/auth/logins", &body).await?;
+    if let Some(n) = started["note"].as_str() {
+        eprintln!("note: {n}");
+    }
+    let id = started["id"]
+        .as_str()
+        .context("the daemon's login has no id")?
+        .to_string();
+    let prompt: auth_cmd::LoginPrompt = serde_json::from_value(started["prompt"].clone())
+        .context("the daemon's login prompt is not readable")?;
+    auth_cmd::print_prompt(&prompt, no_browser);
+    let path = format!("/auth/logins/{id}");
+    let finish = async {
+        if prompt.needs_code {
+            let code = auth_cmd::read_pasted().await?;
+            c.post(
+                &format!("{path}/code"),
+                &serde_json::json!({"code": code.trim()}),
+            )
+            .await?;
+        }
+        client::wait_login(c, &id).await
+    };
+    tokio::select! {
+        done = finish => done,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = c.delete(&path).await;
+            anyhow::bail!("login cancelled; nothing was stored")
+        }
+    }
 }
 
 fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -580,78 +721,43 @@ fn print_missions(
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long a cached model list is used before it is fetched again.
-const MODELS_TTL: chrono::Duration = chrono::Duration::hours(24);
-
 async fn models(
     home: &Path,
+    daemon: Option<&client::Client>,
     provider: Option<&str>,
     refresh: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = Config::load(home)?;
-    let provider = config.provider(provider)?;
-    let store = open_store(home)?;
-    let cached = store.cached_models(&provider.name)?;
-    let fresh = cached
-        .as_ref()
-        .is_some_and(|c| chrono::Utc::now() - c.fetched_at < MODELS_TTL);
-    let listing = match cached {
-        Some(c) if fresh && !refresh => c,
-        cached => {
-            if !json && !provider.base_url.is_empty() {
+    let listing = match daemon {
+        Some(c) => {
+            let mut query = Vec::new();
+            if let Some(p) = provider {
+                query.push(("provider", p.to_string()));
+            }
+            if refresh {
+                query.push(("refresh", "true".to_string()));
+            }
+            serde_json::from_value::<models_cmd::Listing>(c.get_query("/models", &query).await?)
+                .context("the daemon's model list is not readable")?
+        }
+        None => {
+            let config = Config::load(home)?;
+            let provider = config.provider(provider)?;
+            let store = open_store(home)?;
+            if !json
+                && !provider.base_url.is_empty()
+                && models_cmd::will_fetch(&store, &provider.name, refresh)
+            {
                 eprintln!(
                     "fetching the model list of `{}` from {} …",
                     provider.name, provider.base_url
                 );
             }
             let pool = auth_cmd::shared_pool(&store, &config)?;
-            match run_cmd::provider_transport(&pool, &provider)?
-                .0
-                .list_models()
-                .await
-            {
-                Ok(models) => store.cache_models(&provider.name, models)?,
-                Err(e) => match cached {
-                    Some(old) => {
-                        eprintln!(
-                            "warning: cannot refresh the model list ({e}); showing the one fetched {}",
-                            old.fetched_at.format("%Y-%m-%d %H:%M UTC")
-                        );
-                        old
-                    }
-                    None => anyhow::bail!(
-                        "cannot list the models of `{}`: [{}] {e}",
-                        provider.name,
-                        e.class
-                    ),
-                },
-            }
+            models_cmd::listing(&store, &pool, &provider, refresh).await?
         }
     };
-    if json {
-        let doc = serde_json::json!({"provider": provider.name, "fetched_at": listing.fetched_at, "models": listing.models});
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let style = Style::detect();
-    for m in &listing.models {
-        let detail = m
-            .display_name
-            .clone()
-            .or_else(|| m.owned_by.clone())
-            .unwrap_or_default();
-        println!("{:<40}  {}", m.id, style.dim(&detail));
-    }
-    println!(
-        "{}",
-        style.dim(&format!(
-            "{} chat models from `{}`, fetched {} ago (--refresh to fetch again)",
-            listing.models.len(),
-            provider.name,
-            render::age(listing.fetched_at, chrono::Utc::now())
-        ))
-    );
+    models_cmd::print(&listing, json)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sortie_missions::{Mission, MissionId, StoredEvent, Update};
 use sortie_transports::sse::SseDecoder;
 
+use crate::auth_cmd;
 use crate::daemon::{info_path, token_path, DaemonInfo};
 use crate::run_cmd::{self, NewMission, ResumeRequest};
 
@@ -67,10 +68,17 @@ impl Client {
             .await
             .context("the daemon did not answer")?;
         let status = response.status();
-        let body: Value = response
-            .json()
+        let text = response
+            .text()
             .await
-            .context("the daemon's answer is not JSON")?;
+            .context("the daemon's answer was cut short")?;
+        let body: Value = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "the daemon's answer (HTTP {}) is not JSON: {}",
+                status.as_u16(),
+                text.chars().take(200).collect::<String>()
+            )
+        })?;
         if !status.is_success() {
             let message = body
                 .pointer("/error/message")
@@ -83,6 +91,10 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(self.http.get(self.url(path))).await
+    }
+
+    pub async fn get_query(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        self.call(self.http.get(self.url(path)).query(query)).await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
@@ -252,6 +264,11 @@ fn delta(id: &MissionId, v: &Value) -> Option<Update> {
             name: s("name")?,
             arguments: s("arguments").unwrap_or_default(),
         },
+        "approval_requested" => Update::ApprovalRequested {
+            mission: *id,
+            approval: s("approval")?,
+            summary: s("summary")?,
+        },
         _ => return None,
     })
 }
@@ -282,7 +299,30 @@ async fn watch(
         }
     });
     let started = Instant::now();
-    let done = client.follow(&id, from, |u| observer(&u)).await;
+    // `ask` missions: a person at this terminal answers the daemon's questions.
+    let asker = std::io::IsTerminal::is_terminal(&std::io::stdin()).then(|| client.clone());
+    let done = client
+        .follow(&id, from, |u| {
+            observer(&u);
+            if let (
+                Some(c),
+                Update::ApprovalRequested {
+                    approval, summary, ..
+                },
+            ) = (&asker, &u)
+            {
+                let (c, approval, summary) = (c.clone(), approval.clone(), summary.clone());
+                tokio::spawn(async move {
+                    use sortie_missions::Approver;
+                    let yes = crate::approve::TtyApprover.approve(&summary).await;
+                    let path = format!("/missions/{id}/approvals/{approval}");
+                    if let Err(e) = c.post(&path, &serde_json::json!({"approve": yes})).await {
+                        eprintln!("warning: the answer did not reach the daemon: {e:#}");
+                    }
+                });
+            }
+        })
+        .await;
     signal.abort();
     Ok(run_cmd::conclude(&done?, json, started.elapsed()))
 }
@@ -350,4 +390,35 @@ pub async fn show(client: &Client, id: &str) -> anyhow::Result<(Mission, Vec<Sto
         .await?;
     let events = serde_json::from_value(events).context("unreadable events from the daemon")?;
     Ok((mission, events))
+}
+
+/// Polls a login the daemon runs until it ends: the stored credential, or why not.
+pub async fn wait_login(client: &Client, id: &str) -> anyhow::Result<auth_cmd::CredentialRow> {
+    let path = format!("/auth/logins/{id}");
+    loop {
+        let v = client.get(&path).await?;
+        match v["state"].as_str() {
+            Some("pending") => tokio::time::sleep(Duration::from_millis(250)).await,
+            Some("completed") => {
+                return serde_json::from_value(v["credential"].clone())
+                    .context("the daemon's credential is not readable")
+            }
+            Some("failed") => bail!("{}", v["error"].as_str().unwrap_or("the login failed")),
+            other => bail!("the login ended: {}", other.unwrap_or("unknown state")),
+        }
+    }
+}
+
+/// `id` as one path segment (credential ids hold `#`).
+pub fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -299,6 +299,8 @@ pub struct DaemonConfig {
     /// A daemon started that way exits after this long idle (no mission, no schedule to
     /// fire, no request).
     pub idle_exit_secs: u64,
+    /// A tool call of an `ask` mission waits this long for an answer, then is denied.
+    pub approval_timeout_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -310,6 +312,7 @@ impl Default for DaemonConfig {
             resume_interrupted: true,
             autostart: true,
             idle_exit_secs: 900,
+            approval_timeout_secs: 900,
         }
     }
 }

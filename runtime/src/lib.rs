@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod loopback;
+pub mod models_cmd;
 pub mod render;
 pub mod run_cmd;
 pub mod schedule_cmd;

@@ -97,6 +97,13 @@ pub fn update_json(update: &Update) -> Value {
         } => json!({
             "type": "tool_started", "mission_id": mission, "call_id": call_id, "name": name, "arguments": arguments
         }),
+        Update::ApprovalRequested {
+            mission,
+            approval,
+            summary,
+        } => json!({
+            "type": "approval_requested", "mission_id": mission, "approval": approval, "summary": summary
+        }),
     }
 }
 
@@ -139,7 +146,7 @@ impl Live {
             return;
         }
         let prints = match update {
-            Update::ToolStarted { .. } => true,
+            Update::ToolStarted { .. } | Update::ApprovalRequested { .. } => true,
             Update::Event { event, .. } => matches!(
                 event.event,
                 MissionEvent::ToolResult { .. }
@@ -164,6 +171,14 @@ impl Live {
                     out,
                     "{}",
                     s.cyan(&format!("  → {}", ToolBox::summary(name, arguments)))
+                );
+            }
+            // At a terminal the question itself follows (see `client::watch`).
+            Update::ApprovalRequested { summary, .. } => {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    s.yellow(&format!("  ? waiting for approval: {summary}"))
                 );
             }
             Update::Event { event, .. } => match &event.event {

@@ -110,6 +110,30 @@ impl DaemonProc {
     }
 
     /// A request with no token at all, or the wrong one.
+    /// Reads a mission's SSE stream (replay, then live) until `needle` appears; its text.
+    pub async fn stream_until(&self, id: &str, needle: &str) -> String {
+        let mut response = self
+            .http
+            .get(format!("{}/missions/{id}/stream", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("stream");
+        let mut text = String::new();
+        let read = async {
+            while let Some(chunk) = response.chunk().await.expect("chunk") {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if text.contains(needle) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .unwrap_or_else(|_| panic!("no `{needle}` on the stream of {id}"));
+        text
+    }
+
     pub async fn get_with_token(&self, path: &str, token: Option<&str>) -> (u16, Value) {
         let mut r = self.http.get(format!("{}{path}", self.base));
         if let Some(t) = token {

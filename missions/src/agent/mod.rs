@@ -52,6 +52,13 @@ pub enum Update {
         name: String,
         arguments: String,
     },
+    /// A tool call waits for a person's yes or no (`ask` in the daemon); `approval` names
+    /// the question.
+    ApprovalRequested {
+        mission: MissionId,
+        approval: String,
+        summary: String,
+    },
 }
 
 /// Receives every [`Update`] as it happens.

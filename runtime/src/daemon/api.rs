@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sortie_missions::{MissionEvent, MissionId, MissionStatus, StoreError, Update};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Daemon;
+use super::{accounts, Daemon};
 use crate::config::Config;
 use crate::run_cmd::{self, NewMission, ResumeRequest};
 use crate::schedule_cmd;
@@ -31,7 +31,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -39,7 +39,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(e: impl std::fmt::Display) -> Self {
+    pub fn bad_request(e: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
     }
 }
@@ -70,7 +70,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The API's routes, behind the bearer token.
 pub fn router(daemon: Arc<Daemon>) -> Router {
@@ -86,7 +86,24 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/missions/{id}/resume", post(resume_mission))
         .route("/missions/{id}/pause", post(pause_mission))
         .route("/missions/{id}/cancel", post(cancel_mission))
-        .route("/credentials", get(credentials))
+        .route("/missions/{id}/approvals", get(list_approvals))
+        .route("/missions/{id}/approvals/{approval}", post(answer_approval))
+        .route(
+            "/credentials",
+            get(accounts::list_credentials).post(accounts::add_key),
+        )
+        .route("/credentials/{id}", delete(accounts::remove))
+        .route("/credentials/{id}/logout", post(accounts::logout))
+        .route(
+            "/auth/logins",
+            get(accounts::list_logins).post(accounts::start_login),
+        )
+        .route(
+            "/auth/logins/{id}",
+            get(accounts::show_login).delete(accounts::cancel_login),
+        )
+        .route("/auth/logins/{id}/code", post(accounts::paste_code))
+        .route("/models", get(accounts::models))
         .route("/schedules", get(list_schedules).post(add_schedule))
         .route(
             "/schedules/{id}",
@@ -100,6 +117,13 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such route; see GET /openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see GET /openapi.json",
             )
         })
         .layer(axum::middleware::from_fn_with_state(
@@ -326,6 +350,8 @@ fn sse(name: &str, value: &Value) -> Event {
 async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc::Sender<Event>) {
     let mut live = d.supervisor.subscribe();
     let mut next = from;
+    // Questions asked before this stream started are shown once too.
+    let mut asked = std::collections::HashSet::new();
     loop {
         // Replay what the store has past `next` (all of it at first; what a lag skipped later).
         let stored = match d.store.events_json_from(&id, next) {
@@ -355,6 +381,23 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
             let mission = d.store.mission(&id).ok();
             let _ = tx.send(sse("end", &json!({"mission": mission}))).await;
             return;
+        }
+        for q in d.supervisor.approvals.of(&id) {
+            let approval = q["approval"].as_str().unwrap_or_default().to_string();
+            if asked.insert(approval.clone()) {
+                let u = Update::ApprovalRequested {
+                    mission: id,
+                    approval,
+                    summary: q["summary"].as_str().unwrap_or_default().to_string(),
+                };
+                if tx
+                    .send(sse("delta", &crate::render::update_json(&u)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
         loop {
             let update = tokio::select! {
@@ -393,6 +436,11 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
                     }
                 }
                 Ok(u) if update_mission(&u) == Some(id) => {
+                    if let Update::ApprovalRequested { approval, .. } = &u {
+                        if !asked.insert(approval.clone()) {
+                            continue;
+                        }
+                    }
                     if tx
                         .send(sse("delta", &crate::render::update_json(&u)))
                         .await
@@ -414,7 +462,8 @@ fn update_mission(u: &Update) -> Option<MissionId> {
         Update::Event { mission, .. }
         | Update::TextDelta { mission, .. }
         | Update::ThinkingDelta { mission, .. }
-        | Update::ToolStarted { mission, .. } => Some(*mission),
+        | Update::ToolStarted { mission, .. }
+        | Update::ApprovalRequested { mission, .. } => Some(*mission),
     }
 }
 
@@ -506,11 +555,45 @@ fn stop(d: &Daemon, id: &str, status: MissionStatus, reason: &str) -> ApiResult<
     Ok(Json(json!({"mission": id, "stopping": status})))
 }
 
-async fn credentials(State(d): State<Arc<Daemon>>, _h: HeaderMap) -> ApiResult<Json<Value>> {
-    let creds = crate::auth_cmd::credential_store(&d.store).map_err(ApiError::bad_request)?;
-    let (all, problems) = creds.all().map_err(ApiError::bad_request)?;
-    let rows: Vec<Value> = all.iter().map(crate::auth_cmd::credential_json).collect();
-    Ok(Json(json!({"credentials": rows, "problems": problems})))
+async fn list_approvals(
+    State(d): State<Arc<Daemon>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = resolve(&d, &id)?;
+    Ok(Json(
+        json!({"mission": id, "approvals": d.supervisor.approvals.of(&id)}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    approve: bool,
+}
+
+async fn answer_approval(
+    State(d): State<Arc<Daemon>>,
+    Path((id, approval)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let id = resolve(&d, &id)?;
+    let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::bad_request(
+            "the body is not an answer; expected {\"approve\": true} or {\"approve\": false}",
+        )
+    })?;
+    d.supervisor
+        .approvals
+        .answer(&id, &approval, answer.approve)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("mission {id} has no question `{approval}` waiting (answered, timed out, or the mission stopped); see GET /missions/{id}/approvals"),
+            )
+        })?;
+    Ok(Json(
+        json!({"mission": id, "approval": approval, "approved": answer.approve}),
+    ))
 }
 
 async fn list_schedules(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
@@ -603,11 +686,15 @@ pub fn openapi_document() -> Value {
     };
     let mission = json!({"$ref": "#/components/schemas/Mission"});
     let schedule = json!({"$ref": "#/components/schemas/Schedule"});
+    let credential = json!({"$ref": "#/components/schemas/Credential"});
+    let login = json!({"$ref": "#/components/schemas/Login"});
+    let cred_param = json!({"name": "id", "in": "path", "required": true, "description": "A credential id such as `xai#1` (`#` encoded as %23)", "schema": {"type": "string"}});
+    let login_param = json!({"name": "id", "in": "path", "required": true, "description": "A login id", "schema": {"type": "string"}});
     let sched_param = json!({"name": "id", "in": "path", "required": true, "description": "A schedule id, or a unique prefix of at least 4 characters", "schema": {"type": "string"}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Sortie daemon API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Missions, their events (JSON and Server-Sent Events), credentials. Every route needs `Authorization: Bearer <token>`, the token being in `daemon.token` in the data dir."},
+                 "description": "Missions, their events (JSON and Server-Sent Events) and approvals, schedules, credentials and logins, model lists. Every route needs `Authorization: Bearer <token>`, the token being in `daemon.token` in the data dir."},
         "security": [{"bearer": []}],
         "paths": {
             "/health": {"get": {"summary": "Health, version and mission counts", "responses": with_errors(json!({"200": ok("Healthy", json!({"type": "object"}))}))}},
@@ -633,7 +720,35 @@ pub fn openapi_document() -> Value {
                 "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
             "/missions/{id}/pause": {"post": {"summary": "Stop a queued or running mission as `paused`", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
             "/missions/{id}/cancel": {"post": {"summary": "Stop a queued or running mission as `cancelled` (a CLI child is killed)", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
-            "/credentials": {"get": {"summary": "Stored credentials: mode, status, expiry, next step (never a secret)", "responses": with_errors(json!({"200": ok("Credentials", json!({"type": "object"}))}))}},
+            "/missions/{id}/approvals": {"get": {"summary": "The questions of an `ask` mission waiting for an answer (also sent on the stream as `approval_requested` deltas)", "parameters": [id_param],
+                "responses": with_errors(json!({"200": ok("Questions", json!({"type": "object", "properties": {"approvals": {"type": "array", "items": {"type": "object", "properties": {"approval": {"type": "string"}, "summary": {"type": "string"}, "asked_at": {"type": "string", "format": "date-time"}}}}}}))}))}},
+            "/missions/{id}/approvals/{approval}": {"post": {"summary": "Answer a question: the tool call runs (true) or is recorded as denied (false). Unanswered questions are denied after `[daemon] approval_timeout_secs`", "parameters": [id_param, {"name": "approval", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["approve"], "properties": {"approve": {"type": "boolean"}}}}}},
+                "responses": with_errors(json!({"200": ok("Answered", json!({"type": "object"}))}))}},
+            "/credentials": {
+                "get": {"summary": "Stored credentials: mode, status, expiry, next step (never a secret); `probe=true` makes one live call with each", "parameters": [{"name": "probe", "in": "query", "required": false, "schema": {"type": "boolean"}}],
+                        "responses": with_errors(json!({"200": ok("Credentials", json!({"type": "object", "properties": {"credentials": {"type": "array", "items": credential.clone()}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
+                "post": {"summary": "Store an API key (never shown again)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["provider", "key"], "properties": {"provider": {"type": "string"}, "key": {"type": "string"}, "label": {"type": "string"}}}}}},
+                         "responses": with_errors(json!({"201": ok("Stored", json!({"type": "object", "properties": {"credential": credential.clone(), "note": {"type": ["string", "null"]}}}))}))}
+            },
+            "/credentials/{id}": {"delete": {"summary": "Delete a credential", "parameters": [cred_param.clone()], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}},
+            "/credentials/{id}/logout": {"post": {"summary": "Revoke where possible and forget the secrets; the credential stays, disconnected, ready to reconnect", "parameters": [cred_param],
+                "responses": with_errors(json!({"200": ok("Logged out", json!({"type": "object", "properties": {"credential": credential.clone(), "note": {"type": "string"}}}))}))}},
+            "/auth/logins": {
+                "get": {"summary": "Logins started here (finished ones are kept 10 minutes)", "responses": with_errors(json!({"200": ok("Logins", json!({"type": "object", "properties": {"logins": {"type": "array", "items": login.clone()}}}))}))},
+                "post": {"summary": "Start a login (a new credential, or a reconnect of `credential`); answers at once with what the person must do: open `prompt.url`, enter `prompt.user_code` (device), or paste the code back (`prompt.needs_code`)",
+                         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"provider": {"type": "string"}, "credential": {"type": "string"}, "flow": {"type": "string", "enum": ["loopback", "paste", "device"]}, "label": {"type": "string"}}}}}},
+                         "responses": with_errors(json!({"201": ok("Started", login.clone())}))}
+            },
+            "/auth/logins/{id}": {
+                "get": {"summary": "A login and its state: pending, completed (with the credential), failed (with the error) or cancelled", "parameters": [login_param.clone()], "responses": with_errors(json!({"200": ok("The login", login.clone())}))},
+                "delete": {"summary": "Give a pending login up (its callback port is freed)", "parameters": [login_param.clone()], "responses": with_errors(json!({"200": ok("Cancelled", login.clone())}))}
+            },
+            "/auth/logins/{id}/code": {"post": {"summary": "The code the provider showed, or the whole URL the browser landed on (paste flow); poll the login for its end", "parameters": [login_param],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}}}},
+                "responses": with_errors(json!({"202": ok("Exchanging", login.clone())}))}},
+            "/models": {"get": {"summary": "A provider's chat models (cached a day), as `sortie models --json`", "parameters": [{"name": "provider", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "refresh", "in": "query", "required": false, "schema": {"type": "boolean"}}],
+                "responses": with_errors(json!({"200": ok("Models", json!({"type": "object", "properties": {"provider": {"type": "string"}, "fetched_at": {"type": "string", "format": "date-time"}, "models": {"type": "array", "items": {"type": "object"}}, "warning": {"type": "string"}}})), "502": ok("The provider could not list its models", error.clone())}))}},
             "/schedules": {
                 "get": {"summary": "Schedules with their next run and run history (unreadable records in `problems`)", "responses": with_errors(json!({"200": ok("Schedules", json!({"type": "object", "properties": {"schedules": {"type": "array", "items": schedule.clone()}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
                 "post": {"summary": "Add a schedule (an invalid cron expression names the bad field)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewSchedule"}}}},
@@ -677,6 +792,18 @@ pub fn openapi_document() -> Value {
                     "missed": {"type": "string"}, "overlap": {"type": "string"}, "jitter_secs": {"type": "integer"},
                     "next_run": {"type": ["string", "null"], "format": "date-time"},
                     "runs": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string"}, "scheduled_for": {"type": "string"}, "outcome": {"type": "string", "enum": ["started", "skipped", "failed"]}, "mission": {"type": "string"}, "reason": {"type": "string"}, "error": {"type": "string"}}}}}},
+                "Credential": {"type": "object", "required": ["id", "provider", "label", "auth_mode", "status", "next_step"], "properties": {
+                    "id": {"type": "string"}, "provider": {"type": "string"}, "label": {"type": "string"}, "auth_mode": {"type": "string", "enum": ["api_key", "oauth"]},
+                    "status": {"type": "object", "properties": {"state": {"type": "string", "enum": ["active", "cooling_down", "needs_reauth", "entitlement_blocked", "disconnected"]}}},
+                    "expires_at": {"type": ["string", "null"], "format": "date-time"}, "has_refresh_token": {"type": "boolean"}, "next_step": {"type": "string"},
+                    "probe": {"type": "object", "properties": {"ok": {"type": "boolean"}, "detail": {"type": "string"}}}}},
+                "Login": {"type": "object", "required": ["id", "state", "prompt"], "properties": {
+                    "id": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "completed", "failed", "cancelled"]},
+                    "prompt": {"type": "object", "required": ["provider", "flow", "url", "needs_code", "expires_at"], "properties": {
+                        "provider": {"type": "string"}, "flow": {"type": "string", "enum": ["loopback", "paste", "device"]}, "url": {"type": "string"},
+                        "url_complete": {"type": "string"}, "user_code": {"type": "string"}, "redirect_uri": {"type": "string"},
+                        "needs_code": {"type": "boolean"}, "expires_at": {"type": "string", "format": "date-time"}, "resumed": {"type": "boolean"}}},
+                    "credential": credential, "error": {"type": "string"}}},
                 "Event": {"type": "object", "required": ["seq", "at", "type", "mission_id"], "properties": {
                     "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "type": {"type": "string"}, "mission_id": {"type": "string"}}}
             }

@@ -4,7 +4,9 @@
 //! Files in the data dir (owner-only): `daemon.json` (pid, address, start time) while it
 //! runs, and `daemon.token` (the bearer token, new at every start).
 
+pub mod accounts;
 pub mod api;
+pub mod approvals;
 pub mod supervisor;
 
 use std::collections::HashMap;
@@ -85,6 +87,8 @@ pub struct Daemon {
     pub last_request: std::sync::atomic::AtomicI64,
     /// Set for a daemon that exits when idle (the ones commands start).
     pub idle_exit: Option<Duration>,
+    /// Logins started over the API.
+    pub logins: accounts::Logins,
 }
 
 /// A fresh bearer token: 32 random bytes, hex.
@@ -155,6 +159,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         shutdown: CancellationToken::new(),
         last_request: std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp()),
         idle_exit: opts.idle_exit,
+        logins: Default::default(),
     });
     recover(&daemon, config.daemon.resume_interrupted)?;
     eprintln!(
@@ -221,11 +226,11 @@ async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
             .last_request
             .load(std::sync::atomic::Ordering::Relaxed);
         let recent = now.timestamp() - last < i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
-        if running + queued > 0 || scheduled || recent {
+        if running + queued > 0 || scheduled || recent || daemon.logins.pending() > 0 {
             quiet_since = std::time::Instant::now();
         } else if quiet_since.elapsed() >= idle {
             eprintln!(
-                "sortie daemon idle for {}s (no mission, no schedule, no request): exiting",
+                "sortie daemon idle for {}s (no mission, no schedule, no login, no request): exiting",
                 idle.as_secs()
             );
             daemon.shutdown.cancel();

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use sortie_missions::tools::DenyAll;
 use sortie_missions::{
     Mission, MissionEvent, MissionId, MissionStatus, Observer, StopStatus, Store, Update,
 };
@@ -15,6 +15,7 @@ use sortie_transports::auth::Pool;
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::approvals::{ApiApprover, Approvals};
 use crate::config::Config;
 use crate::run_cmd;
 
@@ -62,6 +63,8 @@ pub struct Supervisor {
     tickets: AtomicU64,
     updates: broadcast::Sender<Update>,
     tasks: tokio_util::task::TaskTracker,
+    /// Questions of `ask` missions waiting for a person.
+    pub approvals: Arc<Approvals>,
 }
 
 impl Supervisor {
@@ -78,6 +81,7 @@ impl Supervisor {
             tickets: AtomicU64::new(0),
             updates,
             tasks: tokio_util::task::TaskTracker::new(),
+            approvals: Arc::new(Approvals::default()),
         })
     }
 
@@ -210,8 +214,10 @@ impl Supervisor {
         if let Some(slot) = self.slots().get_mut(&id) {
             slot.running = true;
         }
+        let mut approval_timeout = Duration::from_secs(900);
         let runner = match Config::load(&self.home) {
             Ok(config) => {
+                approval_timeout = Duration::from_secs(config.daemon.approval_timeout_secs);
                 run_cmd::runner_for(&self.home, &self.store, &config, &self.pool, &mission).await
             }
             Err(e) => Err(e.into()),
@@ -241,8 +247,15 @@ impl Supervisor {
         };
         let me = self.clone();
         let observer: Observer = Arc::new(move |u: &Update| me.publish(u.clone()));
+        let me = self.clone();
+        let approver = ApiApprover {
+            mission: id,
+            approvals: self.approvals.clone(),
+            publish: Arc::new(move |u| me.publish(u)),
+            timeout: approval_timeout,
+        };
         let runner = runner
-            .with_approver(Arc::new(DenyAll))
+            .with_approver(Arc::new(approver))
             .with_observer(observer)
             .with_stop_status(stop);
         if let Err(e) = runner.run(id, cancel).await {

@@ -4,6 +4,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use sortie_tests::daemon::DaemonProc;
 use sortie_tests::oauth_server::{Browser, OAuthServer, CLIENT_ID};
 use sortie_tests::sortie;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -101,9 +102,23 @@ async fn auth_list(home: &std::path::Path, extra: &[&str]) -> Vec<Value> {
 
 #[tokio::test]
 async fn device_login_then_loopback_login_update_the_same_credential_and_logout_revokes() {
+    account_lifecycle(false).await;
+}
+
+/// The same commands while a daemon owns the store: they go through its API.
+#[tokio::test]
+async fn the_account_commands_work_through_a_running_daemon() {
+    account_lifecycle(true).await;
+}
+
+async fn account_lifecycle(with_daemon: bool) {
     let server = OAuthServer::start(600).await;
     let home = tempfile::tempdir().expect("home");
     write_config(home.path(), &server);
+    let daemon = match with_daemon {
+        true => Some(DaemonProc::start(home.path()).await),
+        false => None,
+    };
 
     // Device flow: the CLI prints the verification URL; the person approves it.
     let (code, out) = interact(
@@ -188,6 +203,15 @@ async fn device_login_then_loopback_login_update_the_same_credential_and_logout_
         auth_list(home.path(), &[]).await[0]["status"]["state"],
         "active"
     );
+    if let Some(d) = daemon {
+        // Every step went through the daemon (it holds the store), and its pool uses the
+        // stored login: a probe through it refreshes nothing and lists the models.
+        let (status, v) = d.get("/credentials?probe=true").await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["credentials"][0]["probe"]["ok"], true, "{v}");
+        let log = d.log();
+        assert!(!log.contains("access_token"), "{log}");
+    }
 }
 
 #[tokio::test]
@@ -232,4 +256,173 @@ async fn login_to_a_provider_without_oauth_says_what_to_do() {
     let (code, out) = interact(home.path(), &["auth", "logout", "nope#1"], |_| None).await;
     assert_eq!(code, 2);
     assert!(out.contains("unknown credential `nope#1`"), "{out}");
+}
+
+/// The login and credential routes of the daemon's API, as the TUI uses them: a device
+/// login answers with its code at once and ends when approved; a paste login takes the
+/// pasted landing URL; a pending login can be given up; bad requests say what is wrong;
+/// keys go in and never come out.
+#[tokio::test]
+async fn the_daemon_runs_logins_and_stores_keys_over_its_api() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let d = DaemonProc::start(home.path()).await;
+
+    // Bad requests.
+    let (status, v) = d.post("/auth/logins", serde_json::json!({})).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("provider"),
+        "{v}"
+    );
+    let (status, v) = d
+        .post(
+            "/auth/logins",
+            serde_json::json!({"provider": "corp", "flow": "carrier-pigeon"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown flow"),
+        "{v}"
+    );
+    let (status, _) = d
+        .post("/auth/logins", serde_json::json!({"credential": "corp#9"}))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(d.get("/auth/logins/nope").await.0, 404);
+
+    // Device: the code comes back at once; the login is pending until approved.
+    let (status, login) = d
+        .post(
+            "/auth/logins",
+            serde_json::json!({"provider": "corp", "flow": "device"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{login}");
+    let id = login["id"].as_str().expect("id").to_string();
+    assert_eq!(login["state"], "pending");
+    assert_eq!(login["prompt"]["flow"], "device");
+    assert!(login["prompt"]["user_code"].as_str().is_some(), "{login}");
+    // A device login takes no pasted code.
+    let (status, v) = d
+        .post(
+            &format!("/auth/logins/{id}/code"),
+            serde_json::json!({"code": "x"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    let complete = login["prompt"]["url_complete"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    Browser::default().approve(&complete).await;
+    let done = wait_login(&d, &id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["credential"]["id"], "corp#1");
+    assert_eq!(done["credential"]["status"]["state"], "active");
+
+    // A pending login given up: cancelled, and its callback port is free again.
+    let (_, login) = d
+        .post("/auth/logins", serde_json::json!({"provider": "corp"}))
+        .await;
+    assert_eq!(login["prompt"]["flow"], "loopback", "{login}");
+    let id = login["id"].as_str().expect("id").to_string();
+    let (status, v) = d.delete(&format!("/auth/logins/{id}")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "cancelled");
+    let redirect = login["prompt"]["redirect_uri"].as_str().expect("redirect");
+    let port: u16 = redirect
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let mut freed = false;
+    for _ in 0..40 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(freed, "the callback port {port} is still taken");
+
+    // Paste (a reconnect of corp#1): the person pastes the URL the browser landed on.
+    let (status, login) = d
+        .post(
+            "/auth/logins",
+            serde_json::json!({"credential": "corp#1", "flow": "paste"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{login}");
+    assert_eq!(login["prompt"]["needs_code"], true);
+    let id = login["id"].as_str().expect("id").to_string();
+    let landed = Browser::default()
+        .redirect_target(
+            login["prompt"]["url"].as_str().expect("url"),
+            "http://127.0.0.1:1/callback",
+        )
+        .await;
+    let (status, v) = d
+        .post(
+            &format!("/auth/logins/{id}/code"),
+            serde_json::json!({"code": landed}),
+        )
+        .await;
+    assert_eq!(status, 202, "{v}");
+    let done = wait_login(&d, &id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["credential"]["id"], "corp#1", "updated in place");
+
+    // Keys: stored, listed without the secret, removed; a bad body does not echo it.
+    let (status, v) = d
+        .post(
+            "/credentials",
+            serde_json::json!({"provider": "openai", "key": "sk-api-secret-4242", "label": "ci"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["credential"]["id"], "openai#1");
+    let (status, v) = d
+        .post(
+            "/credentials",
+            serde_json::json!({"provider": "openai", "kee": "sk-api-secret-4242"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (_, list) = d.get("/credentials").await;
+    assert_eq!(
+        list["credentials"].as_array().map(Vec::len),
+        Some(2),
+        "{list}"
+    );
+    for text in [list.to_string(), v.to_string(), d.log()] {
+        assert!(!text.contains("4242"), "{text}");
+        assert!(!text.contains("access_token\":\""), "{text}");
+    }
+    let (status, _) = d.delete("/credentials/openai%231").await;
+    assert_eq!(status, 200);
+    assert_eq!(d.delete("/credentials/openai%231").await.0, 404);
+    let (status, v) = d.post("/credentials/corp%231/logout", Value::Null).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["credential"]["status"]["state"], "disconnected");
+}
+
+async fn wait_login(d: &DaemonProc, id: &str) -> Value {
+    for _ in 0..200 {
+        let (_, v) = d.get(&format!("/auth/logins/{id}")).await;
+        if v["state"] != "pending" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("login {id} still pending after 20 s");
 }

@@ -4,6 +4,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 use sortie_tests::anthropic_wire::{turn, Block};
+use sortie_tests::daemon::DaemonProc;
 use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
 
 async fn run(cmd: std::process::Command) -> Output {
@@ -22,6 +23,16 @@ fn text(b: &[u8]) -> String {
 
 #[tokio::test]
 async fn models_are_listed_filtered_cached_and_refreshed() {
+    models_listing(false).await;
+}
+
+/// The same through a running daemon (it holds the store and lists with its pool).
+#[tokio::test]
+async fn models_are_listed_through_a_running_daemon() {
+    models_listing(true).await;
+}
+
+async fn models_listing(with_daemon: bool) {
     let mock = MockProvider::start().await;
     mock.push(Reply::json(json!({"object": "list", "data": [
         {"id": "mock-model", "object": "model", "owned_by": "me"},
@@ -30,6 +41,10 @@ async fn models_are_listed_filtered_cached_and_refreshed() {
     ]})));
     let home = tempfile::tempdir().expect("home");
     write_local_config(home.path(), &mock.base_url(), "");
+    let _daemon = match with_daemon {
+        true => Some(DaemonProc::start(home.path()).await),
+        false => None,
+    };
 
     let mut cmd = sortie(home.path());
     cmd.args(["models", "--json"]);

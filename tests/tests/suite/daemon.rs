@@ -93,6 +93,10 @@ async fn the_api_wants_its_token_and_says_what_is_wrong() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(d.get("/no/such/route").await.0, 404);
+    // A known route with a method it does not take: JSON that says so.
+    let (status, body) = d.post("/health", json!({})).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
 
     let (status, doc) = d.get("/openapi.json").await;
     assert_eq!(status, 200);
@@ -102,6 +106,11 @@ async fn the_api_wants_its_token_and_says_what_is_wrong() {
         "/missions/{id}/stream",
         "/missions/{id}/resume",
         "/credentials",
+        "/credentials/{id}/logout",
+        "/auth/logins",
+        "/auth/logins/{id}/code",
+        "/models",
+        "/missions/{id}/approvals/{approval}",
         "/health",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
@@ -614,7 +623,7 @@ async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
     );
     let missions: Value = serde_json::from_slice(&list.stdout).expect("json");
     assert_eq!(missions[0]["status"], "completed");
-    // A command that needs the store itself stops the idle daemon it did not start by hand.
+    // Account commands go through it too (it stays up) ...
     let h = home.path().to_path_buf();
     let auth = tokio::task::spawn_blocking(move || run_cli(&h, &h, &["auth", "list"]))
         .await
@@ -623,6 +632,19 @@ async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
         auth.status.success(),
         "{}",
         String::from_utf8_lossy(&auth.stderr)
+    );
+    assert!(alive(pid), "auth list stopped the daemon");
+    // ... and the demo, which needs the store itself, stops the idle daemon it did not
+    // start by hand.
+    let h = home.path().to_path_buf();
+    let demo =
+        tokio::task::spawn_blocking(move || run_cli(&h, &h, &["demo", "--pace-ms", "0", "--json"]))
+            .await
+            .expect("join");
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
     );
     assert!(!home.path().join("daemon.json").exists());
     assert!(!alive(pid), "the idle daemon {pid} is still running");
@@ -667,4 +689,93 @@ async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
 fn alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .is_ok_and(|status| !status.contains("State:\tZ"))
+}
+
+/// `ask` in the daemon: each tool call waits for an answer given over the API; the stream
+/// shows the question (also to a client that connects after it was asked); a no is
+/// recorded as denied and the tool does not run; a yes runs it.
+#[tokio::test]
+async fn ask_missions_wait_for_answers_given_over_the_api() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    mock.push(Reply::tool_call(
+        "call_1",
+        "write_file",
+        json!({"path": "denied.txt", "content": "no"}),
+    ));
+    mock.push(Reply::tool_call(
+        "call_2",
+        "write_file",
+        json!({"path": "allowed.txt", "content": "yes"}),
+    ));
+    mock.push(Reply::text("one of two written"));
+    let d = DaemonProc::start(home.path()).await;
+    let (status, m) = d
+        .post(
+            "/missions",
+            json!({"prompt": "write two files", "cwd": cwd.path(), "permission": "ask"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let id = m["id"].as_str().expect("id").to_string();
+
+    for (answer, file) in [(false, "denied.txt"), (true, "allowed.txt")] {
+        let question = wait_question(&d, &id).await;
+        assert!(
+            question["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(file),
+            "{question}"
+        );
+        let approval = question["approval"].as_str().expect("approval").to_string();
+        // A client that connects now still sees the question on the stream.
+        let stream = d.stream_until(&id, "approval_requested").await;
+        assert!(stream.contains(&approval), "{stream}");
+        let (status, v) = d
+            .post(
+                &format!("/missions/{id}/approvals/{approval}"),
+                json!({"approve": answer}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        // Answered once: a second answer finds nothing waiting.
+        let (status, v) = d
+            .post(
+                &format!("/missions/{id}/approvals/{approval}"),
+                json!({"approve": true}),
+            )
+            .await;
+        assert_eq!(status, 404, "{v}");
+    }
+    let events = d.wait_events(&id, ended).await;
+    assert_eq!(
+        statuses(&events).last().map(String::as_str),
+        Some("completed")
+    );
+    let outcomes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .map(|e| e["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(outcomes, ["denied", "ok"]);
+    assert!(!cwd.path().join("denied.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(cwd.path().join("allowed.txt")).expect("written"),
+        "yes"
+    );
+}
+
+async fn wait_question(d: &DaemonProc, id: &str) -> Value {
+    for _ in 0..300 {
+        let (status, v) = d.get(&format!("/missions/{id}/approvals")).await;
+        assert_eq!(status, 200, "{v}");
+        if let Some(q) = v["approvals"].as_array().and_then(|a| a.first()) {
+            return q.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no question from mission {id}:\n{}", d.log());
 }
