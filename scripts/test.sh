@@ -14,6 +14,21 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "==> installing tmux (the TUI's end-to-end test drives the real binary inside it)"
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q tmux >/dev/null \
+      || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q tmux >/dev/null; }
+  fi
+  if ! command -v tmux >/dev/null 2>&1; then
+    echo "error: tmux is needed for the TUI's end-to-end test; install it (apt-get install tmux, brew install tmux) and run this again" >&2
+    exit 1
+  fi
+fi
+tmux -V
+
 echo "==> installing the test OAuth authorization server (oidc-provider, pinned in package-lock.json)"
 npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error
 

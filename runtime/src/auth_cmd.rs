@@ -185,7 +185,7 @@ fn open_browser(url: &str) -> bool {
 
 /// What a person does to finish a login: open a URL (and enter a code, or paste one back).
 /// The CLI prints it, the daemon's API returns it, the TUI shows it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoginPrompt {
     pub provider: String,
     /// `loopback`, `paste` or `device`.

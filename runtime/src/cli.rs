@@ -37,12 +37,20 @@ pub struct Cli {
     #[arg(long, env = "SORTIE_HOME", global = true, value_name = "DIR")]
     home: Option<PathBuf>,
 
+    /// Without a command: the TUI.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The terminal UI: missions (live), accounts and schedules, through the daemon, which
+    /// it starts when none runs. Also what `sortie` alone opens.
+    #[command(
+        after_help = "Keys: ? shows them all. 1/2/3 or Tab switch screens, n starts a mission, Enter opens one,
+m switches its model and resumes it, r on an account runs its login again, q quits."
+    )]
+    Tui,
     /// Run a mission: stream the model's work until it finishes.
     #[command(
         after_help = "Examples:\n  sortie run \"add a README section about testing\"\n  sortie run --provider local --model qwen3 --cwd ./repo \"fix the failing test\"\n  sortie run --json \"list the TODOs\" | jq -c 'select(.type==\"tool_result\")'\n\nExit status: 0 completed, 1 failed, 2 bad usage or config, 130 cancelled (Ctrl-C)."
@@ -278,9 +286,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(h) => h,
         None => home_dir().context("cannot find the home directory; set SORTIE_HOME")?,
     };
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => Command::Tui,
+        None => {
+            // No terminal to draw on: say what there is instead.
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return Ok(ExitCode::from(2));
+        }
+    };
     // While a daemon serves this data dir, it owns the store: go through its API. The
     // mission commands start one when none runs (`[daemon] autostart`).
-    let daemon = match &cli.command {
+    let daemon = match &command {
         Command::Run(_)
         | Command::Resume(_)
         | Command::Missions { .. }
@@ -304,7 +321,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     if let Some(c) = &daemon {
-        match cli.command {
+        match command {
             Command::Run(args) => {
                 let json = args.json;
                 return client::run(c, args.into(), json).await;
@@ -331,7 +348,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             _ => {}
         }
     }
-    match cli.command {
+    match command {
+        Command::Tui => crate::tui::run(&home).await,
         Command::Run(args) => run_cmd::run(&home, args).await,
         Command::Missions { json } => missions(&home, json),
         Command::Show { id, json } => show(&home, &id, json),

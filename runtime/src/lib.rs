@@ -12,6 +12,7 @@ pub mod models_cmd;
 pub mod render;
 pub mod run_cmd;
 pub mod schedule_cmd;
+pub mod tui;
 
 use std::path::PathBuf;
 

@@ -275,7 +275,7 @@ fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) -> String {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -316,7 +316,7 @@ pub fn summary_line(s: &Style, m: &Mission, seconds: f64) -> String {
 }
 
 /// ` · $0.0123` when the cost is known.
-fn cost_text(cost: Option<f64>) -> String {
+pub(crate) fn cost_text(cost: Option<f64>) -> String {
     cost.map(|c| format!(" · ${c:.4}")).unwrap_or_default()
 }
 
@@ -331,7 +331,7 @@ pub fn age(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-fn clip(text: &str, width: usize) -> String {
+pub(crate) fn clip(text: &str, width: usize) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= width {
         one_line
@@ -343,7 +343,7 @@ fn clip(text: &str, width: usize) -> String {
 }
 
 /// `[auth_expired] refresh xai#2: refreshed; retrying`
-fn recovery_text(
+pub(crate) fn recovery_text(
     scope: &str,
     class: &str,
     strategy: &str,

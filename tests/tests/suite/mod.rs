@@ -12,3 +12,4 @@ mod oauth;
 mod recovery;
 mod responses;
 mod support;
+mod tui;

@@ -1,0 +1,434 @@
+//! Snapshots of every screen at 80×24 (and one resized), from fixed data and a fixed clock,
+//! and the key flows that drive the daemon.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use serde_json::{json, Value};
+use sortie_missions::{Mission, MissionId, StoredEvent, Update};
+
+use super::app::{App, Cmd, InputPurpose, Msg, Overlay, Screen};
+use super::ui;
+use crate::auth_cmd::CredentialRow;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-23T12:00:00Z".parse().expect("time")
+}
+
+fn id(n: u8) -> MissionId {
+    serde_json::from_value(json!(format!("0193a5c0-0000-7000-8000-0000000000{n:02}"))).expect("id")
+}
+
+fn mission(n: u8, status: &str, title: Option<&str>, prompt: &str, minutes_ago: i64) -> Mission {
+    let at = now() - chrono::Duration::minutes(minutes_ago);
+    serde_json::from_value(json!({
+        "id": id(n), "title": title, "prompt": prompt, "status": status,
+        "provider": if n % 2 == 0 { "anthropic" } else { "xai" },
+        "model": if n % 2 == 0 { "claude-sonnet-4-5" } else { "grok-4" },
+        "transport": match n { 3 => "claude-code", n if n % 2 == 0 => "anthropic", _ => "openai-compatible" },
+        "cwd": "/work/repo", "policy": "auto", "max_turns": 50,
+        "created_at": at, "updated_at": at + chrono::Duration::seconds(30),
+        "turns": n as u32 + 1,
+        "usage": {"input_tokens": 1200 * n as u64, "output_tokens": 340 * n as u64},
+        "cost_usd": if n % 2 == 0 { Some(0.0123 * n as f64) } else { None },
+        "error": null, "event_count": 0
+    }))
+    .expect("mission")
+}
+
+fn missions() -> Vec<Mission> {
+    vec![
+        mission(
+            1,
+            "running",
+            Some("Fix the flaky scheduler test"),
+            "fix it",
+            3,
+        ),
+        mission(
+            2,
+            "completed",
+            Some("Summarise open TODOs"),
+            "list the TODOs",
+            50,
+        ),
+        mission(
+            3,
+            "failed",
+            None,
+            "Refactor the store module so appends never block",
+            130,
+        ),
+        mission(
+            4,
+            "needs_reauth",
+            Some("Nightly dependency audit"),
+            "audit",
+            60 * 26,
+        ),
+        mission(5, "queued", None, "write the release notes", 1),
+    ]
+}
+
+fn event(seq: u64, e: Value) -> StoredEvent {
+    let mut v = e;
+    v["seq"] = json!(seq);
+    v["at"] = json!(now());
+    serde_json::from_value(v).expect("event")
+}
+
+fn conversation() -> Vec<StoredEvent> {
+    vec![
+        event(
+            0,
+            json!({"type": "created", "spec": {"prompt": "Fix the flaky scheduler test", "cwd": "/work/repo", "provider": "xai", "model": "grok-4", "transport": "direct", "policy": "auto", "max_turns": 50}}),
+        ),
+        event(
+            1,
+            json!({"type": "user_message", "text": "Fix the flaky scheduler test"}),
+        ),
+        event(
+            2,
+            json!({"type": "turn_started", "turn": 1, "model": "grok-4"}),
+        ),
+        event(
+            3,
+            json!({"type": "recovery", "scope": "turn", "class": "auth_expired", "strategy": "refresh", "credential": "xai#2", "outcome": "refreshed after 403 bad-credentials; retrying"}),
+        ),
+        event(
+            4,
+            json!({"type": "assistant_message", "turn": 1, "stop_reason": "tool_use", "content": [
+                {"type": "thinking", "text": "The test sleeps on a real clock.\nIt should use the controllable one."},
+                {"type": "text", "text": "## Plan\n\nThe test waits on the **real** clock; I will run it first:"},
+                {"type": "tool_use", "id": "c1", "name": "shell", "arguments": "{\"command\":\"cargo test scheduler\"}"}
+            ]}),
+        ),
+        event(
+            5,
+            json!({"type": "tool_result", "turn": 1, "call_id": "c1", "name": "shell", "outcome": "error", "output": "running 4 tests\ntest fires_on_time ... FAILED\ntest skips ... ok\ntest jitter ... ok\ntest one_shot ... ok\nfailures: fires_on_time", "duration_ms": 2140}),
+        ),
+        event(
+            6,
+            json!({"type": "recovery", "scope": "turn", "class": "stale_thinking", "strategy": "reset_session_fresh", "outcome": "session reset fresh after stale thinking"}),
+        ),
+    ]
+}
+
+fn app() -> App {
+    let mut app = App::new(
+        vec![
+            "anthropic".into(),
+            "openai".into(),
+            "xai".into(),
+            "local".into(),
+        ],
+        now(),
+    );
+    app.apply(Msg::Missions(missions()));
+    app
+}
+
+fn draw(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    terminal.draw(|f| ui::draw(f, app)).expect("draw");
+    terminal.backend().to_string()
+}
+
+fn key(app: &mut App, code: KeyCode) -> Vec<Cmd> {
+    app.key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn open_conversation(app: &mut App) {
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(1))
+        .expect("row");
+    assert_eq!(key(app, KeyCode::Enter), vec![Cmd::Follow(id(1), 0)]);
+    for e in conversation() {
+        app.apply(Msg::Update(Update::Event {
+            mission: id(1),
+            event: e,
+        }));
+    }
+    app.apply(Msg::Update(Update::TextDelta {
+        mission: id(1),
+        turn: 2,
+        text: "The fix: inject the `Clock` into".into(),
+    }));
+}
+
+#[test]
+fn missions_screen() {
+    insta::assert_snapshot!(draw(&app(), 80, 24));
+}
+
+#[test]
+fn missions_screen_resized_wide() {
+    insta::assert_snapshot!(draw(&app(), 120, 30));
+}
+
+#[test]
+fn missions_filtered_and_sorted() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "xai");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char('s'));
+    let visible: Vec<MissionId> = app.visible().iter().map(|m| m.id).collect();
+    assert_eq!(
+        visible,
+        [id(5), id(1), id(3)],
+        "xai missions, newest first by creation"
+    );
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn mission_view_live() {
+    let mut app = app();
+    open_conversation(&mut app);
+    assert_eq!(app.screen, Screen::Mission);
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn mission_view_unfolded_with_an_approval_waiting() {
+    let mut app = app();
+    open_conversation(&mut app);
+    key(&mut app, KeyCode::Char('t'));
+    app.apply(Msg::Update(Update::ApprovalRequested {
+        mission: id(1),
+        approval: "q1".into(),
+        summary: "write_file: src/clock.rs".into(),
+    }));
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("allow write_file: src/clock.rs"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('y')),
+        vec![Cmd::Approve {
+            id: id(1),
+            approval: "q1".into(),
+            yes: true
+        }]
+    );
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    // Any key closes it; q then quits.
+    key(&mut app, KeyCode::Char('x'));
+    assert!(app.overlay.is_none());
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn new_mission_input_is_multi_line_with_history() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('n'));
+    typed(&mut app, "first line");
+    app.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT));
+    typed(&mut app, "second line");
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::NewMission("first line\nsecond line".into())]
+    );
+    // The next box recalls it with Up.
+    key(&mut app, KeyCode::Char('n'));
+    key(&mut app, KeyCode::Up);
+    match &app.overlay {
+        Some(Overlay::Input(i)) => assert_eq!(i.text, "first line\nsecond line"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn model_picker_then_resume() {
+    let mut app = app();
+    // A finished mission: the picker opens on its provider.
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(2))
+        .expect("row");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+    key(&mut app, KeyCode::Char('m'));
+    insta::assert_snapshot!("model_picker_providers", draw(&app, 80, 24));
+    // Enter on anthropic asks the daemon for its models.
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::Models("anthropic".into())]
+    );
+    app.apply(Msg::Models(
+        "anthropic".into(),
+        Ok(vec![
+            "claude-opus-4-1".into(),
+            "claude-sonnet-4-5".into(),
+            "claude-haiku-4-5".into(),
+        ]),
+    ));
+    insta::assert_snapshot!("model_picker_models", draw(&app, 80, 24));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    match &app.overlay {
+        Some(Overlay::Input(i)) => assert!(
+            matches!(&i.purpose, InputPurpose::Message { model: Some(m), .. } if m == "claude-haiku-4-5")
+        ),
+        other => panic!("{other:?}"),
+    }
+    typed(&mut app, "go on");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::Message {
+            id: id(2),
+            text: Some("go on".into()),
+            provider: Some("anthropic".into()),
+            model: Some("claude-haiku-4-5".into())
+        }]
+    );
+}
+
+fn accounts() -> Vec<CredentialRow> {
+    serde_json::from_value(json!([
+        {"id": "anthropic#1", "provider": "anthropic", "label": "work", "auth_mode": "oauth", "status": {"state": "active"},
+         "expires_at": now() + chrono::Duration::seconds(42 * 60 + 10), "has_refresh_token": true, "account_id": null, "scopes": [],
+         "last_used": null, "use_count": 3, "refresh_count": 1, "next_step": "nothing"},
+        {"id": "xai#2", "provider": "xai", "label": "personal", "auth_mode": "oauth", "status": {"state": "needs_reauth", "reason": "refresh refused"},
+         "expires_at": now() - chrono::Duration::minutes(5), "has_refresh_token": false, "account_id": null, "scopes": [],
+         "last_used": null, "use_count": 9, "refresh_count": 2, "next_step": "sortie auth reconnect xai#2"},
+        {"id": "openai#1", "provider": "openai", "label": "api key", "auth_mode": "api_key", "status": {"state": "cooling_down", "until": now() + chrono::Duration::seconds(30), "reason": "429"},
+         "expires_at": null, "has_refresh_token": false, "account_id": null, "scopes": [],
+         "last_used": null, "use_count": 40, "refresh_count": 0, "next_step": "wait until 12:00:30 UTC"}
+    ]))
+    .expect("rows")
+}
+
+#[test]
+fn accounts_screen_with_countdowns() {
+    let mut app = app();
+    app.apply(Msg::Accounts(accounts()));
+    key(&mut app, KeyCode::Char('2'));
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("in 42m 10s"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn reconnect_shows_the_device_code_then_the_paste_box() {
+    let mut app = app();
+    app.apply(Msg::Accounts(accounts()));
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('r')),
+        vec![Cmd::Login {
+            provider: None,
+            credential: Some("xai#2".into())
+        }]
+    );
+    app.apply(Msg::Login(json!({"id": "L1", "state": "pending", "prompt": {
+        "provider": "xai", "flow": "device", "url": "https://accounts.x.ai/device", "user_code": "WDJB-MJHT",
+        "needs_code": false, "expires_at": now() + chrono::Duration::minutes(15), "resumed": false}})));
+    insta::assert_snapshot!("login_device", draw(&app, 80, 24));
+
+    // A paste login: typed code, Enter hands it to the daemon.
+    app.apply(Msg::Login(json!({"id": "L1", "state": "pending", "prompt": {
+        "provider": "anthropic", "flow": "paste", "url": "https://claude.ai/oauth/authorize?code=true&client_id=x",
+        "needs_code": true, "expires_at": now() + chrono::Duration::minutes(10), "resumed": false}})));
+    typed(&mut app, "abc#state");
+    insta::assert_snapshot!("login_paste", draw(&app, 80, 24));
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::PasteCode {
+            login: "L1".into(),
+            code: "abc#state".into()
+        }]
+    );
+    app.apply(Msg::Login(
+        json!({"id": "L1", "state": "completed", "credential": {"id": "xai#2"}}),
+    ));
+    assert!(app.overlay.is_none());
+    assert_eq!(app.status, Some(("✓ xai#2 connected".into(), false)));
+}
+
+fn schedules() -> Vec<Value> {
+    vec![
+        json!({"id": "0193a5c1aaaa", "name": "nightly audit", "when": "cron 0 3 * * * (Europe/Paris)", "paused": false,
+               "next_run": now() + chrono::Duration::minutes(95), "mission": {"prompt": "audit deps"},
+               "runs": [{"at": now() - chrono::Duration::hours(21), "outcome": "started", "mission": "x"}]}),
+        json!({"id": "0193a5c1bbbb", "name": null, "when": "every 30m", "paused": true, "next_run": null,
+               "mission": {"prompt": "check the queue"}, "runs": []}),
+    ]
+}
+
+#[test]
+fn schedules_screen_and_keys() {
+    let mut app = app();
+    app.apply(Msg::Schedules(schedules()));
+    key(&mut app, KeyCode::Char('3'));
+    insta::assert_snapshot!(draw(&app, 80, 24));
+    assert_eq!(
+        key(&mut app, KeyCode::Char('r')),
+        vec![Cmd::RunSchedule("0193a5c1aaaa".into())]
+    );
+    key(&mut app, KeyCode::Down);
+    assert_eq!(
+        key(&mut app, KeyCode::Char('p')),
+        vec![Cmd::PauseSchedule("0193a5c1bbbb".into(), false)],
+        "a paused schedule resumes"
+    );
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "cron 0 9 * * 1-5 Europe/Paris");
+    key(&mut app, KeyCode::Enter);
+    typed(&mut app, "standup notes");
+    match key(&mut app, KeyCode::Enter).as_slice() {
+        [Cmd::AddSchedule(body)] => {
+            assert_eq!(body["cron"], "0 9 * * 1-5");
+            assert_eq!(body["tz"], "Europe/Paris");
+            assert_eq!(body["prompt"], "standup notes");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_mission_without_a_title_is_shown_by_its_first_prompt() {
+    let screen = draw(&app(), 100, 24);
+    assert!(screen.contains("Refactor the store module"), "{screen}");
+}
+
+#[test]
+fn every_screen_fits_80_by_24_and_a_tiny_terminal_does_not_panic() {
+    let mut app = app();
+    app.apply(Msg::Accounts(accounts()));
+    app.apply(Msg::Schedules(schedules()));
+    for screen in ['1', '2', '3'] {
+        key(&mut app, KeyCode::Char(screen));
+        for (w, h) in [(80, 24), (20, 5), (1, 1)] {
+            draw(&app, w, h);
+        }
+    }
+    key(&mut app, KeyCode::Char('1'));
+    open_conversation(&mut app);
+    key(&mut app, KeyCode::Char('?'));
+    for (w, h) in [(80, 24), (20, 5), (1, 1)] {
+        draw(&app, w, h);
+    }
+}

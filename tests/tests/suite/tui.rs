@@ -1,0 +1,254 @@
+//! The TUI end to end: the real binary in a real terminal (tmux), against a mock provider.
+//! It starts the daemon, starts a mission and shows it finish, switches its model and
+//! resumes it, and quits leaving the terminal as it was.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sortie_tests::{sortie, sortie_bin, write_local_config, MockProvider, Reply};
+
+/// A tmux server of its own (its own socket, no config) running one pane.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cwd: &Path, command: &str, cols: u16, rows: u16) -> Self {
+        let socket = format!("sortie-test-{}-{}", std::process::id(), rand_suffix());
+        let t = Self { socket };
+        let out = t
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "main",
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+                "-c",
+            ])
+            .arg(cwd)
+            .arg(command)
+            .output()
+            .expect("tmux runs (./scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t.run(&["set-option", "-t", "main", "remain-on-exit", "on"]);
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Keys by tmux name (`Enter`, `Escape`, `Down`, `q` ...).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Text typed as is.
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", text]);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    /// Waits (up to 30 s) until the screen shows every one of `needles`; the screen.
+    async fn wait_for(&self, needles: &[&str]) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the screen never showed {needles:?}:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn pane(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "main", format])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    h.finish() % 1_000_000
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[tokio::test]
+async fn start_a_mission_watch_it_finish_switch_its_model_and_resume() {
+    let mock = MockProvider::start().await;
+    mock.push_for(
+        "/v1/models",
+        Reply::json(json!({"object": "list", "data": [
+            {"id": "mock-model", "object": "model", "owned_by": "me"},
+            {"id": "other-model", "object": "model", "owned_by": "me"}
+        ]})),
+    );
+    mock.push(Reply::text("First answer, from the first model."));
+    mock.push(Reply::text("Second answer, after the switch."));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+
+    let command = format!(
+        "env SORTIE_HOME={} TERM=xterm-256color {} tui",
+        shell_quote(&home.path().display().to_string()),
+        shell_quote(&sortie_bin().display().to_string())
+    );
+    let tmux = Tmux::start(cwd.path(), &command, 100, 30);
+    // It started the daemon and shows the empty list.
+    tmux.wait_for(&["Missions (0)", "No missions yet"]).await;
+    assert!(
+        home.path().join("daemon.json").exists(),
+        "the TUI started the daemon"
+    );
+
+    // n: a new mission; it opens, streams, and finishes.
+    tmux.keys(&["n"]);
+    tmux.wait_for(&["New mission"]).await;
+    tmux.type_text("say hello");
+    tmux.keys(&["Enter"]);
+    let screen = tmux
+        .wait_for(&[
+            "First answer, from the first model.",
+            "completed",
+            "local/mock-model",
+        ])
+        .await;
+    assert!(screen.contains("› say hello"), "{screen}");
+
+    // m: the picker; local is the current provider, then its models from the daemon.
+    tmux.keys(&["m"]);
+    tmux.wait_for(&["Provider — Enter to choose", "local (current)"])
+        .await;
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["mock-model (current)", "other-model"])
+        .await;
+    tmux.keys(&["Down", "Enter"]);
+    tmux.wait_for(&["Resume on local / other-model"]).await;
+    tmux.type_text("and again");
+    tmux.keys(&["Enter"]);
+    let screen = tmux
+        .wait_for(&[
+            "Second answer, after the switch.",
+            "local/other-model",
+            "completed",
+        ])
+        .await;
+    assert!(screen.contains("› and again"), "{screen}");
+    assert!(screen.contains("now on local/other-model"), "{screen}");
+    assert_eq!(screen.matches("› say hello").count(), 1, "{screen}");
+
+    // The list shows it by its first prompt (no title: titles are off).
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(&["Missions (1)", "say hello", "other-model"])
+        .await;
+
+    // q quits: the process ends with 0 and the terminal leaves the alternate screen.
+    tmux.keys(&["q"]);
+    let started = Instant::now();
+    while tmux.pane("#{pane_dead}") != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the TUI did not quit:\n{}",
+            tmux.screen()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tmux.pane("#{pane_dead_status}"), "0");
+    assert_eq!(
+        tmux.pane("#{alternate_on}"),
+        "0",
+        "the terminal is back on its normal screen"
+    );
+
+    // What the daemon did: one mission, switched, both turns, the second on other-model.
+    let out = sortie(home.path())
+        .args(["missions", "--json"])
+        .output()
+        .expect("missions");
+    let missions: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(missions.as_array().map(Vec::len), Some(1), "{missions}");
+    assert_eq!(missions[0]["model"], "other-model");
+    assert_eq!(missions[0]["status"], "completed");
+    let models: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter_map(|r| r["model"].as_str().map(String::from))
+        .collect();
+    assert_eq!(models, ["mock-model", "other-model"]);
+    let _ = sortie(home.path()).args(["serve", "--stop"]).output();
+}
+
+#[tokio::test]
+async fn sigterm_restores_the_terminal() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let command = format!(
+        "env SORTIE_HOME={} TERM=xterm-256color {} tui",
+        shell_quote(&home.path().display().to_string()),
+        shell_quote(&sortie_bin().display().to_string())
+    );
+    let tmux = Tmux::start(home.path(), &command, 80, 24);
+    tmux.wait_for(&["Missions (0)"]).await;
+    assert_eq!(tmux.pane("#{alternate_on}"), "1");
+    let pid = tmux.pane("#{pane_pid}");
+    // The pane runs `env`, which exec'd sortie: the same pid.
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    while tmux.pane("#{pane_dead}") != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "SIGTERM did not end the TUI"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        tmux.pane("#{alternate_on}"),
+        "0",
+        "the terminal is back on its normal screen"
+    );
+    let _ = sortie(home.path()).args(["serve", "--stop"]).output();
+}
