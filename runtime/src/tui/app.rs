@@ -139,6 +139,27 @@ pub struct MissionView {
     pub expanded: bool,
     /// Questions of an `ask` mission: (approval id, summary).
     pub approvals: Vec<(String, String)>,
+    /// The lines of `events`, rendered once as they arrive (again when `expanded` flips).
+    pub rendered: Vec<ratatui::text::Line<'static>>,
+}
+
+impl MissionView {
+    fn push(&mut self, event: StoredEvent) {
+        let first = self.rendered.is_empty();
+        self.rendered
+            .extend(super::ui::event_lines(&event, self.expanded, first));
+        self.events.push(event);
+    }
+
+    fn toggle_expanded(&mut self) {
+        self.expanded = !self.expanded;
+        self.rendered.clear();
+        for e in &self.events {
+            let first = self.rendered.is_empty();
+            let lines = super::ui::event_lines(e, self.expanded, first);
+            self.rendered.extend(lines);
+        }
+    }
 }
 
 /// Something for the daemon to do.
@@ -378,7 +399,7 @@ impl App {
                     }
                     _ => {}
                 }
-                v.events.push(event);
+                v.push(event);
             }
             Update::TextDelta { mission, text, .. } if Some(mission) == v.id => {
                 v.live_text.push_str(&text)
@@ -550,7 +571,7 @@ impl App {
             KeyCode::PageUp => self.view.scroll = self.view.scroll.saturating_add(10),
             KeyCode::PageDown => self.view.scroll = self.view.scroll.saturating_sub(10),
             KeyCode::End | KeyCode::Char('G') => self.view.scroll = 0,
-            KeyCode::Char('t') | KeyCode::Char('o') => self.view.expanded = !self.view.expanded,
+            KeyCode::Char('t') | KeyCode::Char('o') => self.view.toggle_expanded(),
             KeyCode::Char('y') | KeyCode::Char('Y') if !self.view.approvals.is_empty() => {
                 let (approval, _) = self.view.approvals.remove(0);
                 return vec![Cmd::Approve {

@@ -432,3 +432,26 @@ fn every_screen_fits_80_by_24_and_a_tiny_terminal_does_not_panic() {
         draw(&app, w, h);
     }
 }
+
+#[test]
+fn scrolling_up_reaches_the_first_prompt_of_a_long_mission() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('1'));
+    open_conversation(&mut app);
+    for seq in 7..400 {
+        app.apply(Msg::Update(Update::Event {
+            mission: id(1),
+            event: event(seq, json!({"type": "warning", "message": format!("note {seq}")})),
+        }));
+    }
+    let bottom = draw(&app, 80, 24);
+    assert!(bottom.contains("note 399"), "{bottom}");
+    assert!(!bottom.contains("› Fix the flaky"), "{bottom}");
+    for _ in 0..60 {
+        key(&mut app, KeyCode::PageUp);
+    }
+    let top = draw(&app, 80, 24);
+    assert!(top.contains("› Fix the flaky scheduler test"), "{top}");
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(draw(&app, 80, 24), bottom, "G goes back to the end");
+}

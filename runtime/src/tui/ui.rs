@@ -6,11 +6,11 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
-use sortie_missions::{Mission, MissionEvent, MissionStatus, ToolOutcome};
+use sortie_missions::{Mission, MissionEvent, MissionStatus, StoredEvent, ToolOutcome};
 use sortie_transports::auth::{AuthMode, CredentialStatus};
 use sortie_transports::ContentBlock;
 
-use super::app::{App, InputPurpose, Overlay, Screen};
+use super::app::{App, InputPurpose, MissionView, Overlay, Screen};
 use super::markdown;
 use crate::render;
 
@@ -299,16 +299,16 @@ fn missions(f: &mut Frame, app: &App, area: Rect) {
     details(f, detail, lines);
 }
 
-/// The lines of a mission's conversation, as the mission view shows them.
-pub fn conversation(app: &App) -> Vec<Line<'static>> {
-    let v = &app.view;
+/// The lines one stored event adds to the conversation (`first`: nothing is shown yet).
+/// The mission view keeps them (see `App`), so a frame renders only what is new.
+pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'static>> {
     let mut lines: Vec<Line<'static>> = Vec::new();
     let dim = Style::default().fg(Color::DarkGray);
-    for e in &v.events {
+    {
         match &e.event {
             // The first prompt is also the first user message: shown once, from that.
             MissionEvent::UserMessage { text } => {
-                if !lines.is_empty() {
+                if !first {
                     lines.push(Line::raw(""));
                 }
                 lines.push(Line::from(vec![
@@ -321,9 +321,7 @@ pub fn conversation(app: &App) -> Vec<Line<'static>> {
                 for block in content {
                     match block {
                         ContentBlock::Text { text } => lines.extend(markdown::render(text, "")),
-                        ContentBlock::Thinking { text, .. } => {
-                            thinking(&mut lines, text, v.expanded)
-                        }
+                        ContentBlock::Thinking { text, .. } => thinking(&mut lines, text, expanded),
                         ContentBlock::RedactedThinking { .. } => {
                             lines.push(Line::styled("▸ thinking (encrypted)", dim))
                         }
@@ -337,7 +335,7 @@ pub fn conversation(app: &App) -> Vec<Line<'static>> {
                                 ),
                                 Style::default().fg(Color::Cyan),
                             ));
-                            if v.expanded {
+                            if expanded {
                                 lines.push(Line::styled(format!("    {arguments}"), dim));
                             }
                         }
@@ -357,7 +355,7 @@ pub fn conversation(app: &App) -> Vec<Line<'static>> {
                     ToolOutcome::Denied => ("⊘", Color::Yellow),
                 };
                 let all: Vec<&str> = output.lines().collect();
-                let shown = if v.expanded {
+                let shown = if expanded {
                     all.len()
                 } else {
                     all.len().min(3)
@@ -441,11 +439,35 @@ pub fn conversation(app: &App) -> Vec<Line<'static>> {
             _ => {}
         }
     }
+    lines
+}
+
+/// What of the streaming text to render: all of it when scrolled, else (past 16 KB) from a
+/// paragraph break near the end, so a long answer does not cost more with every delta.
+fn live_tail(v: &MissionView) -> &str {
+    const TAIL: usize = 16 * 1024;
+    let text = v.live_text.as_str();
+    if v.scroll > 0 || text.len() <= TAIL {
+        return text;
+    }
+    let mut cut = text.len() - TAIL;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    match text[cut..].find("\n\n") {
+        Some(i) => &text[cut + i + 2..],
+        None => &text[cut..],
+    }
+}
+
+/// The lines of what streams now: thinking, text, the tool running.
+pub fn live_lines(v: &MissionView) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
     if !v.live_thinking.is_empty() {
         thinking(&mut lines, &v.live_thinking, v.expanded);
     }
     if !v.live_text.is_empty() {
-        lines.extend(markdown::render(&v.live_text, ""));
+        lines.extend(markdown::render(live_tail(v), ""));
     }
     if let Some(tool) = &v.running_tool {
         lines.push(Line::styled(
@@ -514,12 +536,33 @@ fn mission(f: &mut Frame, app: &App, area: Rect) {
         None => Text::raw(" loading…"),
     };
     f.render_widget(Paragraph::new(header), head);
-    let para = Paragraph::new(conversation(app))
+    // Only the tail that can be on screen is wrapped and drawn: walking back from the end
+    // until the lines fill the view plus the scroll (a line takes at least its width
+    // divided by the view's, so this never takes too few).
+    let live = live_lines(&app.view);
+    let rendered = &app.view.rendered;
+    let width = body.width.saturating_sub(2).max(1) as usize;
+    let need = body.height as usize + app.view.scroll as usize;
+    let (mut start, mut est) = (rendered.len() + live.len(), 0usize);
+    while start > 0 && est < need {
+        start -= 1;
+        let line = if start >= rendered.len() {
+            &live[start - rendered.len()]
+        } else {
+            &rendered[start]
+        };
+        est += line.width().div_ceil(width).max(1);
+    }
+    let shown: Vec<Line> = rendered[start.min(rendered.len())..]
+        .iter()
+        .cloned()
+        .chain(live.into_iter().skip(start.saturating_sub(rendered.len())))
+        .collect();
+    let para = Paragraph::new(shown)
         .wrap(Wrap { trim: false })
         .block(Block::bordered().border_type(BorderType::Rounded));
     let total = para.line_count(body.width) as u16;
-    let height = body.height;
-    let bottom = total.saturating_sub(height);
+    let bottom = total.saturating_sub(body.height);
     let top = bottom.saturating_sub(app.view.scroll);
     f.render_widget(para.scroll((top, 0)), body);
     if approvals > 0 {
