@@ -163,7 +163,7 @@ pub struct FlowFlags {
     pub no_browser: bool,
 }
 
-fn open_browser(url: &str) -> bool {
+pub fn open_browser(url: &str) -> bool {
     let has_display = std::env::var_os("DISPLAY").is_some()
         || std::env::var_os("WAYLAND_DISPLAY").is_some()
         || cfg!(target_os = "macos");

@@ -195,6 +195,10 @@ pub enum Cmd {
         yes: bool,
     },
     Refresh,
+    /// Open a URL in a browser (where there is a display).
+    OpenUrl(String),
+    /// Put a URL on the clipboard through the terminal (OSC 52).
+    CopyUrl(String),
 }
 
 /// What the daemon sent back.
@@ -230,6 +234,7 @@ pub struct App {
     pub schedule_selected: usize,
     /// The status line: a message and whether it is an error.
     pub status: Option<(String, bool)>,
+    status_at: DateTime<Utc>,
     pub providers: Vec<String>,
     pub history: Vec<String>,
     pub quit: bool,
@@ -253,6 +258,7 @@ impl App {
             schedules: Vec::new(),
             schedule_selected: 0,
             status: None,
+            status_at: now,
             providers,
             history: Vec::new(),
             quit: false,
@@ -302,10 +308,19 @@ impl App {
 
     fn info(&mut self, text: impl Into<String>) {
         self.status = Some((text.into(), false));
+        self.status_at = self.now;
     }
 
     fn error(&mut self, text: impl Into<String>) {
         self.status = Some((text.into(), true));
+        self.status_at = self.now;
+    }
+
+    /// The status message while it is fresh: 5 s for news, 15 s for errors.
+    pub fn shown_status(&self) -> Option<(&str, bool)> {
+        let (text, error) = self.status.as_ref()?;
+        let keep = if *error { 15 } else { 5 };
+        ((self.now - self.status_at).num_seconds() < keep).then_some((text.as_str(), *error))
     }
 
     /// Takes a message from the daemon.
@@ -909,6 +924,8 @@ impl App {
 
     fn login_key(&mut self, mut login: LoginView, key: KeyEvent) -> Vec<Cmd> {
         let pending = login.state == "pending" || login.state == "starting";
+        let pasting = login.prompt.as_ref().is_some_and(|p| p.needs_code);
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Esc => {
                 if let (true, Some(id)) = (pending, login.id.clone()) {
@@ -917,10 +934,7 @@ impl App {
                 }
                 return Vec::new();
             }
-            KeyCode::Enter
-                if login.prompt.as_ref().is_some_and(|p| p.needs_code)
-                    && !login.code.trim().is_empty() =>
-            {
+            KeyCode::Enter if pasting && !login.code.trim().is_empty() => {
                 if let Some(id) = login.id.clone() {
                     let code = std::mem::take(&mut login.code);
                     login.state = "exchanging".into();
@@ -931,9 +945,22 @@ impl App {
             KeyCode::Backspace => {
                 login.code.pop();
             }
-            KeyCode::Char(c) if login.prompt.as_ref().is_some_and(|p| p.needs_code) => {
-                login.code.push(c)
+            // Ctrl-O / Ctrl-Y act on the URL (o and y too where there is no paste box).
+            KeyCode::Char('o') if ctrl || !pasting => {
+                if let Some(p) = &login.prompt {
+                    let url = p.url_complete.clone().unwrap_or_else(|| p.url.clone());
+                    self.overlay = Some(Overlay::Login(login));
+                    return vec![Cmd::OpenUrl(url)];
+                }
             }
+            KeyCode::Char('y') if ctrl || !pasting => {
+                if let Some(p) = &login.prompt {
+                    let url = p.url_complete.clone().unwrap_or_else(|| p.url.clone());
+                    self.overlay = Some(Overlay::Login(login));
+                    return vec![Cmd::CopyUrl(url)];
+                }
+            }
+            KeyCode::Char(c) if pasting && !ctrl => login.code.push(c),
             _ => {}
         }
         self.overlay = Some(Overlay::Login(login));

@@ -441,7 +441,10 @@ fn scrolling_up_reaches_the_first_prompt_of_a_long_mission() {
     for seq in 7..400 {
         app.apply(Msg::Update(Update::Event {
             mission: id(1),
-            event: event(seq, json!({"type": "warning", "message": format!("note {seq}")})),
+            event: event(
+                seq,
+                json!({"type": "warning", "message": format!("note {seq}")}),
+            ),
         }));
     }
     let bottom = draw(&app, 80, 24);
@@ -454,4 +457,54 @@ fn scrolling_up_reaches_the_first_prompt_of_a_long_mission() {
     assert!(top.contains("› Fix the flaky scheduler test"), "{top}");
     key(&mut app, KeyCode::Char('G'));
     assert_eq!(draw(&app, 80, 24), bottom, "G goes back to the end");
+}
+
+#[test]
+fn the_login_url_can_be_opened_or_copied_and_long_errors_wrap_then_fade() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('a'));
+    typed(&mut app, "anthropic");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::Login {
+            provider: Some("anthropic".into()),
+            credential: None
+        }]
+    );
+    let url = format!(
+        "https://claude.ai/oauth/authorize?code=true&client_id=9d1c250a&state={}",
+        "s".repeat(120)
+    );
+    app.apply(Msg::Login(
+        json!({"id": "L2", "state": "pending", "prompt": {
+        "provider": "anthropic", "flow": "paste", "url": url, "needs_code": true,
+        "expires_at": now() + chrono::Duration::minutes(10), "resumed": false}}),
+    ));
+    // In the paste box, o and y are text; Ctrl-O / Ctrl-Y act on the URL.
+    typed(&mut app, "oy");
+    assert_eq!(
+        app.key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::CONTROL)),
+        vec![Cmd::CopyUrl(url.clone())]
+    );
+    let screen = draw(&app, 80, 24);
+    // The URL wraps over whole lines, with no frame inside it, and the box shows it all.
+    let joined: String = screen
+        .lines()
+        .map(|l| l.trim_matches('"').trim_end())
+        .collect();
+    assert!(joined.contains(&url), "{screen}");
+    assert!(screen.contains("> oy"), "{screen}");
+    insta::assert_snapshot!(screen);
+
+    // A long error takes more than one line, and fades after a while.
+    key(&mut app, KeyCode::Esc);
+    app.apply(Msg::Error("provider `openai` needs an API key in $OPENAI_API_KEY, which is not set; or store a credential with `sortie auth login openai` / `sortie auth add-key openai`".into()));
+    let screen = draw(&app, 80, 24);
+    // All of it, over three lines.
+    assert!(screen.contains(" provider `openai` needs"), "{screen}");
+    assert!(screen.contains("\"openai`  "), "{screen}");
+    app.now = now() + chrono::Duration::seconds(20);
+    let screen = draw(&app, 80, 24);
+    assert!(!screen.contains("OPENAI_API_KEY"), "{screen}");
 }

@@ -29,10 +29,13 @@ pub fn status_color(s: MissionStatus) -> Color {
 
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
+    // A long message (an error that says what to do) takes up to three lines.
+    let status = status_line(app);
+    let status_lines = (status.line_count(f.area().width) as u16).clamp(1, 3);
     let [top, main, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(1),
+        Constraint::Length(status_lines),
     ])
     .areas(f.area());
     tabs(f, app, top);
@@ -42,7 +45,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Accounts => accounts(f, app, main),
         Screen::Schedules => schedules(f, app, main),
     }
-    status_line(f, app, bottom);
+    f.render_widget(status, bottom);
     match &app.overlay {
         Some(Overlay::Help) => help(f, app),
         Some(Overlay::Input(_)) => input(f, app),
@@ -90,22 +93,18 @@ fn tabs(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Line::from(spans), area);
 }
 
-fn status_line(f: &mut Frame, app: &App, area: Rect) {
-    let line = match &app.status {
-        Some((text, true)) => Line::from(Span::styled(
+fn status_line(app: &App) -> Paragraph<'static> {
+    let line = match app.shown_status() {
+        Some((text, error)) => Line::from(Span::styled(
             format!(" {text}"),
-            Style::default().fg(Color::Red),
-        )),
-        Some((text, false)) => Line::from(Span::styled(
-            format!(" {text}"),
-            Style::default().fg(Color::Green),
+            Style::default().fg(if error { Color::Red } else { Color::Green }),
         )),
         None => Line::from(Span::styled(
             format!(" {}", hints(app)),
             Style::default().fg(Color::DarkGray),
         )),
     };
-    f.render_widget(line, area);
+    Paragraph::new(line).wrap(Wrap { trim: false })
 }
 
 fn hints(app: &App) -> &'static str {
@@ -1119,15 +1118,26 @@ fn login(f: &mut Frame, app: &App) {
         _ => {}
     }
     lines.push(Line::styled(
-        "Esc closes (and gives a pending login up)",
+        "^O opens it in a browser · ^Y copies it (OSC 52) · Esc closes (and gives a pending login up)",
         Style::default().fg(Color::DarkGray),
     ));
-    let area = centered(f.area(), 76, lines.len() as u16 + 2);
+    // Full width and no side borders: a long URL wraps onto whole lines, with nothing of
+    // the frame inside it when it is selected and copied.
+    let block = Block::new()
+        .borders(ratatui::widgets::Borders::TOP | ratatui::widgets::Borders::BOTTOM)
+        .border_style(Style::default().fg(Color::Cyan))
+        .title(" log in ");
+    let para = Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block);
+    let full = f.area();
+    let h = (para.line_count(full.width) as u16).min(full.height);
+    let area = Rect {
+        x: 0,
+        y: full.y + (full.height - h) / 2,
+        width: full.width,
+        height: h,
+    };
     f.render_widget(Clear, area);
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(overlay_block("log in")),
-        area,
-    );
+    f.render_widget(para, area);
 }

@@ -289,6 +289,28 @@ async fn handle(
                 }))
             });
         }
+        Cmd::OpenUrl(url) => {
+            let msg = match crate::auth_cmd::open_browser(&url) {
+                true => Msg::Info("opened in a browser".into()),
+                false => Msg::Error(
+                    "no browser here (no display): copy the URL (y) or open it on another device"
+                        .into(),
+                ),
+            };
+            let _ = tx.send(msg);
+        }
+        Cmd::CopyUrl(url) => {
+            // OSC 52: the terminal (and tmux with set-clipboard) puts it on the clipboard.
+            use base64::Engine;
+            use std::io::Write;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(url);
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+            let _ = out.flush();
+            let _ = tx.send(Msg::Info(
+                "URL copied (if the terminal allows OSC 52)".into(),
+            ));
+        }
         Cmd::Refresh => {
             refresh_missions(client, tx).await;
             refresh_rest(client, tx).await;
