@@ -252,3 +252,36 @@ async fn sigterm_restores_the_terminal() {
     );
     let _ = sortie(home.path()).args(["serve", "--stop"]).output();
 }
+
+/// `sortie run --permission ask` at a terminal while a daemon runs the mission: the daemon
+/// asks, the command asks the person, the answer goes back.
+#[tokio::test]
+async fn ask_at_a_terminal_goes_through_the_daemon() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call(
+        "call_1",
+        "write_file",
+        json!({"path": "out.txt", "content": "approved"}),
+    ));
+    mock.push(Reply::text("Wrote out.txt."));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let daemon = sortie_tests::daemon::DaemonProc::start(home.path()).await;
+    let command = format!(
+        "env SORTIE_HOME={} TERM=xterm-256color {} run --permission ask 'write the file'",
+        shell_quote(&home.path().display().to_string()),
+        shell_quote(&sortie_bin().display().to_string())
+    );
+    let tmux = Tmux::start(cwd.path(), &command, 100, 30);
+    tmux.wait_for(&["allow write_file: out.txt? [y/N]"]).await;
+    tmux.type_text("y");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["Wrote out.txt.", "completed"]).await;
+    assert_eq!(
+        std::fs::read_to_string(cwd.path().join("out.txt")).expect("written"),
+        "approved"
+    );
+    let (_, missions) = daemon.get("/missions").await;
+    assert_eq!(missions["missions"][0]["status"], "completed", "{missions}");
+}
