@@ -46,7 +46,7 @@ async fn refresh_missions(client: &Client, tx: &UnboundedSender<Msg>) {
         }
         Err(e) => {
             let _ = tx.send(Msg::Error(format!(
-                "the daemon did not list missions: {e:#}"
+                "the daemon is not answering ({e:#}); quit and open sortie again to start it, or run `sortie serve`"
             )));
         }
     }
