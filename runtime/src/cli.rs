@@ -532,21 +532,13 @@ async fn auth(
         } => {
             let provider = credential_owner(&config, &provider)?;
             let c = auth_cmd::login(&store, &provider, flow.into(), label, None).await?;
-            println!(
-                "{} logged in: {}",
-                style.green("✓"),
-                auth_cmd::describe(&c.summary())
-            );
+            done("logged in", &c.summary());
         }
         AuthCommand::AddKey { provider, label } => {
             let provider = credential_owner(&config, &provider)?;
             let key = auth_cmd::read_key(&provider.name)?;
             let c = auth_cmd::add_key(&store, &provider, label, &key)?;
-            println!(
-                "{} stored: {}",
-                style.green("✓"),
-                auth_cmd::describe(&c.summary())
-            );
+            done("stored", &c.summary());
         }
         AuthCommand::List { json, probe } => {
             let (rows, problems) = auth_cmd::credential_rows(&store, &config, None, probe).await?;
@@ -557,11 +549,7 @@ async fn auth(
             let provider = config.provider(Some(&existing.provider))?;
             let c =
                 auth_cmd::login(&store, &provider, flow.into(), None, Some(existing.id)).await?;
-            println!(
-                "{} reconnected: {}",
-                style.green("✓"),
-                auth_cmd::describe(&c.summary())
-            );
+            done("reconnected", &c.summary());
         }
         AuthCommand::Logout { id } => {
             let id = CredentialId(id);
@@ -575,6 +563,15 @@ async fn auth(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `✓ logged in: xai#1 (oauth, active, expires in 59m)`.
+fn done(what: &str, c: &sortie_transports::auth::CredentialSummary) {
+    println!(
+        "{} {what}: {}",
+        Style::detect().green("✓"),
+        auth_cmd::describe(c)
+    );
 }
 
 fn print_logged_out(id: &CredentialId, note: &str) {
@@ -601,20 +598,12 @@ async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Re
             let body =
                 serde_json::json!({"provider": provider, "flow": flow_name(flow), "label": label});
             let row = login_through_daemon(c, body, flow.no_browser).await?;
-            println!(
-                "{} logged in: {}",
-                style.green("✓"),
-                auth_cmd::describe(&row.summary)
-            );
+            done("logged in", &row.summary);
         }
         AuthCommand::Reconnect { id, flow } => {
             let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
             let row = login_through_daemon(c, body, flow.no_browser).await?;
-            println!(
-                "{} reconnected: {}",
-                style.green("✓"),
-                auth_cmd::describe(&row.summary)
-            );
+            done("reconnected", &row.summary);
         }
         AuthCommand::AddKey { provider, label } => {
             let key = auth_cmd::read_key(&provider)?;
@@ -626,11 +615,7 @@ async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Re
                 .await?;
             note(&v);
             let row: auth_cmd::CredentialRow = serde_json::from_value(v["credential"].clone())?;
-            println!(
-                "{} stored: {}",
-                style.green("✓"),
-                auth_cmd::describe(&row.summary)
-            );
+            done("stored", &row.summary);
         }
         AuthCommand::List { json, probe } => {
             let path = if probe {

@@ -190,20 +190,8 @@ impl Live {
                 } => {
                     let _ = writeln!(out, "    {}", tool_line(s, *outcome, output, *duration_ms));
                 }
-                MissionEvent::Recovery {
-                    scope,
-                    class,
-                    strategy,
-                    credential,
-                    outcome,
-                } => {
-                    let text = recovery_text(
-                        scope,
-                        class.as_str(),
-                        strategy,
-                        credential.as_deref(),
-                        outcome,
-                    );
+                e @ MissionEvent::Recovery { .. } => {
+                    let text = recovery_text(e).unwrap_or_default();
                     let _ = writeln!(out, "{}", s.yellow(&format!("  ↻ {text}")));
                 }
                 MissionEvent::Warning { message } => {
@@ -343,20 +331,30 @@ pub(crate) fn clip(text: &str, width: usize) -> String {
 }
 
 /// `[auth_expired] refresh xai#2: refreshed; retrying`
-pub(crate) fn recovery_text(
-    scope: &str,
-    class: &str,
-    strategy: &str,
-    credential: Option<&str>,
-    outcome: &str,
-) -> String {
-    let on = credential.map(|c| format!(" {c}")).unwrap_or_default();
+pub(crate) fn recovery_text(event: &MissionEvent) -> Option<String> {
+    let MissionEvent::Recovery {
+        scope,
+        class,
+        strategy,
+        credential,
+        outcome,
+    } = event
+    else {
+        return None;
+    };
+    let on = credential
+        .as_deref()
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
     let scope = if scope == "turn" {
         String::new()
     } else {
         format!("{scope}: ")
     };
-    format!("{scope}[{class}] {strategy}{on}: {outcome}")
+    Some(format!(
+        "{scope}[{}] {strategy}{on}: {outcome}",
+        class.as_str()
+    ))
 }
 
 /// The `sortie missions` table.
@@ -550,21 +548,9 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
                 format!("new claude session {id}")
             }),
         ),
-        MissionEvent::Recovery {
-            scope,
-            class,
-            strategy,
-            credential,
-            outcome,
-        } => (
+        e @ MissionEvent::Recovery { .. } => (
             "recovery".into(),
-            s.yellow(&recovery_text(
-                scope,
-                class.as_str(),
-                strategy,
-                credential.as_deref(),
-                outcome,
-            )),
+            s.yellow(&recovery_text(e).unwrap_or_default()),
         ),
         MissionEvent::Switched {
             provider,

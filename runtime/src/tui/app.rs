@@ -587,21 +587,10 @@ impl App {
             KeyCode::PageDown => self.view.scroll = self.view.scroll.saturating_sub(10),
             KeyCode::End | KeyCode::Char('G') => self.view.scroll = 0,
             KeyCode::Char('t') | KeyCode::Char('o') => self.view.toggle_expanded(),
-            KeyCode::Char('y') | KeyCode::Char('Y') if !self.view.approvals.is_empty() => {
+            KeyCode::Char(c @ ('y' | 'Y' | 'N' | 'x')) if !self.view.approvals.is_empty() => {
                 let (approval, _) = self.view.approvals.remove(0);
-                return vec![Cmd::Approve {
-                    id,
-                    approval,
-                    yes: true,
-                }];
-            }
-            KeyCode::Char('N') | KeyCode::Char('x') if !self.view.approvals.is_empty() => {
-                let (approval, _) = self.view.approvals.remove(0);
-                return vec![Cmd::Approve {
-                    id,
-                    approval,
-                    yes: false,
-                }];
+                let yes = matches!(c, 'y' | 'Y');
+                return vec![Cmd::Approve { id, approval, yes }];
             }
             KeyCode::Char('c') if active => return vec![Cmd::Cancel(id)],
             KeyCode::Char('p') if active => return vec![Cmd::Pause(id)],

@@ -375,27 +375,10 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
                     ));
                 }
             }
-            MissionEvent::Recovery {
-                scope,
-                class,
-                strategy,
-                credential,
-                outcome,
-            } => {
-                lines.push(Line::styled(
-                    format!(
-                        "↻ {}",
-                        render::recovery_text(
-                            scope,
-                            class.as_str(),
-                            strategy,
-                            credential.as_deref(),
-                            outcome
-                        )
-                    ),
-                    Style::default().fg(Color::Black).bg(Color::Yellow),
-                ));
-            }
+            e @ MissionEvent::Recovery { .. } => lines.push(Line::styled(
+                format!("↻ {}", render::recovery_text(e).unwrap_or_default()),
+                Style::default().fg(Color::Black).bg(Color::Yellow),
+            )),
             MissionEvent::Switched {
                 provider,
                 model,

@@ -111,6 +111,15 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The shell command a tmux pane runs: this build's `sortie <args>` on `home`.
+fn sortie_command(home: &Path, args: &str) -> String {
+    format!(
+        "env SORTIE_HOME={} TERM=xterm-256color {} {args}",
+        shell_quote(&home.display().to_string()),
+        shell_quote(&sortie_bin().display().to_string())
+    )
+}
+
 #[tokio::test]
 async fn start_a_mission_watch_it_finish_switch_its_model_and_resume() {
     let mock = MockProvider::start().await;
@@ -127,11 +136,7 @@ async fn start_a_mission_watch_it_finish_switch_its_model_and_resume() {
     let cwd = tempfile::tempdir().expect("cwd");
     write_local_config(home.path(), &mock.base_url(), "");
 
-    let command = format!(
-        "env SORTIE_HOME={} TERM=xterm-256color {} tui",
-        shell_quote(&home.path().display().to_string()),
-        shell_quote(&sortie_bin().display().to_string())
-    );
+    let command = sortie_command(home.path(), "tui");
     let tmux = Tmux::start(cwd.path(), &command, 100, 30);
     // It started the daemon and shows the empty list.
     tmux.wait_for(&["Missions (0)", "No missions yet"]).await;
@@ -222,11 +227,7 @@ async fn sigterm_restores_the_terminal() {
     let mock = MockProvider::start().await;
     let home = tempfile::tempdir().expect("home");
     write_local_config(home.path(), &mock.base_url(), "");
-    let command = format!(
-        "env SORTIE_HOME={} TERM=xterm-256color {} tui",
-        shell_quote(&home.path().display().to_string()),
-        shell_quote(&sortie_bin().display().to_string())
-    );
+    let command = sortie_command(home.path(), "tui");
     let tmux = Tmux::start(home.path(), &command, 80, 24);
     tmux.wait_for(&["Missions (0)"]).await;
     assert_eq!(tmux.pane("#{alternate_on}"), "1");
@@ -268,11 +269,7 @@ async fn ask_at_a_terminal_goes_through_the_daemon() {
     let cwd = tempfile::tempdir().expect("cwd");
     write_local_config(home.path(), &mock.base_url(), "");
     let daemon = sortie_tests::daemon::DaemonProc::start(home.path()).await;
-    let command = format!(
-        "env SORTIE_HOME={} TERM=xterm-256color {} run --permission ask 'write the file'",
-        shell_quote(&home.path().display().to_string()),
-        shell_quote(&sortie_bin().display().to_string())
-    );
+    let command = sortie_command(home.path(), "run --permission ask 'write the file'");
     let tmux = Tmux::start(cwd.path(), &command, 100, 30);
     tmux.wait_for(&["allow write_file: out.txt? [y/N]"]).await;
     tmux.type_text("y");
