@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sortie_missions::auxiliary::Auxiliary;
-use sortie_missions::recovery::{Policy, Recovery};
-use sortie_missions::{MissionRunner, MissionSpec, PermissionPolicy, Store};
+use sortie_missions::{PermissionPolicy, Store};
 use sortie_transports::auth::{CredentialId, Credentials, StaticKey};
 use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
 use sortie_transports::direct::{
@@ -93,7 +91,7 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     },
     /// Run the daemon: the store, a mission supervisor and an HTTP API on 127.0.0.1.
     #[command(
-        after_help = "`sortie run`, `resume`, `missions`, `show` and `schedule` go through it (and start it when it is not running), and missions keep running when the terminal closes.\nThe API's bearer token is in $SORTIE_HOME/daemon.token; GET /openapi.json describes the API.\n\nExamples:\n  sortie serve                   # in the foreground; Ctrl-C stops it\n  sortie serve --port 7878\n  sortie serve --stop"
+        after_help = "`sortie run`, `resume`, `missions`, `show`, `schedule`, `demo` and the TUI go through it (and start it when it is not running), `auth` and `models` when it runs; missions keep running when the terminal closes.\nThe API's bearer token is in $SORTIE_HOME/daemon.token; GET /openapi.json describes the API.\n\nExamples:\n  sortie serve                   # in the foreground; Ctrl-C stops it\n  sortie serve --port 7878\n  sortie serve --stop"
     )]
     Serve(ServeArgs),
     /// Schedules that start missions: cron, an interval, or once.
@@ -302,7 +300,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Resume(_)
         | Command::Missions { .. }
         | Command::Show { .. }
-        | Command::Schedule(_) => match client::Client::connect(&home).await {
+        | Command::Schedule(_)
+        | Command::Demo { .. } => match client::Client::connect(&home).await {
             Some(c) => Some(c),
             None => match autostart_idle(&home) {
                 Some(idle) => client::start_daemon(&home, idle).await,
@@ -314,10 +313,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         // Accounts and models go through a running daemon; none is started for them.
         Command::Auth(_) | Command::Models { .. } => client::Client::connect(&home).await,
-        Command::Demo { .. } => {
-            client::release_store(&home).await;
-            None
-        }
+
         _ => None,
     };
     if let Some(c) = &daemon {
@@ -367,7 +363,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             pace_ms,
             permission,
-        } => run_demo(&home, json, Duration::from_millis(pace_ms), permission).await,
+        } => {
+            run_demo(
+                &home,
+                daemon.as_ref(),
+                json,
+                Duration::from_millis(pace_ms),
+                permission,
+            )
+            .await
+        }
     }
 }
 
@@ -792,65 +797,43 @@ fn print_show(
 
 async fn run_demo(
     home: &Path,
+    daemon: Option<&client::Client>,
     json: bool,
     pace: Duration,
     policy: PermissionPolicy,
 ) -> anyhow::Result<ExitCode> {
+    let style = Style::detect();
+    if let Some(c) = daemon {
+        return client::demo(c, json, pace, policy).await;
+    }
     let store = open_store(home)?;
     let model = demo::DemoModel::start(pace)
         .await
         .context("cannot start the demo model on 127.0.0.1")?;
-    let dir = home
-        .join("demo")
-        .join(chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f").to_string());
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join("notes.md"), demo::NOTES)
-        .context("cannot write the demo's notes.md")?;
-    let mut config = OpenAiChatConfig::new(model.base_url());
-    config.idle_timeout = Duration::from_secs(30);
-    let transport: Arc<dyn Transport> = Arc::new(OpenAiChat::new(config)?);
-    let spec = MissionSpec {
-        prompt: demo::PROMPT.to_string(),
-        provider: "demo".into(),
-        model: demo::DEMO_MODEL.into(),
-        transport: transport.kind().to_string(),
-        cwd: dir.canonicalize()?,
-        policy,
-        max_turns: 10,
-    };
-    let style = Style::detect();
-    let banner = format!(
-        "{}\n{}",
-        style.bold("Sortie demo"),
-        style.yellow(&format!(
-            "DEMO MODEL: answers come from a built-in scripted model on {} — not a real LLM.\n\
-             Everything else is real: the transport, the agent loop, the tools and the store.",
-            model.base_url()
-        ))
-    );
+    let (dir, spec) = demo::prepare(home, policy)?;
     if !json {
-        println!("{banner}");
+        println!(
+            "{}",
+            demo::banner(&style, &format!("on {}", model.base_url()))
+        );
     }
-    let aux = Auxiliary::new(
-        transport.clone(),
-        demo::DEMO_MODEL,
-        Recovery::new(Policy::default(), None),
-        Some(home),
-    );
-    let runner = MissionRunner::new(store.clone(), transport)
-        .with_approver(Arc::new(TtyApprover))
-        .with_auxiliary(aux);
+    let runner = demo::runner(&store, home, model.base_url())?.with_approver(Arc::new(TtyApprover));
     let mission = store.create_mission(spec)?;
     let code = run_cmd::watch(&store, runner, mission, json, 0).await?;
     if !json {
-        println!(
-            "{}",
-            style.dim(&format!("   files it worked on: {}", dir.display()))
-        );
-        println!(
-            "{}",
-            style.dim("   (from a checkout, `cargo run -q -p sortie -- show <id>` works the same)")
-        );
+        print_demo_footer(&style, &dir);
     }
     Ok(code)
+}
+
+/// Where the demo's files are, and how to look at the mission again.
+pub(crate) fn print_demo_footer(style: &Style, dir: &Path) {
+    println!(
+        "{}",
+        style.dim(&format!("   files it worked on: {}", dir.display()))
+    );
+    println!(
+        "{}",
+        style.dim("   (from a checkout, `cargo run -q -p sortie -- show <id>` works the same)")
+    );
 }

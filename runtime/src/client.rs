@@ -1,7 +1,7 @@
-//! Talking to a running daemon: `sortie run`, `resume`, `missions`, `show`, `status` and
-//! `serve --stop` go through its API when one serves the data dir.
+//! Talking to a running daemon: every command but `serve` goes through its API when one
+//! serves the data dir (mission commands and the demo start one when none does).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -210,39 +210,6 @@ pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
     None
 }
 
-/// Before a command that needs the store itself: an idle daemon that a command started
-/// (`--idle-exit`) is stopped, so the command can run; the next mission command starts it
-/// again. A daemon started by hand, or one with missions, is left alone (the command then
-/// says the daemon holds the store).
-pub async fn release_store(home: &Path) {
-    let Some(client) = Client::connect(home).await else {
-        return;
-    };
-    let Ok(health) = client.get("/health").await else {
-        return;
-    };
-    let busy = health["missions"]["running"].as_u64().unwrap_or(1)
-        + health["missions"]["queued"].as_u64().unwrap_or(1)
-        > 0;
-    if health["idle_exit_secs"].is_null() || busy {
-        return;
-    }
-    if client.post("/shutdown", &Value::Null).await.is_err() {
-        return;
-    }
-    // The store's lock goes with the process: wait for it to be gone.
-    let status = PathBuf::from(format!("/proc/{}/status", client.info.pid));
-    let running = || std::fs::read_to_string(&status).is_ok_and(|s| !s.contains("State:\tZ"));
-    let started = Instant::now();
-    while (info_path(home).exists() || running()) && started.elapsed() < Duration::from_secs(10) {
-        if !cfg!(target_os = "linux") && !info_path(home).exists() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A live update from its JSON (see `render::update_json`).
 fn delta(id: &MissionId, v: &Value) -> Option<Update> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
@@ -421,4 +388,31 @@ pub fn segment(id: &str) -> String {
         }
     }
     out
+}
+
+/// `sortie demo` through the daemon: it hosts the scripted model and runs the mission.
+pub async fn demo(
+    client: &Client,
+    json: bool,
+    pace: Duration,
+    policy: sortie_missions::PermissionPolicy,
+) -> anyhow::Result<ExitCode> {
+    let created = client
+        .post(
+            "/demo",
+            &serde_json::json!({"pace_ms": pace.as_millis() as u64, "permission": policy}),
+        )
+        .await?;
+    let mission = mission_of(&created)?;
+    let style = crate::render::Style::detect();
+    if !json {
+        println!("{}", crate::demo::banner(&style, "in the sortie daemon"));
+    }
+    let code = watch(client, mission, json, 0).await?;
+    if !json {
+        if let Some(dir) = created["dir"].as_str() {
+            crate::cli::print_demo_footer(&style, Path::new(dir));
+        }
+    }
+    Ok(code)
 }

@@ -294,7 +294,8 @@ pub struct DaemonConfig {
     pub per_provider: BTreeMap<String, usize>,
     /// Resume the missions a crash or stop interrupted when the daemon starts.
     pub resume_interrupted: bool,
-    /// `sortie run`, `resume`, `missions`, `show` and `schedule` start the daemon when none runs.
+    /// `sortie run`, `resume`, `missions`, `show`, `schedule` and `demo` start the daemon when
+    /// none runs (the TUI always does).
     pub autostart: bool,
     /// A daemon started that way exits after this long idle (no mission, no schedule to
     /// fire, no request).

@@ -41,6 +41,7 @@ impl DemoModel {
     pub async fn start(pace: Duration) -> std::io::Result<Self> {
         let app = Router::new()
             .route("/v1/chat/completions", post(complete))
+            .route("/pace/{ms}/v1/chat/completions", post(complete_paced))
             .with_state(Pace(pace));
         Ok(Self {
             server: LoopbackServer::start(app).await?,
@@ -50,6 +51,70 @@ impl DemoModel {
     pub fn base_url(&self) -> String {
         self.server.v1_url()
     }
+
+    /// The base URL of this model streaming at another pace (one daemon serves every
+    /// demo, each at its own pace).
+    pub fn paced_url(&self, pace: Duration) -> String {
+        self.base_url()
+            .replace("/v1", &format!("/pace/{}/v1", pace.as_millis()))
+    }
+}
+
+/// A demo mission ready to run: its working directory (with the notes it works on) and
+/// its spec.
+pub fn prepare(
+    home: &std::path::Path,
+    policy: sortie_missions::PermissionPolicy,
+) -> anyhow::Result<(std::path::PathBuf, sortie_missions::MissionSpec)> {
+    use anyhow::Context;
+    let dir = home
+        .join("demo")
+        .join(chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f").to_string());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("notes.md"), NOTES).context("cannot write the demo's notes.md")?;
+    let spec = sortie_missions::MissionSpec {
+        prompt: PROMPT.to_string(),
+        provider: "demo".into(),
+        model: DEMO_MODEL.into(),
+        transport: "openai-compatible".into(),
+        cwd: dir.canonicalize()?,
+        policy,
+        max_turns: 10,
+    };
+    Ok((dir, spec))
+}
+
+/// The runner of a demo mission against the model at `base_url` (titles come from it too).
+pub fn runner(
+    store: &sortie_missions::Store,
+    home: &std::path::Path,
+    base_url: String,
+) -> anyhow::Result<sortie_missions::MissionRunner> {
+    use sortie_missions::auxiliary::Auxiliary;
+    use sortie_missions::recovery::{Policy, Recovery};
+    let mut config = sortie_transports::direct::OpenAiChatConfig::new(base_url);
+    config.idle_timeout = Duration::from_secs(30);
+    let transport: std::sync::Arc<dyn sortie_transports::Transport> =
+        std::sync::Arc::new(sortie_transports::direct::OpenAiChat::new(config)?);
+    let aux = Auxiliary::new(
+        transport.clone(),
+        DEMO_MODEL,
+        Recovery::new(Policy::default(), None),
+        Some(home),
+    );
+    Ok(sortie_missions::MissionRunner::new(store.clone(), transport).with_auxiliary(aux))
+}
+
+/// The line that says the answers are scripted.
+pub fn banner(style: &crate::render::Style, serving: &str) -> String {
+    format!(
+        "{}\n{}",
+        style.bold("Sortie demo"),
+        style.yellow(&format!(
+            "DEMO MODEL: answers come from a built-in scripted model {serving} — not a real LLM.\n\
+             Everything else is real: the transport, the agent loop, the tools and the store."
+        ))
+    )
 }
 
 /// One scripted answer: text, then at most one tool call.
@@ -132,6 +197,13 @@ fn chunk(delta: Value, finish: Option<&str>) -> Bytes {
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
     });
     Bytes::from(format!("data: {body}\n\n"))
+}
+
+async fn complete_paced(
+    axum::extract::Path(ms): axum::extract::Path<u64>,
+    Json(request): Json<Value>,
+) -> Response {
+    complete(State(Pace(Duration::from_millis(ms))), Json(request)).await
 }
 
 async fn complete(State(pace): State<Pace>, Json(request): Json<Value>) -> Response {

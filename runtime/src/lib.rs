@@ -1,5 +1,8 @@
 //! The `sortie` binary's library: CLI, config, rendering and the demo model.
 
+// The daemon's OpenAPI document is one `json!` literal.
+#![recursion_limit = "256"]
+
 mod approve;
 pub mod auth_cmd;
 pub mod cli;

@@ -79,6 +79,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/shutdown", post(shutdown))
         .route("/missions", get(list_missions).post(create_mission))
+        .route("/demo", post(start_demo))
         .route("/missions/{id}", get(show_mission).delete(delete_mission))
         .route("/missions/{id}/events", get(mission_events))
         .route("/missions/{id}/stream", get(stream_events))
@@ -248,6 +249,47 @@ async fn create_mission(
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
     Ok((StatusCode::CREATED, Json(mission_view(&d, &id)?)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DemoRequest {
+    #[serde(default)]
+    pace_ms: Option<u64>,
+    #[serde(default)]
+    permission: Option<sortie_missions::PermissionPolicy>,
+}
+
+/// `POST /demo`: the demo mission, run here against the daemon's scripted model.
+async fn start_demo(
+    State(d): State<Arc<Daemon>>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: DemoRequest = if body.is_empty() {
+        DemoRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not a demo request: {e}; expected {{\"pace_ms\"?, \"permission\"?}}"
+            ))
+        })?
+    };
+    let policy = req
+        .permission
+        .unwrap_or(sortie_missions::PermissionPolicy::Auto);
+    let (dir, spec) = crate::demo::prepare(&d.home, policy)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "demo", format!("{e:#}")))?;
+    let mission = d.store.create_mission(spec)?;
+    d.supervisor
+        .set_demo_pace(mission.id, Duration::from_millis(req.pace_ms.unwrap_or(25)));
+    d.store.flush().await?;
+    let id = mission.id;
+    d.supervisor
+        .submit(mission)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
+    let mut v = mission_view(&d, &id)?;
+    v["dir"] = json!(dir);
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
 async fn show_mission(
@@ -720,6 +762,9 @@ pub fn openapi_document() -> Value {
                 "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
             "/missions/{id}/pause": {"post": {"summary": "Stop a queued or running mission as `paused`", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
             "/missions/{id}/cancel": {"post": {"summary": "Stop a queued or running mission as `cancelled` (a CLI child is killed)", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
+            "/demo": {"post": {"summary": "Start the demo mission against the daemon's built-in scripted model (no API key); follow it like any mission",
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"pace_ms": {"type": "integer", "minimum": 0, "description": "Pause between streamed words (default 25)"}, "permission": {"type": "string", "enum": ["auto", "read-only", "ask"]}}}}}},
+                "responses": with_errors(json!({"201": ok("Started; `dir` is where its files are", mission.clone())}))}},
             "/missions/{id}/approvals": {"get": {"summary": "The questions of an `ask` mission waiting for an answer (also sent on the stream as `approval_requested` deltas)", "parameters": [id_param],
                 "responses": with_errors(json!({"200": ok("Questions", json!({"type": "object", "properties": {"approvals": {"type": "array", "items": {"type": "object", "properties": {"approval": {"type": "string"}, "summary": {"type": "string"}, "asked_at": {"type": "string", "format": "date-time"}}}}}}))}))}},
             "/missions/{id}/approvals/{approval}": {"post": {"summary": "Answer a question: the tool call runs (true) or is recorded as denied (false). Unanswered questions are denied after `[daemon] approval_timeout_secs`", "parameters": [id_param, {"name": "approval", "in": "path", "required": true, "schema": {"type": "string"}}],

@@ -65,6 +65,10 @@ pub struct Supervisor {
     tasks: tokio_util::task::TaskTracker,
     /// Questions of `ask` missions waiting for a person.
     pub approvals: Arc<Approvals>,
+    /// The scripted model `sortie demo` missions run against, started on first use.
+    demo: tokio::sync::OnceCell<crate::demo::DemoModel>,
+    /// The pace each demo mission streams at (the default after a restart).
+    demo_paces: Mutex<HashMap<MissionId, Duration>>,
 }
 
 impl Supervisor {
@@ -82,6 +86,8 @@ impl Supervisor {
             updates,
             tasks: tokio_util::task::TaskTracker::new(),
             approvals: Arc::new(Approvals::default()),
+            demo: tokio::sync::OnceCell::new(),
+            demo_paces: Mutex::new(HashMap::new()),
         })
     }
 
@@ -218,7 +224,12 @@ impl Supervisor {
         let runner = match Config::load(&self.home) {
             Ok(config) => {
                 approval_timeout = Duration::from_secs(config.daemon.approval_timeout_secs);
-                run_cmd::runner_for(&self.home, &self.store, &config, &self.pool, &mission).await
+                if mission.provider == "demo" {
+                    self.demo_runner(&id).await
+                } else {
+                    run_cmd::runner_for(&self.home, &self.store, &config, &self.pool, &mission)
+                        .await
+                }
             }
             Err(e) => Err(e.into()),
         };
@@ -261,6 +272,28 @@ impl Supervisor {
         if let Err(e) = runner.run(id, cancel).await {
             tracing::error!("mission {id} stopped on a store error: {e}");
         }
+    }
+
+    /// Sets the pace a demo mission streams at (before it is submitted).
+    pub fn set_demo_pace(&self, id: MissionId, pace: Duration) {
+        self.demo_paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, pace);
+    }
+
+    async fn demo_runner(&self, id: &MissionId) -> anyhow::Result<sortie_missions::MissionRunner> {
+        let model = self
+            .demo
+            .get_or_try_init(|| crate::demo::DemoModel::start(Duration::from_millis(25)))
+            .await?;
+        let pace = self
+            .demo_paces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .unwrap_or(Duration::from_millis(25));
+        crate::demo::runner(&self.store, &self.home, model.paced_url(pace))
     }
 
     /// Stops a queued or running mission, recording `status` (cancelled, paused,

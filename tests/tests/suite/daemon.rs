@@ -634,8 +634,7 @@ async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
         String::from_utf8_lossy(&auth.stderr)
     );
     assert!(alive(pid), "auth list stopped the daemon");
-    // ... and the demo, which needs the store itself, stops the idle daemon it did not
-    // start by hand.
+    // ... and the demo, whose scripted model the daemon hosts.
     let h = home.path().to_path_buf();
     let demo =
         tokio::task::spawn_blocking(move || run_cli(&h, &h, &["demo", "--pace-ms", "0", "--json"]))
@@ -646,8 +645,27 @@ async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
         "{}",
         String::from_utf8_lossy(&demo.stderr)
     );
-    assert!(!home.path().join("daemon.json").exists());
-    assert!(!alive(pid), "the idle daemon {pid} is still running");
+    let summary: Value = String::from_utf8_lossy(&demo.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("a summary line");
+    assert_eq!(summary["mission"]["status"], "completed", "{summary}");
+    assert_eq!(summary["mission"]["provider"], "demo");
+    assert!(alive(pid), "the demo stopped the daemon");
+    let h = home.path().to_path_buf();
+    let stop = tokio::task::spawn_blocking(move || run_cli(&h, &h, &["serve", "--stop"]))
+        .await
+        .expect("join");
+    assert!(stop.status.success());
+    let started = std::time::Instant::now();
+    while home.path().join("daemon.json").exists() || alive(pid) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve --stop did not stop it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The next mission command starts it again.
     mock.push(Reply::text("again"));
     let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
