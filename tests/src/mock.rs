@@ -389,36 +389,36 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reply = {
+    // The body is parsed once, outside the lock; a responder runs outside it too (many
+    // requests at once must not queue behind one another's JSON).
+    let body_json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let presented: Vec<String> = ["authorization", "x-api-key"]
+        .iter()
+        .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
+        .collect();
+    let path = uri.path().to_string();
+    let (reply, responder) = {
         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-        s.paths.push(uri.path().to_string());
-        s.requests
-            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-        let presented: Vec<String> = ["authorization", "x-api-key"]
-            .iter()
-            .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
-            .collect();
-        s.headers.push(headers);
+        s.paths.push(path.clone());
+        if s.forget {
+            s.requests.push(Value::Null);
+        } else {
+            s.requests.push(body_json.clone());
+            s.headers.push(headers);
+        }
         let refused = s
             .refused
             .iter()
             .find(|(c, _)| presented.contains(c))
             .map(|(_, r)| r.clone());
-        let path = uri.path().to_string();
-        let body_json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
         let reply = refused
             .or_else(|| s.by_path.get_mut(&path).and_then(VecDeque::pop_front))
             .or_else(|| s.replies.pop_front())
-            .or_else(|| s.repeat.clone())
-            .or_else(|| s.responder.as_ref().map(|r| r(&body_json)));
-        if s.forget {
-            s.requests.pop();
-            s.headers.pop();
-            s.requests.push(Value::Null);
-        }
-        reply
+            .or_else(|| s.repeat.clone());
+        (reply, s.responder.clone())
     };
+    let reply = reply.or_else(|| responder.map(|r| r(&body_json)));
     let Some(reply) = reply else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -74,7 +74,9 @@ pub async fn run(home: &Path) -> anyhow::Result<ExitCode> {
                 }
             }
             msg = msg_rx.recv() => {
-                let Some(msg) = msg else { break };
+                let Some(msg) = msg else {
+                    bail!("the TUI's connection to the daemon stopped (see the message above, if any)");
+                };
                 handle(&mut app, msg, &cmd_tx);
                 // Everything that arrived meanwhile goes into the same frame.
                 while let Ok(msg) = msg_rx.try_recv() {
