@@ -160,6 +160,8 @@ pub fn credential_owner(
 pub struct FlowFlags {
     pub device: bool,
     pub paste: bool,
+    /// The loopback flow even where the provider's default is another one.
+    pub loopback: bool,
     pub no_browser: bool,
 }
 
@@ -246,6 +248,8 @@ pub async fn start_login(
         Flow::Device
     } else if flags.paste {
         Flow::Paste
+    } else if flags.loopback {
+        Flow::Loopback
     } else {
         default_flow
     };

@@ -175,6 +175,7 @@ impl From<FlowArgs> for auth_cmd::FlowFlags {
         Self {
             device: f.device,
             paste: f.paste,
+            loopback: false,
             no_browser: f.no_browser,
         }
     }

@@ -219,7 +219,10 @@ pub async fn start_login(
             paste: true,
             ..Default::default()
         },
-        Some("loopback") => FlowFlags::default(),
+        Some("loopback") => FlowFlags {
+            loopback: true,
+            ..Default::default()
+        },
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "unknown flow `{other}`; use loopback, paste or device"

@@ -95,12 +95,6 @@ pub async fn run(home: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn handle(app: &mut App, msg: Msg, cmds: &mpsc::UnboundedSender<app::Cmd>) {
-    // An empty info clears the status line.
-    if let Msg::Info(t) = &msg {
-        if t.is_empty() {
-            return;
-        }
-    }
     for cmd in app.apply(msg) {
         let _ = cmds.send(cmd);
     }

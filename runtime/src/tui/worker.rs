@@ -224,7 +224,6 @@ async fn handle(
                             let over = v["state"] != "pending";
                             let _ = tx.send(Msg::Login(v));
                             if over {
-                                let _ = tx.send(Msg::Info(String::new()));
                                 break;
                             }
                         }
