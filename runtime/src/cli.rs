@@ -271,13 +271,17 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
-    }
+    };
+    // A blocking read still waiting (a login's paste prompt left by Ctrl-C, the terminal's
+    // input) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    code
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

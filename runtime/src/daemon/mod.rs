@@ -215,6 +215,11 @@ async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
             _ = daemon.shutdown.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
         }
+        if !daemon.home.exists() {
+            eprintln!("the data dir {} is gone: exiting", daemon.home.display());
+            daemon.shutdown.cancel();
+            return;
+        }
         let (running, queued) = daemon.supervisor.counts();
         let now = chrono::Utc::now();
         let scheduled = daemon

@@ -408,6 +408,13 @@ impl App {
                         v.live_text.clear();
                         v.live_thinking.clear();
                     }
+                    // The record follows at once (the list's next refresh would be late
+                    // for a key pressed now).
+                    MissionEvent::Status { status, .. } => {
+                        if let Some(m) = self.missions.iter_mut().find(|m| m.id == mission) {
+                            m.status = *status;
+                        }
+                    }
                     MissionEvent::ToolResult { .. } => {
                         v.running_tool = None;
                         v.approvals.clear();

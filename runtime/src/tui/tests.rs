@@ -508,3 +508,19 @@ fn the_login_url_can_be_opened_or_copied_and_long_errors_wrap_then_fade() {
     let screen = draw(&app, 80, 24);
     assert!(!screen.contains("OPENAI_API_KEY"), "{screen}");
 }
+
+#[test]
+fn the_end_of_a_mission_on_its_stream_unlocks_its_keys_before_the_list_refreshes() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('1'));
+    open_conversation(&mut app);
+    // Running: no model switch.
+    key(&mut app, KeyCode::Char('m'));
+    assert!(app.overlay.is_none());
+    app.apply(Msg::Update(Update::Event {
+        mission: id(1),
+        event: event(7, json!({"type": "status", "status": "completed"})),
+    }));
+    key(&mut app, KeyCode::Char('m'));
+    assert!(matches!(app.overlay, Some(Overlay::Picker(_))));
+}
