@@ -261,10 +261,7 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(None) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -282,6 +279,18 @@ pub fn main() -> ExitCode {
     // input) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
     code
+}
+
+/// The async runtime every command runs on (the daemon's included). The blocking pool is
+/// kept small: file tools make short blocking calls, and a burst of them from many
+/// missions at once would otherwise start hundreds of threads.
+pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().max_blocking_threads(64);
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder.build()
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -45,8 +45,14 @@ fn peak_mb() -> u64 {
         / 1024
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    // The runtime `sortie serve` builds (sortie::cli::runtime), on this machine's 2 cores.
+    sortie::cli::runtime(Some(2))
+        .expect("runtime")
+        .block_on(bench());
+}
+
+async fn bench() {
     let missions = env_or("MISSIONS", 1000) as usize;
     let latency = Duration::from_millis(env_or("LATENCY_MS", 200));
     let replay_events = env_or("EVENTS", 10_000) as usize;

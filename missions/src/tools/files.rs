@@ -118,23 +118,27 @@ pub(super) async fn edit(cwd: &Path, args: &Value) -> Result<String, ToolError> 
 pub(super) async fn list(cwd: &Path, args: &Value) -> Result<String, ToolError> {
     let path = path_arg(cwd, args, "path", true)?;
     let shown = rel(cwd, &path);
-    let mut dir = tokio::fs::read_dir(&path)
+    // One trip to the blocking pool for the whole listing (not one per entry and per
+    // metadata call, as tokio::fs would make).
+    let listed = {
+        let (path, shown) = (path.clone(), shown.clone());
+        tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+            let cannot = |e: std::io::Error| format!("cannot list `{shown}`: {e}");
+            let mut entries = Vec::new();
+            for entry in std::fs::read_dir(&path).map_err(cannot)? {
+                let entry = entry.map_err(cannot)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                entries.push(match entry.metadata() {
+                    Ok(m) if m.is_dir() => format!("{name}/"),
+                    Ok(m) => format!("{name}  ({} bytes)", m.len()),
+                    Err(_) => name,
+                });
+            }
+            Ok(entries)
+        })
         .await
-        .map_err(|e| format!("cannot list `{shown}`: {e}"))?;
-    let mut entries = Vec::new();
-    while let Some(entry) = dir
-        .next_entry()
-        .await
-        .map_err(|e| format!("cannot list `{shown}`: {e}"))?
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let line = match entry.metadata().await {
-            Ok(m) if m.is_dir() => format!("{name}/"),
-            Ok(m) => format!("{name}  ({} bytes)", m.len()),
-            Err(_) => name,
-        };
-        entries.push(line);
-    }
+    };
+    let mut entries = listed.map_err(|e| format!("cannot list `{shown}`: {e}"))??;
     entries.sort();
     let total = entries.len();
     if total == 0 {
