@@ -327,9 +327,14 @@ impl App {
     pub fn apply(&mut self, msg: Msg) -> Vec<Cmd> {
         match msg {
             Msg::Missions(m) => {
+                // The selection stays on the same mission while the order changes.
+                let was = self.visible().get(self.selected).map(|m| m.id);
                 self.missions = m;
-                let n = self.visible().len();
-                self.selected = self.selected.min(n.saturating_sub(1));
+                let visible = self.visible();
+                self.selected = was
+                    .and_then(|id| visible.iter().position(|m| m.id == id))
+                    .unwrap_or(self.selected)
+                    .min(visible.len().saturating_sub(1));
             }
             Msg::Accounts(a) => {
                 self.accounts = a;

@@ -524,3 +524,19 @@ fn the_end_of_a_mission_on_its_stream_unlocks_its_keys_before_the_list_refreshes
     key(&mut app, KeyCode::Char('m'));
     assert!(matches!(app.overlay, Some(Overlay::Picker(_))));
 }
+
+#[test]
+fn the_selection_follows_its_mission_when_the_list_reorders() {
+    let mut app = app();
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(3))
+        .expect("row");
+    // Mission 2 is updated: it moves to the top of the list.
+    let mut missions = missions();
+    missions[1].updated_at = now() + chrono::Duration::seconds(5);
+    app.apply(Msg::Missions(missions));
+    assert_eq!(app.visible()[0].id, id(2));
+    assert_eq!(app.visible()[app.selected].id, id(3));
+}
