@@ -116,6 +116,19 @@ pub struct LoginView {
     pub code: String,
 }
 
+impl LoginView {
+    /// Before the daemon answered with the login's prompt.
+    fn starting() -> Self {
+        Self {
+            id: None,
+            prompt: None,
+            state: "starting".into(),
+            error: None,
+            code: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
     Help,
@@ -667,13 +680,7 @@ impl App {
             KeyCode::Char('r') | KeyCode::Enter => {
                 if let Some(row) = self.accounts.get(self.account_selected) {
                     let credential = row.summary.id.to_string();
-                    self.overlay = Some(Overlay::Login(LoginView {
-                        id: None,
-                        prompt: None,
-                        state: "starting".into(),
-                        error: None,
-                        code: String::new(),
-                    }));
+                    self.overlay = Some(Overlay::Login(LoginView::starting()));
                     return vec![Cmd::Login {
                         provider: None,
                         credential: Some(credential),
@@ -824,13 +831,7 @@ impl App {
                 }]
             }
             InputPurpose::LoginProvider => {
-                self.overlay = Some(Overlay::Login(LoginView {
-                    id: None,
-                    prompt: None,
-                    state: "starting".into(),
-                    error: None,
-                    code: String::new(),
-                }));
+                self.overlay = Some(Overlay::Login(LoginView::starting()));
                 vec![Cmd::Login {
                     provider: Some(text),
                     credential: None,
