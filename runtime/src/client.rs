@@ -266,19 +266,16 @@ async fn watch(
         }
     });
     let started = Instant::now();
-    // `ask` missions: a person at this terminal answers the daemon's questions.
-    let asker = std::io::IsTerminal::is_terminal(&std::io::stdin()).then(|| client.clone());
+    // `ask` missions: a person at this terminal answers the daemon's questions; with no
+    // terminal the answer is no at once, as when the mission runs in this process.
     let done = client
         .follow(&id, from, |u| {
             observer(&u);
-            if let (
-                Some(c),
-                Update::ApprovalRequested {
-                    approval, summary, ..
-                },
-            ) = (&asker, &u)
+            if let Update::ApprovalRequested {
+                approval, summary, ..
+            } = &u
             {
-                let (c, approval, summary) = (c.clone(), approval.clone(), summary.clone());
+                let (c, approval, summary) = (client.clone(), approval.clone(), summary.clone());
                 tokio::spawn(async move {
                     use sortie_missions::Approver;
                     let yes = crate::approve::TtyApprover.approve(&summary).await;

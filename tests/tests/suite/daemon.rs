@@ -797,3 +797,52 @@ async fn wait_question(d: &DaemonProc, id: &str) -> Value {
     }
     panic!("no question from mission {id}:\n{}", d.log());
 }
+
+/// `sortie run --permission ask` with no terminal, through the daemon: denied at once, as
+/// in the command's own process (a script never waits for an answer nobody can give).
+#[tokio::test]
+async fn ask_without_a_terminal_is_denied_at_once_through_the_daemon() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    mock.push(Reply::tool_call(
+        "call_1",
+        "write_file",
+        json!({"path": "nope.txt", "content": "x"}),
+    ));
+    mock.push(Reply::text("it was denied"));
+    let _d = DaemonProc::start(home.path()).await;
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        sortie_tests::sortie(&h)
+            .args(["run", "--json", "--permission", "ask", "write it"])
+            .current_dir(&c)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["type"] == "approval_requested"),
+        "the daemon asked"
+    );
+    let result = lines
+        .iter()
+        .find(|l| l["type"] == "tool_result")
+        .expect("a tool result");
+    assert_eq!(result["outcome"], "denied", "{result}");
+    assert!(!cwd.path().join("nope.txt").exists());
+}
