@@ -702,7 +702,10 @@ pub async fn credential_rows(
         .into_iter()
         .zip(probes)
         .map(|(c, probe)| {
-            let c = creds.get(&c.id).ok().flatten().unwrap_or(c);
+            let c = match probe {
+                Some(_) => creds.get(&c.id).ok().flatten().unwrap_or(c),
+                None => c,
+            };
             CredentialRow {
                 probe,
                 ..CredentialRow::new(&c)

@@ -175,15 +175,13 @@ pub async fn remove(
     Ok(Json(json!({"deleted": id})))
 }
 
-fn known_credential(d: &Daemon, id: &CredentialId) -> ApiResult<()> {
-    match auth_cmd::get(&d.store, id) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{e:#}"),
-        )),
-    }
+/// The credential `id`, or a 404 that says so.
+fn known_credential(
+    d: &Daemon,
+    id: &CredentialId,
+) -> ApiResult<sortie_transports::auth::Credential> {
+    auth_cmd::get(&d.store, id)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{e:#}")))
 }
 
 #[derive(Deserialize)]
@@ -233,8 +231,7 @@ pub async fn start_login(
     let (provider, existing, note) = match (&req.credential, &req.provider) {
         (Some(id), _) => {
             let id = CredentialId(id.clone());
-            known_credential(&d, &id)?;
-            let c = auth_cmd::get(&d.store, &id).map_err(failed)?;
+            let c = known_credential(&d, &id)?;
             let provider = config.provider(Some(&c.provider)).map_err(ApiError::bad_request)?;
             (provider, Some(id), None)
         }

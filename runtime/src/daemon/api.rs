@@ -675,21 +675,21 @@ async fn delete_schedule(
     Ok(Json(json!({"deleted": s.id})))
 }
 
-async fn pause_schedule(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    d.store.schedule(&id)?;
-    let s = schedule_cmd::set_paused(&d.store, &id, true).map_err(ApiError::bad_request)?;
-    Ok(Json(schedule_cmd::schedule_json(&s)))
+async fn pause_schedule(d: State<Arc<Daemon>>, id: Path<String>) -> ApiResult<Json<Value>> {
+    set_schedule_paused(d, id, true)
 }
 
-async fn resume_schedule(
+async fn resume_schedule(d: State<Arc<Daemon>>, id: Path<String>) -> ApiResult<Json<Value>> {
+    set_schedule_paused(d, id, false)
+}
+
+fn set_schedule_paused(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
+    paused: bool,
 ) -> ApiResult<Json<Value>> {
     d.store.schedule(&id)?;
-    let s = schedule_cmd::set_paused(&d.store, &id, false).map_err(ApiError::bad_request)?;
+    let s = schedule_cmd::set_paused(&d.store, &id, paused).map_err(ApiError::bad_request)?;
     Ok(Json(schedule_cmd::schedule_json(&s)))
 }
 

@@ -97,7 +97,8 @@ impl Renderer {
             .last()
             .is_some_and(|l| !l.spans.iter().all(|s| s.content.trim().is_empty()))
         {
-            self.lines.push(Line::from(self.indent.clone()));
+            // Empty, not the indent alone: a line of spaces wraps into two rows.
+            self.lines.push(Line::raw(""));
         }
     }
 

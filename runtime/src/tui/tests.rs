@@ -540,3 +540,29 @@ fn the_selection_follows_its_mission_when_the_list_reorders() {
     assert_eq!(app.visible()[0].id, id(2));
     assert_eq!(app.visible()[app.selected].id, id(3));
 }
+
+#[test]
+fn folded_tool_output_shows_a_blank_line_as_one_empty_row() {
+    let e = event(
+        0,
+        json!({"type": "tool_result", "turn": 1, "call_id": "c", "name": "read_file", "outcome": "ok",
+               "output": "# Title\n\n- one\n- two\n- three", "duration_ms": 0}),
+    );
+    let lines: Vec<String> = ui::event_lines(&e, false, true)
+        .iter()
+        .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "  ✓ # Title  0 ms",
+            "",
+            "    - one",
+            "    … 2 more lines (t unfolds)"
+        ]
+    );
+    // Drawn, the four lines take four rows.
+    let para = ratatui::widgets::Paragraph::new(ui::event_lines(&e, false, true))
+        .wrap(ratatui::widgets::Wrap { trim: false });
+    assert_eq!(para.line_count(40), 4);
+}

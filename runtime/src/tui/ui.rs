@@ -366,7 +366,7 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
                     Span::styled(format!("  {duration_ms} ms"), dim),
                 ]));
                 for l in all.iter().take(shown).skip(1) {
-                    lines.push(Line::styled(format!("    {l}"), dim));
+                    lines.push(indented(l, "    ", dim));
                 }
                 if all.len() > shown {
                     lines.push(Line::styled(
@@ -460,6 +460,16 @@ pub fn live_lines(v: &MissionView) -> Vec<Line<'static>> {
     lines
 }
 
+/// `text` indented by `by`; a blank line stays empty (ratatui's wrapping draws a line of
+/// spaces alone as two rows).
+fn indented(text: &str, by: &str, style: Style) -> Line<'static> {
+    if text.trim().is_empty() {
+        Line::raw("")
+    } else {
+        Line::styled(format!("{by}{text}"), style)
+    }
+}
+
 fn thinking(lines: &mut Vec<Line<'static>>, text: &str, expanded: bool) {
     let dim = Style::default()
         .fg(Color::DarkGray)
@@ -468,7 +478,7 @@ fn thinking(lines: &mut Vec<Line<'static>>, text: &str, expanded: bool) {
     if expanded {
         lines.push(Line::styled("▾ thinking", dim));
         for l in text.lines() {
-            lines.push(Line::styled(format!("  {l}"), dim));
+            lines.push(indented(l, "  ", dim));
         }
     } else {
         lines.push(Line::styled(
