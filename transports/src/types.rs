@@ -98,7 +98,8 @@ pub struct TurnRequest {
     pub model: String,
     pub system: String,
     pub messages: Vec<Message>,
-    pub tools: Vec<ToolSpec>,
+    /// Shared: the same specs go with every turn of every mission.
+    pub tools: std::sync::Arc<[ToolSpec]>,
     pub max_output_tokens: Option<u32>,
     /// Turn extended thinking off for this request (a retry after a stale-thinking refusal).
     pub disable_thinking: bool,

@@ -536,7 +536,7 @@ impl MissionRunner {
                     },
                     messages: history.clone(),
                     tools: if runs_tools {
-                        Vec::new()
+                        Default::default()
                     } else {
                         specs.clone()
                     },

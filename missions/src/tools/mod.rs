@@ -11,6 +11,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -137,8 +138,14 @@ impl ToolBox {
         matches!(name, "read_file" | "list_dir" | "grep")
     }
 
-    /// The specs sent to the model.
-    pub fn specs(&self) -> Vec<ToolSpec> {
+    /// The specs sent to the model: built once per process and shared by every mission and
+    /// turn (a turn request holds them without copying their JSON schemas).
+    pub fn specs(&self) -> Arc<[ToolSpec]> {
+        static SPECS: OnceLock<Arc<[ToolSpec]>> = OnceLock::new();
+        SPECS.get_or_init(|| Self::build_specs().into()).clone()
+    }
+
+    fn build_specs() -> Vec<ToolSpec> {
         let spec = |name: &str, description: &str, parameters: Value| ToolSpec {
             name: name.into(),
             description: description.into(),

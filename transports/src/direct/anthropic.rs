@@ -685,7 +685,8 @@ mod tests {
                 name: "x".into(),
                 description: "d".into(),
                 parameters: json!({"type":"object"}),
-            }],
+            }]
+            .into(),
             max_output_tokens: None,
             disable_thinking: false,
             ..Default::default()

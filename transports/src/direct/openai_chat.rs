@@ -224,13 +224,14 @@ impl OpenAiChat {
         if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
             return self.whole(body).await;
         }
-        match self.streamed(body.clone()).await {
+        // The body moves into the request; the rare refusal builds it again.
+        match self.streamed(body).await {
             Err(e) if refuses_streaming(&e) => {
                 tracing::warn!(
                     "endpoint refused a streamed request ({e}); asking for whole answers"
                 );
                 self.streaming_refused.store(true, Ordering::Relaxed);
-                self.whole(body).await
+                self.whole(build_request(&request)).await
             }
             other => other,
         }
