@@ -4,9 +4,12 @@
 //! (schema version); `credentials`, `oauth_sessions`, `schedules`, `models`.
 //!
 //! The event log is the truth; a mission's record is a summary of it. An append writes the
-//! event, then the record (one writer per mission at a time, in this process). sled
-//! recovers a prefix of the writes after a crash, so the only gap there can be is an event
-//! whose record update was lost: [`Store::open`] replays such events into the record.
+//! event and brings the record up to date in memory (one writer per mission at a time, in
+//! this process); [`Store::flush`] writes the records changed since the last flush, then
+//! makes everything durable, so on disk a flushed record always matches its flushed events.
+//! Readers in this process see the in-memory record. sled recovers a prefix of the writes
+//! after a crash, so the only gap there can be is events whose record update was not
+//! written: [`Store::open`] replays such events into the record.
 //! (sled transactions would make the two writes atomic, but each one takes a global lock
 //! that waits for every flush in progress: with many missions they serialise everything.)
 
@@ -70,10 +73,14 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
-/// What the clones of one store share: append locks and the group commit.
+/// What the clones of one store share: append locks, the records not yet written, and the
+/// group commit.
 struct Shared {
-    /// One mission's appends are serialised by the lock its id hashes to.
-    stripes: Vec<Mutex<()>>,
+    /// One mission's appends are serialised by the lock its id hashes to, which also guards
+    /// the records of its missions changed since the last flush.
+    stripes: Vec<Mutex<Pending>>,
+    /// The `missions` tree, to write what is pending when the last handle goes.
+    missions: sled::Tree,
     /// Appends so far, and the count the last finished flush covered.
     written: AtomicU64,
     flushed: AtomicU64,
@@ -82,6 +89,37 @@ struct Shared {
 }
 
 const STRIPES: usize = 64;
+
+/// Mission records changed since the last flush, not yet written.
+type Pending = std::collections::HashMap<MissionId, Mission>;
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for stripe in &self.stripes {
+            let mut pending = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = write_records(&self.missions, &mut pending) {
+                // The next open replays the events into the record.
+                tracing::warn!("cannot write mission records on close: {e}");
+            }
+        }
+    }
+}
+
+/// Writes (and forgets) pending records.
+fn write_records(missions: &sled::Tree, pending: &mut Pending) -> Result<(), StoreError> {
+    for (id, mission) in pending.drain() {
+        let encoded = encode_record(&mission)?;
+        missions.insert(id.as_bytes(), encoded)?;
+    }
+    Ok(())
+}
+
+fn encode_record(mission: &Mission) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(mission).map_err(|e| StoreError::Corrupt {
+        id: mission.id.to_string(),
+        error: e.to_string(),
+    })
+}
 
 /// A provider's model list as last fetched.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -126,21 +164,27 @@ impl Store {
                 }
             }
         }
+        let missions = db.open_tree("missions")?;
         let store = Self {
-            missions: db.open_tree("missions")?,
+            missions: missions.clone(),
             events: db.open_tree("events")?,
             models: db.open_tree("models")?,
             schedules: db.open_tree("schedules")?,
             db,
             path,
             shared: Arc::new(Shared {
-                stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                stripes: (0..STRIPES).map(|_| Mutex::default()).collect(),
+                missions,
                 written: AtomicU64::new(0),
                 flushed: AtomicU64::new(0),
                 flushing: tokio::sync::Mutex::new(()),
             }),
         };
         store.repair()?;
+        // The schema version and any repair are durable before anything else is written;
+        // this also sets up sled's lazily built internals (tens of MB) now rather than in
+        // the first mission's turn.
+        store.db.flush()?;
         Ok(store)
     }
 
@@ -166,11 +210,7 @@ impl Store {
                 mission.id,
                 later.len()
             );
-            let encoded = serde_json::to_vec(&mission).map_err(|e| StoreError::Corrupt {
-                id: mission.id.to_string(),
-                error: e.to_string(),
-            })?;
-            self.missions.insert(key, encoded)?;
+            self.missions.insert(key, encode_record(&mission)?)?;
         }
         Ok(())
     }
@@ -180,7 +220,7 @@ impl Store {
         self.shared.written.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn stripe(&self, id: &MissionId) -> std::sync::MutexGuard<'_, ()> {
+    fn stripe(&self, id: &MissionId) -> std::sync::MutexGuard<'_, Pending> {
         let i = id
             .as_bytes()
             .iter()
@@ -211,16 +251,11 @@ impl Store {
 
     /// Appends one event, then brings the mission record up to date (see the module docs).
     pub fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError> {
-        let _one_writer = self.stripe(id);
-        let raw = self
-            .missions
-            .get(id.as_bytes())?
-            .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
-        let mut mission: Mission =
-            serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
-                id: id.to_string(),
-                error: e.to_string(),
-            })?;
+        let mut pending = self.stripe(id);
+        let mission = match pending.entry(*id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(self.stored_record(id)?),
+        };
         let now = Utc::now();
         let seq = mission.event_count;
         let stored = StoredEvent {
@@ -233,14 +268,10 @@ impl Store {
             error: format!("cannot encode event: {e}"),
         })?;
         self.events.insert(event_key(id, seq).as_slice(), value)?;
-        stored.event.apply(&mut mission);
+        stored.event.apply(mission);
         mission.event_count = seq + 1;
         mission.updated_at = now;
-        let encoded = serde_json::to_vec(&mission).map_err(|e| StoreError::Corrupt {
-            id: id.to_string(),
-            error: e.to_string(),
-        })?;
-        self.missions.insert(id.as_bytes(), encoded)?;
+        drop(pending);
         self.wrote();
         Ok(stored)
     }
@@ -254,17 +285,23 @@ impl Store {
             return Ok(());
         }
         let covers = self.shared.written.load(Ordering::SeqCst);
+        // Records changed by the appends counted so far are pending by now (an append
+        // counts itself after it updated the record).
+        for stripe in &self.shared.stripes {
+            let mut pending = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            write_records(&self.missions, &mut pending)?;
+        }
         self.db.flush_async().await?;
         self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
         Ok(())
     }
 
     fn put_mission(&self, mission: &Mission) -> Result<(), StoreError> {
-        let encoded = serde_json::to_vec(mission).map_err(|e| StoreError::Corrupt {
-            id: mission.id.to_string(),
-            error: e.to_string(),
-        })?;
-        self.missions.insert(mission.id.as_bytes(), encoded)?;
+        let mut pending = self.stripe(&mission.id);
+        pending.remove(&mission.id);
+        self.missions
+            .insert(mission.id.as_bytes(), encode_record(mission)?)?;
+        drop(pending);
         self.wrote();
         Ok(())
     }
@@ -298,6 +335,14 @@ impl Store {
 
     /// One mission's record.
     pub fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
+        if let Some(mission) = self.stripe(id).get(id) {
+            return Ok(mission.clone());
+        }
+        self.stored_record(id)
+    }
+
+    /// One mission's record as written.
+    fn stored_record(&self, id: &MissionId) -> Result<Mission, StoreError> {
         let raw = self
             .missions
             .get(id.as_bytes())?
@@ -340,12 +385,22 @@ impl Store {
 
     /// Every mission, oldest first, and a description of each record that could not be read.
     pub fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError> {
+        let mut pending = Pending::new();
+        for stripe in &self.shared.stripes {
+            let stripe = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            pending.extend(stripe.iter().map(|(id, m)| (*id, m.clone())));
+        }
         let mut missions = Vec::new();
         let mut problems = Vec::new();
         for entry in self.missions.iter() {
             let (key, raw) = entry?;
             match serde_json::from_slice::<Mission>(&raw) {
-                Ok(m) => missions.push(m),
+                // A flush may have written a record after the pending ones were copied:
+                // the one further along wins.
+                Ok(m) => missions.push(match pending.remove(&m.id) {
+                    Some(p) if p.event_count > m.event_count => p,
+                    _ => m,
+                }),
                 Err(e) => {
                     let id = uuid::Uuid::from_slice(&key)
                         .map(|u| u.to_string())
@@ -413,6 +468,8 @@ impl Store {
     /// Deletes a mission and its whole event log.
     pub fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError> {
         self.mission(id)?;
+        let mut pending = self.stripe(id);
+        pending.remove(id);
         let mut batch = sled::Batch::default();
         for entry in self
             .events
@@ -422,6 +479,7 @@ impl Store {
         }
         self.events.apply_batch(batch)?;
         self.missions.remove(id.as_bytes())?;
+        drop(pending);
         self.wrote();
         Ok(())
     }
@@ -579,6 +637,94 @@ mod tests {
             )
             .expect("append");
         assert_eq!(next.seq, 3, "the repaired event must not be overwritten");
+    }
+
+    /// A record as written in the `missions` tree, opened without the store.
+    fn written_record(store_dir: &Path, id: &MissionId) -> Mission {
+        let db = sled::Config::new().path(store_dir).open().expect("sled");
+        let raw = db.open_tree("missions").expect("tree").get(id.as_bytes());
+        serde_json::from_slice(&raw.expect("get").expect("record")).expect("decode")
+    }
+
+    #[tokio::test]
+    async fn records_are_read_from_memory_and_written_at_flush_and_close() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let m = store.create_mission(spec()).expect("create");
+        let running = MissionEvent::Status {
+            status: MissionStatus::Running,
+            reason: None,
+        };
+        store.append(&m.id, running).expect("append");
+        let written = |store: &Store| -> u64 {
+            let raw = store.missions.get(m.id.as_bytes()).expect("get");
+            serde_json::from_slice::<Mission>(&raw.expect("record"))
+                .expect("decode")
+                .event_count
+        };
+        assert_eq!(
+            written(&store),
+            0,
+            "written when created, then only at a flush"
+        );
+        let seen = store.mission(&m.id).expect("mission");
+        assert_eq!((seen.event_count, seen.status), (3, MissionStatus::Running));
+        let (listed, problems) = store.missions().expect("missions");
+        assert!(problems.is_empty());
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].event_count, 3);
+        store.flush().await.expect("flush");
+        assert_eq!(written(&store), 3);
+        let done = MissionEvent::Status {
+            status: MissionStatus::Completed,
+            reason: None,
+        };
+        store.append(&m.id, done).expect("append");
+        drop(store);
+        let on_disk = written_record(&dir.path().join("store"), &m.id);
+        assert_eq!(
+            (on_disk.event_count, on_disk.status),
+            (4, MissionStatus::Completed),
+            "the last handle writes what is pending"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_all_return_with_their_records_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let ids: Vec<MissionId> = (0..50)
+            .map(|_| store.create_mission(spec()).expect("create").id)
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (store, id) = (store.clone(), *id);
+            tasks.spawn(async move {
+                for round in 0..5 {
+                    let message = format!("{i}/{round}");
+                    store
+                        .append(&id, MissionEvent::Warning { message })
+                        .expect("append");
+                    store.flush().await.expect("flush");
+                }
+            });
+        }
+        let all = async {
+            while let Some(done) = tasks.join_next().await {
+                done.expect("task");
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), all)
+            .await
+            .expect("every flush returns (no waiter is left without a wake-up)");
+        for id in &ids {
+            let raw = store.missions.get(id.as_bytes()).expect("get");
+            let written: Mission = serde_json::from_slice(&raw.expect("record")).expect("decode");
+            assert_eq!(
+                written.event_count, 7,
+                "the record is written by the flushes"
+            );
+        }
     }
 
     #[test]
