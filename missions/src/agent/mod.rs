@@ -239,10 +239,12 @@ impl MissionRunner {
 
     fn record(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, RunError> {
         let stored = self.store.append(id, event)?;
-        self.notify(Update::Event {
-            mission: *id,
-            event: stored.clone(),
-        });
+        if self.observer.is_some() {
+            self.notify(Update::Event {
+                mission: *id,
+                event: stored.clone(),
+            });
+        }
         Ok(stored)
     }
 

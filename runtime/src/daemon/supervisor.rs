@@ -257,7 +257,12 @@ impl Supervisor {
             }
         };
         let me = self.clone();
-        let observer: Observer = Arc::new(move |u: &Update| me.publish(u.clone()));
+        // Copied only when someone follows (a background mission is not watched).
+        let observer: Observer = Arc::new(move |u: &Update| {
+            if me.updates.receiver_count() > 0 {
+                me.publish(u.clone())
+            }
+        });
         let me = self.clone();
         let approver = ApiApprover {
             mission: id,
