@@ -105,13 +105,25 @@ impl Drop for Shared {
     }
 }
 
-/// Writes (and forgets) pending records.
+/// Writes pending records and forgets them; one that cannot be written stays pending (and
+/// the first error is returned).
 fn write_records(missions: &sled::Tree, pending: &mut Pending) -> Result<(), StoreError> {
-    for (id, mission) in pending.drain() {
-        let encoded = encode_record(&mission)?;
-        missions.insert(id.as_bytes(), encoded)?;
-    }
-    Ok(())
+    let mut result = Ok(());
+    pending.retain(|id, mission| {
+        if result.is_err() {
+            return true;
+        }
+        let written =
+            encode_record(mission).and_then(|encoded| Ok(missions.insert(id.as_bytes(), encoded)?));
+        match written {
+            Ok(_) => false,
+            Err(e) => {
+                result = Err(e);
+                true
+            }
+        }
+    });
+    result
 }
 
 fn encode_record(mission: &Mission) -> Result<Vec<u8>, StoreError> {
