@@ -7,7 +7,8 @@
 //! event and brings the record up to date in memory (one writer per mission at a time, in
 //! this process); [`Store::flush`] writes the records changed since the last flush, then
 //! makes everything durable, so on disk a flushed record always matches its flushed events.
-//! Readers in this process see the in-memory record. sled recovers a prefix of the writes
+//! Readers in this process see the in-memory record, which stays in memory until the
+//! mission is final and written. sled recovers a prefix of the writes
 //! after a crash, so the only gap there can be is events whose record update was not
 //! written: [`Store::open`] replays such events into the record.
 //! (sled transactions would make the two writes atomic, but each one takes a global lock
@@ -73,13 +74,13 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
-/// What the clones of one store share: append locks, the records not yet written, and the
-/// group commit.
+/// What the clones of one store share: append locks, the records in memory, and the group
+/// commit.
 struct Shared {
     /// One mission's appends are serialised by the lock its id hashes to, which also guards
-    /// the records of its missions changed since the last flush.
-    stripes: Vec<Mutex<Pending>>,
-    /// The `missions` tree, to write what is pending when the last handle goes.
+    /// the records in memory of its missions.
+    stripes: Vec<Mutex<Records>>,
+    /// The `missions` tree, to write the dirty records when the last handle goes.
     missions: sled::Tree,
     /// Appends so far, and the count the last finished flush covered.
     written: AtomicU64,
@@ -90,14 +91,22 @@ struct Shared {
 
 const STRIPES: usize = 64;
 
-/// Mission records changed since the last flush, not yet written.
-type Pending = std::collections::HashMap<MissionId, Mission>;
+/// The records of the missions this process works on: changed since the last flush and
+/// not yet written (dirty), or as written. An append needs its mission's record; reading
+/// it back from sled and decoding it at every turn cost more than the append. A record
+/// leaves memory once written with its mission final, or when the mission is deleted.
+type Records = std::collections::HashMap<MissionId, Record>;
+
+struct Record {
+    mission: Mission,
+    dirty: bool,
+}
 
 impl Drop for Shared {
     fn drop(&mut self) {
         for stripe in &self.stripes {
-            let mut pending = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = write_records(&self.missions, &mut pending) {
+            let mut records = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = write_records(&self.missions, &mut records) {
                 // The next open replays the events into the record.
                 tracing::warn!("cannot write mission records on close: {e}");
             }
@@ -105,23 +114,20 @@ impl Drop for Shared {
     }
 }
 
-/// Writes pending records and forgets them; one that cannot be written stays pending (and
-/// the first error is returned).
-fn write_records(missions: &sled::Tree, pending: &mut Pending) -> Result<(), StoreError> {
+/// Writes the dirty records and forgets those of final missions; one that cannot be
+/// written stays dirty (and the first error is returned).
+fn write_records(missions: &sled::Tree, records: &mut Records) -> Result<(), StoreError> {
     let mut result = Ok(());
-    pending.retain(|id, mission| {
-        if result.is_err() {
-            return true;
-        }
-        let written =
-            encode_record(mission).and_then(|encoded| Ok(missions.insert(id.as_bytes(), encoded)?));
-        match written {
-            Ok(_) => false,
-            Err(e) => {
-                result = Err(e);
-                true
+    records.retain(|id, record| {
+        if record.dirty && result.is_ok() {
+            let written = encode_record(&record.mission)
+                .and_then(|encoded| Ok(missions.insert(id.as_bytes(), encoded)?));
+            match written {
+                Ok(_) => record.dirty = false,
+                Err(e) => result = Err(e),
             }
         }
+        record.dirty || !record.mission.status.is_final()
     });
     result
 }
@@ -232,7 +238,7 @@ impl Store {
         self.shared.written.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn stripe(&self, id: &MissionId) -> std::sync::MutexGuard<'_, Pending> {
+    fn stripe(&self, id: &MissionId) -> std::sync::MutexGuard<'_, Records> {
         let i = id
             .as_bytes()
             .iter()
@@ -263,11 +269,15 @@ impl Store {
 
     /// Appends one event, then brings the mission record up to date (see the module docs).
     pub fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError> {
-        let mut pending = self.stripe(id);
-        let mission = match pending.entry(*id) {
+        let mut records = self.stripe(id);
+        let record = match records.entry(*id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(self.stored_record(id)?),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(Record {
+                mission: self.stored_record(id)?,
+                dirty: false,
+            }),
         };
+        let mission = &mut record.mission;
         let now = Utc::now();
         let seq = mission.event_count;
         let stored = StoredEvent {
@@ -283,7 +293,8 @@ impl Store {
         stored.event.apply(mission);
         mission.event_count = seq + 1;
         mission.updated_at = now;
-        drop(pending);
+        record.dirty = true;
+        drop(records);
         self.wrote();
         Ok(stored)
     }
@@ -297,11 +308,11 @@ impl Store {
             return Ok(());
         }
         let covers = self.shared.written.load(Ordering::SeqCst);
-        // Records changed by the appends counted so far are pending by now (an append
-        // counts itself after it updated the record).
+        // Records changed by the appends counted so far are dirty by now (an append counts
+        // itself after it updated the record).
         for stripe in &self.shared.stripes {
-            let mut pending = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            write_records(&self.missions, &mut pending)?;
+            let mut records = stripe.lock().unwrap_or_else(|p| p.into_inner());
+            write_records(&self.missions, &mut records)?;
         }
         self.db.flush_async().await?;
         self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
@@ -309,11 +320,20 @@ impl Store {
     }
 
     fn put_mission(&self, mission: &Mission) -> Result<(), StoreError> {
-        let mut pending = self.stripe(&mission.id);
-        pending.remove(&mission.id);
+        let mut records = self.stripe(&mission.id);
+        records.remove(&mission.id);
         self.missions
             .insert(mission.id.as_bytes(), encode_record(mission)?)?;
-        drop(pending);
+        if !mission.status.is_final() {
+            records.insert(
+                mission.id,
+                Record {
+                    mission: mission.clone(),
+                    dirty: false,
+                },
+            );
+        }
+        drop(records);
         self.wrote();
         Ok(())
     }
@@ -347,8 +367,8 @@ impl Store {
 
     /// One mission's record.
     pub fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
-        if let Some(mission) = self.stripe(id).get(id) {
-            return Ok(mission.clone());
+        if let Some(record) = self.stripe(id).get(id) {
+            return Ok(record.mission.clone());
         }
         self.stored_record(id)
     }
@@ -397,19 +417,19 @@ impl Store {
 
     /// Every mission, oldest first, and a description of each record that could not be read.
     pub fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError> {
-        let mut pending = Pending::new();
+        let mut in_memory = std::collections::HashMap::new();
         for stripe in &self.shared.stripes {
             let stripe = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            pending.extend(stripe.iter().map(|(id, m)| (*id, m.clone())));
+            in_memory.extend(stripe.iter().map(|(id, r)| (*id, r.mission.clone())));
         }
         let mut missions = Vec::new();
         let mut problems = Vec::new();
         for entry in self.missions.iter() {
             let (key, raw) = entry?;
             match serde_json::from_slice::<Mission>(&raw) {
-                // A flush may have written a record after the pending ones were copied:
-                // the one further along wins.
-                Ok(m) => missions.push(match pending.remove(&m.id) {
+                // A flush may have written a record after the ones in memory were
+                // copied: the one further along wins.
+                Ok(m) => missions.push(match in_memory.remove(&m.id) {
                     Some(p) if p.event_count > m.event_count => p,
                     _ => m,
                 }),
@@ -480,8 +500,8 @@ impl Store {
     /// Deletes a mission and its whole event log.
     pub fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError> {
         self.mission(id)?;
-        let mut pending = self.stripe(id);
-        pending.remove(id);
+        let mut records = self.stripe(id);
+        records.remove(id);
         let mut batch = sled::Batch::default();
         for entry in self
             .events
@@ -491,7 +511,7 @@ impl Store {
         }
         self.events.apply_batch(batch)?;
         self.missions.remove(id.as_bytes())?;
-        drop(pending);
+        drop(records);
         self.wrote();
         Ok(())
     }
@@ -698,6 +718,54 @@ mod tests {
             (on_disk.event_count, on_disk.status),
             (4, MissionStatus::Completed),
             "the last handle writes what is pending"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_missions_record_stays_in_memory_past_a_flush_and_a_final_one_leaves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let m = store.create_mission(spec()).expect("create");
+        let in_memory = |store: &Store| store.stripe(&m.id).get(&m.id).map(|r| r.dirty);
+        assert_eq!(
+            in_memory(&store),
+            Some(true),
+            "its first events are not written yet"
+        );
+        let status = |status| MissionEvent::Status {
+            status,
+            reason: None,
+        };
+        store
+            .append(&m.id, status(MissionStatus::Running))
+            .expect("append");
+        assert_eq!(in_memory(&store), Some(true));
+        store.flush().await.expect("flush");
+        assert_eq!(in_memory(&store), Some(false), "written, and still held");
+        // The next append works from memory: the copy on disk is not read again.
+        store
+            .missions
+            .insert(m.id.as_bytes(), b"not a record".to_vec())
+            .expect("overwrite");
+        store
+            .append(&m.id, status(MissionStatus::Completed))
+            .expect("append without reading the record back");
+        store.flush().await.expect("flush");
+        assert_eq!(
+            in_memory(&store),
+            None,
+            "a final mission's record leaves memory"
+        );
+        let raw = store.missions.get(m.id.as_bytes()).expect("get");
+        let on_disk: Mission = serde_json::from_slice(&raw.expect("record")).expect("decode");
+        assert_eq!(
+            (on_disk.event_count, on_disk.status),
+            (4, MissionStatus::Completed)
+        );
+        let read = store.mission(&m.id).expect("read from disk");
+        assert_eq!(
+            (read.event_count, read.status),
+            (4, MissionStatus::Completed)
         );
     }
 
