@@ -242,62 +242,97 @@ pub fn parse_recorded<P: WireParser>(
     Err(parser.cut_short())
 }
 
+/// What one step of a pulled stream gave: items to pass on, and whether that was the end.
+pub(crate) type Step<S> = (S, Vec<Result<TransportEvent, TransportError>>, bool);
+
+/// A stream its consumer pulls: each `step` reads the next piece of input (a chunk, an SSE
+/// event) and says what it gave; the items are passed on in order, and nothing is read
+/// after the step that said it was the end (a finished answer or an error). No task of its
+/// own and no channel between the wire and the consumer: a turn of a mission is one task.
+pub(crate) fn pulled<S, F, Fut>(state: S, step: F) -> EventStream
+where
+    S: Send + 'static,
+    F: FnMut(S) -> Fut + Send + 'static,
+    Fut: Future<Output = Step<S>> + Send + 'static,
+{
+    let queue = std::collections::VecDeque::new();
+    Box::pin(futures::stream::unfold(
+        (Some(state), queue, step),
+        |(mut state, mut queue, mut step)| async move {
+            loop {
+                if let Some(item) = queue.pop_front() {
+                    return Some((item, (state, queue, step)));
+                }
+                let (next, items, ended) = step(state.take()?).await;
+                queue.extend(items);
+                if !ended {
+                    state = Some(next);
+                }
+            }
+        },
+    ))
+}
+
 /// Streams a response body through a parser, with an idle timeout between chunks.
 pub(crate) fn drive<P: WireParser>(
     response: reqwest::Response,
     idle: Duration,
     base_url: String,
-    mut parser: P,
+    parser: P,
 ) -> EventStream {
-    channel_stream(move |tx| async move {
-        let mut body = response.bytes_stream();
-        let mut decoder = SseDecoder::default();
-        let mut decoded = Vec::new();
-        loop {
-            let chunk = match tokio::time::timeout(idle, body.next()).await {
-                Err(_) => {
-                    let _ = tx.send(Err(timeout_error(idle, "mid-stream"))).await;
-                    return;
-                }
-                Ok(None) => {
-                    let _ = tx.send(Err(parser.cut_short())).await;
-                    return;
-                }
-                Ok(Some(Err(e))) => {
-                    let mut err = reqwest_error(&e, &base_url);
-                    err.message = format!("the stream broke: {}", err.message);
-                    let _ = tx.send(Err(err)).await;
-                    return;
-                }
-                Ok(Some(Ok(chunk))) => chunk,
-            };
-            if let Err(e) = decoder.feed(&chunk, &mut decoded) {
-                let _ = tx
-                    .send(Err(TransportError::new(
+    let state = (
+        response.bytes_stream(),
+        SseDecoder::default(),
+        parser,
+        Vec::new(),
+    );
+    pulled(
+        state,
+        move |(mut body, mut decoder, mut parser, mut decoded)| {
+            let base_url = base_url.clone();
+            async move {
+                let chunk = match tokio::time::timeout(idle, body.next()).await {
+                    Err(_) => {
+                        let items = vec![Err(timeout_error(idle, "mid-stream"))];
+                        return ((body, decoder, parser, decoded), items, true);
+                    }
+                    Ok(None) => {
+                        let items = vec![Err(parser.cut_short())];
+                        return ((body, decoder, parser, decoded), items, true);
+                    }
+                    Ok(Some(Err(e))) => {
+                        let mut err = reqwest_error(&e, &base_url);
+                        err.message = format!("the stream broke: {}", err.message);
+                        return ((body, decoder, parser, decoded), vec![Err(err)], true);
+                    }
+                    Ok(Some(Ok(chunk))) => chunk,
+                };
+                let mut items = Vec::new();
+                let mut ended = false;
+                if let Err(e) = decoder.feed(&chunk, &mut decoded) {
+                    items.push(Err(TransportError::new(
                         ErrorClass::MalformedResponse,
                         e.to_string(),
-                    )))
-                    .await;
-                return;
-            }
-            for event in decoded.drain(..) {
-                let result = parser.event(event);
-                let failed = result.is_err();
-                let items: Vec<Result<TransportEvent, TransportError>> = match result {
-                    Ok(events) => events.into_iter().map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
-                };
-                for item in items {
-                    if tx.send(item).await.is_err() {
-                        return;
+                    )));
+                    ended = true;
+                }
+                for event in decoded.drain(..) {
+                    if ended {
+                        break;
                     }
+                    match parser.event(event) {
+                        Ok(events) => items.extend(events.into_iter().map(Ok)),
+                        Err(e) => {
+                            items.push(Err(e));
+                            ended = true;
+                        }
+                    }
+                    ended |= parser.finished();
                 }
-                if failed || parser.finished() {
-                    return;
-                }
+                ((body, decoder, parser, decoded), items, ended)
             }
-        }
-    })
+        },
+    )
 }
 
 /// GETs a JSON document (a models listing), classified on failure.

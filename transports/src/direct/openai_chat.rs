@@ -23,7 +23,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::http::{
-    channel_stream, get_json, http_client, malformed, reqwest_error, tag_errors, timeout_error,
+    get_json, http_client, malformed, pulled, reqwest_error, tag_errors, timeout_error,
     HttpFailure, SendOnce,
 };
 use crate::auth::Credentials;
@@ -117,50 +117,27 @@ impl OpenAiChat {
         let idle = self.config.idle_timeout;
         let chat = self.client.chat();
         let start = chat.create_stream_byot::<_, ChatChunk>(body);
-        let mut chunks = tokio::time::timeout(idle, start)
+        let chunks = tokio::time::timeout(idle, start)
             .await
             .map_err(|_| timeout_error(idle, "waiting for the response to start"))?
             .map_err(|e| self.map_error(e))?;
         let base_url = self.config.base_url.clone();
-        let stream = channel_stream(move |tx| async move {
-            let mut assembler = ChatAssembler::default();
-            loop {
-                let next = match tokio::time::timeout(idle, chunks.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        let _ = tx.send(Err(timeout_error(idle, "mid-stream"))).await;
-                        return;
-                    }
+        let state = (chunks, ChatAssembler::default());
+        Ok(pulled(state, move |(mut chunks, mut assembler)| {
+            let base_url = base_url.clone();
+            async move {
+                let (items, ended) = match tokio::time::timeout(idle, chunks.next()).await {
+                    Err(_) => (vec![Err(timeout_error(idle, "mid-stream"))], true),
+                    Ok(None) => (std::mem::take(&mut assembler).finish(), true),
+                    Ok(Some(Err(e))) => (vec![Err(map_openai_error(e, &base_url))], true),
+                    Ok(Some(Ok(value))) => match assembler.push(value) {
+                        Ok(events) => (events.into_iter().map(Ok).collect(), false),
+                        Err(e) => (vec![Err(e)], true),
+                    },
                 };
-                let Some(item) = next else { break };
-                let value = match item {
-                    Ok(value) => value,
-                    Err(e) => {
-                        let _ = tx.send(Err(map_openai_error(e, &base_url))).await;
-                        return;
-                    }
-                };
-                match assembler.push(value) {
-                    Ok(events) => {
-                        for event in events {
-                            if tx.send(Ok(event)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
+                ((chunks, assembler), items, ended)
             }
-            for event in assembler.finish() {
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(stream)
+        }))
     }
 
     async fn whole(
