@@ -5,12 +5,12 @@
 //!
 //! The event log is the truth; a mission's record is a summary of it. An append writes the
 //! event and brings the record up to date in memory (one writer per mission at a time, in
-//! this process); [`Store::flush`] writes the records changed since the last flush, then
-//! makes everything durable, so on disk a flushed record always matches its flushed events.
-//! Readers in this process see the in-memory record, which stays in memory until the
-//! mission is final and written. sled recovers a prefix of the writes
-//! after a crash, so the only gap there can be is events whose record update was not
-//! written: [`Store::open`] replays such events into the record.
+//! this process), where it stays until the mission is final and written. Readers in this
+//! process see the in-memory record. [`Store::flush`] makes the events durable; it writes
+//! the records of missions that ended, and the others at most once per [`RECORDS_EVERY`]
+//! (and the last handle writes what is left), so a record on disk may lag its events, never
+//! lead them: sled recovers a prefix of the writes after a crash, and [`Store::open`]
+//! replays the events past a record into it.
 //! (sled transactions would make the two writes atomic, but each one takes a global lock
 //! that waits for every flush in progress: with many missions they serialise everything.)
 
@@ -85,9 +85,14 @@ struct Shared {
     /// Appends so far, and the count the last finished flush covered.
     written: AtomicU64,
     flushed: AtomicU64,
-    /// One flush at a time; callers whose writes it covered do not flush again.
-    flushing: tokio::sync::Mutex<()>,
+    /// One flush at a time (holding when the records were last all written); callers
+    /// whose writes it covered do not flush again.
+    flushing: tokio::sync::Mutex<std::time::Instant>,
 }
+
+/// How often a flush writes every dirty record; in between, only the records of missions
+/// that ended. (A record on disk may lag its events: [`Store::open`] replays them.)
+const RECORDS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 const STRIPES: usize = 64;
 
@@ -106,7 +111,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         for stripe in &self.stripes {
             let mut records = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = write_records(&self.missions, &mut records) {
+            if let Err(e) = write_records(&self.missions, &mut records, true) {
                 // The next open replays the events into the record.
                 tracing::warn!("cannot write mission records on close: {e}");
             }
@@ -114,12 +119,18 @@ impl Drop for Shared {
     }
 }
 
-/// Writes the dirty records and forgets those of final missions; one that cannot be
-/// written stays dirty (and the first error is returned).
-fn write_records(missions: &sled::Tree, records: &mut Records) -> Result<(), StoreError> {
+/// Writes the dirty records (`all`), or those of missions that ended, and forgets the
+/// records of final missions once written; one that cannot be written stays dirty (and
+/// the first error is returned).
+fn write_records(
+    missions: &sled::Tree,
+    records: &mut Records,
+    all: bool,
+) -> Result<(), StoreError> {
     let mut result = Ok(());
     records.retain(|id, record| {
-        if record.dirty && result.is_ok() {
+        let ended = record.mission.status.is_final();
+        if record.dirty && (all || ended) && result.is_ok() {
             let written = encode_record(&record.mission)
                 .and_then(|encoded| Ok(missions.insert(id.as_bytes(), encoded)?));
             match written {
@@ -127,7 +138,7 @@ fn write_records(missions: &sled::Tree, records: &mut Records) -> Result<(), Sto
                 Err(e) => result = Err(e),
             }
         }
-        record.dirty || !record.mission.status.is_final()
+        record.dirty || !ended
     });
     result
 }
@@ -195,7 +206,7 @@ impl Store {
                 missions,
                 written: AtomicU64::new(0),
                 flushed: AtomicU64::new(0),
-                flushing: tokio::sync::Mutex::new(()),
+                flushing: tokio::sync::Mutex::new(std::time::Instant::now()),
             }),
         };
         store.repair()?;
@@ -303,16 +314,21 @@ impl Store {
     /// (group commit): one whose appends an earlier flush already covered returns at once.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let mine = self.shared.written.load(Ordering::SeqCst);
-        let _turn = self.shared.flushing.lock().await;
+        let mut records_written = self.shared.flushing.lock().await;
         if self.shared.flushed.load(Ordering::SeqCst) >= mine && mine > 0 {
             return Ok(());
         }
         let covers = self.shared.written.load(Ordering::SeqCst);
         // Records changed by the appends counted so far are dirty by now (an append counts
-        // itself after it updated the record).
+        // itself after it updated the record). Each flush used to write all of them: with
+        // many missions that made every flush, which they all wait for, long.
+        let all = records_written.elapsed() >= RECORDS_EVERY;
         for stripe in &self.shared.stripes {
             let mut records = stripe.lock().unwrap_or_else(|p| p.into_inner());
-            write_records(&self.missions, &mut records)?;
+            write_records(&self.missions, &mut records, all)?;
+        }
+        if all {
+            *records_written = std::time::Instant::now();
         }
         self.db.flush_async().await?;
         self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
@@ -706,19 +722,36 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].event_count, 3);
         store.flush().await.expect("flush");
-        assert_eq!(written(&store), 3);
-        let done = MissionEvent::Status {
-            status: MissionStatus::Completed,
-            reason: None,
+        assert_eq!(
+            written(&store),
+            0,
+            "a running mission's record is not written at every flush"
+        );
+        let warning = || MissionEvent::Warning {
+            message: "w".into(),
         };
-        store.append(&m.id, done).expect("append");
+        age_records(&store).await;
+        store.append(&m.id, warning()).expect("append");
+        store.flush().await.expect("flush");
+        assert_eq!(written(&store), 4, "written once RECORDS_EVERY has passed");
+        store.append(&m.id, warning()).expect("append");
+        store.flush().await.expect("flush");
+        assert_eq!(written(&store), 4);
         drop(store);
         let on_disk = written_record(&dir.path().join("store"), &m.id);
         assert_eq!(
             (on_disk.event_count, on_disk.status),
-            (4, MissionStatus::Completed),
-            "the last handle writes what is pending"
+            (5, MissionStatus::Running),
+            "the last handle writes what is dirty"
         );
+    }
+
+    /// Makes the next flush write every dirty record, as if RECORDS_EVERY had passed.
+    async fn age_records(store: &Store) {
+        let mut last = store.shared.flushing.lock().await;
+        *last = std::time::Instant::now()
+            .checked_sub(RECORDS_EVERY)
+            .expect("an instant a second ago");
     }
 
     #[tokio::test]
@@ -741,6 +774,13 @@ mod tests {
             .expect("append");
         assert_eq!(in_memory(&store), Some(true));
         store.flush().await.expect("flush");
+        assert_eq!(in_memory(&store), Some(true), "not written at every flush");
+        age_records(&store).await;
+        let warning = MissionEvent::Warning {
+            message: "w".into(),
+        };
+        store.append(&m.id, warning).expect("append");
+        store.flush().await.expect("flush");
         assert_eq!(in_memory(&store), Some(false), "written, and still held");
         // The next append works from memory: the copy on disk is not read again.
         store
@@ -760,12 +800,12 @@ mod tests {
         let on_disk: Mission = serde_json::from_slice(&raw.expect("record")).expect("decode");
         assert_eq!(
             (on_disk.event_count, on_disk.status),
-            (4, MissionStatus::Completed)
+            (5, MissionStatus::Completed)
         );
         let read = store.mission(&m.id).expect("read from disk");
         assert_eq!(
             (read.event_count, read.status),
-            (4, MissionStatus::Completed)
+            (5, MissionStatus::Completed)
         );
     }
 
@@ -787,6 +827,12 @@ mod tests {
                         .expect("append");
                     store.flush().await.expect("flush");
                 }
+                let done = MissionEvent::Status {
+                    status: MissionStatus::Completed,
+                    reason: None,
+                };
+                store.append(&id, done).expect("append");
+                store.flush().await.expect("flush");
             });
         }
         let all = async {
@@ -801,8 +847,9 @@ mod tests {
             let raw = store.missions.get(id.as_bytes()).expect("get");
             let written: Mission = serde_json::from_slice(&raw.expect("record")).expect("decode");
             assert_eq!(
-                written.event_count, 7,
-                "the record is written by the flushes"
+                (written.event_count, written.status),
+                (8, MissionStatus::Completed),
+                "a final record is written by the flush after it"
             );
         }
     }
