@@ -11,19 +11,44 @@ const CLAUDE_CODE: &str = include_str!("../../prompts/claude-code.md");
 /// A named template: `system`, `claude-code` (appended to Claude Code's own system prompt),
 /// `title` or `compress`.
 pub fn template(name: &str, home: Option<&Path>) -> String {
-    if let Some(home) = home {
-        let path = home.join("prompts").join(format!("{name}.md"));
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return text;
+    read(home.map(|h| h.join("prompts")).as_deref(), name)
+}
+
+/// A template from `dir` if it holds one, else the embedded one.
+fn read(dir: Option<&Path>, name: &str) -> String {
+    dir.and_then(|d| std::fs::read_to_string(d.join(format!("{name}.md"))).ok())
+        .unwrap_or_else(|| {
+            match name {
+                "title" => TITLE,
+                "compress" => COMPRESS,
+                "claude-code" => CLAUDE_CODE,
+                _ => SYSTEM,
+            }
+            .to_string()
+        })
+}
+
+/// All four templates, with the home's overrides: what a mission needs, with one look at
+/// `$SORTIE_HOME/prompts/` when there is none (most homes) rather than one per template.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    pub system: String,
+    pub claude_code: String,
+    pub title: String,
+    pub compress: String,
+}
+
+impl Templates {
+    pub fn load(home: Option<&Path>) -> Self {
+        let dir = home.map(|h| h.join("prompts")).filter(|dir| dir.is_dir());
+        let dir = dir.as_deref();
+        Self {
+            system: read(dir, "system"),
+            claude_code: read(dir, "claude-code"),
+            title: read(dir, "title"),
+            compress: read(dir, "compress"),
         }
     }
-    match name {
-        "title" => TITLE,
-        "compress" => COMPRESS,
-        "claude-code" => CLAUDE_CODE,
-        _ => SYSTEM,
-    }
-    .to_string()
 }
 
 /// Fills `{{key}}` placeholders.
@@ -52,5 +77,13 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("prompts")).expect("mkdir");
         std::fs::write(dir.path().join("prompts/system.md"), "custom {{cwd}}").expect("write");
         assert_eq!(template("system", Some(dir.path())), "custom {{cwd}}");
+        let all = Templates::load(Some(dir.path()));
+        assert_eq!(all.system, "custom {{cwd}}");
+        assert_eq!(all.title, TITLE, "the others stay embedded");
+        let none = Templates::load(Some(&dir.path().join("no such home")));
+        assert_eq!(
+            (none.system.as_str(), none.compress.as_str()),
+            (SYSTEM, COMPRESS)
+        );
     }
 }

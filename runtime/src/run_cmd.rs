@@ -232,8 +232,10 @@ async fn mission_runner(
             aux_conf.model.clone().unwrap_or_else(|| model.to_string()),
         )),
     };
+    let templates = sortie_missions::prompts::Templates::load(Some(home));
     let aux = aux_client.map(|(aux_transport, aux_model)| {
-        let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), Some(home));
+        let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), None)
+            .with_templates(templates.title.clone(), templates.compress.clone());
         aux.titles = aux_conf.titles;
         aux.compress_at = aux_conf.compress_at;
         aux.context_window = aux_conf.context_window;
@@ -257,11 +259,8 @@ async fn mission_runner(
     }
     let kind = transport.kind();
     let mut runner = MissionRunner::new(store.clone(), transport)
-        .with_system_template(sortie_missions::prompts::template("system", Some(home)))
-        .with_cli_system_template(sortie_missions::prompts::template(
-            "claude-code",
-            Some(home),
-        ))
+        .with_system_template(templates.system)
+        .with_cli_system_template(templates.claude_code)
         .with_approver(Arc::new(TtyApprover))
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)

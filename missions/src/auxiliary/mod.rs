@@ -49,6 +49,13 @@ impl Auxiliary {
         }
     }
 
+    /// The title and compression templates to use instead of the embedded ones.
+    pub fn with_templates(mut self, title: String, compress: String) -> Self {
+        self.title_template = title;
+        self.compress_template = compress;
+        self
+    }
+
     /// One auxiliary request, retried as the recovery engine says.
     async fn call(
         &self,

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::approvals::{ApiApprover, Approvals};
-use crate::config::Config;
+use crate::config::ConfigCache;
 use crate::run_cmd;
 
 /// How many missions may run at once.
@@ -65,6 +65,8 @@ pub struct Supervisor {
     tasks: tokio_util::task::TaskTracker,
     /// Questions of `ask` missions waiting for a person.
     pub approvals: Arc<Approvals>,
+    /// `config.toml`, read again for a mission only when it changed.
+    config: ConfigCache,
     /// The scripted model `sortie demo` missions run against, started on first use.
     demo: tokio::sync::OnceCell<crate::demo::DemoModel>,
     /// The pace each demo mission streams at (the default after a restart).
@@ -75,6 +77,7 @@ impl Supervisor {
     pub fn new(home: PathBuf, store: Store, pool: Arc<Pool>, limits: Limits) -> Arc<Self> {
         let (updates, _) = broadcast::channel(8192);
         Arc::new(Self {
+            config: ConfigCache::new(home.clone()),
             home,
             store,
             pool,
@@ -221,7 +224,7 @@ impl Supervisor {
             slot.running = true;
         }
         let mut approval_timeout = Duration::from_secs(900);
-        let runner = match Config::load(&self.home) {
+        let runner = match self.config.load() {
             Ok(config) => {
                 approval_timeout = Duration::from_secs(config.daemon.approval_timeout_secs);
                 if mission.provider == "demo" {
