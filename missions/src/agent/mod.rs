@@ -676,8 +676,6 @@ impl MissionRunner {
                     },
                 )?;
             }
-            // Durable before any tool acts on what the model said.
-            self.store.flush().await?;
             let calls: Vec<(String, String, String)> = content
                 .iter()
                 .filter_map(|b| match b {
@@ -695,11 +693,18 @@ impl MissionRunner {
                     content,
                 });
             }
-            if first_turn && turn == mission.turns + 1 {
+            let titling = first_turn && turn == mission.turns + 1;
+            let finishing = calls.is_empty() || ran_tools;
+            // Durable before any tool acts on what the model said, or a title is asked for;
+            // a mission that ends here is made durable by its end.
+            if titling || !finishing {
+                self.store.flush().await?;
+            }
+            if titling {
                 self.give_title(&id, &mission).await?;
             }
             // The transport ran its own tools: its turn is the whole answer.
-            if calls.is_empty() || ran_tools {
+            if finishing {
                 return self.finish(&id, MissionStatus::Completed, None).await;
             }
             let mut results = Vec::with_capacity(calls.len());
