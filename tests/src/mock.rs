@@ -290,15 +290,7 @@ struct Shared {
     by_path: std::collections::HashMap<String, VecDeque<Reply>>,
     /// Credentials the server refuses (bearer token or x-api-key), with the refusal.
     refused: Vec<(String, Reply)>,
-    /// Answers from the request body, past the queue (benchmarks with many conversations).
-    responder: Option<Responder>,
-    /// Keep request bodies and headers (off for benchmarks that send many).
-    forget: bool,
 }
-
-/// Picks a reply from a request's raw body (benchmarks: the mock parses no JSON, so it takes
-/// less of the CPU it shares with what is measured).
-pub type Responder = Arc<dyn Fn(&[u8]) -> Reply + Send + Sync>;
 
 /// A running mock. Dropping it stops the server.
 pub struct MockProvider {
@@ -352,14 +344,6 @@ impl MockProvider {
         self
     }
 
-    /// Answers every request past the queue with `responder(raw body)`, and keeps no bodies
-    /// or headers (paths and the hit count stay).
-    pub fn respond_with(&self, responder: impl Fn(&[u8]) -> Reply + Send + Sync + 'static) {
-        let mut s = self.lock();
-        s.responder = Some(Arc::new(responder));
-        s.forget = true;
-    }
-
     /// Answers every request past the queue with `reply`.
     pub fn repeat(&self, reply: Reply) {
         self.lock().repeat = Some(reply);
@@ -390,41 +374,30 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // The body is parsed once, outside the lock, and only when it is kept; a responder runs
-    // outside the lock too (many requests at once must not queue behind one another's JSON).
-    let keep = !shared.lock().unwrap_or_else(|p| p.into_inner()).forget;
-    let body_json = if keep {
-        serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)
-    } else {
-        Value::Null
-    };
+    // The body is parsed outside the lock (many requests at once must not queue behind one
+    // another's JSON).
+    let body_json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let presented: Vec<String> = ["authorization", "x-api-key"]
         .iter()
         .filter_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string())
         .collect();
     let path = uri.path().to_string();
-    let (reply, responder) = {
+    let reply = {
         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
         s.paths.push(path.clone());
-        if s.forget {
-            s.requests.push(Value::Null);
-        } else {
-            s.requests.push(body_json.clone());
-            s.headers.push(headers);
-        }
+        s.requests.push(body_json);
+        s.headers.push(headers);
         let refused = s
             .refused
             .iter()
             .find(|(c, _)| presented.contains(c))
             .map(|(_, r)| r.clone());
-        let reply = refused
+        refused
             .or_else(|| s.by_path.get_mut(&path).and_then(VecDeque::pop_front))
             .or_else(|| s.replies.pop_front())
-            .or_else(|| s.repeat.clone());
-        (reply, s.responder.clone())
+            .or_else(|| s.repeat.clone())
     };
-    let reply = reply.or_else(|| responder.map(|r| r(&body)));
     let Some(reply) = reply else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
