@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_openai::config::OpenAIConfig;
@@ -20,7 +21,8 @@ use async_openai::types::chat::{
     ChatCompletionTools, CreateChatCompletionRequest, FunctionCall, FunctionObject,
 };
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::http::{
     get_json, http_client, malformed, pulled, reqwest_error, tag_errors, timeout_error,
@@ -30,7 +32,7 @@ use crate::auth::Credentials;
 use crate::catalog::parse_models;
 use crate::{
     ContentBlock, ErrorClass, EventStream, Message, ModelsFuture, Role, Secret, StopReason,
-    Transport, TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
+    ToolSpec, Transport, TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
 };
 
 /// How to reach one OpenAI-compatible endpoint.
@@ -110,10 +112,7 @@ impl OpenAiChat {
         })
     }
 
-    async fn streamed(
-        &self,
-        body: CreateChatCompletionRequest,
-    ) -> Result<EventStream, TransportError> {
+    async fn streamed(&self, body: ChatBody) -> Result<EventStream, TransportError> {
         let idle = self.config.idle_timeout;
         let chat = self.client.chat();
         let start = chat.create_stream_byot::<_, ChatChunk>(body);
@@ -140,12 +139,9 @@ impl OpenAiChat {
         }))
     }
 
-    async fn whole(
-        &self,
-        mut body: CreateChatCompletionRequest,
-    ) -> Result<EventStream, TransportError> {
-        body.stream = Some(false);
-        body.stream_options = None;
+    async fn whole(&self, mut body: ChatBody) -> Result<EventStream, TransportError> {
+        body.request.stream = Some(false);
+        body.request.stream_options = None;
         let idle = self.config.idle_timeout;
         let chat = self.client.chat();
         let answer = tokio::time::timeout(idle, chat.create_byot::<_, ChatChunk>(body))
@@ -255,21 +251,40 @@ fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
 }
 
 /// Turns the provider-neutral request into Chat Completions messages.
-pub fn build_request(request: &TurnRequest) -> CreateChatCompletionRequest {
-    let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if !request.system.is_empty() {
-        messages.push(ChatCompletionRequestMessage::System(
-            ChatCompletionRequestSystemMessage {
-                content: ChatCompletionRequestSystemMessageContent::Text(request.system.clone()),
-                name: None,
-            },
-        ));
+/// A Chat Completions request as sent: the typed request, with its tools as JSON made once
+/// per tool list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatBody {
+    #[serde(flatten)]
+    pub request: CreateChatCompletionRequest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<ToolsJson>,
+}
+
+/// The `tools` of a request, serialized.
+#[derive(Debug, Clone)]
+struct ToolsJson(Arc<Box<RawValue>>);
+
+impl Serialize for ToolsJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.as_ref().serialize(serializer)
     }
-    for message in &request.messages {
-        push_message(&mut messages, message);
+}
+
+/// The tools as Chat Completions JSON. Every mission of a process offers the same list
+/// (one shared allocation, see `ToolBox::specs`), so it is serialized once, not copied and
+/// serialized for each request (that took more than the rest of the request).
+fn tools_json(tools: &Arc<[ToolSpec]>) -> Option<ToolsJson> {
+    /// The last few lists seen (a process has one; tests make their own).
+    static SEEN: Mutex<Vec<(Arc<[ToolSpec]>, ToolsJson)>> = Mutex::new(Vec::new());
+    if tools.is_empty() {
+        return None;
     }
-    let tools: Vec<ChatCompletionTools> = request
-        .tools
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, json)) = seen.iter().find(|(list, _)| Arc::ptr_eq(list, tools)) {
+        return Some(json.clone());
+    }
+    let typed: Vec<ChatCompletionTools> = tools
         .iter()
         .map(|t| {
             ChatCompletionTools::Function(ChatCompletionTool {
@@ -282,17 +297,43 @@ pub fn build_request(request: &TurnRequest) -> CreateChatCompletionRequest {
             })
         })
         .collect();
-    CreateChatCompletionRequest {
-        messages,
-        model: request.model.clone(),
-        tools: (!tools.is_empty()).then_some(tools),
-        stream: Some(true),
-        stream_options: Some(ChatCompletionStreamOptions {
-            include_usage: Some(true),
-            include_obfuscation: None,
-        }),
-        max_completion_tokens: request.max_output_tokens,
-        ..Default::default()
+    let text = serde_json::to_string(&typed).expect("tool schemas are JSON values");
+    let json = ToolsJson(Arc::new(
+        RawValue::from_string(text).expect("serde_json wrote JSON"),
+    ));
+    if seen.len() == 8 {
+        seen.remove(0);
+    }
+    seen.push((tools.clone(), json.clone()));
+    Some(json)
+}
+
+pub fn build_request(request: &TurnRequest) -> ChatBody {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if !request.system.is_empty() {
+        messages.push(ChatCompletionRequestMessage::System(
+            ChatCompletionRequestSystemMessage {
+                content: ChatCompletionRequestSystemMessageContent::Text(request.system.clone()),
+                name: None,
+            },
+        ));
+    }
+    for message in &request.messages {
+        push_message(&mut messages, message);
+    }
+    ChatBody {
+        request: CreateChatCompletionRequest {
+            messages,
+            model: request.model.clone(),
+            stream: Some(true),
+            stream_options: Some(ChatCompletionStreamOptions {
+                include_usage: Some(true),
+                include_obfuscation: None,
+            }),
+            max_completion_tokens: request.max_output_tokens,
+            ..Default::default()
+        },
+        tools: tools_json(&request.tools),
     }
 }
 
@@ -709,5 +750,44 @@ mod tests {
             "list_dir"
         );
         assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn tools_are_sent_as_function_tools_made_once_per_list() {
+        let spec = |name: &str| ToolSpec {
+            name: name.into(),
+            description: format!("{name} does it"),
+            parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+        };
+        let listed: Arc<[ToolSpec]> = vec![spec("list_dir"), spec("read_file")].into();
+        let request = |tools: &Arc<[ToolSpec]>| TurnRequest {
+            model: "m".into(),
+            tools: tools.clone(),
+            ..Default::default()
+        };
+        // As sent: bytes from serde_json, parsed back.
+        let sent = |r: &TurnRequest| -> serde_json::Value {
+            let bytes = serde_json::to_vec(&build_request(r)).expect("serialize");
+            serde_json::from_slice(&bytes).expect("JSON")
+        };
+        let body = sent(&request(&listed));
+        assert_eq!(
+            body["tools"][1],
+            json!({"type": "function", "function": {
+                "name": "read_file",
+                "description": "read_file does it",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}
+            }})
+        );
+        assert_eq!(body["model"], "m", "the rest of the request is still there");
+        let first = build_request(&request(&listed)).tools.expect("tools");
+        let again = build_request(&request(&listed)).tools.expect("tools");
+        assert!(Arc::ptr_eq(&first.0, &again.0), "one list, serialized once");
+        let other: Arc<[ToolSpec]> = vec![spec("grep")].into();
+        let body = sent(&request(&other));
+        assert_eq!(body["tools"].as_array().map(Vec::len), Some(1));
+        assert_eq!(body["tools"][0]["function"]["name"], "grep");
+        let none = sent(&request(&Arc::from(Vec::new())));
+        assert!(none.get("tools").is_none(), "no tools, no key: {none}");
     }
 }
