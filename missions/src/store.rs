@@ -313,16 +313,27 @@ impl Store {
     /// Makes everything appended so far durable on disk. Concurrent callers share flushes
     /// (group commit): one whose appends an earlier flush already covered returns at once.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        self.flush_records(false).await
+    }
+
+    /// Writes every changed record, then flushes: on disk each record then matches its
+    /// events (what the daemon does before it stops, so the next start has nothing to
+    /// replay).
+    pub async fn flush_all(&self) -> Result<(), StoreError> {
+        self.flush_records(true).await
+    }
+
+    async fn flush_records(&self, every: bool) -> Result<(), StoreError> {
         let mine = self.shared.written.load(Ordering::SeqCst);
         let mut records_written = self.shared.flushing.lock().await;
-        if self.shared.flushed.load(Ordering::SeqCst) >= mine && mine > 0 {
+        if !every && self.shared.flushed.load(Ordering::SeqCst) >= mine && mine > 0 {
             return Ok(());
         }
         let covers = self.shared.written.load(Ordering::SeqCst);
         // Records changed by the appends counted so far are dirty by now (an append counts
         // itself after it updated the record). Each flush used to write all of them: with
         // many missions that made every flush, which they all wait for, long.
-        let all = records_written.elapsed() >= RECORDS_EVERY;
+        let all = every || records_written.elapsed() >= RECORDS_EVERY;
         for stripe in &self.shared.stripes {
             let mut records = stripe.lock().unwrap_or_else(|p| p.into_inner());
             write_records(&self.missions, &mut records, all)?;
@@ -737,11 +748,14 @@ mod tests {
         store.append(&m.id, warning()).expect("append");
         store.flush().await.expect("flush");
         assert_eq!(written(&store), 4);
+        store.flush_all().await.expect("flush all");
+        assert_eq!(written(&store), 5, "flush_all writes every record");
+        store.append(&m.id, warning()).expect("append");
         drop(store);
         let on_disk = written_record(&dir.path().join("store"), &m.id);
         assert_eq!(
             (on_disk.event_count, on_disk.status),
-            (5, MissionStatus::Running),
+            (6, MissionStatus::Running),
             "the last handle writes what is dirty"
         );
     }

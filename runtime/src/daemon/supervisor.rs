@@ -324,6 +324,8 @@ impl Supervisor {
         }
         self.tasks.close();
         self.tasks.wait().await;
-        let _ = self.store.flush().await;
+        if let Err(e) = self.store.flush_all().await {
+            tracing::error!("cannot flush the store while stopping: {e}");
+        }
     }
 }
