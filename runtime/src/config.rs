@@ -375,7 +375,7 @@ pub struct ConfigCache {
 struct FileStamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
-    /// Change time and inode (a file replaced by a rename, or written twice in one tick).
+    /// Change time and inode (a file replaced through a rename keeps neither).
     changed: (i64, i64),
     inode: u64,
 }

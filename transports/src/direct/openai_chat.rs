@@ -250,7 +250,6 @@ fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
     }
 }
 
-/// Turns the provider-neutral request into Chat Completions messages.
 /// A Chat Completions request as sent: the typed request, with its tools as JSON made once
 /// per tool list.
 #[derive(Debug, Clone, Serialize)]
@@ -308,6 +307,7 @@ fn tools_json(tools: &Arc<[ToolSpec]>) -> Option<ToolsJson> {
     Some(json)
 }
 
+/// Turns the provider-neutral request into a Chat Completions request.
 pub fn build_request(request: &TurnRequest) -> ChatBody {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
