@@ -36,6 +36,16 @@ fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
 
+/// A mock provider, a data dir whose config points at it (with `extra` lines), and a
+/// working directory.
+async fn local_setup(extra: &str) -> (MockProvider, tempfile::TempDir, tempfile::TempDir) {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), extra);
+    (mock, home, cwd)
+}
+
 fn run_cli(home: &Path, cwd: &Path, args: &[&str]) -> std::process::Output {
     sortie_tests::sortie(home)
         .args(args)
@@ -138,10 +148,7 @@ async fn serving_on_a_public_address_is_refused_unless_forced() {
 
 #[tokio::test]
 async fn the_cli_goes_through_a_running_daemon() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (mock, home, cwd) = local_setup("").await;
     let mut d = DaemonProc::start(home.path()).await;
     mock.push(Reply::text("answered by the daemon"));
     let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
@@ -194,10 +201,7 @@ async fn the_cli_goes_through_a_running_daemon() {
 
 #[tokio::test]
 async fn kill_9_while_streaming_then_restart_completes_the_mission() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (mock, home, cwd) = local_setup("").await;
     mock.push(Reply::stall_after("half an ans"));
     mock.push(Reply::text("the whole answer"));
     let d = DaemonProc::start(home.path()).await;
@@ -227,10 +231,7 @@ async fn kill_9_while_streaming_then_restart_completes_the_mission() {
 
 #[tokio::test]
 async fn kill_9_while_a_tool_runs_never_runs_the_tool_twice() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (mock, home, cwd) = local_setup("").await;
     mock.push(Reply::tool_call(
         "call_1",
         "shell",
@@ -276,14 +277,7 @@ async fn kill_9_while_a_tool_runs_never_runs_the_tool_twice() {
 
 #[tokio::test]
 async fn the_queue_shows_positions_and_missions_can_be_paused_cancelled_and_resumed() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(
-        home.path(),
-        &mock.base_url(),
-        "\n[daemon]\nmax_concurrent = 1\n",
-    );
+    let (mock, home, cwd) = local_setup("\n[daemon]\nmax_concurrent = 1\n").await;
     mock.push(Reply::stall_after("working on it"));
     let d = DaemonProc::start(home.path()).await;
     let first = new_mission(&d, cwd.path(), "first").await;
@@ -368,10 +362,7 @@ async fn the_queue_shows_positions_and_missions_can_be_paused_cancelled_and_resu
 
 #[tokio::test]
 async fn schedules_fire_skip_overlaps_and_name_a_bad_cron_field() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (mock, home, cwd) = local_setup("").await;
     // The first scheduled mission hangs, so the next due runs overlap it.
     mock.push(Reply::stall_after("still working"));
     let d = DaemonProc::start(home.path()).await;
@@ -520,10 +511,7 @@ async fn the_schedule_cli_works_without_the_daemon_and_names_bad_fields() {
 
 #[tokio::test]
 async fn a_corrupt_record_is_reported_and_skipped_and_the_daemon_serves_the_rest() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (_mock, home, cwd) = local_setup("").await;
     {
         let store = sortie_missions::Store::open(home.path()).expect("store");
         let good = store
@@ -579,14 +567,7 @@ async fn a_corrupt_record_is_reported_and_skipped_and_the_daemon_serves_the_rest
 
 #[tokio::test]
 async fn a_mission_command_starts_the_daemon_which_exits_when_idle() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(
-        home.path(),
-        &mock.base_url(),
-        "\n[daemon]\nidle_exit_secs = 2\n",
-    );
+    let (mock, home, cwd) = local_setup("\n[daemon]\nidle_exit_secs = 2\n").await;
     mock.push(Reply::text("from a daemon nobody started by hand"));
     let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
     let (run, list) = tokio::task::spawn_blocking(move || {
@@ -714,10 +695,7 @@ fn alive(pid: u64) -> bool {
 /// recorded as denied and the tool does not run; a yes runs it.
 #[tokio::test]
 async fn ask_missions_wait_for_answers_given_over_the_api() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (mock, home, cwd) = local_setup("").await;
     mock.push(Reply::tool_call(
         "call_1",
         "write_file",
@@ -802,10 +780,7 @@ async fn wait_question(d: &DaemonProc, id: &str) -> Value {
 /// in the command's own process (a script never waits for an answer nobody can give).
 #[tokio::test]
 async fn ask_without_a_terminal_is_denied_at_once_through_the_daemon() {
-    let mock = MockProvider::start().await;
-    let home = tempfile::tempdir().expect("home");
-    let cwd = tempfile::tempdir().expect("cwd");
-    write_local_config(home.path(), &mock.base_url(), "");
+    let (mock, home, cwd) = local_setup("").await;
     mock.push(Reply::tool_call(
         "call_1",
         "write_file",
