@@ -82,6 +82,10 @@ pub enum MissionEvent {
     Title {
         title: String,
     },
+    /// The sandbox the mission's tools run in from here on (set on resume).
+    SandboxChanged {
+        mode: crate::SandboxMode,
+    },
     /// The CLI session the mission's turns run in. `started: false` is recorded before the
     /// first run with a new id; `true` once the CLI reported the session, so later runs
     /// resume it.
@@ -151,6 +155,7 @@ impl MissionEvent {
                 }
             }
             MissionEvent::Title { title } => mission.title = Some(title.clone()),
+            MissionEvent::SandboxChanged { mode } => mission.sandbox = Some(*mode),
             MissionEvent::Session { id, started } => {
                 mission.session = Some(crate::CliSession {
                     id: id.clone(),

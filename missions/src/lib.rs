@@ -13,6 +13,6 @@ pub mod tools;
 
 pub use agent::{MissionRunner, Observer, RunError, StopStatus, Update};
 pub use event::{MissionEvent, StoredEvent, ToolOutcome};
-pub use mission::{CliSession, Mission, MissionId, MissionSpec, MissionStatus};
+pub use mission::{CliSession, Mission, MissionId, MissionSpec, MissionStatus, SandboxMode};
 pub use store::{CachedModels, Store, StoreError, SCHEMA_VERSION};
 pub use tools::{Approver, PermissionPolicy};

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use sortie_transports::Usage;
 use uuid::Uuid;
 
+pub use sortie_sandbox::SandboxMode;
+
 use crate::tools::PermissionPolicy;
 
 /// A mission id: a UUID v7, so ids sort by creation time.
@@ -99,6 +101,9 @@ pub struct MissionSpec {
     pub cwd: PathBuf,
     pub policy: PermissionPolicy,
     pub max_turns: u32,
+    /// The sandbox its tools run in; `None`: the config's `[sandbox] mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxMode>,
 }
 
 /// A mission's record: a summary kept up to date from its event log.
@@ -128,6 +133,10 @@ pub struct Mission {
     /// The CLI session of a mission on the Claude Code transport.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<CliSession>,
+    /// The sandbox its tools run in (`null` for missions from before sandboxes: the
+    /// config's mode applies).
+    #[serde(default)]
+    pub sandbox: Option<SandboxMode>,
 }
 
 /// A mission's CLI session: its id, and whether the CLI has started it yet.
@@ -158,6 +167,7 @@ impl Mission {
             error: None,
             event_count: 0,
             session: None,
+            sandbox: spec.sandbox,
         }
     }
 }

@@ -65,10 +65,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_system_prompt_names_the_working_directory() {
-        let text = render(&template("system", None), &[("cwd", "/work/x")]);
+    fn the_system_prompt_names_the_working_directory_and_the_sandbox() {
+        let vars = [("cwd", "/work/x"), ("sandbox", "Sandbox: read-only.")];
+        for name in ["system", "claude-code"] {
+            let text = render(&template(name, None), &vars);
+            assert!(text.contains("/work/x"), "{name}");
+            assert!(text.contains("Sandbox: read-only."), "{name}");
+            assert!(!text.contains("{{"), "{name}");
+        }
+        let text = render(&template("system", None), &vars);
         assert!(text.contains("You work inside one directory: /work/x"));
-        assert!(!text.contains("{{"));
     }
 
     #[test]

@@ -328,6 +328,8 @@ pub struct MissionTemplate {
     pub permission: Option<PermissionPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_turns: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<crate::SandboxMode>,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -536,6 +538,7 @@ mod tests {
             cwd: "/tmp".into(),
             permission: None,
             max_turns: None,
+            sandbox: None,
         }
     }
 

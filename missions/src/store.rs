@@ -656,6 +656,7 @@ mod tests {
             cwd: "/tmp".into(),
             policy: PermissionPolicy::Auto,
             max_turns: 5,
+            sandbox: None,
         }
     }
 

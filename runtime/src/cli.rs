@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sortie_missions::{PermissionPolicy, Store};
+use sortie_missions::{PermissionPolicy, SandboxMode, Store};
 use sortie_transports::auth::{CredentialId, Credentials, StaticKey};
 use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
 use sortie_transports::direct::{
@@ -219,6 +219,9 @@ pub(crate) struct ResumeArgs {
     /// More turns to allow from here (default: config `max_turns`, else 50).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) max_turns: Option<u32>,
+    /// Run the tools in another sandbox from here: workspace-write, read-only or off.
+    #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
+    pub(crate) sandbox: Option<SandboxMode>,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -242,12 +245,20 @@ pub(crate) struct RunArgs {
     /// What tools may do: auto, read-only, or ask (y/n on a terminal; denied without one).
     #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
     pub(crate) permission: Option<PermissionPolicy>,
+    /// Where commands run: workspace-write (write only in --cwd and a temp dir; the
+    /// default, from `[sandbox] mode`), read-only, or off (not confined).
+    #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
+    pub(crate) sandbox: Option<SandboxMode>,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 fn parse_policy(s: &str) -> Result<PermissionPolicy, String> {
+    s.parse()
+}
+
+pub(crate) fn parse_sandbox(s: &str) -> Result<SandboxMode, String> {
     s.parse()
 }
 
@@ -403,7 +414,18 @@ fn autostart_idle(home: &Path) -> Option<u64> {
     Some(config.daemon.idle_exit_secs)
 }
 
+/// Opens the store, as its one owner: first kills what a Sortie process that owned it and
+/// died left running (its tools, its Claude Code CLI), so nothing runs twice on resume.
 pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
+    let store = open_store_only(home)?;
+    for line in crate::sandboxing::sweep(home) {
+        tracing::warn!("{line}");
+        eprintln!("sortie: {line}");
+    }
+    Ok(store)
+}
+
+fn open_store_only(home: &Path) -> anyhow::Result<Store> {
     match Store::open(home) {
         Err(sortie_missions::StoreError::Locked { .. })
             if crate::daemon::info_path(home).exists() =>

@@ -239,6 +239,10 @@ struct ConfigFile {
     #[serde(default)]
     daemon: DaemonConfig,
     #[serde(default)]
+    sandbox: sortie_sandbox::SandboxPolicy,
+    #[serde(default)]
+    tools: crate::sandboxing::ToolsConfig,
+    #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
@@ -335,6 +339,10 @@ pub struct Config {
     pub auxiliary: AuxiliaryConfig,
     pub recovery: RecoveryConfig,
     pub daemon: DaemonConfig,
+    /// `[sandbox]`: where what a mission runs is confined.
+    pub sandbox: sortie_sandbox::SandboxPolicy,
+    /// `[tools]`: what tool processes get.
+    pub tools: crate::sandboxing::ToolsConfig,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -512,6 +520,7 @@ impl Config {
                 ));
             }
         }
+        crate::sandboxing::check(path, &file.sandbox, &file.tools, &file.providers)?;
         Ok(Self {
             path: path.to_path_buf(),
             default_provider: file.default_provider.map(|s| s.into_inner()),
@@ -524,6 +533,8 @@ impl Config {
             auxiliary: file.auxiliary,
             recovery: file.recovery,
             daemon: file.daemon,
+            sandbox: file.sandbox,
+            tools: file.tools,
         })
     }
 

@@ -80,6 +80,7 @@ pub fn prepare(
         cwd: dir.canonicalize()?,
         policy,
         max_turns: 10,
+        sandbox: Some(crate::config::Config::load(home)?.sandbox.mode),
     };
     Ok((dir, spec))
 }
@@ -102,7 +103,14 @@ pub fn runner(
         Recovery::new(Policy::default(), None),
         Some(home),
     );
-    Ok(sortie_missions::MissionRunner::new(store.clone(), transport).with_auxiliary(aux))
+    // The demo's tools run in the sandbox a real mission would get (its mode from the
+    // config, default workspace-write).
+    let config = crate::config::Config::load(home)?;
+    Ok(
+        sortie_missions::MissionRunner::new(store.clone(), transport)
+            .with_auxiliary(aux)
+            .with_sandbox(crate::sandboxing::template(home, &config)),
+    )
 }
 
 /// The line that says the answers are scripted.

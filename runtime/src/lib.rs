@@ -14,6 +14,7 @@ pub mod loopback;
 pub mod models_cmd;
 pub mod render;
 pub mod run_cmd;
+pub mod sandboxing;
 pub mod schedule_cmd;
 pub mod tui;
 

@@ -4,5 +4,12 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // The sandbox launcher: re-entered by Sortie itself for every process a mission starts,
+    // before anything else of the CLI (no runtime, no threads: a user namespace needs that).
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(sortie_sandbox::LAUNCHER_ARG)) {
+        let code = sortie_sandbox::launcher::main(args.collect());
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(125));
+    }
     sortie::cli::main()
 }

@@ -459,13 +459,17 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
         MissionEvent::Created { spec } => (
             "created".into(),
             format!(
-                "{}/{} in {} ({} policy)",
+                "{}/{} in {} ({} policy{})",
                 spec.provider,
                 spec.model,
                 spec.cwd.display(),
-                spec.policy.as_str()
+                spec.policy.as_str(),
+                spec.sandbox
+                    .map(|m| format!(", {m} sandbox"))
+                    .unwrap_or_default()
             ),
         ),
+        MissionEvent::SandboxChanged { mode } => ("sandbox".into(), format!("{mode} from here on")),
         MissionEvent::Status { status, reason } => (
             "status".into(),
             match reason {

@@ -40,6 +40,9 @@ pub struct NewMission {
     pub permission: Option<sortie_missions::PermissionPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_turns: Option<u32>,
+    /// The sandbox its tools run in; default: `[sandbox] mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<sortie_missions::SandboxMode>,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -57,6 +60,9 @@ pub struct ResumeRequest {
     pub default_model: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_turns: Option<u32>,
+    /// Another sandbox from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<sortie_missions::SandboxMode>,
 }
 
 impl From<RunArgs> for NewMission {
@@ -68,6 +74,7 @@ impl From<RunArgs> for NewMission {
             cwd: a.cwd,
             permission: a.permission,
             max_turns: a.max_turns,
+            sandbox: a.sandbox,
         }
     }
 }
@@ -80,6 +87,7 @@ impl From<&ResumeArgs> for ResumeRequest {
             model: a.model.clone(),
             default_model: a.default_model,
             max_turns: a.max_turns,
+            sandbox: a.sandbox,
         }
     }
 }
@@ -128,6 +136,7 @@ pub(crate) fn create_mission(
         cwd,
         policy: req.permission.unwrap_or(config.permission),
         max_turns: req.max_turns.unwrap_or(config.max_turns),
+        sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
     };
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
@@ -264,7 +273,8 @@ async fn mission_runner(
         .with_approver(Arc::new(TtyApprover))
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
-        .with_fallback(chain);
+        .with_fallback(chain)
+        .with_sandbox(crate::sandboxing::template(home, config));
     if let Some(aux) = aux {
         runner = runner.with_auxiliary(aux);
     }
@@ -427,6 +437,9 @@ pub(crate) fn prepare_resume(
             },
         },
     )?;
+    if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
+        store.append(&id, MissionEvent::SandboxChanged { mode })?;
+    }
     if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;
     }

@@ -50,6 +50,8 @@ pub struct NewSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_turns: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<sortie_missions::SandboxMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<Missed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<Overlap>,
@@ -99,6 +101,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             cwd,
             permission: req.permission,
             max_turns: req.max_turns,
+            sandbox: req.sandbox,
         },
         now,
     );
@@ -139,6 +142,7 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         cwd: Some(t.cwd.clone()),
         permission: t.permission,
         max_turns: t.max_turns,
+        sandbox: t.sandbox,
     };
     let made = Config::load(&daemon.home)
         .map_err(anyhow::Error::from)
@@ -294,6 +298,10 @@ pub struct AddArgs {
     /// Most model turns per mission. Default: config `max_turns`, else 50.
     #[arg(long, value_name = "N")]
     max_turns: Option<u32>,
+    /// The sandbox of the missions: workspace-write, read-only or off (default: `[sandbox]
+    /// mode`).
+    #[arg(long, value_name = "MODE", value_parser = crate::cli::parse_sandbox)]
+    sandbox: Option<sortie_missions::SandboxMode>,
     /// Runs missed while the daemon was down: skip (default) or run-once.
     #[arg(long, value_parser = ["skip", "run-once"])]
     missed: Option<String>,
@@ -328,6 +336,7 @@ impl AddArgs {
             model: self.model.clone(),
             permission: self.permission,
             max_turns: self.max_turns,
+            sandbox: self.sandbox,
             missed: self.missed.as_deref().map(|m| match m {
                 "run-once" => Missed::RunOnce,
                 _ => Missed::Skip,

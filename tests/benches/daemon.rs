@@ -225,6 +225,7 @@ async fn bench() {
         cwd: cwd.path().to_path_buf(),
         policy: PermissionPolicy::Auto,
         max_turns: 10,
+        sandbox: None,
     };
     let started = Instant::now();
     for _ in 0..missions {

@@ -86,6 +86,7 @@ async fn main() {
         cwd: cwd.path().to_path_buf(),
         policy: PermissionPolicy::Auto,
         max_turns: 1,
+        sandbox: None,
     };
     let mut turn_times = Vec::with_capacity(turns);
     let mut mission_times = Vec::with_capacity(turns);

@@ -114,6 +114,9 @@ pub struct TurnRequest {
     pub access: ToolAccess,
     /// The most model calls a transport that loops by itself may make in this turn.
     pub max_turns: Option<u32>,
+    /// The mission's sandbox, for a transport that starts processes (the Claude Code CLI);
+    /// `None` starts them unconfined.
+    pub sandbox: Option<std::sync::Arc<sortie_sandbox::Sandbox>>,
 }
 
 /// A CLI session: its id, and whether it exists yet (`--resume`) or is to be started with

@@ -5,6 +5,7 @@
 //! cancelled at any await.
 
 mod history;
+mod sandboxing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -106,6 +107,8 @@ pub struct MissionRunner {
     fallback: Vec<FallbackModel>,
     auxiliary: Option<Arc<Auxiliary>>,
     stop: StopStatus,
+    /// What every mission's sandbox is made from; `None`: tools run unconfined.
+    sandbox: Option<sortie_sandbox::Sandbox>,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -170,12 +173,20 @@ impl MissionRunner {
             fallback: Vec::new(),
             auxiliary: None,
             stop: StopStatus::default(),
+            sandbox: None,
         }
     }
 
     /// What a cancelled run is recorded as (see [`StopStatus`]).
     pub fn with_stop_status(mut self, stop: StopStatus) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// What each mission's sandbox is made from: the policy, the launcher, the data dir, the
+    /// ledger, and as `tmpdir` the directory under which each mission gets its own.
+    pub fn with_sandbox(mut self, template: sortie_sandbox::Sandbox) -> Self {
+        self.sandbox = Some(template);
         self
     }
 
@@ -294,7 +305,7 @@ impl MissionRunner {
                 _ => None,
             })
             .collect();
-        let cwd = PathBuf::from(&mission.cwd);
+        let sandbox = self.sandbox_for(mission);
         for block in content {
             let ContentBlock::ToolUse {
                 id: call_id,
@@ -312,7 +323,7 @@ impl MissionRunner {
                 let r = self
                     .tools
                     .run(
-                        &cwd,
+                        &sandbox,
                         mission.policy,
                         self.approver.as_ref(),
                         name,
@@ -481,8 +492,14 @@ impl MissionRunner {
         let mut history = history_from_events(&events);
         let cwd = PathBuf::from(&mission.cwd);
         let cwd_text = cwd.display().to_string();
-        let system = prompts::render(&self.system_template, &[("cwd", &cwd_text)]);
-        let cli_system = prompts::render(&self.cli_system_template, &[("cwd", &cwd_text)]);
+        let (sandbox, _temp, sandbox_text) = self.prepare_sandbox(&id, &mission).await?;
+        let sandbox = Arc::new(sandbox);
+        let vars = [
+            ("cwd", cwd_text.as_str()),
+            ("sandbox", sandbox_text.as_str()),
+        ];
+        let system = prompts::render(&self.system_template, &vars);
+        let cli_system = prompts::render(&self.cli_system_template, &vars);
         let specs = self.tools.specs();
         self.record(
             &id,
@@ -549,6 +566,7 @@ impl MissionRunner {
                     conversation: Some(id.to_string()),
                     access: mission.policy.into(),
                     max_turns: runs_tools.then_some(mission.max_turns),
+                    sandbox: Some(sandbox.clone()),
                 };
                 let live = Live {
                     history: &mut history,
@@ -719,7 +737,7 @@ impl MissionRunner {
                 let result = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return self.stopped(&id, format!("cancelled by the user while `{name}` ran")).await,
-                    r = self.tools.run(&cwd, mission.policy, self.approver.as_ref(), &name, &arguments) => r,
+                    r = self.tools.run(&sandbox, mission.policy, self.approver.as_ref(), &name, &arguments) => r,
                 };
                 self.record(
                     &id,

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sortie_sandbox::{Sandbox, SandboxMode};
 use sortie_transports::ToolSpec;
 
 pub use paths::resolve_in;
@@ -229,10 +230,11 @@ impl ToolBox {
         line
     }
 
-    /// Runs one tool call under the policy. Never fails: errors become the result text.
+    /// Runs one tool call under the policy, in the mission's sandbox. Never fails: errors
+    /// become the result text.
     pub async fn run(
         &self,
-        cwd: &Path,
+        sandbox: &Sandbox,
         policy: PermissionPolicy,
         approver: &dyn Approver,
         name: &str,
@@ -267,8 +269,15 @@ impl ToolBox {
                 return ToolResult::error(format!("arguments for `{name}` are not valid JSON: {e}"))
             }
         };
+        let cwd = sandbox.cwd.as_path();
+        if sandbox.mode() == SandboxMode::ReadOnly && matches!(name, "write_file" | "edit_file") {
+            return ToolResult::error(format!(
+                "sandbox: write to `{}` refused (read-only); the mission's sandbox allows no changes to files",
+                args.get("path").and_then(Value::as_str).unwrap_or("")
+            ));
+        }
         let result = match name {
-            "shell" => return shell::run(self, cwd, &args).await,
+            "shell" => return self.shell(sandbox, policy, approver, &args).await,
             "read_file" => files::read(cwd, &args).await,
             "write_file" => files::write(cwd, &args).await,
             "edit_file" => files::edit(cwd, &args).await,
@@ -283,6 +292,63 @@ impl ToolBox {
             Err(e) => ToolResult::error(e),
         }
     }
+}
+
+impl ToolBox {
+    /// A shell call; one that failed on what looks like the sandbox's refusal says so, and
+    /// under `ask` may be run once more outside the sandbox if the person approves.
+    async fn shell(
+        &self,
+        sandbox: &Sandbox,
+        policy: PermissionPolicy,
+        approver: &dyn Approver,
+        args: &Value,
+    ) -> ToolResult {
+        let mut result = shell::run(self, sandbox, args).await;
+        if sandbox.mode() == SandboxMode::Off
+            || result.outcome != ToolOutcome::Error
+            || !looks_refused(&result.output)
+        {
+            return result;
+        }
+        let mode = sandbox.mode();
+        if policy == PermissionPolicy::Ask {
+            let line = args.get("command").and_then(Value::as_str).unwrap_or("");
+            let question = format!(
+                "the `{mode}` sandbox may have refused `{line}`; run it once OUTSIDE the sandbox"
+            );
+            if approver.approve(&question).await {
+                let mut outside = sandbox.clone();
+                outside.policy.mode = SandboxMode::Off;
+                let mut rerun = shell::run(self, &outside, args).await;
+                rerun.output = format!("(run outside the sandbox, as approved)\n{}", rerun.output);
+                return rerun;
+            }
+        }
+        result.output.push_str(&format!(
+            "sandbox: this command ran in the `{mode}` sandbox, which refuses {}; a `Permission denied` above may be that. It is not run outside the sandbox{}.\n",
+            match mode {
+                SandboxMode::ReadOnly => "every write outside $TMPDIR".to_string(),
+                _ => format!(
+                    "writes outside {} and $TMPDIR, and reads of Sortie's data directory",
+                    sandbox.cwd.display()
+                ),
+            },
+            if policy == PermissionPolicy::Ask { " (not approved)" } else { "" }
+        ));
+        result
+    }
+}
+
+/// Output that reads like the kernel refusing an access.
+fn looks_refused(output: &str) -> bool {
+    [
+        "Permission denied",
+        "Read-only file system",
+        "Operation not permitted",
+    ]
+    .iter()
+    .any(|m| output.contains(m))
 }
 
 fn or_dot(s: &str) -> &str {
@@ -366,7 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let r = ToolBox::default()
             .run(
-                dir.path(),
+                &Sandbox::unconfined(dir.path()),
                 PermissionPolicy::ReadOnly,
                 &DenyAll,
                 "write_file",
@@ -383,7 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let r = ToolBox::default()
             .run(
-                dir.path(),
+                &Sandbox::unconfined(dir.path()),
                 PermissionPolicy::Ask,
                 &DenyAll,
                 "shell",
@@ -398,9 +464,10 @@ mod tests {
     async fn bad_arguments_are_an_error_for_the_model() {
         let dir = tempfile::tempdir().expect("tempdir");
         let tb = ToolBox::default();
+        let sandbox = Sandbox::unconfined(dir.path());
         let r = tb
             .run(
-                dir.path(),
+                &sandbox,
                 PermissionPolicy::Auto,
                 &DenyAll,
                 "read_file",
@@ -410,8 +477,32 @@ mod tests {
         assert_eq!(r.outcome, ToolOutcome::Error);
         assert!(r.output.contains("not valid JSON"));
         let r = tb
-            .run(dir.path(), PermissionPolicy::Auto, &DenyAll, "fly", "{}")
+            .run(&sandbox, PermissionPolicy::Auto, &DenyAll, "fly", "{}")
             .await;
         assert!(r.output.contains("unknown tool `fly`"));
+    }
+
+    #[tokio::test]
+    async fn a_read_only_sandbox_refuses_file_writes_naming_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sandbox = Sandbox::unconfined(dir.path());
+        sandbox.policy.mode = SandboxMode::ReadOnly;
+        let r = ToolBox::default()
+            .run(
+                &sandbox,
+                PermissionPolicy::Auto,
+                &DenyAll,
+                "write_file",
+                r#"{"path":"x","content":"y"}"#,
+            )
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::Error);
+        assert!(
+            r.output
+                .contains("sandbox: write to `x` refused (read-only)"),
+            "{}",
+            r.output
+        );
+        assert!(!dir.path().join("x").exists());
     }
 }

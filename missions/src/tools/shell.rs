@@ -1,16 +1,17 @@
 //! shell: `sh -c` in the working directory, with a timeout that kills the whole process group.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
+use sortie_sandbox::{Sandbox, Tracked};
+
 use super::{cap, opt_u64, str_arg, ToolBox, ToolResult};
 use crate::ToolOutcome;
 
-pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult {
+pub(super) async fn run(tools: &ToolBox, sandbox: &Sandbox, args: &Value) -> ToolResult {
     let command = match str_arg(args, "command") {
         Ok(c) => c.to_string(),
         Err(e) => return ToolResult::error(e),
@@ -21,23 +22,14 @@ pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult
             .min(tools.max_shell_timeout),
         Err(e) => return ToolResult::error(e),
     };
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(&command)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    cmd.process_group(0);
+    let mut cmd = sh_command(sandbox, &command);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return ToolResult::error(format!("cannot start `sh`: {e}")),
     };
     // Whatever ends this call early (timeout, or the mission being cancelled and this future
-    // dropped) takes the command's whole process group with it.
-    let mut group = GroupGuard(child.id());
+    // dropped) takes the command's whole process tree with it.
+    let mut group = CallGuard::new(sandbox, child.id(), &command);
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let collect = async {
@@ -59,7 +51,7 @@ pub(super) async fn run(tools: &ToolBox, cwd: &Path, args: &Value) -> ToolResult
     };
     match tokio::time::timeout(timeout, collect).await {
         Ok((status, out, err)) => {
-            group.0 = None;
+            group.finished();
             let code = match status {
                 Ok(s) => s
                     .code()
@@ -103,21 +95,60 @@ fn append_stream(text: &mut String, name: &str, bytes: &[u8]) {
     }
 }
 
-/// Kills the process group it names when dropped, unless cleared first.
-struct GroupGuard(Option<u32>);
+/// `sh -c LINE` in the mission's sandbox (through the launcher, clean environment, a
+/// process group of its own), stdin closed, both outputs piped.
+fn sh_command(sandbox: &Sandbox, line: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::from(sandbox.command("sh", &[], true, false));
+    cmd.arg("-c")
+        .arg(line)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // A launcher cleans up after itself when asked; killing it outright would not.
+        .kill_on_drop(!sandbox.launched());
+    cmd
+}
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        kill_group(self.0.take());
+/// The running command, recorded in the ledger; ended with its whole tree when dropped
+/// before [`CallGuard::finished`]. A finished command's leftovers (`sleep 300 &`) go too.
+struct CallGuard {
+    tracked: Option<Tracked>,
+    launched: bool,
+    done: bool,
+}
+
+impl CallGuard {
+    fn new(sandbox: &Sandbox, pid: Option<u32>, line: &str) -> Self {
+        let launched = sandbox.launched();
+        let tracked = pid.map(|pid| {
+            let label = format!("shell: {line}");
+            match &sandbox.ledger {
+                Some(ledger) => ledger.track(pid, &label, launched),
+                None => Tracked::untracked(pid, launched),
+            }
+        });
+        Self {
+            tracked,
+            launched,
+            done: false,
+        }
+    }
+
+    fn finished(&mut self) {
+        self.done = true;
     }
 }
 
-/// Kills the command and everything it started (it leads its own process group).
-fn kill_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    sortie_transports::process::signal_group(pid, nix::sys::signal::Signal::SIGKILL);
-    #[cfg(not(unix))]
-    let _ = pid;
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let Some(tracked) = &self.tracked else {
+            return;
+        };
+        // The launcher has already killed what the command left behind when it exited.
+        if !(self.done && self.launched) {
+            tracked.terminate();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,7 +161,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let r = run(
             &ToolBox::default(),
-            dir.path(),
+            &Sandbox::unconfined(dir.path()),
             &json!({"command":"echo out; echo err >&2; exit 3"}),
         )
         .await;
@@ -147,7 +178,8 @@ mod tests {
         let marker = dir.path().join("survived");
         let command = format!("(sleep 1; touch {}) & sleep 30", marker.display());
         let (tools, args) = (ToolBox::default(), json!({ "command": command }));
-        let call = run(&tools, dir.path(), &args);
+        let sandbox = Sandbox::unconfined(dir.path());
+        let call = run(&tools, &sandbox, &args);
         // Cancel the call the way a cancelled mission does: drop it mid-run.
         let _ = tokio::time::timeout(Duration::from_millis(300), call).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -163,7 +195,7 @@ mod tests {
         let started = std::time::Instant::now();
         let r = run(
             &ToolBox::default(),
-            dir.path(),
+            &Sandbox::unconfined(dir.path()),
             &json!({"command":"sleep 30 & sleep 30; echo never", "timeout_secs": 1}),
         )
         .await;

@@ -199,6 +199,11 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     supervisor
         .shutdown("the daemon was stopped; the mission resumes when it starts again")
         .await;
+    // The interrupted tool calls' processes end with their launchers; anything still
+    // recorded as ours goes now, before the daemon exits.
+    for line in crate::sandboxing::sweep(home) {
+        eprintln!("sortie daemon stopping: {line}");
+    }
     let _ = std::fs::remove_file(info_path(home));
     let _ = std::fs::remove_file(token_path(home));
     served.context("the API server failed")

@@ -35,6 +35,7 @@ fn cli_spec(cwd: &Path, prompt: &str, model: &str, policy: PermissionPolicy) -> 
         cwd: cwd.canonicalize().expect("cwd"),
         policy,
         max_turns: 8,
+        sandbox: None,
     }
 }
 

@@ -269,10 +269,16 @@ async fn kill_9_while_a_tool_runs_never_runs_the_tool_twice() {
         .contains("was not run again"));
     // The model was told.
     assert!(mock.requests()[1].to_string().contains("was not run again"));
-    // The command started once, whatever its orphan did after the crash.
+    // The command started once, and died with the daemon: it never finished behind the
+    // back of the resumed mission.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let text = std::fs::read_to_string(&runs).expect("runs.txt");
     assert_eq!(text.matches("started").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("finished").count(),
+        0,
+        "the orphan ran on: {text}"
+    );
 }
 
 #[tokio::test]
@@ -523,6 +529,7 @@ async fn a_corrupt_record_is_reported_and_skipped_and_the_daemon_serves_the_rest
                 cwd: cwd.path().to_path_buf(),
                 policy: sortie_missions::PermissionPolicy::Auto,
                 max_turns: 3,
+                sandbox: None,
             })
             .expect("create");
         store

@@ -11,5 +11,6 @@ mod faults;
 mod oauth;
 mod recovery;
 mod responses;
+mod sandbox;
 mod support;
 mod tui;

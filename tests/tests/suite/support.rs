@@ -61,6 +61,7 @@ pub fn spec(cwd: &Path, prompt: &str) -> MissionSpec {
         cwd: cwd.canonicalize().expect("cwd"),
         policy: PermissionPolicy::Auto,
         max_turns: 8,
+        sandbox: None,
     }
 }
 

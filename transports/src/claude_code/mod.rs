@@ -178,14 +178,32 @@ impl ClaudeCode {
         let args = self.args(&request);
         let resume = request.session.as_ref().is_some_and(|s| s.resume);
         let input = prompt::prompt(&request.messages, resume);
-        let mut cmd = Command::new(&self.config.program);
+        let home = self.home(&request)?;
+        let sandbox = request.sandbox.clone();
+        let mut cmd = match &sandbox {
+            Some(sandbox) => {
+                self.check_program()?;
+                // The CLI keeps its sessions and settings in its home: writable in any mode.
+                let writable: Vec<PathBuf> = match &home {
+                    Some(home) => vec![home.clone()],
+                    None => std::env::var_os("HOME")
+                        .map(|h| vec![Path::new(&h).join(".claude")])
+                        .unwrap_or_default(),
+                };
+                Command::from(sandbox.command(&self.config.program, &writable, false, true))
+            }
+            None => {
+                let mut cmd = Command::new(&self.config.program);
+                #[cfg(unix)]
+                cmd.process_group(0);
+                cmd
+            }
+        };
         cmd.args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(false);
-        #[cfg(unix)]
-        cmd.process_group(0);
         if let Some(cwd) = &request.cwd {
             cmd.current_dir(cwd);
         }
@@ -200,8 +218,8 @@ impl ClaudeCode {
         if let Some(url) = &self.config.base_url {
             cmd.env("ANTHROPIC_BASE_URL", url);
         }
-        if let Some(home) = self.home(&request)? {
-            cmd.env("HOME", &home)
+        if let Some(home) = &home {
+            cmd.env("HOME", home)
                 .env("CLAUDE_CONFIG_DIR", home.join(".claude"));
         }
         // The CLI refuses to bypass permissions as root unless told it is sandboxed; the
@@ -221,18 +239,23 @@ impl ClaudeCode {
             cmd.env(var, lease.secret.expose());
         }
         let mut child = cmd.spawn().map_err(|e| {
-            TransportError::new(
-                ErrorClass::InvalidRequest,
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    format!(
-                        "the Claude Code CLI `{}` was not found; install it (npm install -g @anthropic-ai/claude-code) or set `program` in the provider's config",
-                        self.config.program.display()
-                    )
-                } else {
-                    format!("cannot start `{}`: {e}", self.config.program.display())
-                },
-            )
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.not_found()
+            } else {
+                TransportError::new(
+                    ErrorClass::InvalidRequest,
+                    format!("cannot start `{}`: {e}", self.config.program.display()),
+                )
+            }
         })?;
+        // Recorded while it runs, so a Sortie that starts after this one died kills it.
+        let tracked = child.id().map(|pid| {
+            let launched = sandbox.as_ref().is_some_and(|s| s.launched());
+            match sandbox.as_ref().and_then(|s| s.ledger.as_ref()) {
+                Some(ledger) => ledger.track(pid, "claude-code", launched),
+                None => sortie_sandbox::Tracked::untracked(pid, launched),
+            }
+        });
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut stderr_done = None;
         if let Some(mut err) = child.stderr.take() {
@@ -264,6 +287,7 @@ impl ClaudeCode {
         }
         Ok(Run {
             child,
+            tracked,
             stderr,
             stderr_done,
             idle: self.config.idle_timeout,
@@ -275,6 +299,8 @@ impl ClaudeCode {
 /// A started run: the child and what it needs to be read and stopped.
 struct Run {
     child: Child,
+    /// The launcher's record; ending it ends the CLI's whole tree (its tools included).
+    tracked: Option<sortie_sandbox::Tracked>,
     stderr: Arc<Mutex<String>>,
     /// The task reading stderr: it ends when the child's stderr closes.
     stderr_done: Option<tokio::task::JoinHandle<()>>,
@@ -295,14 +321,14 @@ impl Run {
             let line = tokio::select! {
                 _ = tx.closed() => {
                     // Cancelled: the caller dropped the stream.
-                    stop(&mut self.child, self.grace).await;
+                    stop(&mut self.child, self.tracked.as_ref(), self.grace).await;
                     return;
                 }
                 line = tokio::time::timeout(self.idle, lines.next_line()) => line,
             };
             match line {
                 Err(_) => {
-                    stop(&mut self.child, self.grace).await;
+                    stop(&mut self.child, self.tracked.as_ref(), self.grace).await;
                     break Err(TransportError::new(
                         ErrorClass::ProcessFailed,
                         format!(
@@ -315,7 +341,7 @@ impl Run {
                 Ok(Ok(Some(line))) => {
                     for event in parser.line(&line) {
                         if tx.send(Ok(event)).await.is_err() {
-                            stop(&mut self.child, self.grace).await;
+                            stop(&mut self.child, self.tracked.as_ref(), self.grace).await;
                             return;
                         }
                     }
@@ -336,7 +362,7 @@ impl Run {
         let status = match tokio::time::timeout(self.grace, self.child.wait()).await {
             Ok(Ok(status)) => Some(status),
             _ => {
-                stop(&mut self.child, self.grace).await;
+                stop(&mut self.child, self.tracked.as_ref(), self.grace).await;
                 None
             }
         };
@@ -404,8 +430,9 @@ fn signal_of(_: std::process::ExitStatus) -> Option<i32> {
 }
 
 /// Stops a run the way a person at the terminal would, then harder: SIGINT, SIGTERM after
-/// `grace`, SIGKILL after `grace` again; always reaps the child.
-pub async fn stop(child: &mut Child, grace: Duration) {
+/// `grace`, then the whole tree (the launcher kills what is below it; its group is killed);
+/// always reaps the child.
+pub async fn stop(child: &mut Child, tracked: Option<&sortie_sandbox::Tracked>, grace: Duration) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
@@ -421,12 +448,46 @@ pub async fn stop(child: &mut Child, grace: Duration) {
                 return;
             }
         }
+        if let Some(tracked) = tracked {
+            tracked.terminate();
+            if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+                return;
+            }
+        }
         crate::process::signal_group(pid, Signal::SIGKILL);
     }
     #[cfg(not(unix))]
     let _ = (pid, grace);
     let _ = child.kill().await;
     let _ = child.wait().await;
+}
+
+impl ClaudeCode {
+    fn not_found(&self) -> TransportError {
+        TransportError::new(
+            ErrorClass::InvalidRequest,
+            format!(
+                "the Claude Code CLI `{}` was not found; install it (npm install -g @anthropic-ai/claude-code) or set `program` in the provider's config",
+                self.config.program.display()
+            ),
+        )
+    }
+
+    /// Through the launcher a missing program is only an exit status: look for it first.
+    fn check_program(&self) -> Result<(), TransportError> {
+        let program = &self.config.program;
+        let found = if program.components().count() > 1 {
+            program.is_file()
+        } else {
+            std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(self.not_found())
+        }
+    }
 }
 
 fn running_as_root() -> bool {

@@ -1,0 +1,28 @@
+//! Containment for every process a mission starts: tool commands, MCP servers, the Claude
+//! Code CLI.
+//!
+//! A contained process is started through a launcher: the `sortie` binary re-entered as
+//! `sortie __sandbox SPEC -- PROGRAM ARGS...` (see [`launcher`]). The launcher sets the
+//! parent-death signal, confines itself (Landlock for the file system, a network namespace
+//! for "no network"), starts the program, and when the program exits, or its owner dies,
+//! kills every process the program left behind before it exits itself. The environment is
+//! cleared down to an allow-list before the launcher starts ([`env`]), and each launcher is
+//! recorded in a [`Ledger`] so that the next start of an owner that died kills what is left.
+//!
+//! The crate holds no `unsafe`: the launcher is a separate process, so nothing has to run
+//! between `fork` and `exec`.
+
+pub mod env;
+pub mod launcher;
+mod ledger;
+mod policy;
+mod probe;
+pub mod tree;
+
+pub use env::EnvPolicy;
+pub use ledger::{Ledger, Tracked};
+pub use policy::{Sandbox, SandboxMode, SandboxPolicy};
+pub use probe::{Feature, Report};
+
+/// The hidden subcommand of the `sortie` binary that runs the launcher.
+pub const LAUNCHER_ARG: &str = "__sandbox";

@@ -1,0 +1,178 @@
+//! What the machine enforces of a sandbox, found by running the launcher once in probe
+//! mode (it applies the rules to itself and reports), and said as warnings.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{Sandbox, SandboxMode};
+use crate::LAUNCHER_ARG;
+
+/// A confinement the launcher uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    /// Landlock, for the file system.
+    Landlock,
+    /// A network namespace, for `network = false`.
+    Netns,
+}
+
+impl FromStr for Feature {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "landlock" => Ok(Self::Landlock),
+            "netns" => Ok(Self::Netns),
+            other => Err(format!(
+                "unknown sandbox feature `{other}` (expected landlock or netns)"
+            )),
+        }
+    }
+}
+
+/// How one confinement came out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    Enforced,
+    Partial { reason: String },
+    Missing { reason: String },
+}
+
+/// What a launcher enforced; `None` for what was not asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub filesystem: Option<Outcome>,
+    pub network: Option<Outcome>,
+}
+
+impl Report {
+    /// One line per confinement asked for and not (fully) in force.
+    pub fn warnings(&self, mode: SandboxMode) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.filesystem {
+            Some(Outcome::Missing { reason }) => out.push(format!(
+                "sandbox: file-system confinement is not available ({reason}); in `{mode}` mode tools run with this user's full file access"
+            )),
+            Some(Outcome::Partial { reason }) => out.push(format!(
+                "sandbox: file-system confinement is only partly enforced ({reason})"
+            )),
+            _ => {}
+        }
+        if let Some(Outcome::Missing { reason } | Outcome::Partial { reason }) = &self.network {
+            out.push(format!(
+                "sandbox: `network = false` is not enforced ({reason}); tools can reach the network"
+            ));
+        }
+        out
+    }
+}
+
+type ProbeKey = (bool, bool, Vec<crate::Feature>);
+
+fn cache() -> &'static Mutex<HashMap<ProbeKey, Report>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<ProbeKey, Report>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+impl Sandbox {
+    /// What this machine enforces of this sandbox for a process that may (`needs_network`)
+    /// or may not need the network. Probed once per process for each shape of sandbox.
+    pub async fn probe(&self, needs_network: bool) -> Report {
+        let mut spec = self.spec(&[], needs_network);
+        let key = (
+            spec.fs.is_some(),
+            spec.isolate_network,
+            spec.disable.clone(),
+        );
+        if let Some(hit) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return hit.clone();
+        }
+        let Some(launcher) = &self.launcher else {
+            let missing = || Outcome::Missing {
+                reason: "started without the sortie launcher".into(),
+            };
+            return Report {
+                filesystem: spec.fs.is_some().then(missing),
+                network: spec.isolate_network.then(missing),
+            };
+        };
+        spec.probe = true;
+        // Probe in a directory that exists whatever the mission's state.
+        if let Some(fs) = &mut spec.fs {
+            fs.writable.retain(|p| p.exists());
+        }
+        let run = tokio::process::Command::new(launcher)
+            .arg(LAUNCHER_ARG)
+            .arg(serde_json::to_string(&spec).unwrap_or_default())
+            .arg("--")
+            .arg("true")
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let report = match tokio::time::timeout(Duration::from_secs(10), run).await {
+            Ok(Ok(out)) if out.status.success() => serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| failed(&spec, &format!("unreadable probe report: {e}"))),
+            Ok(Ok(out)) => failed(
+                &spec,
+                &format!(
+                    "the launcher failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ),
+            Ok(Err(e)) => failed(&spec, &format!("cannot run the launcher: {e}")),
+            Err(_) => failed(&spec, "the launcher did not answer within 10 s"),
+        };
+        cache()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, report.clone());
+        report
+    }
+}
+
+fn failed(spec: &crate::launcher::Spec, reason: &str) -> Report {
+    let missing = || Outcome::Missing {
+        reason: reason.to_string(),
+    };
+    Report {
+        filesystem: spec.fs.is_some().then(missing),
+        network: spec.isolate_network.then(missing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_name_what_is_missing_and_stay_quiet_when_enforced() {
+        let report = Report {
+            filesystem: Some(Outcome::Missing {
+                reason: "forced off".into(),
+            }),
+            network: Some(Outcome::Enforced),
+        };
+        let w = report.warnings(SandboxMode::WorkspaceWrite);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("forced off") && w[0].contains("workspace-write"));
+        let fine = Report {
+            filesystem: Some(Outcome::Enforced),
+            network: None,
+        };
+        assert!(fine.warnings(SandboxMode::ReadOnly).is_empty());
+    }
+
+    #[test]
+    fn features_parse_by_name() {
+        assert_eq!("landlock".parse::<Feature>(), Ok(Feature::Landlock));
+        assert_eq!(" netns".parse::<Feature>(), Ok(Feature::Netns));
+        assert!("seccomp".parse::<Feature>().is_err());
+    }
+}
