@@ -261,3 +261,92 @@ async fn a_kernel_without_landlock_gives_a_warning_event_not_a_failure() {
         .expect("tool result");
     assert_eq!(result["outcome"], "ok", "{result}");
 }
+
+/// Every process whose command line names `needle`.
+fn processes_running(needle: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .filter(|pid| !gone(*pid))
+        .collect()
+}
+
+#[tokio::test]
+async fn kill_9_of_the_daemon_takes_the_claude_code_cli_and_its_bash_tool() {
+    use sortie_tests::anthropic_wire::{turn, Block};
+    use sortie_tests::claude::{claude_bin, claude_env};
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let env: Vec<String> = claude_env()
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "default_provider = \"claude-code\"\n\n[providers.claude-code]\nkind = \"claude-code\"\nprogram = \"{}\"\nbase_url = \"{}\"\nmodel = \"claude-mock\"\nenv = {{ {} }}\n\n[auxiliary]\ntitles = false\n",
+            claude_bin().display(),
+            mock.root_url(),
+            env.join(", ")
+        ),
+    )
+    .expect("config");
+    mock.push(turn(
+        &[Block::ToolUse {
+            id: "toolu_1",
+            name: "Bash",
+            input: json!({
+                "command": "sh slow.sh",
+                "description": "a slow command"
+            }),
+        }],
+        "tool_use",
+    ));
+    mock.push(turn(&[Block::Text("finished")], "end_turn"));
+    // In a script: the CLI refuses a command line that starts with a long `sleep`.
+    std::fs::write(
+        cwd.path().join("slow.sh"),
+        "sleep 300 & echo $! > bg.pid; echo $$ > sh.pid; sleep 8; echo done >> f\n",
+    )
+    .expect("script");
+    let d =
+        DaemonProc::start_with_env(home.path(), &[("ANTHROPIC_API_KEY", "sk-ant-api03-k")]).await;
+    let (status, m) = d
+        .post("/missions", json!({"prompt": "run it", "cwd": cwd.path()}))
+        .await;
+    assert_eq!(status, 201, "{m}\n{}", d.log());
+    let id = m["id"].as_str().expect("id").to_string();
+    let started = tokio::time::timeout(
+        Duration::from_secs(60),
+        wait_for_file(&cwd.path().join("sh.pid")),
+    )
+    .await;
+    let Ok(sh) = started else {
+        let (_, events) = d.get(&format!("/missions/{id}/events")).await;
+        panic!("the CLI's tool never started: {events:#}\n{}", d.log());
+    };
+    let sh = pid_in(&sh);
+    let bg = pid_in(&wait_for_file(&cwd.path().join("bg.pid")).await);
+    // The test's `claude`: the tool's shell runs below it.
+    let clis: Vec<u32> = processes_running("claude")
+        .into_iter()
+        .filter(|p| sortie_sandbox::tree::descendants(*p).contains(&sh))
+        .collect();
+    assert!(!clis.is_empty(), "no claude process above the tool's shell");
+    d.kill9();
+    for pid in clis.iter().copied().chain([sh, bg]) {
+        wait_gone(pid, "a process of the Claude Code CLI").await;
+    }
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert!(
+        !cwd.path().join("f").exists(),
+        "the CLI's tool ran on after the daemon died"
+    );
+}
