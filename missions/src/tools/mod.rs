@@ -4,6 +4,7 @@
 
 mod files;
 mod grep;
+mod open;
 mod paths;
 mod shell;
 
