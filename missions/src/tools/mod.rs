@@ -4,7 +4,10 @@
 
 mod files;
 mod grep;
+#[cfg(unix)]
+mod group;
 mod open;
+mod output;
 mod paths;
 mod shell;
 
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sortie_transports::ToolSpec;
 
+pub use output::LiveOutput;
 pub use paths::resolve_in;
 
 use crate::ToolOutcome;
@@ -115,12 +119,19 @@ impl ToolResult {
 /// A tool failure the model can read and act on.
 type ToolError = String;
 
+/// Default of `[tools] max_output_bytes`: 64 MiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The built-in tools.
 #[derive(Debug, Clone)]
 pub struct ToolBox {
     /// Default and upper bound for `shell` timeouts.
     pub shell_timeout: Duration,
     pub max_shell_timeout: Duration,
+    /// Output a shell command may write in all (both streams) before it is killed.
+    pub max_output_bytes: u64,
+    /// Timeout of every other tool call.
+    pub file_timeout: Duration,
 }
 
 impl Default for ToolBox {
@@ -128,6 +139,8 @@ impl Default for ToolBox {
         Self {
             shell_timeout: Duration::from_secs(120),
             max_shell_timeout: Duration::from_secs(600),
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            file_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -239,6 +252,26 @@ impl ToolBox {
         name: &str,
         arguments: &str,
     ) -> ToolResult {
+        let call = Call {
+            cwd,
+            policy,
+            approver,
+            name,
+            arguments,
+        };
+        self.run_live(call, &|_, _| {}).await
+    }
+
+    /// Runs one tool call as [`ToolBox::run`] does, passing what a command writes to `live`
+    /// as it comes.
+    pub async fn run_live(&self, call: Call<'_>, live: &LiveOutput<'_>) -> ToolResult {
+        let Call {
+            cwd,
+            policy,
+            approver,
+            name,
+            arguments,
+        } = call;
         if Self::mutates(name) {
             let allowed = match policy {
                 PermissionPolicy::Auto => true,
@@ -268,22 +301,43 @@ impl ToolBox {
                 return ToolResult::error(format!("arguments for `{name}` are not valid JSON: {e}"))
             }
         };
-        let result = match name {
-            "shell" => return shell::run(self, cwd, &args).await,
-            "read_file" => files::read(cwd, &args).await,
-            "write_file" => files::write(cwd, &args).await,
-            "edit_file" => files::edit(cwd, &args).await,
-            "list_dir" => files::list(cwd, &args).await,
-            "grep" => grep::run(cwd, &args).await,
-            other => Err(format!(
-                "unknown tool `{other}`; available: shell, read_file, write_file, edit_file, list_dir, grep"
-            )),
+        if name == "shell" {
+            return shell::run(self, cwd, &args, live).await;
+        }
+        let work = async {
+            match name {
+                "read_file" => files::read(cwd, &args).await,
+                "write_file" => files::write(cwd, &args).await,
+                "edit_file" => files::edit(cwd, &args).await,
+                "list_dir" => files::list(cwd, &args).await,
+                "grep" => grep::run(cwd, &args).await,
+                other => Err(format!(
+                    "unknown tool `{other}`; available: shell, read_file, write_file, edit_file, list_dir, grep"
+                )),
+            }
         };
-        match result {
-            Ok(out) => ToolResult::ok(out),
-            Err(e) => ToolResult::error(e),
+        match tokio::time::timeout(self.file_timeout, work).await {
+            Ok(Ok(out)) => ToolResult::ok(out),
+            Ok(Err(e)) => ToolResult::error(e),
+            Err(_) => ToolResult {
+                outcome: ToolOutcome::TimedOut,
+                output: format!(
+                    "`{name}` did not finish within {}s and was abandoned; try a narrower path",
+                    self.file_timeout.as_secs()
+                ),
+            },
         }
     }
+}
+
+/// One tool call: where, under which policy, who to ask, and what the model asked for.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub cwd: &'a Path,
+    pub policy: PermissionPolicy,
+    pub approver: &'a dyn Approver,
+    pub name: &'a str,
+    pub arguments: &'a str,
 }
 
 fn or_dot(s: &str) -> &str {
