@@ -500,13 +500,7 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
 }
 
 fn update_mission(u: &Update) -> Option<MissionId> {
-    match u {
-        Update::Event { mission, .. }
-        | Update::TextDelta { mission, .. }
-        | Update::ThinkingDelta { mission, .. }
-        | Update::ToolStarted { mission, .. }
-        | Update::ApprovalRequested { mission, .. } => Some(*mission),
-    }
+    Some(u.mission())
 }
 
 #[derive(Debug, Deserialize)]
