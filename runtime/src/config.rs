@@ -28,6 +28,9 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod tools;
+pub use tools::ToolsConfig;
+
 /// What a bad config file looks like to the user: the file, the key, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -239,6 +242,8 @@ struct ConfigFile {
     #[serde(default)]
     daemon: DaemonConfig,
     #[serde(default)]
+    tools: ToolsConfig,
+    #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
@@ -335,6 +340,7 @@ pub struct Config {
     pub auxiliary: AuxiliaryConfig,
     pub recovery: RecoveryConfig,
     pub daemon: DaemonConfig,
+    pub tools: ToolsConfig,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -524,6 +530,7 @@ impl Config {
             auxiliary: file.auxiliary,
             recovery: file.recovery,
             daemon: file.daemon,
+            tools: file.tools,
         })
     }
 

@@ -12,4 +12,5 @@ mod oauth;
 mod recovery;
 mod responses;
 mod support;
+mod tool_output;
 mod tui;
