@@ -308,3 +308,23 @@ async fn read_file_on_a_fifo_answers_at_once() {
     let summary = &lines.last().expect("summary").1;
     assert_eq!(summary["mission"]["status"], "completed");
 }
+
+#[tokio::test]
+async fn run_json_through_the_daemon_shows_tool_output_before_the_result() {
+    let (_mock, home) = shell_mission("echo first; sleep 3; echo second", "").await;
+    let cwd = tempfile::tempdir().expect("cwd");
+    let d = DaemonProc::start(home.path()).await;
+    let lines = run_json(home.path(), cwd.path()).await;
+    let (result_at, result) = of_type(&lines, "tool_result")[0];
+    let id = result["mission_id"].as_str().expect("id");
+    let (_, mission) = d.get(&format!("/missions/{id}")).await;
+    assert_eq!(mission["id"], id, "the daemon ran it: {mission}");
+    let first = of_type(&lines, "tool_output")
+        .into_iter()
+        .find(|(_, v)| v["text"] == "first\n")
+        .unwrap_or_else(|| panic!("no live `first`: {lines:?}"));
+    assert!(
+        *result_at - first.0 > Duration::from_secs(1),
+        "`first` came only with the result"
+    );
+}
