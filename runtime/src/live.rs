@@ -11,6 +11,8 @@ use sortie_missions::{MissionEvent, MissionStatus, Update};
 use crate::render::{recovery_text, tool_line, Style};
 use crate::spinner;
 
+/// Lines of tool output shown per live update; the rest are counted.
+const TOOL_LINES: usize = 40;
 /// Longest line of tool output shown; the rest of it is cut.
 const TOOL_LINE: usize = 200;
 /// A line of tool output still without its end is shown once it grows past this.
@@ -111,12 +113,21 @@ impl Live {
         }
     }
 
-    /// Shows each whole line a running tool wrote; a line without its end waits for it.
+    /// Shows each whole line a running tool wrote (at most [`TOOL_LINES`] of one update,
+    /// the rest counted); a line without its end waits for it.
     fn tool_output(&self, state: &mut State, out: &mut impl Write, text: &str) {
         state.partial.push_str(text);
+        let mut shown = 0;
         while let Some(at) = state.partial.find('\n') {
             let line: String = state.partial.drain(..=at).collect();
-            self.tool_output_line(out, &line);
+            shown += 1;
+            if shown <= TOOL_LINES {
+                self.tool_output_line(out, &line);
+            }
+        }
+        if shown > TOOL_LINES {
+            let more = format!("    │ … {} more lines", shown - TOOL_LINES);
+            let _ = writeln!(out, "{}", self.style.dim(&more));
         }
         if state.partial.len() > PARTIAL_LINE {
             let line = std::mem::take(&mut state.partial);

@@ -322,8 +322,8 @@ impl ToolBox {
             Err(_) => ToolResult {
                 outcome: ToolOutcome::TimedOut,
                 output: format!(
-                    "`{name}` did not finish within {}s and was abandoned; try a narrower path",
-                    self.file_timeout.as_secs()
+                    "`{name}` did not finish within {:?} and was abandoned; try a narrower path",
+                    self.file_timeout
                 ),
             },
         }
@@ -468,5 +468,32 @@ mod tests {
             .run(dir.path(), PermissionPolicy::Auto, &DenyAll, "fly", "{}")
             .await;
         assert!(r.output.contains("unknown tool `fly`"));
+    }
+
+    #[tokio::test]
+    async fn a_file_tool_past_its_timeout_answers_that_it_timed_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..3000 {
+            std::fs::write(dir.path().join(format!("f{i}.txt")), "needle\n").expect("write");
+        }
+        let tools = ToolBox {
+            file_timeout: Duration::from_millis(1),
+            ..ToolBox::default()
+        };
+        let r = tools
+            .run(
+                dir.path(),
+                PermissionPolicy::Auto,
+                &DenyAll,
+                "grep",
+                r#"{"pattern":"needle"}"#,
+            )
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::TimedOut, "{}", r.output);
+        assert!(
+            r.output.contains("`grep` did not finish within 1ms"),
+            "{}",
+            r.output
+        );
     }
 }
