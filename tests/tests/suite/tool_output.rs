@@ -328,3 +328,63 @@ async fn run_json_through_the_daemon_shows_tool_output_before_the_result() {
         "`first` came only with the result"
     );
 }
+
+#[tokio::test]
+async fn file_tools_refuse_dangling_and_relative_symlinks_and_hard_links_that_lead_outside() {
+    let root = tempfile::tempdir().expect("root");
+    let (cwd, elsewhere) = (root.path().join("work"), root.path().join("elsewhere"));
+    std::fs::create_dir_all(&cwd).expect("cwd");
+    std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+    std::fs::write(elsewhere.join("secret.txt"), "keep me").expect("secret");
+    // Absolute and dangling; relative; a second name of a file outside.
+    std::os::unix::fs::symlink(elsewhere.join("new.txt"), cwd.join("link")).expect("link");
+    std::os::unix::fs::symlink("../elsewhere/secret.txt", cwd.join("rel")).expect("rel");
+    std::fs::hard_link(elsewhere.join("secret.txt"), cwd.join("hard.txt")).expect("hard");
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_calls(&[
+        ("c1", "write_file", json!({"path": "link", "content": "x"})),
+        ("c2", "read_file", json!({"path": "rel"})),
+        (
+            "c3",
+            "edit_file",
+            json!({"path": "hard.txt", "old_text": "keep", "new_text": "lost"}),
+        ),
+    ]));
+    mock.push(Reply::text("Done."));
+    let home = tempfile::tempdir().expect("home");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let lines = run_json(home.path(), &cwd).await;
+    let results: Vec<&Value> = of_type(&lines, "tool_result")
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(results.len(), 3, "{lines:?}");
+    for r in &results {
+        assert_eq!(r["outcome"], "error", "{r}");
+    }
+    let output = |i: usize| {
+        results[i]["output"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        output(0).contains("outside the working directory"),
+        "{}",
+        output(0)
+    );
+    assert!(
+        output(1).contains("outside the working directory"),
+        "{}",
+        output(1)
+    );
+    assert!(output(2).contains("hard links"), "{}", output(2));
+    assert!(
+        !elsewhere.join("new.txt").exists(),
+        "written through a dangling symlink"
+    );
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("secret.txt")).expect("secret"),
+        "keep me"
+    );
+}
