@@ -188,12 +188,12 @@ fn a_running_tool_shows_the_end_of_what_it_writes_until_it_ends() {
             text: text.into(),
         }));
     }
-    let screen = draw(&app, 100, 40);
+    let screen = draw(&app, 80, 24);
     assert!(screen.contains("→ shell: cargo test …"), "{screen}");
     assert!(screen.contains("│ running 12 tests"), "{screen}");
     assert!(screen.contains("│ test clock ... ok"), "{screen}");
     app.apply(Msg::Ended(mission_with_status(1, "completed")));
-    let screen = draw(&app, 100, 40);
+    let screen = draw(&app, 80, 24);
     assert!(!screen.contains("│ running 12 tests"), "{screen}");
     assert!(app.view.tool_output.is_empty());
 }

@@ -517,7 +517,8 @@ fn mission(f: &mut Frame, app: &App, area: Rect) {
     let para = Paragraph::new(shown)
         .wrap(Wrap { trim: false })
         .block(Block::bordered().border_type(BorderType::Rounded));
-    let total = para.line_count(body.width) as u16;
+    // It wraps at the width it is given: the view's inside, within the border.
+    let total = para.line_count(body.width.saturating_sub(2)) as u16;
     let bottom = total.saturating_sub(body.height);
     let top = bottom.saturating_sub(app.view.scroll);
     f.render_widget(para.scroll((top, 0)), body);
