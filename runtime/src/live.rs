@@ -137,8 +137,13 @@ impl Live {
 
     fn tool_output_line(&self, out: &mut impl Write, line: &str) {
         let line = line.trim_end_matches(['\n', '\r']);
-        let mut shown: String = line.chars().take(TOOL_LINE).collect();
-        if shown.len() < line.len() {
+        // A command's escape sequences stay out of the terminal: control characters go.
+        let mut shown: String = line
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .take(TOOL_LINE)
+            .collect();
+        if line.chars().count() > TOOL_LINE {
             shown.push('…');
         }
         let _ = writeln!(out, "{}", self.style.dim(&format!("    │ {shown}")));

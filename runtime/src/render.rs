@@ -144,6 +144,7 @@ pub(crate) fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) 
         .first()
         .map_or("", |l| l.trim())
         .chars()
+        .filter(|c| !c.is_control())
         .take(100)
         .collect();
     if content.len() > 1 {

@@ -98,7 +98,11 @@ fn tool_output_lines(lines: &mut Vec<Line<'static>>, v: &MissionView) {
     let all: Vec<&str> = v.tool_output.lines().collect();
     let dim = Style::default().fg(Color::DarkGray);
     for l in &all[all.len().saturating_sub(shown)..] {
-        let l: String = l.chars().take(300).collect();
+        let l: String = l
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .take(300)
+            .collect();
         lines.push(Line::styled(format!("  │ {l}"), dim));
     }
 }

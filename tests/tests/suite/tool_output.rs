@@ -120,7 +120,9 @@ async fn run_json_shows_tool_output_while_a_slow_command_runs_and_never_stores_i
 
 #[tokio::test]
 async fn run_shows_tool_output_lines_and_no_spinner_when_stdout_is_not_a_terminal() {
-    let (_mock, home) = shell_mission("echo compiling; sleep 1; echo linked", "").await;
+    // An escape sequence (clear the screen) in the output must not reach the terminal.
+    let command = r"printf '\033[2Jcompiling\n'; sleep 1; echo linked";
+    let (_mock, home) = shell_mission(command, "").await;
     let cwd = tempfile::tempdir().expect("cwd");
     let mut cmd = tokio::process::Command::from(sortie(home.path()));
     cmd.args(["run", "go", "--cwd"]).arg(cwd.path());
@@ -131,10 +133,14 @@ async fn run_shows_tool_output_lines_and_no_spinner_when_stdout_is_not_a_termina
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("    │ compiling\n    │ linked\n"),
+        stdout.contains("    │ [2Jcompiling\n    │ linked\n"),
         "{stdout}"
     );
     assert!(!stdout.contains('\r'), "a spinner on a pipe: {stdout:?}");
+    assert!(
+        !stdout.contains('\x1b'),
+        "an escape sequence reached the terminal"
+    );
     assert!(!stdout.contains('⠋'), "a spinner on a pipe: {stdout:?}");
 }
 
