@@ -84,11 +84,17 @@ fn draw(s: &mut State, out: &mut impl Write) {
     let Some((label, since)) = s.waiting.as_ref().filter(|_| s.enabled && s.holds == 0) else {
         return;
     };
-    let line = format!(
-        "{} {label} · {}",
-        FRAMES[s.frame % FRAMES.len()],
-        elapsed(since.elapsed())
-    );
+    let clock = elapsed(since.elapsed());
+    // One row, or `\r` would not take it all back: the label is cut to the terminal's width.
+    let width = crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w));
+    let room = width.saturating_sub(clock.chars().count() + 6).max(1);
+    let cut = label.chars().count() > room;
+    let mut label: String = label.chars().take(room).collect();
+    if cut {
+        label.pop();
+        label.push('…');
+    }
+    let line = format!("{} {label} · {clock}", FRAMES[s.frame % FRAMES.len()]);
     let line = if s.color {
         format!("\x1b[2m{line}\x1b[0m")
     } else {
