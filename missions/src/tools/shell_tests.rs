@@ -170,3 +170,21 @@ async fn output_is_passed_on_live_while_the_command_runs() {
         .collect();
     assert_eq!(stdout, "first\nsecond\n");
 }
+
+#[tokio::test]
+async fn what_a_background_child_wrote_before_the_command_exited_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let r = shell(
+        &ToolBox::default(),
+        dir.path(),
+        json!({"command":"(echo from-child; sleep 300) & sleep 0.5; echo from-main", "timeout_secs": 60}),
+    )
+    .await;
+    assert_eq!(r.outcome, ToolOutcome::Ok, "{}", r.output);
+    assert_eq!(
+        r.output,
+        "exit code: 0\n--- stdout ---\nfrom-child\nfrom-main\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
