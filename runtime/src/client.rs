@@ -231,6 +231,12 @@ fn delta(id: &MissionId, v: &Value) -> Option<Update> {
             name: s("name")?,
             arguments: s("arguments").unwrap_or_default(),
         },
+        "tool_output" => Update::ToolOutput {
+            mission: *id,
+            call_id: s("call_id")?,
+            stream: s("stream")?,
+            text: s("text")?,
+        },
         "approval_requested" => Update::ApprovalRequested {
             mission: *id,
             approval: s("approval")?,

@@ -28,6 +28,9 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod tools;
+pub use tools::ToolsConfig;
+
 /// What a bad config file looks like to the user: the file, the key, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -241,7 +244,7 @@ struct ConfigFile {
     #[serde(default)]
     sandbox: sortie_sandbox::SandboxPolicy,
     #[serde(default)]
-    tools: crate::sandboxing::ToolsConfig,
+    tools: ToolsConfig,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -341,8 +344,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// `[sandbox]`: where what a mission runs is confined.
     pub sandbox: sortie_sandbox::SandboxPolicy,
-    /// `[tools]`: what tool processes get.
-    pub tools: crate::sandboxing::ToolsConfig,
+    pub tools: ToolsConfig,
 }
 
 /// A provider ready to use: every default and override applied.

@@ -10,12 +10,14 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+mod live;
 pub mod loopback;
 pub mod models_cmd;
 pub mod render;
 pub mod run_cmd;
 pub mod sandboxing;
 pub mod schedule_cmd;
+mod spinner;
 pub mod tui;
 
 use std::path::PathBuf;

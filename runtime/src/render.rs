@@ -1,11 +1,9 @@
 //! How missions look in a terminal and as JSON lines.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sortie_missions::tools::ToolBox;
 use sortie_missions::{Mission, MissionEvent, MissionStatus, StoredEvent, ToolOutcome, Update};
 use sortie_transports::{ContentBlock, Usage};
 
@@ -24,6 +22,11 @@ impl Style {
 
     pub fn plain() -> Self {
         Self { on: false }
+    }
+
+    /// True when it paints.
+    pub fn colored(&self) -> bool {
+        self.on
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -65,6 +68,8 @@ impl Style {
     }
 }
 
+pub use crate::live::Live;
+
 /// One JSON object per update, for `--json`.
 pub fn update_json(update: &Update) -> Value {
     match update {
@@ -97,6 +102,14 @@ pub fn update_json(update: &Update) -> Value {
         } => json!({
             "type": "tool_started", "mission_id": mission, "call_id": call_id, "name": name, "arguments": arguments
         }),
+        Update::ToolOutput {
+            mission,
+            call_id,
+            stream,
+            text,
+        } => json!({
+            "type": "tool_output", "mission_id": mission, "call_id": call_id, "stream": stream, "text": text
+        }),
         Update::ApprovalRequested {
             mission,
             approval,
@@ -114,122 +127,7 @@ pub fn print_json_line(value: &Value) {
     let _ = out.flush();
 }
 
-/// Live terminal output for a running mission.
-pub struct Live {
-    style: Style,
-    /// True while the cursor sits after streamed text with no newline yet.
-    mid_line: Mutex<bool>,
-    /// True once text of the current assistant message was streamed; a message whose text
-    /// never streamed (one that ended before anyone watched) is printed whole.
-    streamed: Mutex<bool>,
-}
-
-impl Live {
-    pub fn new(style: Style) -> Self {
-        Self {
-            style,
-            mid_line: Mutex::new(false),
-            streamed: Mutex::new(false),
-        }
-    }
-
-    pub fn show(&self, update: &Update) {
-        let mut mid_line = self.mid_line.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = std::io::stdout().lock();
-        let s = &self.style;
-        let mut streamed = self.streamed.lock().unwrap_or_else(|p| p.into_inner());
-        if let Update::TextDelta { text, .. } = update {
-            let _ = write!(out, "{text}");
-            *mid_line = !text.ends_with('\n');
-            *streamed = true;
-            let _ = out.flush();
-            return;
-        }
-        let prints = match update {
-            Update::ToolStarted { .. } | Update::ApprovalRequested { .. } => true,
-            Update::Event { event, .. } => matches!(
-                event.event,
-                MissionEvent::ToolResult { .. }
-                    | MissionEvent::Error { .. }
-                    | MissionEvent::Recovery { .. }
-                    | MissionEvent::Warning { .. }
-                    | MissionEvent::Switched { .. }
-                    | MissionEvent::AssistantMessage { .. }
-            ),
-            _ => false,
-        };
-        // Anything printed after streamed text starts on a line of its own.
-        if prints && *mid_line {
-            let _ = writeln!(out);
-            *mid_line = false;
-        }
-        match update {
-            Update::ToolStarted {
-                name, arguments, ..
-            } => {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    s.cyan(&format!("  → {}", ToolBox::summary(name, arguments)))
-                );
-            }
-            // At a terminal the question itself follows (see `client::watch`).
-            Update::ApprovalRequested { summary, .. } => {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    s.yellow(&format!("  ? waiting for approval: {summary}"))
-                );
-            }
-            Update::Event { event, .. } => match &event.event {
-                MissionEvent::ToolResult {
-                    outcome,
-                    output,
-                    duration_ms,
-                    ..
-                } => {
-                    let _ = writeln!(out, "    {}", tool_line(s, *outcome, output, *duration_ms));
-                }
-                e @ MissionEvent::Recovery { .. } => {
-                    let text = recovery_text(e).unwrap_or_default();
-                    let _ = writeln!(out, "{}", s.yellow(&format!("  ↻ {text}")));
-                }
-                MissionEvent::Warning { message } => {
-                    let _ = writeln!(out, "{}", s.yellow(&format!("  ! {message}")));
-                }
-                MissionEvent::Switched {
-                    provider,
-                    model,
-                    reason,
-                    ..
-                } => {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        s.yellow(&format!("  ⇄ now on {provider}/{model} ({reason})"))
-                    );
-                }
-                MissionEvent::AssistantMessage { content, .. } => {
-                    let text = sortie_transports::text_of(content);
-                    if !*streamed && !text.is_empty() {
-                        let _ = writeln!(out, "{}", text.trim_end());
-                    }
-                    *streamed = false;
-                }
-                MissionEvent::Error { class, message, .. } => {
-                    let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
-                    let _ = out.flush();
-                    eprintln!("{}", s.red(&format!("  ✗ {class}{message}")));
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-        let _ = out.flush();
-    }
-}
-
-fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) -> String {
+pub(crate) fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) -> String {
     // Shell output starts with `exit code: N` and `--- stdout ---` markers: preview the content.
     let exit = output
         .strip_prefix("exit code: ")
@@ -246,6 +144,7 @@ fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) -> String {
         .first()
         .map_or("", |l| l.trim())
         .chars()
+        .filter(|c| !c.is_control())
         .take(100)
         .collect();
     if content.len() > 1 {

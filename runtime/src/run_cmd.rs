@@ -271,6 +271,7 @@ async fn mission_runner(
         .with_system_template(templates.system)
         .with_cli_system_template(templates.claude_code)
         .with_approver(Arc::new(TtyApprover))
+        .with_tools(config.tools.toolbox())
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
         .with_fallback(chain)

@@ -5,21 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use sortie_sandbox::{EnvPolicy, Feature, Ledger, Sandbox, SandboxPolicy};
 
-use crate::config::{Config, ConfigError, ProviderConfig};
-
-/// `[tools]`: what tool processes get beyond the allow-list (PATH, HOME, USER, SHELL,
-/// LANG, LC_*, TERM, TZ, TMPDIR).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ToolsConfig {
-    /// Set as given.
-    pub env: BTreeMap<String, String>,
-    /// Copied from Sortie's own environment when set there.
-    pub env_passthrough: Vec<String>,
-}
+use crate::config::{Config, ConfigError, ProviderConfig, ToolsConfig};
 
 /// The variable that names the features to treat as missing (`landlock,netns`), to see
 /// and test how the sandbox degrades on a kernel without them.

@@ -84,6 +84,20 @@ pub fn group_members(pgrp: u32) -> Vec<u32> {
         .collect()
 }
 
+/// True while some process of group `pgrp` runs (zombies do not count).
+pub fn group_alive(pgrp: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(raw) = i32::try_from(pgrp) else {
+            return false;
+        };
+        if raw <= 1 || nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), None).is_err() {
+            return false;
+        }
+    }
+    !group_members(pgrp).is_empty()
+}
+
 #[cfg(unix)]
 fn kill(pid: u32, signal: nix::sys::signal::Signal) {
     if let Ok(raw) = i32::try_from(pid) {

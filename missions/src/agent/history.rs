@@ -108,6 +108,21 @@ fn close_open_calls(history: &mut Vec<Message>) {
     }
 }
 
+/// The name of the tool call `call_id` in the conversation (the latest assistant messages
+/// first).
+pub(super) fn called_name(history: &[Message], call_id: &str) -> String {
+    history
+        .iter()
+        .rev()
+        .filter(|m| m.role == Role::Assistant)
+        .flat_map(|m| m.content.iter())
+        .find_map(|b| match b {
+            ContentBlock::ToolUse { id, name, .. } if id == call_id => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "tool".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

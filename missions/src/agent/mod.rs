@@ -6,6 +6,8 @@
 
 mod history;
 mod sandboxing;
+mod tool_call;
+mod update;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use sortie_transports::{
 };
 use tokio_util::sync::CancellationToken;
 
+use history::called_name;
 pub use history::history_from_events;
 
 use crate::auxiliary::Auxiliary;
@@ -52,6 +55,14 @@ pub enum Update {
         call_id: String,
         name: String,
         arguments: String,
+    },
+    /// What a running tool call writes (`stream`: `stdout` or `stderr`), as it comes; never
+    /// stored (the call's `tool_result` event is the record).
+    ToolOutput {
+        mission: MissionId,
+        call_id: String,
+        stream: String,
+        text: String,
     },
     /// A tool call waits for a person's yes or no (`ask` in the daemon); `approval` names
     /// the question.
@@ -737,7 +748,7 @@ impl MissionRunner {
                 let result = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return self.stopped(&id, format!("cancelled by the user while `{name}` ran")).await,
-                    r = self.tools.run(&sandbox, mission.policy, self.approver.as_ref(), &name, &arguments) => r,
+                    r = self.run_tool(&id, &sandbox, mission.policy, &call_id, &name, &arguments) => r,
                 };
                 self.record(
                     &id,
@@ -937,19 +948,4 @@ impl MissionRunner {
 /// Milliseconds since `start`, for an event's `duration_ms`.
 fn millis_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The name of the tool call `call_id` in the conversation (the latest assistant messages
-/// first).
-fn called_name(history: &[Message], call_id: &str) -> String {
-    history
-        .iter()
-        .rev()
-        .filter(|m| m.role == Role::Assistant)
-        .flat_map(|m| m.content.iter())
-        .find_map(|b| match b {
-            ContentBlock::ToolUse { id, name, .. } if id == call_id => Some(name.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "tool".to_string())
 }

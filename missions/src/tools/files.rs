@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{opt_u64, path_arg, str_arg, ToolError};
+use super::{open, opt_u64, path_arg, str_arg, ToolError};
 
 /// Largest file `read_file` returns whole; larger ones need a line range.
 const MAX_READ: u64 = 2 * 1024 * 1024;
@@ -23,27 +23,18 @@ fn rel(cwd: &Path, path: &Path) -> String {
         .unwrap_or_else(|_| path.display().to_string())
 }
 
-async fn read_text(cwd: &Path, path: &Path) -> Result<String, ToolError> {
-    let shown = rel(cwd, path);
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    if meta.is_dir() {
-        return Err(format!("`{shown}` is a directory; use list_dir"));
-    }
-    if meta.len() > MAX_READ * 8 {
-        return Err(format!(
-            "`{shown}` is {} bytes, too large to read",
-            meta.len()
-        ));
-    }
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+/// The text of a regular file; a binary one is refused.
+fn decode(bytes: Vec<u8>, shown: &str) -> Result<String, ToolError> {
     if bytes.iter().take(8192).any(|b| *b == 0) {
         return Err(format!("`{shown}` looks like a binary file"));
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+async fn read_text(cwd: &Path, path: &Path) -> Result<String, ToolError> {
+    let shown = rel(cwd, path);
+    decode(open::read(path, &shown, MAX_READ * 8).await?, &shown)
 }
 
 pub(super) async fn read(cwd: &Path, args: &Value) -> Result<String, ToolError> {
@@ -83,9 +74,7 @@ pub(super) async fn write(cwd: &Path, args: &Value) -> Result<String, ToolError>
             .await
             .map_err(|e| format!("cannot create the directories for `{shown}`: {e}"))?;
     }
-    tokio::fs::write(&path, content)
-        .await
-        .map_err(|e| format!("cannot write `{shown}`: {e}"))?;
+    open::write(&path, &shown, content.to_string()).await?;
     Ok(format!("wrote {} bytes to {shown}", content.len()))
 }
 
@@ -97,22 +86,22 @@ pub(super) async fn edit(cwd: &Path, args: &Value) -> Result<String, ToolError> 
     if old.is_empty() {
         return Err("old_text is empty; give the exact text to replace".into());
     }
-    let text = read_text(cwd, &path).await?;
-    match text.matches(old).count() {
-        0 => Err(format!(
-            "old_text was not found in `{shown}`; read the file again and copy the text exactly (whitespace included)"
-        )),
-        1 => {
-            let updated = text.replacen(old, new, 1);
-            tokio::fs::write(&path, &updated)
-                .await
-                .map_err(|e| format!("cannot write `{shown}`: {e}"))?;
-            Ok(format!("edited {shown}: replaced 1 occurrence"))
+    let (old, new) = (old.to_string(), new.to_string());
+    let replaced = shown.clone();
+    open::update(&path, &shown.clone(), MAX_READ * 8, move |bytes| {
+        let text = decode(bytes, &shown)?;
+        match text.matches(&old).count() {
+            0 => Err(format!(
+                "old_text was not found in `{shown}`; read the file again and copy the text exactly (whitespace included)"
+            )),
+            1 => Ok((text.replacen(&old, &new, 1), ())),
+            n => Err(format!(
+                "old_text occurs {n} times in `{shown}`; include more surrounding text so it is unique"
+            )),
         }
-        n => Err(format!(
-            "old_text occurs {n} times in `{shown}`; include more surrounding text so it is unique"
-        )),
-    }
+    })
+    .await?;
+    Ok(format!("edited {replaced}: replaced 1 occurrence"))
 }
 
 pub(super) async fn list(cwd: &Path, args: &Value) -> Result<String, ToolError> {
@@ -217,5 +206,91 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(out, "new.txt  (3 bytes)");
+    }
+
+    #[tokio::test]
+    async fn writing_or_editing_through_a_hard_link_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, "keep me").expect("write");
+        std::fs::hard_link(&secret, dir.path().join("link.txt")).expect("hard link");
+        let err = write(dir.path(), &json!({"path":"link.txt","content":"changed"}))
+            .await
+            .expect_err("write through a hard link");
+        assert!(err.contains("hard link"), "{err}");
+        let err = edit(
+            dir.path(),
+            &json!({"path":"link.txt","old_text":"keep","new_text":"lost"}),
+        )
+        .await
+        .expect_err("edit through a hard link");
+        assert!(err.contains("hard link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&secret).expect("read"), "keep me");
+        // Reading it is harmless.
+        let out = read(dir.path(), &json!({"path":"link.txt"}))
+            .await
+            .expect("read");
+        assert_eq!(out, "keep me");
+    }
+
+    #[tokio::test]
+    async fn a_dangling_symlink_out_of_the_tree_is_not_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let target = outside.path().join("new.txt");
+        std::os::unix::fs::symlink(&target, dir.path().join("link")).expect("symlink");
+        let err = write(dir.path(), &json!({"path":"link","content":"x"}))
+            .await
+            .expect_err("must refuse");
+        assert!(err.contains("outside the working directory"), "{err}");
+        assert!(!target.exists(), "wrote outside through a dangling symlink");
+    }
+
+    /// Runs a file tool on a FIFO with nobody at its other end; it must answer at once.
+    async fn on_fifo(
+        dir: &Path,
+        call: impl std::future::Future<Output = Result<String, ToolError>>,
+    ) -> Result<String, ToolError> {
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), call).await;
+        if answered.is_err() {
+            // Release the blocked reader or writer so the test ends, then fail.
+            let fifo = dir.join("pipe");
+            let _ = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&fifo);
+        }
+        answered.expect("a FIFO blocked the tool")
+    }
+
+    #[tokio::test]
+    async fn fifos_and_sockets_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("pipe"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let _socket =
+            std::os::unix::net::UnixListener::bind(dir.path().join("sock")).expect("socket");
+        for path in ["pipe", "sock"] {
+            let err = on_fifo(dir.path(), read(dir.path(), &json!({ "path": path })))
+                .await
+                .expect_err("read");
+            assert!(err.contains("not a regular file"), "{path}: {err}");
+            let err = on_fifo(
+                dir.path(),
+                write(dir.path(), &json!({"path": path, "content": "x"})),
+            )
+            .await
+            .expect_err("write");
+            assert!(err.contains("not a regular file"), "{path}: {err}");
+            let args = json!({"path": path, "old_text": "a", "new_text": "b"});
+            let err = on_fifo(dir.path(), edit(dir.path(), &args))
+                .await
+                .expect_err("edit");
+            assert!(err.contains("not a regular file"), "{path}: {err}");
+        }
     }
 }

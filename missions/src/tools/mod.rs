@@ -4,6 +4,9 @@
 
 mod files;
 mod grep;
+#[cfg(unix)]
+mod open;
+mod output;
 mod paths;
 mod shell;
 
@@ -19,6 +22,7 @@ use serde_json::{json, Value};
 use sortie_sandbox::{Sandbox, SandboxMode};
 use sortie_transports::ToolSpec;
 
+pub use output::LiveOutput;
 pub use paths::resolve_in;
 
 use crate::ToolOutcome;
@@ -115,12 +119,19 @@ impl ToolResult {
 /// A tool failure the model can read and act on.
 type ToolError = String;
 
+/// Default of `[tools] max_output_bytes`: 64 MiB.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The built-in tools.
 #[derive(Debug, Clone)]
 pub struct ToolBox {
     /// Default and upper bound for `shell` timeouts.
     pub shell_timeout: Duration,
     pub max_shell_timeout: Duration,
+    /// Output a shell command may write in all (both streams) before it is killed.
+    pub max_output_bytes: u64,
+    /// Timeout of every other tool call.
+    pub file_timeout: Duration,
 }
 
 impl Default for ToolBox {
@@ -128,6 +139,8 @@ impl Default for ToolBox {
         Self {
             shell_timeout: Duration::from_secs(120),
             max_shell_timeout: Duration::from_secs(600),
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            file_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -240,6 +253,26 @@ impl ToolBox {
         name: &str,
         arguments: &str,
     ) -> ToolResult {
+        let call = Call {
+            sandbox,
+            policy,
+            approver,
+            name,
+            arguments,
+        };
+        self.run_live(call, &|_, _| {}).await
+    }
+
+    /// Runs one tool call as [`ToolBox::run`] does, passing what a command writes to `live`
+    /// as it comes.
+    pub async fn run_live(&self, call: Call<'_>, live: &LiveOutput<'_>) -> ToolResult {
+        let Call {
+            sandbox,
+            policy,
+            approver,
+            name,
+            arguments,
+        } = call;
         if Self::mutates(name) {
             let allowed = match policy {
                 PermissionPolicy::Auto => true,
@@ -276,20 +309,31 @@ impl ToolBox {
                 args.get("path").and_then(Value::as_str).unwrap_or("")
             ));
         }
-        let result = match name {
-            "shell" => return self.shell(sandbox, policy, approver, &args).await,
-            "read_file" => files::read(cwd, &args).await,
-            "write_file" => files::write(cwd, &args).await,
-            "edit_file" => files::edit(cwd, &args).await,
-            "list_dir" => files::list(cwd, &args).await,
-            "grep" => grep::run(cwd, &args).await,
-            other => Err(format!(
-                "unknown tool `{other}`; available: shell, read_file, write_file, edit_file, list_dir, grep"
-            )),
+        if name == "shell" {
+            return self.shell(sandbox, policy, approver, &args, live).await;
+        }
+        let work = async {
+            match name {
+                "read_file" => files::read(cwd, &args).await,
+                "write_file" => files::write(cwd, &args).await,
+                "edit_file" => files::edit(cwd, &args).await,
+                "list_dir" => files::list(cwd, &args).await,
+                "grep" => grep::run(cwd, &args).await,
+                other => Err(format!(
+                    "unknown tool `{other}`; available: shell, read_file, write_file, edit_file, list_dir, grep"
+                )),
+            }
         };
-        match result {
-            Ok(out) => ToolResult::ok(out),
-            Err(e) => ToolResult::error(e),
+        match tokio::time::timeout(self.file_timeout, work).await {
+            Ok(Ok(out)) => ToolResult::ok(out),
+            Ok(Err(e)) => ToolResult::error(e),
+            Err(_) => ToolResult {
+                outcome: ToolOutcome::TimedOut,
+                output: format!(
+                    "`{name}` did not finish within {:?} and was abandoned; try a narrower path",
+                    self.file_timeout
+                ),
+            },
         }
     }
 }
@@ -303,8 +347,9 @@ impl ToolBox {
         policy: PermissionPolicy,
         approver: &dyn Approver,
         args: &Value,
+        live: &LiveOutput<'_>,
     ) -> ToolResult {
-        let mut result = shell::run(self, sandbox, args).await;
+        let mut result = shell::run(self, sandbox, args, live).await;
         if sandbox.mode() == SandboxMode::Off
             || result.outcome != ToolOutcome::Error
             || !looks_refused(&result.output)
@@ -320,7 +365,7 @@ impl ToolBox {
             if approver.approve(&question).await {
                 let mut outside = sandbox.clone();
                 outside.policy.mode = SandboxMode::Off;
-                let mut rerun = shell::run(self, &outside, args).await;
+                let mut rerun = shell::run(self, &outside, args, live).await;
                 rerun.output = format!("(run outside the sandbox, as approved)\n{}", rerun.output);
                 return rerun;
             }
@@ -349,6 +394,16 @@ fn looks_refused(output: &str) -> bool {
     ]
     .iter()
     .any(|m| output.contains(m))
+}
+
+/// One tool call: where, under which policy, who to ask, and what the model asked for.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub sandbox: &'a Sandbox,
+    pub policy: PermissionPolicy,
+    pub approver: &'a dyn Approver,
+    pub name: &'a str,
+    pub arguments: &'a str,
 }
 
 fn or_dot(s: &str) -> &str {
@@ -504,5 +559,32 @@ mod tests {
             r.output
         );
         assert!(!dir.path().join("x").exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_tool_past_its_timeout_answers_that_it_timed_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..3000 {
+            std::fs::write(dir.path().join(format!("f{i}.txt")), "needle\n").expect("write");
+        }
+        let tools = ToolBox {
+            file_timeout: Duration::from_millis(1),
+            ..ToolBox::default()
+        };
+        let r = tools
+            .run(
+                &Sandbox::unconfined(dir.path()),
+                PermissionPolicy::Auto,
+                &DenyAll,
+                "grep",
+                r#"{"pattern":"needle"}"#,
+            )
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::TimedOut, "{}", r.output);
+        assert!(
+            r.output.contains("`grep` did not finish within 1ms"),
+            "{}",
+            r.output
+        );
     }
 }

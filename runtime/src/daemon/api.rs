@@ -500,13 +500,7 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
 }
 
 fn update_mission(u: &Update) -> Option<MissionId> {
-    match u {
-        Update::Event { mission, .. }
-        | Update::TextDelta { mission, .. }
-        | Update::ThinkingDelta { mission, .. }
-        | Update::ToolStarted { mission, .. }
-        | Update::ApprovalRequested { mission, .. } => Some(*mission),
-    }
+    Some(u.mission())
 }
 
 #[derive(Debug, Deserialize)]
@@ -752,7 +746,7 @@ pub fn openapi_document() -> Value {
                 "delete": {"summary": "Delete a mission that is not active, and its events", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}
             },
             "/missions/{id}/events": {"get": {"summary": "The stored events from `from`", "parameters": [id_param, from_param], "responses": with_errors(json!({"200": ok("Events", json!({"type": "array", "items": {"$ref": "#/components/schemas/Event"}}))}))}},
-            "/missions/{id}/stream": {"get": {"summary": "Server-Sent Events: `event` (stored events from `from`, then live), `delta` (live text, thinking and tool starts), then `end` when the mission is no longer queued or running", "parameters": [id_param, from_param],
+            "/missions/{id}/stream": {"get": {"summary": "Server-Sent Events: `event` (stored events from `from`, then live), `delta` (live text, thinking, tool starts and `tool_output`: what a running command writes), then `end` when the mission is no longer queued or running", "parameters": [id_param, from_param],
                 "responses": with_errors(json!({"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}))}},
             "/missions/{id}/messages": {"post": {"summary": "Send the next message and run the mission again", "parameters": [id_param],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},

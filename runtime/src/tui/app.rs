@@ -146,6 +146,8 @@ pub struct MissionView {
     pub live_text: String,
     pub live_thinking: String,
     pub running_tool: Option<String>,
+    /// The end of what the running tool wrote (see `live::push_tool_output`).
+    pub tool_output: String,
     /// Lines scrolled up from the bottom; 0 follows the end.
     pub scroll: u16,
     /// Tool output and thinking unfolded.
@@ -154,25 +156,6 @@ pub struct MissionView {
     pub approvals: Vec<(String, String)>,
     /// The lines of `events`, rendered once as they arrive (again when `expanded` flips).
     pub rendered: Vec<ratatui::text::Line<'static>>,
-}
-
-impl MissionView {
-    fn push(&mut self, event: StoredEvent) {
-        let first = self.rendered.is_empty();
-        self.rendered
-            .extend(super::ui::event_lines(&event, self.expanded, first));
-        self.events.push(event);
-    }
-
-    fn toggle_expanded(&mut self) {
-        self.expanded = !self.expanded;
-        self.rendered.clear();
-        for e in &self.events {
-            let first = self.rendered.is_empty();
-            let lines = super::ui::event_lines(e, self.expanded, first);
-            self.rendered.extend(lines);
-        }
-    }
 }
 
 /// Something for the daemon to do.
@@ -366,8 +349,7 @@ impl App {
                 if self.view.id == Some(m.id) {
                     self.view.live_text.clear();
                     self.view.live_thinking.clear();
-                    self.view.running_tool = None;
-                    self.view.approvals.clear();
+                    self.view.tool_ended();
                 }
                 self.upsert(m);
             }
@@ -433,10 +415,7 @@ impl App {
                             m.status = *status;
                         }
                     }
-                    MissionEvent::ToolResult { .. } => {
-                        v.running_tool = None;
-                        v.approvals.clear();
-                    }
+                    MissionEvent::ToolResult { .. } => v.tool_ended(),
                     _ => {}
                 }
                 v.push(event);
@@ -452,8 +431,9 @@ impl App {
                 name,
                 arguments,
                 ..
-            } if Some(mission) == v.id => {
-                v.running_tool = Some(sortie_missions::tools::ToolBox::summary(&name, &arguments))
+            } if Some(mission) == v.id => v.tool_started(&name, &arguments),
+            Update::ToolOutput { mission, text, .. } if Some(mission) == v.id => {
+                super::live::push_tool_output(&mut v.tool_output, &text)
             }
             Update::ApprovalRequested {
                 mission,

@@ -3,6 +3,7 @@
 //! keys into commands and messages into frames, drawing once per batch of messages.
 
 pub mod app;
+mod live;
 mod markdown;
 pub mod ui;
 mod worker;

@@ -166,6 +166,43 @@ fn open_conversation(app: &mut App) {
 }
 
 #[test]
+fn a_running_tool_shows_the_end_of_what_it_writes_until_it_ends() {
+    let mut app = app();
+    open_conversation(&mut app);
+    let (mission, call_id) = (id(1), "call-9".to_string());
+    app.apply(Msg::Update(Update::ToolStarted {
+        mission,
+        call_id: call_id.clone(),
+        name: "shell".into(),
+        arguments: r#"{"command":"cargo test"}"#.into(),
+    }));
+    for text in [
+        "Compiling sortie\n",
+        "running 12 tests\n",
+        "test clock ... ok\n",
+    ] {
+        app.apply(Msg::Update(Update::ToolOutput {
+            mission,
+            call_id: call_id.clone(),
+            stream: "stdout".into(),
+            text: text.into(),
+        }));
+    }
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("→ shell: cargo test …"), "{screen}");
+    assert!(screen.contains("│ running 12 tests"), "{screen}");
+    assert!(screen.contains("│ test clock ... ok"), "{screen}");
+    app.apply(Msg::Ended(mission_with_status(1, "completed")));
+    let screen = draw(&app, 80, 24);
+    assert!(!screen.contains("│ running 12 tests"), "{screen}");
+    assert!(app.view.tool_output.is_empty());
+}
+
+fn mission_with_status(n: u8, status: &str) -> Mission {
+    mission(n, status, None, "Fix the flaky scheduler test", 5)
+}
+
+#[test]
 fn missions_screen() {
     insta::assert_snapshot!(draw(&app(), 80, 24));
 }

@@ -10,7 +10,7 @@ use sortie_missions::{Mission, MissionEvent, MissionStatus, StoredEvent, ToolOut
 use sortie_transports::auth::{AuthMode, CredentialStatus};
 use sortie_transports::ContentBlock;
 
-use super::app::{App, InputPurpose, MissionView, Overlay, Screen};
+use super::app::{App, InputPurpose, Overlay, Screen};
 use super::markdown;
 use crate::render;
 
@@ -424,42 +424,6 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
     lines
 }
 
-/// What of the streaming text to render: all of it when scrolled, else (past 16 KB) from a
-/// paragraph break near the end, so a long answer does not cost more with every delta.
-fn live_tail(v: &MissionView) -> &str {
-    const TAIL: usize = 16 * 1024;
-    let text = v.live_text.as_str();
-    if v.scroll > 0 || text.len() <= TAIL {
-        return text;
-    }
-    let mut cut = text.len() - TAIL;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    match text[cut..].find("\n\n") {
-        Some(i) => &text[cut + i + 2..],
-        None => &text[cut..],
-    }
-}
-
-/// The lines of what streams now: thinking, text, the tool running.
-pub fn live_lines(v: &MissionView) -> Vec<Line<'static>> {
-    let mut lines = Vec::new();
-    if !v.live_thinking.is_empty() {
-        thinking(&mut lines, &v.live_thinking, v.expanded);
-    }
-    if !v.live_text.is_empty() {
-        lines.extend(markdown::render(live_tail(v), ""));
-    }
-    if let Some(tool) = &v.running_tool {
-        lines.push(Line::styled(
-            format!("→ {tool} …"),
-            Style::default().fg(Color::Cyan),
-        ));
-    }
-    lines
-}
-
 /// `text` indented by `by`; a blank line stays empty (ratatui's wrapping draws a line of
 /// spaces alone as two rows).
 fn indented(text: &str, by: &str, style: Style) -> Line<'static> {
@@ -470,7 +434,7 @@ fn indented(text: &str, by: &str, style: Style) -> Line<'static> {
     }
 }
 
-fn thinking(lines: &mut Vec<Line<'static>>, text: &str, expanded: bool) {
+pub(super) fn thinking(lines: &mut Vec<Line<'static>>, text: &str, expanded: bool) {
     let dim = Style::default()
         .fg(Color::DarkGray)
         .add_modifier(Modifier::ITALIC);
@@ -531,7 +495,7 @@ fn mission(f: &mut Frame, app: &App, area: Rect) {
     // Only the tail that can be on screen is wrapped and drawn: walking back from the end
     // until the lines fill the view plus the scroll (a line takes at least its width
     // divided by the view's, so this never takes too few).
-    let live = live_lines(&app.view);
+    let live = super::live::live_lines(&app.view);
     let rendered = &app.view.rendered;
     let width = body.width.saturating_sub(2).max(1) as usize;
     let need = body.height as usize + app.view.scroll as usize;
@@ -553,7 +517,8 @@ fn mission(f: &mut Frame, app: &App, area: Rect) {
     let para = Paragraph::new(shown)
         .wrap(Wrap { trim: false })
         .block(Block::bordered().border_type(BorderType::Rounded));
-    let total = para.line_count(body.width) as u16;
+    // It wraps at the width it is given: the view's inside, within the border.
+    let total = para.line_count(body.width.saturating_sub(2)) as u16;
     let bottom = total.saturating_sub(body.height);
     let top = bottom.saturating_sub(app.view.scroll);
     f.render_widget(para.scroll((top, 0)), body);

@@ -14,4 +14,5 @@ mod recovery;
 mod responses;
 mod sandbox;
 mod support;
+mod tool_output;
 mod tui;

@@ -311,3 +311,49 @@ async fn ask_at_a_terminal_goes_through_the_daemon() {
     let (_, missions) = daemon.get("/missions").await;
     assert_eq!(missions["missions"][0]["status"], "completed", "{missions}");
 }
+
+#[tokio::test]
+async fn run_at_a_terminal_shows_a_spinner_with_the_time_spent_waiting() {
+    let mock = MockProvider::start().await;
+    let command = "echo compiling; sleep 4; echo linked";
+    mock.push(
+        Reply::tool_call("c1", "shell", json!({ "command": command }))
+            .delayed(Duration::from_secs(3)),
+    );
+    mock.push(Reply::text("All built."));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let args = format!(
+        "run 'build it' --cwd {}",
+        shell_quote(&cwd.path().display().to_string())
+    );
+    let pane = format!(
+        "env SORTIE_AUTOSTART=0 {}",
+        sortie_command(home.path(), &args)
+    );
+    let tmux = Tmux::start(cwd.path(), &pane, 100, 30);
+
+    // The model has not answered yet.
+    tmux.wait_for(&["waiting for mock-model · "]).await;
+    // The tool runs: its output so far, and how long it has been running.
+    let label = format!("shell: {command} · ");
+    let screen = tmux.wait_for(&["│ compiling", &label]).await;
+    let spinner = screen
+        .lines()
+        .find(|l| l.contains(&label))
+        .expect("the spinner's line");
+    let elapsed = spinner.split(&label).nth(1).unwrap_or_default().trim();
+    assert!(
+        elapsed.ends_with('s') && elapsed[..elapsed.len() - 1].parse::<u64>().is_ok(),
+        "{spinner}"
+    );
+    let done = tmux.wait_for(&["All built.", "── completed"]).await;
+    assert_eq!(tmux.exit_status().await, "0");
+    assert!(done.contains("│ linked"), "{done}");
+    assert!(
+        !done.contains(&label),
+        "the spinner stayed on screen:\n{done}"
+    );
+    assert!(!done.contains("waiting for mock-model"), "{done}");
+}
