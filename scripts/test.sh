@@ -29,6 +29,19 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 tmux -V
 
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "==> installing python3 (the sandbox's network test runs a small Python client inside it)"
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
+    $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3 >/dev/null
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "error: python3 is needed for the sandbox's network test; install it and run this again" >&2
+    exit 1
+  fi
+fi
+
 echo "==> installing the test OAuth authorization server (oidc-provider, pinned in package-lock.json)"
 npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error
 

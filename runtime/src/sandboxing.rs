@@ -90,12 +90,16 @@ pub fn sweep(home: &Path) -> Vec<String> {
     ledger(home).map(|l| l.sweep()).unwrap_or_default()
 }
 
-/// The `sortie` binary, which runs the launcher; `None` when this process is not it (a
-/// test harness using the library), and then programs run unconfined.
+/// The launcher: `sortie-sandbox` beside this binary (it starts in a quarter of the time),
+/// else the `sortie` binary itself; `None` when this process is not `sortie` (a test
+/// harness using the library), and then programs run unconfined.
 fn launcher() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let name = exe.file_stem()?.to_str()?;
-    (name == "sortie").then_some(exe)
+    if exe.file_stem()?.to_str()? != "sortie" {
+        return None;
+    }
+    let small = exe.with_file_name(format!("sortie-sandbox{}", std::env::consts::EXE_SUFFIX));
+    Some(if small.is_file() { small } else { exe })
 }
 
 fn unavailable() -> Vec<Feature> {

@@ -8,6 +8,7 @@
 //! (50 list rows refreshed, 50 text deltas to the open mission) and draws it, on a
 //! TestBackend of 80×24 and of 200×60. Goal: a frame in 16 ms or less.
 
+use sortie_tests::stats::percentile;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -59,10 +60,6 @@ fn conversation(n: usize) -> Vec<StoredEvent> {
             serde_json::from_value(v).expect("event")
         })
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {

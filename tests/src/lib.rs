@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod mock;
 pub mod oauth_server;
 pub mod responses_wire;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,7 +27,8 @@ pub fn sortie_bin() -> PathBuf {
             .expect("target/<profile>")
             .to_path_buf();
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "-q", "-p", "sortie", "--bin", "sortie"]);
+        // Both binaries: `sortie` starts tool processes through `sortie-sandbox` beside it.
+        build.args(["build", "-q", "-p", "sortie", "--bins"]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }
