@@ -15,6 +15,7 @@ use super::markdown;
 use crate::render;
 
 mod help;
+mod sandbox;
 use help::help;
 
 pub fn status_color(s: MissionStatus) -> Color {
@@ -270,13 +271,16 @@ fn missions(f: &mut Frame, app: &App, area: Rect) {
     }
     let lines = match visible.get(app.selected) {
         Some(m) => vec![
-            Line::from(vec![
-                Span::styled(mission_name(m), Style::default().bold()),
-                Span::styled(
-                    format!("  {}", super::app::short(&m.id)),
-                    Style::default().fg(Color::DarkGray),
-                ),
-            ]),
+            Line::from(sandbox::marked(
+                m.sandbox.unwrap_or(app.sandbox),
+                vec![
+                    Span::styled(mission_name(m), Style::default().bold()),
+                    Span::styled(
+                        format!("  {}", super::app::short(&m.id)),
+                        Style::default().fg(Color::DarkGray),
+                    ),
+                ],
+            )),
             Line::styled(
                 format!(
                     "{}/{} · {} · {} turn{} · {}{} · {} ago · {}",
@@ -469,14 +473,21 @@ fn mission(f: &mut Frame, app: &App, area: Rect) {
     .areas(area);
     let header = match m {
         Some(m) => Text::from(vec![
-            Line::from(vec![
-                Span::styled(
-                    format!(" {} ", m.status.as_str()),
-                    Style::default().fg(Color::Black).bg(status_color(m.status)),
-                ),
-                Span::raw(" "),
-                Span::styled(mission_name(m), Style::default().bold()),
-            ]),
+            Line::from(
+                [
+                    Span::styled(
+                        format!(" {} ", m.status.as_str()),
+                        Style::default().fg(Color::Black).bg(status_color(m.status)),
+                    ),
+                    Span::raw(" "),
+                ]
+                .into_iter()
+                .chain(sandbox::marked(
+                    m.sandbox.unwrap_or(app.sandbox),
+                    vec![Span::styled(mission_name(m), Style::default().bold())],
+                ))
+                .collect::<Vec<_>>(),
+            ),
             Line::styled(
                 format!(
                     " {}/{} · {} · {} turn{} · {} tokens{} · {}",
@@ -837,7 +848,12 @@ fn input(f: &mut Frame, app: &App) {
     f.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
-            .block(overlay_block(&input.title)),
+            .block(match input.purpose {
+                InputPurpose::NewMission { sandbox: mode } => {
+                    overlay_block(&input.title).title_bottom(sandbox::choice_line(mode))
+                }
+                _ => overlay_block(&input.title),
+            }),
         area,
     );
 }
