@@ -177,7 +177,7 @@ async fn schedule_ls_json_gives_each_schedule_its_sandbox() {
     .await;
     let rows: Value =
         serde_json::from_str(&ok(home.path(), &["schedule", "ls", "--json"]).await).expect("json");
-    let sandbox_of = |prompt: &str| {
+    let sandbox_of = |rows: &Value, prompt: &str| {
         rows.as_array()
             .expect("array")
             .iter()
@@ -185,6 +185,26 @@ async fn schedule_ls_json_gives_each_schedule_its_sandbox() {
             .map(|s| s["sandbox"].clone())
             .unwrap_or_else(|| panic!("no schedule `{prompt}` in {rows}"))
     };
-    assert_eq!(sandbox_of("unboxed"), "off", "{rows}");
-    assert_eq!(sandbox_of("default"), "read-only", "{rows}");
+    assert_eq!(sandbox_of(&rows, "unboxed"), "off", "{rows}");
+    assert_eq!(sandbox_of(&rows, "default"), "read-only", "{rows}");
+
+    // The same through a running daemon: its API and the command that asks it.
+    let d = DaemonProc::start(home.path()).await;
+    let (status, api) = d.get("/schedules").await;
+    assert_eq!(status, 200, "{api}");
+    let modes: Vec<&str> = api["schedules"]
+        .as_array()
+        .expect("schedules")
+        .iter()
+        .filter_map(|s| s["sandbox"].as_str())
+        .collect();
+    assert_eq!(modes.len(), 2, "{api}");
+    assert!(
+        modes.contains(&"off") && modes.contains(&"read-only"),
+        "{api}"
+    );
+    let rows: Value =
+        serde_json::from_str(&ok(home.path(), &["schedule", "ls", "--json"]).await).expect("json");
+    assert_eq!(sandbox_of(&rows, "unboxed"), "off", "{rows}");
+    assert_eq!(sandbox_of(&rows, "default"), "read-only", "{rows}");
 }
