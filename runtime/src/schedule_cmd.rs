@@ -509,6 +509,13 @@ fn list(all: &[Schedule], json: bool) {
             .chars()
             .take(40)
             .collect();
+        // A schedule whose missions are not confined says so before its prompt.
+        let prompt = match s.mission.sandbox {
+            Some(sortie_missions::SandboxMode::Off) => {
+                format!("{} {prompt}", style.yellow("[sandbox off]"))
+            }
+            _ => prompt,
+        };
         println!(
             "{:<13} {:<30} {:<23} {:<10} {}",
             &s.id[..13.min(s.id.len())],

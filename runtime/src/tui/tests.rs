@@ -712,3 +712,27 @@ fn a_mission_not_confined_is_marked_in_the_list_details_and_in_its_view() {
     );
     insta::assert_snapshot!("mission_view_sandbox_off", screen);
 }
+
+#[test]
+fn a_sandbox_changed_on_resume_shows_in_the_conversation() {
+    let text = |mode: &str| -> String {
+        let e = event(9, json!({"type": "sandbox_changed", "mode": mode}));
+        ui::event_lines(&e, false, false)
+            .iter()
+            .map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.as_ref())
+                    .collect::<String>()
+            })
+            .collect()
+    };
+    assert_eq!(
+        text("read-only"),
+        "⇄ tools run in a new sandbox from here on  sandbox read-only"
+    );
+    assert_eq!(
+        text("off"),
+        " ⚠ sandbox off  ⇄ tools run in a new sandbox from here on"
+    );
+}

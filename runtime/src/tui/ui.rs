@@ -398,6 +398,13 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
                     Style::default().fg(Color::Magenta),
                 ));
             }
+            MissionEvent::SandboxChanged { mode } => lines.push(Line::from(sandbox::marked(
+                *mode,
+                vec![Span::styled(
+                    "⇄ tools run in a new sandbox from here on",
+                    dim,
+                )],
+            ))),
             MissionEvent::Warning { message } => lines.push(Line::styled(
                 format!("! {message}"),
                 Style::default().fg(Color::Yellow),

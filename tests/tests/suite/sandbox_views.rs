@@ -187,6 +187,17 @@ async fn schedule_ls_json_gives_each_schedule_its_sandbox() {
     };
     assert_eq!(sandbox_of(&rows, "unboxed"), "off", "{rows}");
     assert_eq!(sandbox_of(&rows, "default"), "read-only", "{rows}");
+    // The table marks the one whose missions are not confined.
+    let table = ok(home.path(), &["schedule", "ls"]).await;
+    let line = |prompt: &str| {
+        table
+            .lines()
+            .find(|l| l.ends_with(prompt))
+            .unwrap_or_else(|| panic!("no row for {prompt}:\n{table}"))
+            .to_string()
+    };
+    assert!(line("unboxed").contains("[sandbox off] unboxed"), "{table}");
+    assert!(!line("default").contains("sandbox"), "{table}");
 
     // The same through a running daemon: its API and the command that asks it.
     let d = DaemonProc::start(home.path()).await;
