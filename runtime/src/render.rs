@@ -4,7 +4,9 @@ use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sortie_missions::{Mission, MissionEvent, MissionStatus, StoredEvent, ToolOutcome, Update};
+use sortie_missions::{
+    Mission, MissionEvent, MissionStatus, SandboxMode, StoredEvent, ToolOutcome, Update,
+};
 use sortie_transports::{ContentBlock, Usage};
 
 /// ANSI styling, on only for a terminal without `NO_COLOR`.
@@ -269,16 +271,30 @@ pub fn missions_table(s: &Style, missions: &[Mission], now: DateTime<Utc>) -> St
         let status = format!("{:<12}", m.status.as_str());
         let status = status.replacen(m.status.as_str(), &s.status(m.status), 1);
         let title = m.title.clone().unwrap_or_else(|| m.prompt.clone());
+        // A mission whose tools are not confined says so before its title.
+        let title = match m.sandbox {
+            Some(SandboxMode::Off) => format!("{} {}", s.yellow("[sandbox off]"), clip(&title, 32)),
+            _ => clip(&title, 32),
+        };
         out.push_str(&format!(
-            "{:<13}  {status}  {:>5}  {:<24}  {:>4}  {}\n",
+            "{:<13}  {status}  {:>5}  {:<24}  {:>4}  {title}\n",
             &m.id.to_string()[..13],
             m.turns,
             clip(&format!("{}/{}", m.provider, m.model), 24),
             age(m.created_at, now),
-            clip(&title, 32)
         ));
     }
     out
+}
+
+/// `sandbox MODE` for a mission's header; `off` is marked, and a mission from before
+/// sandboxes (none recorded) says whose mode it gets.
+pub(crate) fn sandbox_text(s: &Style, mode: Option<SandboxMode>) -> String {
+    match mode {
+        Some(SandboxMode::Off) => s.yellow("sandbox off (not confined)"),
+        Some(mode) => format!("sandbox {mode}"),
+        None => "sandbox from the config ([sandbox] mode)".into(),
+    }
 }
 
 /// The whole event log of one mission, readable.
@@ -294,8 +310,9 @@ pub fn mission_log(s: &Style, m: &Mission, events: &[StoredEvent]) -> String {
     ));
     out.push_str(&format!("  cwd       {}\n", m.cwd.display()));
     out.push_str(&format!(
-        "  policy    {}  ·  max turns {}\n",
+        "  policy    {}  ·  {}  ·  max turns {}\n",
         m.policy.as_str(),
+        sandbox_text(s, m.sandbox),
         m.max_turns
     ));
     out.push_str(&format!(

@@ -101,7 +101,8 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             cwd,
             permission: req.permission,
             max_turns: req.max_turns,
-            sandbox: req.sandbox,
+            // Fixed when added, as a mission's is when it is created.
+            sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
         },
         now,
     );
@@ -129,6 +130,8 @@ pub fn set_paused(store: &Store, id: &str, paused: bool) -> anyhow::Result<Sched
 pub fn schedule_json(s: &Schedule) -> Value {
     let mut v = serde_json::to_value(s).unwrap_or_default();
     v["when"] = json!(s.timing.describe());
+    // The sandbox of its missions (null: added before sandboxes; the config's mode applies).
+    v["sandbox"] = json!(s.mission.sandbox);
     v
 }
 
@@ -506,6 +509,13 @@ fn list(all: &[Schedule], json: bool) {
             .chars()
             .take(40)
             .collect();
+        // A schedule whose missions are not confined says so before its prompt.
+        let prompt = match s.mission.sandbox {
+            Some(sortie_missions::SandboxMode::Off) => {
+                format!("{} {prompt}", style.yellow("[sandbox off]"))
+            }
+            _ => prompt,
+        };
         println!(
             "{:<13} {:<30} {:<23} {:<10} {}",
             &s.id[..13.min(s.id.len())],

@@ -223,7 +223,7 @@ async fn create_mission(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewMission = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?}}"))
+        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?}}"))
     })?;
     match &req.cwd {
         Some(cwd) if cwd.is_absolute() => {}
@@ -643,7 +643,7 @@ async fn add_schedule(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: schedule_cmd::NewSchedule = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"missed\", \"overlap\", \"jitter\"}}"))
+        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"missed\", \"overlap\", \"jitter\"}}"))
     })?;
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
     let s = schedule_cmd::build(&config, req, chrono::Utc::now())
@@ -697,10 +697,10 @@ async fn run_schedule_now(
 }
 
 async fn openapi() -> Json<Value> {
-    Json(openapi_document())
+    Json(super::openapi_sandbox::with_sandbox(openapi_document()))
 }
 
-/// The OpenAPI 3.1 description of this API.
+/// The OpenAPI 3.1 description of this API, but for `sandbox` (see `openapi_sandbox`).
 pub fn openapi_document() -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let id_param = json!({"name": "id", "in": "path", "required": true, "description": "A mission id, or a unique prefix of at least 4 characters", "schema": {"type": "string"}});

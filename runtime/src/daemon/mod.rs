@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api;
 pub mod approvals;
+mod openapi_sandbox;
 pub mod supervisor;
 
 use std::collections::HashMap;

@@ -6,9 +6,15 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::Value;
-use sortie_missions::{Mission, MissionEvent, MissionId, MissionStatus, StoredEvent, Update};
+use sortie_missions::{
+    Mission, MissionEvent, MissionId, MissionStatus, SandboxMode, StoredEvent, Update,
+};
 
 use crate::auth_cmd::{CredentialRow, LoginPrompt};
+
+mod new_mission;
+mod new_schedule;
+pub use new_schedule::schedule_body;
 
 /// The main screens, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +57,10 @@ impl Sort {
 /// What an input box is for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputPurpose {
-    NewMission,
+    /// A new mission, in the sandbox chosen in the box (Tab cycles it).
+    NewMission {
+        sandbox: SandboxMode,
+    },
     /// The next message of a mission; with a provider/model when it follows the picker.
     Message {
         id: MissionId,
@@ -163,7 +172,8 @@ pub struct MissionView {
 pub enum Cmd {
     Follow(MissionId, u64),
     Unfollow,
-    NewMission(String),
+    /// A new mission: its prompt and its sandbox.
+    NewMission(String, SandboxMode),
     Message {
         id: MissionId,
         text: Option<String>,
@@ -236,6 +246,8 @@ pub struct App {
     pub quit: bool,
     /// Known models per provider (from the daemon), for the picker.
     pub models: BTreeMap<String, Vec<String>>,
+    /// The config's `[sandbox] mode`: a new mission's, and one's recorded without any.
+    pub sandbox: SandboxMode,
 }
 
 impl App {
@@ -259,6 +271,7 @@ impl App {
             history: Vec::new(),
             quit: false,
             models: BTreeMap::new(),
+            sandbox: SandboxMode::default(),
         }
     }
 
@@ -509,10 +522,7 @@ impl App {
                 return self.switch(next);
             }
             KeyCode::Char('n') if self.screen != Screen::Accounts => {
-                self.overlay = Some(Overlay::Input(Input::new(
-                    InputPurpose::NewMission,
-                    "New mission — what should it do? (runs in the current directory)",
-                )));
+                self.overlay = Some(Overlay::Input(self.new_mission_input()));
                 return Vec::new();
             }
             _ => {}
@@ -745,6 +755,7 @@ impl App {
                 input.text.pop();
             }
             KeyCode::Char('u') if ctrl => input.text.clear(),
+            KeyCode::Tab | KeyCode::BackTab => new_mission::cycle_sandbox(&mut input, key.code),
             KeyCode::Up if !self.history.is_empty() && !input.text.contains('\n') => {
                 let at = match input.browsing {
                     Some(i) => i.saturating_sub(1),
@@ -789,7 +800,7 @@ impl App {
             self.history.push(text.clone());
         }
         match input.purpose {
-            InputPurpose::NewMission => vec![Cmd::NewMission(text)],
+            InputPurpose::NewMission { sandbox } => vec![Cmd::NewMission(text, sandbox)],
             InputPurpose::Message {
                 id,
                 provider,
@@ -959,34 +970,6 @@ impl App {
             _ => {}
         }
     }
-}
-
-/// The body of `POST /schedules` from the TUI's two answers.
-pub fn schedule_body(timing: &str, prompt: &str) -> Result<Value, String> {
-    let cwd =
-        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
-    let timing = timing.trim();
-    let mut body = serde_json::json!({"prompt": prompt, "cwd": cwd});
-    if let Some(rest) = timing.strip_prefix("every ") {
-        body["every"] = rest.trim().into();
-    } else if let Some(rest) = timing.strip_prefix("at ") {
-        body["at"] = rest.trim().into();
-    } else if let Some(rest) = timing.strip_prefix("cron ") {
-        // `cron <5 or 6 fields> [zone]`: a last word with a `/` is an IANA zone.
-        let mut fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields
-            .last()
-            .is_some_and(|f| f.contains('/') && f.chars().next().is_some_and(char::is_alphabetic))
-        {
-            body["tz"] = fields.pop().unwrap_or_default().into();
-        }
-        body["cron"] = fields.join(" ").into();
-    } else {
-        return Err(format!(
-            "`{timing}` is not a timing: start it with `every`, `cron` or `at`"
-        ));
-    }
-    Ok(body)
 }
 
 fn status_rank(s: MissionStatus) -> u8 {

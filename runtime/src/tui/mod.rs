@@ -49,6 +49,7 @@ pub async fn run(home: &Path) -> anyhow::Result<ExitCode> {
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
     let worker = tokio::spawn(worker::run(client, cmd_rx, msg_tx));
     let mut app = App::new(config.provider_names(), chrono::Utc::now());
+    app.sandbox = config.sandbox.mode;
 
     let mut terminal = ratatui::init();
     let _restore = Restore;

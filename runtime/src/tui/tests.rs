@@ -6,7 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use serde_json::{json, Value};
-use sortie_missions::{Mission, MissionId, StoredEvent, Update};
+use sortie_missions::{Mission, MissionId, SandboxMode, StoredEvent, Update};
 
 use super::app::{App, Cmd, InputPurpose, Msg, Overlay, Screen};
 use super::ui;
@@ -284,7 +284,10 @@ fn new_mission_input_is_multi_line_with_history() {
     insta::assert_snapshot!(draw(&app, 80, 24));
     assert_eq!(
         key(&mut app, KeyCode::Enter),
-        vec![Cmd::NewMission("first line\nsecond line".into())]
+        vec![Cmd::NewMission(
+            "first line\nsecond line".into(),
+            SandboxMode::WorkspaceWrite
+        )]
     );
     // The next box recalls it with Up.
     key(&mut app, KeyCode::Char('n'));
@@ -602,4 +605,134 @@ fn folded_tool_output_shows_a_blank_line_as_one_empty_row() {
     let para = ratatui::widgets::Paragraph::new(ui::event_lines(&e, false, true))
         .wrap(ratatui::widgets::Wrap { trim: false });
     assert_eq!(para.line_count(40), 4);
+}
+
+#[test]
+fn the_new_mission_box_starts_on_the_configs_sandbox_and_tab_picks_another() {
+    let mut app = app();
+    // `[sandbox] mode = "read-only"` in the config.
+    app.sandbox = SandboxMode::ReadOnly;
+    key(&mut app, KeyCode::Char('n'));
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen.contains("sandbox: read-only · Tab changes"),
+        "{screen}"
+    );
+    typed(&mut app, "tidy the logs");
+    key(&mut app, KeyCode::Tab);
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("sandbox: off — not confined"), "{screen}");
+    insta::assert_snapshot!("new_mission_sandbox_off", screen);
+    // Tab goes round; Shift-Tab goes back.
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::BackTab);
+    assert!(draw(&app, 80, 24).contains("sandbox: workspace-write"));
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::NewMission("tidy the logs".into(), SandboxMode::Off)],
+        "the command carries the sandbox chosen, not the config's"
+    );
+    // What the daemon is sent.
+    let body = super::worker::new_mission_body(
+        "tidy the logs",
+        SandboxMode::Off,
+        Some(std::path::Path::new("/work/repo")),
+    );
+    assert_eq!(
+        body,
+        json!({"prompt": "tidy the logs", "cwd": "/work/repo", "sandbox": "off"})
+    );
+    // The next box starts on the config's mode again.
+    key(&mut app, KeyCode::Char('n'));
+    typed(&mut app, "again");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::NewMission("again".into(), SandboxMode::ReadOnly)]
+    );
+}
+
+#[test]
+fn tab_in_other_boxes_changes_nothing() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('/'));
+    typed(&mut app, "xai");
+    key(&mut app, KeyCode::Tab);
+    match &app.overlay {
+        Some(Overlay::Input(i)) => {
+            assert_eq!(i.purpose, InputPurpose::Filter);
+            assert_eq!(i.text, "xai");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_mission_not_confined_is_marked_in_the_list_details_and_in_its_view() {
+    let mut app = app();
+    let mut list = missions();
+    list[0].sandbox = Some(SandboxMode::Off);
+    list[1].sandbox = Some(SandboxMode::ReadOnly);
+    app.apply(Msg::Missions(list));
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(1))
+        .expect("row");
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("⚠ sandbox off"), "{screen}");
+    insta::assert_snapshot!("missions_selected_sandbox_off", screen);
+    // Another row: its own mode, quietly.
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(2))
+        .expect("row");
+    let screen = draw(&app, 80, 24);
+    assert!(screen.contains("sandbox read-only"), "{screen}");
+    assert!(!screen.contains("sandbox off"), "{screen}");
+    // A mission recorded without one: the config's mode.
+    app.sandbox = SandboxMode::Off;
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(3))
+        .expect("row");
+    assert!(draw(&app, 80, 24).contains("⚠ sandbox off"));
+    app.sandbox = SandboxMode::WorkspaceWrite;
+
+    open_conversation(&mut app);
+    let screen = draw(&app, 80, 24);
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("Fix the flaky scheduler test") && l.contains("⚠ sandbox off")),
+        "{screen}"
+    );
+    insta::assert_snapshot!("mission_view_sandbox_off", screen);
+}
+
+#[test]
+fn a_sandbox_changed_on_resume_shows_in_the_conversation() {
+    let text = |mode: &str| -> String {
+        let e = event(9, json!({"type": "sandbox_changed", "mode": mode}));
+        ui::event_lines(&e, false, false)
+            .iter()
+            .map(|l| {
+                l.spans
+                    .iter()
+                    .map(|s| s.content.as_ref())
+                    .collect::<String>()
+            })
+            .collect()
+    };
+    assert_eq!(
+        text("read-only"),
+        "⇄ tools run in a new sandbox from here on  sandbox read-only"
+    );
+    assert_eq!(
+        text("off"),
+        " ⚠ sandbox off  ⇄ tools run in a new sandbox from here on"
+    );
 }

@@ -14,6 +14,10 @@ use super::app::{App, InputPurpose, Overlay, Screen};
 use super::markdown;
 use crate::render;
 
+mod help;
+mod sandbox;
+use help::help;
+
 pub fn status_color(s: MissionStatus) -> Color {
     match s {
         MissionStatus::Running => Color::Cyan,
@@ -267,13 +271,16 @@ fn missions(f: &mut Frame, app: &App, area: Rect) {
     }
     let lines = match visible.get(app.selected) {
         Some(m) => vec![
-            Line::from(vec![
-                Span::styled(mission_name(m), Style::default().bold()),
-                Span::styled(
-                    format!("  {}", super::app::short(&m.id)),
-                    Style::default().fg(Color::DarkGray),
-                ),
-            ]),
+            Line::from(sandbox::marked(
+                m.sandbox.unwrap_or(app.sandbox),
+                vec![
+                    Span::styled(mission_name(m), Style::default().bold()),
+                    Span::styled(
+                        format!("  {}", super::app::short(&m.id)),
+                        Style::default().fg(Color::DarkGray),
+                    ),
+                ],
+            )),
             Line::styled(
                 format!(
                     "{}/{} · {} · {} turn{} · {}{} · {} ago · {}",
@@ -391,6 +398,13 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
                     Style::default().fg(Color::Magenta),
                 ));
             }
+            MissionEvent::SandboxChanged { mode } => lines.push(Line::from(sandbox::marked(
+                *mode,
+                vec![Span::styled(
+                    "⇄ tools run in a new sandbox from here on",
+                    dim,
+                )],
+            ))),
             MissionEvent::Warning { message } => lines.push(Line::styled(
                 format!("! {message}"),
                 Style::default().fg(Color::Yellow),
@@ -466,14 +480,21 @@ fn mission(f: &mut Frame, app: &App, area: Rect) {
     .areas(area);
     let header = match m {
         Some(m) => Text::from(vec![
-            Line::from(vec![
-                Span::styled(
-                    format!(" {} ", m.status.as_str()),
-                    Style::default().fg(Color::Black).bg(status_color(m.status)),
-                ),
-                Span::raw(" "),
-                Span::styled(mission_name(m), Style::default().bold()),
-            ]),
+            Line::from(
+                [
+                    Span::styled(
+                        format!(" {} ", m.status.as_str()),
+                        Style::default().fg(Color::Black).bg(status_color(m.status)),
+                    ),
+                    Span::raw(" "),
+                ]
+                .into_iter()
+                .chain(sandbox::marked(
+                    m.sandbox.unwrap_or(app.sandbox),
+                    vec![Span::styled(mission_name(m), Style::default().bold())],
+                ))
+                .collect::<Vec<_>>(),
+            ),
             Line::styled(
                 format!(
                     " {}/{} · {} · {} turn{} · {} tokens{} · {}",
@@ -811,102 +832,6 @@ fn overlay_block(title: &str) -> Block<'static> {
         .title(format!(" {title} "))
 }
 
-/// Every key, by screen: two columns of sections.
-/// Sections of (title, (keys, what they do)).
-type HelpColumn = &'static [(&'static str, &'static [(&'static str, &'static str)])];
-
-pub const HELP: [HelpColumn; 2] = [
-    &[
-        (
-            "Everywhere",
-            &[
-                ("1 2 3 Tab", "switch screens"),
-                ("n", "new mission"),
-                ("?", "this help"),
-                ("q", "quit (main screens)"),
-                ("Ctrl-C", "quit, anywhere"),
-            ],
-        ),
-        (
-            "Missions",
-            &[
-                ("↑↓ j k g G", "select"),
-                ("Enter → l", "open"),
-                ("/", "filter (Esc clears)"),
-                ("s", "cycle the sort order"),
-            ],
-        ),
-        (
-            "Accounts",
-            &[
-                ("r Enter", "reconnect (log in)"),
-                ("a", "log in to a provider"),
-            ],
-        ),
-        (
-            "Schedules",
-            &[("a", "add"), ("p", "pause / resume"), ("r", "run now")],
-        ),
-    ],
-    &[
-        (
-            "A mission",
-            &[
-                ("i Enter", "next message"),
-                ("m", "switch model, resume"),
-                ("r", "resume as it is"),
-                ("c / p", "cancel / pause"),
-                ("y / N", "allow / deny a tool"),
-                ("t", "unfold thinking, output"),
-                ("↑↓ PgUp PgDn", "scroll"),
-                ("G", "back to the end"),
-                ("Esc ← h", "back to the list"),
-            ],
-        ),
-        (
-            "Text boxes",
-            &[
-                ("Enter", "send"),
-                ("Alt-Enter ^J", "new line"),
-                ("↑↓", "earlier entries"),
-                ("Esc", "close"),
-            ],
-        ),
-    ],
-];
-
-fn help(f: &mut Frame, _app: &App) {
-    let columns: Vec<Vec<Line>> = HELP
-        .iter()
-        .map(|sections| {
-            let mut lines = Vec::new();
-            for (section, keys) in sections.iter() {
-                lines.push(Line::styled(
-                    *section,
-                    Style::default().fg(Color::Cyan).bold(),
-                ));
-                for (k, what) in keys.iter() {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!(" {k:<13}"), Style::default().bold()),
-                        Span::raw(*what),
-                    ]));
-                }
-            }
-            lines
-        })
-        .collect();
-    let h = columns.iter().map(Vec::len).max().unwrap_or(0) as u16 + 2;
-    let area = centered(f.area(), 78, h);
-    f.render_widget(Clear, area);
-    let block = overlay_block("keys — any key closes");
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let halves = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).split(inner);
-    for (lines, half) in columns.into_iter().zip(halves.iter()) {
-        f.render_widget(Paragraph::new(lines), *half);
-    }
-}
-
 fn input(f: &mut Frame, app: &App) {
     let Some(Overlay::Input(input)) = &app.overlay else {
         return;
@@ -930,7 +855,12 @@ fn input(f: &mut Frame, app: &App) {
     f.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
-            .block(overlay_block(&input.title)),
+            .block(match input.purpose {
+                InputPurpose::NewMission { sandbox: mode } => {
+                    overlay_block(&input.title).title_bottom(sandbox::choice_line(mode))
+                }
+                _ => overlay_block(&input.title),
+            }),
         area,
     );
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sortie_missions::{Mission, MissionId};
+use sortie_missions::{Mission, MissionId, SandboxMode};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
@@ -101,6 +101,15 @@ fn follow(client: &Client, id: MissionId, from: u64, tx: &UnboundedSender<Msg>) 
     })
 }
 
+/// The body of `POST /missions` for the new-mission box.
+pub(super) fn new_mission_body(
+    prompt: &str,
+    sandbox: SandboxMode,
+    cwd: Option<&std::path::Path>,
+) -> Value {
+    json!({"prompt": prompt, "cwd": cwd, "sandbox": sandbox})
+}
+
 async fn handle(
     client: &Client,
     cmd: Cmd,
@@ -120,11 +129,10 @@ async fn handle(
                 f.abort();
             }
         }
-        Cmd::NewMission(prompt) => {
+        Cmd::NewMission(prompt, sandbox) => {
             let cwd = std::env::current_dir().ok();
-            let result = client
-                .post("/missions", &json!({"prompt": prompt, "cwd": cwd}))
-                .await;
+            let body = new_mission_body(&prompt, sandbox, cwd.as_deref());
+            let result = client.post("/missions", &body).await;
             report(tx, result, |v| {
                 serde_json::from_value::<Mission>(v).ok().map(Msg::Created)
             });

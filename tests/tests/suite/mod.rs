@@ -13,6 +13,7 @@ mod oauth;
 mod recovery;
 mod responses;
 mod sandbox;
+mod sandbox_views;
 mod support;
 mod tool_output;
 mod tui;

@@ -357,3 +357,56 @@ async fn run_at_a_terminal_shows_a_spinner_with_the_time_spent_waiting() {
     );
     assert!(!done.contains("waiting for mock-model"), "{done}");
 }
+
+#[tokio::test]
+async fn the_new_mission_box_sends_the_sandbox_that_tab_picked() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::text("Ran where I was told."));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(
+        home.path(),
+        &mock.base_url(),
+        "\n[sandbox]\nmode = \"read-only\"",
+    );
+    let tmux = Tmux::start(cwd.path(), &sortie_command(home.path(), "tui"), 100, 30);
+    tmux.wait_for(&["Missions (0)"]).await;
+
+    // The box starts on the config's mode; Tab goes to the next one.
+    tmux.keys(&["n"]);
+    tmux.wait_for(&["New mission", "sandbox: read-only · Tab changes"])
+        .await;
+    tmux.type_text("unconfined please");
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(&["sandbox: off — not confined"]).await;
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["Ran where I was told.", "completed", "⚠ sandbox off"])
+        .await;
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_status().await, "0", "{}", tmux.screen());
+
+    // The daemon got it: the mission's record, and the model was told.
+    let list = tokio::process::Command::from({
+        let mut c = sortie(home.path());
+        c.args(["missions", "--json"]);
+        c
+    })
+    .output()
+    .await
+    .expect("missions");
+    let missions: Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(missions[0]["prompt"], "unconfined please", "{missions}");
+    assert_eq!(missions[0]["sandbox"], "off", "{missions}");
+    let system = mock.requests()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(system.contains("Sandbox: off."), "{system}");
+    let _ = tokio::process::Command::from({
+        let mut c = sortie(home.path());
+        c.args(["serve", "--stop"]);
+        c
+    })
+    .output()
+    .await;
+}

@@ -1,0 +1,41 @@
+//! The new-mission box: its prompt, and the sandbox the mission will run in (the config's
+//! mode unless Tab picks another).
+
+use crossterm::event::KeyCode;
+use sortie_missions::SandboxMode;
+
+use super::{App, Input, InputPurpose};
+
+/// The modes in the order Tab goes through them.
+const CYCLE: [SandboxMode; 3] = [
+    SandboxMode::WorkspaceWrite,
+    SandboxMode::ReadOnly,
+    SandboxMode::Off,
+];
+
+impl App {
+    /// The box `n` opens, on the config's sandbox.
+    pub(super) fn new_mission_input(&self) -> Input {
+        Input::new(
+            InputPurpose::NewMission {
+                sandbox: self.sandbox,
+            },
+            "New mission — what should it do? (runs in the current directory)",
+        )
+    }
+}
+
+/// Tab: the next sandbox mode of a new-mission box (Shift-Tab: the one before); other
+/// boxes have none.
+pub(super) fn cycle_sandbox(input: &mut Input, key: KeyCode) {
+    let InputPurpose::NewMission { sandbox } = &mut input.purpose else {
+        return;
+    };
+    let at = CYCLE.iter().position(|m| m == sandbox).unwrap_or(0);
+    let step = if key == KeyCode::BackTab {
+        CYCLE.len() - 1
+    } else {
+        1
+    };
+    *sandbox = CYCLE[(at + step) % CYCLE.len()];
+}
