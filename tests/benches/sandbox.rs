@@ -13,13 +13,7 @@ use sortie_missions::ToolOutcome;
 use sortie_sandbox::{EnvPolicy, Ledger, Sandbox, SandboxMode, SandboxPolicy};
 use sortie_tests::stats::percentile;
 
-fn sandbox(
-    home: &Path,
-    cwd: &Path,
-    launcher: &Path,
-    mode: SandboxMode,
-    network: bool,
-) -> Sandbox {
+fn sandbox(home: &Path, cwd: &Path, launcher: &Path, mode: SandboxMode, network: bool) -> Sandbox {
     let tmpdir = home.join("tmp/bench");
     std::fs::create_dir_all(&tmpdir).expect("tmpdir");
     Sandbox {
@@ -111,11 +105,26 @@ async fn main() {
     let small = sortie.with_file_name("sortie-sandbox");
     let ww = SandboxMode::WorkspaceWrite;
     let modes = [
-        ("`sortie __sandbox`, sandbox off", &sortie, SandboxMode::Off, true),
+        (
+            "`sortie __sandbox`, sandbox off",
+            &sortie,
+            SandboxMode::Off,
+            true,
+        ),
         ("`sortie __sandbox`, workspace-write", &sortie, ww, true),
-        ("sortie-sandbox, sandbox off", &small, SandboxMode::Off, true),
+        (
+            "sortie-sandbox, sandbox off",
+            &small,
+            SandboxMode::Off,
+            true,
+        ),
         ("sortie-sandbox, workspace-write", &small, ww, true),
-        ("sortie-sandbox, workspace-write, no network", &small, ww, false),
+        (
+            "sortie-sandbox, workspace-write, no network",
+            &small,
+            ww,
+            false,
+        ),
     ];
     let mut added = Vec::new();
     for (name, launcher, mode, network) in modes {
@@ -132,5 +141,7 @@ async fn main() {
     for (name, p50, p99) in added {
         println!("  {name}: p50 {p50:+.2} ms, p99 {p99:+.2} ms");
     }
-    println!("goal: at most +5 ms at p50 for workspace-write (the launcher Sortie uses: sortie-sandbox)");
+    println!(
+        "goal: at most +5 ms at p50 for workspace-write (the launcher Sortie uses: sortie-sandbox)"
+    );
 }

@@ -31,7 +31,7 @@ async fn wait_for_file(path: &Path) -> String {
 }
 
 async fn wait_gone(pid: u32, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !gone(pid) {
         assert!(
             Instant::now() < deadline,
