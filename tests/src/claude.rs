@@ -29,6 +29,24 @@ pub fn claude_env() -> Vec<(String, String)> {
     .collect()
 }
 
+/// A data dir whose default provider is `claude-code`: the pinned CLI against the mock API
+/// at `root_url`, model `claude-mock`, with [`claude_env`], titles off.
+pub fn write_claude_code_config(home: &Path, root_url: &str) {
+    let env: Vec<String> = claude_env()
+        .into_iter()
+        .map(|(k, v)| format!("{k} = \"{v}\""))
+        .collect();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "default_provider = \"claude-code\"\n\n[providers.claude-code]\nkind = \"claude-code\"\nprogram = \"{}\"\nbase_url = \"{root_url}\"\nmodel = \"claude-mock\"\nenv = {{ {} }}\n\n[auxiliary]\ntitles = false\n",
+            claude_bin().display(),
+            env.join(", ")
+        ),
+    )
+    .expect("config");
+}
+
 /// A fake `claude` in `dir`: run N does `cases[N-1]` (the last case repeats). Each run logs
 /// its arguments to `calls.log` (one line per run), its stdin to `stdin-N.txt` and its pid
 /// to `pid-N`. In a case, `$SID` is the session of `--session-id`/`--resume`, and these

@@ -59,6 +59,21 @@ pub fn sortie(home: &std::path::Path) -> Command {
     cmd
 }
 
+/// Runs a command to its end (at most 120 s) without blocking the test's runtime, where
+/// the mock provider lives.
+pub async fn run_to_end(cmd: Command) -> std::process::Output {
+    let mut cmd = tokio::process::Command::from(cmd);
+    tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("finished in time")
+        .expect("ran")
+}
+
+/// Bytes a command printed, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// Writes a config.toml with one OpenAI-compatible provider `local` pointing at `base_url`.
 /// Titles are off, so a test's scripted replies meet exactly the mission's own turns
 /// (tests that want titles script them and leave this helper out).

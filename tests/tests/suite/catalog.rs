@@ -1,25 +1,11 @@
 //! `sortie models`, the model cache, the unlisted-model warning, and cost per turn.
 
-use std::process::Output;
-
 use serde_json::{json, Value};
 use sortie_tests::anthropic_wire::{turn, Block};
 use sortie_tests::daemon::DaemonProc;
 use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
 
-async fn run(cmd: std::process::Command) -> Output {
-    tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        tokio::process::Command::from(cmd).output(),
-    )
-    .await
-    .expect("in time")
-    .expect("ran")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use sortie_tests::{run_to_end as run, text};
 
 #[tokio::test]
 async fn models_are_listed_filtered_cached_and_refreshed() {

@@ -752,20 +752,7 @@ async fn the_sortie_binary_runs_and_resumes_a_claude_code_mission() {
     let mock = sortie_tests::MockProvider::start().await;
     let home = tempfile::tempdir().expect("home");
     let cwd = tempfile::tempdir().expect("cwd");
-    let env: Vec<String> = claude_env()
-        .into_iter()
-        .map(|(k, v)| format!("{k} = \"{v}\""))
-        .collect();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "default_provider = \"claude-code\"\n\n[providers.claude-code]\nkind = \"claude-code\"\nprogram = \"{}\"\nbase_url = \"{}\"\nmodel = \"claude-mock\"\nenv = {{ {} }}\n\n[auxiliary]\ntitles = false\n",
-            claude_bin().display(),
-            mock.root_url(),
-            env.join(", ")
-        ),
-    )
-    .expect("config");
+    sortie_tests::claude::write_claude_code_config(home.path(), &mock.root_url());
     let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
     mock.push(turn(&[Block::Text("hello from the CLI")], "end_turn"));
     let out = tokio::task::spawn_blocking(move || run_sortie(&h, &c, &["run", "say hello"]))

@@ -1,21 +1,9 @@
 //! The real `sortie` binary, as a user or a script runs it.
 
-use std::process::Output;
-
 use serde_json::{json, Value};
 use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
 
-async fn run(cmd: std::process::Command) -> Output {
-    let mut cmd = tokio::process::Command::from(cmd);
-    tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
-        .await
-        .expect("sortie finished in time")
-        .expect("sortie ran")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use sortie_tests::{run_to_end as run, text};
 
 #[tokio::test]
 async fn run_streams_text_and_tools_then_a_usage_line_and_exits_zero() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sortie_tests::daemon::{ended, DaemonProc};
-use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
+use sortie_tests::{run_to_end as output, sortie, write_local_config, MockProvider, Reply};
 
 fn gone(pid: u32) -> bool {
     sortie_sandbox::tree::stat(pid).is_none_or(|s| s.state == 'Z')
@@ -39,15 +39,6 @@ async fn wait_gone(pid: u32, what: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Runs a command to its end without blocking the test's runtime (the mock lives there).
-async fn output(cmd: std::process::Command) -> std::process::Output {
-    let run = tokio::process::Command::from(cmd).output();
-    tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("finished in time")
-        .expect("ran")
 }
 
 fn pid_in(text: &str) -> u32 {
@@ -280,24 +271,10 @@ fn processes_running(needle: &str) -> Vec<u32> {
 #[tokio::test]
 async fn kill_9_of_the_daemon_takes_the_claude_code_cli_and_its_bash_tool() {
     use sortie_tests::anthropic_wire::{turn, Block};
-    use sortie_tests::claude::{claude_bin, claude_env};
     let mock = MockProvider::start().await;
     let home = tempfile::tempdir().expect("home");
     let cwd = tempfile::tempdir().expect("cwd");
-    let env: Vec<String> = claude_env()
-        .into_iter()
-        .map(|(k, v)| format!("{k} = \"{v}\""))
-        .collect();
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "default_provider = \"claude-code\"\n\n[providers.claude-code]\nkind = \"claude-code\"\nprogram = \"{}\"\nbase_url = \"{}\"\nmodel = \"claude-mock\"\nenv = {{ {} }}\n\n[auxiliary]\ntitles = false\n",
-            claude_bin().display(),
-            mock.root_url(),
-            env.join(", ")
-        ),
-    )
-    .expect("config");
+    sortie_tests::claude::write_claude_code_config(home.path(), &mock.root_url());
     mock.push(turn(
         &[Block::ToolUse {
             id: "toolu_1",

@@ -1,25 +1,13 @@
 //! What the front ends say about a mission's sandbox: the API document, `sortie show`, the
 //! `sortie missions` table and `sortie schedule ls --json`, through the real binary.
 
-use std::process::Output;
-
 use serde_json::{json, Value};
 use sortie_tests::daemon::DaemonProc;
 use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
 
 const MODES: [&str; 3] = ["workspace-write", "read-only", "off"];
 
-async fn run(cmd: std::process::Command) -> Output {
-    let mut cmd = tokio::process::Command::from(cmd);
-    tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
-        .await
-        .expect("sortie finished in time")
-        .expect("sortie ran")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use sortie_tests::{run_to_end as run, text};
 
 /// Runs `sortie <args>` and returns its stdout; it must succeed.
 async fn ok(home: &std::path::Path, args: &[&str]) -> String {
