@@ -48,6 +48,8 @@ pub enum ScheduleError {
     Interval(String),
     #[error("the interval must be at least 1 second")]
     IntervalTooShort,
+    #[error("`{0}` is too long: an interval or a jitter is at most 3650d (ten years)")]
+    IntervalTooLong(String),
     #[error(
         "invalid time `{0}`; use RFC 3339, e.g. 2026-11-23T18:00:00Z or 2026-11-23T19:00:00+01:00"
     )]
@@ -179,7 +181,11 @@ fn numbers_above(field: &str, max: u32) -> bool {
     })
 }
 
-/// `90s`, `30m`, `2h`, `1d`, `1h30m`, optionally after `every `.
+/// The longest interval or jitter: ten years. Longer ones overflow date arithmetic and
+/// mean nothing for a schedule.
+pub const MAX_INTERVAL_SECS: u64 = 3650 * 86_400;
+
+/// `90s`, `30m`, `2h`, `1d`, `1h30m`, optionally after `every `; at most ten years.
 pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
     let t = text.trim();
     let t = t.strip_prefix("every").unwrap_or(t).trim();
@@ -194,8 +200,9 @@ pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
             number.push(c);
             continue;
         }
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        number.clear();
+        if number.is_empty() {
+            return Err(bad());
+        }
         let unit = match c {
             's' => 1,
             'm' => 60,
@@ -203,15 +210,19 @@ pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
             'd' => 86_400,
             _ => return Err(bad()),
         };
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+        // A number too large for u64 is too long as well.
+        let n: u64 = number.parse().unwrap_or(u64::MAX);
+        number.clear();
+        total = total.saturating_add(n.saturating_mul(unit));
     }
     if !number.is_empty() {
         return Err(bad());
     }
     if total == 0 {
         return Err(ScheduleError::IntervalTooShort);
+    }
+    if total > MAX_INTERVAL_SECS {
+        return Err(ScheduleError::IntervalTooLong(text.trim().to_string()));
     }
     Ok(Duration::from_secs(total))
 }
@@ -261,12 +272,12 @@ impl Timing {
                     .map(|t| t.with_timezone(&Utc))
             }
             Timing::Every { secs } => {
-                let step = chrono::Duration::seconds(i64::try_from(*secs).ok()?.max(1));
+                let step = chrono::Duration::try_seconds(i64::try_from(*secs).ok()?.max(1))?;
                 if after < anchor {
-                    return Some(anchor + step);
+                    return anchor.checked_add_signed(step);
                 }
                 let done = (after - anchor).num_seconds() / step.num_seconds() + 1;
-                Some(anchor + step * i32::try_from(done).ok()?)
+                anchor.checked_add_signed(step.checked_mul(i32::try_from(done).ok()?)?)
             }
             Timing::At { at } => (*at > after).then_some(*at),
         }
@@ -430,9 +441,11 @@ impl Schedule {
         } else {
             0
         };
+        let jitter = chrono::Duration::try_seconds(i64::try_from(jitter).unwrap_or(i64::MAX))
+            .unwrap_or(chrono::TimeDelta::MAX);
         self.next_run = self
             .next_nominal
-            .map(|t| t + chrono::Duration::seconds(jitter as i64));
+            .map(|t| t.checked_add_signed(jitter).unwrap_or(t));
     }
 
     /// What is due at `now`, given whether the previous run is still going; plans the

@@ -60,6 +60,7 @@ pub struct NewSchedule {
 
 /// Checks a new schedule (timing, provider, directory) and builds it.
 pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::Result<Schedule> {
+    run_cmd::check_max_turns(req.max_turns)?;
     let timing = match (&req.cron, &req.every, &req.at) {
         (Some(expr), None, None) => Timing::cron(expr, req.tz.as_deref().unwrap_or("UTC"))?,
         (None, Some(every), None) => Timing::every(every)?,

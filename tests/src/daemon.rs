@@ -18,9 +18,15 @@ pub struct DaemonProc {
 impl DaemonProc {
     /// Starts `sortie serve` on `home` and waits (up to 30 s) until it answers.
     pub async fn start(home: &Path) -> Self {
+        Self::start_with_env(home, &[]).await
+    }
+
+    /// Starts `sortie serve` with these extra environment variables (fault injection).
+    pub async fn start_with_env(home: &Path, env: &[(&str, &str)]) -> Self {
         let _ = std::fs::remove_file(home.join("daemon.json"));
         let log = std::fs::File::create(home.join("test-daemon.log")).expect("log file");
         let child = crate::sortie(home)
+            .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(log)

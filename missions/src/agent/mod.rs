@@ -5,6 +5,7 @@
 //! cancelled at any await.
 
 mod history;
+mod turns;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -492,7 +493,7 @@ impl MissionRunner {
             },
         )?;
 
-        let first_turn = mission.turns == 0;
+        let finished = turns::finished_turns(&mission, &events, self.transport.runs_tools());
         let mut current = Current {
             transport: self.transport.clone(),
             provider: mission.provider.clone(),
@@ -501,7 +502,7 @@ impl MissionRunner {
         let mut fallbacks = self.fallback.iter().peekable();
         let mut disable_thinking = false;
         let mut session = mission.session.clone();
-        for turn in mission.turns + 1..=mission.max_turns {
+        for turn in finished + 1..=mission.max_turns {
             if let Some(aux) = &self.auxiliary {
                 if aux.should_compress(&history) {
                     let reason = format!(
@@ -693,7 +694,7 @@ impl MissionRunner {
                     content,
                 });
             }
-            let titling = first_turn && turn == mission.turns + 1;
+            let titling = finished == 0 && turn == 1;
             let finishing = calls.is_empty() || ran_tools;
             // Durable before any tool acts on what the model said, or a title is asked for;
             // a mission that ends here is made durable by its end.

@@ -131,6 +131,10 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             daemon.clone(),
             require_token,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            super::http_limits::MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::map_response(super::http_limits::json_413))
         .with_state(daemon)
 }
 

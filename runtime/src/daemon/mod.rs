@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod api;
 pub mod approvals;
+pub mod http_limits;
+mod panics;
 pub mod supervisor;
 
 use std::collections::HashMap;

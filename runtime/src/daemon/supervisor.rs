@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::approvals::{ApiApprover, Approvals};
+use super::panics::{injected_panic, panic_message, SlotRelease};
 use crate::config::ConfigCache;
 use crate::run_cmd;
 
@@ -187,10 +188,45 @@ impl Supervisor {
         }
         let me = self.clone();
         self.tasks.spawn(async move {
-            me.drive(mission, cancel, stop).await;
-            me.slots().remove(&id);
+            let _release = SlotRelease {
+                supervisor: me.clone(),
+                id,
+            };
+            let run = std::panic::AssertUnwindSafe(me.drive(mission, cancel, stop));
+            if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
+                me.fail_on_panic(&id, &panic_message(panic.as_ref())).await;
+            }
         });
         Ok(())
+    }
+
+    /// Lets go of a mission: it is no longer queued or running here.
+    pub(super) fn release(&self, id: &MissionId) {
+        self.slots().remove(id);
+    }
+
+    /// Records that the mission's task panicked: it failed, with the panic's message.
+    async fn fail_on_panic(&self, id: &MissionId, panic: &str) {
+        let message = format!(
+            "the mission's task panicked ({panic}); this is a bug in Sortie, please report it; `sortie resume {id}` continues from the last stored event"
+        );
+        tracing::error!("mission {id}: {message}");
+        self.record(
+            id,
+            MissionEvent::Error {
+                class: None,
+                status: None,
+                message: message.clone(),
+            },
+        );
+        self.record(
+            id,
+            MissionEvent::Status {
+                status: MissionStatus::Failed,
+                reason: Some(message),
+            },
+        );
+        let _ = self.store.flush().await;
     }
 
     /// Waits for a slot, then runs the mission to its end.
@@ -223,6 +259,7 @@ impl Supervisor {
         if let Some(slot) = self.slots().get_mut(&id) {
             slot.running = true;
         }
+        injected_panic(&mission);
         let mut approval_timeout = Duration::from_secs(900);
         let runner = match self.config.load() {
             Ok(config) => {

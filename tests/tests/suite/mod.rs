@@ -7,6 +7,7 @@ mod claude_code;
 mod claude_stream;
 mod cli;
 mod daemon;
+mod daemon_faults;
 mod faults;
 mod oauth;
 mod recovery;

@@ -1,0 +1,127 @@
+//! Which turns count against `max_turns`: only finished ones. A turn cut short (a crash,
+//! a kill, a pause, a failure) runs again under the same number when the mission resumes.
+
+use crate::{Mission, MissionEvent, MissionStatus, StoredEvent};
+
+/// How many turns of the mission finished. The last turn started is finished once its
+/// answer is stored: the assistant message of that turn for a transport that returns
+/// tool calls, the mission's completion for one that runs its own tools (its messages are
+/// stored while it streams, so a message alone says nothing).
+pub(crate) fn finished_turns(mission: &Mission, events: &[StoredEvent], runs_tools: bool) -> u32 {
+    let Some((pos, turn)) = events
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, e)| match e.event {
+            MissionEvent::TurnStarted { turn, .. } => Some((i, turn)),
+            _ => None,
+        })
+    else {
+        return mission.turns;
+    };
+    let after = &events[pos + 1..];
+    let finished = if runs_tools {
+        after.iter().any(|e| {
+            matches!(
+                e.event,
+                MissionEvent::Status {
+                    status: MissionStatus::Completed,
+                    ..
+                }
+            )
+        })
+    } else {
+        after.iter().any(
+            |e| matches!(&e.event, MissionEvent::AssistantMessage { turn: t, .. } if *t == turn),
+        )
+    };
+    if finished {
+        turn
+    } else {
+        turn.saturating_sub(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MissionId, MissionSpec, PermissionPolicy};
+    use sortie_transports::StopReason;
+
+    fn at(seq: u64, event: MissionEvent) -> StoredEvent {
+        StoredEvent {
+            seq,
+            at: chrono::Utc::now(),
+            event,
+        }
+    }
+
+    fn mission(turns: u32) -> Mission {
+        let spec = MissionSpec {
+            prompt: "p".into(),
+            provider: "local".into(),
+            model: "m".into(),
+            transport: "openai-compatible".into(),
+            cwd: "/".into(),
+            policy: PermissionPolicy::Auto,
+            max_turns: 1,
+        };
+        let mut m = Mission::new(MissionId::new(), spec, chrono::Utc::now());
+        m.turns = turns;
+        m
+    }
+
+    fn started(seq: u64, turn: u32) -> StoredEvent {
+        at(
+            seq,
+            MissionEvent::TurnStarted {
+                turn,
+                model: "m".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_turn_without_its_answer_does_not_count() {
+        let events = [started(0, 1)];
+        assert_eq!(finished_turns(&mission(1), &events, false), 0);
+        let answered = [
+            started(0, 1),
+            at(
+                1,
+                MissionEvent::AssistantMessage {
+                    turn: 1,
+                    content: vec![],
+                    stop_reason: StopReason::EndTurn,
+                },
+            ),
+        ];
+        assert_eq!(finished_turns(&mission(1), &answered, false), 1);
+        assert_eq!(finished_turns(&mission(0), &[], false), 0);
+    }
+
+    #[test]
+    fn a_cli_turn_counts_once_the_mission_completed() {
+        let streamed = [
+            started(0, 1),
+            at(
+                1,
+                MissionEvent::AssistantMessage {
+                    turn: 1,
+                    content: vec![],
+                    stop_reason: StopReason::ToolUse,
+                },
+            ),
+        ];
+        assert_eq!(finished_turns(&mission(1), &streamed, true), 0);
+        let mut done = streamed.to_vec();
+        done.push(at(
+            2,
+            MissionEvent::Status {
+                status: MissionStatus::Completed,
+                reason: None,
+            },
+        ));
+        assert_eq!(finished_turns(&mission(1), &done, true), 1);
+    }
+}

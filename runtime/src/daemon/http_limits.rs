@@ -1,0 +1,31 @@
+//! Limits the API holds to under floods and bad input, each answered in the API's JSON
+//! error shape: the largest request body.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::api::ApiError;
+
+/// The largest request body the API reads (a mission's prompt included).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Turns the plain-text 413 of the body limit into the API's JSON error.
+pub async fn json_413(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is larger than {} MiB; send a shorter prompt, or put long material in a file in the mission's working directory and name it in the prompt",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
+    )
+    .into_response()
+}
