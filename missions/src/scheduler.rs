@@ -2,6 +2,8 @@
 //! (`every 30m`), or once (`at` an RFC 3339 time). Persisted in the store's `schedules`
 //! tree. What fires when is decided here, from a given `now`, so any clock can drive it.
 
+mod weekdays;
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -69,7 +71,6 @@ const FIELDS6: [&str; 6] = [
     "month",
     "day-of-week",
 ];
-const DAYS: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
 fn hint(field: &str) -> &'static str {
     match field {
@@ -79,35 +80,6 @@ fn hint(field: &str) -> &'static str {
         "month" => "1-12 or JAN-DEC, *, a-b, a,b",
         _ => "0-7 (0 and 7 are Sunday) or SUN-SAT, *, a-b, a,b",
     }
-}
-
-/// Crontab's weekdays (0-7, Sunday being 0 and 7) as names, which the `cron` crate reads
-/// unambiguously (its numbers are 1-7 from Sunday).
-fn weekday_names(field: &str) -> String {
-    let mut out = String::new();
-    let mut number = String::new();
-    let mut after_slash = false;
-    let flush = |number: &mut String, out: &mut String, after_slash: bool| {
-        if number.is_empty() {
-            return;
-        }
-        match number.parse::<usize>().ok().filter(|n| *n <= 7) {
-            Some(n) if !after_slash => out.push_str(DAYS[n]),
-            _ => out.push_str(number),
-        }
-        number.clear();
-    };
-    for c in field.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-        } else {
-            flush(&mut number, &mut out, after_slash);
-            after_slash = c == '/';
-            out.push(c);
-        }
-    }
-    flush(&mut number, &mut out, after_slash);
-    out
 }
 
 /// A parsed cron timing, ready to compute fire times.
@@ -135,7 +107,12 @@ fn parse_cron(expr: &str, tz: &str) -> Result<Cron, ScheduleError> {
     if fields.len() == 5 {
         full.insert(0, "0".into());
     }
-    full[5] = weekday_names(&full[5]);
+    full[5] = weekdays::to_cron_crate(&full[5]).map_err(|_| ScheduleError::CronField {
+        expr: expr.to_string(),
+        field: "day-of-week",
+        value: fields[fields.len() - 1].to_string(),
+        hint: hint("day-of-week"),
+    })?;
     // Each field alone, the others `*`, to name the one that is wrong.
     let offset = 6 - fields.len();
     for (i, name) in names.iter().enumerate() {
@@ -587,6 +564,31 @@ mod tests {
             sunday.next_after(t("2026-11-23T00:00:00Z"), anchor),
             Some(t("2026-11-29T06:30:00Z"))
         );
+        // crontab(5): 7 is Sunday in ranges and lists too.
+        let weekend = Timing::cron("0 9 * * 5-7", "UTC").expect("5-7 is valid");
+        let mut at = t("2026-11-23T00:00:00Z"); // a Monday
+        let mut fired = Vec::new();
+        for _ in 0..3 {
+            at = weekend.next_after(at, anchor).expect("fires");
+            fired.push(at);
+        }
+        assert_eq!(
+            fired,
+            [
+                t("2026-11-27T09:00:00Z"),
+                t("2026-11-28T09:00:00Z"),
+                t("2026-11-29T09:00:00Z")
+            ]
+        );
+        let daily = Timing::cron("0 9 * * 0-7", "UTC").expect("0-7 is valid");
+        assert_eq!(
+            daily.next_after(t("2026-11-23T10:00:00Z"), anchor),
+            Some(t("2026-11-24T09:00:00Z"))
+        );
+        assert!(Timing::cron("0 9 * * 1-7", "UTC").is_ok());
+        assert!(Timing::cron("0 9 * * 1,7", "UTC").is_ok());
+        let e = Timing::cron("0 9 * * 5-2", "UTC").expect_err("backward range");
+        assert!(e.to_string().contains("day-of-week field `5-2`"), "{e}");
     }
 
     #[test]
