@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 
+mod schedules;
+
 use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
 
 /// The schema this build writes. A store from a newer build is refused.
@@ -60,6 +62,8 @@ pub enum StoreError {
     UnknownSchedule(String),
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    #[error("{0} changed too often while being updated; try again")]
+    Contended(String),
 }
 
 /// A handle on the store; cheap to clone.
@@ -469,59 +473,6 @@ impl Store {
             }
         }
         Ok((missions, problems))
-    }
-
-    /// Stores a schedule (new or changed).
-    pub fn put_schedule(&self, s: &crate::scheduler::Schedule) -> Result<(), StoreError> {
-        let raw = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt {
-            id: s.id.clone(),
-            error: e.to_string(),
-        })?;
-        self.schedules.insert(s.id.as_bytes(), raw)?;
-        self.wrote();
-        Ok(())
-    }
-
-    /// Every schedule, oldest first, and a description of each that could not be read.
-    pub fn schedules(&self) -> Result<(Vec<crate::scheduler::Schedule>, Vec<String>), StoreError> {
-        let mut out = Vec::new();
-        let mut problems = Vec::new();
-        for entry in self.schedules.iter() {
-            let (key, raw) = entry?;
-            match serde_json::from_slice(&raw) {
-                Ok(s) => out.push(s),
-                Err(e) => problems.push(format!(
-                    "schedule {}: unreadable record ({e}); skipped",
-                    String::from_utf8_lossy(&key)
-                )),
-            }
-        }
-        Ok((out, problems))
-    }
-
-    /// The schedule with this id, or the only one whose id starts with it (4+ characters).
-    pub fn schedule(&self, text: &str) -> Result<crate::scheduler::Schedule, StoreError> {
-        let text = text.trim().to_lowercase();
-        let (all, _) = self.schedules()?;
-        let found: Vec<_> = all
-            .into_iter()
-            .filter(|s| s.id == text || (text.len() >= 4 && s.id.starts_with(&text)))
-            .collect();
-        match found.len() {
-            1 => Ok(found.into_iter().next().expect("one")),
-            0 => Err(StoreError::UnknownSchedule(text)),
-            count => Err(StoreError::AmbiguousMission {
-                prefix: text,
-                count,
-            }),
-        }
-    }
-
-    /// Deletes a schedule (the missions it started stay).
-    pub fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
-        self.schedules.remove(id.as_bytes())?;
-        self.wrote();
-        Ok(())
     }
 
     /// Deletes a mission and its whole event log.

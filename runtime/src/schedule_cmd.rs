@@ -114,12 +114,17 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
 
 /// Pauses or resumes a schedule; a resumed one plans its next time from now.
 pub fn set_paused(store: &Store, id: &str, paused: bool) -> anyhow::Result<Schedule> {
-    let mut s = store.schedule(id)?;
-    s.paused = paused;
-    if !paused {
-        s.plan_after(Utc::now());
-    }
-    store.put_schedule(&s)?;
+    let id = store.schedule(id)?.id;
+    let now = Utc::now();
+    let (s, ()) = store
+        .update_schedule(&id, |s| {
+            s.paused = paused;
+            if !paused {
+                s.plan_after(now);
+            }
+            Some(())
+        })?
+        .with_context(|| format!("schedule {id} was deleted meanwhile"))?;
     Ok(s)
 }
 
@@ -162,19 +167,27 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
 
 /// Fires a schedule now, whatever its timing (`run-now`).
 pub fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
-    let mut s = daemon.store.schedule(id)?;
+    let s = daemon.store.schedule(id)?;
     let now = Utc::now();
     let outcome = start(daemon, &s);
-    s.record(ScheduleRun {
+    let run = ScheduleRun {
         at: now,
         scheduled_for: now,
         outcome,
-    });
-    daemon.store.put_schedule(&s)?;
+    };
+    let (s, ()) = daemon
+        .store
+        .update_schedule(&s.id, |s| {
+            s.record(run.clone());
+            Some(())
+        })?
+        .with_context(|| format!("schedule {} was deleted while its mission started", s.id))?;
     Ok(s)
 }
 
-/// Fires what is due at `now` and records every decision.
+/// Fires what is due at `now` and records every decision. Each schedule is claimed by a
+/// compare-and-swap before its mission starts, and the run recorded by another: a pause,
+/// resume or delete made in between is kept.
 pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
     let (all, _) = match daemon.store.schedules() {
         Ok(found) => found,
@@ -183,42 +196,58 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
             return;
         }
     };
-    for mut s in all {
-        let running = s
-            .last_mission()
-            .is_some_and(|m| daemon.supervisor.is_active(&m));
-        let Some(decision) = s.due(now, running) else {
-            continue;
-        };
-        let run = match decision {
-            Decision::Fire {
-                scheduled_for,
-                missed,
-            } => {
-                if missed > 0 {
-                    tracing::info!(
-                        "schedule {}: {missed} missed runs not run (missed = run-once)",
-                        s.id
-                    );
-                }
-                ScheduleRun {
-                    at: now,
-                    scheduled_for,
-                    outcome: start(daemon, &s),
-                }
-            }
-            Decision::Skip {
+    for s in all {
+        let claimed = daemon.store.update_schedule(&s.id, |s| {
+            let running = s
+                .last_mission()
+                .is_some_and(|m| daemon.supervisor.is_active(&m));
+            let decision = s.due(now, running)?;
+            if let Decision::Skip {
                 scheduled_for,
                 reason,
-            } => ScheduleRun {
-                at: now,
-                scheduled_for,
-                outcome: RunOutcome::Skipped { reason },
-            },
+            } = &decision
+            {
+                s.record(ScheduleRun {
+                    at: now,
+                    scheduled_for: *scheduled_for,
+                    outcome: RunOutcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                });
+            }
+            Some(decision)
+        });
+        let (s, scheduled_for, missed) = match claimed {
+            Ok(Some((
+                s,
+                Decision::Fire {
+                    scheduled_for,
+                    missed,
+                },
+            ))) => (s, scheduled_for, missed),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!("cannot update schedule {}: {e}", s.id);
+                continue;
+            }
         };
-        s.record(run);
-        if let Err(e) = daemon.store.put_schedule(&s) {
-            tracing::error!("cannot save schedule {}: {e}", s.id);
+        if missed > 0 {
+            tracing::info!(
+                "schedule {}: {missed} missed runs not run (missed = run-once)",
+                s.id
+            );
+        }
+        let run = ScheduleRun {
+            at: now,
+            scheduled_for,
+            outcome: start(daemon, &s),
+        };
+        let recorded = daemon.store.update_schedule(&s.id, |s| {
+            s.record(run.clone());
+            Some(())
+        });
+        if let Err(e) = recorded {
+            tracing::error!("cannot record a run of schedule {}: {e}", s.id);
         }
     }
 }

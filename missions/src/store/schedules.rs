@@ -1,0 +1,178 @@
+//! Schedules in the store. A schedule changes from several places at once (the daemon's
+//! tick, pause, resume, delete, run-now), so every read-modify-write is a compare-and-swap
+//! on the stored bytes: a change made in between is never undone, and a deleted schedule
+//! never comes back.
+
+use crate::scheduler::Schedule;
+
+use super::{Store, StoreError};
+
+/// How many times an update is tried again when the schedule changed under it.
+const CAS_TRIES: usize = 16;
+
+fn encode(s: &Schedule) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(s).map_err(|e| StoreError::Corrupt {
+        id: s.id.clone(),
+        error: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Stores a schedule (new or changed).
+    pub fn put_schedule(&self, s: &Schedule) -> Result<(), StoreError> {
+        let raw = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt {
+            id: s.id.clone(),
+            error: e.to_string(),
+        })?;
+        self.schedules.insert(s.id.as_bytes(), raw)?;
+        self.wrote();
+        Ok(())
+    }
+
+    /// Every schedule, oldest first, and a description of each that could not be read.
+    pub fn schedules(&self) -> Result<(Vec<Schedule>, Vec<String>), StoreError> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for entry in self.schedules.iter() {
+            let (key, raw) = entry?;
+            match serde_json::from_slice(&raw) {
+                Ok(s) => out.push(s),
+                Err(e) => problems.push(format!(
+                    "schedule {}: unreadable record ({e}); skipped",
+                    String::from_utf8_lossy(&key)
+                )),
+            }
+        }
+        Ok((out, problems))
+    }
+
+    /// The schedule with this id, or the only one whose id starts with it (4+ characters).
+    pub fn schedule(&self, text: &str) -> Result<Schedule, StoreError> {
+        let text = text.trim().to_lowercase();
+        let (all, _) = self.schedules()?;
+        let found: Vec<_> = all
+            .into_iter()
+            .filter(|s| s.id == text || (text.len() >= 4 && s.id.starts_with(&text)))
+            .collect();
+        match found.len() {
+            1 => Ok(found.into_iter().next().expect("one")),
+            0 => Err(StoreError::UnknownSchedule(text)),
+            count => Err(StoreError::AmbiguousMission {
+                prefix: text,
+                count,
+            }),
+        }
+    }
+
+    /// Deletes a schedule (the missions it started stay).
+    pub fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
+        self.schedules.remove(id.as_bytes())?;
+        self.wrote();
+        Ok(())
+    }
+
+    /// Reads the schedule `id`, lets `change` modify it, and writes it back only if the
+    /// stored schedule is still the one read; otherwise reads it again and repeats (a few
+    /// times at most). `None` when the schedule is gone (deleted) or `change` decided not
+    /// to write (by returning `None`); the schedule as written and what `change` returned
+    /// otherwise. `change` may run more than once and must decide from what it is given.
+    pub fn update_schedule<T>(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Schedule) -> Option<T>,
+    ) -> Result<Option<(Schedule, T)>, StoreError> {
+        for _ in 0..CAS_TRIES {
+            let Some(raw) = self.schedules.get(id.as_bytes())? else {
+                return Ok(None);
+            };
+            let mut s: Schedule =
+                serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                    id: id.to_string(),
+                    error: e.to_string(),
+                })?;
+            let Some(out) = change(&mut s) else {
+                return Ok(None);
+            };
+            let swapped =
+                self.schedules
+                    .compare_and_swap(id.as_bytes(), Some(raw), Some(encode(&s)?))?;
+            if swapped.is_ok() {
+                self.wrote();
+                return Ok(Some((s, out)));
+            }
+        }
+        Err(StoreError::Contended(format!("schedule {id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use chrono::Utc;
+
+    use crate::scheduler::{MissionTemplate, Timing};
+
+    use super::*;
+
+    fn schedule(store: &Store) -> Schedule {
+        let s = Schedule::new(
+            None,
+            Timing::Every { secs: 60 },
+            MissionTemplate {
+                prompt: "p".into(),
+                provider: None,
+                model: None,
+                cwd: "/".into(),
+                permission: None,
+                max_turns: None,
+            },
+            Utc::now(),
+        );
+        store.put_schedule(&s).expect("put");
+        s
+    }
+
+    #[test]
+    fn an_update_never_brings_back_a_schedule_deleted_meanwhile() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        let s = schedule(&store);
+        let updated = store
+            .update_schedule(&s.id, |read| {
+                // Someone deletes it between this read and the write.
+                store.delete_schedule(&read.id).expect("delete");
+                read.runs.clear();
+                Some(())
+            })
+            .expect("update");
+        assert!(updated.is_none());
+        let (all, _) = store.schedules().expect("list");
+        assert!(all.is_empty(), "the deleted schedule came back: {all:?}");
+    }
+
+    #[test]
+    fn an_update_keeps_a_pause_made_meanwhile() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        let s = schedule(&store);
+        let calls = Cell::new(0);
+        let (written, ()) = store
+            .update_schedule(&s.id, |read| {
+                calls.set(calls.get() + 1);
+                if calls.get() == 1 {
+                    let mut paused = read.clone();
+                    paused.paused = true;
+                    store.put_schedule(&paused).expect("pause");
+                }
+                read.jitter_secs = 5;
+                Some(())
+            })
+            .expect("update")
+            .expect("still there");
+        assert_eq!(calls.get(), 2, "the update read the schedule again");
+        assert!(written.paused && written.jitter_secs == 5);
+        let stored = store.schedule(&s.id).expect("stored");
+        assert!(stored.paused, "the pause was undone");
+    }
+}
