@@ -12,7 +12,7 @@ use sortie_missions::{Mission, MissionId, StoredEvent, Update};
 use sortie_transports::sse::SseDecoder;
 
 use crate::auth_cmd;
-use crate::daemon::{info_path, token_path, DaemonInfo};
+use crate::daemon::{info_path, instance, token_path, DaemonInfo};
 use crate::run_cmd::{self, NewMission, ResumeRequest};
 
 /// A connection to the daemon of one data dir.
@@ -31,16 +31,30 @@ pub async fn running(home: &Path) -> Option<DaemonInfo> {
 
 impl Client {
     /// Connects when `daemon.json` names a daemon that answers (with the token) within 2 s.
+    /// The daemon must first prove it wrote `daemon.json` (see `daemon::instance`), and
+    /// be on loopback, or nothing is sent.
     pub async fn connect(home: &Path) -> Option<Self> {
         let info: DaemonInfo =
             serde_json::from_str(&std::fs::read_to_string(info_path(home)).ok()?).ok()?;
-        let token = std::fs::read_to_string(token_path(home)).ok()?;
+        let Some(addr) = instance::loopback_addr(info.addr) else {
+            eprintln!(
+                "warning: {} names a daemon at {}, which is not a loopback address; not sending it anything",
+                info_path(home).display(),
+                info.addr
+            );
+            return None;
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .build()
             .ok()?;
+        let base = format!("http://{addr}");
+        if !instance::verify(&http, &base, &info.instance).await {
+            return None;
+        }
+        let token = std::fs::read_to_string(token_path(home)).ok()?;
         let client = Self {
-            base: format!("http://{}", info.addr),
+            base,
             token: token.trim().to_string(),
             http,
             info,

@@ -139,7 +139,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
 }
 
 /// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -153,6 +153,16 @@ async fn require_token(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_none() && request.uri().path() == "/health" {
+        if let Some(challenge) = health_challenge(request.uri().query()) {
+            // Proves which daemon this is before a client sends its token.
+            return Json(json!({
+                "ok": true,
+                "proof": super::instance::proof(&daemon.instance, &challenge),
+            }))
+            .into_response();
+        }
+    }
     match given {
         Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => {
             daemon.last_request.store(
@@ -174,6 +184,24 @@ async fn require_token(
         )
         .into_response(),
     }
+}
+
+/// The `challenge` of `GET /health?challenge=...`: 16 to 128 hex digits.
+fn health_challenge(query: Option<&str>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Q {
+        challenge: String,
+    }
+    let q: Q = parse_query(query?)?;
+    let ok = (16..=128).contains(&q.challenge.len())
+        && q.challenge.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(q.challenge)
+}
+
+fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Option<T> {
+    Query::<T>::try_from_uri(&format!("/?{query}").parse().ok()?)
+        .ok()
+        .map(|q| q.0)
 }
 
 async fn health(State(d): State<Arc<Daemon>>) -> Json<Value> {
@@ -743,7 +771,9 @@ pub fn openapi_document() -> Value {
                  "description": "Missions, their events (JSON and Server-Sent Events) and approvals, schedules, credentials and logins, model lists. Every route needs `Authorization: Bearer <token>`, the token being in `daemon.token` in the data dir."},
         "security": [{"bearer": []}],
         "paths": {
-            "/health": {"get": {"summary": "Health, version and mission counts", "responses": with_errors(json!({"200": ok("Healthy", json!({"type": "object"}))}))}},
+            "/health": {"get": {"summary": "Health, version and mission counts. Without a token and with `challenge`, only `{ok, proof}`: the daemon proves it wrote `daemon.json` (proof = hex SHA-256 of `sortie-daemon-instance\\0`, the instance id, `\\0`, the challenge) before a client sends its token", "security": [{"bearer": []}, {}],
+                "parameters": [{"name": "challenge", "in": "query", "required": false, "description": "16 to 128 hex digits, fresh for each check", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{16,128}$"}}],
+                "responses": with_errors(json!({"200": ok("Healthy (or, for a challenge without a token, the proof)", json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "proof": {"type": "string"}}}))}))}},
             "/openapi.json": {"get": {"summary": "This document", "responses": with_errors(json!({"200": ok("OpenAPI document", json!({"type": "object"}))}))}},
             "/shutdown": {"post": {"summary": "Stop the daemon; running missions are interrupted and resume at the next start", "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
             "/missions": {

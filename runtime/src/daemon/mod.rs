@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod api;
 pub mod approvals;
 pub mod http_limits;
+pub mod instance;
 mod panics;
 pub mod supervisor;
 
@@ -33,6 +34,10 @@ pub struct DaemonInfo {
     pub addr: SocketAddr,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub version: String,
+    /// New at every start; `/health` proves it knows it before a client sends the token
+    /// (see [`instance`]). Empty in a file of an older daemon, which is then not trusted.
+    #[serde(default)]
+    pub instance: String,
 }
 
 pub fn info_path(home: &Path) -> PathBuf {
@@ -82,6 +87,8 @@ pub struct Daemon {
     pub pool: Arc<sortie_transports::auth::Pool>,
     pub supervisor: Arc<Supervisor>,
     pub token: String,
+    /// The instance id of `daemon.json`.
+    pub instance: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -137,6 +144,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         addr,
         started_at: chrono::Utc::now(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        instance: instance::random_hex(),
     };
     write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
 
@@ -156,6 +164,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         pool,
         supervisor: supervisor.clone(),
         token,
+        instance: info.instance.clone(),
         started_at: info.started_at,
         addr,
         shutdown: CancellationToken::new(),

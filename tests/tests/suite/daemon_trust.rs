@@ -1,0 +1,113 @@
+//! Whom the client trusts: only the daemon that wrote `daemon.json`, on loopback. A stale
+//! file (the daemon was killed) must not hand the token or a prompt to whatever now holds
+//! its port.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sortie_tests::daemon::DaemonProc;
+
+use super::daemon::local_setup;
+
+/// A server that answers every request with `200 {"ok": true}` and keeps what it was sent.
+fn squatter() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = conn.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+            let n = conn.read(&mut buf).unwrap_or(0);
+            kept.lock()
+                .expect("lock")
+                .push(String::from_utf8_lossy(&buf[..n]).to_string());
+            let body = r#"{"ok":true,"id":"01a00000-0000-7000-8000-000000000000","missions":[]}"#;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_stale_daemon_json_sends_no_token_and_no_prompt_to_whoever_holds_the_port() {
+    let (mock, home, cwd) = local_setup("").await;
+    mock.push(sortie_tests::Reply::text("answered in process"));
+    let d = DaemonProc::start(home.path()).await;
+    let token = d.token.clone();
+    d.kill9();
+    // The daemon is gone; its files stay. Another process now answers on "its" port.
+    let (port, seen) = squatter();
+    let info_path = home.path().join("daemon.json");
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&info_path).expect("daemon.json"))
+            .expect("json");
+    info["addr"] = Value::String(format!("127.0.0.1:{port}"));
+    std::fs::write(&info_path, info.to_string()).expect("rewrite");
+
+    let out = tokio::task::spawn_blocking({
+        let (home, cwd) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+        move || {
+            sortie_tests::sortie(&home)
+                .args(["run", "the secret plan for the squatter"])
+                .current_dir(cwd)
+                .output()
+                .expect("run sortie")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("answered in process"), "{stdout}");
+    let seen = seen.lock().expect("lock").join("\n---\n");
+    assert!(!seen.contains(&token), "the token was sent: {seen}");
+    assert!(!seen.contains("secret plan"), "the prompt was sent: {seen}");
+    assert!(!seen.to_lowercase().contains("authorization"), "{seen}");
+}
+
+#[tokio::test]
+async fn the_cli_still_talks_to_the_daemon_that_wrote_the_file() {
+    let (mock, home, cwd) = local_setup("").await;
+    mock.push(sortie_tests::Reply::text("answered by the daemon"));
+    let d = DaemonProc::start(home.path()).await;
+    // The daemon proves who it is without the token, and tells nothing else.
+    let (status, body) = d
+        .get_with_token("/health?challenge=00112233445566778899aabbccddeeff", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["proof"].as_str().map(str::len), Some(64), "{body}");
+    assert!(body.get("data_dir").is_none(), "{body}");
+    assert_eq!(d.get_with_token("/health", None).await.0, 401);
+    let out = tokio::task::spawn_blocking({
+        let (home, cwd) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+        move || {
+            sortie_tests::sortie(&home)
+                .args(["run", "hello", "--json"])
+                .current_dir(cwd)
+                .output()
+                .expect("run sortie")
+        }
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success());
+    let (_, list) = d.get("/missions").await;
+    assert_eq!(
+        list["missions"].as_array().map(Vec::len),
+        Some(1),
+        "the mission did not go through the daemon: {list}"
+    );
+}
