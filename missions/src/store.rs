@@ -20,7 +20,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 
+mod home;
 mod schedules;
+
+use home::restrict;
+pub use home::{check_data_dir, prepare_data_dir};
 
 use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
 
@@ -60,6 +64,8 @@ pub enum StoreError {
     Corrupt { id: String, error: String },
     #[error("no schedule matches `{0}` (see `sortie schedule ls`)")]
     UnknownSchedule(String),
+    #[error("refusing the data dir {path}: {reason}")]
+    UnsafeDataDir { path: PathBuf, reason: String },
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
     #[error("{0} changed too often while being updated; try again")]
@@ -164,8 +170,9 @@ pub struct CachedModels {
 impl Store {
     /// Opens (or creates) the store in `home`, which is created owner-only.
     pub fn open(home: &Path) -> Result<Self, StoreError> {
-        create_private_dir(home)?;
+        home::prepare_data_dir(home)?;
         let path = home.join("store");
+        let fresh = !path.exists();
         let db = sled::Config::new().path(&path).open().map_err(|source| {
             let text = source.to_string().to_lowercase();
             if text.contains("lock") || text.contains("temporarily unavailable") {
@@ -177,7 +184,9 @@ impl Store {
                 }
             }
         })?;
-        restrict(&path);
+        if fresh {
+            restrict(&path);
+        }
         for tree in TREES {
             db.open_tree(tree)?;
         }
@@ -571,26 +580,6 @@ pub fn event_key(id: &MissionId, seq: u64) -> [u8; 24] {
     key[..16].copy_from_slice(id.as_bytes());
     key[16..].copy_from_slice(&seq.to_be_bytes());
     key
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    restrict(dir);
-    Ok(())
-}
-
-/// Makes a directory owner-only; the data dir holds prompts, outputs and later tokens.
-fn restrict(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
-            tracing::warn!("cannot make {} owner-only: {e}", dir.display());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -111,3 +111,75 @@ async fn the_cli_still_talks_to_the_daemon_that_wrote_the_file() {
         "the mission did not go through the daemon: {list}"
     );
 }
+
+fn mode_of(dir: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir).expect("meta").permissions().mode() & 0o7777
+}
+
+fn chmod(dir: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn missions_cmd(home: &std::path::Path) -> std::process::Output {
+    sortie_tests::sortie(home)
+        .args(["missions"])
+        .output()
+        .expect("run sortie")
+}
+
+#[test]
+fn a_data_dir_others_can_write_or_own_is_refused_and_its_mode_kept() {
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().join("shared");
+    std::fs::create_dir(&home).expect("mkdir");
+    chmod(&home, 0o1777);
+    let out = missions_cmd(&home);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refusing the data dir") && stderr.contains("every user"),
+        "{stderr}"
+    );
+    assert_eq!(mode_of(&home), 0o1777, "the mode was changed");
+    assert!(!home.join("store").exists(), "the store was opened");
+
+    // Owned by someone else (the test runs as root in CI, so it can give it away).
+    chmod(&home, 0o700);
+    match std::os::unix::fs::chown(&home, Some(65534), None) {
+        Ok(()) => {
+            let out = missions_cmd(&home);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{stderr}");
+            assert!(stderr.contains("belongs to user id 65534"), "{stderr}");
+        }
+        Err(e) => {
+            eprintln!("skipping the other-owner case: cannot chown here ({e}); CI runs it as root")
+        }
+    }
+}
+
+#[test]
+fn an_existing_private_data_dir_keeps_its_mode_and_a_new_one_is_owner_only() {
+    let dir = tempfile::tempdir().expect("dir");
+    let home = dir.path().join("mine");
+    std::fs::create_dir(&home).expect("mkdir");
+    chmod(&home, 0o750);
+    let out = missions_cmd(&home);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode_of(&home), 0o750, "an existing data dir was chmod'ed");
+
+    let fresh = dir.path().join("new/home");
+    let out = missions_cmd(&fresh);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode_of(&fresh), 0o700);
+}
