@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 
 mod home;
+mod redact;
 mod schedules;
 
 use home::restrict;
@@ -313,6 +314,7 @@ impl Store {
             id: id.to_string(),
             error: format!("cannot encode event: {e}"),
         })?;
+        let (value, stored) = redact::masked(value, stored);
         self.events.insert(event_key(id, seq).as_slice(), value)?;
         stored.event.apply(mission);
         mission.event_count = seq + 1;

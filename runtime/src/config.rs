@@ -445,7 +445,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: crate::config_redact::parse_error(&e, text),
         })?;
         let invalid =
             |span: std::ops::Range<usize>, key: &str, message: String| ConfigError::Invalid {

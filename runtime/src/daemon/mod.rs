@@ -137,6 +137,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", opts.bind, opts.port))?;
     let addr = listener.local_addr()?;
     let token = new_token();
+    sortie_transports::held_secrets::hold(&token);
     write_private(&token_path(home), &token)
         .with_context(|| format!("cannot write {}", token_path(home).display()))?;
     let info = DaemonInfo {

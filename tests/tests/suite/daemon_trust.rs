@@ -183,3 +183,59 @@ fn an_existing_private_data_dir_keeps_its_mode_and_a_new_one_is_owner_only() {
     );
     assert_eq!(mode_of(&fresh), 0o700);
 }
+
+#[tokio::test]
+async fn a_key_a_provider_echoes_is_masked_in_every_output() {
+    const KEY: &str = "plainkeywithoutprefix0123";
+    let (mock, home, cwd) = local_setup("api_key_env = \"SORTIE_TEST_PLAIN_KEY\"").await;
+    let echo =
+        format!(r#"{{"error": {{"message": "Incorrect API key provided: {KEY}. Check it."}}}}"#);
+    mock.repeat(sortie_tests::Reply::error(401, &echo));
+    let d = DaemonProc::start_with_env(home.path(), &[("SORTIE_TEST_PLAIN_KEY", KEY)]).await;
+    let id = super::daemon::new_mission(&d, cwd.path(), "use the key").await;
+    let events = d.wait_events(&id, sortie_tests::daemon::ended).await;
+    let text = serde_json::to_string(&events).expect("json");
+    assert!(text.contains("Incorrect API key"), "{text}");
+    assert!(!text.contains(KEY), "the key is in the events: {text}");
+    let stream = d.stream_until(&id, "event: end").await;
+    assert!(!stream.contains(KEY), "the key is on the stream");
+    for path in [format!("/missions/{id}"), "/missions".to_string()] {
+        let (_, body) = d.get(&path).await;
+        assert!(!body.to_string().contains(KEY), "{path}: {body}");
+    }
+    for args in [
+        vec!["show", id.as_str(), "--json"],
+        vec!["missions", "--json"],
+    ] {
+        let out = sortie_tests::sortie(home.path())
+            .args(&args)
+            .output()
+            .expect("run sortie");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains(&id[..8]), "{args:?}: {all}");
+        assert!(!all.contains(KEY), "{args:?}: {all}");
+    }
+    assert!(!d.log().contains(KEY), "the key is in the daemon's log");
+}
+
+#[test]
+fn a_config_error_does_not_print_the_line_with_the_key() {
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("config.toml"),
+        "default_provider = \"local\"\n[providers.local]\nkind = \"openai-compatible\"\napi_key = \"zz-plain-key-998877\" oops\n",
+    )
+    .expect("config");
+    let out = sortie_tests::sortie(home.path())
+        .args(["run", "hello"])
+        .output()
+        .expect("run sortie");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("line 4"), "{stderr}");
+    assert!(!stderr.contains("zz-plain-key-998877"), "{stderr}");
+}
