@@ -23,6 +23,7 @@ use chrono::Utc;
 mod home;
 mod redact;
 mod schedules;
+mod space;
 
 use home::restrict;
 pub use home::{check_data_dir, prepare_data_dir};
@@ -68,7 +69,11 @@ pub enum StoreError {
     #[error("refusing the data dir {path}: {reason}")]
     UnsafeDataDir { path: PathBuf, reason: String },
     #[error("store I/O failed: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
+    #[error("disk full: the data dir's file system has no room left ({detail}); free some space: until then running missions stop and new ones are refused")]
+    DiskFull { detail: String },
+    #[error("the store did not finish writing within {0}s (is the disk failing or full?)")]
+    FlushTimeout(u64),
     #[error("{0} changed too often while being updated; try again")]
     Contended(String),
 }
@@ -106,6 +111,10 @@ struct Shared {
 const RECORDS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 const STRIPES: usize = 64;
+
+/// The longest a flush may take: a disk that stopped answering fails it rather than
+/// holding every writer (and the daemon's stop) for ever.
+const FLUSH_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The records of the missions this process works on: changed since the last flush and
 /// not yet written (dirty), or as written. An append needs its mission's record; reading
@@ -327,8 +336,11 @@ impl Store {
 
     /// Makes everything appended so far durable on disk. Concurrent callers share flushes
     /// (group commit): one whose appends an earlier flush already covered returns at once.
+    /// Then refuses to go on when the disk is (nearly) full: what was written is on disk,
+    /// the caller stops adding to it.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.flush_records(false).await
+        self.flush_records(false).await?;
+        self.check_space()
     }
 
     /// Writes every changed record, then flushes: on disk each record then matches its
@@ -356,7 +368,9 @@ impl Store {
         if all {
             *records_written = std::time::Instant::now();
         }
-        self.db.flush_async().await?;
+        tokio::time::timeout(FLUSH_BOUND, self.db.flush_async())
+            .await
+            .map_err(|_| StoreError::FlushTimeout(FLUSH_BOUND.as_secs()))??;
         self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
         Ok(())
     }

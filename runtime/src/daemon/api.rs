@@ -61,6 +61,9 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
             StoreError::AmbiguousMission { .. } => Self::bad_request(e),
+            StoreError::DiskFull { .. } => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+            }
             other => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "store",
@@ -153,15 +156,8 @@ async fn require_token(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_none() && request.uri().path() == "/health" {
-        if let Some(challenge) = health_challenge(request.uri().query()) {
-            // Proves which daemon this is before a client sends its token.
-            return Json(json!({
-                "ok": true,
-                "proof": super::instance::proof(&daemon.instance, &challenge),
-            }))
-            .into_response();
-        }
+    if let Some(proof) = super::instance::answer(given.is_none(), request.uri(), &daemon) {
+        return proof;
     }
     match given {
         Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => {
@@ -184,24 +180,6 @@ async fn require_token(
         )
         .into_response(),
     }
-}
-
-/// The `challenge` of `GET /health?challenge=...`: 16 to 128 hex digits.
-fn health_challenge(query: Option<&str>) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Q {
-        challenge: String,
-    }
-    let q: Q = parse_query(query?)?;
-    let ok = (16..=128).contains(&q.challenge.len())
-        && q.challenge.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then_some(q.challenge)
-}
-
-fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Option<T> {
-    Query::<T>::try_from_uri(&format!("/?{query}").parse().ok()?)
-        .ok()
-        .map(|q| q.0)
 }
 
 async fn health(State(d): State<Arc<Daemon>>) -> Json<Value> {
@@ -271,9 +249,10 @@ async fn create_mission(
             ))
         }
     }
+    d.store.check_space()?;
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
     let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
-        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        .map_err(super::http_limits::request_error)?;
     let id = mission.id;
     // Durable before the client hears it exists.
     d.store.flush().await?;
@@ -309,6 +288,7 @@ async fn start_demo(
     let policy = req
         .permission
         .unwrap_or(sortie_missions::PermissionPolicy::Auto);
+    d.store.check_space()?;
     let (dir, spec) = crate::demo::prepare(&d.home, policy)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "demo", format!("{e:#}")))?;
     let mission = d.store.create_mission(spec)?;
@@ -589,8 +569,9 @@ fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
         ));
     }
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    d.store.check_space()?;
     let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
-        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        .map_err(super::http_limits::request_error)?;
     d.supervisor
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;

@@ -1,5 +1,5 @@
 //! Limits the API holds to under floods and bad input, each answered in the API's JSON
-//! error shape: the largest request body.
+//! error shape: the largest request body, a full disk (507).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,4 +28,16 @@ pub async fn json_413(response: Response) -> Response {
         ),
     )
     .into_response()
+}
+
+/// A request the service refused: 507 when the disk is full, else 400 with the reason.
+pub fn request_error(e: anyhow::Error) -> ApiError {
+    match e.downcast_ref::<sortie_missions::StoreError>() {
+        Some(store @ sortie_missions::StoreError::DiskFull { .. }) => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_full",
+            store.to_string(),
+        ),
+        _ => ApiError::bad_request(format!("{e:#}")),
+    }
 }

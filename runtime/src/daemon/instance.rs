@@ -70,6 +70,42 @@ pub async fn verify(http: &reqwest::Client, base: &str, instance: &str) -> bool 
         .is_some_and(|p| super::api::same(p.as_bytes(), expected.as_bytes()))
 }
 
+/// The `challenge` of `GET /health?challenge=...`: 16 to 128 hex digits.
+fn challenge_of(query: Option<&str>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        challenge: String,
+    }
+    let q: Q = parse_query(query?)?;
+    let ok = (16..=128).contains(&q.challenge.len())
+        && q.challenge.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(q.challenge)
+}
+
+fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Option<T> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().ok()?)
+        .ok()
+        .map(|q| q.0)
+}
+
+/// The daemon's answer to `GET /health?challenge=...` sent without a token: `{ok,
+/// proof}` and nothing else. `None` for any other request.
+pub(super) fn answer(
+    no_token: bool,
+    uri: &axum::http::Uri,
+    daemon: &super::Daemon,
+) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if !no_token || uri.path() != "/health" {
+        return None;
+    }
+    let challenge = challenge_of(uri.query())?;
+    Some(
+        axum::Json(serde_json::json!({"ok": true, "proof": proof(&daemon.instance, &challenge)}))
+            .into_response(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

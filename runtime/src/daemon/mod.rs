@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api;
 pub mod approvals;
+mod disk_watch;
 pub mod http_limits;
 pub mod instance;
 mod panics;
@@ -98,6 +99,8 @@ pub struct Daemon {
     pub idle_exit: Option<Duration>,
     /// Logins started over the API.
     pub logins: accounts::Logins,
+    /// Set when the daemon stops to start again (see `disk_watch`).
+    pub restart: std::sync::atomic::AtomicBool,
 }
 
 /// A fresh bearer token: 32 random bytes, hex.
@@ -172,6 +175,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         last_request: std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp()),
         idle_exit: opts.idle_exit,
         logins: Default::default(),
+        restart: Default::default(),
     });
     recover(&daemon, config.daemon.resume_interrupted)?;
     eprintln!(
@@ -193,6 +197,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     if let Some(idle) = opts.idle_exit {
         tokio::spawn(exit_when_idle(daemon.clone(), idle));
     }
+    tokio::spawn(disk_watch::watch(daemon.clone()));
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
     let served = axum::serve(listener, app)
@@ -213,6 +218,9 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .await;
     let _ = std::fs::remove_file(info_path(home));
     let _ = std::fs::remove_file(token_path(home));
+    if daemon.restart.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(disk_watch::restart_in_place());
+    }
     served.context("the API server failed")
 }
 

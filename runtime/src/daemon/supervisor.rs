@@ -37,6 +37,9 @@ impl Default for Limits {
     }
 }
 
+/// The longest the daemon waits for its missions to stop.
+const STOP_BOUND: Duration = Duration::from_secs(45);
+
 /// A mission the supervisor holds: waiting for a slot, or running.
 struct Slot {
     cancel: CancellationToken,
@@ -194,7 +197,11 @@ impl Supervisor {
             };
             let run = std::panic::AssertUnwindSafe(me.drive(mission, cancel, stop));
             if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
-                me.fail_on_panic(&id, &panic_message(panic.as_ref())).await;
+                let message = format!(
+                    "the mission's task panicked ({}); this is a bug in Sortie, please report it; `sortie resume {id}` continues from the last stored event",
+                    panic_message(panic.as_ref())
+                );
+                me.record_failure(&id, message).await;
             }
         });
         Ok(())
@@ -205,11 +212,9 @@ impl Supervisor {
         self.slots().remove(id);
     }
 
-    /// Records that the mission's task panicked: it failed, with the panic's message.
-    async fn fail_on_panic(&self, id: &MissionId, panic: &str) {
-        let message = format!(
-            "the mission's task panicked ({panic}); this is a bug in Sortie, please report it; `sortie resume {id}` continues from the last stored event"
-        );
+    /// Records that the mission failed outside its own steps (its task panicked, the store
+    /// refused a write): an error and the failed status, with `message`.
+    async fn record_failure(&self, id: &MissionId, message: String) {
         tracing::error!("mission {id}: {message}");
         self.record(
             id,
@@ -315,7 +320,10 @@ impl Supervisor {
             .with_observer(observer)
             .with_stop_status(stop);
         if let Err(e) = runner.run(id, cancel).await {
-            tracing::error!("mission {id} stopped on a store error: {e}");
+            // It stopped where the store refused a write (a full disk): it ends failed
+            // rather than staying `running`.
+            self.record_failure(&id, format!("the mission stopped: {e}"))
+                .await;
         }
     }
 
@@ -360,7 +368,15 @@ impl Supervisor {
             self.stop(&id, MissionStatus::Interrupted, reason);
         }
         self.tasks.close();
-        self.tasks.wait().await;
+        if tokio::time::timeout(STOP_BOUND, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "missions did not stop within {}s; stopping without them (they resume at the next start)",
+                STOP_BOUND.as_secs()
+            );
+        }
         if let Err(e) = self.store.flush_all().await {
             tracing::error!("cannot flush the store while stopping: {e}");
         }

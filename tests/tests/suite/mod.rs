@@ -9,6 +9,7 @@ mod cli;
 mod daemon;
 mod daemon_faults;
 mod daemon_trust;
+mod disk_full;
 mod faults;
 mod oauth;
 mod recovery;
