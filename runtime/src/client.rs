@@ -19,6 +19,8 @@ use crate::run_cmd::{self, NewMission, ResumeRequest};
 #[derive(Clone)]
 pub struct Client {
     pub info: DaemonInfo,
+    /// The data dir whose daemon this is.
+    pub home: std::path::PathBuf,
     base: String,
     token: String,
     http: reqwest::Client,
@@ -54,6 +56,7 @@ impl Client {
         }
         let token = std::fs::read_to_string(token_path(home)).ok()?;
         let client = Self {
+            home: home.to_path_buf(),
             base,
             token: token.trim().to_string(),
             http,
@@ -282,25 +285,24 @@ async fn watch(
     let started = Instant::now();
     // `ask` missions: a person at this terminal answers the daemon's questions; with no
     // terminal the answer is no at once, as when the mission runs in this process.
-    let done = client
-        .follow(&id, from, |u| {
-            observer(&u);
-            if let Update::ApprovalRequested {
-                approval, summary, ..
-            } = &u
-            {
-                let (c, approval, summary) = (client.clone(), approval.clone(), summary.clone());
-                tokio::spawn(async move {
-                    use sortie_missions::Approver;
-                    let yes = crate::approve::TtyApprover.approve(&summary).await;
-                    let path = format!("/missions/{id}/approvals/{approval}");
-                    if let Err(e) = c.post(&path, &serde_json::json!({"approve": yes})).await {
-                        eprintln!("warning: the answer did not reach the daemon: {e:#}");
-                    }
-                });
-            }
-        })
-        .await;
+    let done = crate::reattach::follow(client, &id, from, |u| {
+        observer(&u);
+        if let Update::ApprovalRequested {
+            approval, summary, ..
+        } = &u
+        {
+            let (c, approval, summary) = (client.clone(), approval.clone(), summary.clone());
+            tokio::spawn(async move {
+                use sortie_missions::Approver;
+                let yes = crate::approve::TtyApprover.approve(&summary).await;
+                let path = format!("/missions/{id}/approvals/{approval}");
+                if let Err(e) = c.post(&path, &serde_json::json!({"approve": yes})).await {
+                    eprintln!("warning: the answer did not reach the daemon: {e:#}");
+                }
+            });
+        }
+    })
+    .await;
     signal.abort();
     Ok(run_cmd::conclude(&done?, json, started.elapsed()))
 }

@@ -148,3 +148,43 @@ async fn schedule_numbers_that_overflow_get_a_400_and_the_daemon_stays_up() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn sortie_run_reattaches_to_a_restarted_daemon_and_follows_the_mission_to_its_end() {
+    let (mock, home, cwd) = local_setup("").await;
+    mock.push(Reply::stall_after("half an ans"));
+    mock.push(Reply::text("the whole answer"));
+    let d = DaemonProc::start(home.path()).await;
+    let mut run = sortie_tests::sortie(home.path())
+        .args(["run", "answer across a restart"])
+        .current_dir(cwd.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sortie run");
+    while mock.hits() < 1 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill9();
+    let _d = DaemonProc::start(home.path()).await;
+    let out = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        while run.try_wait().expect("wait").is_none() {
+            if started.elapsed() > Duration::from_secs(90) {
+                let _ = run.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        run.wait_with_output().expect("output")
+    })
+    .await
+    .expect("join");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("the whole answer"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("reattached"), "{stderr}");
+}
