@@ -302,6 +302,8 @@ pub struct DaemonConfig {
     pub idle_exit_secs: u64,
     /// A tool call of an `ask` mission waits this long for an answer, then is denied.
     pub approval_timeout_secs: u64,
+    /// `[daemon.limits]`: bounds under floods.
+    pub limits: crate::config_limits::DaemonLimits,
 }
 
 impl Default for DaemonConfig {
@@ -314,6 +316,7 @@ impl Default for DaemonConfig {
             autostart: true,
             idle_exit_secs: 900,
             approval_timeout_secs: 900,
+            limits: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod auth_cmd;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod config_limits;
 pub mod config_redact;
 pub mod daemon;
 pub mod demo;

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api;
 pub mod approvals;
+mod connections;
 mod disk_watch;
 pub mod http_limits;
 pub mod instance;
@@ -200,6 +201,11 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     tokio::spawn(disk_watch::watch(daemon.clone()));
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
+    let listener = connections::GuardedListener::new(
+        listener,
+        config.daemon.limits.max_connections,
+        Duration::from_secs(config.daemon.limits.header_timeout_secs),
+    );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;

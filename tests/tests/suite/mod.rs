@@ -8,6 +8,7 @@ mod claude_stream;
 mod cli;
 mod daemon;
 mod daemon_faults;
+mod daemon_floods;
 mod daemon_trust;
 mod disk_full;
 mod faults;

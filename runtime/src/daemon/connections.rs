@@ -1,0 +1,222 @@
+//! The API's listener under a flood of connections: at most `max_connections` are served
+//! at once, and a connection that does not send its first request head within
+//! `header_timeout` is closed. When all slots are taken, the oldest connection still
+//! waiting for its head is closed to make room, so half-open connections cannot keep a
+//! real client (the CLI) out. After the first head there is no read deadline: an event
+//! stream may stay open for as long as its mission runs.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A TCP listener with a connection cap and a deadline for the first request head.
+pub struct GuardedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    header_timeout: Duration,
+    /// Connections still waiting for their first request head, oldest first.
+    waiting: Arc<Mutex<VecDeque<Arc<Evict>>>>,
+}
+
+/// Tells a connection waiting for its head to close.
+#[derive(Default)]
+struct Evict {
+    now: AtomicBool,
+    waker: futures::task::AtomicWaker,
+}
+
+impl Evict {
+    fn evict(&self) {
+        self.now.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+}
+
+impl GuardedListener {
+    pub fn new(inner: TcpListener, max_connections: usize, header_timeout: Duration) -> Self {
+        Self {
+            inner,
+            slots: Arc::new(Semaphore::new(max_connections.max(1))),
+            header_timeout: header_timeout.max(Duration::from_millis(100)),
+            waiting: Arc::default(),
+        }
+    }
+
+    /// A slot: a free one, or the one of the oldest connection still waiting for its head.
+    async fn slot(&self) -> OwnedSemaphorePermit {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return p;
+        }
+        let oldest = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            // Drop the ones that finished their head or closed.
+            while waiting.front().is_some_and(|e| Arc::strong_count(e) == 1) {
+                waiting.pop_front();
+            }
+            waiting.pop_front()
+        };
+        if let Some(e) = oldest {
+            e.evict();
+        }
+        match self.slots.clone().acquire_owned().await {
+            Ok(p) => p,
+            // The semaphore is never closed.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+impl axum::serve::Listener for GuardedListener {
+    type Io = GuardedIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    // Accepted first: a full house makes room for the newcomer.
+                    let permit = self.slot().await;
+                    let _ = stream.set_nodelay(true);
+                    let evict = Arc::new(Evict::default());
+                    self.waiting
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push_back(evict.clone());
+                    let io = GuardedIo {
+                        stream,
+                        _permit: permit,
+                        deadline: Some(Box::pin(tokio::time::sleep(self.header_timeout))),
+                        evict: Some(evict),
+                        matched: 0,
+                    };
+                    return (io, addr);
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection holding one slot until it closes.
+pub struct GuardedIo {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+    /// Until the first request head is in; `None` after.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Until the first request head is in: set when the slot is needed for another.
+    evict: Option<Arc<Evict>>,
+    /// How much of `\r\n\r\n` the bytes read so far end with.
+    matched: usize,
+}
+
+const HEAD_END: &[u8; 4] = b"\r\n\r\n";
+
+impl GuardedIo {
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.matched = if b == HEAD_END[self.matched] {
+                self.matched + 1
+            } else if b == b'\r' {
+                1
+            } else {
+                0
+            };
+            if self.matched == HEAD_END.len() {
+                self.deadline = None;
+                self.evict = None;
+                return;
+            }
+        }
+    }
+}
+
+impl AsyncRead for GuardedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        if let Some(evict) = &this.evict {
+            evict.waker.register(cx.waker());
+            if evict.now.load(Ordering::SeqCst) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "closed to make room: no request head yet and every slot taken",
+                )));
+            }
+        }
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if this.deadline.is_some() {
+                    let new = buf.filled()[before..].to_vec();
+                    this.scan(&new);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if expired {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request head within the header timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl AsyncWrite for GuardedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
