@@ -137,6 +137,9 @@ pub fn schedule_json(s: &Schedule) -> Value {
 
 /// Starts the schedule's mission now: created and queued under the supervisor.
 fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
+    if let Some(reason) = daemon.supervisor.queue_full() {
+        return RunOutcome::Skipped { reason };
+    }
     let t = &s.mission;
     let req = NewMission {
         prompt: t.prompt.clone(),
@@ -201,7 +204,15 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
             let running = s
                 .last_mission()
                 .is_some_and(|m| daemon.supervisor.is_active(&m));
-            let decision = s.due(now, running)?;
+            let decision = match s.due(now, running)? {
+                Decision::Fire { scheduled_for, .. } if queue_cap(daemon, s).is_some() => {
+                    Decision::Skip {
+                        scheduled_for,
+                        reason: queue_cap(daemon, s).unwrap_or_default(),
+                    }
+                }
+                decision => decision,
+            };
             if let Decision::Skip {
                 scheduled_for,
                 reason,
@@ -250,6 +261,27 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
             tracing::error!("cannot record a run of schedule {}: {e}", s.id);
         }
     }
+}
+
+/// Why a run of `s` may not queue now: the schedule's own runs fill its share of the queue
+/// (`max_queued_per_schedule`), or the queue is full.
+fn queue_cap(daemon: &Daemon, s: &Schedule) -> Option<String> {
+    let cap = daemon.supervisor.max_queued_per_schedule();
+    let waiting = s
+        .runs
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            RunOutcome::Started { mission } => Some(*mission),
+            _ => None,
+        })
+        .filter(|m| daemon.supervisor.queue_position(m).is_some())
+        .count();
+    if waiting >= cap {
+        return Some(format!(
+            "{waiting} runs of this schedule already wait in the queue ([daemon.limits] max_queued_per_schedule = {cap})"
+        ));
+    }
+    daemon.supervisor.queue_full()
 }
 
 /// The daemon's scheduler: a tick every quarter second until `stop`.

@@ -249,7 +249,7 @@ async fn create_mission(
             ))
         }
     }
-    d.store.check_space()?;
+    super::http_limits::admit(&d)?;
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
     let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
         .map_err(super::http_limits::request_error)?;
@@ -288,7 +288,7 @@ async fn start_demo(
     let policy = req
         .permission
         .unwrap_or(sortie_missions::PermissionPolicy::Auto);
-    d.store.check_space()?;
+    super::http_limits::admit(&d)?;
     let (dir, spec) = crate::demo::prepare(&d.home, policy)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "demo", format!("{e:#}")))?;
     let mission = d.store.create_mission(spec)?;
@@ -569,7 +569,7 @@ fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
         ));
     }
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
-    d.store.check_space()?;
+    super::http_limits::admit(&d)?;
     let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
         .map_err(super::http_limits::request_error)?;
     d.supervisor

@@ -1,5 +1,5 @@
 //! Limits the API holds to under floods and bad input, each answered in the API's JSON
-//! error shape: the largest request body, a full disk (507).
+//! error shape: the largest request body, a full disk (507), a full queue (429).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,5 +39,19 @@ pub fn request_error(e: anyhow::Error) -> ApiError {
             store.to_string(),
         ),
         _ => ApiError::bad_request(format!("{e:#}")),
+    }
+}
+
+/// Whether a new mission may be queued: 507 when the disk is (nearly) full, 429 when the
+/// queue is.
+pub fn admit(d: &super::Daemon) -> Result<(), ApiError> {
+    d.store.check_space()?;
+    match d.supervisor.queue_full() {
+        Some(why) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "queue_full",
+            why,
+        )),
+        None => Ok(()),
     }
 }

@@ -161,6 +161,8 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect::<HashMap<_, _>>(),
+        max_queued: config.daemon.limits.max_queued,
+        max_queued_per_schedule: config.daemon.limits.max_queued_per_schedule,
     };
     let supervisor = Supervisor::new(home.to_path_buf(), store.clone(), pool.clone(), limits);
     let daemon = Arc::new(Daemon {

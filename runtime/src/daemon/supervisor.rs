@@ -26,6 +26,10 @@ pub struct Limits {
     pub global: usize,
     /// Per provider name; providers not listed share only the global limit.
     pub per_provider: HashMap<String, usize>,
+    /// Missions waiting for a slot, at most (new ones are refused, scheduled runs skipped).
+    pub max_queued: usize,
+    /// Missions of one schedule waiting for a slot, at most (more runs are skipped).
+    pub max_queued_per_schedule: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +37,8 @@ impl Default for Limits {
         Self {
             global: 8,
             per_provider: HashMap::new(),
+            max_queued: 1000,
+            max_queued_per_schedule: 5,
         }
     }
 }
@@ -137,6 +143,23 @@ impl Supervisor {
                 .count()
                 + 1,
         )
+    }
+
+    /// Why no more missions may queue: the queue holds `max_queued`. None while there is
+    /// room.
+    pub fn queue_full(&self) -> Option<String> {
+        let (_, queued) = self.counts();
+        (queued >= self.limits.max_queued).then(|| {
+            format!(
+                "the daemon's queue is full: {queued} missions wait for a slot ([daemon.limits] max_queued = {}); try again when some have run",
+                self.limits.max_queued
+            )
+        })
+    }
+
+    /// The most missions of one schedule that may wait for a slot.
+    pub fn max_queued_per_schedule(&self) -> usize {
+        self.limits.max_queued_per_schedule
     }
 
     /// (running, queued) counts.

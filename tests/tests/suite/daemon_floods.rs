@@ -52,3 +52,67 @@ async fn half_open_connections_are_closed_and_the_cli_still_gets_through() {
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
     assert_eq!(d.get("/health").await.0, 200);
 }
+
+#[tokio::test]
+async fn the_queue_is_capped_globally_and_per_schedule_and_skipped_runs_are_recorded() {
+    let (mock, home, cwd) = local_setup(
+        "\n[daemon]\nmax_concurrent = 1\n\n[daemon.limits]\nmax_queued = 4\nmax_queued_per_schedule = 2\n",
+    )
+    .await;
+    mock.push(sortie_tests::Reply::stall_after("holding the only slot"));
+    let d = DaemonProc::start(home.path()).await;
+    let first = super::daemon::new_mission(&d, cwd.path(), "hold the slot").await;
+    d.wait_events(&first, |e| super::daemon::count(e, "turn_started") == 1)
+        .await;
+    let (status, s) = d
+        .post(
+            "/schedules",
+            serde_json::json!({"prompt": "tick", "cwd": cwd.path(), "every": "1s", "overlap": "allow"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().expect("id").to_string();
+    // Runs fire every second; only two may wait.
+    let started = Instant::now();
+    let runs = loop {
+        let (_, s) = d.get(&format!("/schedules/{id}")).await;
+        let runs = s["runs"].as_array().cloned().unwrap_or_default();
+        if runs.iter().filter(|r| r["outcome"] == "skipped").count() >= 2 {
+            break runs;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(runs.iter().filter(|r| r["outcome"] == "started").count(), 2);
+    let skipped = runs
+        .iter()
+        .find(|r| r["outcome"] == "skipped")
+        .expect("skipped");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max_queued_per_schedule = 2"),
+        "{skipped}"
+    );
+    assert_eq!(
+        d.post(&format!("/schedules/{id}/pause"), serde_json::Value::Null)
+            .await
+            .0,
+        200
+    );
+    // Two more fill the global queue (4); the next is refused with a JSON 429.
+    for _ in 0..2 {
+        super::daemon::new_mission(&d, cwd.path(), "wait").await;
+    }
+    let (status, body) = d
+        .post(
+            "/missions",
+            serde_json::json!({"prompt": "one too many", "cwd": cwd.path()}),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "queue_full");
+    let (_, health) = d.get("/health").await;
+    assert_eq!(health["missions"]["queued"], 4, "{health}");
+}
