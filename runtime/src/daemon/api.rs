@@ -569,7 +569,7 @@ fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
         ));
     }
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
-    super::http_limits::admit(&d)?;
+    super::http_limits::admit(d)?;
     let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
         .map_err(super::http_limits::request_error)?;
     d.supervisor
