@@ -5,7 +5,7 @@
 //! [daemon.limits]
 //! header_timeout_secs = 10      # a connection must send its request head within this
 //! max_connections = 512         # connections served at once; more wait to be accepted
-//! max_queued = 1000             # missions waiting for a slot, all together
+//! max_queued = 5000             # missions waiting for a slot, all together
 //! max_queued_per_schedule = 5   # missions one schedule may have waiting
 //! max_event_bytes = 1048576     # the most one stored event may hold (text is cut, noted)
 //! ```
@@ -27,7 +27,7 @@ impl Default for DaemonLimits {
         Self {
             header_timeout_secs: 10,
             max_connections: 512,
-            max_queued: 1000,
+            max_queued: 5000,
             max_queued_per_schedule: 5,
             max_event_bytes: 1024 * 1024,
         }

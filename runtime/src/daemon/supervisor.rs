@@ -37,7 +37,7 @@ impl Default for Limits {
         Self {
             global: 8,
             per_provider: HashMap::new(),
-            max_queued: 1000,
+            max_queued: 5000,
             max_queued_per_schedule: 5,
         }
     }
