@@ -20,13 +20,16 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 
+mod cap;
 mod home;
+mod paging;
 mod redact;
 mod schedules;
 mod space;
 
 use home::restrict;
 pub use home::{check_data_dir, prepare_data_dir};
+pub use paging::{MissionFilter, MissionPage};
 
 use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
 
@@ -324,6 +327,7 @@ impl Store {
             error: format!("cannot encode event: {e}"),
         })?;
         let (value, stored) = redact::masked(value, stored);
+        let (value, stored) = cap::capped(value, stored);
         self.events.insert(event_key(id, seq).as_slice(), value)?;
         stored.event.apply(mission);
         mission.event_count = seq + 1;

@@ -354,12 +354,26 @@ pub async fn resume(
 }
 
 /// `sortie missions` through the daemon.
+/// Reads every page (`GET /missions` is paged); list items carry the first 200
+/// characters of each prompt.
 pub async fn missions(client: &Client) -> anyhow::Result<(Vec<Mission>, Vec<String>)> {
-    let v = client.get("/missions").await?;
-    let missions = serde_json::from_value(v["missions"].clone())
-        .context("the daemon sent missions this sortie cannot read")?;
-    let problems = serde_json::from_value(v["problems"].clone()).unwrap_or_default();
-    Ok((missions, problems))
+    let (mut missions, mut problems) = (Vec::new(), Vec::new());
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "1000".to_string())];
+        query.extend(cursor.take().map(|c| ("cursor", c)));
+        let v = client.get_query("/missions", &query).await?;
+        let page: Vec<Mission> = serde_json::from_value(v["missions"].clone())
+            .context("the daemon sent missions this sortie cannot read")?;
+        missions.extend(page);
+        problems.extend(
+            serde_json::from_value::<Vec<String>>(v["problems"].clone()).unwrap_or_default(),
+        );
+        match v["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return Ok((missions, problems)),
+        }
+    }
 }
 
 /// `sortie show` through the daemon.

@@ -81,7 +81,10 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/shutdown", post(shutdown))
-        .route("/missions", get(list_missions).post(create_mission))
+        .route(
+            "/missions",
+            get(super::listing::list_missions).post(create_mission),
+        )
         .route("/demo", post(start_demo))
         .route("/missions/{id}", get(show_mission).delete(delete_mission))
         .route("/missions/{id}/events", get(mission_events))
@@ -213,19 +216,6 @@ fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
     let mut v = serde_json::to_value(&mission).map_err(ApiError::bad_request)?;
     v["queue_position"] = json!(d.supervisor.queue_position(id));
     Ok(v)
-}
-
-async fn list_missions(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
-    let (missions, problems) = d.store.missions()?;
-    let list: Vec<Value> = missions
-        .iter()
-        .map(|m| {
-            let mut v = serde_json::to_value(m).unwrap_or_default();
-            v["queue_position"] = json!(d.supervisor.queue_position(&m.id));
-            v
-        })
-        .collect();
-    Ok(Json(json!({"missions": list, "problems": problems})))
 }
 
 async fn create_mission(

@@ -11,6 +11,7 @@ mod connections;
 mod disk_watch;
 pub mod http_limits;
 pub mod instance;
+mod listing;
 mod panics;
 pub mod supervisor;
 
@@ -134,6 +135,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     }
     let config = Config::load(home)?;
     let store = crate::cli::open_store(home)?;
+    store.set_max_event_bytes(config.daemon.limits.max_event_bytes);
     let pool = auth_cmd::shared_pool(&store, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))

@@ -116,3 +116,91 @@ async fn the_queue_is_capped_globally_and_per_schedule_and_skipped_runs_are_reco
     let (_, health) = d.get("/health").await;
     assert_eq!(health["missions"]["queued"], 4, "{health}");
 }
+
+#[tokio::test]
+async fn missions_are_listed_a_page_at_a_time_with_small_items_and_events_are_capped() {
+    let (mock, home, cwd) = local_setup("\n[daemon.limits]\nmax_event_bytes = 65536\n").await;
+    let huge = "y".repeat(300 * 1024);
+    mock.push(sortie_tests::Reply::text(&huge));
+    for _ in 0..4 {
+        mock.push(sortie_tests::Reply::text("done"));
+    }
+    let d = DaemonProc::start(home.path()).await;
+    let long_prompt = "z".repeat(5000);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let prompt = if i == 0 {
+            long_prompt.clone()
+        } else {
+            format!("mission {i}")
+        };
+        let id = super::daemon::new_mission(&d, cwd.path(), &prompt).await;
+        d.wait_events(&id, sortie_tests::daemon::ended).await;
+        ids.push(id);
+    }
+    // Pages of two, in creation order, following the cursor.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..3 {
+        let path = match &cursor {
+            Some(c) => format!("/missions?limit=2&cursor={c}"),
+            None => "/missions?limit=2".to_string(),
+        };
+        let (status, page) = d.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["missions"].as_array().expect("missions");
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|m| m["id"].as_str().unwrap_or_default().to_string()),
+        );
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen, ids);
+    assert!(cursor.is_none());
+    // Small items: the long prompt is cut in the list, whole in the mission.
+    let (_, page) = d.get("/missions?limit=1").await;
+    let first = &page["missions"][0];
+    assert_eq!(first["prompt_truncated"], true, "{first}");
+    assert_eq!(
+        first["prompt"].as_str().map(|p| p.chars().count()),
+        Some(200)
+    );
+    let (_, whole) = d.get(&format!("/missions/{}", ids[0])).await;
+    assert_eq!(whole["prompt"].as_str().map(str::len), Some(5000));
+    // Filters.
+    let (_, done) = d.get("/missions?status=completed,failed").await;
+    assert_eq!(done["missions"].as_array().map(Vec::len), Some(5));
+    let (_, none) = d.get("/missions?status=running").await;
+    assert_eq!(none["missions"], serde_json::json!([]));
+    let (_, later) = d.get("/missions?updated_since=2999-01-01T00:00:00Z").await;
+    assert_eq!(later["missions"], serde_json::json!([]));
+    for bad in [
+        "limit=0",
+        "limit=5000",
+        "cursor=nope",
+        "status=done",
+        "updated_since=yesterday",
+        "colour=red",
+    ] {
+        let (status, body) = d.get(&format!("/missions?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{bad}: {body}");
+    }
+    // The huge answer was stored cut, with a note.
+    let (_, events) = d.get(&format!("/missions/{}/events", ids[0])).await;
+    let answer = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["type"] == "assistant_message")
+        .expect("answer")
+        .to_string();
+    assert!(answer.len() < 70 * 1024, "{}", answer.len());
+    assert!(
+        answer.contains("cut by sortie: this was 307200 bytes"),
+        "{}",
+        &answer[answer.len() - 300..]
+    );
+}
