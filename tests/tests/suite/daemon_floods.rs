@@ -204,3 +204,31 @@ async fn missions_are_listed_a_page_at_a_time_with_small_items_and_events_are_ca
         &answer[answer.len() - 300..]
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_new_parameters_and_error_bodies() {
+    let (_mock, home, _cwd) = local_setup("").await;
+    let d = DaemonProc::start(home.path()).await;
+    let (_, doc) = d.get("/openapi.json").await;
+    let params: Vec<&str> = doc["paths"]["/missions"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(params, ["limit", "cursor", "status", "updated_since"]);
+    let post = &doc["paths"]["/missions"]["post"]["responses"];
+    for code in ["400", "413", "429", "507"] {
+        assert_eq!(
+            post[code]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Error",
+            "{code}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["NewMission"]["properties"]["max_turns"]["minimum"],
+        1
+    );
+    let health = &doc["paths"]["/health"]["get"]["parameters"][0];
+    assert_eq!(health["name"], "challenge");
+}
