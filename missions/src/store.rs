@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 
 mod cap;
+mod durable;
 mod home;
 mod paging;
 mod redact;
@@ -107,6 +108,8 @@ struct Shared {
     /// One flush at a time (holding when the records were last all written); callers
     /// whose writes it covered do not flush again.
     flushing: tokio::sync::Mutex<std::time::Instant>,
+    /// sled's log file, `fsync`ed at each flush (see `durable`).
+    log_file: Option<Arc<std::fs::File>>,
 }
 
 /// How often a flush writes every dirty record; in between, only the records of missions
@@ -220,6 +223,7 @@ impl Store {
             }
         }
         let missions = db.open_tree("missions")?;
+        let log_file = durable::open(&path);
         let store = Self {
             missions: missions.clone(),
             events: db.open_tree("events")?,
@@ -233,6 +237,7 @@ impl Store {
                 written: AtomicU64::new(0),
                 flushed: AtomicU64::new(0),
                 flushing: tokio::sync::Mutex::new(std::time::Instant::now()),
+                log_file,
             }),
         };
         store.repair()?;
@@ -375,6 +380,7 @@ impl Store {
         tokio::time::timeout(FLUSH_BOUND, self.db.flush_async())
             .await
             .map_err(|_| StoreError::FlushTimeout(FLUSH_BOUND.as_secs()))??;
+        durable::sync(self.shared.log_file.clone()).await?;
         self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
         Ok(())
     }
