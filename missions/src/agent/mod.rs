@@ -5,6 +5,7 @@
 //! cancelled at any await.
 
 mod history;
+mod segments;
 mod turns;
 
 use std::collections::HashMap;
@@ -502,6 +503,7 @@ impl MissionRunner {
         let mut fallbacks = self.fallback.iter().peekable();
         let mut disable_thinking = false;
         let mut session = mission.session.clone();
+        let mut holds_pending = turns::session_holds_pending(&events);
         for turn in finished + 1..=mission.max_turns {
             if let Some(aux) = &self.auxiliary {
                 if aux.should_compress(&history) {
@@ -526,7 +528,9 @@ impl MissionRunner {
             let done = loop {
                 let runs_tools = current.transport.runs_tools();
                 let session_ref = if runs_tools {
-                    Some(self.session_for(&id, &mut session)?)
+                    let mut s = self.session_for(&id, &mut session)?;
+                    s.holds_pending = s.resume && holds_pending;
+                    Some(s)
                 } else {
                     None
                 };
@@ -560,6 +564,8 @@ impl MissionRunner {
                     _ = cancel.cancelled() => return self.stopped(&id, "cancelled by the user".into()).await,
                     end = self.one_turn(current.transport.as_ref(), &id, turn, request, live) => end?,
                 };
+                // A session the CLI reported has read the pending message.
+                holds_pending |= session.as_ref().is_some_and(|s| s.started);
                 let error = match end {
                     TurnEnd::Finished(done) => break done,
                     TurnEnd::Failed(error) => error,
@@ -787,6 +793,7 @@ impl MissionRunner {
         Ok(SessionRef {
             id: current.id,
             resume: current.started,
+            holds_pending: false,
         })
     }
 
@@ -836,7 +843,13 @@ impl MissionRunner {
                         call_id: call_id.clone(),
                         name: name.clone(),
                         arguments: arguments.clone(),
-                    })
+                    });
+                    // Stored as it streams, before the CLI runs it.
+                    if let Some(done) = assembler.push(event) {
+                        return Ok(TurnEnd::Finished(done));
+                    }
+                    self.record_segment(id, turn, &mut assembler, live.history)?;
+                    continue;
                 }
                 TransportEvent::Session { id: session_id } => {
                     let known = live
@@ -863,24 +876,7 @@ impl MissionRunner {
                     is_error,
                     denied,
                 } => {
-                    for message in assembler.take_warnings() {
-                        self.record(id, MissionEvent::Warning { message })?;
-                    }
-                    let said = assembler.take_segment();
-                    if !said.is_empty() {
-                        self.record(
-                            id,
-                            MissionEvent::AssistantMessage {
-                                turn,
-                                content: said.clone(),
-                                stop_reason: sortie_transports::StopReason::ToolUse,
-                            },
-                        )?;
-                        live.history.push(Message {
-                            role: Role::Assistant,
-                            content: said,
-                        });
-                    }
+                    self.record_segment(id, turn, &mut assembler, live.history)?;
                     let name = called_name(live.history, call_id);
                     self.record(
                         id,

@@ -42,6 +42,22 @@ pub(crate) fn finished_turns(mission: &Mission, events: &[StoredEvent], runs_too
     }
 }
 
+/// True when the mission's CLI session was reported started after the last thing the
+/// user said (the prompt, or a message since): the session holds it already.
+pub(crate) fn session_holds_pending(events: &[StoredEvent]) -> bool {
+    let said = events.iter().rposition(|e| {
+        matches!(
+            e.event,
+            MissionEvent::Created { .. } | MissionEvent::UserMessage { .. }
+        )
+    });
+    let started = events
+        .iter()
+        .rposition(|e| matches!(e.event, MissionEvent::Session { started: true, .. }));
+    // A switch to another transport or a reset drops the session: a later start counts.
+    matches!((said, started), (Some(s), Some(t)) if t > s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

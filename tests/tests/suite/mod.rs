@@ -4,6 +4,7 @@ mod auth_cli;
 mod catalog;
 mod classify_fixtures;
 mod claude_code;
+mod claude_code_sessions;
 mod claude_stream;
 mod cli;
 mod daemon;
