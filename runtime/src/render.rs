@@ -216,6 +216,9 @@ impl Live {
                     }
                     *streamed = false;
                 }
+                // A new attempt (after an interruption): text streamed before it never
+                // became a message, so the next message is printed whole if need be.
+                MissionEvent::Status { .. } => *streamed = false,
                 MissionEvent::Error { class, message, .. } => {
                     let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
                     let _ = out.flush();
