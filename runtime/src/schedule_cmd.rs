@@ -191,14 +191,22 @@ pub fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
 /// Fires what is due at `now` and records every decision. Each schedule is claimed by a
 /// compare-and-swap before its mission starts, and the run recorded by another: a pause,
 /// resume or delete made in between is kept.
-pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
+/// Returns when the next run is due (the earliest next run of the schedules not paused).
+pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let (all, _) = match daemon.store.schedules() {
         Ok(found) => found,
         Err(e) => {
             tracing::error!("cannot read the schedules: {e}");
-            return;
+            return None;
         }
     };
+    let mut earliest: Option<DateTime<Utc>> = None;
+    let note = |earliest: &mut Option<DateTime<Utc>>, next: Option<DateTime<Utc>>| {
+        if let Some(next) = next {
+            *earliest = Some(earliest.map_or(next, |e| e.min(next)));
+        }
+    };
+    let next_of = |s: &Schedule| s.next_run.filter(|_| !s.paused);
     for s in all {
         let claimed = daemon.store.update_schedule(&s.id, |s| {
             let running = s
@@ -236,9 +244,18 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
                     missed,
                 },
             ))) => (s, scheduled_for, missed),
-            Ok(_) => continue,
+            Ok(Some((s, Decision::Skip { .. }))) => {
+                note(&mut earliest, next_of(&s));
+                continue;
+            }
+            Ok(None) => {
+                note(&mut earliest, next_of(&s));
+                continue;
+            }
             Err(e) => {
                 tracing::error!("cannot update schedule {}: {e}", s.id);
+                // Looked at again in a second.
+                note(&mut earliest, Some(now + chrono::Duration::seconds(1)));
                 continue;
             }
         };
@@ -260,7 +277,9 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
         if let Err(e) = recorded {
             tracing::error!("cannot record a run of schedule {}: {e}", s.id);
         }
+        note(&mut earliest, next_of(&s));
     }
+    earliest
 }
 
 /// Why a run of `s` may not queue now: the schedule's own runs fill its share of the queue
@@ -291,8 +310,18 @@ pub async fn run(daemon: Arc<Daemon>, stop: tokio_util::sync::CancellationToken)
             eprintln!("warning: {p}");
         }
     }
+    // The schedules are scanned only when one changed or one is due: between, the tick
+    // compares a counter and a time.
+    let mut known: Option<(u64, Option<DateTime<Utc>>)> = None;
     loop {
-        tick(&daemon, Utc::now());
+        let now = Utc::now();
+        let generation = daemon.store.schedules_generation();
+        let quiet =
+            matches!(known, Some((g, next)) if g == generation && next.is_none_or(|n| n > now));
+        if !quiet {
+            let next = tick(&daemon, now);
+            known = Some((daemon.store.schedules_generation(), next));
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}

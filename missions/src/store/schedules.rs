@@ -3,9 +3,15 @@
 //! on the stored bytes: a change made in between is never undone, and a deleted schedule
 //! never comes back.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::scheduler::Schedule;
 
 use super::{Store, StoreError};
+
+/// Bumped at every schedule write (any store of this process): a timer that saw the same
+/// value last time knows nothing changed, and needs no scan until the earliest next run.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// How many times an update is tried again when the schedule changed under it.
 const CAS_TRIES: usize = 16;
@@ -18,6 +24,16 @@ fn encode(s: &Schedule) -> Result<Vec<u8>, StoreError> {
 }
 
 impl Store {
+    /// Changes with every schedule write (see [`GENERATION`]).
+    pub fn schedules_generation(&self) -> u64 {
+        GENERATION.load(Ordering::SeqCst)
+    }
+
+    fn schedules_changed(&self) {
+        GENERATION.fetch_add(1, Ordering::SeqCst);
+        self.wrote();
+    }
+
     /// Stores a schedule (new or changed).
     pub fn put_schedule(&self, s: &Schedule) -> Result<(), StoreError> {
         let raw = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt {
@@ -25,7 +41,7 @@ impl Store {
             error: e.to_string(),
         })?;
         self.schedules.insert(s.id.as_bytes(), raw)?;
-        self.wrote();
+        self.schedules_changed();
         Ok(())
     }
 
@@ -67,7 +83,7 @@ impl Store {
     /// Deletes a schedule (the missions it started stay).
     pub fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
         self.schedules.remove(id.as_bytes())?;
-        self.wrote();
+        self.schedules_changed();
         Ok(())
     }
 
@@ -97,7 +113,7 @@ impl Store {
                 self.schedules
                     .compare_and_swap(id.as_bytes(), Some(raw), Some(encode(&s)?))?;
             if swapped.is_ok() {
-                self.wrote();
+                self.schedules_changed();
                 return Ok(Some((s, out)));
             }
         }
@@ -149,6 +165,29 @@ mod tests {
         assert!(updated.is_none());
         let (all, _) = store.schedules().expect("list");
         assert!(all.is_empty(), "the deleted schedule came back: {all:?}");
+    }
+
+    #[test]
+    fn every_schedule_write_moves_the_generation_the_timer_compares() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        let before = store.schedules_generation();
+        let s = schedule(&store);
+        let put = store.schedules_generation();
+        assert!(put > before);
+        store
+            .update_schedule(&s.id, |s| {
+                s.paused = true;
+                Some(())
+            })
+            .expect("update");
+        let updated = store.schedules_generation();
+        assert!(updated > put);
+        // Reading does not move it.
+        store.schedules().expect("list");
+        assert_eq!(store.schedules_generation(), updated);
+        store.delete_schedule(&s.id).expect("delete");
+        assert!(store.schedules_generation() > updated);
     }
 
     #[test]
