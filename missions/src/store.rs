@@ -427,7 +427,8 @@ impl Store {
             error: e.to_string(),
         })?;
         self.models.insert(provider.as_bytes(), encoded)?;
-        self.db.flush()?;
+        // A cache: the next flush writes it; a crash before only means fetching again.
+        self.wrote();
         Ok(cached)
     }
 
