@@ -720,10 +720,8 @@ pub fn openapi_document() -> Value {
         "401": ok("Missing or wrong bearer token", error.clone()),
         "404": ok("Unknown mission", error.clone()),
         "409": ok("The mission is (not) active", error.clone()),
-        "413": ok("The body is larger than 2 MiB (`payload_too_large`)", error.clone()),
-        "429": ok("The queue is full, `[daemon.limits] max_queued` (`queue_full`)", error.clone()),
-        "507": ok("The data dir's disk is (nearly) full (`disk_full`); retry once there is room", error.clone()),
     });
+    let errors = super::http_limits::with_limit_errors(errors, &ok("", error.clone()));
     let with_errors = |mut responses: Value| {
         if let (Value::Object(r), Value::Object(e)) = (&mut responses, &errors) {
             for (k, v) in e {
@@ -752,10 +750,7 @@ pub fn openapi_document() -> Value {
             "/shutdown": {"post": {"summary": "Stop the daemon; running missions are interrupted and resume at the next start", "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
             "/missions": {
                 "get": {"summary": "List missions a page at a time, in creation order (unreadable records are reported in `problems` and skipped); list items carry the first 200 characters of the prompt (`prompt_truncated`)",
-                        "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200}},
-                                       {"name": "cursor", "in": "query", "required": false, "description": "The `next_cursor` of the previous page", "schema": {"type": "string"}},
-                                       {"name": "status", "in": "query", "required": false, "description": "One or more statuses, comma-separated", "schema": {"type": "string"}},
-                                       {"name": "updated_since", "in": "query", "required": false, "description": "Only missions changed after this RFC 3339 time", "schema": {"type": "string", "format": "date-time"}}],
+                        "parameters": super::listing::openapi_parameters(),
                         "responses": with_errors(json!({"200": ok("Missions", json!({"type": "object", "properties": {"missions": {"type": "array", "items": mission}, "problems": {"type": "array", "items": {"type": "string"}}, "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last"}}}))}))},
                 "post": {"summary": "Create a mission and queue it", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewMission"}}}},
                          "responses": with_errors(json!({"201": ok("Created and queued", mission.clone())}))}

@@ -1,19 +1,20 @@
 //! The API's listener under a flood of connections: at most `max_connections` are served
 //! at once, and a connection that does not send its first request head within
-//! `header_timeout` is closed. When all slots are taken, the oldest connection still
-//! waiting for its head is closed to make room, so half-open connections cannot keep a
-//! real client (the CLI) out. After the first head there is no read deadline: an event
-//! stream may stay open for as long as its mission runs.
+//! `header_timeout` is closed. When all slots are taken, the oldest connection that is
+//! still waiting for its head, or has been silent both ways for three header timeouts (a
+//! kept-alive connection nobody uses; 30 s by default), is closed to make room, so neither half-open nor idle
+//! connections can keep a real client (the CLI) out. After the first head there is no
+//! read deadline otherwise: an event stream may stay open as long as its mission runs.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,21 +25,39 @@ pub struct GuardedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
     header_timeout: Duration,
-    /// Connections still waiting for their first request head, oldest first.
-    waiting: Arc<Mutex<VecDeque<Arc<Evict>>>>,
+    /// The open connections, oldest first.
+    open: Arc<Mutex<VecDeque<Arc<Evict>>>>,
 }
 
-/// Tells a connection waiting for its head to close.
+/// Milliseconds since the first call: a clock cheap to store in an atomic.
+fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// What the listener knows of a connection, and how it tells it to close.
 #[derive(Default)]
 struct Evict {
     now: AtomicBool,
     waker: futures::task::AtomicWaker,
+    head_done: AtomicBool,
+    active_ms: AtomicU64,
 }
 
 impl Evict {
     fn evict(&self) {
         self.now.store(true, Ordering::SeqCst);
         self.waker.wake();
+    }
+
+    fn touch(&self) {
+        self.active_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Waiting for its head, or silent for longer than `idle_ms`.
+    fn evictable(&self, now: u64, idle_ms: u64) -> bool {
+        !self.head_done.load(Ordering::Relaxed)
+            || now.saturating_sub(self.active_ms.load(Ordering::Relaxed)) > idle_ms
     }
 }
 
@@ -48,30 +67,35 @@ impl GuardedListener {
             inner,
             slots: Arc::new(Semaphore::new(max_connections.max(1))),
             header_timeout: header_timeout.max(Duration::from_millis(100)),
-            waiting: Arc::default(),
+            open: Arc::default(),
         }
     }
 
-    /// A slot: a free one, or the one of the oldest connection still waiting for its head.
+    /// A slot: a free one, or the one of the oldest connection waiting for its head or
+    /// idle (looked for again every quarter second while none is).
     async fn slot(&self) -> OwnedSemaphorePermit {
-        if let Ok(p) = self.slots.clone().try_acquire_owned() {
-            return p;
-        }
-        let oldest = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            // Drop the ones that finished their head or closed.
-            while waiting.front().is_some_and(|e| Arc::strong_count(e) == 1) {
-                waiting.pop_front();
+        loop {
+            let oldest = {
+                let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+                // Forget the closed ones.
+                open.retain(|e| Arc::strong_count(e) > 1);
+                if let Ok(p) = self.slots.clone().try_acquire_owned() {
+                    return p;
+                }
+                let now = now_ms();
+                // An event stream sends a keep-alive every 15 s: it is not idle for 30.
+                let idle_ms = 3 * self.header_timeout.as_millis() as u64;
+                open.iter()
+                    .position(|e| e.evictable(now, idle_ms))
+                    .and_then(|i| open.remove(i))
+            };
+            if let Some(e) = oldest {
+                e.evict();
             }
-            waiting.pop_front()
-        };
-        if let Some(e) = oldest {
-            e.evict();
-        }
-        match self.slots.clone().acquire_owned().await {
-            Ok(p) => p,
-            // The semaphore is never closed.
-            Err(_) => std::future::pending().await,
+            let wait = self.slots.clone().acquire_owned();
+            if let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(250), wait).await {
+                return p;
+            }
         }
     }
 }
@@ -88,7 +112,8 @@ impl axum::serve::Listener for GuardedListener {
                     let permit = self.slot().await;
                     let _ = stream.set_nodelay(true);
                     let evict = Arc::new(Evict::default());
-                    self.waiting
+                    evict.touch();
+                    self.open
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .push_back(evict.clone());
@@ -96,7 +121,7 @@ impl axum::serve::Listener for GuardedListener {
                         stream,
                         _permit: permit,
                         deadline: Some(Box::pin(tokio::time::sleep(self.header_timeout))),
-                        evict: Some(evict),
+                        evict,
                         matched: 0,
                     };
                     return (io, addr);
@@ -121,8 +146,8 @@ pub struct GuardedIo {
     _permit: OwnedSemaphorePermit,
     /// Until the first request head is in; `None` after.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Until the first request head is in: set when the slot is needed for another.
-    evict: Option<Arc<Evict>>,
+    /// Set when the slot is needed for another.
+    evict: Arc<Evict>,
     /// How much of `\r\n\r\n` the bytes read so far end with.
     matched: usize,
 }
@@ -141,7 +166,7 @@ impl GuardedIo {
             };
             if self.matched == HEAD_END.len() {
                 self.deadline = None;
-                self.evict = None;
+                self.evict.head_done.store(true, Ordering::Relaxed);
                 return;
             }
         }
@@ -156,17 +181,18 @@ impl AsyncRead for GuardedIo {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
-        if let Some(evict) = &this.evict {
-            evict.waker.register(cx.waker());
-            if evict.now.load(Ordering::SeqCst) {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "closed to make room: no request head yet and every slot taken",
-                )));
-            }
+        this.evict.waker.register(cx.waker());
+        if this.evict.now.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "closed to make room: every slot was taken and this connection was waiting or idle",
+            )));
         }
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    this.evict.touch();
+                }
                 if this.deadline.is_some() {
                     let new = buf.filled()[before..].to_vec();
                     this.scan(&new);
@@ -197,7 +223,11 @@ impl AsyncWrite for GuardedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.evict.touch();
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -213,7 +243,11 @@ impl AsyncWrite for GuardedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            self.evict.touch();
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

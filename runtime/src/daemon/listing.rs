@@ -108,3 +108,13 @@ pub async fn list_missions(
         "next_cursor": page.next_cursor,
     })))
 }
+
+/// The query parameters of `GET /missions`, for the OpenAPI document.
+pub fn openapi_parameters() -> Value {
+    json!([
+        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+        {"name": "cursor", "in": "query", "required": false, "description": "The `next_cursor` of the previous page", "schema": {"type": "string"}},
+        {"name": "status", "in": "query", "required": false, "description": "One or more statuses, comma-separated", "schema": {"type": "string"}},
+        {"name": "updated_since", "in": "query", "required": false, "description": "Only missions changed after this RFC 3339 time", "schema": {"type": "string", "format": "date-time"}}
+    ])
+}

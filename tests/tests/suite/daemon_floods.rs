@@ -232,3 +232,35 @@ async fn the_openapi_document_names_the_new_parameters_and_error_bodies() {
     let health = &doc["paths"]["/health"]["get"]["parameters"][0];
     assert_eq!(health["name"], "challenge");
 }
+
+#[tokio::test]
+async fn idle_kept_alive_connections_make_room_when_every_slot_is_taken() {
+    let (_mock, home, _cwd) =
+        local_setup("\n[daemon.limits]\nmax_connections = 4\nheader_timeout_secs = 1\n").await;
+    let d = DaemonProc::start(home.path()).await;
+    let addr = d.base.trim_start_matches("http://").to_string();
+    // Four connections send one whole request each, then stay open and silent.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 512];
+        let n = c.read(&mut buf).await.expect("answer");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 401"));
+        idle.push(c);
+    }
+    // Past three header timeouts of silence they give way to a newcomer.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let started = Instant::now();
+    let (status, _) = d.get("/health").await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
