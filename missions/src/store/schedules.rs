@@ -65,17 +65,30 @@ impl Store {
     /// The schedule with this id, or the only one whose id starts with it (4+ characters).
     pub fn schedule(&self, text: &str) -> Result<Schedule, StoreError> {
         let text = text.trim().to_lowercase();
-        let (all, _) = self.schedules()?;
-        let found: Vec<_> = all
-            .into_iter()
-            .filter(|s| s.id == text || (text.len() >= 4 && s.id.starts_with(&text)))
-            .collect();
-        match found.len() {
-            1 => Ok(found.into_iter().next().expect("one")),
-            0 => Err(StoreError::UnknownSchedule(text)),
-            count => Err(StoreError::AmbiguousMission {
+        let decode = |raw: &[u8]| {
+            serde_json::from_slice::<Schedule>(raw).map_err(|e| StoreError::Corrupt {
+                id: text.clone(),
+                error: e.to_string(),
+            })
+        };
+        // The id itself, then a prefix: a lookup and a short range, not a scan of all.
+        if let Some(raw) = self.schedules.get(text.as_bytes())? {
+            return decode(&raw);
+        }
+        if text.len() < 4 {
+            return Err(StoreError::UnknownSchedule(text));
+        }
+        let found: Vec<_> = self
+            .schedules
+            .scan_prefix(text.as_bytes())
+            .take(2)
+            .collect::<Result<_, _>>()?;
+        match found.as_slice() {
+            [(_, raw)] => decode(raw),
+            [] => Err(StoreError::UnknownSchedule(text)),
+            _ => Err(StoreError::AmbiguousMission {
+                count: self.schedules.scan_prefix(text.as_bytes()).count(),
                 prefix: text,
-                count,
             }),
         }
     }
@@ -165,6 +178,26 @@ mod tests {
         assert!(updated.is_none());
         let (all, _) = store.schedules().expect("list");
         assert!(all.is_empty(), "the deleted schedule came back: {all:?}");
+    }
+
+    #[test]
+    fn a_schedule_is_found_by_id_or_unique_prefix_without_reading_them_all() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path()).expect("open");
+        let (a, b) = (schedule(&store), schedule(&store));
+        assert_eq!(store.schedule(&a.id).expect("by id").id, a.id);
+        assert_eq!(store.schedule(&b.id[..]).expect("by id").id, b.id);
+        // UUID v7 ids made together share their first characters.
+        assert!(matches!(
+            store.schedule(&a.id[..4]),
+            Err(StoreError::AmbiguousMission { count: 2, .. })
+        ));
+        let unique = &b.id[..b.id.len() - 1];
+        assert_eq!(store.schedule(unique).expect("prefix").id, b.id);
+        assert!(matches!(
+            store.schedule("ffffffff"),
+            Err(StoreError::UnknownSchedule(_))
+        ));
     }
 
     #[test]
