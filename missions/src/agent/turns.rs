@@ -117,6 +117,35 @@ mod tests {
     }
 
     #[test]
+    fn a_session_started_after_the_last_user_message_holds_it() {
+        let session = |seq, started| {
+            at(
+                seq,
+                MissionEvent::Session {
+                    id: "s".into(),
+                    started,
+                },
+            )
+        };
+        let said = |seq| {
+            at(
+                seq,
+                MissionEvent::UserMessage {
+                    text: "again".into(),
+                },
+            )
+        };
+        // A crash after the CLI reported its session: resuming must not send the prompt.
+        let crashed = [said(0), session(1, false), session(2, true), started(3, 1)];
+        assert!(session_holds_pending(&crashed));
+        // A new message since: the session has not seen it.
+        let resumed = [said(0), session(1, true), said(2)];
+        assert!(!session_holds_pending(&resumed));
+        // Never reported: nothing was delivered.
+        assert!(!session_holds_pending(&[said(0), session(1, false)]));
+    }
+
+    #[test]
     fn a_cli_turn_counts_once_the_mission_completed() {
         let streamed = [
             started(0, 1),
