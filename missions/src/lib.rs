@@ -14,5 +14,8 @@ pub mod tools;
 pub use agent::{MissionRunner, Observer, RunError, StopStatus, Update};
 pub use event::{MissionEvent, StoredEvent, ToolOutcome};
 pub use mission::{CliSession, Mission, MissionId, MissionSpec, MissionStatus, SandboxMode};
-pub use store::{CachedModels, Store, StoreError, SCHEMA_VERSION};
+pub use store::{
+    check_data_dir, prepare_data_dir, CachedModels, MissionFilter, MissionPage, Store, StoreError,
+    SCHEMA_VERSION,
+};
 pub use tools::{Approver, PermissionPolicy};

@@ -2,6 +2,8 @@
 //! (`every 30m`), or once (`at` an RFC 3339 time). Persisted in the store's `schedules`
 //! tree. What fires when is decided here, from a given `now`, so any clock can drive it.
 
+mod weekdays;
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -48,6 +50,8 @@ pub enum ScheduleError {
     Interval(String),
     #[error("the interval must be at least 1 second")]
     IntervalTooShort,
+    #[error("`{0}` is too long: an interval or a jitter is at most 3650d (ten years)")]
+    IntervalTooLong(String),
     #[error(
         "invalid time `{0}`; use RFC 3339, e.g. 2026-11-23T18:00:00Z or 2026-11-23T19:00:00+01:00"
     )]
@@ -67,7 +71,6 @@ const FIELDS6: [&str; 6] = [
     "month",
     "day-of-week",
 ];
-const DAYS: [&str; 8] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
 fn hint(field: &str) -> &'static str {
     match field {
@@ -77,35 +80,6 @@ fn hint(field: &str) -> &'static str {
         "month" => "1-12 or JAN-DEC, *, a-b, a,b",
         _ => "0-7 (0 and 7 are Sunday) or SUN-SAT, *, a-b, a,b",
     }
-}
-
-/// Crontab's weekdays (0-7, Sunday being 0 and 7) as names, which the `cron` crate reads
-/// unambiguously (its numbers are 1-7 from Sunday).
-fn weekday_names(field: &str) -> String {
-    let mut out = String::new();
-    let mut number = String::new();
-    let mut after_slash = false;
-    let flush = |number: &mut String, out: &mut String, after_slash: bool| {
-        if number.is_empty() {
-            return;
-        }
-        match number.parse::<usize>().ok().filter(|n| *n <= 7) {
-            Some(n) if !after_slash => out.push_str(DAYS[n]),
-            _ => out.push_str(number),
-        }
-        number.clear();
-    };
-    for c in field.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-        } else {
-            flush(&mut number, &mut out, after_slash);
-            after_slash = c == '/';
-            out.push(c);
-        }
-    }
-    flush(&mut number, &mut out, after_slash);
-    out
 }
 
 /// A parsed cron timing, ready to compute fire times.
@@ -133,7 +107,12 @@ fn parse_cron(expr: &str, tz: &str) -> Result<Cron, ScheduleError> {
     if fields.len() == 5 {
         full.insert(0, "0".into());
     }
-    full[5] = weekday_names(&full[5]);
+    full[5] = weekdays::to_cron_crate(&full[5]).map_err(|_| ScheduleError::CronField {
+        expr: expr.to_string(),
+        field: "day-of-week",
+        value: fields[fields.len() - 1].to_string(),
+        hint: hint("day-of-week"),
+    })?;
     // Each field alone, the others `*`, to name the one that is wrong.
     let offset = 6 - fields.len();
     for (i, name) in names.iter().enumerate() {
@@ -179,7 +158,11 @@ fn numbers_above(field: &str, max: u32) -> bool {
     })
 }
 
-/// `90s`, `30m`, `2h`, `1d`, `1h30m`, optionally after `every `.
+/// The longest interval or jitter: ten years. Longer ones overflow date arithmetic and
+/// mean nothing for a schedule.
+pub const MAX_INTERVAL_SECS: u64 = 3650 * 86_400;
+
+/// `90s`, `30m`, `2h`, `1d`, `1h30m`, optionally after `every `; at most ten years.
 pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
     let t = text.trim();
     let t = t.strip_prefix("every").unwrap_or(t).trim();
@@ -194,8 +177,9 @@ pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
             number.push(c);
             continue;
         }
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        number.clear();
+        if number.is_empty() {
+            return Err(bad());
+        }
         let unit = match c {
             's' => 1,
             'm' => 60,
@@ -203,15 +187,19 @@ pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
             'd' => 86_400,
             _ => return Err(bad()),
         };
-        total = total
-            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
+        // A number too large for u64 is too long as well.
+        let n: u64 = number.parse().unwrap_or(u64::MAX);
+        number.clear();
+        total = total.saturating_add(n.saturating_mul(unit));
     }
     if !number.is_empty() {
         return Err(bad());
     }
     if total == 0 {
         return Err(ScheduleError::IntervalTooShort);
+    }
+    if total > MAX_INTERVAL_SECS {
+        return Err(ScheduleError::IntervalTooLong(text.trim().to_string()));
     }
     Ok(Duration::from_secs(total))
 }
@@ -261,12 +249,12 @@ impl Timing {
                     .map(|t| t.with_timezone(&Utc))
             }
             Timing::Every { secs } => {
-                let step = chrono::Duration::seconds(i64::try_from(*secs).ok()?.max(1));
+                let step = chrono::Duration::try_seconds(i64::try_from(*secs).ok()?.max(1))?;
                 if after < anchor {
-                    return Some(anchor + step);
+                    return anchor.checked_add_signed(step);
                 }
                 let done = (after - anchor).num_seconds() / step.num_seconds() + 1;
-                Some(anchor + step * i32::try_from(done).ok()?)
+                anchor.checked_add_signed(step.checked_mul(i32::try_from(done).ok()?)?)
             }
             Timing::At { at } => (*at > after).then_some(*at),
         }
@@ -432,9 +420,11 @@ impl Schedule {
         } else {
             0
         };
+        let jitter = chrono::Duration::try_seconds(i64::try_from(jitter).unwrap_or(i64::MAX))
+            .unwrap_or(chrono::TimeDelta::MAX);
         self.next_run = self
             .next_nominal
-            .map(|t| t + chrono::Duration::seconds(jitter as i64));
+            .map(|t| t.checked_add_signed(jitter).unwrap_or(t));
     }
 
     /// What is due at `now`, given whether the previous run is still going; plans the
@@ -577,6 +567,31 @@ mod tests {
             sunday.next_after(t("2026-11-23T00:00:00Z"), anchor),
             Some(t("2026-11-29T06:30:00Z"))
         );
+        // crontab(5): 7 is Sunday in ranges and lists too.
+        let weekend = Timing::cron("0 9 * * 5-7", "UTC").expect("5-7 is valid");
+        let mut at = t("2026-11-23T00:00:00Z"); // a Monday
+        let mut fired = Vec::new();
+        for _ in 0..3 {
+            at = weekend.next_after(at, anchor).expect("fires");
+            fired.push(at);
+        }
+        assert_eq!(
+            fired,
+            [
+                t("2026-11-27T09:00:00Z"),
+                t("2026-11-28T09:00:00Z"),
+                t("2026-11-29T09:00:00Z")
+            ]
+        );
+        let daily = Timing::cron("0 9 * * 0-7", "UTC").expect("0-7 is valid");
+        assert_eq!(
+            daily.next_after(t("2026-11-23T10:00:00Z"), anchor),
+            Some(t("2026-11-24T09:00:00Z"))
+        );
+        assert!(Timing::cron("0 9 * * 1-7", "UTC").is_ok());
+        assert!(Timing::cron("0 9 * * 1,7", "UTC").is_ok());
+        let e = Timing::cron("0 9 * * 5-2", "UTC").expect_err("backward range");
+        assert!(e.to_string().contains("day-of-week field `5-2`"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,18 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 
+mod cap;
+mod durable;
+mod home;
+mod paging;
+mod redact;
+mod schedules;
+mod space;
+
+use home::restrict;
+pub use home::{check_data_dir, prepare_data_dir};
+pub use paging::{MissionFilter, MissionPage};
+
 use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
 
 /// The schema this build writes. A store from a newer build is refused.
@@ -58,8 +70,16 @@ pub enum StoreError {
     Corrupt { id: String, error: String },
     #[error("no schedule matches `{0}` (see `sortie schedule ls`)")]
     UnknownSchedule(String),
+    #[error("refusing the data dir {path}: {reason}")]
+    UnsafeDataDir { path: PathBuf, reason: String },
     #[error("store I/O failed: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
+    #[error("disk full: the data dir's file system has no room left ({detail}); free some space: until then running missions stop and new ones are refused")]
+    DiskFull { detail: String },
+    #[error("the store did not finish writing within {0}s (is the disk failing or full?)")]
+    FlushTimeout(u64),
+    #[error("{0} changed too often while being updated; try again")]
+    Contended(String),
 }
 
 /// A handle on the store; cheap to clone.
@@ -88,6 +108,8 @@ struct Shared {
     /// One flush at a time (holding when the records were last all written); callers
     /// whose writes it covered do not flush again.
     flushing: tokio::sync::Mutex<std::time::Instant>,
+    /// sled's log file, `fsync`ed at each flush (see `durable`).
+    log_file: Option<Arc<std::fs::File>>,
 }
 
 /// How often a flush writes every dirty record; in between, only the records of missions
@@ -95,6 +117,10 @@ struct Shared {
 const RECORDS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 const STRIPES: usize = 64;
+
+/// The longest a flush may take: a disk that stopped answering fails it rather than
+/// holding every writer (and the daemon's stop) for ever.
+const FLUSH_BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The records of the missions this process works on: changed since the last flush and
 /// not yet written (dirty), or as written. An append needs its mission's record; reading
@@ -160,8 +186,9 @@ pub struct CachedModels {
 impl Store {
     /// Opens (or creates) the store in `home`, which is created owner-only.
     pub fn open(home: &Path) -> Result<Self, StoreError> {
-        create_private_dir(home)?;
+        home::prepare_data_dir(home)?;
         let path = home.join("store");
+        let fresh = !path.exists();
         let db = sled::Config::new().path(&path).open().map_err(|source| {
             let text = source.to_string().to_lowercase();
             if text.contains("lock") || text.contains("temporarily unavailable") {
@@ -173,7 +200,9 @@ impl Store {
                 }
             }
         })?;
-        restrict(&path);
+        if fresh {
+            restrict(&path);
+        }
         for tree in TREES {
             db.open_tree(tree)?;
         }
@@ -194,6 +223,7 @@ impl Store {
             }
         }
         let missions = db.open_tree("missions")?;
+        let log_file = durable::open(&path);
         let store = Self {
             missions: missions.clone(),
             events: db.open_tree("events")?,
@@ -207,6 +237,7 @@ impl Store {
                 written: AtomicU64::new(0),
                 flushed: AtomicU64::new(0),
                 flushing: tokio::sync::Mutex::new(std::time::Instant::now()),
+                log_file,
             }),
         };
         store.repair()?;
@@ -300,6 +331,8 @@ impl Store {
             id: id.to_string(),
             error: format!("cannot encode event: {e}"),
         })?;
+        let (value, stored) = redact::masked(value, stored);
+        let (value, stored) = cap::capped(value, stored);
         self.events.insert(event_key(id, seq).as_slice(), value)?;
         stored.event.apply(mission);
         mission.event_count = seq + 1;
@@ -312,8 +345,11 @@ impl Store {
 
     /// Makes everything appended so far durable on disk. Concurrent callers share flushes
     /// (group commit): one whose appends an earlier flush already covered returns at once.
+    /// Then refuses to go on when the disk is (nearly) full: what was written is on disk,
+    /// the caller stops adding to it.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.flush_records(false).await
+        self.flush_records(false).await?;
+        self.check_space()
     }
 
     /// Writes every changed record, then flushes: on disk each record then matches its
@@ -341,7 +377,10 @@ impl Store {
         if all {
             *records_written = std::time::Instant::now();
         }
-        self.db.flush_async().await?;
+        tokio::time::timeout(FLUSH_BOUND, self.db.flush_async())
+            .await
+            .map_err(|_| StoreError::FlushTimeout(FLUSH_BOUND.as_secs()))??;
+        durable::sync(self.shared.log_file.clone()).await?;
         self.shared.flushed.fetch_max(covers, Ordering::SeqCst);
         Ok(())
     }
@@ -388,7 +427,8 @@ impl Store {
             error: e.to_string(),
         })?;
         self.models.insert(provider.as_bytes(), encoded)?;
-        self.db.flush()?;
+        // A cache: the next flush writes it; a crash before only means fetching again.
+        self.wrote();
         Ok(cached)
     }
 
@@ -469,59 +509,6 @@ impl Store {
             }
         }
         Ok((missions, problems))
-    }
-
-    /// Stores a schedule (new or changed).
-    pub fn put_schedule(&self, s: &crate::scheduler::Schedule) -> Result<(), StoreError> {
-        let raw = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt {
-            id: s.id.clone(),
-            error: e.to_string(),
-        })?;
-        self.schedules.insert(s.id.as_bytes(), raw)?;
-        self.wrote();
-        Ok(())
-    }
-
-    /// Every schedule, oldest first, and a description of each that could not be read.
-    pub fn schedules(&self) -> Result<(Vec<crate::scheduler::Schedule>, Vec<String>), StoreError> {
-        let mut out = Vec::new();
-        let mut problems = Vec::new();
-        for entry in self.schedules.iter() {
-            let (key, raw) = entry?;
-            match serde_json::from_slice(&raw) {
-                Ok(s) => out.push(s),
-                Err(e) => problems.push(format!(
-                    "schedule {}: unreadable record ({e}); skipped",
-                    String::from_utf8_lossy(&key)
-                )),
-            }
-        }
-        Ok((out, problems))
-    }
-
-    /// The schedule with this id, or the only one whose id starts with it (4+ characters).
-    pub fn schedule(&self, text: &str) -> Result<crate::scheduler::Schedule, StoreError> {
-        let text = text.trim().to_lowercase();
-        let (all, _) = self.schedules()?;
-        let found: Vec<_> = all
-            .into_iter()
-            .filter(|s| s.id == text || (text.len() >= 4 && s.id.starts_with(&text)))
-            .collect();
-        match found.len() {
-            1 => Ok(found.into_iter().next().expect("one")),
-            0 => Err(StoreError::UnknownSchedule(text)),
-            count => Err(StoreError::AmbiguousMission {
-                prefix: text,
-                count,
-            }),
-        }
-    }
-
-    /// Deletes a schedule (the missions it started stay).
-    pub fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
-        self.schedules.remove(id.as_bytes())?;
-        self.wrote();
-        Ok(())
     }
 
     /// Deletes a mission and its whole event log.
@@ -620,26 +607,6 @@ pub fn event_key(id: &MissionId, seq: u64) -> [u8; 24] {
     key[..16].copy_from_slice(id.as_bytes());
     key[16..].copy_from_slice(&seq.to_be_bytes());
     key
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    restrict(dir);
-    Ok(())
-}
-
-/// Makes a directory owner-only; the data dir holds prompts, outputs and later tokens.
-fn restrict(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
-            tracing::warn!("cannot make {} owner-only: {e}", dir.display());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -309,6 +309,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(h) => h,
         None => home_dir().context("cannot find the home directory; set SORTIE_HOME")?,
     };
+    // Before anything is read from it (config.toml says where keys go).
+    sortie_missions::prepare_data_dir(&home)?;
     let command = match cli.command {
         Some(c) => c,
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => Command::Tui,

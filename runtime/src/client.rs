@@ -12,13 +12,15 @@ use sortie_missions::{Mission, MissionId, StoredEvent, Update};
 use sortie_transports::sse::SseDecoder;
 
 use crate::auth_cmd;
-use crate::daemon::{info_path, token_path, DaemonInfo};
+use crate::daemon::{info_path, instance, token_path, DaemonInfo};
 use crate::run_cmd::{self, NewMission, ResumeRequest};
 
 /// A connection to the daemon of one data dir.
 #[derive(Clone)]
 pub struct Client {
     pub info: DaemonInfo,
+    /// The data dir whose daemon this is.
+    pub home: std::path::PathBuf,
     base: String,
     token: String,
     http: reqwest::Client,
@@ -31,16 +33,31 @@ pub async fn running(home: &Path) -> Option<DaemonInfo> {
 
 impl Client {
     /// Connects when `daemon.json` names a daemon that answers (with the token) within 2 s.
+    /// The daemon must first prove it wrote `daemon.json` (see `daemon::instance`), and
+    /// be on loopback, or nothing is sent.
     pub async fn connect(home: &Path) -> Option<Self> {
         let info: DaemonInfo =
             serde_json::from_str(&std::fs::read_to_string(info_path(home)).ok()?).ok()?;
-        let token = std::fs::read_to_string(token_path(home)).ok()?;
+        let Some(addr) = instance::loopback_addr(info.addr) else {
+            eprintln!(
+                "warning: {} names a daemon at {}, which is not a loopback address; not sending it anything",
+                info_path(home).display(),
+                info.addr
+            );
+            return None;
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .build()
             .ok()?;
+        let base = format!("http://{addr}");
+        if !instance::verify(&http, &base, &info.instance).await {
+            return None;
+        }
+        let token = std::fs::read_to_string(token_path(home)).ok()?;
         let client = Self {
-            base: format!("http://{}", info.addr),
+            home: home.to_path_buf(),
+            base,
             token: token.trim().to_string(),
             http,
             info,
@@ -274,25 +291,24 @@ async fn watch(
     let started = Instant::now();
     // `ask` missions: a person at this terminal answers the daemon's questions; with no
     // terminal the answer is no at once, as when the mission runs in this process.
-    let done = client
-        .follow(&id, from, |u| {
-            observer(&u);
-            if let Update::ApprovalRequested {
-                approval, summary, ..
-            } = &u
-            {
-                let (c, approval, summary) = (client.clone(), approval.clone(), summary.clone());
-                tokio::spawn(async move {
-                    use sortie_missions::Approver;
-                    let yes = crate::approve::TtyApprover.approve(&summary).await;
-                    let path = format!("/missions/{id}/approvals/{approval}");
-                    if let Err(e) = c.post(&path, &serde_json::json!({"approve": yes})).await {
-                        eprintln!("warning: the answer did not reach the daemon: {e:#}");
-                    }
-                });
-            }
-        })
-        .await;
+    let done = crate::reattach::follow(client, &id, from, |u| {
+        observer(&u);
+        if let Update::ApprovalRequested {
+            approval, summary, ..
+        } = &u
+        {
+            let (c, approval, summary) = (client.clone(), approval.clone(), summary.clone());
+            tokio::spawn(async move {
+                use sortie_missions::Approver;
+                let yes = crate::approve::TtyApprover.approve(&summary).await;
+                let path = format!("/missions/{id}/approvals/{approval}");
+                if let Err(e) = c.post(&path, &serde_json::json!({"approve": yes})).await {
+                    eprintln!("warning: the answer did not reach the daemon: {e:#}");
+                }
+            });
+        }
+    })
+    .await;
     signal.abort();
     Ok(run_cmd::conclude(&done?, json, started.elapsed()))
 }
@@ -344,12 +360,26 @@ pub async fn resume(
 }
 
 /// `sortie missions` through the daemon.
+/// Reads every page (`GET /missions` is paged); list items carry the first 200
+/// characters of each prompt.
 pub async fn missions(client: &Client) -> anyhow::Result<(Vec<Mission>, Vec<String>)> {
-    let v = client.get("/missions").await?;
-    let missions = serde_json::from_value(v["missions"].clone())
-        .context("the daemon sent missions this sortie cannot read")?;
-    let problems = serde_json::from_value(v["problems"].clone()).unwrap_or_default();
-    Ok((missions, problems))
+    let (mut missions, mut problems) = (Vec::new(), Vec::new());
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "1000".to_string())];
+        query.extend(cursor.take().map(|c| ("cursor", c)));
+        let v = client.get_query("/missions", &query).await?;
+        let page: Vec<Mission> = serde_json::from_value(v["missions"].clone())
+            .context("the daemon sent missions this sortie cannot read")?;
+        missions.extend(page);
+        problems.extend(
+            serde_json::from_value::<Vec<String>>(v["problems"].clone()).unwrap_or_default(),
+        );
+        match v["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return Ok((missions, problems)),
+        }
+    }
 }
 
 /// `sortie show` through the daemon.

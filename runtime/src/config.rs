@@ -309,6 +309,8 @@ pub struct DaemonConfig {
     pub idle_exit_secs: u64,
     /// A tool call of an `ask` mission waits this long for an answer, then is denied.
     pub approval_timeout_secs: u64,
+    /// `[daemon.limits]`: bounds under floods.
+    pub limits: crate::config_limits::DaemonLimits,
 }
 
 impl Default for DaemonConfig {
@@ -321,6 +323,7 @@ impl Default for DaemonConfig {
             autostart: true,
             idle_exit_secs: 900,
             approval_timeout_secs: 900,
+            limits: Default::default(),
         }
     }
 }
@@ -455,7 +458,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: crate::config_redact::parse_error(&e, text),
         })?;
         let invalid =
             |span: std::ops::Range<usize>, key: &str, message: String| ConfigError::Invalid {

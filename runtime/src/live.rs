@@ -190,6 +190,9 @@ impl Live {
                 }
                 state.streamed = false;
             }
+            // A new attempt (after an interruption): text streamed before it never
+            // became a message, so the next message is printed whole if need be.
+            MissionEvent::Status { .. } => state.streamed = false,
             MissionEvent::Error { class, message, .. } => {
                 let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
                 let _ = out.flush();

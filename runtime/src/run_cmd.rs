@@ -102,6 +102,14 @@ pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> 
     watch(&store, runner, mission, json, 0).await
 }
 
+/// A mission needs at least one turn to do anything.
+pub(crate) fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
+    if max_turns == Some(0) {
+        bail!("max_turns must be at least 1 (it is the most model turns the mission may take)");
+    }
+    Ok(())
+}
+
 /// Checks a new mission's request against the config and stores the mission (queued).
 pub(crate) fn create_mission(
     store: &Store,
@@ -109,6 +117,7 @@ pub(crate) fn create_mission(
     pool: &Arc<Pool>,
     req: NewMission,
 ) -> anyhow::Result<Mission> {
+    check_max_turns(req.max_turns)?;
     let provider = config.provider(req.provider.as_deref())?;
     let model = req
         .model
@@ -395,6 +404,7 @@ pub(crate) fn prepare_resume(
     id: MissionId,
     req: ResumeRequest,
 ) -> anyhow::Result<Mission> {
+    check_max_turns(req.max_turns)?;
     let mission = store.mission(&id)?;
     let name = req
         .provider

@@ -62,6 +62,7 @@ pub struct NewSchedule {
 
 /// Checks a new schedule (timing, provider, directory) and builds it.
 pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::Result<Schedule> {
+    run_cmd::check_max_turns(req.max_turns)?;
     let timing = match (&req.cron, &req.every, &req.at) {
         (Some(expr), None, None) => Timing::cron(expr, req.tz.as_deref().unwrap_or("UTC"))?,
         (None, Some(every), None) => Timing::every(every)?,
@@ -117,12 +118,17 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
 
 /// Pauses or resumes a schedule; a resumed one plans its next time from now.
 pub fn set_paused(store: &Store, id: &str, paused: bool) -> anyhow::Result<Schedule> {
-    let mut s = store.schedule(id)?;
-    s.paused = paused;
-    if !paused {
-        s.plan_after(Utc::now());
-    }
-    store.put_schedule(&s)?;
+    let id = store.schedule(id)?.id;
+    let now = Utc::now();
+    let (s, ()) = store
+        .update_schedule(&id, |s| {
+            s.paused = paused;
+            if !paused {
+                s.plan_after(now);
+            }
+            Some(())
+        })?
+        .with_context(|| format!("schedule {id} was deleted meanwhile"))?;
     Ok(s)
 }
 
@@ -137,6 +143,9 @@ pub fn schedule_json(s: &Schedule) -> Value {
 
 /// Starts the schedule's mission now: created and queued under the supervisor.
 fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
+    if let Some(reason) = daemon.supervisor.queue_full() {
+        return RunOutcome::Skipped { reason };
+    }
     let t = &s.mission;
     let req = NewMission {
         prompt: t.prompt.clone(),
@@ -168,65 +177,137 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
 
 /// Fires a schedule now, whatever its timing (`run-now`).
 pub fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
-    let mut s = daemon.store.schedule(id)?;
+    let s = daemon.store.schedule(id)?;
     let now = Utc::now();
     let outcome = start(daemon, &s);
-    s.record(ScheduleRun {
+    let run = ScheduleRun {
         at: now,
         scheduled_for: now,
         outcome,
-    });
-    daemon.store.put_schedule(&s)?;
+    };
+    let (s, ()) = daemon
+        .store
+        .update_schedule(&s.id, |s| {
+            s.record(run.clone());
+            Some(())
+        })?
+        .with_context(|| format!("schedule {} was deleted while its mission started", s.id))?;
     Ok(s)
 }
 
-/// Fires what is due at `now` and records every decision.
-pub fn tick(daemon: &Daemon, now: DateTime<Utc>) {
+/// Fires what is due at `now` and records every decision. Each schedule is claimed by a
+/// compare-and-swap before its mission starts, and the run recorded by another: a pause,
+/// resume or delete made in between is kept.
+/// Returns when the next run is due (the earliest next run of the schedules not paused).
+pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let (all, _) = match daemon.store.schedules() {
         Ok(found) => found,
         Err(e) => {
             tracing::error!("cannot read the schedules: {e}");
-            return;
+            return None;
         }
     };
-    for mut s in all {
-        let running = s
-            .last_mission()
-            .is_some_and(|m| daemon.supervisor.is_active(&m));
-        let Some(decision) = s.due(now, running) else {
-            continue;
-        };
-        let run = match decision {
-            Decision::Fire {
-                scheduled_for,
-                missed,
-            } => {
-                if missed > 0 {
-                    tracing::info!(
-                        "schedule {}: {missed} missed runs not run (missed = run-once)",
-                        s.id
-                    );
+    let mut earliest: Option<DateTime<Utc>> = None;
+    let note = |earliest: &mut Option<DateTime<Utc>>, next: Option<DateTime<Utc>>| {
+        if let Some(next) = next {
+            *earliest = Some(earliest.map_or(next, |e| e.min(next)));
+        }
+    };
+    let next_of = |s: &Schedule| s.next_run.filter(|_| !s.paused);
+    for s in all {
+        let claimed = daemon.store.update_schedule(&s.id, |s| {
+            let running = s
+                .last_mission()
+                .is_some_and(|m| daemon.supervisor.is_active(&m));
+            let decision = match s.due(now, running)? {
+                Decision::Fire { scheduled_for, .. } if queue_cap(daemon, s).is_some() => {
+                    Decision::Skip {
+                        scheduled_for,
+                        reason: queue_cap(daemon, s).unwrap_or_default(),
+                    }
                 }
-                ScheduleRun {
-                    at: now,
-                    scheduled_for,
-                    outcome: start(daemon, &s),
-                }
-            }
-            Decision::Skip {
+                decision => decision,
+            };
+            if let Decision::Skip {
                 scheduled_for,
                 reason,
-            } => ScheduleRun {
-                at: now,
-                scheduled_for,
-                outcome: RunOutcome::Skipped { reason },
-            },
+            } = &decision
+            {
+                s.record(ScheduleRun {
+                    at: now,
+                    scheduled_for: *scheduled_for,
+                    outcome: RunOutcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                });
+            }
+            Some(decision)
+        });
+        let (s, scheduled_for, missed) = match claimed {
+            Ok(Some((
+                s,
+                Decision::Fire {
+                    scheduled_for,
+                    missed,
+                },
+            ))) => (s, scheduled_for, missed),
+            Ok(Some((s, Decision::Skip { .. }))) => {
+                note(&mut earliest, next_of(&s));
+                continue;
+            }
+            Ok(None) => {
+                note(&mut earliest, next_of(&s));
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("cannot update schedule {}: {e}", s.id);
+                // Looked at again in a second.
+                note(&mut earliest, Some(now + chrono::Duration::seconds(1)));
+                continue;
+            }
         };
-        s.record(run);
-        if let Err(e) = daemon.store.put_schedule(&s) {
-            tracing::error!("cannot save schedule {}: {e}", s.id);
+        if missed > 0 {
+            tracing::info!(
+                "schedule {}: {missed} missed runs not run (missed = run-once)",
+                s.id
+            );
         }
+        let run = ScheduleRun {
+            at: now,
+            scheduled_for,
+            outcome: start(daemon, &s),
+        };
+        let recorded = daemon.store.update_schedule(&s.id, |s| {
+            s.record(run.clone());
+            Some(())
+        });
+        if let Err(e) = recorded {
+            tracing::error!("cannot record a run of schedule {}: {e}", s.id);
+        }
+        note(&mut earliest, next_of(&s));
     }
+    earliest
+}
+
+/// Why a run of `s` may not queue now: the schedule's own runs fill its share of the queue
+/// (`max_queued_per_schedule`), or the queue is full.
+fn queue_cap(daemon: &Daemon, s: &Schedule) -> Option<String> {
+    let cap = daemon.supervisor.max_queued_per_schedule();
+    let waiting = s
+        .runs
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            RunOutcome::Started { mission } => Some(*mission),
+            _ => None,
+        })
+        .filter(|m| daemon.supervisor.queue_position(m).is_some())
+        .count();
+    if waiting >= cap {
+        return Some(format!(
+            "{waiting} runs of this schedule already wait in the queue ([daemon.limits] max_queued_per_schedule = {cap})"
+        ));
+    }
+    daemon.supervisor.queue_full()
 }
 
 /// The daemon's scheduler: a tick every quarter second until `stop`.
@@ -236,8 +317,18 @@ pub async fn run(daemon: Arc<Daemon>, stop: tokio_util::sync::CancellationToken)
             eprintln!("warning: {p}");
         }
     }
+    // The schedules are scanned only when one changed or one is due: between, the tick
+    // compares a counter and a time.
+    let mut known: Option<(u64, Option<DateTime<Utc>>)> = None;
     loop {
-        tick(&daemon, Utc::now());
+        let now = Utc::now();
+        let generation = daemon.store.schedules_generation();
+        let quiet =
+            matches!(known, Some((g, next)) if g == generation && next.is_none_or(|n| n > now));
+        if !quiet {
+            let next = tick(&daemon, now);
+            known = Some((daemon.store.schedules_generation(), next));
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}

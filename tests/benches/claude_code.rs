@@ -60,6 +60,7 @@ fn request(n: usize) -> TurnRequest {
         session: Some(SessionRef {
             id: uuid::Uuid::now_v7().to_string(),
             resume: false,
+            ..Default::default()
         }),
         access: ToolAccess::Auto,
         ..Default::default()

@@ -214,7 +214,7 @@ async fn bench() {
         pool,
         Limits {
             global: missions,
-            per_provider: Default::default(),
+            ..Default::default()
         },
     );
     let spec = MissionSpec {

@@ -66,6 +66,23 @@ impl DaemonProc {
         }
     }
 
+    /// Reads `daemon.json` again and, when the daemon restarted itself (a new port and
+    /// token), talks to the new one from then on. True when it answers.
+    pub async fn reattach(&mut self) -> bool {
+        let info = std::fs::read_to_string(self.home.join("daemon.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let token = std::fs::read_to_string(self.home.join("daemon.token"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if let Some(info) = info.filter(|_| !token.is_empty()) {
+            self.base = format!("http://{}", info["addr"].as_str().unwrap_or_default());
+            self.token = token;
+        }
+        self.get("/health").await.0 == 200
+    }
+
     /// What the daemon printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home.join("test-daemon.log")).unwrap_or_default()

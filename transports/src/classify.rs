@@ -306,11 +306,13 @@ fn html_title(text: &str) -> Option<String> {
     Some(text.get(start..end)?.trim().to_string())
 }
 
-/// Masks anything in a provider message that looks like a credential.
+/// Masks anything in a provider message that looks like a credential, and every secret
+/// value this process holds (see [`crate::held_secrets`]).
 pub fn redact(text: &str) -> String {
     const PREFIXES: &[&str] = &["sk-", "xai-", "Bearer ", "sess-", "eyJ"];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let masked = crate::held_secrets::mask(text);
+    let mut out = String::with_capacity(masked.len());
+    let mut rest = masked.as_str();
     'outer: while !rest.is_empty() {
         for prefix in PREFIXES {
             if let Some(tail) = rest.strip_prefix(prefix) {

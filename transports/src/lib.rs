@@ -10,6 +10,7 @@ pub mod classify;
 pub mod claude_code;
 pub mod direct;
 mod error;
+pub mod held_secrets;
 #[cfg(unix)]
 pub mod process;
 mod secret;

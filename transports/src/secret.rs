@@ -7,8 +7,11 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Also remembered, so that the value is masked wherever text leaves the process.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        crate::held_secrets::hold(&value);
+        Self(value)
     }
 
     /// The secret itself, for the one place that must send it.
@@ -31,7 +34,7 @@ impl serde::Serialize for Secret {
 
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        String::deserialize(d).map(Secret::new)
     }
 }
 

@@ -121,10 +121,13 @@ pub struct TurnRequest {
 
 /// A CLI session: its id, and whether it exists yet (`--resume`) or is to be started with
 /// this id (`--session-id`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionRef {
     pub id: String,
     pub resume: bool,
+    /// The session already holds the pending user message (it was sent to it and the run
+    /// failed or was cut short): a retry or a resume must not send it again.
+    pub holds_pending: bool,
 }
 
 /// What tools run by a transport may do, from the mission's permission policy.

@@ -6,7 +6,9 @@
 
 mod history;
 mod sandboxing;
+mod segments;
 mod tool_call;
+mod turns;
 mod update;
 
 use std::collections::HashMap;
@@ -520,7 +522,7 @@ impl MissionRunner {
             },
         )?;
 
-        let first_turn = mission.turns == 0;
+        let finished = turns::finished_turns(&mission, &events, self.transport.runs_tools());
         let mut current = Current {
             transport: self.transport.clone(),
             provider: mission.provider.clone(),
@@ -529,7 +531,8 @@ impl MissionRunner {
         let mut fallbacks = self.fallback.iter().peekable();
         let mut disable_thinking = false;
         let mut session = mission.session.clone();
-        for turn in mission.turns + 1..=mission.max_turns {
+        let mut holds_pending = turns::session_holds_pending(&events);
+        for turn in finished + 1..=mission.max_turns {
             if let Some(aux) = &self.auxiliary {
                 if aux.should_compress(&history) {
                     let reason = format!(
@@ -553,7 +556,9 @@ impl MissionRunner {
             let done = loop {
                 let runs_tools = current.transport.runs_tools();
                 let session_ref = if runs_tools {
-                    Some(self.session_for(&id, &mut session)?)
+                    let mut s = self.session_for(&id, &mut session)?;
+                    s.holds_pending = s.resume && holds_pending;
+                    Some(s)
                 } else {
                     None
                 };
@@ -588,6 +593,8 @@ impl MissionRunner {
                     _ = cancel.cancelled() => return self.stopped(&id, "cancelled by the user".into()).await,
                     end = self.one_turn(current.transport.as_ref(), &id, turn, request, live) => end?,
                 };
+                // A session the CLI reported has read the pending message.
+                holds_pending |= session.as_ref().is_some_and(|s| s.started);
                 let error = match end {
                     TurnEnd::Finished(done) => break done,
                     TurnEnd::Failed(error) => error,
@@ -722,7 +729,7 @@ impl MissionRunner {
                     content,
                 });
             }
-            let titling = first_turn && turn == mission.turns + 1;
+            let titling = finished == 0 && turn == 1;
             let finishing = calls.is_empty() || ran_tools;
             // Durable before any tool acts on what the model said, or a title is asked for;
             // a mission that ends here is made durable by its end.
@@ -815,6 +822,7 @@ impl MissionRunner {
         Ok(SessionRef {
             id: current.id,
             resume: current.started,
+            holds_pending: false,
         })
     }
 
@@ -864,7 +872,13 @@ impl MissionRunner {
                         call_id: call_id.clone(),
                         name: name.clone(),
                         arguments: arguments.clone(),
-                    })
+                    });
+                    // Stored as it streams, before the CLI runs it.
+                    if let Some(done) = assembler.push(event) {
+                        return Ok(TurnEnd::Finished(done));
+                    }
+                    self.record_segment(id, turn, &mut assembler, live.history)?;
+                    continue;
                 }
                 TransportEvent::Session { id: session_id } => {
                     let known = live
@@ -891,24 +905,7 @@ impl MissionRunner {
                     is_error,
                     denied,
                 } => {
-                    for message in assembler.take_warnings() {
-                        self.record(id, MissionEvent::Warning { message })?;
-                    }
-                    let said = assembler.take_segment();
-                    if !said.is_empty() {
-                        self.record(
-                            id,
-                            MissionEvent::AssistantMessage {
-                                turn,
-                                content: said.clone(),
-                                stop_reason: sortie_transports::StopReason::ToolUse,
-                            },
-                        )?;
-                        live.history.push(Message {
-                            role: Role::Assistant,
-                            content: said,
-                        });
-                    }
+                    self.record_segment(id, turn, &mut assembler, live.history)?;
                     let name = called_name(live.history, call_id);
                     self.record(
                         id,

@@ -61,6 +61,9 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
             StoreError::AmbiguousMission { .. } => Self::bad_request(e),
+            StoreError::DiskFull { .. } => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+            }
             other => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "store",
@@ -78,7 +81,10 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
         .route("/shutdown", post(shutdown))
-        .route("/missions", get(list_missions).post(create_mission))
+        .route(
+            "/missions",
+            get(super::listing::list_missions).post(create_mission),
+        )
         .route("/demo", post(start_demo))
         .route("/missions/{id}", get(show_mission).delete(delete_mission))
         .route("/missions/{id}/events", get(mission_events))
@@ -131,11 +137,15 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             daemon.clone(),
             require_token,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            super::http_limits::MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::map_response(super::http_limits::json_413))
         .with_state(daemon)
 }
 
 /// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -149,6 +159,9 @@ async fn require_token(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(proof) = super::instance::answer(given.is_none(), request.uri(), &daemon) {
+        return proof;
+    }
     match given {
         Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => {
             daemon.last_request.store(
@@ -205,19 +218,6 @@ fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
     Ok(v)
 }
 
-async fn list_missions(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
-    let (missions, problems) = d.store.missions()?;
-    let list: Vec<Value> = missions
-        .iter()
-        .map(|m| {
-            let mut v = serde_json::to_value(m).unwrap_or_default();
-            v["queue_position"] = json!(d.supervisor.queue_position(&m.id));
-            v
-        })
-        .collect();
-    Ok(Json(json!({"missions": list, "problems": problems})))
-}
-
 async fn create_mission(
     State(d): State<Arc<Daemon>>,
     body: axum::body::Bytes,
@@ -239,9 +239,10 @@ async fn create_mission(
             ))
         }
     }
+    super::http_limits::admit(&d)?;
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
     let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
-        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        .map_err(super::http_limits::request_error)?;
     let id = mission.id;
     // Durable before the client hears it exists.
     d.store.flush().await?;
@@ -277,6 +278,7 @@ async fn start_demo(
     let policy = req
         .permission
         .unwrap_or(sortie_missions::PermissionPolicy::Auto);
+    super::http_limits::admit(&d)?;
     let (dir, spec) = crate::demo::prepare(&d.home, policy)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "demo", format!("{e:#}")))?;
     let mission = d.store.create_mission(spec)?;
@@ -551,8 +553,9 @@ fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
         ));
     }
     let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    super::http_limits::admit(d)?;
     let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
-        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        .map_err(super::http_limits::request_error)?;
     d.supervisor
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
@@ -712,6 +715,7 @@ pub fn openapi_document() -> Value {
         "404": ok("Unknown mission", error.clone()),
         "409": ok("The mission is (not) active", error.clone()),
     });
+    let errors = super::http_limits::with_limit_errors(errors, &ok("", error.clone()));
     let with_errors = |mut responses: Value| {
         if let (Value::Object(r), Value::Object(e)) = (&mut responses, &errors) {
             for (k, v) in e {
@@ -733,11 +737,15 @@ pub fn openapi_document() -> Value {
                  "description": "Missions, their events (JSON and Server-Sent Events) and approvals, schedules, credentials and logins, model lists. Every route needs `Authorization: Bearer <token>`, the token being in `daemon.token` in the data dir."},
         "security": [{"bearer": []}],
         "paths": {
-            "/health": {"get": {"summary": "Health, version and mission counts", "responses": with_errors(json!({"200": ok("Healthy", json!({"type": "object"}))}))}},
+            "/health": {"get": {"summary": "Health, version and mission counts. Without a token and with `challenge`, only `{ok, proof}`: the daemon proves it wrote `daemon.json` (proof = hex SHA-256 of `sortie-daemon-instance\\0`, the instance id, `\\0`, the challenge) before a client sends its token", "security": [{"bearer": []}, {}],
+                "parameters": [{"name": "challenge", "in": "query", "required": false, "description": "16 to 128 hex digits, fresh for each check", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{16,128}$"}}],
+                "responses": with_errors(json!({"200": ok("Healthy (or, for a challenge without a token, the proof)", json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "proof": {"type": "string"}}}))}))}},
             "/openapi.json": {"get": {"summary": "This document", "responses": with_errors(json!({"200": ok("OpenAPI document", json!({"type": "object"}))}))}},
             "/shutdown": {"post": {"summary": "Stop the daemon; running missions are interrupted and resume at the next start", "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
             "/missions": {
-                "get": {"summary": "List missions (unreadable records are reported in `problems` and skipped)", "responses": with_errors(json!({"200": ok("Missions", json!({"type": "object", "properties": {"missions": {"type": "array", "items": mission}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
+                "get": {"summary": "List missions a page at a time, in creation order (unreadable records are reported in `problems` and skipped); list items carry the first 200 characters of the prompt (`prompt_truncated`)",
+                        "parameters": super::listing::openapi_parameters(),
+                        "responses": with_errors(json!({"200": ok("Missions", json!({"type": "object", "properties": {"missions": {"type": "array", "items": mission}, "problems": {"type": "array", "items": {"type": "string"}}, "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last"}}}))}))},
                 "post": {"summary": "Create a mission and queue it", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewMission"}}}},
                          "responses": with_errors(json!({"201": ok("Created and queued", mission.clone())}))}
             },
@@ -817,7 +825,7 @@ pub fn openapi_document() -> Value {
                     "status": {"type": "string", "enum": ["queued", "running", "completed", "failed", "interrupted", "needs_reauth", "cancelled", "paused"]},
                     "provider": {"type": "string"}, "model": {"type": "string"}, "transport": {"type": "string"},
                     "turns": {"type": "integer"}, "cost_usd": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]},
-                    "queue_position": {"type": ["integer", "null"]}}},
+                    "queue_position": {"type": ["integer", "null"]}, "prompt_truncated": {"type": "boolean", "description": "In list items: the prompt is cut to 200 characters"}}},
                 "NewSchedule": {"type": "object", "required": ["prompt", "cwd"], "additionalProperties": false, "description": "Exactly one of cron, every, at", "properties": {
                     "prompt": {"type": "string"}, "cwd": {"type": "string"}, "name": {"type": "string"},
                     "cron": {"type": "string", "description": "5 fields, or 6 with seconds first"}, "tz": {"type": "string", "description": "IANA zone of the cron expression (default UTC)"},

@@ -7,7 +7,13 @@
 pub mod accounts;
 pub mod api;
 pub mod approvals;
+mod connections;
+mod disk_watch;
+pub mod http_limits;
+pub mod instance;
+mod listing;
 mod openapi_sandbox;
+mod panics;
 pub mod supervisor;
 
 use std::collections::HashMap;
@@ -32,6 +38,10 @@ pub struct DaemonInfo {
     pub addr: SocketAddr,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub version: String,
+    /// New at every start; `/health` proves it knows it before a client sends the token
+    /// (see [`instance`]). Empty in a file of an older daemon, which is then not trusted.
+    #[serde(default)]
+    pub instance: String,
 }
 
 pub fn info_path(home: &Path) -> PathBuf {
@@ -81,6 +91,8 @@ pub struct Daemon {
     pub pool: Arc<sortie_transports::auth::Pool>,
     pub supervisor: Arc<Supervisor>,
     pub token: String,
+    /// The instance id of `daemon.json`.
+    pub instance: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub addr: SocketAddr,
     pub shutdown: CancellationToken,
@@ -90,6 +102,8 @@ pub struct Daemon {
     pub idle_exit: Option<Duration>,
     /// Logins started over the API.
     pub logins: accounts::Logins,
+    /// Set when the daemon stops to start again (see `disk_watch`).
+    pub restart: std::sync::atomic::AtomicBool,
 }
 
 /// A fresh bearer token: 32 random bytes, hex.
@@ -122,6 +136,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     }
     let config = Config::load(home)?;
     let store = crate::cli::open_store(home)?;
+    store.set_max_event_bytes(config.daemon.limits.max_event_bytes);
     let pool = auth_cmd::shared_pool(&store, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
@@ -129,6 +144,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", opts.bind, opts.port))?;
     let addr = listener.local_addr()?;
     let token = new_token();
+    sortie_transports::held_secrets::hold(&token);
     write_private(&token_path(home), &token)
         .with_context(|| format!("cannot write {}", token_path(home).display()))?;
     let info = DaemonInfo {
@@ -136,6 +152,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         addr,
         started_at: chrono::Utc::now(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        instance: instance::random_hex(),
     };
     write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
 
@@ -147,6 +164,8 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect::<HashMap<_, _>>(),
+        max_queued: config.daemon.limits.max_queued,
+        max_queued_per_schedule: config.daemon.limits.max_queued_per_schedule,
     };
     let supervisor = Supervisor::new(home.to_path_buf(), store.clone(), pool.clone(), limits);
     let daemon = Arc::new(Daemon {
@@ -155,12 +174,14 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         pool,
         supervisor: supervisor.clone(),
         token,
+        instance: info.instance.clone(),
         started_at: info.started_at,
         addr,
         shutdown: CancellationToken::new(),
         last_request: std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp()),
         idle_exit: opts.idle_exit,
         logins: Default::default(),
+        restart: Default::default(),
     });
     recover(&daemon, config.daemon.resume_interrupted)?;
     eprintln!(
@@ -182,8 +203,14 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     if let Some(idle) = opts.idle_exit {
         tokio::spawn(exit_when_idle(daemon.clone(), idle));
     }
+    tokio::spawn(disk_watch::watch(daemon.clone()));
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
+    let listener = connections::GuardedListener::new(
+        listener,
+        config.daemon.limits.max_connections,
+        Duration::from_secs(config.daemon.limits.header_timeout_secs),
+    );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
@@ -207,6 +234,9 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(info_path(home));
     let _ = std::fs::remove_file(token_path(home));
+    if daemon.restart.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(disk_watch::restart_in_place());
+    }
     served.context("the API server failed")
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::approvals::{ApiApprover, Approvals};
+use super::panics::{injected_panic, panic_message, SlotRelease};
 use crate::config::ConfigCache;
 use crate::run_cmd;
 
@@ -25,6 +26,10 @@ pub struct Limits {
     pub global: usize,
     /// Per provider name; providers not listed share only the global limit.
     pub per_provider: HashMap<String, usize>,
+    /// Missions waiting for a slot, at most (new ones are refused, scheduled runs skipped).
+    pub max_queued: usize,
+    /// Missions of one schedule waiting for a slot, at most (more runs are skipped).
+    pub max_queued_per_schedule: usize,
 }
 
 impl Default for Limits {
@@ -32,9 +37,14 @@ impl Default for Limits {
         Self {
             global: 8,
             per_provider: HashMap::new(),
+            max_queued: 5000,
+            max_queued_per_schedule: 5,
         }
     }
 }
+
+/// The longest the daemon waits for its missions to stop.
+const STOP_BOUND: Duration = Duration::from_secs(45);
 
 /// A mission the supervisor holds: waiting for a slot, or running.
 struct Slot {
@@ -135,6 +145,23 @@ impl Supervisor {
         )
     }
 
+    /// Why no more missions may queue: the queue holds `max_queued`. None while there is
+    /// room.
+    pub fn queue_full(&self) -> Option<String> {
+        let (_, queued) = self.counts();
+        (queued >= self.limits.max_queued).then(|| {
+            format!(
+                "the daemon's queue is full: {queued} missions wait for a slot ([daemon.limits] max_queued = {}); try again when some have run",
+                self.limits.max_queued
+            )
+        })
+    }
+
+    /// The most missions of one schedule that may wait for a slot.
+    pub fn max_queued_per_schedule(&self) -> usize {
+        self.limits.max_queued_per_schedule
+    }
+
     /// (running, queued) counts.
     pub fn counts(&self) -> (usize, usize) {
         let slots = self.slots();
@@ -187,10 +214,47 @@ impl Supervisor {
         }
         let me = self.clone();
         self.tasks.spawn(async move {
-            me.drive(mission, cancel, stop).await;
-            me.slots().remove(&id);
+            let _release = SlotRelease {
+                supervisor: me.clone(),
+                id,
+            };
+            let run = std::panic::AssertUnwindSafe(me.drive(mission, cancel, stop));
+            if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
+                let message = format!(
+                    "the mission's task panicked ({}); this is a bug in Sortie, please report it; `sortie resume {id}` continues from the last stored event",
+                    panic_message(panic.as_ref())
+                );
+                me.record_failure(&id, message).await;
+            }
         });
         Ok(())
+    }
+
+    /// Lets go of a mission: it is no longer queued or running here.
+    pub(super) fn release(&self, id: &MissionId) {
+        self.slots().remove(id);
+    }
+
+    /// Records that the mission failed outside its own steps (its task panicked, the store
+    /// refused a write): an error and the failed status, with `message`.
+    async fn record_failure(&self, id: &MissionId, message: String) {
+        tracing::error!("mission {id}: {message}");
+        self.record(
+            id,
+            MissionEvent::Error {
+                class: None,
+                status: None,
+                message: message.clone(),
+            },
+        );
+        self.record(
+            id,
+            MissionEvent::Status {
+                status: MissionStatus::Failed,
+                reason: Some(message),
+            },
+        );
+        let _ = self.store.flush().await;
     }
 
     /// Waits for a slot, then runs the mission to its end.
@@ -223,6 +287,7 @@ impl Supervisor {
         if let Some(slot) = self.slots().get_mut(&id) {
             slot.running = true;
         }
+        injected_panic(&mission);
         let mut approval_timeout = Duration::from_secs(900);
         let runner = match self.config.load() {
             Ok(config) => {
@@ -278,7 +343,10 @@ impl Supervisor {
             .with_observer(observer)
             .with_stop_status(stop);
         if let Err(e) = runner.run(id, cancel).await {
-            tracing::error!("mission {id} stopped on a store error: {e}");
+            // It stopped where the store refused a write (a full disk): it ends failed
+            // rather than staying `running`.
+            self.record_failure(&id, format!("the mission stopped: {e}"))
+                .await;
         }
     }
 
@@ -323,7 +391,15 @@ impl Supervisor {
             self.stop(&id, MissionStatus::Interrupted, reason);
         }
         self.tasks.close();
-        self.tasks.wait().await;
+        if tokio::time::timeout(STOP_BOUND, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "missions did not stop within {}s; stopping without them (they resume at the next start)",
+                STOP_BOUND.as_secs()
+            );
+        }
         if let Err(e) = self.store.flush_all().await {
             tracing::error!("cannot flush the store while stopping: {e}");
         }

@@ -26,7 +26,12 @@ use super::support::{credential, fast_policy, recoveries, step, token_reply, Rig
 
 const MESSAGES: &str = "/v1/messages";
 
-fn cli_spec(cwd: &Path, prompt: &str, model: &str, policy: PermissionPolicy) -> MissionSpec {
+pub(crate) fn cli_spec(
+    cwd: &Path,
+    prompt: &str,
+    model: &str,
+    policy: PermissionPolicy,
+) -> MissionSpec {
     MissionSpec {
         prompt: prompt.into(),
         provider: "p".into(),
@@ -54,7 +59,7 @@ fn real_cli(rig: &Rig, home: &Path) -> Arc<dyn Transport> {
 }
 
 /// The fake CLI in `dir`, with a 1 s idle timeout and short grace periods.
-fn fake_cli(dir: &Path, cases: &[&str]) -> Arc<dyn Transport> {
+pub(crate) fn fake_cli(dir: &Path, cases: &[&str]) -> Arc<dyn Transport> {
     let mut c = ClaudeCodeConfig::new(fake_claude(dir, cases));
     c.home = HomeDir::Inherit;
     c.idle_timeout = Duration::from_secs(1);
@@ -77,7 +82,7 @@ async fn run_real(
     .await
 }
 
-fn runner(rig: &Rig, transport: Arc<dyn Transport>) -> MissionRunner {
+pub(crate) fn runner(rig: &Rig, transport: Arc<dyn Transport>) -> MissionRunner {
     MissionRunner::new(rig.world.store.clone(), transport)
         .with_recovery(Recovery::new(fast_policy(), Some(rig.pool.clone())))
 }
@@ -714,7 +719,7 @@ async fn cancelling_interrupts_then_terminates_a_cli_that_ignores_sigint() {
         messages: vec![sortie_transports::Message::user("go")],
         session: Some(sortie_transports::SessionRef {
             id: "11111111-2222-4333-8444-555555555555".into(),
-            resume: false,
+            ..Default::default()
         }),
         ..Default::default()
     };

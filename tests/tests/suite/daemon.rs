@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sortie_tests::daemon::{ended, statuses, DaemonProc};
 use sortie_tests::{write_local_config, MockProvider, Reply};
 
-async fn new_mission(d: &DaemonProc, cwd: &Path, prompt: &str) -> String {
+pub(crate) async fn new_mission(d: &DaemonProc, cwd: &Path, prompt: &str) -> String {
     let (status, m) = d
         .post("/missions", json!({"prompt": prompt, "cwd": cwd}))
         .await;
@@ -18,7 +18,7 @@ async fn new_mission(d: &DaemonProc, cwd: &Path, prompt: &str) -> String {
 }
 
 /// Every event once, in order: sequence numbers 0, 1, 2 ...
-fn assert_contiguous(events: &[Value]) {
+pub(crate) fn assert_contiguous(events: &[Value]) {
     let seqs: Vec<u64> = events
         .iter()
         .map(|e| e["seq"].as_u64().expect("seq"))
@@ -28,17 +28,19 @@ fn assert_contiguous(events: &[Value]) {
 }
 
 /// The message of an API error body.
-fn error_message(body: &Value) -> &str {
+pub(crate) fn error_message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or_default()
 }
 
-fn count(events: &[Value], kind: &str) -> usize {
+pub(crate) fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
 
 /// A mock provider, a data dir whose config points at it (with `extra` lines), and a
 /// working directory.
-async fn local_setup(extra: &str) -> (MockProvider, tempfile::TempDir, tempfile::TempDir) {
+pub(crate) async fn local_setup(
+    extra: &str,
+) -> (MockProvider, tempfile::TempDir, tempfile::TempDir) {
     let mock = MockProvider::start().await;
     let home = tempfile::tempdir().expect("home");
     let cwd = tempfile::tempdir().expect("cwd");

@@ -177,7 +177,11 @@ impl ClaudeCode {
     async fn start(&self, request: TurnRequest) -> Result<Run, TransportError> {
         let args = self.args(&request);
         let resume = request.session.as_ref().is_some_and(|s| s.resume);
-        let input = prompt::prompt(&request.messages, resume);
+        let input = match &request.session {
+            // What the session holds is not said again: it is asked to go on.
+            Some(s) if s.resume && s.holds_pending => prompt::CONTINUE.to_string(),
+            _ => prompt::prompt(&request.messages, resume),
+        };
         let home = self.home(&request)?;
         let sandbox = request.sandbox.clone();
         let mut cmd = match &sandbox {
@@ -560,6 +564,7 @@ mod tests {
             session: Some(crate::SessionRef {
                 id: "s-1".into(),
                 resume,
+                ..Default::default()
             }),
             access,
             max_turns: Some(7),
