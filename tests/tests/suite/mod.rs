@@ -6,6 +6,7 @@ mod classify_fixtures;
 mod claude_code;
 mod claude_stream;
 mod cli;
+mod credential_races;
 mod daemon;
 mod faults;
 mod oauth;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::oauth::{OAuthClient, OAuthError};
+use super::oauth::{OAuthClient, OAuthError, TokenSet};
 use super::store::StoreError;
 use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore};
 use crate::Secret;
@@ -131,6 +131,43 @@ fn describe(c: &Credential) -> String {
     }
 }
 
+/// A cooldown that has run out.
+fn cooled_off(status: &CredentialStatus, now: DateTime<Utc>) -> bool {
+    matches!(status, CredentialStatus::CoolingDown { until, .. } if *until <= now)
+}
+
+/// Puts a token endpoint's answer into a credential: the new access token, the rotated
+/// refresh token (servers that keep the old one send none), expiry, scopes, account. A
+/// credential logged out meanwhile stays logged out; a cooldown stays.
+fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
+    if c.status == CredentialStatus::Disconnected {
+        return;
+    }
+    let oauth = c.oauth.get_or_insert_with(|| super::OAuthTokens {
+        access_token: None,
+        refresh_token: None,
+        expires_at: None,
+        token_type: String::new(),
+        scopes: Vec::new(),
+        account_id: None,
+    });
+    oauth.access_token = Some(tokens.access_token.clone());
+    if let Some(rotated) = &tokens.refresh_token {
+        oauth.refresh_token = Some(rotated.clone());
+    }
+    oauth.expires_at = tokens.expires_at;
+    if !tokens.scopes.is_empty() {
+        oauth.scopes = tokens.scopes.clone();
+    }
+    if tokens.account_id.is_some() {
+        oauth.account_id = tokens.account_id.clone();
+    }
+    if !matches!(c.status, CredentialStatus::CoolingDown { .. }) {
+        c.status = CredentialStatus::Active;
+    }
+    c.refresh_count += 1;
+}
+
 impl Pool {
     pub fn new(store: CredentialStore, strategy: Strategy) -> Self {
         Self {
@@ -192,11 +229,17 @@ impl Pool {
             });
         }
         let now = Utc::now();
-        // A cooldown that has run out makes the credential usable again.
+        // A cooldown that has run out makes the credential usable again (unless someone
+        // changed the status meanwhile: the write re-checks the current record).
         for c in all.iter_mut() {
-            if matches!(&c.status, CredentialStatus::CoolingDown { until, .. } if *until <= now) {
-                c.status = CredentialStatus::Active;
-                self.store.put(c)?;
+            if cooled_off(&c.status, now) {
+                if let Some(current) = self.store.update(&c.id, |c| {
+                    if cooled_off(&c.status, now) {
+                        c.status = CredentialStatus::Active;
+                    }
+                })? {
+                    *c = current;
+                }
             }
         }
         let mut usable: Vec<Credential> = all
@@ -217,10 +260,16 @@ impl Pool {
         let mut problems = Vec::new();
         for candidate in usable {
             match self.ready(candidate).await {
-                Ok(mut c) => {
-                    c.last_used = Some(Utc::now());
-                    c.use_count += 1;
-                    self.store.touch(&c)?;
+                Ok(ready) => {
+                    // Counters only: the tokens and status stay what the store has now.
+                    let used = Utc::now();
+                    let c = self
+                        .store
+                        .update_unflushed(&ready.id, |c| {
+                            c.last_used = Some(used);
+                            c.use_count += 1;
+                        })?
+                        .ok_or_else(|| PoolError::Unknown(ready.id.clone()))?;
                     let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
                         id: c.id.clone(),
                         reason: "no secret stored".into(),
@@ -320,10 +369,11 @@ impl Pool {
             return Ok(c); // someone refreshed while we waited: take their token
         }
         let fail = |c: &mut Credential, reason: String| -> Result<Credential, PoolError> {
-            c.status = CredentialStatus::NeedsReauth {
-                reason: reason.clone(),
-            };
-            self.store.put(c)?;
+            self.store.update(&c.id, |c| {
+                c.status = CredentialStatus::NeedsReauth {
+                    reason: reason.clone(),
+                }
+            })?;
             Err(PoolError::NeedsReauth {
                 id: c.id.clone(),
                 reason,
@@ -353,30 +403,18 @@ impl Pool {
         };
         match client.refresh(&refresh_token).await {
             Ok(tokens) => {
-                let oauth = c.oauth.get_or_insert_with(|| super::OAuthTokens {
-                    access_token: None,
-                    refresh_token: None,
-                    expires_at: None,
-                    token_type: String::new(),
-                    scopes: Vec::new(),
-                    account_id: None,
-                });
-                oauth.access_token = Some(tokens.access_token);
-                // Rotated refresh tokens replace the old one; servers that keep it send none.
-                if let Some(rotated) = tokens.refresh_token {
-                    oauth.refresh_token = Some(rotated);
+                // Durable before anyone uses the new access token; applied to the record as
+                // it is now, so a lease or cooldown written meanwhile is kept.
+                let c = self
+                    .store
+                    .update(&c.id, |c| apply_tokens(c, &tokens))?
+                    .ok_or_else(|| PoolError::Unknown(c.id.clone()))?;
+                if c.status == CredentialStatus::Disconnected {
+                    return Err(PoolError::NeedsReauth {
+                        id: c.id.clone(),
+                        reason: "logged out while its token was being refreshed".into(),
+                    });
                 }
-                oauth.expires_at = tokens.expires_at;
-                if !tokens.scopes.is_empty() {
-                    oauth.scopes = tokens.scopes;
-                }
-                if tokens.account_id.is_some() {
-                    oauth.account_id = tokens.account_id;
-                }
-                c.status = CredentialStatus::Active;
-                c.refresh_count += 1;
-                // Durable before anyone uses the new access token.
-                self.store.put(&c)?;
                 Ok(c)
             }
             Err(OAuthError::Permanent(reason)) => {
@@ -420,12 +458,9 @@ impl Pool {
     }
 
     fn set_status(&self, id: &CredentialId, status: CredentialStatus) -> Result<(), PoolError> {
-        let mut c = self
-            .store
-            .get(id)?
+        self.store
+            .update(id, |c| c.status = status.clone())?
             .ok_or_else(|| PoolError::Unknown(id.clone()))?;
-        c.status = status;
-        self.store.put(&c)?;
         Ok(())
     }
 

@@ -12,7 +12,12 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("credential `{0}` is unreadable ({1}); remove it with `sortie auth remove {0}`")]
     Corrupt(String, String),
+    #[error("credential `{0}` changed under {MAX_CAS_ATTEMPTS} writes in a row; try again")]
+    Contended(String),
 }
+
+/// How many times a read-modify-write retries when another writer got in between.
+const MAX_CAS_ATTEMPTS: usize = 1_000;
 
 /// The `credentials` tree.
 #[derive(Clone)]
@@ -44,12 +49,47 @@ impl CredentialStore {
         Ok(())
     }
 
-    /// Writes use counters without waiting for the disk: losing one on a crash is harmless.
-    pub fn touch(&self, credential: &Credential) -> Result<(), StoreError> {
-        let raw = serde_json::to_vec(credential)
-            .map_err(|e| StoreError::Corrupt(credential.id.0.clone(), e.to_string()))?;
-        self.tree.insert(credential.id.0.as_bytes(), raw)?;
-        Ok(())
+    /// Changes the stored record in place and makes it durable: `change` runs on the current
+    /// record (again, when another writer got in between), so no concurrent write is lost.
+    /// `None` when the credential is gone.
+    pub fn update(
+        &self,
+        id: &CredentialId,
+        change: impl FnMut(&mut Credential),
+    ) -> Result<Option<Credential>, StoreError> {
+        let updated = self.update_unflushed(id, change)?;
+        if updated.is_some() {
+            self.tree.flush()?;
+        }
+        Ok(updated)
+    }
+
+    /// [`CredentialStore::update`] without waiting for the disk, for use counters: losing
+    /// one on a crash is harmless.
+    pub fn update_unflushed(
+        &self,
+        id: &CredentialId,
+        mut change: impl FnMut(&mut Credential),
+    ) -> Result<Option<Credential>, StoreError> {
+        let key = id.0.as_bytes();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(old) = self.tree.get(key)? else {
+                return Ok(None);
+            };
+            let mut c: Credential = serde_json::from_slice(&old)
+                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string()))?;
+            change(&mut c);
+            let new = serde_json::to_vec(&c)
+                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string()))?;
+            if self
+                .tree
+                .compare_and_swap(key, Some(&old), Some(new))?
+                .is_ok()
+            {
+                return Ok(Some(c));
+            }
+        }
+        Err(StoreError::Contended(id.0.clone()))
     }
 
     pub fn remove(&self, id: &CredentialId) -> Result<bool, StoreError> {
