@@ -534,6 +534,7 @@ fn save_login(
             last_used: None,
             use_count: 0,
             refresh_count: 0,
+            last_error: None,
         },
     };
     if let Some(label) = label {
@@ -549,7 +550,9 @@ fn save_login(
         token_type: tokens.token_type,
         scopes: tokens.scopes,
         account_id: tokens.account_id,
+        issued_at: Some(Utc::now()),
     });
+    credential.last_error = None;
     creds.put(&credential)?;
     Ok(credential)
 }
@@ -596,6 +599,7 @@ pub fn add_key(
         last_used: None,
         use_count: 0,
         refresh_count: 0,
+        last_error: None,
     };
     creds.put(&credential)?;
     Ok(credential)
@@ -665,6 +669,8 @@ pub fn expiry_text(c: &CredentialSummary, now: chrono::DateTime<Utc>) -> String 
             let left = at - now;
             if left.num_seconds() <= 0 {
                 "expired".into()
+            } else if left.num_seconds() < 60 {
+                format!("in {}s", left.num_seconds())
             } else if left.num_minutes() < 120 {
                 format!("in {}m", left.num_minutes().max(1))
             } else {
@@ -748,6 +754,13 @@ pub fn print_rows(rows: &[CredentialRow], problems: &[String], json: bool) -> an
             c.label.chars().take(14).collect::<String>(),
             row.next_step
         );
+        if let Some(error) = &c.last_error {
+            println!(
+                "  {} {error} (still {}; tried again on next use)",
+                s.yellow("! last refresh failed:"),
+                c.status.name()
+            );
+        }
         match &row.probe {
             Some(Probe { ok: true, detail }) => println!("  {} {detail}", s.green("✓ probe:")),
             Some(Probe { ok: false, detail }) => println!("  {} {detail}", s.red("✗ probe:")),

@@ -303,6 +303,9 @@ impl Recovery {
                     Err(e @ PoolError::NeedsReauth { .. }) => {
                         (format!("refresh failed ({e}); rotating"), Next::Retry)
                     }
+                    Err(e @ PoolError::RefreshFailed { .. }) => {
+                        self.refresh_outage(e, &tag, attempts).await
+                    }
                     Err(e) => (
                         format!("refresh failed for now ({e}); retrying"),
                         Next::Retry,
@@ -422,6 +425,44 @@ impl Recovery {
             outcome,
             next,
         }
+    }
+}
+
+impl Recovery {
+    /// The authorization server is down or slow (network, timeout, 5xx): the login is not
+    /// revoked. Back off within the turn's bound and let the refresh be tried again; past
+    /// the bound, fail as the network failure it is (never `needs_reauth`).
+    async fn refresh_outage(
+        &self,
+        e: PoolError,
+        tag: &sortie_transports::CredentialTag,
+        attempts: &mut Attempts,
+    ) -> (String, Next) {
+        attempts.refreshed.retain(|id| id != &tag.id);
+        if attempts.backoffs >= self.policy.max_backoffs {
+            let message = format!(
+                "{e} (the authorization server is unreachable; the login is kept: try again later)"
+            );
+            return (
+                format!("refresh failed for now ({e}); giving up"),
+                Next::Fail(TransportError::new(ErrorClass::Network, message)),
+            );
+        }
+        attempts.backoffs += 1;
+        let delay = attempts
+            .backoff
+            .next_backoff()
+            .unwrap_or(self.policy.max_backoff)
+            .min(self.policy.max_backoff);
+        tokio::time::sleep(delay).await;
+        (
+            format!(
+                "refresh failed for now ({e}); backed off {:.1}s (attempt {})",
+                delay.as_secs_f32(),
+                attempts.backoffs
+            ),
+            Next::Retry,
+        )
     }
 }
 

@@ -80,12 +80,14 @@ fn oauth_credential(id: &str, tokens: &TokenSet) -> Credential {
             token_type: tokens.token_type.clone(),
             scopes: tokens.scopes.clone(),
             account_id: None,
+            issued_at: None,
         }),
         status: CredentialStatus::Active,
         created_at: Utc::now(),
         last_used: None,
         use_count: 0,
         refresh_count: 0,
+        last_error: None,
     }
 }
 
@@ -434,12 +436,14 @@ fn key_credential(id: &str, provider: &str, key: &str, mode: AuthMode) -> Creden
             token_type: "Bearer".into(),
             scopes: vec![],
             account_id: None,
+            issued_at: None,
         }),
         status: CredentialStatus::Active,
         created_at: Utc::now(),
         last_used: None,
         use_count: 0,
         refresh_count: 0,
+        last_error: None,
     }
 }
 

@@ -78,6 +78,10 @@ pub struct OAuthTokens {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub account_id: Option<String>,
+    /// When the access token was issued: with `expires_at`, its lifetime (how early to
+    /// refresh it depends on that).
+    #[serde(default)]
+    pub issued_at: Option<DateTime<Utc>>,
 }
 
 /// A stored credential. `Debug` shows no secret (secrets are [`Secret`]s).
@@ -96,6 +100,10 @@ pub struct Credential {
     pub use_count: u64,
     #[serde(default)]
     pub refresh_count: u64,
+    /// Why the last refresh failed for now (an outage of the authorization server); cleared
+    /// by the next refresh that succeeds. The credential stays usable meanwhile.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 impl Credential {
@@ -134,6 +142,7 @@ impl Credential {
             last_used: self.last_used,
             use_count: self.use_count,
             refresh_count: self.refresh_count,
+            last_error: self.last_error.clone(),
         }
     }
 }
@@ -153,4 +162,6 @@ pub struct CredentialSummary {
     pub last_used: Option<DateTime<Utc>>,
     pub use_count: u64,
     pub refresh_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

@@ -131,6 +131,9 @@ fn describe(c: &Credential) -> String {
     }
 }
 
+/// A credential leased this recently is in use: its token is refreshed ahead of expiry.
+pub const IN_USE: Duration = Duration::from_secs(10 * 60);
+
 /// A cooldown that has run out.
 fn cooled_off(status: &CredentialStatus, now: DateTime<Utc>) -> bool {
     matches!(status, CredentialStatus::CoolingDown { until, .. } if *until <= now)
@@ -150,8 +153,10 @@ fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
         token_type: String::new(),
         scopes: Vec::new(),
         account_id: None,
+        issued_at: None,
     });
     oauth.access_token = Some(tokens.access_token.clone());
+    oauth.issued_at = Some(Utc::now());
     if let Some(rotated) = &tokens.refresh_token {
         oauth.refresh_token = Some(rotated.clone());
     }
@@ -162,6 +167,7 @@ fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
     if tokens.account_id.is_some() {
         oauth.account_id = tokens.account_id.clone();
     }
+    c.last_error = None;
     if !matches!(c.status, CredentialStatus::CoolingDown { .. }) {
         c.status = CredentialStatus::Active;
     }
@@ -212,11 +218,25 @@ impl Pool {
         locks.entry(id.clone()).or_default().clone()
     }
 
+    /// How long before expiry a token is refreshed: [`Pool::margin`], but at most a quarter
+    /// of the token's lifetime, so short-lived tokens are not refreshed on every lease.
+    fn margin_for(&self, c: &Credential) -> chrono::Duration {
+        let cap = chrono::Duration::from_std(self.margin).unwrap_or_default();
+        let lifetime = c
+            .oauth
+            .as_ref()
+            .and_then(|o| Some(o.expires_at? - o.issued_at?))
+            .filter(|l| *l > chrono::Duration::zero());
+        match lifetime {
+            Some(lifetime) => cap.min(lifetime / 4),
+            None => cap,
+        }
+    }
+
     fn near_expiry(&self, c: &Credential) -> bool {
         c.auth_mode == AuthMode::OAuth
-            && c.expires_at().is_some_and(|at| {
-                at - chrono::Duration::from_std(self.margin).unwrap_or_default() <= Utc::now()
-            })
+            && c.expires_at()
+                .is_some_and(|at| at - self.margin_for(c) <= Utc::now())
     }
 
     /// A lease on a usable credential of `provider`, refreshing an OAuth token first when it
@@ -258,6 +278,7 @@ impl Pool {
             Strategy::LeastUsed => usable.sort_by_key(|c| c.use_count),
         }
         let mut problems = Vec::new();
+        let mut outage = None;
         for candidate in usable {
             match self.ready(candidate).await {
                 Ok(ready) => {
@@ -284,8 +305,17 @@ impl Pool {
                     });
                 }
                 Err(e @ PoolError::Store(_)) => return Err(e),
+                Err(e @ PoolError::RefreshFailed { .. }) => {
+                    problems.push(e.to_string());
+                    outage.get_or_insert(e);
+                }
                 Err(e) => problems.push(e.to_string()),
             }
+        }
+        // A refresh that failed for now (the authorization server is down) is an outage to
+        // back off from, not a reason to ask for a new login.
+        if let Some(e) = outage {
+            return Err(e);
         }
         let fresh = self.store.for_provider(provider)?;
         let mut states: Vec<String> = fresh.iter().map(describe).collect();
@@ -395,10 +425,12 @@ impl Pool {
         let client = match slot.get().await {
             Ok(client) => client,
             Err(reason) => {
+                self.store
+                    .update(&c.id, |c| c.last_error = Some(reason.clone()))?;
                 return Err(PoolError::RefreshFailed {
                     id: c.id.clone(),
                     reason,
-                })
+                });
             }
         };
         match client.refresh(&refresh_token).await {
@@ -420,10 +452,16 @@ impl Pool {
             Err(OAuthError::Permanent(reason)) => {
                 fail(&mut c, format!("refresh refused: {reason}"))
             }
-            Err(e) => Err(PoolError::RefreshFailed {
-                id: c.id.clone(),
-                reason: e.to_string(),
-            }),
+            Err(e) => {
+                // An outage, not a revoked login: the credential stays active, with why.
+                let reason = e.to_string();
+                self.store
+                    .update(&c.id, |c| c.last_error = Some(reason.clone()))?;
+                Err(PoolError::RefreshFailed {
+                    id: c.id.clone(),
+                    reason,
+                })
+            }
         }
     }
 
@@ -500,15 +538,19 @@ impl Pool {
         )
     }
 
-    /// Refreshes every OAuth credential that expires within the margin; returns how many
-    /// were refreshed. Run it periodically (see [`Pool::spawn_proactive`]).
+    /// Refreshes every OAuth credential leased within [`IN_USE`] that expires within its
+    /// margin; returns how many were refreshed. Run it periodically (see [`Pool::spawn_proactive`]).
     pub async fn refresh_due(&self) -> usize {
         let Ok((all, _)) = self.store.all() else {
             return 0;
         };
         let mut done = 0;
+        let recent = Utc::now() - chrono::Duration::from_std(IN_USE).unwrap_or_default();
         for c in all {
+            // A credential nobody leased lately is refreshed when next leased, not ahead:
+            // an idle daemon does not talk to the authorization server.
             if c.status == CredentialStatus::Active
+                && c.last_used.is_some_and(|at| at >= recent)
                 && self.near_expiry(&c)
                 && c.oauth.as_ref().is_some_and(|o| o.refresh_token.is_some())
             {

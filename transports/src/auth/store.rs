@@ -282,12 +282,14 @@ mod tests {
                 token_type: "Bearer".into(),
                 scopes: vec![],
                 account_id: None,
+                issued_at: None,
             }),
             status: CredentialStatus::Active,
             created_at: Utc::now(),
             last_used: None,
             use_count: 0,
             refresh_count: 0,
+            last_error: None,
         };
         let shown = format!(
             "{c:?} {}",

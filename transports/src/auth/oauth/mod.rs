@@ -133,6 +133,17 @@ impl OAuthClient {
         Self { config, http }
     }
 
+    /// The same client with another limit on each request (30 s unless set).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        self
+    }
+
     /// Reads an issuer's metadata (`/.well-known/openid-configuration`, then
     /// `/.well-known/oauth-authorization-server`) into a config.
     pub async fn discover(
