@@ -166,11 +166,28 @@ impl Client {
 
 /// Starts `sortie serve --idle-exit <idle>` for `home` in the background (its own process
 /// group, so the terminal's Ctrl-C does not reach it; output in `daemon.log`) and
-/// connects to it. None
-/// when it does not come up within 15 s: the command then runs in this process.
+/// connects to it. Single-flight: commands that start together wait for the one holding
+/// [`crate::start_lock`] and connect to its daemon. None when it does not come up within
+/// 15 s: the command then runs in this process.
 pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
-    let exe = std::env::current_exe().ok()?;
     std::fs::create_dir_all(home).ok()?;
+    let _starting = match crate::start_lock::StartLock::acquire(home, Duration::from_secs(30)).await
+    {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("note: cannot start the sortie daemon ({e}); running here");
+            return None;
+        }
+    };
+    // Another command may have started it while this one waited for the lock.
+    if let Some(client) = Client::connect(home).await {
+        return Some(client);
+    }
+    spawn_daemon(home, idle).await
+}
+
+async fn spawn_daemon(home: &Path, idle: u64) -> Option<Client> {
+    let exe = std::env::current_exe().ok()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -15,6 +15,7 @@ pub mod models_cmd;
 pub mod render;
 pub mod run_cmd;
 pub mod schedule_cmd;
+pub mod start_lock;
 pub mod tui;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 mod agent_loop;
 mod anthropic;
 mod auth_cli;
+mod autostart;
 mod catalog;
 mod classify_fixtures;
 mod claude_code;
