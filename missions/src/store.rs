@@ -174,6 +174,7 @@ impl Store {
             }
         })?;
         restrict(&path);
+        crate::owner_only::restrict_files(&path);
         for tree in TREES {
             db.open_tree(tree)?;
         }

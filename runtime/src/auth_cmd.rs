@@ -13,6 +13,7 @@ use sortie_transports::auth::oauth::{
     parse_pasted, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce, TokenSet,
 };
 use sortie_transports::auth::presets::Flow;
+use sortie_transports::auth::sealed::Sealer;
 use sortie_transports::auth::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, CredentialSummary,
     Credentials, OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
@@ -73,8 +74,32 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
     })
 }
 
+/// The credential tree, sealed with the key beside the store (`store.key`); records
+/// written before sealing are sealed now.
 pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
-    Ok(CredentialStore::new(store.db().open_tree("credentials")?))
+    let tree = store.db().open_tree("credentials")?;
+    let sealer = Sealer::from_key_file(&key_path(store.path())).map_err(anyhow::Error::msg)?;
+    let creds = CredentialStore::sealed(tree, Arc::new(sealer));
+    creds.seal_all()?;
+    Ok(creds)
+}
+
+/// How stored secrets are kept, for `auth list` / `auth status`.
+pub fn at_rest_note(home: &Path) -> String {
+    let key = key_path(&home.join("store"));
+    if key.exists() {
+        format!(
+            "secrets: encrypted at rest (ChaCha20-Poly1305), key in {} (owner-only)",
+            key.display()
+        )
+    } else {
+        "secrets: none stored yet (they are encrypted at rest when stored)".into()
+    }
+}
+
+/// The key that seals credentials: `store.key` beside the store directory.
+pub fn key_path(store_dir: &Path) -> std::path::PathBuf {
+    store_dir.with_file_name("store.key")
 }
 
 /// The credential pool of this process: every stored credential, with the OAuth clients of

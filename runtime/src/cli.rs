@@ -537,9 +537,19 @@ async fn auth(
     daemon: Option<&client::Client>,
     cmd: AuthCommand,
 ) -> anyhow::Result<ExitCode> {
-    if let Some(c) = daemon {
-        return auth_through_daemon(c, cmd).await;
+    // `auth list` / `auth status` end with how the secrets are kept.
+    let at_rest = matches!(cmd, AuthCommand::List { json: false, .. });
+    let code = match daemon {
+        Some(c) => auth_through_daemon(c, cmd).await?,
+        None => auth_here(home, cmd).await?,
+    };
+    if at_rest {
+        println!("{}", auth_cmd::at_rest_note(home));
     }
+    Ok(code)
+}
+
+async fn auth_here(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
     let config = Config::load(home)?;
     let store = open_store(home)?;
     let style = Style::detect();

@@ -188,11 +188,8 @@ pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
 
 async fn spawn_daemon(home: &Path, idle: u64) -> Option<Client> {
     let exe = std::env::current_exe().ok()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(crate::daemon::log_path(home))
-        .ok()?;
+    let log =
+        sortie_missions::owner_only::append_owner_only(&crate::daemon::log_path(home)).ok()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--home")
         .arg(home)

@@ -39,6 +39,16 @@ async fn five_runs_started_at_once_with_no_daemon_all_succeed_through_one_daemon
         started += usize::from(stderr.contains("started the sortie daemon"));
     }
     assert_eq!(started, 1, "one daemon started for the five");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let log = std::fs::metadata(home.path().join("daemon.log")).expect("daemon.log");
+        assert_eq!(
+            log.permissions().mode() & 0o777,
+            0o600,
+            "daemon.log is owner-only"
+        );
+    }
     let h = home.path().to_path_buf();
     let list = tokio::task::spawn_blocking(move || {
         sortie_tests::sortie(&h)

@@ -13,5 +13,6 @@ mod faults;
 mod oauth;
 mod recovery;
 mod responses;
+mod secrets_at_rest;
 mod support;
 mod tui;

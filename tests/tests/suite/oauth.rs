@@ -402,11 +402,9 @@ async fn bad_token_endpoints_leave_the_stored_credential_unchanged() {
             .await
             .expect_err("refresh fails");
         assert!(matches!(err, PoolError::RefreshFailed { .. }), "{err}");
-        assert_eq!(
-            store.get(&original.id).expect("get").expect("exists"),
-            original,
-            "unchanged after: {err}"
-        );
+        let mut after = store.get(&original.id).expect("get").expect("exists");
+        assert!(after.last_error.take().is_some(), "the failure is shown");
+        assert_eq!(after, original, "tokens and status unchanged after: {err}");
     }
 }
 
@@ -591,7 +589,8 @@ async fn oauth_clients_are_resolved_on_the_first_refresh_only() {
     );
     assert_eq!(mock.hits(), 2);
 
-    // A discovery that fails is a transient refresh failure; the credential stays as it was.
+    // A discovery that fails is a transient refresh failure; the credential stays as it
+    // was, with the failure shown.
     store.put(&original).expect("reset");
     let failing: OAuthResolver =
         Arc::new(|| Box::pin(async { Err("discovery failed: issuer unreachable".to_string()) }));
@@ -604,8 +603,10 @@ async fn oauth_clients_are_resolved_on_the_first_refresh_only() {
         matches!(err, PoolError::RefreshFailed { ref reason, .. } if reason.contains("issuer unreachable")),
         "{err}"
     );
+    let mut after = store.get(&original.id).expect("get").expect("exists");
     assert_eq!(
-        store.get(&original.id).expect("get").expect("exists"),
-        original
+        after.last_error.take().as_deref(),
+        Some("discovery failed: issuer unreachable")
     );
+    assert_eq!(after, original);
 }

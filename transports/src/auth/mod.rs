@@ -5,6 +5,7 @@ mod credential;
 pub mod oauth;
 mod pool;
 pub mod presets;
+pub mod sealed;
 mod source;
 mod store;
 

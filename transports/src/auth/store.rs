@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use super::sealed::{is_sealed, Sealer};
 use super::{Credential, CredentialId};
 use crate::Secret;
 
@@ -19,34 +22,97 @@ pub enum StoreError {
 /// How many times a read-modify-write retries when another writer got in between.
 const MAX_CAS_ATTEMPTS: usize = 1_000;
 
-/// The `credentials` tree.
+/// The `credentials` tree; with a [`Sealer`], every record is encrypted at rest.
 #[derive(Clone)]
 pub struct CredentialStore {
     tree: sled::Tree,
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl CredentialStore {
+    /// A store that writes records as plain JSON (tests, benchmarks).
     pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        Self { tree, sealer: None }
+    }
+
+    /// A store that seals every record it writes with `sealer`'s key.
+    pub fn sealed(tree: sled::Tree, sealer: Arc<Sealer>) -> Self {
+        Self {
+            tree,
+            sealer: Some(sealer),
+        }
+    }
+
+    /// How secrets are kept at rest, for `auth status`.
+    pub fn at_rest(&self) -> String {
+        match &self.sealer {
+            Some(s) => s.describe(),
+            None => "stored unencrypted".into(),
+        }
+    }
+
+    fn encode(&self, c: &Credential) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(c)
+            .map_err(|e| StoreError::Corrupt(c.id.0.clone(), e.to_string()))?;
+        match &self.sealer {
+            Some(s) => s
+                .seal(&plain)
+                .map_err(|e| StoreError::Corrupt(c.id.0.clone(), e)),
+            None => Ok(plain),
+        }
+    }
+
+    fn decode(&self, key: &str, raw: &[u8]) -> Result<Credential, StoreError> {
+        let plain = match &self.sealer {
+            Some(s) => s
+                .open(raw)
+                .map_err(|e| StoreError::Corrupt(key.to_string(), e))?,
+            None if is_sealed(raw) => {
+                return Err(StoreError::Corrupt(
+                    key.to_string(),
+                    "it is encrypted and this store has no key".into(),
+                ))
+            }
+            None => raw.to_vec(),
+        };
+        serde_json::from_slice(&plain)
+            .map_err(|e| StoreError::Corrupt(key.to_string(), e.to_string()))
     }
 
     pub fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
         match self.tree.get(id.0.as_bytes())? {
             None => Ok(None),
-            Some(raw) => serde_json::from_slice(&raw)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string())),
+            Some(raw) => self.decode(&id.0, &raw).map(Some),
         }
     }
 
     /// Writes a credential and makes it durable before returning: a rotated refresh token
     /// must be on disk before the new access token is used.
     pub fn put(&self, credential: &Credential) -> Result<(), StoreError> {
-        let raw = serde_json::to_vec(credential)
-            .map_err(|e| StoreError::Corrupt(credential.id.0.clone(), e.to_string()))?;
+        let raw = self.encode(credential)?;
         self.tree.insert(credential.id.0.as_bytes(), raw)?;
         self.tree.flush()?;
         Ok(())
+    }
+
+    /// Rewrites every plain record sealed (records written before sealing existed); returns
+    /// how many. Unreadable records are left as they are.
+    pub fn seal_all(&self) -> Result<usize, StoreError> {
+        if self.sealer.is_none() {
+            return Ok(0);
+        }
+        let mut sealed = 0;
+        for entry in self.tree.iter() {
+            let (key, raw) = entry?;
+            if is_sealed(&raw) {
+                continue;
+            }
+            let id = CredentialId(String::from_utf8_lossy(&key).into_owned());
+            if self.update(&id, |_| {})?.is_some() {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     /// Changes the stored record in place and makes it durable: `change` runs on the current
@@ -76,11 +142,9 @@ impl CredentialStore {
             let Some(old) = self.tree.get(key)? else {
                 return Ok(None);
             };
-            let mut c: Credential = serde_json::from_slice(&old)
-                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string()))?;
+            let mut c = self.decode(&id.0, &old)?;
             change(&mut c);
-            let new = serde_json::to_vec(&c)
-                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string()))?;
+            let new = self.encode(&c)?;
             if self
                 .tree
                 .compare_and_swap(key, Some(&old), Some(new))?
@@ -104,12 +168,9 @@ impl CredentialStore {
         let mut problems = Vec::new();
         for entry in self.tree.iter() {
             let (key, raw) = entry?;
-            match serde_json::from_slice::<Credential>(&raw) {
+            match self.decode(&String::from_utf8_lossy(&key), &raw) {
                 Ok(c) => out.push(c),
-                Err(e) => problems.push(format!(
-                    "credential `{}` is unreadable ({e}); skipped",
-                    String::from_utf8_lossy(&key)
-                )),
+                Err(e) => problems.push(format!("{e}; skipped")),
             }
         }
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
