@@ -10,7 +10,8 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use sortie_missions::Store;
 use sortie_transports::auth::oauth::{
-    parse_pasted, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce, TokenSet,
+    parse_pasted, pasted_issuer, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce,
+    TokenSet,
 };
 use sortie_transports::auth::presets::Flow;
 use sortie_transports::auth::sealed::Sealer;
@@ -45,6 +46,7 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
                 }
                 (_, Some(token_url)) => OAuthConfig {
                     scopes: t.scopes.clone(),
+                    issuer: t.issuer.clone(),
                     ..OAuthConfig::new(t.client_id.clone(), token_url.clone())
                 },
                 (None, None) => bail!(
@@ -388,11 +390,13 @@ impl Login {
                     .to_std()
                     .unwrap_or(Duration::ZERO);
                 let got = callback.wait(&login.state, left).await?;
+                self.client.check_issuer(got.iss.as_deref())?;
                 self.exchange(login, &got.code).await?
             }
             Wait::Paste(login) => {
                 let pasted = code.context("this login needs the code the provider shows")?;
                 let (code, state) = parse_pasted(pasted)?;
+                self.client.check_issuer(pasted_issuer(pasted).as_deref())?;
                 if state.as_ref().is_some_and(|s| s != &login.state) {
                     bail!("the pasted code belongs to another login (its state does not match); nothing was stored — run the login again");
                 }

@@ -11,6 +11,7 @@ mod credential_races;
 mod daemon;
 mod faults;
 mod oauth;
+mod oauth_checks;
 mod recovery;
 mod responses;
 mod secrets_at_rest;
