@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod loopback;
 pub mod models_cmd;
+pub mod provider_checks;
 pub mod render;
 pub mod run_cmd;
 pub mod schedule_cmd;

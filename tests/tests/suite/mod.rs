@@ -10,6 +10,7 @@ mod cli;
 mod credential_races;
 mod daemon;
 mod faults;
+mod gateway;
 mod oauth;
 mod oauth_checks;
 mod recovery;

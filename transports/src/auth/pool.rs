@@ -502,6 +502,17 @@ impl Pool {
         Ok(())
     }
 
+    /// Whether `id`'s provider has another credential that is active now.
+    pub fn has_other_usable(&self, id: &CredentialId) -> bool {
+        let Ok(Some(c)) = self.store.get(id) else {
+            return false;
+        };
+        self.store.for_provider(&c.provider).is_ok_and(|all| {
+            all.iter()
+                .any(|o| o.id != *id && o.status == CredentialStatus::Active)
+        })
+    }
+
     /// A credential a person must log in to again.
     pub fn needs_reauth(&self, id: &CredentialId, reason: &str) -> Result<(), PoolError> {
         self.set_status(
