@@ -137,8 +137,15 @@ enum AuthCommand {
         label: Option<String>,
     },
     /// Every credential: mode, status, expiry, and what to do next.
-    #[command(alias = "status")]
     List {
+        #[arg(long)]
+        json: bool,
+        /// Make one cheap live call per credential (the models endpoint) and report it.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Every credential (as `list`), and how the secrets are kept at rest.
+    Status {
         #[arg(long)]
         json: bool,
         /// Make one cheap live call per credential (the models endpoint) and report it.
@@ -270,6 +277,10 @@ pub fn main() -> ExitCode {
     };
     let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        Err(e) if e.is::<auth_cmd::Cancelled>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -315,6 +326,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Missions { .. }
         | Command::Show { .. }
         | Command::Schedule(_)
+        // A login waits minutes for the person: in the daemon, so the store stays usable.
+        | Command::Auth(AuthCommand::Login { .. } | AuthCommand::Reconnect { .. })
         | Command::Demo { .. } => match client::Client::connect(&home).await {
             Some(c) => Some(c),
             None => match autostart_idle(&home) {
@@ -538,9 +551,12 @@ async fn auth(
     cmd: AuthCommand,
 ) -> anyhow::Result<ExitCode> {
     // `auth list` / `auth status` end with how the secrets are kept.
-    let at_rest = matches!(cmd, AuthCommand::List { json: false, .. });
+    let at_rest = matches!(
+        cmd,
+        AuthCommand::List { json: false, .. } | AuthCommand::Status { json: false, .. }
+    );
     let code = match daemon {
-        Some(c) => auth_through_daemon(c, cmd).await?,
+        Some(c) => auth_through_daemon(c, home, cmd).await?,
         None => auth_here(home, cmd).await?,
     };
     if at_rest {
@@ -569,7 +585,7 @@ async fn auth_here(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
             let c = auth_cmd::add_key(&store, &provider, label, &key)?;
             done("stored", &c.summary());
         }
-        AuthCommand::List { json, probe } => {
+        AuthCommand::List { json, probe } | AuthCommand::Status { json, probe } => {
             let (rows, problems) = auth_cmd::credential_rows(&store, &config, None, probe).await?;
             auth_cmd::print_rows(&rows, &problems, json)?;
         }
@@ -611,7 +627,11 @@ fn print_logged_out(id: &CredentialId, note: &str) {
 }
 
 /// `sortie auth ...` while the daemon owns the store: the same steps over its API.
-async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
+async fn auth_through_daemon(
+    c: &client::Client,
+    home: &Path,
+    cmd: AuthCommand,
+) -> anyhow::Result<ExitCode> {
     let style = Style::detect();
     let note = |v: &serde_json::Value| {
         if let Some(n) = v["note"].as_str() {
@@ -626,12 +646,12 @@ async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Re
         } => {
             let body =
                 serde_json::json!({"provider": provider, "flow": flow_name(flow), "label": label});
-            let row = login_through_daemon(c, body, flow.no_browser).await?;
+            let row = login_through_daemon(c, home, body, flow.no_browser).await?;
             done("logged in", &row.summary);
         }
         AuthCommand::Reconnect { id, flow } => {
             let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
-            let row = login_through_daemon(c, body, flow.no_browser).await?;
+            let row = login_through_daemon(c, home, body, flow.no_browser).await?;
             done("reconnected", &row.summary);
         }
         AuthCommand::AddKey { provider, label } => {
@@ -646,7 +666,7 @@ async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Re
             let row: auth_cmd::CredentialRow = serde_json::from_value(v["credential"].clone())?;
             done("stored", &row.summary);
         }
-        AuthCommand::List { json, probe } => {
+        AuthCommand::List { json, probe } | AuthCommand::Status { json, probe } => {
             let path = if probe {
                 "/credentials?probe=true"
             } else {
@@ -691,6 +711,7 @@ fn flow_name(f: FlowArgs) -> Option<&'static str> {
 /// wants one, and waits for its end (Ctrl-C gives it up).
 async fn login_through_daemon(
     c: &client::Client,
+    home: &Path,
     body: serde_json::Value,
     no_browser: bool,
 ) -> anyhow::Result<auth_cmd::CredentialRow> {
@@ -709,11 +730,11 @@ async fn login_through_daemon(
     let finish = async {
         if prompt.needs_code {
             let code = auth_cmd::read_pasted().await?;
-            c.post(
-                &format!("{path}/code"),
-                &serde_json::json!({"code": code.trim()}),
-            )
-            .await?;
+            // The daemon may have restarted meanwhile: the handoff finds the new one.
+            let (c, id) =
+                client::hand_over_code(c, home, &body, &id, code.trim(), autostart_idle(home))
+                    .await?;
+            return client::wait_login(&c, &id).await;
         }
         client::wait_login(c, &id).await
     };
@@ -721,7 +742,7 @@ async fn login_through_daemon(
         done = finish => done,
         _ = tokio::signal::ctrl_c() => {
             let _ = c.delete(&path).await;
-            anyhow::bail!("login cancelled; nothing was stored")
+            Err(auth_cmd::Cancelled("login cancelled; nothing was stored".into()).into())
         }
     }
 }

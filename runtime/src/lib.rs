@@ -5,6 +5,7 @@
 
 mod approve;
 pub mod auth_cmd;
+pub mod auth_rows;
 pub mod cli;
 pub mod client;
 pub mod config;

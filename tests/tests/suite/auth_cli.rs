@@ -426,3 +426,67 @@ async fn wait_login(d: &DaemonProc, id: &str) -> Value {
     }
     panic!("login {id} still pending after 20 s");
 }
+
+/// A paste login waiting for its code while the daemon is killed and started again: the
+/// code goes to the new daemon, which resumes the login kept in the store.
+#[tokio::test]
+async fn a_waiting_paste_login_hands_its_code_to_the_restarted_daemon() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let daemon = DaemonProc::start(home.path()).await;
+
+    let mut cmd = tokio::process::Command::from(sortie(home.path()));
+    cmd.args(["auth", "login", "corp", "--paste"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn sortie");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.trim_start().starts_with("http://") {
+                return line.trim().to_string();
+            }
+        }
+        panic!("no login URL printed");
+    })
+    .await
+    .expect("the login URL in time");
+
+    // The daemon dies while the person is in the browser, and another one starts.
+    daemon.kill9();
+    let daemon = DaemonProc::start(home.path()).await;
+    let landed = Browser::default()
+        .redirect_target(&url, "http://127.0.0.1:1/callback")
+        .await;
+    stdin
+        .write_all(format!("{landed}\n").as_bytes())
+        .await
+        .expect("paste");
+    let out = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut out = String::new();
+        while let Some(line) = lines.next_line().await.expect("read") {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    })
+    .await
+    .expect("sortie finished in time");
+    let status = child.wait().await.expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut e, &mut err).await;
+    }
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("✓ logged in: corp#1 (oauth, active"),
+        "{out}{err}"
+    );
+    assert!(err.contains("handing the code to the new one"), "{err}");
+    let (code, v) = daemon.get("/credentials").await;
+    assert_eq!(code, 200);
+    assert_eq!(v["credentials"][0]["status"]["state"], "active", "{v}");
+}
