@@ -33,6 +33,20 @@ pub use crate::auth_rows::{
 #[error("{0}")]
 pub struct Cancelled(pub String);
 
+/// Resolves on Ctrl-C. The handler is in place from this call on, not from the first
+/// poll, so a Ctrl-C right after a prompt is printed is not lost.
+pub fn ctrl_c_from_now() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        return Box::pin(async move {
+            s.recv().await;
+        });
+    }
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
 /// How long a started login stays valid (and survives a restart).
 const LOGIN_TTL: chrono::Duration = chrono::Duration::minutes(10);
 

@@ -227,3 +227,33 @@ impl sortie_transports::auth::CredentialSource for OneCredential {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_countdowns_show_seconds_under_a_minute() {
+        let now = Utc::now();
+        let summary = |secs: i64| CredentialSummary {
+            id: CredentialId("p#1".into()),
+            provider: "p".into(),
+            label: String::new(),
+            auth_mode: AuthMode::OAuth,
+            status: CredentialStatus::Active,
+            expires_at: Some(now + chrono::Duration::seconds(secs)),
+            has_refresh_token: true,
+            account_id: None,
+            scopes: vec![],
+            last_used: None,
+            use_count: 0,
+            refresh_count: 0,
+            last_error: None,
+        };
+        assert_eq!(expiry_text(&summary(5), now), "in 5s");
+        assert_eq!(expiry_text(&summary(59), now), "in 59s");
+        assert_eq!(expiry_text(&summary(90), now), "in 1m");
+        assert_eq!(expiry_text(&summary(-1), now), "expired");
+        assert_eq!(expiry_text(&summary(3 * 3600), now), "in 3h");
+    }
+}

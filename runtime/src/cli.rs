@@ -715,6 +715,7 @@ async fn login_through_daemon(
     body: serde_json::Value,
     no_browser: bool,
 ) -> anyhow::Result<auth_cmd::CredentialRow> {
+    let interrupted = auth_cmd::ctrl_c_from_now();
     let started = c.post("/auth/logins", &body).await?;
     if let Some(n) = started["note"].as_str() {
         eprintln!("note: {n}");
@@ -740,7 +741,7 @@ async fn login_through_daemon(
     };
     tokio::select! {
         done = finish => done,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted => {
             let _ = c.delete(&path).await;
             Err(auth_cmd::Cancelled("login cancelled; nothing was stored".into()).into())
         }

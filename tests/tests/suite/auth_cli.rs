@@ -490,3 +490,43 @@ async fn a_waiting_paste_login_hands_its_code_to_the_restarted_daemon() {
     assert_eq!(code, 200);
     assert_eq!(v["credentials"][0]["status"]["state"], "active", "{v}");
 }
+
+#[tokio::test]
+async fn ctrl_c_in_a_waiting_login_exits_130_and_auth_status_has_its_own_help() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let _daemon = DaemonProc::start(home.path()).await;
+    let mut cmd = tokio::process::Command::from(sortie(home.path()));
+    cmd.args(["auth", "login", "corp", "--paste"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn sortie");
+    let _stdin = child.stdin.take();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.trim_start().starts_with("http://") {
+                return;
+            }
+        }
+        panic!("no login URL printed");
+    })
+    .await
+    .expect("the login URL in time");
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert_eq!(status.code(), Some(130));
+
+    let help = sortie(home.path())
+        .args(["auth", "status", "--help"])
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Usage: sortie auth status"), "{help}");
+}
