@@ -22,6 +22,7 @@ use sortie_transports::auth::{
 use sortie_transports::Secret;
 
 use crate::config::{Config, OAuthSpec, ResolvedProvider};
+use crate::revocation::{self, Revoked};
 
 pub use crate::auth_rows::{
     at_rest_note, credential_rows, expiry_text, next_step, print_rows, CredentialRow,
@@ -413,7 +414,23 @@ impl Login {
                 self.exchange(login, &code).await?
             }
         };
-        save_login(store, &self.provider, tokens, self.label, self.existing)
+        let (credential, replaced) =
+            save_login(store, &self.provider, tokens, self.label, self.existing)?;
+        if let Some(old) = replaced {
+            // The grant this login replaces must not stay usable.
+            let revoked =
+                revocation::revoke(&self.client, vec![(old, "refresh_token".into())]).await;
+            if !revoked.pending.is_empty() {
+                note(format!("the replaced login: {}", revoked.note()));
+                return Ok(credential_store(store)?
+                    .update(&credential.id, |c| {
+                        c.pending_revocations
+                            .extend(revoked.pending.iter().cloned())
+                    })?
+                    .unwrap_or(credential));
+            }
+        }
+        Ok(credential)
     }
 
     /// Exchanges the code of a started login, then forgets the pending login.
@@ -539,7 +556,7 @@ fn save_login(
     tokens: TokenSet,
     label: Option<String>,
     existing: Option<CredentialId>,
-) -> anyhow::Result<Credential> {
+) -> anyhow::Result<(Credential, Option<Secret>)> {
     let creds = credential_store(store)?;
     let mine = creds.for_provider(&provider.name)?;
     let target = match &existing {
@@ -574,11 +591,18 @@ fn save_login(
             use_count: 0,
             refresh_count: 0,
             last_error: None,
+            pending_revocations: Vec::new(),
         },
     };
     if let Some(label) = label {
         credential.label = label;
     }
+    // The grant this login replaces: revoked by the caller once the new one is stored.
+    let replaced = credential
+        .oauth
+        .as_ref()
+        .and_then(|o| o.refresh_token.clone())
+        .filter(|old| Some(old) != tokens.refresh_token.as_ref());
     credential.auth_mode = AuthMode::OAuth;
     credential.api_key = None;
     credential.status = CredentialStatus::Active;
@@ -593,7 +617,7 @@ fn save_login(
     });
     credential.last_error = None;
     creds.put(&credential)?;
-    Ok(credential)
+    Ok((credential, replaced))
 }
 
 /// Reads an API key from stdin, or from a hidden prompt at a terminal (never from argv).
@@ -639,6 +663,7 @@ pub fn add_key(
         use_count: 0,
         refresh_count: 0,
         last_error: None,
+        pending_revocations: Vec::new(),
     };
     creds.put(&credential)?;
     Ok(credential)
@@ -647,48 +672,51 @@ pub fn add_key(
 /// `sortie auth logout`: revoke where possible, clear the secrets, keep the row.
 pub async fn logout(store: &Store, config: &Config, id: &CredentialId) -> anyhow::Result<String> {
     let creds = credential_store(store)?;
-    let mut c = creds
+    let c = creds
         .get(id)?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))?;
-    let mut note = String::new();
-    if let Some(oauth) = &c.oauth {
-        let provider = config.provider(Some(&c.provider))?;
-        match oauth_client(&provider).await {
-            Ok((client, _)) => {
-                for (token, hint) in [
-                    (&oauth.refresh_token, "refresh_token"),
-                    (&oauth.access_token, "access_token"),
-                ] {
-                    if let Some(token) = token {
-                        match client.revoke(token, hint).await {
-                            Ok(true) => note = "tokens revoked".into(),
-                            Ok(false) => {
-                                note = "the provider has no revocation endpoint; tokens forgotten"
-                                    .into()
-                            }
-                            Err(e) => {
-                                note = format!("revocation failed ({e}); tokens forgotten anyway")
-                            }
-                        }
-                    }
-                }
+    // The tokens it holds now, and any whose revocation failed before.
+    let mut tokens: Vec<(Secret, String)> = c
+        .pending_revocations
+        .iter()
+        .map(|p| (p.token.clone(), p.hint.clone()))
+        .collect();
+    if let Some(o) = &c.oauth {
+        for (token, hint) in [
+            (&o.refresh_token, "refresh_token"),
+            (&o.access_token, "access_token"),
+        ] {
+            if let Some(token) = token {
+                tokens.push((token.clone(), hint.to_string()));
             }
-            Err(e) => note = format!("cannot revoke ({e:#}); tokens forgotten"),
         }
     }
-    if let Some(oauth) = c.oauth.as_mut() {
-        oauth.access_token = None;
-        oauth.refresh_token = None;
-        oauth.expires_at = None;
-    }
-    c.api_key = None;
-    c.status = CredentialStatus::Disconnected;
-    creds.put(&c)?;
-    Ok(if note.is_empty() {
-        "secrets cleared".into()
+    let revoked = if tokens.is_empty() {
+        Revoked::default()
     } else {
-        note
-    })
+        let provider = config.provider(Some(&c.provider))?;
+        match oauth_client(&provider).await {
+            Ok((client, _)) => revocation::revoke(&client, tokens).await,
+            Err(e) => revocation::all_pending(tokens, &format!("{e:#}")),
+        }
+    };
+    creds.update(id, |c| {
+        if let Some(oauth) = c.oauth.as_mut() {
+            oauth.access_token = None;
+            oauth.refresh_token = None;
+            oauth.expires_at = None;
+        }
+        c.api_key = None;
+        c.status = CredentialStatus::Disconnected;
+        c.pending_revocations = revoked.pending.clone();
+    })?;
+    if !revoked.pending.is_empty() {
+        bail!(
+            "{id} is logged out here (its secrets are cleared), but {}; `sortie auth logout {id}` retries it now",
+            revoked.note()
+        );
+    }
+    Ok(revoked.note())
 }
 
 /// `sortie auth remove`.

@@ -249,6 +249,7 @@ mod tests {
             use_count: 0,
             refresh_count: 0,
             last_error: None,
+            pending_revocations: 0,
         };
         assert_eq!(expiry_text(&summary(5), now), "in 5s");
         assert_eq!(expiry_text(&summary(59), now), "in 59s");

@@ -15,6 +15,7 @@ pub mod loopback;
 pub mod models_cmd;
 pub mod provider_checks;
 pub mod render;
+pub mod revocation;
 pub mod run_cmd;
 pub mod schedule_cmd;
 pub mod start_lock;

@@ -42,6 +42,7 @@ fn credential(n: usize, mode: AuthMode, expired: bool) -> Credential {
         use_count: 0,
         refresh_count: 0,
         last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 

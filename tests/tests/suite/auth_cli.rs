@@ -530,3 +530,74 @@ async fn ctrl_c_in_a_waiting_login_exits_130_and_auth_status_has_its_own_help() 
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("Usage: sortie auth status"), "{help}");
 }
+
+/// Logout while the revocation endpoint is down fails loudly and keeps the revocation
+/// pending; the next logout makes it. A login that replaces a grant revokes the old one.
+#[tokio::test]
+async fn a_failed_revocation_is_reported_kept_and_retried_and_a_new_login_revokes_the_old_grant() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let device = |line: &str| {
+        line.starts_with("(or open ").then(|| {
+            Action::Approve(
+                first_url(line)
+                    .expect("url")
+                    .trim_end_matches(')')
+                    .to_string(),
+            )
+        })
+    };
+    let (code, out) = interact(home.path(), &["auth", "login", "corp", "--device"], device).await;
+    assert_eq!(code, 0, "{out}");
+    // Log in again to the same account: the first grant is revoked.
+    let (code, out) = interact(
+        home.path(),
+        &["auth", "reconnect", "corp#1", "--device"],
+        device,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(server.stats().await["revocations"], 1, "the replaced grant");
+
+    // The revocation endpoint is unreachable (a port nobody listens on).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let config = std::fs::read_to_string(home.path().join("config.toml")).expect("config");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("{config}revocation_url = \"http://{closed}/revoke\"\n"),
+    )
+    .expect("config");
+    let out = sortie(home.path())
+        .args(["auth", "logout", "corp#1"])
+        .output()
+        .expect("logout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("failed") && err.contains("pending"), "{err}");
+    let list = auth_list(home.path(), &[]).await;
+    assert_eq!(list[0]["status"]["state"], "disconnected");
+    assert_eq!(list[0]["pending_revocations"], 2, "{list:?}");
+
+    // Back: the next logout makes the pending revocations.
+    std::fs::write(home.path().join("config.toml"), config).expect("config");
+    let out = sortie(home.path())
+        .args(["auth", "logout", "corp#1"])
+        .output()
+        .expect("logout");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("tokens revoked"), "{stdout}");
+    assert_eq!(
+        auth_list(home.path(), &[]).await[0]["pending_revocations"],
+        0
+    );
+    assert_eq!(server.stats().await["revocations"], 3);
+}

@@ -74,6 +74,7 @@ fn credential(tokens: &TokenSet) -> Credential {
         use_count: 0,
         refresh_count: 0,
         last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 

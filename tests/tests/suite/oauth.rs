@@ -88,6 +88,7 @@ fn oauth_credential(id: &str, tokens: &TokenSet) -> Credential {
         use_count: 0,
         refresh_count: 0,
         last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 
@@ -443,6 +444,7 @@ fn key_credential(id: &str, provider: &str, key: &str, mode: AuthMode) -> Creden
         use_count: 0,
         refresh_count: 0,
         last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 

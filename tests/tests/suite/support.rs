@@ -160,6 +160,7 @@ pub fn credential(n: u32, mode: AuthMode) -> Credential {
         use_count: 0,
         refresh_count: 0,
         last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 

@@ -104,6 +104,20 @@ pub struct Credential {
     /// by the next refresh that succeeds. The credential stays usable meanwhile.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Tokens this credential no longer uses whose revocation at the provider failed (an
+    /// outage at logout, or a login that replaced them); retried until it works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_revocations: Vec<PendingRevocation>,
+}
+
+/// A token to revoke (RFC 7009) once the authorization server answers again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRevocation {
+    pub token: Secret,
+    /// `refresh_token` or `access_token`.
+    pub hint: String,
+    /// Why the last attempt failed.
+    pub last_error: String,
 }
 
 impl Credential {
@@ -143,6 +157,7 @@ impl Credential {
             use_count: self.use_count,
             refresh_count: self.refresh_count,
             last_error: self.last_error.clone(),
+            pending_revocations: self.pending_revocations.len(),
         }
     }
 }
@@ -164,4 +179,7 @@ pub struct CredentialSummary {
     pub refresh_count: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// How many revocations of replaced or logged-out tokens are still to be made.
+    #[serde(default)]
+    pub pending_revocations: usize,
 }

@@ -11,6 +11,7 @@ mod store;
 
 pub use credential::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialSummary, OAuthTokens,
+    PendingRevocation,
 };
 pub use pool::{Lease, OAuthResolver, Pool, PoolError, Strategy};
 pub use source::{pool_error, CredentialSource, Credentials, LeaseFuture, PoolSource, StaticKey};

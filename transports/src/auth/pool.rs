@@ -575,6 +575,48 @@ impl Pool {
         done
     }
 
+    /// Retries the revocations that failed (logouts and replaced logins during an outage);
+    /// returns how many went through. Each stays pending until its server answers.
+    pub async fn retry_revocations(&self) -> usize {
+        let Ok((all, _)) = self.store.all() else {
+            return 0;
+        };
+        let mut done = 0;
+        for c in all
+            .into_iter()
+            .filter(|c| !c.pending_revocations.is_empty())
+        {
+            let Some(client) = self.oauth.get(&c.provider) else {
+                continue;
+            };
+            let Ok(client) = client.get().await else {
+                continue;
+            };
+            for pending in &c.pending_revocations {
+                let result = client.revoke(&pending.token, &pending.hint).await;
+                let token = pending.token.clone();
+                let outcome = self.store.update(&c.id, |c| match &result {
+                    Ok(_) => c.pending_revocations.retain(|p| p.token != token),
+                    Err(e) => {
+                        for p in c
+                            .pending_revocations
+                            .iter_mut()
+                            .filter(|p| p.token == token)
+                        {
+                            p.last_error = e.to_string();
+                        }
+                    }
+                });
+                match (&result, outcome) {
+                    (Ok(_), Ok(_)) => done += 1,
+                    (Err(e), _) => tracing::warn!("revoking a token of {} failed again: {e}", c.id),
+                    (_, Err(e)) => tracing::warn!("cannot update {}: {e}", c.id),
+                }
+            }
+        }
+        done
+    }
+
     /// Runs [`Pool::refresh_due`] every `every` until the pool is dropped.
     pub fn spawn_proactive(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
@@ -583,6 +625,7 @@ impl Pool {
                 tokio::time::sleep(every).await;
                 let Some(pool) = weak.upgrade() else { return };
                 pool.refresh_due().await;
+                pool.retry_revocations().await;
             }
         })
     }

@@ -351,6 +351,7 @@ mod tests {
             use_count: 0,
             refresh_count: 0,
             last_error: None,
+            pending_revocations: Vec::new(),
         };
         let shown = format!(
             "{c:?} {}",
