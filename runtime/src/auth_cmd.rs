@@ -642,13 +642,7 @@ pub fn add_key(
     label: Option<String>,
     key: &str,
 ) -> anyhow::Result<Credential> {
-    let key = key.trim().to_string();
-    if key.is_empty() {
-        bail!("no key was given; pipe it on stdin or type it at the prompt");
-    }
-    if key.chars().any(char::is_whitespace) {
-        bail!("the key contains spaces; give the key alone");
-    }
+    let key = clean_key(key)?;
     let creds = credential_store(store)?;
     let credential = Credential {
         id: creds.next_id(&provider.name)?,
@@ -667,6 +661,58 @@ pub fn add_key(
     };
     creds.put(&credential)?;
     Ok(credential)
+}
+
+fn clean_key(key: &str) -> anyhow::Result<String> {
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        bail!("no key was given; pipe it on stdin or type it at the prompt");
+    }
+    if key.chars().any(char::is_whitespace) {
+        bail!("the key contains spaces; give the key alone");
+    }
+    Ok(key)
+}
+
+/// `sortie auth reconnect` of an API-key credential: a new key, in place, active again.
+pub fn replace_key(store: &Store, id: &CredentialId, key: &str) -> anyhow::Result<Credential> {
+    let key = clean_key(key)?;
+    let creds = credential_store(store)?;
+    let current = get(store, id)?;
+    if current.auth_mode != AuthMode::ApiKey {
+        bail!("{id} is an OAuth login, not an API key; `sortie auth reconnect {id}` logs in again");
+    }
+    creds
+        .update(id, |c| {
+            c.api_key = Some(Secret::new(key.clone()));
+            c.status = CredentialStatus::Active;
+            c.last_error = None;
+        })?
+        .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))
+}
+
+/// Through the daemon: when `id` is an API key, reads a new one here and stores it in
+/// place (`POST /credentials` with `credential`); `None` for an OAuth login.
+pub async fn replace_key_through(
+    c: &crate::client::Client,
+    id: &str,
+) -> anyhow::Result<Option<CredentialRow>> {
+    let listed = c.get("/credentials").await?;
+    let rows: Vec<CredentialRow> = serde_json::from_value(listed["credentials"].clone())?;
+    let Some(row) = rows.into_iter().find(|r| r.summary.id.0 == id) else {
+        bail!("unknown credential `{id}` (see `sortie auth list`)");
+    };
+    if row.summary.auth_mode != AuthMode::ApiKey {
+        return Ok(None);
+    }
+    let key = read_key(&row.summary.provider)?;
+    let v = c
+        .post(
+            "/credentials",
+            &serde_json::json!({"provider": row.summary.provider, "key": key.trim(), "credential": id}),
+        )
+        .await?;
+    Ok(Some(serde_json::from_value(v["credential"].clone())?))
 }
 
 /// `sortie auth logout`: revoke where possible, clear the secrets, keep the row.

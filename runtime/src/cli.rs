@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sortie_missions::{PermissionPolicy, Store};
-use sortie_transports::auth::{CredentialId, Credentials, StaticKey};
+use sortie_transports::auth::{AuthMode, CredentialId, Credentials, StaticKey};
 use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
 use sortie_transports::direct::{
     AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
@@ -591,9 +591,17 @@ async fn auth_here(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
         }
         AuthCommand::Reconnect { id, flow } => {
             let existing = auth_cmd::get(&store, &CredentialId(id))?;
-            let provider = config.provider(Some(&existing.provider))?;
-            let c =
-                auth_cmd::login(&store, &provider, flow.into(), None, Some(existing.id)).await?;
+            let c = match existing.auth_mode {
+                AuthMode::ApiKey => auth_cmd::replace_key(
+                    &store,
+                    &existing.id,
+                    &auth_cmd::read_key(&existing.provider)?,
+                )?,
+                AuthMode::OAuth => {
+                    let provider = config.provider(Some(&existing.provider))?;
+                    auth_cmd::login(&store, &provider, flow.into(), None, Some(existing.id)).await?
+                }
+            };
             done("reconnected", &c.summary());
         }
         AuthCommand::Logout { id } => {
@@ -650,8 +658,13 @@ async fn auth_through_daemon(
             done("logged in", &row.summary);
         }
         AuthCommand::Reconnect { id, flow } => {
-            let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
-            let row = login_through_daemon(c, home, body, flow.no_browser).await?;
+            let row = match auth_cmd::replace_key_through(c, &id).await? {
+                Some(row) => row, // an API key: a new key, not an OAuth login
+                None => {
+                    let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
+                    login_through_daemon(c, home, body, flow.no_browser).await?
+                }
+            };
             done("reconnected", &row.summary);
         }
         AuthCommand::AddKey { provider, label } => {

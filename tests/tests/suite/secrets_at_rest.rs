@@ -81,3 +81,62 @@ async fn stored_keys_are_sealed_in_owner_only_files_and_auth_status_says_how() {
         }
     }
 }
+
+fn reconnect_with_key(home: &Path, key: &str) -> std::process::Output {
+    let mut child = sortie_tests::sortie(home)
+        .args(["auth", "reconnect", "local#1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{key}\n").as_bytes())
+        .expect("write the key");
+    child.wait_with_output().expect("reconnect")
+}
+
+#[tokio::test]
+async fn reconnecting_an_api_key_asks_for_a_new_key_here_and_through_the_daemon() {
+    let home = tempfile::tempdir().expect("home");
+    sortie_tests::write_local_config(home.path(), "http://127.0.0.1:9/v1", "");
+    let h = home.path().to_path_buf();
+    let (added, here) = tokio::task::spawn_blocking(move || {
+        (add_key(&h), reconnect_with_key(&h, "sk-replaced-here-0001"))
+    })
+    .await
+    .expect("join");
+    assert!(added.status.success());
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&here.stdout),
+        String::from_utf8_lossy(&here.stderr)
+    );
+    assert!(here.status.success(), "{shown}");
+    assert!(
+        shown.contains("reconnected: local#1 (api_key, active"),
+        "{shown}"
+    );
+
+    let daemon = sortie_tests::daemon::DaemonProc::start(home.path()).await;
+    let h = home.path().to_path_buf();
+    let through =
+        tokio::task::spawn_blocking(move || reconnect_with_key(&h, "sk-replaced-daemon-02"))
+            .await
+            .expect("join");
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&through.stdout),
+        String::from_utf8_lossy(&through.stderr)
+    );
+    assert!(through.status.success(), "{shown}");
+    assert!(
+        shown.contains("reconnected: local#1 (api_key, active"),
+        "{shown}"
+    );
+    let (_, v) = daemon.get("/credentials").await;
+    assert_eq!(v["credentials"].as_array().map(Vec::len), Some(1), "{v}");
+}
