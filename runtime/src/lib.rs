@@ -5,6 +5,7 @@
 
 mod approve;
 pub mod auth_cmd;
+mod auth_commands;
 pub mod auth_rows;
 pub mod cli;
 pub mod client;
