@@ -15,4 +15,4 @@ pub use credential::{
 };
 pub use pool::{Lease, OAuthResolver, Pool, PoolError, Strategy};
 pub use source::{pool_error, CredentialSource, Credentials, LeaseFuture, PoolSource, StaticKey};
-pub use store::{CredentialStore, PendingLogin, PendingLogins};
+pub use store::{CredentialStore, PendingLogin, PendingLogins, Read};

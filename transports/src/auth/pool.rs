@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::oauth::{OAuthClient, OAuthError, TokenSet};
 use super::store::StoreError;
-use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore};
+use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Read};
 use crate::Secret;
 
 /// How the pool picks among usable credentials.
@@ -242,7 +242,7 @@ impl Pool {
     /// A lease on a usable credential of `provider`, refreshing an OAuth token first when it
     /// is expired or about to be.
     pub async fn lease(&self, provider: &str) -> Result<Lease, PoolError> {
-        let mut all = self.store.for_provider(provider)?;
+        let mut all = self.store.read_provider(provider)?;
         if all.is_empty() {
             return Err(PoolError::NoCredentials {
                 provider: provider.to_string(),
@@ -251,21 +251,20 @@ impl Pool {
         let now = Utc::now();
         // A cooldown that has run out makes the credential usable again (unless someone
         // changed the status meanwhile: the write re-checks the current record).
-        for c in all.iter_mut() {
-            if cooled_off(&c.status, now) {
-                if let Some(current) = self.store.update(&c.id, |c| {
+        for read in all.iter_mut() {
+            if cooled_off(&read.credential.status, now) {
+                if let Some(current) = self.store.update(&read.credential.id, |c| {
                     if cooled_off(&c.status, now) {
                         c.status = CredentialStatus::Active;
                     }
                 })? {
-                    *c = current;
+                    read.credential = current;
                 }
             }
         }
-        let mut usable: Vec<Credential> = all
+        let mut usable: Vec<&Read> = all
             .iter()
-            .filter(|c| c.status == CredentialStatus::Active)
-            .cloned()
+            .filter(|r| r.credential.status == CredentialStatus::Active)
             .collect();
         match self.strategy {
             Strategy::FillFirst => {}
@@ -275,21 +274,23 @@ impl Pool {
                     usable.rotate_left(k);
                 }
             }
-            Strategy::LeastUsed => usable.sort_by_key(|c| c.use_count),
+            Strategy::LeastUsed => usable.sort_by_key(|r| r.credential.use_count),
         }
         let mut problems = Vec::new();
         let mut outage = None;
-        for candidate in usable {
-            match self.ready(candidate).await {
+        for read in usable {
+            match self.ready(read.credential.clone()).await {
                 Ok(ready) => {
-                    // Counters only: the tokens and status stay what the store has now.
+                    // Counters only: the tokens and status stay what the store has now (a
+                    // record changed since it was read is read again, never overwritten).
                     let used = Utc::now();
+                    let count = |c: &mut Credential| {
+                        c.last_used = Some(used);
+                        c.use_count += 1;
+                    };
                     let c = self
                         .store
-                        .update_unflushed(&ready.id, |c| {
-                            c.last_used = Some(used);
-                            c.use_count += 1;
-                        })?
+                        .update_read(read, count)?
                         .ok_or_else(|| PoolError::Unknown(ready.id.clone()))?;
                     let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
                         id: c.id.clone(),

@@ -19,6 +19,13 @@ pub enum StoreError {
     Contended(String),
 }
 
+/// A credential and the stored bytes it was read from.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub credential: Credential,
+    raw: sled::IVec,
+}
+
 /// How many times a read-modify-write retries when another writer got in between.
 const MAX_CAS_ATTEMPTS: usize = 1_000;
 
@@ -180,11 +187,51 @@ impl CredentialStore {
     /// The credentials of one provider, oldest first.
     pub fn for_provider(&self, provider: &str) -> Result<Vec<Credential>, StoreError> {
         Ok(self
-            .all()?
-            .0
+            .read_provider(provider)?
             .into_iter()
-            .filter(|c| c.provider == provider)
+            .map(|r| r.credential)
             .collect())
+    }
+
+    /// [`CredentialStore::for_provider`], each with the stored bytes it was read from, so a
+    /// change right after can compare-and-swap without reading it again (the lease path).
+    pub fn read_provider(&self, provider: &str) -> Result<Vec<Read>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(format!("{provider}#").as_bytes()) {
+            let (key, raw) = entry?;
+            // Unreadable records are reported by `all`; the pool just skips them.
+            if let Ok(c) = self.decode(&String::from_utf8_lossy(&key), &raw) {
+                if c.provider == provider {
+                    out.push(Read { credential: c, raw });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            let (a, b) = (&a.credential, &b.credential);
+            (a.created_at, &a.id).cmp(&(b.created_at, &b.id))
+        });
+        Ok(out)
+    }
+
+    /// [`CredentialStore::update_unflushed`] starting from a record as read: when it is
+    /// still what the store holds, one compare-and-swap and no second read.
+    pub fn update_read(
+        &self,
+        read: &Read,
+        mut change: impl FnMut(&mut Credential),
+    ) -> Result<Option<Credential>, StoreError> {
+        let mut c = read.credential.clone();
+        change(&mut c);
+        let new = self.encode(&c)?;
+        let key = c.id.0.as_bytes();
+        if self
+            .tree
+            .compare_and_swap(key, Some(&read.raw), Some(new))?
+            .is_ok()
+        {
+            return Ok(Some(c));
+        }
+        self.update_unflushed(&read.credential.id, change)
     }
 
     /// The next free id for a provider: `<provider>#<n>`.
