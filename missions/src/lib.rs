@@ -5,6 +5,7 @@ pub mod agent;
 pub mod auxiliary;
 mod event;
 mod mission;
+pub mod owner_only;
 pub mod prompts;
 pub mod recovery;
 pub mod scheduler;

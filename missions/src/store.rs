@@ -203,6 +203,7 @@ impl Store {
         if fresh {
             restrict(&path);
         }
+        crate::owner_only::restrict_files(&path);
         for tree in TREES {
             db.open_tree(tree)?;
         }

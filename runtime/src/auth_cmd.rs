@@ -10,9 +10,11 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use sortie_missions::Store;
 use sortie_transports::auth::oauth::{
-    parse_pasted, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce, TokenSet,
+    parse_pasted, pasted_issuer, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce,
+    TokenSet,
 };
 use sortie_transports::auth::presets::Flow;
+use sortie_transports::auth::sealed::Sealer;
 use sortie_transports::auth::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, CredentialSummary,
     Credentials, OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
@@ -20,7 +22,31 @@ use sortie_transports::auth::{
 use sortie_transports::Secret;
 
 use crate::config::{Config, OAuthSpec, ResolvedProvider};
-use crate::render::Style;
+use crate::revocation::{self, Revoked};
+
+pub use crate::auth_rows::{
+    at_rest_note, credential_rows, expiry_text, next_step, print_rows, CredentialRow,
+    OneCredential, Probe,
+};
+
+/// A command the person stopped with Ctrl-C: exit status 130, as for `sortie run`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Cancelled(pub String);
+
+/// Resolves on Ctrl-C. The handler is in place from this call on, not from the first
+/// poll, so a Ctrl-C right after a prompt is printed is not lost.
+pub fn ctrl_c_from_now() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        return Box::pin(async move {
+            s.recv().await;
+        });
+    }
+    Box::pin(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
 
 /// How long a started login stays valid (and survives a restart).
 const LOGIN_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -44,6 +70,7 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
                 }
                 (_, Some(token_url)) => OAuthConfig {
                     scopes: t.scopes.clone(),
+                    issuer: t.issuer.clone(),
                     ..OAuthConfig::new(t.client_id.clone(), token_url.clone())
                 },
                 (None, None) => bail!(
@@ -73,8 +100,19 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
     })
 }
 
+/// The credential tree, sealed with the key beside the store (`store.key`); records
+/// written before sealing are sealed now.
 pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
-    Ok(CredentialStore::new(store.db().open_tree("credentials")?))
+    let tree = store.db().open_tree("credentials")?;
+    let sealer = Sealer::from_key_file(&key_path(store.path())).map_err(anyhow::Error::msg)?;
+    let creds = CredentialStore::sealed(tree, Arc::new(sealer));
+    creds.seal_all()?;
+    Ok(creds)
+}
+
+/// The key that seals credentials: `store.key` beside the store directory.
+pub fn key_path(store_dir: &Path) -> std::path::PathBuf {
+    store_dir.with_file_name("store.key")
 }
 
 /// The credential pool of this process: every stored credential, with the OAuth clients of
@@ -363,18 +401,36 @@ impl Login {
                     .to_std()
                     .unwrap_or(Duration::ZERO);
                 let got = callback.wait(&login.state, left).await?;
+                self.client.check_issuer(got.iss.as_deref())?;
                 self.exchange(login, &got.code).await?
             }
             Wait::Paste(login) => {
                 let pasted = code.context("this login needs the code the provider shows")?;
                 let (code, state) = parse_pasted(pasted)?;
+                self.client.check_issuer(pasted_issuer(pasted).as_deref())?;
                 if state.as_ref().is_some_and(|s| s != &login.state) {
                     bail!("the pasted code belongs to another login (its state does not match); nothing was stored — run the login again");
                 }
                 self.exchange(login, &code).await?
             }
         };
-        save_login(store, &self.provider, tokens, self.label, self.existing)
+        let (credential, replaced) =
+            save_login(store, &self.provider, tokens, self.label, self.existing)?;
+        if let Some(old) = replaced {
+            // The grant this login replaces must not stay usable.
+            let revoked =
+                revocation::revoke(&self.client, vec![(old, "refresh_token".into())]).await;
+            if !revoked.pending.is_empty() {
+                note(format!("the replaced login: {}", revoked.note()));
+                return Ok(credential_store(store)?
+                    .update(&credential.id, |c| {
+                        c.pending_revocations
+                            .extend(revoked.pending.iter().cloned())
+                    })?
+                    .unwrap_or(credential));
+            }
+        }
+        Ok(credential)
     }
 
     /// Exchanges the code of a started login, then forgets the pending login.
@@ -500,7 +556,7 @@ fn save_login(
     tokens: TokenSet,
     label: Option<String>,
     existing: Option<CredentialId>,
-) -> anyhow::Result<Credential> {
+) -> anyhow::Result<(Credential, Option<Secret>)> {
     let creds = credential_store(store)?;
     let mine = creds.for_provider(&provider.name)?;
     let target = match &existing {
@@ -534,11 +590,19 @@ fn save_login(
             last_used: None,
             use_count: 0,
             refresh_count: 0,
+            last_error: None,
+            pending_revocations: Vec::new(),
         },
     };
     if let Some(label) = label {
         credential.label = label;
     }
+    // The grant this login replaces: revoked by the caller once the new one is stored.
+    let replaced = credential
+        .oauth
+        .as_ref()
+        .and_then(|o| o.refresh_token.clone())
+        .filter(|old| Some(old) != tokens.refresh_token.as_ref());
     credential.auth_mode = AuthMode::OAuth;
     credential.api_key = None;
     credential.status = CredentialStatus::Active;
@@ -549,9 +613,11 @@ fn save_login(
         token_type: tokens.token_type,
         scopes: tokens.scopes,
         account_id: tokens.account_id,
+        issued_at: Some(Utc::now()),
     });
+    credential.last_error = None;
     creds.put(&credential)?;
-    Ok(credential)
+    Ok((credential, replaced))
 }
 
 /// Reads an API key from stdin, or from a hidden prompt at a terminal (never from argv).
@@ -576,13 +642,7 @@ pub fn add_key(
     label: Option<String>,
     key: &str,
 ) -> anyhow::Result<Credential> {
-    let key = key.trim().to_string();
-    if key.is_empty() {
-        bail!("no key was given; pipe it on stdin or type it at the prompt");
-    }
-    if key.chars().any(char::is_whitespace) {
-        bail!("the key contains spaces; give the key alone");
-    }
+    let key = clean_key(key)?;
     let creds = credential_store(store)?;
     let credential = Credential {
         id: creds.next_id(&provider.name)?,
@@ -596,246 +656,113 @@ pub fn add_key(
         last_used: None,
         use_count: 0,
         refresh_count: 0,
+        last_error: None,
+        pending_revocations: Vec::new(),
     };
     creds.put(&credential)?;
     Ok(credential)
 }
 
-/// A credential as `sortie auth list --json` and `GET /credentials` show it: its summary
-/// (no secret), what to do next, and the probe's answer when one was made.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CredentialRow {
-    #[serde(flatten)]
-    pub summary: CredentialSummary,
-    pub next_step: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe: Option<Probe>,
-}
-
-/// The answer of one live call made with a credential.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Probe {
-    pub ok: bool,
-    pub detail: String,
-}
-
-impl CredentialRow {
-    pub fn new(c: &Credential) -> Self {
-        let summary = c.summary();
-        Self {
-            next_step: next_step(&summary),
-            summary,
-            probe: None,
-        }
+fn clean_key(key: &str) -> anyhow::Result<String> {
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        bail!("no key was given; pipe it on stdin or type it at the prompt");
     }
-}
-
-/// What a person should do next about a credential.
-pub fn next_step(c: &CredentialSummary) -> String {
-    match &c.status {
-        CredentialStatus::Active => match c.expires_at {
-            Some(at)
-                if at <= Utc::now() && c.auth_mode == AuthMode::OAuth && !c.has_refresh_token =>
-            {
-                format!(
-                    "expired with no refresh token: sortie auth reconnect {}",
-                    c.id
-                )
-            }
-            _ => "nothing".into(),
-        },
-        CredentialStatus::CoolingDown { until, .. } => {
-            format!("wait until {}", until.format("%H:%M:%S UTC"))
-        }
-        CredentialStatus::NeedsReauth { .. } | CredentialStatus::Disconnected => {
-            format!("sortie auth reconnect {}", c.id)
-        }
-        CredentialStatus::EntitlementBlocked { .. } => {
-            "check the account's subscription; no login can fix this".into()
-        }
+    if key.chars().any(char::is_whitespace) {
+        bail!("the key contains spaces; give the key alone");
     }
+    Ok(key)
 }
 
-/// When a credential expires, for people: `-` (a key), `expired`, `in 42m`, `in 7h`.
-pub fn expiry_text(c: &CredentialSummary, now: chrono::DateTime<Utc>) -> String {
-    match (c.auth_mode, c.expires_at) {
-        (AuthMode::ApiKey, _) => "-".into(),
-        (AuthMode::OAuth, None) => "unknown".into(),
-        (AuthMode::OAuth, Some(at)) => {
-            let left = at - now;
-            if left.num_seconds() <= 0 {
-                "expired".into()
-            } else if left.num_minutes() < 120 {
-                format!("in {}m", left.num_minutes().max(1))
-            } else {
-                format!("in {}h", left.num_hours())
-            }
-        }
-    }
-}
-
-/// Every stored credential as it is now; with `probe`, after one live call each (which may
-/// refresh a token). Unreadable rows come back as problems.
-pub async fn credential_rows(
-    store: &Store,
-    config: &Config,
-    pool: Option<&Arc<Pool>>,
-    probe: bool,
-) -> anyhow::Result<(Vec<CredentialRow>, Vec<String>)> {
+/// `sortie auth reconnect` of an API-key credential: a new key, in place, active again.
+pub fn replace_key(store: &Store, id: &CredentialId, key: &str) -> anyhow::Result<Credential> {
+    let key = clean_key(key)?;
     let creds = credential_store(store)?;
-    let (all, problems) = creds.all()?;
-    let mut probes: Vec<Option<Probe>> = vec![None; all.len()];
-    if probe {
-        let pool = match pool {
-            Some(p) => p.clone(),
-            None => shared_pool(store, config)?,
-        };
-        for (i, c) in all.iter().enumerate() {
-            probes[i] = Some(match probe_one(&pool, config, c).await {
-                Ok(detail) => Probe { ok: true, detail },
-                Err(detail) => Probe { ok: false, detail },
-            });
-        }
+    let current = get(store, id)?;
+    if current.auth_mode != AuthMode::ApiKey {
+        bail!("{id} is an OAuth login, not an API key; `sortie auth reconnect {id}` logs in again");
     }
-    // A probe may have refreshed a token: show the rows as they are now.
-    let rows = all
-        .into_iter()
-        .zip(probes)
-        .map(|(c, probe)| {
-            let c = match probe {
-                Some(_) => creds.get(&c.id).ok().flatten().unwrap_or(c),
-                None => c,
-            };
-            CredentialRow {
-                probe,
-                ..CredentialRow::new(&c)
-            }
-        })
-        .collect();
-    Ok((rows, problems))
+    creds
+        .update(id, |c| {
+            c.api_key = Some(Secret::new(key.clone()));
+            c.status = CredentialStatus::Active;
+            c.last_error = None;
+        })?
+        .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))
 }
 
-/// `sortie auth list|status`: a table, or the rows as JSON.
-pub fn print_rows(rows: &[CredentialRow], problems: &[String], json: bool) -> anyhow::Result<()> {
-    for p in problems {
-        eprintln!("warning: {p}");
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(rows)?);
-        return Ok(());
-    }
-    if rows.is_empty() {
-        println!("no credentials yet; add one with `sortie auth login <provider>` or `sortie auth add-key <provider>`");
-        return Ok(());
-    }
-    let s = Style::detect();
-    let now = Utc::now();
-    println!(
-        "{}",
-        s.bold(&format!(
-            "{:<16} {:<8} {:<20} {:<10} {:<14} NEXT",
-            "ID", "MODE", "STATUS", "EXPIRES", "LABEL"
-        ))
-    );
-    for row in rows {
-        let c = &row.summary;
-        println!(
-            "{:<16} {:<8} {:<20} {:<10} {:<14} {}",
-            c.id,
-            c.auth_mode.as_str(),
-            c.status.name(),
-            expiry_text(c, now),
-            c.label.chars().take(14).collect::<String>(),
-            row.next_step
-        );
-        match &row.probe {
-            Some(Probe { ok: true, detail }) => println!("  {} {detail}", s.green("✓ probe:")),
-            Some(Probe { ok: false, detail }) => println!("  {} {detail}", s.red("✗ probe:")),
-            None => {}
-        }
-    }
-    Ok(())
-}
-
-/// One cheap live call with this very credential: the provider's models endpoint.
-async fn probe_one(pool: &Arc<Pool>, config: &Config, c: &Credential) -> Result<String, String> {
-    let provider = config
-        .provider(Some(&c.provider))
-        .map_err(|e| e.to_string())?;
-    let source = OneCredential {
-        pool: pool.clone(),
-        id: c.id.clone(),
+/// Through the daemon: when `id` is an API key, reads a new one here and stores it in
+/// place (`POST /credentials` with `credential`); `None` for an OAuth login.
+pub async fn replace_key_through(
+    c: &crate::client::Client,
+    id: &str,
+) -> anyhow::Result<Option<CredentialRow>> {
+    let listed = c.get("/credentials").await?;
+    let rows: Vec<CredentialRow> = serde_json::from_value(listed["credentials"].clone())?;
+    let Some(row) = rows.into_iter().find(|r| r.summary.id.0 == id) else {
+        bail!("unknown credential `{id}` (see `sortie auth list`)");
     };
-    let transport = crate::cli::transport_for(&provider, Some(Credentials::new(source)))
-        .map_err(|e| e.to_string())?;
-    match transport.list_models().await {
-        Ok(models) => Ok(format!("{} models listed", models.len())),
-        Err(e) => Err(format!("[{}] {}", e.class, e.message)),
+    if row.summary.auth_mode != AuthMode::ApiKey {
+        return Ok(None);
     }
-}
-
-/// Leases one given credential (for probes).
-pub struct OneCredential {
-    pub pool: Arc<Pool>,
-    pub id: CredentialId,
-}
-
-impl sortie_transports::auth::CredentialSource for OneCredential {
-    fn lease(&self) -> sortie_transports::auth::LeaseFuture<'_> {
-        Box::pin(async move {
-            self.pool
-                .lease_id(&self.id)
-                .await
-                .map_err(sortie_transports::auth::pool_error)
-        })
-    }
+    let key = read_key(&row.summary.provider)?;
+    let v = c
+        .post(
+            "/credentials",
+            &serde_json::json!({"provider": row.summary.provider, "key": key.trim(), "credential": id}),
+        )
+        .await?;
+    Ok(Some(serde_json::from_value(v["credential"].clone())?))
 }
 
 /// `sortie auth logout`: revoke where possible, clear the secrets, keep the row.
 pub async fn logout(store: &Store, config: &Config, id: &CredentialId) -> anyhow::Result<String> {
     let creds = credential_store(store)?;
-    let mut c = creds
+    let c = creds
         .get(id)?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))?;
-    let mut note = String::new();
-    if let Some(oauth) = &c.oauth {
-        let provider = config.provider(Some(&c.provider))?;
-        match oauth_client(&provider).await {
-            Ok((client, _)) => {
-                for (token, hint) in [
-                    (&oauth.refresh_token, "refresh_token"),
-                    (&oauth.access_token, "access_token"),
-                ] {
-                    if let Some(token) = token {
-                        match client.revoke(token, hint).await {
-                            Ok(true) => note = "tokens revoked".into(),
-                            Ok(false) => {
-                                note = "the provider has no revocation endpoint; tokens forgotten"
-                                    .into()
-                            }
-                            Err(e) => {
-                                note = format!("revocation failed ({e}); tokens forgotten anyway")
-                            }
-                        }
-                    }
-                }
+    // The tokens it holds now, and any whose revocation failed before.
+    let mut tokens: Vec<(Secret, String)> = c
+        .pending_revocations
+        .iter()
+        .map(|p| (p.token.clone(), p.hint.clone()))
+        .collect();
+    if let Some(o) = &c.oauth {
+        for (token, hint) in [
+            (&o.refresh_token, "refresh_token"),
+            (&o.access_token, "access_token"),
+        ] {
+            if let Some(token) = token {
+                tokens.push((token.clone(), hint.to_string()));
             }
-            Err(e) => note = format!("cannot revoke ({e:#}); tokens forgotten"),
         }
     }
-    if let Some(oauth) = c.oauth.as_mut() {
-        oauth.access_token = None;
-        oauth.refresh_token = None;
-        oauth.expires_at = None;
-    }
-    c.api_key = None;
-    c.status = CredentialStatus::Disconnected;
-    creds.put(&c)?;
-    Ok(if note.is_empty() {
-        "secrets cleared".into()
+    let revoked = if tokens.is_empty() {
+        Revoked::default()
     } else {
-        note
-    })
+        let provider = config.provider(Some(&c.provider))?;
+        match oauth_client(&provider).await {
+            Ok((client, _)) => revocation::revoke(&client, tokens).await,
+            Err(e) => revocation::all_pending(tokens, &format!("{e:#}")),
+        }
+    };
+    creds.update(id, |c| {
+        if let Some(oauth) = c.oauth.as_mut() {
+            oauth.access_token = None;
+            oauth.refresh_token = None;
+            oauth.expires_at = None;
+        }
+        c.api_key = None;
+        c.status = CredentialStatus::Disconnected;
+        c.pending_revocations = revoked.pending.clone();
+    })?;
+    if !revoked.pending.is_empty() {
+        bail!(
+            "{id} is logged out here (its secrets are cleared), but {}; `sortie auth logout {id}` retries it now",
+            revoked.note()
+        );
+    }
+    Ok(revoked.note())
 }
 
 /// `sortie auth remove`.

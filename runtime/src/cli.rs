@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sortie_missions::{PermissionPolicy, SandboxMode, Store};
-use sortie_transports::auth::{CredentialId, Credentials, StaticKey};
+use sortie_transports::auth::{Credentials, StaticKey};
 use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
 use sortie_transports::direct::{
     AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
@@ -117,7 +117,7 @@ m switches its model and resumes it, r on an account runs its login again, q qui
 }
 
 #[derive(Debug, Subcommand)]
-enum AuthCommand {
+pub(crate) enum AuthCommand {
     /// Log in to a provider with OAuth and store the credential (same account: updated in place).
     #[command(
         after_help = "Flows: the provider's default (loopback for Codex/Google/issuers with an authorize endpoint, paste for Anthropic, device for xAI), or force one with --device / --paste.\nWith --no-browser the URL is printed and no browser is opened (it is always printed)."
@@ -137,8 +137,15 @@ enum AuthCommand {
         label: Option<String>,
     },
     /// Every credential: mode, status, expiry, and what to do next.
-    #[command(alias = "status")]
     List {
+        #[arg(long)]
+        json: bool,
+        /// Make one cheap live call per credential (the models endpoint) and report it.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Every credential (as `list`), and how the secrets are kept at rest.
+    Status {
         #[arg(long)]
         json: bool,
         /// Make one cheap live call per credential (the models endpoint) and report it.
@@ -158,16 +165,16 @@ enum AuthCommand {
 }
 
 #[derive(Debug, Args, Clone, Copy)]
-struct FlowArgs {
+pub(crate) struct FlowArgs {
     /// Use the device flow: a code to enter on another device.
     #[arg(long, conflicts_with = "paste")]
-    device: bool,
+    pub(crate) device: bool,
     /// Paste the code (or the URL the browser lands on) instead of a loopback callback.
     #[arg(long)]
-    paste: bool,
+    pub(crate) paste: bool,
     /// Do not open a browser; just print the URL.
     #[arg(long)]
-    no_browser: bool,
+    pub(crate) no_browser: bool,
 }
 
 impl From<FlowArgs> for auth_cmd::FlowFlags {
@@ -281,6 +288,10 @@ pub fn main() -> ExitCode {
     };
     let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        Err(e) if e.is::<auth_cmd::Cancelled>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -328,6 +339,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Missions { .. }
         | Command::Show { .. }
         | Command::Schedule(_)
+        // A login waits minutes for the person: in the daemon, so the store stays usable.
+        | Command::Auth(AuthCommand::Login { .. } | AuthCommand::Reconnect { .. })
         | Command::Demo { .. } => match client::Client::connect(&home).await {
             Some(c) => Some(c),
             None => match autostart_idle(&home) {
@@ -380,7 +393,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { json } => status(None, json).await,
         Command::Schedule(cmd) => crate::schedule_cmd::on_store(&home, cmd).await,
         Command::Serve(args) => serve(&home, args).await,
-        Command::Auth(cmd) => auth(&home, daemon.as_ref(), cmd).await,
+        Command::Auth(cmd) => crate::auth_commands::auth(&home, daemon.as_ref(), cmd).await,
         Command::Models {
             provider,
             refresh,
@@ -407,7 +420,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 /// the config says so (default yes) and `SORTIE_AUTOSTART=0` does not veto it. (`ask`
 /// missions too: the daemon asks whoever follows the mission, and `sortie run` at a
 /// terminal answers.)
-fn autostart_idle(home: &Path) -> Option<u64> {
+pub(crate) fn autostart_idle(home: &Path) -> Option<u64> {
     if std::env::var("SORTIE_AUTOSTART").is_ok_and(|v| v == "0" || v == "false") {
         return None;
     }
@@ -545,199 +558,6 @@ pub fn transport_for(
             Arc::new(OpenAiChat::new(config)?)
         }
     })
-}
-
-/// The provider whose pool keeps `name`'s credentials (claude-code runs with anthropic's).
-fn credential_owner(config: &Config, name: &str) -> anyhow::Result<ResolvedProvider> {
-    let (provider, note) = auth_cmd::credential_owner(config, name)?;
-    if let Some(note) = note {
-        eprintln!("note: {note}");
-    }
-    Ok(provider)
-}
-
-async fn auth(
-    home: &Path,
-    daemon: Option<&client::Client>,
-    cmd: AuthCommand,
-) -> anyhow::Result<ExitCode> {
-    if let Some(c) = daemon {
-        return auth_through_daemon(c, cmd).await;
-    }
-    let config = Config::load(home)?;
-    let store = open_store(home)?;
-    let style = Style::detect();
-    match cmd {
-        AuthCommand::Login {
-            provider,
-            flow,
-            label,
-        } => {
-            let provider = credential_owner(&config, &provider)?;
-            let c = auth_cmd::login(&store, &provider, flow.into(), label, None).await?;
-            done("logged in", &c.summary());
-        }
-        AuthCommand::AddKey { provider, label } => {
-            let provider = credential_owner(&config, &provider)?;
-            let key = auth_cmd::read_key(&provider.name)?;
-            let c = auth_cmd::add_key(&store, &provider, label, &key)?;
-            done("stored", &c.summary());
-        }
-        AuthCommand::List { json, probe } => {
-            let (rows, problems) = auth_cmd::credential_rows(&store, &config, None, probe).await?;
-            auth_cmd::print_rows(&rows, &problems, json)?;
-        }
-        AuthCommand::Reconnect { id, flow } => {
-            let existing = auth_cmd::get(&store, &CredentialId(id))?;
-            let provider = config.provider(Some(&existing.provider))?;
-            let c =
-                auth_cmd::login(&store, &provider, flow.into(), None, Some(existing.id)).await?;
-            done("reconnected", &c.summary());
-        }
-        AuthCommand::Logout { id } => {
-            let id = CredentialId(id);
-            let note = auth_cmd::logout(&store, &config, &id).await?;
-            print_logged_out(&id, &note);
-        }
-        AuthCommand::Remove { id } => {
-            let id = CredentialId(id);
-            auth_cmd::remove(&store, &id)?;
-            println!("{} removed {id}", style.green("✓"));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `✓ logged in: xai#1 (oauth, active, expires in 59m)`.
-fn done(what: &str, c: &sortie_transports::auth::CredentialSummary) {
-    println!(
-        "{} {what}: {}",
-        Style::detect().green("✓"),
-        auth_cmd::describe(c)
-    );
-}
-
-fn print_logged_out(id: &CredentialId, note: &str) {
-    println!(
-        "{} logged out {id}: {note}; `sortie auth reconnect {id}` logs in again",
-        Style::detect().green("✓")
-    );
-}
-
-/// `sortie auth ...` while the daemon owns the store: the same steps over its API.
-async fn auth_through_daemon(c: &client::Client, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
-    let style = Style::detect();
-    let note = |v: &serde_json::Value| {
-        if let Some(n) = v["note"].as_str() {
-            eprintln!("note: {n}");
-        }
-    };
-    match cmd {
-        AuthCommand::Login {
-            provider,
-            flow,
-            label,
-        } => {
-            let body =
-                serde_json::json!({"provider": provider, "flow": flow_name(flow), "label": label});
-            let row = login_through_daemon(c, body, flow.no_browser).await?;
-            done("logged in", &row.summary);
-        }
-        AuthCommand::Reconnect { id, flow } => {
-            let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
-            let row = login_through_daemon(c, body, flow.no_browser).await?;
-            done("reconnected", &row.summary);
-        }
-        AuthCommand::AddKey { provider, label } => {
-            let key = auth_cmd::read_key(&provider)?;
-            let v = c
-                .post(
-                    "/credentials",
-                    &serde_json::json!({"provider": provider, "key": key.trim(), "label": label}),
-                )
-                .await?;
-            note(&v);
-            let row: auth_cmd::CredentialRow = serde_json::from_value(v["credential"].clone())?;
-            done("stored", &row.summary);
-        }
-        AuthCommand::List { json, probe } => {
-            let path = if probe {
-                "/credentials?probe=true"
-            } else {
-                "/credentials"
-            };
-            let v = c.get(path).await?;
-            let rows: Vec<auth_cmd::CredentialRow> =
-                serde_json::from_value(v["credentials"].clone())?;
-            let problems: Vec<String> =
-                serde_json::from_value(v["problems"].clone()).unwrap_or_default();
-            auth_cmd::print_rows(&rows, &problems, json)?;
-        }
-        AuthCommand::Logout { id } => {
-            let v = c
-                .post(
-                    &format!("/credentials/{}/logout", client::segment(&id)),
-                    &serde_json::Value::Null,
-                )
-                .await?;
-            print_logged_out(&CredentialId(id), v["note"].as_str().unwrap_or(""));
-        }
-        AuthCommand::Remove { id } => {
-            c.delete(&format!("/credentials/{}", client::segment(&id)))
-                .await?;
-            println!("{} removed {id}", style.green("✓"));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn flow_name(f: FlowArgs) -> Option<&'static str> {
-    if f.device {
-        Some("device")
-    } else if f.paste {
-        Some("paste")
-    } else {
-        None
-    }
-}
-
-/// Starts a login in the daemon, shows what to do, hands it the pasted code when the flow
-/// wants one, and waits for its end (Ctrl-C gives it up).
-async fn login_through_daemon(
-    c: &client::Client,
-    body: serde_json::Value,
-    no_browser: bool,
-) -> anyhow::Result<auth_cmd::CredentialRow> {
-    let started = c.post("/auth/logins", &body).await?;
-    if let Some(n) = started["note"].as_str() {
-        eprintln!("note: {n}");
-    }
-    let id = started["id"]
-        .as_str()
-        .context("the daemon's login has no id")?
-        .to_string();
-    let prompt: auth_cmd::LoginPrompt = serde_json::from_value(started["prompt"].clone())
-        .context("the daemon's login prompt is not readable")?;
-    auth_cmd::print_prompt(&prompt, no_browser);
-    let path = format!("/auth/logins/{id}");
-    let finish = async {
-        if prompt.needs_code {
-            let code = auth_cmd::read_pasted().await?;
-            c.post(
-                &format!("{path}/code"),
-                &serde_json::json!({"code": code.trim()}),
-            )
-            .await?;
-        }
-        client::wait_login(c, &id).await
-    };
-    tokio::select! {
-        done = finish => done,
-        _ = tokio::signal::ctrl_c() => {
-            let _ = c.delete(&path).await;
-            anyhow::bail!("login cancelled; nothing was stored")
-        }
-    }
 }
 
 fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {

@@ -183,16 +183,30 @@ impl Client {
 
 /// Starts `sortie serve --idle-exit <idle>` for `home` in the background (its own process
 /// group, so the terminal's Ctrl-C does not reach it; output in `daemon.log`) and
-/// connects to it. None
-/// when it does not come up within 15 s: the command then runs in this process.
+/// connects to it. Single-flight: commands that start together wait for the one holding
+/// [`crate::start_lock`] and connect to its daemon. None when it does not come up within
+/// 15 s: the command then runs in this process.
 pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
-    let exe = std::env::current_exe().ok()?;
     std::fs::create_dir_all(home).ok()?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(crate::daemon::log_path(home))
-        .ok()?;
+    let _starting = match crate::start_lock::StartLock::acquire(home, Duration::from_secs(30)).await
+    {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("note: cannot start the sortie daemon ({e}); running here");
+            return None;
+        }
+    };
+    // Another command may have started it while this one waited for the lock.
+    if let Some(client) = Client::connect(home).await {
+        return Some(client);
+    }
+    spawn_daemon(home, idle).await
+}
+
+async fn spawn_daemon(home: &Path, idle: u64) -> Option<Client> {
+    let exe = std::env::current_exe().ok()?;
+    let log =
+        sortie_missions::owner_only::append_owner_only(&crate::daemon::log_path(home)).ok()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--home")
         .arg(home)
@@ -225,6 +239,65 @@ pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
     }
     eprintln!("note: the sortie daemon did not answer within 15 s; running here");
     None
+}
+
+/// Hands a pasted code to the daemon's login `id`. When that daemon is gone (stopped or
+/// restarted while the person was in the browser), the login is resumed in the daemon now
+/// serving `home` (started when `autostart` allows), from the pending login kept in the
+/// store, and the code goes there. Returns the client and login id to wait on.
+pub async fn hand_over_code(
+    c: &Client,
+    home: &Path,
+    start: &Value,
+    id: &str,
+    code: &str,
+    autostart: Option<u64>,
+) -> anyhow::Result<(Client, String)> {
+    let body = serde_json::json!({ "code": code });
+    let first = match c.post(&format!("/auth/logins/{id}/code"), &body).await {
+        Ok(_) => return Ok((c.clone(), id.to_string())),
+        Err(e) => e,
+    };
+    let what_to_run = "run the same `sortie auth` command again: the login resumes where it was, and paste the same code";
+    let Some(now) = daemon_again(home, autostart).await else {
+        bail!("the sortie daemon stopped while you were logging in ({first:#}); {what_to_run}");
+    };
+    if now.info.pid == c.info.pid && now.info.addr == c.info.addr {
+        return Err(first.context(format!(
+            "handing the code to the daemon failed; {what_to_run}"
+        )));
+    }
+    let resumed = now
+        .post("/auth/logins", start)
+        .await
+        .with_context(|| format!("resuming the login in the restarted daemon; {what_to_run}"))?;
+    let new_id = resumed["id"]
+        .as_str()
+        .context("the restarted daemon's login has no id")?
+        .to_string();
+    eprintln!(
+        "note: the daemon restarted while you were logging in; handing the code to the new one"
+    );
+    now.post(&format!("/auth/logins/{new_id}/code"), &body)
+        .await
+        .with_context(|| format!("handing the code to the restarted daemon; {what_to_run}"))?;
+    Ok((now, new_id))
+}
+
+/// The daemon serving `home` after the one a command used went away: the one that comes
+/// up within 10 s, or one started here when `autostart` allows.
+async fn daemon_again(home: &Path, autostart: Option<u64>) -> Option<Client> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Some(c) = Client::connect(home).await {
+            return Some(c);
+        }
+        if autostart.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    start_daemon(home, autostart?).await
 }
 
 /// A live update from its JSON (see `render::update_json`).

@@ -673,6 +673,7 @@ fn resolve(
     if kind == ProviderKind::ClaudeCode {
         return resolve_claude_code(name, config, path);
     }
+    crate::provider_checks::stream_setting(name, kind, config.stream, path)?;
     let preset = kind.preset();
     // OPENAI_BASE_URL / OPENAI_API_KEY override the `openai` kind, so any OpenAI-compatible
     // endpoint works with two variables and no file.

@@ -5,6 +5,8 @@
 
 mod approve;
 pub mod auth_cmd;
+mod auth_commands;
+pub mod auth_rows;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -15,12 +17,15 @@ pub mod demo;
 mod live;
 pub mod loopback;
 pub mod models_cmd;
+pub mod provider_checks;
 pub mod reattach;
 pub mod render;
+pub mod revocation;
 pub mod run_cmd;
 pub mod sandboxing;
 pub mod schedule_cmd;
 mod spinner;
+pub mod start_lock;
 pub mod tui;
 
 use std::path::PathBuf;

@@ -34,12 +34,15 @@ fn credential(n: usize, mode: AuthMode, expired: bool) -> Credential {
             token_type: "Bearer".into(),
             scopes: vec![],
             account_id: None,
+            issued_at: None,
         }),
         status: CredentialStatus::Active,
         created_at: Utc::now(),
         last_used: None,
         use_count: 0,
         refresh_count: 0,
+        last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 

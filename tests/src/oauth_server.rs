@@ -61,6 +61,11 @@ impl OAuthServer {
         }
     }
 
+    /// The server's process id (to pause it with SIGSTOP, as a hung server would be).
+    pub fn pid(&self) -> u32 {
+        self._child.id().expect("the OAuth server is running")
+    }
+
     /// Counters kept by the server: token_requests, refresh_grants, code_grants,
     /// device_grants, revocations.
     pub async fn stats(&self) -> Value {

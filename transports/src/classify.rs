@@ -343,11 +343,18 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
+/// The headers that carry a `Retry-After` value, in order: the provider's own, then the
+/// upstream's wait as a LiteLLM gateway relays it.
+const RETRY_AFTER_HEADERS: &[&str] = &["retry-after", "llm_provider-retry-after"];
+
 /// The wait a provider asked for: `Retry-After` (seconds or HTTP-date) first, then the
 /// vendor reset headers, then a `resets_at` in the body.
 fn retry_after(headers: &[(String, String)], body: &ErrorBody) -> Option<Duration> {
     let now = chrono::Utc::now();
-    if let Some(value) = header(headers, "retry-after") {
+    for name in RETRY_AFTER_HEADERS {
+        let Some(value) = header(headers, name) else {
+            continue;
+        };
         if let Ok(secs) = value.parse::<f64>() {
             if secs.is_finite() && secs >= 0.0 {
                 return Some(Duration::from_secs_f64(secs.min(86_400.0)));
@@ -446,6 +453,31 @@ mod tests {
                 retry_after: Some(Duration::from_secs(12))
             }
         );
+    }
+
+    #[test]
+    fn a_gateways_relayed_upstream_wait_is_read_after_retry_after() {
+        // LiteLLM relays the upstream's Retry-After under its own name.
+        let v = describe(
+            429,
+            &h(&[
+                ("llm_provider-retry-after", "6"),
+                ("x-ratelimit-reset-requests", "1s"),
+            ]),
+            b"{}",
+        );
+        assert_eq!(
+            v.class,
+            ErrorClass::RateLimited {
+                retry_after: Some(Duration::from_secs(6))
+            }
+        );
+        let v = describe(
+            429,
+            &h(&[("retry-after", "2"), ("llm_provider-retry-after", "6")]),
+            b"{}",
+        );
+        assert_eq!(v.retry_after, Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -604,8 +604,8 @@ impl MissionRunner {
                         &id,
                         MissionEvent::Warning {
                             message: format!(
-                                "every credential is cooling down; retrying in {}s",
-                                left.as_secs()
+                                "rate limited; retrying in {}",
+                                crate::recovery::seconds(left)
                             ),
                         },
                     );

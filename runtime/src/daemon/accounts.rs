@@ -125,6 +125,9 @@ struct NewKey {
     key: String,
     #[serde(default)]
     label: Option<String>,
+    /// An API-key credential whose key this one replaces (a reconnect).
+    #[serde(default)]
+    credential: Option<String>,
 }
 
 /// `POST /credentials {provider, key, label?}`: stores an API key.
@@ -140,7 +143,11 @@ pub async fn add_key(
     })?;
     let config = config(&d)?;
     let (provider, note) = auth_cmd::credential_owner(&config, &req.provider).map_err(failed)?;
-    let c = auth_cmd::add_key(&d.store, &provider, req.label, &req.key).map_err(failed)?;
+    let c = match &req.credential {
+        Some(id) => auth_cmd::replace_key(&d.store, &CredentialId(id.clone()), &req.key),
+        None => auth_cmd::add_key(&d.store, &provider, req.label, &req.key),
+    }
+    .map_err(failed)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"credential": CredentialRow::new(&c), "note": note})),

@@ -426,3 +426,178 @@ async fn wait_login(d: &DaemonProc, id: &str) -> Value {
     }
     panic!("login {id} still pending after 20 s");
 }
+
+/// A paste login waiting for its code while the daemon is killed and started again: the
+/// code goes to the new daemon, which resumes the login kept in the store.
+#[tokio::test]
+async fn a_waiting_paste_login_hands_its_code_to_the_restarted_daemon() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let daemon = DaemonProc::start(home.path()).await;
+
+    let mut cmd = tokio::process::Command::from(sortie(home.path()));
+    cmd.args(["auth", "login", "corp", "--paste"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn sortie");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.trim_start().starts_with("http://") {
+                return line.trim().to_string();
+            }
+        }
+        panic!("no login URL printed");
+    })
+    .await
+    .expect("the login URL in time");
+
+    // The daemon dies while the person is in the browser, and another one starts.
+    daemon.kill9();
+    let daemon = DaemonProc::start(home.path()).await;
+    let landed = Browser::default()
+        .redirect_target(&url, "http://127.0.0.1:1/callback")
+        .await;
+    stdin
+        .write_all(format!("{landed}\n").as_bytes())
+        .await
+        .expect("paste");
+    let out = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut out = String::new();
+        while let Some(line) = lines.next_line().await.expect("read") {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    })
+    .await
+    .expect("sortie finished in time");
+    let status = child.wait().await.expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut e, &mut err).await;
+    }
+    assert_eq!(status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("✓ logged in: corp#1 (oauth, active"),
+        "{out}{err}"
+    );
+    assert!(err.contains("handing the code to the new one"), "{err}");
+    let (code, v) = daemon.get("/credentials").await;
+    assert_eq!(code, 200);
+    assert_eq!(v["credentials"][0]["status"]["state"], "active", "{v}");
+}
+
+#[tokio::test]
+async fn ctrl_c_in_a_waiting_login_exits_130_and_auth_status_has_its_own_help() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let _daemon = DaemonProc::start(home.path()).await;
+    let mut cmd = tokio::process::Command::from(sortie(home.path()));
+    cmd.args(["auth", "login", "corp", "--paste"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn sortie");
+    let _stdin = child.stdin.take();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if line.trim_start().starts_with("http://") {
+                return;
+            }
+        }
+        panic!("no login URL printed");
+    })
+    .await
+    .expect("the login URL in time");
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert_eq!(status.code(), Some(130));
+
+    let help = sortie(home.path())
+        .args(["auth", "status", "--help"])
+        .output()
+        .expect("help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Usage: sortie auth status"), "{help}");
+}
+
+/// Logout while the revocation endpoint is down fails loudly and keeps the revocation
+/// pending; the next logout makes it. A login that replaces a grant revokes the old one.
+#[tokio::test]
+async fn a_failed_revocation_is_reported_kept_and_retried_and_a_new_login_revokes_the_old_grant() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let device = |line: &str| {
+        line.starts_with("(or open ").then(|| {
+            Action::Approve(
+                first_url(line)
+                    .expect("url")
+                    .trim_end_matches(')')
+                    .to_string(),
+            )
+        })
+    };
+    let (code, out) = interact(home.path(), &["auth", "login", "corp", "--device"], device).await;
+    assert_eq!(code, 0, "{out}");
+    // Log in again to the same account: the first grant is revoked.
+    let (code, out) = interact(
+        home.path(),
+        &["auth", "reconnect", "corp#1", "--device"],
+        device,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(server.stats().await["revocations"], 1, "the replaced grant");
+
+    // The revocation endpoint is unreachable (a port nobody listens on).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let config = std::fs::read_to_string(home.path().join("config.toml")).expect("config");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!("{config}revocation_url = \"http://{closed}/revoke\"\n"),
+    )
+    .expect("config");
+    let out = sortie(home.path())
+        .args(["auth", "logout", "corp#1"])
+        .output()
+        .expect("logout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("failed") && err.contains("pending"), "{err}");
+    let list = auth_list(home.path(), &[]).await;
+    assert_eq!(list[0]["status"]["state"], "disconnected");
+    assert_eq!(list[0]["pending_revocations"], 2, "{list:?}");
+
+    // Back: the next logout makes the pending revocations.
+    std::fs::write(home.path().join("config.toml"), config).expect("config");
+    let out = sortie(home.path())
+        .args(["auth", "logout", "corp#1"])
+        .output()
+        .expect("logout");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("tokens revoked"), "{stdout}");
+    assert_eq!(
+        auth_list(home.path(), &[]).await[0]["pending_revocations"],
+        0
+    );
+    assert_eq!(server.stats().await["revocations"], 3);
+}

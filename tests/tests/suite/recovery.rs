@@ -49,6 +49,51 @@ async fn a_401_refreshes_once_then_the_turn_succeeds_with_the_new_token() {
 }
 
 #[tokio::test]
+async fn a_401_while_the_token_endpoint_is_down_backs_off_and_succeeds_once_it_is_back() {
+    let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
+    rig.mock.push(Reply::error(
+        401,
+        r#"{"error":{"message":"token expired"}}"#,
+    ));
+    rig.mock
+        .push(Reply::error(503, "<html>authorization server down</html>"));
+    rig.mock.push(Reply::error(
+        401,
+        r#"{"error":{"message":"token expired"}}"#,
+    ));
+    rig.mock.push(token_reply(1));
+    rig.mock.push(Reply::text("done"));
+    let (m, events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Completed, "{:?}", m.error);
+    assert_eq!(rig.mock.paths(), [CHAT, "/token", CHAT, "/token", CHAT]);
+    let steps: Vec<String> = recoveries(&events).into_iter().map(|r| r.2).collect();
+    assert_eq!(steps, ["refresh", "refresh"], "no rotate, no needs_reauth");
+    assert_eq!(rig.status(1), CredentialStatus::Active);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_stays_down_fails_the_turn_as_a_network_error_not_needs_reauth() {
+    let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
+    for _ in 0..8 {
+        rig.mock.push(Reply::error(
+            401,
+            r#"{"error":{"message":"token expired"}}"#,
+        ));
+        rig.mock.push(Reply::error(502, "<html>bad gateway</html>"));
+    }
+    let (m, _events) = rig.run(rig.runner(rig.chat())).await;
+    assert_eq!(m.status, MissionStatus::Failed);
+    let error = m.error.clone().unwrap_or_default();
+    assert!(error.contains("the login is kept"), "{error}");
+    assert_eq!(rig.status(1), CredentialStatus::Active);
+    let tokens = rig.mock.paths().iter().filter(|p| *p == "/token").count();
+    assert_eq!(
+        tokens, 5,
+        "one refresh and max_backoffs (4) more, then it stops"
+    );
+}
+
+#[tokio::test]
 async fn an_xai_403_bad_credentials_refreshes_like_a_401() {
     let rig = Rig::new(&[credential(1, AuthMode::OAuth)]).await;
     rig.mock.push(Reply::error(403, XAI_BAD_CREDENTIALS));

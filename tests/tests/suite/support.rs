@@ -153,12 +153,15 @@ pub fn credential(n: u32, mode: AuthMode) -> Credential {
             token_type: "Bearer".into(),
             scopes: vec![],
             account_id: None,
+            issued_at: None,
         }),
         status: CredentialStatus::Active,
         created_at: Utc::now() + chrono::Duration::milliseconds(n as i64),
         last_used: None,
         use_count: 0,
         refresh_count: 0,
+        last_error: None,
+        pending_revocations: Vec::new(),
     }
 }
 

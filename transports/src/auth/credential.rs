@@ -78,6 +78,10 @@ pub struct OAuthTokens {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub account_id: Option<String>,
+    /// When the access token was issued: with `expires_at`, its lifetime (how early to
+    /// refresh it depends on that).
+    #[serde(default)]
+    pub issued_at: Option<DateTime<Utc>>,
 }
 
 /// A stored credential. `Debug` shows no secret (secrets are [`Secret`]s).
@@ -96,6 +100,24 @@ pub struct Credential {
     pub use_count: u64,
     #[serde(default)]
     pub refresh_count: u64,
+    /// Why the last refresh failed for now (an outage of the authorization server); cleared
+    /// by the next refresh that succeeds. The credential stays usable meanwhile.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Tokens this credential no longer uses whose revocation at the provider failed (an
+    /// outage at logout, or a login that replaced them); retried until it works.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_revocations: Vec<PendingRevocation>,
+}
+
+/// A token to revoke (RFC 7009) once the authorization server answers again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRevocation {
+    pub token: Secret,
+    /// `refresh_token` or `access_token`.
+    pub hint: String,
+    /// Why the last attempt failed.
+    pub last_error: String,
 }
 
 impl Credential {
@@ -134,6 +156,8 @@ impl Credential {
             last_used: self.last_used,
             use_count: self.use_count,
             refresh_count: self.refresh_count,
+            last_error: self.last_error.clone(),
+            pending_revocations: self.pending_revocations.len(),
         }
     }
 }
@@ -153,4 +177,9 @@ pub struct CredentialSummary {
     pub last_used: Option<DateTime<Utc>>,
     pub use_count: u64,
     pub refresh_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// How many revocations of replaced or logged-out tokens are still to be made.
+    #[serde(default)]
+    pub pending_revocations: usize,
 }

@@ -5,12 +5,14 @@ mod credential;
 pub mod oauth;
 mod pool;
 pub mod presets;
+pub mod sealed;
 mod source;
 mod store;
 
 pub use credential::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialSummary, OAuthTokens,
+    PendingRevocation,
 };
 pub use pool::{Lease, OAuthResolver, Pool, PoolError, Strategy};
 pub use source::{pool_error, CredentialSource, Credentials, LeaseFuture, PoolSource, StaticKey};
-pub use store::{CredentialStore, PendingLogin, PendingLogins};
+pub use store::{CredentialStore, PendingLogin, PendingLogins, Read};

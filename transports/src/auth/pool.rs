@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::oauth::{OAuthClient, OAuthError};
+use super::oauth::{OAuthClient, OAuthError, TokenSet};
 use super::store::StoreError;
-use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore};
+use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Read};
 use crate::Secret;
 
 /// How the pool picks among usable credentials.
@@ -131,6 +131,49 @@ fn describe(c: &Credential) -> String {
     }
 }
 
+/// A credential leased this recently is in use: its token is refreshed ahead of expiry.
+pub const IN_USE: Duration = Duration::from_secs(10 * 60);
+
+/// A cooldown that has run out.
+fn cooled_off(status: &CredentialStatus, now: DateTime<Utc>) -> bool {
+    matches!(status, CredentialStatus::CoolingDown { until, .. } if *until <= now)
+}
+
+/// Puts a token endpoint's answer into a credential: the new access token, the rotated
+/// refresh token (servers that keep the old one send none), expiry, scopes, account. A
+/// credential logged out meanwhile stays logged out; a cooldown stays.
+fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
+    if c.status == CredentialStatus::Disconnected {
+        return;
+    }
+    let oauth = c.oauth.get_or_insert_with(|| super::OAuthTokens {
+        access_token: None,
+        refresh_token: None,
+        expires_at: None,
+        token_type: String::new(),
+        scopes: Vec::new(),
+        account_id: None,
+        issued_at: None,
+    });
+    oauth.access_token = Some(tokens.access_token.clone());
+    oauth.issued_at = Some(Utc::now());
+    if let Some(rotated) = &tokens.refresh_token {
+        oauth.refresh_token = Some(rotated.clone());
+    }
+    oauth.expires_at = tokens.expires_at;
+    if !tokens.scopes.is_empty() {
+        oauth.scopes = tokens.scopes.clone();
+    }
+    if tokens.account_id.is_some() {
+        oauth.account_id = tokens.account_id.clone();
+    }
+    c.last_error = None;
+    if !matches!(c.status, CredentialStatus::CoolingDown { .. }) {
+        c.status = CredentialStatus::Active;
+    }
+    c.refresh_count += 1;
+}
+
 impl Pool {
     pub fn new(store: CredentialStore, strategy: Strategy) -> Self {
         Self {
@@ -175,34 +218,53 @@ impl Pool {
         locks.entry(id.clone()).or_default().clone()
     }
 
+    /// How long before expiry a token is refreshed: [`Pool::margin`], but at most a quarter
+    /// of the token's lifetime, so short-lived tokens are not refreshed on every lease.
+    fn margin_for(&self, c: &Credential) -> chrono::Duration {
+        let cap = chrono::Duration::from_std(self.margin).unwrap_or_default();
+        let lifetime = c
+            .oauth
+            .as_ref()
+            .and_then(|o| Some(o.expires_at? - o.issued_at?))
+            .filter(|l| *l > chrono::Duration::zero());
+        match lifetime {
+            Some(lifetime) => cap.min(lifetime / 4),
+            None => cap,
+        }
+    }
+
     fn near_expiry(&self, c: &Credential) -> bool {
         c.auth_mode == AuthMode::OAuth
-            && c.expires_at().is_some_and(|at| {
-                at - chrono::Duration::from_std(self.margin).unwrap_or_default() <= Utc::now()
-            })
+            && c.expires_at()
+                .is_some_and(|at| at - self.margin_for(c) <= Utc::now())
     }
 
     /// A lease on a usable credential of `provider`, refreshing an OAuth token first when it
     /// is expired or about to be.
     pub async fn lease(&self, provider: &str) -> Result<Lease, PoolError> {
-        let mut all = self.store.for_provider(provider)?;
+        let mut all = self.store.read_provider(provider)?;
         if all.is_empty() {
             return Err(PoolError::NoCredentials {
                 provider: provider.to_string(),
             });
         }
         let now = Utc::now();
-        // A cooldown that has run out makes the credential usable again.
-        for c in all.iter_mut() {
-            if matches!(&c.status, CredentialStatus::CoolingDown { until, .. } if *until <= now) {
-                c.status = CredentialStatus::Active;
-                self.store.put(c)?;
+        // A cooldown that has run out makes the credential usable again (unless someone
+        // changed the status meanwhile: the write re-checks the current record).
+        for read in all.iter_mut() {
+            if cooled_off(&read.credential.status, now) {
+                if let Some(current) = self.store.update(&read.credential.id, |c| {
+                    if cooled_off(&c.status, now) {
+                        c.status = CredentialStatus::Active;
+                    }
+                })? {
+                    read.credential = current;
+                }
             }
         }
-        let mut usable: Vec<Credential> = all
+        let mut usable: Vec<&Read> = all
             .iter()
-            .filter(|c| c.status == CredentialStatus::Active)
-            .cloned()
+            .filter(|r| r.credential.status == CredentialStatus::Active)
             .collect();
         match self.strategy {
             Strategy::FillFirst => {}
@@ -212,15 +274,24 @@ impl Pool {
                     usable.rotate_left(k);
                 }
             }
-            Strategy::LeastUsed => usable.sort_by_key(|c| c.use_count),
+            Strategy::LeastUsed => usable.sort_by_key(|r| r.credential.use_count),
         }
         let mut problems = Vec::new();
-        for candidate in usable {
-            match self.ready(candidate).await {
-                Ok(mut c) => {
-                    c.last_used = Some(Utc::now());
-                    c.use_count += 1;
-                    self.store.touch(&c)?;
+        let mut outage = None;
+        for read in usable {
+            match self.ready(read.credential.clone()).await {
+                Ok(ready) => {
+                    // Counters only: the tokens and status stay what the store has now (a
+                    // record changed since it was read is read again, never overwritten).
+                    let used = Utc::now();
+                    let count = |c: &mut Credential| {
+                        c.last_used = Some(used);
+                        c.use_count += 1;
+                    };
+                    let c = self
+                        .store
+                        .update_read(read, count)?
+                        .ok_or_else(|| PoolError::Unknown(ready.id.clone()))?;
                     let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
                         id: c.id.clone(),
                         reason: "no secret stored".into(),
@@ -235,8 +306,17 @@ impl Pool {
                     });
                 }
                 Err(e @ PoolError::Store(_)) => return Err(e),
+                Err(e @ PoolError::RefreshFailed { .. }) => {
+                    problems.push(e.to_string());
+                    outage.get_or_insert(e);
+                }
                 Err(e) => problems.push(e.to_string()),
             }
+        }
+        // A refresh that failed for now (the authorization server is down) is an outage to
+        // back off from, not a reason to ask for a new login.
+        if let Some(e) = outage {
+            return Err(e);
         }
         let fresh = self.store.for_provider(provider)?;
         let mut states: Vec<String> = fresh.iter().map(describe).collect();
@@ -320,10 +400,11 @@ impl Pool {
             return Ok(c); // someone refreshed while we waited: take their token
         }
         let fail = |c: &mut Credential, reason: String| -> Result<Credential, PoolError> {
-            c.status = CredentialStatus::NeedsReauth {
-                reason: reason.clone(),
-            };
-            self.store.put(c)?;
+            self.store.update(&c.id, |c| {
+                c.status = CredentialStatus::NeedsReauth {
+                    reason: reason.clone(),
+                }
+            })?;
             Err(PoolError::NeedsReauth {
                 id: c.id.clone(),
                 reason,
@@ -345,47 +426,43 @@ impl Pool {
         let client = match slot.get().await {
             Ok(client) => client,
             Err(reason) => {
+                self.store
+                    .update(&c.id, |c| c.last_error = Some(reason.clone()))?;
                 return Err(PoolError::RefreshFailed {
                     id: c.id.clone(),
                     reason,
-                })
+                });
             }
         };
         match client.refresh(&refresh_token).await {
             Ok(tokens) => {
-                let oauth = c.oauth.get_or_insert_with(|| super::OAuthTokens {
-                    access_token: None,
-                    refresh_token: None,
-                    expires_at: None,
-                    token_type: String::new(),
-                    scopes: Vec::new(),
-                    account_id: None,
-                });
-                oauth.access_token = Some(tokens.access_token);
-                // Rotated refresh tokens replace the old one; servers that keep it send none.
-                if let Some(rotated) = tokens.refresh_token {
-                    oauth.refresh_token = Some(rotated);
+                // Durable before anyone uses the new access token; applied to the record as
+                // it is now, so a lease or cooldown written meanwhile is kept.
+                let c = self
+                    .store
+                    .update(&c.id, |c| apply_tokens(c, &tokens))?
+                    .ok_or_else(|| PoolError::Unknown(c.id.clone()))?;
+                if c.status == CredentialStatus::Disconnected {
+                    return Err(PoolError::NeedsReauth {
+                        id: c.id.clone(),
+                        reason: "logged out while its token was being refreshed".into(),
+                    });
                 }
-                oauth.expires_at = tokens.expires_at;
-                if !tokens.scopes.is_empty() {
-                    oauth.scopes = tokens.scopes;
-                }
-                if tokens.account_id.is_some() {
-                    oauth.account_id = tokens.account_id;
-                }
-                c.status = CredentialStatus::Active;
-                c.refresh_count += 1;
-                // Durable before anyone uses the new access token.
-                self.store.put(&c)?;
                 Ok(c)
             }
             Err(OAuthError::Permanent(reason)) => {
                 fail(&mut c, format!("refresh refused: {reason}"))
             }
-            Err(e) => Err(PoolError::RefreshFailed {
-                id: c.id.clone(),
-                reason: e.to_string(),
-            }),
+            Err(e) => {
+                // An outage, not a revoked login: the credential stays active, with why.
+                let reason = e.to_string();
+                self.store
+                    .update(&c.id, |c| c.last_error = Some(reason.clone()))?;
+                Err(PoolError::RefreshFailed {
+                    id: c.id.clone(),
+                    reason,
+                })
+            }
         }
     }
 
@@ -420,13 +497,21 @@ impl Pool {
     }
 
     fn set_status(&self, id: &CredentialId, status: CredentialStatus) -> Result<(), PoolError> {
-        let mut c = self
-            .store
-            .get(id)?
+        self.store
+            .update(id, |c| c.status = status.clone())?
             .ok_or_else(|| PoolError::Unknown(id.clone()))?;
-        c.status = status;
-        self.store.put(&c)?;
         Ok(())
+    }
+
+    /// Whether `id`'s provider has another credential that is active now.
+    pub fn has_other_usable(&self, id: &CredentialId) -> bool {
+        let Ok(Some(c)) = self.store.get(id) else {
+            return false;
+        };
+        self.store.for_provider(&c.provider).is_ok_and(|all| {
+            all.iter()
+                .any(|o| o.id != *id && o.status == CredentialStatus::Active)
+        })
     }
 
     /// A credential a person must log in to again.
@@ -465,15 +550,19 @@ impl Pool {
         )
     }
 
-    /// Refreshes every OAuth credential that expires within the margin; returns how many
-    /// were refreshed. Run it periodically (see [`Pool::spawn_proactive`]).
+    /// Refreshes every OAuth credential leased within [`IN_USE`] that expires within its
+    /// margin; returns how many were refreshed. Run it periodically (see [`Pool::spawn_proactive`]).
     pub async fn refresh_due(&self) -> usize {
         let Ok((all, _)) = self.store.all() else {
             return 0;
         };
         let mut done = 0;
+        let recent = Utc::now() - chrono::Duration::from_std(IN_USE).unwrap_or_default();
         for c in all {
+            // A credential nobody leased lately is refreshed when next leased, not ahead:
+            // an idle daemon does not talk to the authorization server.
             if c.status == CredentialStatus::Active
+                && c.last_used.is_some_and(|at| at >= recent)
                 && self.near_expiry(&c)
                 && c.oauth.as_ref().is_some_and(|o| o.refresh_token.is_some())
             {
@@ -481,6 +570,48 @@ impl Pool {
                 match self.refresh(&c.id, stale.as_ref()).await {
                     Ok(_) => done += 1,
                     Err(e) => tracing::warn!("proactive refresh of {}: {e}", c.id),
+                }
+            }
+        }
+        done
+    }
+
+    /// Retries the revocations that failed (logouts and replaced logins during an outage);
+    /// returns how many went through. Each stays pending until its server answers.
+    pub async fn retry_revocations(&self) -> usize {
+        let Ok((all, _)) = self.store.all() else {
+            return 0;
+        };
+        let mut done = 0;
+        for c in all
+            .into_iter()
+            .filter(|c| !c.pending_revocations.is_empty())
+        {
+            let Some(client) = self.oauth.get(&c.provider) else {
+                continue;
+            };
+            let Ok(client) = client.get().await else {
+                continue;
+            };
+            for pending in &c.pending_revocations {
+                let result = client.revoke(&pending.token, &pending.hint).await;
+                let token = pending.token.clone();
+                let outcome = self.store.update(&c.id, |c| match &result {
+                    Ok(_) => c.pending_revocations.retain(|p| p.token != token),
+                    Err(e) => {
+                        for p in c
+                            .pending_revocations
+                            .iter_mut()
+                            .filter(|p| p.token == token)
+                        {
+                            p.last_error = e.to_string();
+                        }
+                    }
+                });
+                match (&result, outcome) {
+                    (Ok(_), Ok(_)) => done += 1,
+                    (Err(e), _) => tracing::warn!("revoking a token of {} failed again: {e}", c.id),
+                    (_, Err(e)) => tracing::warn!("cannot update {}: {e}", c.id),
                 }
             }
         }
@@ -495,6 +626,7 @@ impl Pool {
                 tokio::time::sleep(every).await;
                 let Some(pool) = weak.upgrade() else { return };
                 pool.refresh_due().await;
+                pool.retry_revocations().await;
             }
         })
     }

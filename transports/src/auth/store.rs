@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use super::sealed::{is_sealed, Sealer};
 use super::{Credential, CredentialId};
 use crate::Secret;
 
@@ -12,44 +15,152 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("credential `{0}` is unreadable ({1}); remove it with `sortie auth remove {0}`")]
     Corrupt(String, String),
+    #[error("credential `{0}` changed under {MAX_CAS_ATTEMPTS} writes in a row; try again")]
+    Contended(String),
 }
 
-/// The `credentials` tree.
+/// A credential and the stored bytes it was read from.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub credential: Credential,
+    raw: sled::IVec,
+}
+
+/// How many times a read-modify-write retries when another writer got in between.
+const MAX_CAS_ATTEMPTS: usize = 1_000;
+
+/// The `credentials` tree; with a [`Sealer`], every record is encrypted at rest.
 #[derive(Clone)]
 pub struct CredentialStore {
     tree: sled::Tree,
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl CredentialStore {
+    /// A store that writes records as plain JSON (tests, benchmarks).
     pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        Self { tree, sealer: None }
+    }
+
+    /// A store that seals every record it writes with `sealer`'s key.
+    pub fn sealed(tree: sled::Tree, sealer: Arc<Sealer>) -> Self {
+        Self {
+            tree,
+            sealer: Some(sealer),
+        }
+    }
+
+    /// How secrets are kept at rest, for `auth status`.
+    pub fn at_rest(&self) -> String {
+        match &self.sealer {
+            Some(s) => s.describe(),
+            None => "stored unencrypted".into(),
+        }
+    }
+
+    fn encode(&self, c: &Credential) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(c)
+            .map_err(|e| StoreError::Corrupt(c.id.0.clone(), e.to_string()))?;
+        match &self.sealer {
+            Some(s) => s
+                .seal(&plain)
+                .map_err(|e| StoreError::Corrupt(c.id.0.clone(), e)),
+            None => Ok(plain),
+        }
+    }
+
+    fn decode(&self, key: &str, raw: &[u8]) -> Result<Credential, StoreError> {
+        let plain = match &self.sealer {
+            Some(s) => s
+                .open(raw)
+                .map_err(|e| StoreError::Corrupt(key.to_string(), e))?,
+            None if is_sealed(raw) => {
+                return Err(StoreError::Corrupt(
+                    key.to_string(),
+                    "it is encrypted and this store has no key".into(),
+                ))
+            }
+            None => raw.to_vec(),
+        };
+        serde_json::from_slice(&plain)
+            .map_err(|e| StoreError::Corrupt(key.to_string(), e.to_string()))
     }
 
     pub fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
         match self.tree.get(id.0.as_bytes())? {
             None => Ok(None),
-            Some(raw) => serde_json::from_slice(&raw)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(id.0.clone(), e.to_string())),
+            Some(raw) => self.decode(&id.0, &raw).map(Some),
         }
     }
 
     /// Writes a credential and makes it durable before returning: a rotated refresh token
     /// must be on disk before the new access token is used.
     pub fn put(&self, credential: &Credential) -> Result<(), StoreError> {
-        let raw = serde_json::to_vec(credential)
-            .map_err(|e| StoreError::Corrupt(credential.id.0.clone(), e.to_string()))?;
+        let raw = self.encode(credential)?;
         self.tree.insert(credential.id.0.as_bytes(), raw)?;
         self.tree.flush()?;
         Ok(())
     }
 
-    /// Writes use counters without waiting for the disk: losing one on a crash is harmless.
-    pub fn touch(&self, credential: &Credential) -> Result<(), StoreError> {
-        let raw = serde_json::to_vec(credential)
-            .map_err(|e| StoreError::Corrupt(credential.id.0.clone(), e.to_string()))?;
-        self.tree.insert(credential.id.0.as_bytes(), raw)?;
-        Ok(())
+    /// Rewrites every plain record sealed (records written before sealing existed); returns
+    /// how many. Unreadable records are left as they are.
+    pub fn seal_all(&self) -> Result<usize, StoreError> {
+        if self.sealer.is_none() {
+            return Ok(0);
+        }
+        let mut sealed = 0;
+        for entry in self.tree.iter() {
+            let (key, raw) = entry?;
+            if is_sealed(&raw) {
+                continue;
+            }
+            let id = CredentialId(String::from_utf8_lossy(&key).into_owned());
+            if self.update(&id, |_| {})?.is_some() {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
+    }
+
+    /// Changes the stored record in place and makes it durable: `change` runs on the current
+    /// record (again, when another writer got in between), so no concurrent write is lost.
+    /// `None` when the credential is gone.
+    pub fn update(
+        &self,
+        id: &CredentialId,
+        change: impl FnMut(&mut Credential),
+    ) -> Result<Option<Credential>, StoreError> {
+        let updated = self.update_unflushed(id, change)?;
+        if updated.is_some() {
+            self.tree.flush()?;
+        }
+        Ok(updated)
+    }
+
+    /// [`CredentialStore::update`] without waiting for the disk, for use counters: losing
+    /// one on a crash is harmless.
+    pub fn update_unflushed(
+        &self,
+        id: &CredentialId,
+        mut change: impl FnMut(&mut Credential),
+    ) -> Result<Option<Credential>, StoreError> {
+        let key = id.0.as_bytes();
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(old) = self.tree.get(key)? else {
+                return Ok(None);
+            };
+            let mut c = self.decode(&id.0, &old)?;
+            change(&mut c);
+            let new = self.encode(&c)?;
+            if self
+                .tree
+                .compare_and_swap(key, Some(&old), Some(new))?
+                .is_ok()
+            {
+                return Ok(Some(c));
+            }
+        }
+        Err(StoreError::Contended(id.0.clone()))
     }
 
     pub fn remove(&self, id: &CredentialId) -> Result<bool, StoreError> {
@@ -64,12 +175,9 @@ impl CredentialStore {
         let mut problems = Vec::new();
         for entry in self.tree.iter() {
             let (key, raw) = entry?;
-            match serde_json::from_slice::<Credential>(&raw) {
+            match self.decode(&String::from_utf8_lossy(&key), &raw) {
                 Ok(c) => out.push(c),
-                Err(e) => problems.push(format!(
-                    "credential `{}` is unreadable ({e}); skipped",
-                    String::from_utf8_lossy(&key)
-                )),
+                Err(e) => problems.push(format!("{e}; skipped")),
             }
         }
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -79,11 +187,51 @@ impl CredentialStore {
     /// The credentials of one provider, oldest first.
     pub fn for_provider(&self, provider: &str) -> Result<Vec<Credential>, StoreError> {
         Ok(self
-            .all()?
-            .0
+            .read_provider(provider)?
             .into_iter()
-            .filter(|c| c.provider == provider)
+            .map(|r| r.credential)
             .collect())
+    }
+
+    /// [`CredentialStore::for_provider`], each with the stored bytes it was read from, so a
+    /// change right after can compare-and-swap without reading it again (the lease path).
+    pub fn read_provider(&self, provider: &str) -> Result<Vec<Read>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(format!("{provider}#").as_bytes()) {
+            let (key, raw) = entry?;
+            // Unreadable records are reported by `all`; the pool just skips them.
+            if let Ok(c) = self.decode(&String::from_utf8_lossy(&key), &raw) {
+                if c.provider == provider {
+                    out.push(Read { credential: c, raw });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            let (a, b) = (&a.credential, &b.credential);
+            (a.created_at, &a.id).cmp(&(b.created_at, &b.id))
+        });
+        Ok(out)
+    }
+
+    /// [`CredentialStore::update_unflushed`] starting from a record as read: when it is
+    /// still what the store holds, one compare-and-swap and no second read.
+    pub fn update_read(
+        &self,
+        read: &Read,
+        mut change: impl FnMut(&mut Credential),
+    ) -> Result<Option<Credential>, StoreError> {
+        let mut c = read.credential.clone();
+        change(&mut c);
+        let new = self.encode(&c)?;
+        let key = c.id.0.as_bytes();
+        if self
+            .tree
+            .compare_and_swap(key, Some(&read.raw), Some(new))?
+            .is_ok()
+        {
+            return Ok(Some(c));
+        }
+        self.update_unflushed(&read.credential.id, change)
     }
 
     /// The next free id for a provider: `<provider>#<n>`.
@@ -242,12 +390,15 @@ mod tests {
                 token_type: "Bearer".into(),
                 scopes: vec![],
                 account_id: None,
+                issued_at: None,
             }),
             status: CredentialStatus::Active,
             created_at: Utc::now(),
             last_used: None,
             use_count: 0,
             refresh_count: 0,
+            last_error: None,
+            pending_revocations: Vec::new(),
         };
         let shown = format!(
             "{c:?} {}",

@@ -40,7 +40,7 @@ pub enum AnthropicAuth {
 
 #[derive(Debug, Clone)]
 pub struct AnthropicConfig {
-    /// e.g. `https://api.anthropic.com` (the `/v1/messages` path is added).
+    /// e.g. `https://api.anthropic.com` or `.../v1` (the `/v1/messages` path is added once).
     pub base_url: String,
     pub auth: Option<AnthropicAuth>,
     pub headers: Vec<(String, String)>,
@@ -82,8 +82,10 @@ impl AnthropicMessages {
 }
 
 impl AnthropicMessages {
+    /// The root the `/v1/...` paths go under: a base URL given with its `/v1` works too.
     fn base(&self) -> &str {
-        self.config.base_url.trim_end_matches('/')
+        let base = self.config.base_url.trim_end_matches('/');
+        base.strip_suffix("/v1").unwrap_or(base)
     }
 
     /// Adds the version, auth and configured headers.

@@ -204,12 +204,18 @@ pub(crate) async fn send(
     if response.status().is_success() {
         return Ok(response);
     }
+    let mut url = response.url().clone();
+    url.set_query(None);
     let failure = read_failure(response).await;
-    Err(TransportError::from_http(
-        failure.status,
-        &failure.headers,
-        &failure.body,
-    ))
+    let mut error = TransportError::from_http(failure.status, &failure.headers, &failure.body);
+    if failure.status == 404 {
+        // A wrong base_url shows up as a bare 404: say which URL was not found.
+        error.message = format!(
+            "{} (at {url}; check the provider's base_url)",
+            error.message
+        );
+    }
+    Err(error)
 }
 
 /// A provider's SSE wire format, turned into transport events one SSE event at a time.

@@ -42,10 +42,10 @@ impl OAuthClient {
                         .into(),
                 )
             })?;
-        let params = [
-            ("client_id", self.config.client_id.clone()),
-            ("scope", self.config.scopes.join(" ")),
-        ];
+        let mut params = vec![("client_id", self.config.client_id.clone())];
+        if !self.config.scopes.is_empty() {
+            params.push(("scope", self.config.scopes.join(" ")));
+        }
         let response = self
             .http
             .post(url)
@@ -97,16 +97,25 @@ impl OAuthClient {
             .bytes()
             .await
             .map_err(|e| OAuthError::Transient(e.to_string()))?;
-        let code = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from));
+        let doc = serde_json::from_slice::<Value>(&body).ok();
+        let text = |k: &str| {
+            doc.as_ref()
+                .and_then(|v| v.get(k).and_then(Value::as_str).map(String::from))
+        };
+        let code = text("error");
+        // The server's own words, when it gave a reason.
+        let detail = text("error_description")
+            .map(|d| format!(": {}", crate::classify::redact(&d)))
+            .unwrap_or_default();
         match code.as_deref() {
             Some("authorization_pending") => Ok(DevicePoll::Pending),
             Some("slow_down") => Ok(DevicePoll::SlowDown),
             Some("expired_token") => Err(OAuthError::Permanent(
                 "the device code expired before it was approved; run the login again".into(),
             )),
-            Some("access_denied") => Err(OAuthError::Permanent("the login was denied".into())),
+            Some("access_denied") => Err(OAuthError::Permanent(format!(
+                "the login was denied{detail}"
+            ))),
             _ => parse_token_response(status, &body).map(DevicePoll::Done),
         }
     }

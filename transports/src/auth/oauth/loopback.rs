@@ -13,7 +13,8 @@ use super::OAuthError;
 pub struct Callback {
     pub code: String,
     pub state: String,
-    /// The issuer (RFC 9207), when the server sends it; tolerated, not required.
+    /// The issuer (RFC 9207), when the server sends it; checked with
+    /// [`super::OAuthClient::check_issuer`].
     pub iss: Option<String>,
 }
 
@@ -53,8 +54,8 @@ impl CallbackServer {
         })
     }
 
-    /// Waits for the callback whose `state` matches. Other paths get a 404 and the wait goes
-    /// on; an error redirect or a wrong state ends it with a clear error.
+    /// Waits for the callback whose `state` matches. Other paths get a 404, a wrong `state`
+    /// a 400, and the wait goes on; an error redirect with the right state ends it.
     pub async fn wait(
         &self,
         expected_state: &str,
@@ -63,9 +64,14 @@ impl CallbackServer {
         tokio::time::timeout(timeout, self.accept_loop(expected_state))
             .await
             .map_err(|_| {
+                let secs = timeout.as_secs();
+                let within = if secs >= 120 {
+                    format!("{} minutes", secs / 60)
+                } else {
+                    format!("{secs}s")
+                };
                 OAuthError::Invalid(format!(
-                    "no login callback arrived within {} minutes",
-                    timeout.as_secs() / 60
+                    "no login callback arrived within {within}; run the login again"
                 ))
             })?
     }
@@ -93,6 +99,24 @@ impl CallbackServer {
                 respond(&mut socket, "404 Not Found", "<p>Not found.</p>").await;
                 continue;
             };
+            // Only a redirect with this login's state may end the wait (with a code or a
+            // refusal); anything else (a stale tab, a forged request) is turned away and
+            // the wait goes on.
+            let state = url
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if state != expected_state {
+                respond(
+                    &mut socket,
+                    "400 Bad Request",
+                    "<p>This callback does not belong to the login in progress; it was ignored.</p>",
+                )
+                .await;
+                tracing::warn!("ignored a login callback with a wrong `state`");
+                continue;
+            }
             let redirect = match super::read_redirect(&url) {
                 Ok(r) => r,
                 Err(e) => {
@@ -105,18 +129,6 @@ impl CallbackServer {
                     return Err(e);
                 }
             };
-            let state = redirect.state.unwrap_or_default();
-            if state != expected_state {
-                respond(
-                    &mut socket,
-                    "400 Bad Request",
-                    "<p>This callback does not belong to the login in progress.</p>",
-                )
-                .await;
-                return Err(OAuthError::Invalid(
-                    "the login callback carried a wrong `state` (a stale or forged redirect); nothing was stored — start the login again".into(),
-                ));
-            }
             let Some(code) = redirect.code else {
                 respond(
                     &mut socket,

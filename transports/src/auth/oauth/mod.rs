@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub use device::{DeviceAuthorization, DevicePoll};
 pub use loopback::{Callback, CallbackServer};
-pub use paste::parse_pasted;
+pub use paste::{parse_pasted, pasted_issuer};
 pub use pkce::{challenge_of, random_token, Pkce};
 
 use crate::classify::redact;
@@ -52,6 +52,10 @@ pub struct OAuthConfig {
     pub token_body: BodyFormat,
     /// Extra query parameters on the authorize URL (e.g. `code=true`).
     pub extra_authorize_params: Vec<(String, String)>,
+    /// The issuer the metadata came from: an authorization response's `iss` (RFC 9207)
+    /// must name it.
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 impl OAuthConfig {
@@ -71,6 +75,7 @@ impl OAuthConfig {
             callback_port: None,
             token_body: BodyFormat::Form,
             extra_authorize_params: Vec::new(),
+            issuer: None,
         }
     }
 }
@@ -133,6 +138,17 @@ impl OAuthClient {
         Self { config, http }
     }
 
+    /// The same client with another limit on each request (30 s unless set).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        self
+    }
+
     /// Reads an issuer's metadata (`/.well-known/openid-configuration`, then
     /// `/.well-known/oauth-authorization-server`) into a config.
     pub async fn discover(
@@ -169,6 +185,16 @@ impl OAuthClient {
                             "{url} has neither `authorization_endpoint` nor `device_authorization_endpoint`"
                         )));
                     }
+                    // RFC 8414 §3.3: the metadata must be the configured issuer's own.
+                    match field("issuer") {
+                        Some(said) if same_issuer(&said, base) => {}
+                        said => {
+                            return Err(OAuthError::Invalid(format!(
+                                "{url} says its issuer is {}, not the configured {base}; check `issuer` in the provider's [oauth] table",
+                                said.map(|s| format!("`{s}`")).unwrap_or_else(|| "nothing".into())
+                            )))
+                        }
+                    }
                     return Ok(OAuthConfig {
                         client_id: client_id.to_string(),
                         client_secret: None,
@@ -182,6 +208,7 @@ impl OAuthClient {
                         callback_port: None,
                         token_body: BodyFormat::Form,
                         extra_authorize_params: Vec::new(),
+                        issuer: Some(base.to_string()),
                     });
                 }
                 Ok(r) => last = format!("{url} answered HTTP {}", r.status().as_u16()),
@@ -215,13 +242,29 @@ impl OAuthClient {
             }
             q.append_pair("response_type", "code")
                 .append_pair("client_id", &self.config.client_id)
-                .append_pair("redirect_uri", redirect_uri)
-                .append_pair("scope", &self.config.scopes.join(" "))
-                .append_pair("state", state)
+                .append_pair("redirect_uri", redirect_uri);
+            // No scopes configured: no `scope` at all (the server's default), never `scope=`.
+            if !self.config.scopes.is_empty() {
+                q.append_pair("scope", &self.config.scopes.join(" "));
+            }
+            q.append_pair("state", state)
                 .append_pair("code_challenge", &pkce.challenge)
                 .append_pair("code_challenge_method", "S256");
         }
         Ok(url.into())
+    }
+
+    /// Checks an authorization response's `iss` (RFC 9207): when both it and the expected
+    /// issuer are known they must match, or the code came from another server (a mix-up).
+    pub fn check_issuer(&self, iss: Option<&str>) -> Result<(), OAuthError> {
+        match (iss, &self.config.issuer) {
+            (Some(got), Some(expected)) if !same_issuer(got, expected) => {
+                Err(OAuthError::Invalid(format!(
+                    "the authorization response came from issuer `{got}`, not `{expected}`; nothing was stored (a mix-up or forged redirect) — run the login again"
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Exchanges an authorization code for tokens.
@@ -352,6 +395,11 @@ pub(crate) fn read_redirect(url: &reqwest::Url) -> Result<Redirect, OAuthError> 
         state: get("state").filter(|s| !s.is_empty()),
         iss: get("iss"),
     })
+}
+
+/// Issuer identifiers compare as strings, ignoring one trailing slash.
+fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 fn excerpt(text: &str) -> String {

@@ -38,6 +38,14 @@ pub fn parse_pasted(input: &str) -> Result<(String, Option<String>), OAuthError>
     }
 }
 
+/// The `iss` (RFC 9207) of a pasted redirect URL, when it has one.
+pub fn pasted_issuer(input: &str) -> Option<String> {
+    let url = reqwest::Url::parse(input.trim()).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "iss")
+        .map(|(_, v)| v.into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
