@@ -55,5 +55,9 @@ cargo fetch --locked
 echo "==> building the workspace and the sortie binary"
 cargo build --locked --workspace --all-targets
 
+echo "==> checking formatting and lints (cargo fmt, cargo clippy -D warnings)"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
 echo "==> running the tests"
 cargo test --locked --workspace --no-fail-fast
