@@ -11,5 +11,7 @@ fn main() -> std::process::ExitCode {
         let code = sortie_sandbox::launcher::main(args.collect());
         return std::process::ExitCode::from(u8::try_from(code).unwrap_or(125));
     }
+    // What Sortie starts runs as the same user: it must not read our keys through /proc.
+    sortie_sandbox::protect_owner();
     sortie::cli::main()
 }

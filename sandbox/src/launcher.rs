@@ -167,6 +167,9 @@ fn confine(spec: &Spec) -> Report {
             Err(reason) => Outcome::Missing { reason },
         })
     });
+    if spec.fs.is_some() {
+        drop_capabilities();
+    }
     let filesystem = spec
         .fs
         .as_ref()
@@ -174,6 +177,27 @@ fn confine(spec: &Spec) -> Report {
     Report {
         filesystem,
         network,
+    }
+}
+
+/// Gives up every capability, for good (bounding set first). Run as root, a confined
+/// command could otherwise read the environment of its owner and of other processes
+/// through /proc (its owner is non-dumpable, [`crate::protect_owner`], which only a
+/// capability bypasses), load modules, or reconfigure the machine. Any other user has none
+/// to drop.
+#[cfg(target_os = "linux")]
+fn drop_capabilities() {
+    use caps::CapSet;
+    for cap in caps::all() {
+        let _ = caps::drop(None, CapSet::Bounding, cap);
+    }
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
+        let _ = caps::clear(None, set);
     }
 }
 

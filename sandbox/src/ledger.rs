@@ -207,14 +207,12 @@ mod tests {
         assert_eq!(killed.len(), 1, "{killed:?}");
         assert!(killed[0].contains("shell: sleep"), "{killed:?}");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break s;
-            }
+        // Another test of this process may reap the child first (`kill_descendants` reaps
+        // every child of the caller, as the launcher it is written for): gone either way.
+        while let Ok(None) = child.try_wait() {
             assert!(Instant::now() < deadline, "the group survived the sweep");
             std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(!status.success());
+        }
         assert!(tree::group_members(pid).is_empty(), "a member survived");
         assert_eq!(std::fs::read_dir(ledger.dir()).expect("dir").count(), 0);
     }

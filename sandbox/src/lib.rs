@@ -26,3 +26,14 @@ pub use probe::{Feature, Report};
 
 /// The hidden subcommand of the `sortie` binary that runs the launcher.
 pub const LAUNCHER_ARG: &str = "__sandbox";
+
+/// Makes this process (a daemon or a `sortie run` that holds keys and tokens in memory and
+/// in its environment) non-dumpable, so that the processes it starts, which run as the
+/// same user, cannot read its `/proc/PID/environ` or `/proc/PID/mem`. A confined process
+/// run as root also loses CAP_SYS_PTRACE in the launcher, which would bypass this.
+pub fn protect_owner() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!("cannot make this process non-dumpable: {e}");
+    }
+}

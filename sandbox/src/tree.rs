@@ -164,6 +164,9 @@ pub fn terminate_launcher(pid: u32, start: Option<u64>) {
         return;
     };
     if !alive(pid, start) {
+        // The launcher is gone (its command may have killed it): what is left in its
+        // process group goes now.
+        kill_group(pid, start);
         return;
     }
     kill(pid, Signal::SIGUSR1);

@@ -358,7 +358,14 @@ impl ToolBox {
         }
         let mode = sandbox.mode();
         if policy == PermissionPolicy::Ask {
-            let line = args.get("command").and_then(Value::as_str).unwrap_or("");
+            // Control characters could hide what is being approved on a terminal.
+            let line: String = args
+                .get("command")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             let question = format!(
                 "the `{mode}` sandbox may have refused `{line}`; run it once OUTSIDE the sandbox"
             );

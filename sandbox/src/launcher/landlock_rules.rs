@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError,
-    RulesetStatus, ABI,
+    RulesetStatus, Scope, ABI,
 };
 
 use super::FsRules;
@@ -19,8 +19,9 @@ use crate::probe::Outcome;
 /// The newest file-system rights whose meaning this sandbox was written for.
 const ABI_FS: ABI = ABI::V5;
 
-/// Devices any program may write to.
-const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty"];
+/// Devices any program may write to. Not `/dev/tty`: a command could push keystrokes into
+/// the terminal of whoever started Sortie (TIOCSTI).
+const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
 
 /// Confines this process (and what it starts) to `rules`.
 pub(super) fn restrict(rules: &FsRules) -> Outcome {
@@ -54,8 +55,12 @@ fn apply(rules: &FsRules) -> Result<RulesetStatus, RulesetError> {
             grant(&real, &deny, &mut writable);
         }
     }
+    // Signals and abstract unix sockets stop at the sandbox's edge (Landlock ABI 6, where
+    // the kernel has it): a command cannot stop its owner or talk to a session bus or X.
     let status = Ruleset::default()
         .handle_access(all)?
+        .scope(Scope::Signal)?
+        .scope(Scope::AbstractUnixSocket)?
         .create()?
         .add_rules(path_beneath_rules(readable, read))?
         .add_rules(path_beneath_rules(writable, all))?

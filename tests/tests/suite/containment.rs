@@ -35,7 +35,11 @@ async fn wait_gone(pid: u32, what: &str) {
     while !gone(pid) {
         assert!(
             Instant::now() < deadline,
-            "{what} (pid {pid}) outlived its owner"
+            "{what} (pid {pid}) outlived its owner: {:?} {}",
+            sortie_sandbox::tree::stat(pid),
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ")
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -118,6 +122,12 @@ async fn the_shell_in_the_daemon_sees_no_key_and_cannot_read_the_data_dir() {
             "shell",
             json!({"command": format!("cat {}", token.display())}),
         ),
+        // The daemon is the launcher's parent: its environment and memory stay closed.
+        (
+            "c3",
+            "shell",
+            json!({"command": "d=$(cut -d' ' -f4 /proc/$PPID/stat); echo daemon=$d; tr '\\0' '\\n' < /proc/$d/environ; head -c 100 /proc/$d/mem"}),
+        ),
     ]));
     mock.push(Reply::text("done"));
     write_local_config(
@@ -147,7 +157,14 @@ async fn the_shell_in_the_daemon_sees_no_key_and_cannot_read_the_data_dir() {
         .iter()
         .filter(|e| e["type"] == "tool_result")
         .collect();
-    assert_eq!(results.len(), 2, "{events:#?}");
+    assert_eq!(results.len(), 3, "{events:#?}");
+    let proc_out = results[2]["output"].as_str().expect("proc output");
+    assert!(proc_out.contains("daemon="), "{proc_out}");
+    assert!(proc_out.contains("Permission denied"), "{proc_out}");
+    assert!(
+        !proc_out.contains("sk-host-openai-5f3a"),
+        "the daemon's environment reached the tool:\n{proc_out}"
+    );
     let env = results[0]["output"].as_str().expect("env output");
     assert!(env.contains("PATH="), "{env}");
     for secret in [
@@ -311,9 +328,11 @@ async fn kill_9_of_the_daemon_takes_the_claude_code_cli_and_its_bash_tool() {
     };
     let sh = pid_in(&sh);
     let bg = pid_in(&wait_for_file(&cwd.path().join("bg.pid")).await);
-    // The test's `claude`: the tool's shell runs below it.
+    // The daemon's `claude`: below the daemon, above the tool's shell.
+    let below_daemon = sortie_sandbox::tree::descendants(d.child.id());
     let clis: Vec<u32> = processes_running("claude")
         .into_iter()
+        .filter(|p| below_daemon.contains(p))
         .filter(|p| sortie_sandbox::tree::descendants(*p).contains(&sh))
         .collect();
     assert!(!clis.is_empty(), "no claude process above the tool's shell");

@@ -366,3 +366,45 @@ async fn a_cancelled_call_takes_its_whole_tree_even_children_that_left_its_group
     // The call future was dropped above, as a cancelled mission drops it.
     wait_gone(read_pid(&pid_file), "a setsid child of a cancelled call").await;
 }
+
+#[tokio::test]
+async fn a_confined_command_cannot_read_its_owners_environment_or_memory() {
+    // What `sortie` does at start: this test process now holds "keys" like a daemon does.
+    sortie_sandbox::protect_owner();
+    let rig = Rig::new();
+    let sandbox = rig.sandbox(SandboxMode::WorkspaceWrite);
+    let probe = "o=$(cut -d' ' -f4 /proc/$PPID/stat); \
+                 cat /proc/$o/environ >/dev/null 2>&1 && echo environ-read || echo environ-denied; \
+                 head -c 1 /proc/$o/mem >/dev/null 2>&1 && echo mem-read || echo mem-denied; \
+                 grep CapEff /proc/self/status";
+    let r = shell(&sandbox, probe).await;
+    assert!(r.output.contains("environ-denied"), "{}", r.output);
+    assert!(r.output.contains("mem-denied"), "{}", r.output);
+    if nix::unistd::geteuid().is_root() {
+        // Root in the sandbox keeps no capability that would bypass that.
+        assert!(
+            r.output.contains("CapEff:\t0000000000000000"),
+            "{}",
+            r.output
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_confined_command_cannot_signal_a_process_outside_its_sandbox() {
+    let rig = Rig::new();
+    let sandbox = rig.sandbox(SandboxMode::WorkspaceWrite);
+    let mut outside = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .expect("sleep");
+    let r = shell(&sandbox, &format!("kill -TERM {}", outside.id())).await;
+    assert_eq!(r.outcome, ToolOutcome::Error, "{}", r.output);
+    assert_eq!(
+        outside.try_wait().expect("wait"),
+        None,
+        "the signal got out"
+    );
+    let _ = outside.kill();
+    let _ = outside.wait();
+}
