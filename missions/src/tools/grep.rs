@@ -10,17 +10,27 @@ const MAX_MATCHES: usize = 200;
 const MAX_FILE: u64 = 4 * 1024 * 1024;
 const SKIP_DIRS: &[&str] = &[".git", "target", "node_modules", ".hg", ".svn"];
 
-pub(super) async fn run(cwd: &Path, args: &Value) -> Result<String, ToolError> {
+/// Searches under the path; directories in `skip` (the sandbox's denied ones) are passed by.
+pub(super) async fn run(
+    cwd: &Path,
+    args: &Value,
+    skip: Vec<std::path::PathBuf>,
+) -> Result<String, ToolError> {
     let pattern = str_arg(args, "pattern")?.to_string();
     let regex = regex::Regex::new(&pattern).map_err(|e| format!("invalid pattern: {e}"))?;
     let root = path_arg(cwd, args, "path", true)?;
     let base = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
-    tokio::task::spawn_blocking(move || search(&regex, &root, &base))
+    tokio::task::spawn_blocking(move || search(&regex, &root, &base, &skip))
         .await
         .map_err(|e| format!("grep stopped: {e}"))?
 }
 
-fn search(regex: &regex::Regex, root: &Path, base: &Path) -> Result<String, ToolError> {
+fn search(
+    regex: &regex::Regex,
+    root: &Path,
+    base: &Path,
+    skip: &[std::path::PathBuf],
+) -> Result<String, ToolError> {
     if !root.exists() {
         return Err(format!("`{}` does not exist", root.display()));
     }
@@ -31,7 +41,8 @@ fn search(regex: &regex::Regex, root: &Path, base: &Path) -> Result<String, Tool
         .into_iter()
         .filter_entry(|e| {
             !(e.file_type().is_dir()
-                && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+                && (SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref())
+                    || skip.iter().any(|d| e.path() == d)))
         });
     for entry in walker.filter_map(Result::ok) {
         if !entry.file_type().is_file() || entry.metadata().map_or(true, |m| m.len() > MAX_FILE) {
@@ -85,11 +96,11 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("target")).expect("mkdir");
         std::fs::write(dir.path().join("src/a.rs"), "fn main() {}\n// TODO: x\n").expect("write");
         std::fs::write(dir.path().join("target/b.rs"), "// TODO: built\n").expect("write");
-        let out = run(dir.path(), &json!({"pattern":"TODO"}))
+        let out = run(dir.path(), &json!({"pattern":"TODO"}), Vec::new())
             .await
             .expect("grep");
         assert_eq!(out, "src/a.rs:2: // TODO: x");
-        let err = run(dir.path(), &json!({"pattern":"("}))
+        let err = run(dir.path(), &json!({"pattern":"("}), Vec::new())
             .await
             .expect_err("bad regex");
         assert!(err.contains("invalid pattern"));

@@ -309,6 +309,9 @@ impl ToolBox {
                 args.get("path").and_then(Value::as_str).unwrap_or("")
             ));
         }
+        if let Some(refusal) = denied_path(sandbox, &args) {
+            return ToolResult::error(refusal);
+        }
         if name == "shell" {
             return self.shell(sandbox, policy, approver, &args, live).await;
         }
@@ -318,7 +321,7 @@ impl ToolBox {
                 "write_file" => files::write(cwd, &args).await,
                 "edit_file" => files::edit(cwd, &args).await,
                 "list_dir" => files::list(cwd, &args).await,
-                "grep" => grep::run(cwd, &args).await,
+                "grep" => grep::run(cwd, &args, denied_dirs(sandbox)).await,
                 other => Err(format!(
                     "unknown tool `{other}`; available: shell, read_file, write_file, edit_file, list_dir, grep"
                 )),
@@ -390,6 +393,37 @@ impl ToolBox {
         ));
         result
     }
+}
+
+/// The directories a mission's file tools stay out of: Sortie's data dir and `deny_read`,
+/// unless the working directory lies inside one (the demo's, under the data dir: the
+/// mission's own, as the sandbox grants it to commands).
+fn denied_dirs(sandbox: &Sandbox) -> Vec<PathBuf> {
+    if sandbox.mode() == SandboxMode::Off {
+        return Vec::new();
+    }
+    let cwd = sandbox
+        .cwd
+        .canonicalize()
+        .unwrap_or_else(|_| sandbox.cwd.clone());
+    sandbox
+        .data_dir
+        .iter()
+        .chain(&sandbox.policy.deny_read)
+        .filter_map(|d| d.canonicalize().ok())
+        .filter(|d| !cwd.starts_with(d))
+        .collect()
+}
+
+/// A file tool's path in a denied directory (a working directory may hold them, e.g. the
+/// home directory): refused as the sandbox refuses commands.
+fn denied_path(sandbox: &Sandbox, args: &Value) -> Option<String> {
+    let raw = args.get("path").and_then(Value::as_str)?;
+    let path = resolve_in(&sandbox.cwd, raw).ok()?;
+    let real = path.canonicalize().unwrap_or(path);
+    denied_dirs(sandbox).iter().any(|d| real.starts_with(d)).then(|| {
+        format!("sandbox: `{raw}` is in Sortie's data directory or a `deny_read` path, which the `{}` sandbox does not let the mission read or write", sandbox.mode())
+    })
 }
 
 /// Output that reads like the kernel refusing an access.
@@ -542,6 +576,48 @@ mod tests {
             .run(&sandbox, PermissionPolicy::Auto, &DenyAll, "fly", "{}")
             .await;
         assert!(r.output.contains("unknown tool `fly`"));
+    }
+
+    #[tokio::test]
+    async fn file_tools_refuse_the_data_dir_and_deny_read_paths_inside_the_working_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join(".sortie");
+        std::fs::create_dir_all(&home).expect("home");
+        std::fs::write(home.join("daemon.token"), "secret").expect("token");
+        std::fs::write(dir.path().join(".env"), "KEY=1").expect("env");
+        let mut sandbox = Sandbox::unconfined(dir.path());
+        sandbox.policy.mode = SandboxMode::WorkspaceWrite;
+        sandbox.data_dir = Some(home);
+        sandbox.policy.deny_read = vec![dir.path().join(".env")];
+        let tools = ToolBox::default();
+        for (name, args) in [
+            ("read_file", r#"{"path":".sortie/daemon.token"}"#),
+            ("list_dir", r#"{"path":".sortie"}"#),
+            ("write_file", r#"{"path":".sortie/x","content":"y"}"#),
+            ("read_file", r#"{"path":".env"}"#),
+        ] {
+            let r = tools
+                .run(&sandbox, PermissionPolicy::Auto, &DenyAll, name, args)
+                .await;
+            assert_eq!(r.outcome, ToolOutcome::Error, "{name} {args}: {}", r.output);
+            assert!(r.output.starts_with("sandbox: `"), "{}", r.output);
+            assert!(!r.output.contains("secret") && !r.output.contains("KEY=1"));
+        }
+        let r = tools
+            .run(&sandbox, PermissionPolicy::Auto, &DenyAll, "list_dir", "{}")
+            .await;
+        assert_eq!(r.outcome, ToolOutcome::Ok, "{}", r.output);
+        // Searching the working directory passes the data dir by.
+        let r = tools
+            .run(
+                &sandbox,
+                PermissionPolicy::Auto,
+                &DenyAll,
+                "grep",
+                r#"{"pattern":"secret"}"#,
+            )
+            .await;
+        assert!(!r.output.contains("daemon.token"), "{}", r.output);
     }
 
     #[tokio::test]
