@@ -170,3 +170,47 @@ impl Browser {
         panic!("too many redirects");
     }
 }
+
+/// A client of the test server, from its discovery document.
+pub async fn client_for(server: &OAuthServer) -> sortie_transports::auth::oauth::OAuthClient {
+    use sortie_transports::auth::oauth::OAuthClient;
+    let scopes = vec!["openid".into(), "offline_access".into(), "api".into()];
+    OAuthClient::new(
+        OAuthClient::discover(&server.issuer, CLIENT_ID, scopes)
+            .await
+            .expect("discovery"),
+    )
+}
+
+/// An active OAuth credential of provider `corp` holding `tokens`.
+pub fn oauth_credential(
+    id: &str,
+    tokens: &sortie_transports::auth::oauth::TokenSet,
+) -> sortie_transports::auth::Credential {
+    use sortie_transports::auth::{
+        AuthMode, Credential, CredentialId, CredentialStatus, OAuthTokens,
+    };
+    Credential {
+        id: CredentialId(id.into()),
+        provider: "corp".into(),
+        label: "test".into(),
+        auth_mode: AuthMode::OAuth,
+        api_key: None,
+        oauth: Some(OAuthTokens {
+            access_token: Some(tokens.access_token.clone()),
+            refresh_token: tokens.refresh_token.clone(),
+            expires_at: tokens.expires_at,
+            token_type: tokens.token_type.clone(),
+            scopes: tokens.scopes.clone(),
+            account_id: None,
+            issued_at: None,
+        }),
+        status: CredentialStatus::Active,
+        created_at: chrono::Utc::now(),
+        last_used: None,
+        use_count: 0,
+        refresh_count: 0,
+        last_error: None,
+        pending_revocations: Vec::new(),
+    }
+}

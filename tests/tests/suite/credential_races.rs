@@ -8,22 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sortie_tests::oauth_server::{Browser, OAuthServer, CLIENT_ID};
+use sortie_tests::oauth_server::{client_for, oauth_credential, Browser, OAuthServer, CLIENT_ID};
 use sortie_transports::auth::oauth::{CallbackServer, OAuthClient, OAuthConfig, Pkce, TokenSet};
 use sortie_transports::auth::{
-    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, OAuthTokens, Pool,
-    PoolError, Strategy,
+    Credential, CredentialId, CredentialStatus, CredentialStore, Pool, PoolError, Strategy,
 };
 use sortie_transports::ErrorClass;
-
-async fn client_for(server: &OAuthServer) -> OAuthClient {
-    let scopes = vec!["openid".into(), "offline_access".into(), "api".into()];
-    OAuthClient::new(
-        OAuthClient::discover(&server.issuer, CLIENT_ID, scopes)
-            .await
-            .expect("discovery"),
-    )
-}
 
 async fn login(client: &OAuthClient) -> TokenSet {
     let callback = CallbackServer::bind(None, "/callback").await.expect("bind");
@@ -52,32 +42,6 @@ fn store() -> (tempfile::TempDir, CredentialStore) {
     )
 }
 
-fn credential(tokens: &TokenSet) -> Credential {
-    Credential {
-        id: CredentialId("corp#1".into()),
-        provider: "corp".into(),
-        label: "race".into(),
-        auth_mode: AuthMode::OAuth,
-        api_key: None,
-        oauth: Some(OAuthTokens {
-            access_token: Some(tokens.access_token.clone()),
-            refresh_token: tokens.refresh_token.clone(),
-            expires_at: tokens.expires_at,
-            token_type: tokens.token_type.clone(),
-            scopes: tokens.scopes.clone(),
-            account_id: None,
-            issued_at: None,
-        }),
-        status: CredentialStatus::Active,
-        created_at: Utc::now(),
-        last_used: None,
-        use_count: 0,
-        refresh_count: 0,
-        last_error: None,
-        pending_revocations: Vec::new(),
-    }
-}
-
 fn stored_refresh_token(store: &CredentialStore, id: &CredentialId) -> String {
     store
         .get(id)
@@ -98,7 +62,9 @@ async fn leases_from_many_tasks_never_write_back_a_rotated_refresh_token() {
     let tokens = login(&client).await;
     let (_dir, store) = store();
     let id = CredentialId("corp#1".into());
-    store.put(&credential(&tokens)).expect("put");
+    store
+        .put(&oauth_credential("corp#1", &tokens))
+        .expect("put");
     let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("corp", client));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,7 +123,9 @@ async fn a_cooldown_or_needs_reauth_set_while_leasing_is_not_undone() {
     let tokens = login(&client).await;
     let (_dir, store) = store();
     let id = CredentialId("corp#1".into());
-    store.put(&credential(&tokens)).expect("put");
+    store
+        .put(&oauth_credential("corp#1", &tokens))
+        .expect("put");
     let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("corp", client));
     let stop = Arc::new(AtomicBool::new(false));
     let mut leasers = Vec::new();
@@ -189,7 +157,7 @@ fn signal(server: &OAuthServer, signal: nix::sys::signal::Signal) {
 
 /// A credential whose access token has expired: the next lease must refresh it.
 fn expired(tokens: &TokenSet) -> Credential {
-    let mut c = credential(tokens);
+    let mut c = oauth_credential("corp#1", tokens);
     if let Some(o) = c.oauth.as_mut() {
         o.expires_at = Some(Utc::now() - chrono::Duration::seconds(5));
     }

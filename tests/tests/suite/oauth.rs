@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sortie_tests::oauth_server::{Browser, OAuthServer, CLIENT_ID};
+use sortie_tests::oauth_server::{client_for, oauth_credential, Browser, OAuthServer, CLIENT_ID};
 use sortie_tests::{MockProvider, Reply};
 use sortie_transports::auth::oauth::{
     parse_pasted, CallbackServer, OAuthClient, OAuthConfig, OAuthError, Pkce, TokenSet,
@@ -17,15 +17,6 @@ use sortie_transports::auth::{
     PoolError, Strategy,
 };
 use sortie_transports::{classify, ErrorClass, Secret};
-
-async fn client_for(server: &OAuthServer) -> OAuthClient {
-    let scopes = vec!["openid".into(), "offline_access".into(), "api".into()];
-    OAuthClient::new(
-        OAuthClient::discover(&server.issuer, CLIENT_ID, scopes)
-            .await
-            .expect("discovery"),
-    )
-}
 
 /// A full loopback login: returns the tokens.
 async fn loopback_login(client: &OAuthClient) -> TokenSet {
@@ -64,32 +55,6 @@ fn store() -> (tempfile::TempDir, CredentialStore) {
         dir,
         CredentialStore::new(db.open_tree("credentials").expect("tree")),
     )
-}
-
-fn oauth_credential(id: &str, tokens: &TokenSet) -> Credential {
-    Credential {
-        id: CredentialId(id.into()),
-        provider: "corp".into(),
-        label: "test".into(),
-        auth_mode: AuthMode::OAuth,
-        api_key: None,
-        oauth: Some(OAuthTokens {
-            access_token: Some(tokens.access_token.clone()),
-            refresh_token: tokens.refresh_token.clone(),
-            expires_at: tokens.expires_at,
-            token_type: tokens.token_type.clone(),
-            scopes: tokens.scopes.clone(),
-            account_id: None,
-            issued_at: None,
-        }),
-        status: CredentialStatus::Active,
-        created_at: Utc::now(),
-        last_used: None,
-        use_count: 0,
-        refresh_count: 0,
-        last_error: None,
-        pending_revocations: Vec::new(),
-    }
 }
 
 #[tokio::test]

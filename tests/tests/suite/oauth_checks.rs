@@ -4,22 +4,13 @@
 
 use std::time::Duration;
 
-use sortie_tests::oauth_server::{Browser, OAuthServer, CLIENT_ID};
+use sortie_tests::oauth_server::{client_for, Browser, OAuthServer, CLIENT_ID};
 use sortie_tests::{MockProvider, Reply};
 use sortie_transports::auth::oauth::{
     parse_pasted, pasted_issuer, CallbackServer, DeviceAuthorization, OAuthClient, OAuthConfig,
     OAuthError, Pkce,
 };
 use sortie_transports::Secret;
-
-async fn client_for(server: &OAuthServer) -> OAuthClient {
-    let scopes = vec!["openid".into(), "offline_access".into(), "api".into()];
-    OAuthClient::new(
-        OAuthClient::discover(&server.issuer, CLIENT_ID, scopes)
-            .await
-            .expect("discovery"),
-    )
-}
 
 #[tokio::test]
 async fn a_callback_with_a_wrong_state_is_ignored_and_the_login_still_completes() {
