@@ -31,6 +31,10 @@ struct State {
     /// True once text of the current assistant message was streamed; a message whose text
     /// never streamed (one that ended before anyone watched) is printed whole.
     streamed: bool,
+    /// What streamed of the current message: when it is not the message's start (a client
+    /// that began following mid-message missed the first deltas), the whole message is
+    /// printed after it.
+    streamed_text: String,
     /// The running tool's output line that has no end yet.
     partial: String,
 }
@@ -66,6 +70,7 @@ impl Live {
             let _ = write!(out, "{text}");
             state.mid_line = !text.ends_with('\n');
             state.streamed = true;
+            state.streamed_text.push_str(text);
             return;
         }
         let prints = match update {
@@ -185,14 +190,22 @@ impl Live {
             }
             MissionEvent::AssistantMessage { content, .. } => {
                 let text = sortie_transports::text_of(content);
-                if !state.streamed && !text.is_empty() {
+                // Only the end of it streamed here: its start went by before we followed.
+                let missed_start = state.streamed
+                    && text.len() > state.streamed_text.len()
+                    && text.ends_with(state.streamed_text.as_str());
+                if (!state.streamed || missed_start) && !text.is_empty() {
                     let _ = writeln!(out, "{}", text.trim_end());
                 }
                 state.streamed = false;
+                state.streamed_text.clear();
             }
             // A new attempt (after an interruption): text streamed before it never
             // became a message, so the next message is printed whole if need be.
-            MissionEvent::Status { .. } => state.streamed = false,
+            MissionEvent::Status { .. } => {
+                state.streamed = false;
+                state.streamed_text.clear();
+            }
             MissionEvent::Error { class, message, .. } => {
                 let class = class.map(|c| format!("[{c}] ")).unwrap_or_default();
                 let _ = out.flush();
@@ -225,5 +238,62 @@ fn wait_on(update: &Update) {
             name, arguments, ..
         } => spinner::wait_for(&ToolBox::summary(name, arguments)),
         Update::ToolOutput { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sortie_missions::{MissionId, StoredEvent};
+    use sortie_transports::{ContentBlock, StopReason};
+
+    fn shown(updates: &[Update]) -> String {
+        let live = Live {
+            style: Style::plain(),
+            state: Mutex::new(State::default()),
+        };
+        let mut out = Vec::new();
+        let mut state = State::default();
+        for u in updates {
+            live.print(&mut state, &mut out, u);
+        }
+        String::from_utf8(out).expect("utf8")
+    }
+
+    fn message(mission: MissionId, text: &str) -> Update {
+        Update::Event {
+            mission,
+            event: StoredEvent {
+                seq: 5,
+                at: chrono::Utc::now(),
+                event: MissionEvent::AssistantMessage {
+                    turn: 1,
+                    content: vec![ContentBlock::Text { text: text.into() }],
+                    stop_reason: StopReason::EndTurn,
+                },
+            },
+        }
+    }
+
+    fn delta(mission: MissionId, text: &str) -> Update {
+        Update::TextDelta {
+            mission,
+            turn: 1,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_message_whose_start_streamed_before_we_followed_is_printed_whole() {
+        let m = MissionId::new();
+        let out = shown(&[delta(m, "ether"), message(m, "done together")]);
+        assert!(out.contains("done together"), "{out:?}");
+        // Streamed whole: printed once.
+        let out = shown(&[
+            delta(m, "done "),
+            delta(m, "together"),
+            message(m, "done together"),
+        ]);
+        assert_eq!(out.matches("done together").count(), 1, "{out:?}");
     }
 }
