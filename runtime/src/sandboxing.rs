@@ -70,6 +70,7 @@ pub fn template(home: &Path, config: &Config) -> Sandbox {
         env: env_policy(&config.tools, &config.providers),
         ledger: ledger(home),
         unavailable: unavailable(),
+        required: Vec::new(),
     }
 }
 

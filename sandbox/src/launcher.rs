@@ -41,6 +41,9 @@ pub struct Spec {
     /// Apply, print a [`crate::Report`] as JSON, and exit without running anything.
     #[serde(default)]
     pub probe: bool,
+    /// Features that must come out enforced, or the program is not run.
+    #[serde(default)]
+    pub require: Vec<Feature>,
 }
 
 /// Landlock's input: what may be written, what may never be read.
@@ -98,6 +101,13 @@ fn run(spec: Spec, program: OsString, args: Vec<OsString>) -> i32 {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         return 0;
     }
+    if let Some(why) = unmet(&spec, &report) {
+        eprintln!(
+            "sortie sandbox: {why}; `{}` is not run less confined than the mission was told",
+            program.to_string_lossy()
+        );
+        return LAUNCHER_FAILED;
+    }
     let mut signals =
         match signal_hook::iterator::Signals::new([SIGUSR1, SIGINT, SIGTERM, SIGHUP, SIGQUIT]) {
             Ok(s) => s,
@@ -144,6 +154,24 @@ fn run(spec: Spec, program: OsString, args: Vec<OsString>) -> i32 {
         }
         Err(_) => LAUNCHER_FAILED,
     }
+}
+
+/// The first required feature that did not come out enforced, said.
+#[cfg(target_os = "linux")]
+fn unmet(spec: &Spec, report: &Report) -> Option<String> {
+    spec.require.iter().find_map(|f| {
+        let (name, outcome) = match f {
+            Feature::Landlock => ("file-system confinement (Landlock)", &report.filesystem),
+            Feature::Netns => ("the network namespace", &report.network),
+        };
+        match outcome {
+            Some(Outcome::Enforced) => None,
+            Some(Outcome::Partial { reason } | Outcome::Missing { reason }) => Some(format!(
+                "{name} was enforced when the mission started and is not now ({reason})"
+            )),
+            None => Some(format!("{name} was not applied")),
+        }
+    })
 }
 
 /// Applies what the spec asks, network first (a user namespace needs its maps written

@@ -22,7 +22,7 @@ pub mod tree;
 pub use env::EnvPolicy;
 pub use ledger::{Ledger, Tracked};
 pub use policy::{Sandbox, SandboxMode, SandboxPolicy};
-pub use probe::{Feature, Report};
+pub use probe::{Feature, Outcome, Report};
 
 /// The hidden subcommand of the `sortie` binary that runs the launcher.
 pub const LAUNCHER_ARG: &str = "__sandbox";

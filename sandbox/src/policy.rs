@@ -99,6 +99,10 @@ pub struct Sandbox {
     pub ledger: Option<Ledger>,
     /// Features treated as missing (`SORTIE_SANDBOX_UNAVAILABLE`, to see the degraded path).
     pub unavailable: Vec<Feature>,
+    /// Features the probe found enforced for this mission: a launcher that cannot apply one
+    /// of them refuses to run its program rather than run it less confined than the model
+    /// was told.
+    pub required: Vec<Feature>,
 }
 
 impl Sandbox {
@@ -117,6 +121,7 @@ impl Sandbox {
             env: EnvPolicy::default(),
             ledger: None,
             unavailable: Vec::new(),
+            required: Vec::new(),
         }
     }
 
@@ -145,12 +150,23 @@ impl Sandbox {
                 })
             }
         };
+        let isolate_network = !network && !self.policy.network;
+        let require = self
+            .required
+            .iter()
+            .copied()
+            .filter(|f| match f {
+                Feature::Landlock => fs.is_some(),
+                Feature::Netns => isolate_network,
+            })
+            .collect();
         Spec {
             parent: std::process::id(),
             fs,
-            isolate_network: !network && !self.policy.network,
+            isolate_network,
             disable: self.unavailable.clone(),
             probe: false,
+            require,
         }
     }
 

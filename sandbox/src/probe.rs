@@ -103,6 +103,7 @@ impl Sandbox {
             };
         };
         spec.probe = true;
+        spec.require.clear();
         // Probe in a directory that exists whatever the mission's state.
         if let Some(fs) = &mut spec.fs {
             fs.writable.retain(|p| p.exists());

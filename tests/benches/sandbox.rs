@@ -29,6 +29,7 @@ fn sandbox(home: &Path, cwd: &Path, launcher: &Path, mode: SandboxMode, network:
         env: EnvPolicy::default(),
         ledger: Some(Ledger::open(home.join("processes")).expect("ledger")),
         unavailable: Vec::new(),
+        required: Vec::new(),
     }
 }
 

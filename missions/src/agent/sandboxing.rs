@@ -43,7 +43,7 @@ impl MissionRunner {
         id: &MissionId,
         mission: &Mission,
     ) -> Result<(Sandbox, TempDir, String), RunError> {
-        let sandbox = self.sandbox_for(mission);
+        let mut sandbox = self.sandbox_for(mission);
         let temp = if self.sandbox.is_some() {
             if let Err(e) = create_private_dir(&sandbox.tmpdir) {
                 self.record(
@@ -63,6 +63,16 @@ impl MissionRunner {
         // A transport that runs tools itself needs the network for its own API.
         let needs_network = self.transport.runs_tools();
         let report = sandbox.probe(needs_network).await;
+        // What the probe found in force must stay in force for every process of the run.
+        use sortie_sandbox::{Feature, Outcome};
+        let enforced = |o: &Option<Outcome>| matches!(o, Some(Outcome::Enforced));
+        sandbox.required = [
+            (Feature::Landlock, enforced(&report.filesystem)),
+            (Feature::Netns, enforced(&report.network)),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
         let mut warnings = report.warnings(sandbox.mode());
         if needs_network && !sandbox.policy.network {
             warnings.push(format!(

@@ -46,6 +46,7 @@ impl Rig {
             env: EnvPolicy::default(),
             ledger: Some(Ledger::open(self.home.path().join("processes")).expect("ledger")),
             unavailable: Vec::new(),
+            required: Vec::new(),
         }
     }
 
@@ -407,4 +408,22 @@ async fn a_confined_command_cannot_signal_a_process_outside_its_sandbox() {
     );
     let _ = outside.kill();
     let _ = outside.wait();
+}
+
+#[tokio::test]
+async fn a_launcher_that_cannot_apply_what_the_mission_was_promised_runs_nothing() {
+    let rig = Rig::new();
+    let mut sandbox = rig.sandbox(SandboxMode::WorkspaceWrite);
+    // The probe found Landlock in force; this launch cannot apply it.
+    sandbox.required = vec![Feature::Landlock];
+    sandbox.unavailable = vec![Feature::Landlock];
+    let r = shell(&sandbox, &format!("echo x > {}", rig.out("f").display())).await;
+    assert_eq!(r.outcome, ToolOutcome::Error, "{}", r.output);
+    assert!(
+        r.output
+            .contains("was enforced when the mission started and is not now"),
+        "{}",
+        r.output
+    );
+    assert!(!rig.out("f").exists(), "the command ran unconfined");
 }
