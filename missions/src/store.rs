@@ -653,7 +653,7 @@ mod tests {
             store.db.flush().expect("flush");
             m.id
         };
-        let store = Store::open(dir.path()).expect("reopen");
+        let store = reopen(dir.path()).expect("reopen");
         let m = store.mission(&id).expect("mission");
         assert_eq!((m.event_count, m.status), (3, MissionStatus::Running));
         let next = store
@@ -667,9 +667,34 @@ mod tests {
         assert_eq!(next.seq, 3, "the repaired event must not be overwritten");
     }
 
+    /// Opens the store again after a handle on it dropped. sled lets go of its file lock
+    /// a moment after the last handle drops (its flusher thread ends on its own), so a
+    /// reopen at once can meet `Locked` on a loaded machine: wait that out, bounded.
+    pub(crate) fn reopen(dir: &Path) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// A record as written in the `missions` tree, opened without the store.
     fn written_record(store_dir: &Path, id: &MissionId) -> Mission {
-        let db = sled::Config::new().path(store_dir).open().expect("sled");
+        // As in `reopen`: the store's own handle may still hold the lock for a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::Config::new().path(store_dir).open() {
+                Ok(db) => break db,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("sled: {e}"),
+            }
+        };
         let raw = db.open_tree("missions").expect("tree").get(id.as_bytes());
         serde_json::from_slice(&raw.expect("get").expect("record")).expect("decode")
     }
@@ -909,15 +934,7 @@ mod tests {
                 .expect("insert");
             store.db().flush().expect("flush");
         }
-        // sled lets go of its file lock a moment after the last handle drops.
-        let mut err = Store::open(dir.path()).err().expect("must refuse");
-        for _ in 0..100 {
-            if !matches!(err, StoreError::Locked { .. }) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            err = Store::open(dir.path()).err().expect("must refuse");
-        }
+        let err = reopen(dir.path()).err().expect("must refuse");
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
         assert!(err.to_string().contains("newer sortie"), "{err}");
     }
