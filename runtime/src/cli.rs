@@ -507,7 +507,11 @@ pub fn transport_for(
     provider: &ResolvedProvider,
     credentials: Option<Credentials>,
 ) -> anyhow::Result<Arc<dyn Transport>> {
-    Ok(match provider.kind {
+    let key_var = provider
+        .api_key_var
+        .clone()
+        .filter(|_| credentials.is_none());
+    let transport: Arc<dyn Transport> = match provider.kind {
         ProviderKind::ClaudeCode => {
             let settings = provider
                 .claude_code
@@ -557,7 +561,12 @@ pub fn transport_for(
             config.idle_timeout = provider.idle_timeout;
             Arc::new(OpenAiChat::new(config)?)
         }
-    })
+    };
+    Ok(crate::key_hint::naming_the_key(
+        transport,
+        &provider.name,
+        key_var,
+    ))
 }
 
 fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {

@@ -14,6 +14,7 @@ pub mod config_limits;
 pub mod config_redact;
 pub mod daemon;
 pub mod demo;
+mod key_hint;
 mod live;
 pub mod loopback;
 pub mod models_cmd;

@@ -137,3 +137,55 @@ async fn an_anthropic_base_url_works_with_or_without_v1_and_a_404_names_the_url(
         err.message
     );
 }
+
+#[tokio::test]
+async fn a_401_on_a_key_from_the_environment_names_the_variable() {
+    let mock = MockProvider::start().await;
+    mock.repeat(Reply::error(
+        401,
+        r#"{"error":{"message":"Incorrect API key provided"}}"#,
+    ));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    sortie_tests::write_local_config(
+        home.path(),
+        &mock.base_url(),
+        "api_key_env = \"SORTIE_TEST_GATEWAY_KEY\"",
+    );
+    let mut cmd = sortie_tests::sortie(home.path());
+    cmd.args(["run", "--json", "hello"])
+        .current_dir(cwd.path())
+        .env("SORTIE_TEST_GATEWAY_KEY", "sk-from-env-123456");
+    let out = sortie_tests::run_to_end(cmd).await;
+    let all = format!(
+        "{}{}",
+        sortie_tests::text(&out.stdout),
+        sortie_tests::text(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert_eq!(mock.hits(), 1, "a key from the environment is not retried");
+    assert!(all.contains("$SORTIE_TEST_GATEWAY_KEY"), "{all}");
+    assert!(!all.contains("sk-from-env-123456"), "{all}");
+}
+
+#[tokio::test]
+async fn a_chat_completions_404_names_the_url_streamed_or_whole() {
+    use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
+    let mock = MockProvider::start().await;
+    let wrong = format!("{}/proxy", mock.root_url());
+    for stream in [true, false] {
+        mock.push(Reply::error(404, "Not Found"));
+        let mut config = OpenAiChatConfig::new(&wrong);
+        config.stream = stream;
+        config.idle_timeout = Duration::from_secs(10);
+        let err = complete(&OpenAiChat::new(config).expect("transport"), request())
+            .await
+            .expect_err("404");
+        assert!(
+            err.message.contains(&format!("{wrong}/chat/completions"))
+                && err.message.contains("base_url"),
+            "stream = {stream}: {}",
+            err.message
+        );
+    }
+}

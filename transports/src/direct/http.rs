@@ -207,15 +207,22 @@ pub(crate) async fn send(
     let mut url = response.url().clone();
     url.set_query(None);
     let failure = read_failure(response).await;
-    let mut error = TransportError::from_http(failure.status, &failure.headers, &failure.body);
-    if failure.status == 404 {
-        // A wrong base_url shows up as a bare 404: say which URL was not found.
-        error.message = format!(
-            "{} (at {url}; check the provider's base_url)",
-            error.message
-        );
+    Err(failure.error_at(url.as_str()))
+}
+
+impl HttpFailure {
+    /// The failure as a transport error; a 404 names the URL that was not found, which is
+    /// how a wrong `base_url` shows up.
+    pub fn error_at(&self, url: &str) -> TransportError {
+        let mut error = TransportError::from_http(self.status, &self.headers, &self.body);
+        if self.status == 404 {
+            error.message = format!(
+                "{} (at {url}; check the provider's base_url)",
+                error.message
+            );
+        }
+        error
     }
-    Err(error)
 }
 
 /// A provider's SSE wire format, turned into transport events one SSE event at a time.

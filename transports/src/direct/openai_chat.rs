@@ -222,9 +222,10 @@ fn refuses_streaming(e: &TransportError) -> bool {
 fn map_openai_error(error: OpenAIError, base_url: &str) -> TransportError {
     match error {
         OpenAIError::Boxed(inner) => match inner.downcast::<HttpFailure>() {
-            Ok(failure) => {
-                TransportError::from_http(failure.status, &failure.headers, &failure.body)
-            }
+            Ok(failure) => failure.error_at(&format!(
+                "{}/chat/completions",
+                base_url.trim_end_matches('/')
+            )),
             Err(other) => match other.downcast::<TransportError>() {
                 Ok(e) => *e,
                 Err(other) => TransportError::new(ErrorClass::Network, other.to_string()),
