@@ -14,33 +14,31 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 
-if ! command -v tmux >/dev/null 2>&1; then
-  echo "==> installing tmux (the TUI's end-to-end test drives the real binary inside it)"
+# ensure COMMAND PACKAGE WHY: installs the Debian package PACKAGE when COMMAND is missing.
+ensure() {
+  local cmd=$1 pkg=$2 why=$3
+  if command -v "$cmd" >/dev/null 2>&1; then return 0; fi
+  echo "==> installing $pkg ($why)"
   if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q tmux >/dev/null \
-      || { $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q tmux >/dev/null; }
+    local sudo=""
+    if [ "$(id -u)" != "0" ]; then sudo="sudo -n"; fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$pkg" >/dev/null \
+      || { $sudo apt-get update -q >/dev/null \
+           && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$pkg" >/dev/null; } \
+      || true
   fi
-  if ! command -v tmux >/dev/null 2>&1; then
-    echo "error: tmux is needed for the TUI's end-to-end test; install it (apt-get install tmux, brew install tmux) and run this again" >&2
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    echo "error: $cmd is needed ($why); install the package $pkg (or its equivalent) and run this again" >&2
     exit 1
   fi
-fi
-tmux -V
+}
 
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "==> installing python3 (the sandbox's network test runs a small Python client inside it)"
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""
-    if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
-    $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3 >/dev/null
-  fi
-  if ! command -v python3 >/dev/null 2>&1; then
-    echo "error: python3 is needed for the sandbox's network test; install it and run this again" >&2
-    exit 1
-  fi
-fi
+ensure tmux tmux "the TUI's end-to-end test drives the real binary inside it"
+tmux -V
+ensure python3 python3 "the sandbox's network test runs a small Python client inside it"
+ensure dbus-daemon dbus-daemon "the OS keyring test runs a private session bus"
+ensure dbus-send dbus-bin "the OS keyring test waits for the Secret Service on its bus"
+ensure gnome-keyring-daemon gnome-keyring "the OS keyring test keeps the store's key in a real Secret Service"
 
 echo "==> installing the test OAuth authorization server (oidc-provider, pinned in package-lock.json)"
 npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error

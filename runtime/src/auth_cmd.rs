@@ -13,8 +13,8 @@ use sortie_transports::auth::oauth::{
     parse_pasted, pasted_issuer, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce,
     TokenSet,
 };
+use sortie_transports::auth::os_keyring::sealer_for_store;
 use sortie_transports::auth::presets::Flow;
-use sortie_transports::auth::sealed::Sealer;
 use sortie_transports::auth::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, CredentialSummary,
     Credentials, OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
@@ -100,11 +100,11 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
     })
 }
 
-/// The credential tree, sealed with the key beside the store (`store.key`); records
-/// written before sealing are sealed now.
+/// The credential tree, sealed with the store's key (in the OS keyring, or `store.key`
+/// beside the store); records written before sealing are sealed now.
 pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
     let tree = store.db().open_tree("credentials")?;
-    let sealer = Sealer::from_key_file(&key_path(store.path())).map_err(anyhow::Error::msg)?;
+    let sealer = sealer_for_store(&key_path(store.path())).map_err(anyhow::Error::msg)?;
     let creds = CredentialStore::sealed(tree, Arc::new(sealer));
     creds.seal_all()?;
     Ok(creds)

@@ -18,14 +18,9 @@ use crate::render::Style;
 
 /// How stored secrets are kept, for `auth list` / `auth status`.
 pub fn at_rest_note(home: &Path) -> String {
-    let key = key_path(&home.join("store"));
-    if key.exists() {
-        format!(
-            "secrets: encrypted at rest (ChaCha20-Poly1305), key in {} (owner-only)",
-            key.display()
-        )
-    } else {
-        "secrets: none stored yet (they are encrypted at rest when stored)".into()
+    match sortie_transports::auth::os_keyring::key_place(&key_path(&home.join("store"))) {
+        Some(place) => format!("secrets: encrypted at rest (ChaCha20-Poly1305), key {place}"),
+        None => "secrets: none stored yet (they are encrypted at rest when stored)".into(),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod anthropic_wire;
 pub mod claude;
 pub mod daemon;
+pub mod keyring;
 pub mod mock;
 pub mod oauth_server;
 pub mod responses_wire;
@@ -55,6 +56,8 @@ pub fn sortie(home: &std::path::Path) -> Command {
         .env_remove("SORTIE_LOG")
         // Tests start daemons themselves (see `daemon::DaemonProc`) or test autostart on purpose.
         .env("SORTIE_AUTOSTART", "0")
+        // Never the keyring of the person running the tests (see `keyring::SecretService`).
+        .env("SORTIE_KEYRING", "off")
         .stdin(std::process::Stdio::null());
     cmd
 }

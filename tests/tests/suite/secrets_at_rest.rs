@@ -8,7 +8,12 @@ use std::process::Stdio;
 const KEY: &str = "sk-at-rest-0123456789-secret";
 
 fn add_key(home: &Path) -> std::process::Output {
-    let mut child = sortie_tests::sortie(home)
+    add_key_with(sortie_tests::sortie(home), KEY)
+}
+
+/// `sortie auth add-key local` with `key` on its stdin.
+pub(super) fn add_key_with(mut cmd: std::process::Command, key: &str) -> std::process::Output {
+    let mut child = cmd
         .args(["auth", "add-key", "local"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -19,7 +24,7 @@ fn add_key(home: &Path) -> std::process::Output {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(format!("{KEY}\n").as_bytes())
+        .write_all(format!("{key}\n").as_bytes())
         .expect("write the key");
     child.wait_with_output().expect("add-key")
 }

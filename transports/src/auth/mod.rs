@@ -3,6 +3,7 @@
 
 mod credential;
 pub mod oauth;
+pub mod os_keyring;
 mod pool;
 pub mod presets;
 pub mod sealed;

@@ -1,27 +1,29 @@
 //! Credentials at rest: each stored record is sealed with ChaCha20-Poly1305 under a key
-//! kept outside the store, in an owner-only key file beside it (`store.key`). A record
-//! written before sealing existed is read as it is and sealed at its next write.
+//! kept outside the store: in the OS keyring when one answers (see [`super::os_keyring`]),
+//! else in an owner-only key file beside it (`store.key`). A record written before sealing
+//! existed is read as it is and sealed at its next write.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// The first bytes of a sealed record (a plain record is JSON and starts with `{`).
 const MAGIC: &[u8] = b"SRT1";
-const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 
 /// Seals and opens credential records with one key.
 pub struct Sealer {
     key: LessSafeKey,
     rng: SystemRandom,
-    origin: PathBuf,
+    /// Where the key is kept, as a person reads it: "in /x/store.key, owner-only".
+    origin: String,
 }
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sealer({})", self.origin.display())
+        write!(f, "Sealer({})", self.origin)
     }
 }
 
@@ -43,21 +45,23 @@ impl Sealer {
                 bytes.len()
             ));
         }
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
-            .map_err(|_| format!("the key in {} is not usable", path.display()))?;
+        Self::from_key(&bytes, format!("in {}, owner-only", path.display()))
+    }
+
+    /// A sealer over `key` (32 bytes), kept where `origin` says.
+    pub(crate) fn from_key(key: &[u8], origin: String) -> Result<Self, String> {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, key)
+            .map_err(|_| format!("the key {origin} is not usable"))?;
         Ok(Self {
             key: LessSafeKey::new(key),
-            rng,
-            origin: path.to_path_buf(),
+            rng: SystemRandom::new(),
+            origin,
         })
     }
 
     /// Where the key is kept, for `auth status`.
     pub fn describe(&self) -> String {
-        format!(
-            "encrypted at rest (ChaCha20-Poly1305; key in {}, owner-only)",
-            self.origin.display()
-        )
+        format!("encrypted at rest (ChaCha20-Poly1305; key {})", self.origin)
     }
 
     /// `MAGIC`, a random nonce, and the ciphertext with its tag.
@@ -98,8 +102,8 @@ impl Sealer {
             .open_in_place(nonce, Aad::from(MAGIC), &mut body)
             .map_err(|_| {
                 format!(
-                    "it was sealed with another key than {} (restore that key file, or log in again)",
-                    self.origin.display()
+                    "it was sealed with another key than the one {} (restore that key, or log in again)",
+                    self.origin
                 )
             })?;
         Ok(plain.to_vec())
@@ -111,10 +115,16 @@ pub fn is_sealed(raw: &[u8]) -> bool {
     raw.starts_with(MAGIC)
 }
 
-fn create_key(path: &Path, rng: &SystemRandom) -> Result<Vec<u8>, String> {
+/// 32 random bytes for a new key.
+pub(crate) fn new_key(rng: &SystemRandom) -> Result<Vec<u8>, String> {
     let mut key = vec![0u8; KEY_LEN];
     rng.fill(&mut key)
         .map_err(|_| "no randomness for a key".to_string())?;
+    Ok(key)
+}
+
+fn create_key(path: &Path, rng: &SystemRandom) -> Result<Vec<u8>, String> {
+    let key = new_key(rng)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
