@@ -189,3 +189,30 @@ async fn a_chat_completions_404_names_the_url_streamed_or_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_wait_longer_than_the_cap_is_not_waited_for_on_a_single_key() {
+    // The test policy caps waits at 3 s; the provider asks for 5 s, then for 2.5 s twice.
+    for asks in [&["5"][..], &["2.5", "2.5"][..]] {
+        let rig = Rig::new(&[credential(1, AuthMode::ApiKey)]).await;
+        for secs in asks {
+            rig.mock.push(Reply::error_with_headers(
+                429,
+                &[("retry-after", secs)],
+                r#"{"error":{"message":"slow down"}}"#,
+            ));
+        }
+        rig.mock.push(Reply::text("done"));
+        let started = std::time::Instant::now();
+        let (m, events) = rig.run(rig.runner(rig.chat())).await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(3_900),
+            "asked {asks:?}: waited {took:?} past the 3 s cap; {:?}",
+            outcomes(&events)
+        );
+        assert_eq!(m.status, MissionStatus::Failed, "asked {asks:?}");
+        let error = m.error.unwrap_or_default();
+        assert!(error.contains("slow down"), "{error}");
+    }
+}
