@@ -23,11 +23,17 @@ impl DaemonProc {
 
     /// As [`DaemonProc::start`], with these variables in the daemon's environment.
     pub async fn start_with_env(home: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(home, &[], env).await
+    }
+
+    /// `sortie serve ARGS...` with these variables in the daemon's environment.
+    pub async fn start_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let _ = std::fs::remove_file(home.join("daemon.json"));
         let log = std::fs::File::create(home.join("test-daemon.log")).expect("log file");
         let child = crate::sortie(home)
             .envs(env.iter().copied())
             .arg("serve")
+            .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -246,6 +246,8 @@ async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
         .max(idle / 20)
         .min(Duration::from_secs(5));
     let mut quiet_since = std::time::Instant::now();
+    // Whether a schedule will fire, read again only when the schedules changed.
+    let mut scheduled_as_of: Option<(u64, bool)> = None;
     loop {
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return,
@@ -258,11 +260,19 @@ async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
         }
         let (running, queued) = daemon.supervisor.counts();
         let now = chrono::Utc::now();
-        let scheduled = daemon
-            .store
-            .schedules()
-            .map(|(all, _)| all.iter().any(|s| !s.paused && s.next_run.is_some()))
-            .unwrap_or(true);
+        let generation = daemon.store.schedules_generation();
+        let scheduled = match scheduled_as_of {
+            Some((seen, scheduled)) if seen == generation => scheduled,
+            _ => {
+                let scheduled = daemon
+                    .store
+                    .schedules()
+                    .map(|(all, _)| all.iter().any(|s| !s.paused && s.next_run.is_some()))
+                    .unwrap_or(true);
+                scheduled_as_of = Some((generation, scheduled));
+                scheduled
+            }
+        };
         let last = daemon
             .last_request
             .load(std::sync::atomic::Ordering::Relaxed);

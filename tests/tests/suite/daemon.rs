@@ -830,3 +830,59 @@ async fn ask_without_a_terminal_is_denied_at_once_through_the_daemon() {
     assert_eq!(result["outcome"], "denied", "{result}");
     assert!(!cwd.path().join("nope.txt").exists());
 }
+
+/// An idle daemon stays up while a schedule will fire, and exits once the last one is
+/// paused (the idle check reads the schedules again only when they change).
+#[tokio::test]
+async fn an_idle_daemon_waits_for_its_schedules_and_exits_once_they_are_paused() {
+    let (_mock, home, cwd) = local_setup("").await;
+    let d = DaemonProc::start_with(home.path(), &["--idle-exit", "2"], &[]).await;
+    let (h, c) = (home.path().to_path_buf(), cwd.path().to_path_buf());
+    let added = tokio::task::spawn_blocking(move || {
+        run_cli(
+            &h,
+            &c,
+            &[
+                "schedule",
+                "add",
+                "--cron",
+                "0 3 * * *",
+                "--json",
+                "nightly",
+            ],
+        )
+    })
+    .await
+    .expect("join");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let id = serde_json::from_slice::<Value>(&added.stdout).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let pid = u64::from(d.child.id());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(alive(pid), "the daemon left although a schedule will fire");
+    let h = home.path().to_path_buf();
+    let paused = tokio::task::spawn_blocking(move || run_cli(&h, &h, &["schedule", "pause", &id]))
+        .await
+        .expect("join");
+    assert!(
+        paused.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paused.stderr)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon stayed up with nothing to do: {}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(d.log().contains("idle for 2s"), "{}", d.log());
+}

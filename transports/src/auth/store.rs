@@ -98,7 +98,7 @@ impl CredentialStore {
     pub fn put(&self, credential: &Credential) -> Result<(), StoreError> {
         let raw = self.encode(credential)?;
         self.tree.insert(credential.id.0.as_bytes(), raw)?;
-        self.tree.flush()?;
+        durable(&self.tree)?;
         Ok(())
     }
 
@@ -132,7 +132,7 @@ impl CredentialStore {
     ) -> Result<Option<Credential>, StoreError> {
         let updated = self.update_unflushed(id, change)?;
         if updated.is_some() {
-            self.tree.flush()?;
+            durable(&self.tree)?;
         }
         Ok(updated)
     }
@@ -165,7 +165,7 @@ impl CredentialStore {
 
     pub fn remove(&self, id: &CredentialId) -> Result<bool, StoreError> {
         let existed = self.tree.remove(id.0.as_bytes())?.is_some();
-        self.tree.flush()?;
+        durable(&self.tree)?;
         Ok(existed)
     }
 
@@ -280,7 +280,7 @@ impl PendingLogins {
         let raw = serde_json::to_vec(login)
             .map_err(|e| StoreError::Corrupt(login.state.clone(), e.to_string()))?;
         self.tree.insert(login.state.as_bytes(), raw)?;
-        self.tree.flush()?;
+        durable(&self.tree)?;
         Ok(())
     }
 
@@ -316,8 +316,21 @@ impl PendingLogins {
 
     pub fn remove(&self, state: &str) -> Result<(), StoreError> {
         self.tree.remove(state.as_bytes())?;
-        self.tree.flush()?;
+        durable(&self.tree)?;
         Ok(())
+    }
+}
+
+/// Flushes `tree` to disk. On a multi-threaded tokio runtime the wait for the disk happens
+/// with the worker handed off (`block_in_place`), so the runtime's other tasks (the API,
+/// other missions' streams) go on meanwhile; elsewhere it simply waits.
+fn durable(tree: &sled::Tree) -> sled::Result<usize> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| tree.flush())
+        }
+        _ => tree.flush(),
     }
 }
 
@@ -406,6 +419,44 @@ mod tests {
         );
         for secret in ["very-secret-1", "very-secret-2", "very-secret-3"] {
             assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    /// The durable writes hand the worker off on a multi-threaded runtime and simply wait
+    /// on a current-thread one (where `block_in_place` would panic) or outside any runtime.
+    #[test]
+    fn durable_writes_work_on_every_kind_of_runtime_and_outside_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = sled::Config::new()
+            .temporary(true)
+            .path(dir.path().join("db"))
+            .open()
+            .expect("db");
+        let logins = PendingLogins::new(db.open_tree("oauth_sessions").expect("tree"));
+        logins
+            .put(&pending("outside", "corp", 10))
+            .expect("outside a runtime");
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        current
+            .block_on(async { logins.put(&pending("current", "corp", 10)) })
+            .expect("current");
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("rt");
+        let logins = std::sync::Arc::new(logins);
+        let l = logins.clone();
+        multi
+            .block_on(async move {
+                tokio::spawn(async move { l.put(&pending("worker", "corp", 10)) })
+                    .await
+                    .expect("join")
+            })
+            .expect("multi");
+        for state in ["outside", "current", "worker"] {
+            assert!(logins.get(state).expect("get").is_some(), "{state}");
         }
     }
 }
