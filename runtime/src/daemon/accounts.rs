@@ -93,8 +93,9 @@ fn login_json(id: &str, e: &LoginEntry) -> Value {
     v
 }
 
-fn config(d: &Daemon) -> ApiResult<Config> {
-    Config::load(&d.home).map_err(ApiError::bad_request)
+/// The config as the file now says (parsed again only when it changed).
+fn config(d: &Daemon) -> ApiResult<std::sync::Arc<Config>> {
+    d.supervisor.config().map_err(ApiError::bad_request)
 }
 
 fn failed(e: anyhow::Error) -> ApiError {

@@ -18,7 +18,6 @@ use sortie_missions::{MissionEvent, MissionId, MissionStatus, StoreError, Update
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{accounts, Daemon};
-use crate::config::Config;
 use crate::run_cmd::{self, NewMission, ResumeRequest};
 use crate::schedule_cmd;
 
@@ -240,7 +239,7 @@ async fn create_mission(
         }
     }
     super::http_limits::admit(&d)?;
-    let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
         .map_err(super::http_limits::request_error)?;
     let id = mission.id;
@@ -552,7 +551,7 @@ fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
             format!("mission {id} is already queued or running"),
         ));
     }
-    let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     super::http_limits::admit(d)?;
     let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
         .map_err(super::http_limits::request_error)?;
@@ -648,7 +647,7 @@ async fn add_schedule(
     let req: schedule_cmd::NewSchedule = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"missed\", \"overlap\", \"jitter\"}}"))
     })?;
-    let config = Config::load(&d.home).map_err(ApiError::bad_request)?;
+    let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let s = schedule_cmd::build(&config, req, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     d.store.put_schedule(&s)?;

@@ -84,6 +84,12 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// `config.toml` as the file now says, parsed again only when it changed: what the API
+    /// handlers read, so a request does not read and parse the file each time.
+    pub fn config(&self) -> Result<Arc<crate::config::Config>, crate::config::ConfigError> {
+        self.config.load()
+    }
+
     pub fn new(home: PathBuf, store: Store, pool: Arc<Pool>, limits: Limits) -> Arc<Self> {
         let (updates, _) = broadcast::channel(8192);
         Arc::new(Self {
