@@ -286,11 +286,7 @@ fn message_of(status: u16, text: &str, parsed: &ErrorBody) -> String {
     };
     let mut message = format!("{status_part}{}", redact(&detail));
     if message.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
+        message.truncate(crate::text::head(&message, MAX_MESSAGE).len());
         message.push_str(" …");
     }
     message
