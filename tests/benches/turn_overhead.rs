@@ -162,7 +162,7 @@ async fn main() {
     println!("|{}|", "-".repeat(header.len() - 2));
     let (raw_p50, r) = row("bare HTTP: same streamed answer", raw);
     println!("{r}");
-    let (turn_p50, r) = row("sortie turn (stream, store, 2 flushes)", turn_times);
+    let (turn_p50, r) = row("sortie turn (stream, store, flushes)", turn_times);
     println!("{r}");
     println!(
         "{}",
