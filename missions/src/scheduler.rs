@@ -685,10 +685,14 @@ mod tests {
         let now = t("2026-11-23T10:00:00Z");
         let mut s = Schedule::new(None, Timing::every("1h").expect("ok"), template(), now);
         s.jitter_secs = 120;
+        let mut delays = std::collections::BTreeSet::new();
         for _ in 0..50 {
             s.plan_after(now);
             let delay = s.next_run.expect("next") - t("2026-11-23T11:00:00Z");
             assert!((0..=120).contains(&delay.num_seconds()), "{delay}");
+            delays.insert(delay.num_seconds());
         }
+        // 50 draws from 121 values: all the same (no jitter at all) has odds of 121^-49.
+        assert!(delays.len() > 1, "no jitter applied: {delays:?}");
     }
 }

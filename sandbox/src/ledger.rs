@@ -75,12 +75,7 @@ impl Ledger {
     /// Opens (creating it owner-only) the directory of records.
     pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        }
+        crate::create_private_dir(&dir)?;
         Ok(Self { dir })
     }
 

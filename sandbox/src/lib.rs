@@ -15,12 +15,14 @@
 pub mod env;
 pub mod launcher;
 mod ledger;
+mod owner_only;
 mod policy;
 mod probe;
 pub mod tree;
 
 pub use env::EnvPolicy;
 pub use ledger::{Ledger, Tracked};
+pub use owner_only::create_private_dir;
 pub use policy::{Sandbox, SandboxMode, SandboxPolicy};
 pub use probe::{Feature, Outcome, Report};
 

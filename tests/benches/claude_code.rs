@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use sortie_tests::anthropic_wire::{turn, Block};
 use sortie_tests::claude::{claude_bin, claude_env};
+use sortie_tests::stats::percentile;
 use sortie_tests::MockProvider;
 use sortie_transports::auth::{Credentials, StaticKey};
 use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig, HomeDir};
@@ -23,7 +24,7 @@ fn ms(d: Duration) -> f64 {
 fn summary(mut samples: Vec<Duration>) -> (f64, f64, f64, f64) {
     samples.sort();
     let mean = samples.iter().map(|d| ms(*d)).sum::<f64>() / samples.len() as f64;
-    let at = |q: f64| ms(samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]);
+    let at = |q: f64| ms(percentile(&samples, q));
     (
         mean,
         at(0.5),

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use sortie_missions::{
     MissionEvent, MissionRunner, MissionSpec, MissionStatus, PermissionPolicy, Store, Update,
 };
+use sortie_tests::stats::percentile;
 use sortie_tests::{MockProvider, Reply};
 use sortie_transports::direct::{OpenAiChat, OpenAiChatConfig};
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,7 @@ fn stats(mut samples: Vec<Duration>) -> (f64, f64, f64, f64) {
     samples.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let mean = samples.iter().map(|d| us(*d)).sum::<f64>() / samples.len() as f64;
-    let pick = |q: f64| us(samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]);
+    let pick = |q: f64| us(percentile(&samples, q));
     (
         mean,
         pick(0.50),
@@ -161,7 +162,7 @@ async fn main() {
     println!("|{}|", "-".repeat(header.len() - 2));
     let (raw_p50, r) = row("bare HTTP: same streamed answer", raw);
     println!("{r}");
-    let (turn_p50, r) = row("sortie turn (stream, store, 2 flushes)", turn_times);
+    let (turn_p50, r) = row("sortie turn (stream, store, flushes)", turn_times);
     println!("{r}");
     println!(
         "{}",

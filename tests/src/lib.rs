@@ -1,6 +1,7 @@
 //! Test support for Sortie: mock providers on loopback with fault injection, and a handle
 //! on the real `sortie` binary.
 
+pub mod accounts;
 pub mod anthropic_wire;
 pub mod claude;
 pub mod daemon;

@@ -286,11 +286,7 @@ fn message_of(status: u16, text: &str, parsed: &ErrorBody) -> String {
     };
     let mut message = format!("{status_part}{}", redact(&detail));
     if message.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE;
-        while !message.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        message.truncate(cut);
+        message.truncate(crate::text::head(&message, MAX_MESSAGE).len());
         message.push_str(" …");
     }
     message
@@ -547,17 +543,27 @@ mod properties {
             prop_assert!(verdict.message.len() <= MAX_MESSAGE + 4);
         }
 
-        /// JSON-shaped bodies with arbitrary strings in the usual fields, too.
+        /// JSON-shaped bodies with arbitrary strings in the usual fields, too: whatever they
+        /// say, a 401 is an expired credential, a rate limit carries the wait the verdict
+        /// read, and the message stays bounded.
         #[test]
         fn classify_never_panics_on_error_shaped_json(
-            status in 0u16..1000,
+            status in prop_oneof![Just(401u16), Just(429u16), 0u16..1000],
             kind in ".{0,30}",
             message in ".{0,300}",
             retry in ".{0,30}",
         ) {
             let body = serde_json::json!({"type": "error", "error": {"type": kind, "message": message, "code": kind}}).to_string();
             let headers = vec![("retry-after".to_string(), retry.clone()), ("x-ratelimit-reset-tokens".to_string(), retry)];
-            let _ = classify(status, &headers, body.as_bytes());
+            let verdict = describe(status, &headers, body.as_bytes());
+            prop_assert_eq!(classify(status, &headers, body.as_bytes()), verdict.class);
+            prop_assert!(verdict.message.len() <= MAX_MESSAGE + 4);
+            if status == 401 {
+                prop_assert_eq!(verdict.class, ErrorClass::AuthExpired);
+            }
+            if let ErrorClass::RateLimited { retry_after } = verdict.class {
+                prop_assert_eq!(retry_after, verdict.retry_after);
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod held_secrets;
 pub mod process;
 mod secret;
 pub mod sse;
+pub mod text;
 mod turn;
 mod types;
 

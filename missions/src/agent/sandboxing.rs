@@ -2,7 +2,7 @@
 //! temp dir of its own, probed once per run so that what the machine lacks is said (a
 //! `warning` event) and the system prompt describes what is really enforced.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sortie_sandbox::Sandbox;
 
@@ -45,7 +45,7 @@ impl MissionRunner {
     ) -> Result<(Sandbox, TempDir, String), RunError> {
         let mut sandbox = self.sandbox_for(mission);
         let temp = if self.sandbox.is_some() {
-            if let Err(e) = create_private_dir(&sandbox.tmpdir) {
+            if let Err(e) = sortie_sandbox::create_private_dir(&sandbox.tmpdir) {
                 self.record(
                     id,
                     MissionEvent::Warning {
@@ -88,12 +88,4 @@ impl MissionRunner {
         let text = sandbox.describe(&report);
         Ok((sandbox, temp, text))
     }
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }

@@ -187,11 +187,7 @@ pub fn render(messages: &[Message]) -> String {
         if t.len() <= n {
             t.to_string()
         } else {
-            let mut cut = n;
-            while !t.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            format!("{} […]", &t[..cut])
+            format!("{} […]", sortie_transports::text::head(t, n))
         }
     };
     let mut out = String::new();

@@ -29,11 +29,7 @@ fn cut(text: &mut String, keep: usize) {
         return;
     }
     let total = text.len();
-    let mut at = keep;
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    text.truncate(at);
+    text.truncate(sortie_transports::text::head(text, keep).len());
     text.push_str(&format!(
         "\n[… cut by sortie: this was {total} bytes; one stored event holds at most {} bytes ([daemon.limits] max_event_bytes)]",
         MAX_EVENT_BYTES.load(Ordering::SeqCst)

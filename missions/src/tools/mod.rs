@@ -233,11 +233,7 @@ impl ToolBox {
         };
         let mut line = format!("{name}: {detail}");
         if line.len() > 160 {
-            let mut cut = 157;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
+            line.truncate(sortie_transports::text::head(&line, 157).len());
             line.push_str("...");
         }
         line
@@ -480,20 +476,10 @@ pub fn cap(text: String) -> String {
         return text;
     }
     let keep = MAX_OUTPUT / 2;
-    let mut head_end = keep;
-    while !text.is_char_boundary(head_end) {
-        head_end -= 1;
-    }
-    let mut tail_start = text.len() - keep;
-    while !text.is_char_boundary(tail_start) {
-        tail_start += 1;
-    }
-    let omitted = tail_start - head_end;
-    format!(
-        "{}\n[... output truncated: {omitted} bytes omitted ...]\n{}",
-        &text[..head_end],
-        &text[tail_start..]
-    )
+    let head = sortie_transports::text::head(&text, keep);
+    let tail = sortie_transports::text::tail(&text, keep);
+    let omitted = text.len() - head.len() - tail.len();
+    format!("{head}\n[... output truncated: {omitted} bytes omitted ...]\n{tail}")
 }
 
 /// A path argument resolved inside the working directory.

@@ -44,16 +44,49 @@ async fn reports_exit_code_and_both_streams() {
 async fn dropping_a_running_command_kills_its_children_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("survived");
-    let command = format!("(sleep 1; touch {}) & sleep 30", marker.display());
+    let pid_file = dir.path().join("child");
+    // The child says its pid once it runs, then outlives the call unless it is killed.
+    let command = format!(
+        "sh -c 'echo $$ > {}.tmp; mv {0}.tmp {0}; sleep 1; touch {}; sleep 30' & sleep 30",
+        pid_file.display(),
+        marker.display()
+    );
     let tools = ToolBox::default();
     let call = shell(&tools, dir.path(), json!({ "command": command }));
-    // Cancel the call the way a cancelled mission does: drop it mid-run.
-    let _ = tokio::time::timeout(Duration::from_millis(300), call).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let child = {
+        let mut call = std::pin::pin!(call);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            tokio::select! {
+                r = &mut call => panic!("the command ended on its own: {}", r.output),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+            if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+                break pid.trim().parse::<i32>().expect("pid");
+            }
+            assert!(Instant::now() < deadline, "the child never started");
+        }
+        // Cancel the call the way a cancelled mission does: drop it mid-run.
+    };
     assert!(
-        !marker.exists(),
+        gone_within(child, Duration::from_secs(5)).await,
         "a child of the cancelled command kept running"
     );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!marker.exists(), "a child of the cancelled command ran on");
+}
+
+/// Waits (bounded) for `pid` to stop running: a SIGKILL lands at once, but a loaded machine
+/// may take a moment to reap.
+async fn gone_within(pid: i32, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    while running(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
 
 #[tokio::test]
@@ -63,7 +96,7 @@ async fn a_command_past_its_timeout_is_killed_with_its_children_and_keeps_its_ou
     let r = shell(
         &ToolBox::default(),
         dir.path(),
-        json!({"command":"echo partial; sleep 30 & sleep 30; echo never", "timeout_secs": 1}),
+        json!({"command":"echo partial; sleep 30 & echo $! > pid; sleep 30; echo never", "timeout_secs": 1}),
     )
     .await;
     assert_eq!(r.outcome, ToolOutcome::TimedOut);
@@ -72,6 +105,15 @@ async fn a_command_past_its_timeout_is_killed_with_its_children_and_keeps_its_ou
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the timeout did not end the command"
+    );
+    let child: i32 = std::fs::read_to_string(dir.path().join("pid"))
+        .expect("the background child's pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(
+        gone_within(child, Duration::from_secs(5)).await,
+        "the background `sleep 30` outlived the timed-out command"
     );
 }
 

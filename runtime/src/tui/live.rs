@@ -46,13 +46,8 @@ impl MissionView {
 /// Appends live tool output, keeping only its last [`TOOL_OUTPUT_KEPT`] bytes.
 pub(super) fn push_tool_output(kept: &mut String, text: &str) {
     kept.push_str(text);
-    if kept.len() > TOOL_OUTPUT_KEPT {
-        let mut cut = kept.len() - TOOL_OUTPUT_KEPT;
-        while !kept.is_char_boundary(cut) {
-            cut += 1;
-        }
-        kept.drain(..cut);
-    }
+    let cut = kept.len() - sortie_transports::text::tail(kept, TOOL_OUTPUT_KEPT).len();
+    kept.drain(..cut);
 }
 
 /// What of the streaming text to render: all of it when scrolled, else (past 16 KB) from a
@@ -63,13 +58,10 @@ fn live_tail(v: &MissionView) -> &str {
     if v.scroll > 0 || text.len() <= TAIL {
         return text;
     }
-    let mut cut = text.len() - TAIL;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    match text[cut..].find("\n\n") {
-        Some(i) => &text[cut + i + 2..],
-        None => &text[cut..],
+    let tail = sortie_transports::text::tail(text, TAIL);
+    match tail.find("\n\n") {
+        Some(i) => &tail[i + 2..],
+        None => tail,
     }
 }
 

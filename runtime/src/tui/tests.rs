@@ -459,16 +459,35 @@ fn every_screen_fits_80_by_24_and_a_tiny_terminal_does_not_panic() {
     let mut app = app();
     app.apply(Msg::Accounts(accounts()));
     app.apply(Msg::Schedules(schedules()));
+    // At 80×24 the tab bar is whole on the first row and the key hints end whole on the
+    // last (the missions screen's hints take all 80 columns: one more would cut them).
+    let fits = |app: &App| {
+        let screen = draw(app, 80, 24);
+        let rows: Vec<&str> = screen.lines().map(|l| l.trim_matches('"')).collect();
+        assert_eq!(rows.len(), 24, "{screen}");
+        assert!(
+            rows[0].contains("1 Missions  2 Accounts  3 Schedules"),
+            "{screen}"
+        );
+        let hints = rows[23].trim_end();
+        assert!(
+            hints.ends_with("? help") || hints.ends_with("q quit"),
+            "{screen}"
+        );
+    };
     for screen in ['1', '2', '3'] {
         key(&mut app, KeyCode::Char(screen));
-        for (w, h) in [(80, 24), (20, 5), (1, 1)] {
+        fits(&app);
+        for (w, h) in [(20, 5), (1, 1)] {
             draw(&app, w, h);
         }
     }
     key(&mut app, KeyCode::Char('1'));
     open_conversation(&mut app);
+    fits(&app);
     key(&mut app, KeyCode::Char('?'));
-    for (w, h) in [(80, 24), (20, 5), (1, 1)] {
+    fits(&app);
+    for (w, h) in [(20, 5), (1, 1)] {
         draw(&app, w, h);
     }
 }

@@ -4,6 +4,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use sortie_tests::accounts::{sortie_with_input, stored_credential};
 use sortie_tests::daemon::DaemonProc;
 use sortie_tests::oauth_server::{Browser, OAuthServer, CLIENT_ID};
 use sortie_tests::sortie;
@@ -216,21 +217,14 @@ async fn account_lifecycle(with_daemon: bool) {
 
 #[tokio::test]
 async fn add_key_reads_stdin_and_never_shows_the_key() {
+    const KEY: &str = "sk-test-secret-key-987654";
     let home = tempfile::tempdir().expect("home");
-    let mut cmd = tokio::process::Command::from(sortie(home.path()));
-    cmd.args(["auth", "add-key", "openai", "--label", "work"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"sk-test-secret-key-987654\n")
-        .await
-        .expect("write");
-    let out = child.wait_with_output().await.expect("wait");
+    let h = home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        sortie_with_input(&h, &["auth", "add-key", "openai", "--label", "work"], KEY)
+    })
+    .await
+    .expect("join");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -244,6 +238,9 @@ async fn add_key_reads_stdin_and_never_shows_the_key() {
     assert!(!serde_json::to_string(&list)
         .expect("json")
         .contains("987654"));
+    // What was stored is the key as typed: not trimmed further, not with its newline.
+    let stored = stored_credential(home.path(), "openai#1");
+    assert_eq!(stored.api_key.as_ref().map(|k| k.expose()), Some(KEY));
 }
 
 #[tokio::test]

@@ -249,20 +249,48 @@ fn garbage_lines_are_warnings_and_partial_stream_events_are_ignored() {
 #[test]
 fn every_fixture_parses_without_panicking_and_truncated_lines_are_tolerated() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/claude-code-2.1.328");
+    let mut fixtures = 0;
     for entry in std::fs::read_dir(dir).expect("dir") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "jsonl") {
             continue;
         }
+        fixtures += 1;
+        let name = path.display();
         let text = std::fs::read_to_string(&path).expect("read");
+        let mut whole = StreamJsonParser::new();
+        let expected: Vec<TransportEvent> = text.lines().flat_map(|l| whole.line(l)).collect();
         let mut parser = StreamJsonParser::new();
+        let mut events = Vec::new();
+        let mut cuts = 0;
         for line in text.lines() {
-            // Every prefix of every line: a CLI killed mid-write.
+            // The first half of each line first: a CLI killed mid-write.
             let cut: String = line.chars().take(line.chars().count() / 2).collect();
-            let _ = parser.line(&cut);
-            let _ = parser.line(line);
+            if !cut.trim().is_empty() {
+                cuts += 1;
+                let said = parser.line(&cut);
+                assert!(
+                    matches!(&said[..], [TransportEvent::Warning(_)]),
+                    "{name}: a cut line must be one warning, got {said:?}"
+                );
+            }
+            events.extend(parser.line(line));
         }
+        // The cut lines change nothing else: the whole lines read as they do alone.
+        assert_eq!(events, expected, "{name}");
+        assert_eq!(
+            parser.garbage_lines(),
+            whole.garbage_lines() + cuts,
+            "{name}"
+        );
+        assert_eq!(parser.session(), whole.session(), "{name}");
+        assert_eq!(
+            format!("{:?}", parser.ended()),
+            format!("{:?}", whole.ended()),
+            "{name}"
+        );
     }
+    assert!(fixtures >= 10, "only {fixtures} fixtures found");
 }
 
 #[test]

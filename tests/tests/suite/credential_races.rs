@@ -3,6 +3,7 @@
 //! endpoint is an outage (not a revoked login), and short-lived tokens are not refreshed on
 //! every lease.
 
+use sortie_tests::accounts::temp_credential_store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,15 +34,6 @@ async fn login(client: &OAuthClient) -> TokenSet {
         .expect("exchange")
 }
 
-fn store() -> (tempfile::TempDir, CredentialStore) {
-    let dir = tempfile::tempdir().expect("dir");
-    let db = sled::open(dir.path().join("db")).expect("sled");
-    (
-        dir,
-        CredentialStore::new(db.open_tree("credentials").expect("tree")),
-    )
-}
-
 fn stored_refresh_token(store: &CredentialStore, id: &CredentialId) -> String {
     store
         .get(id)
@@ -60,7 +52,7 @@ async fn leases_from_many_tasks_never_write_back_a_rotated_refresh_token() {
     let server = OAuthServer::start(600).await;
     let client = client_for(&server).await;
     let tokens = login(&client).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     store
         .put(&oauth_credential("corp#1", &tokens))
@@ -121,7 +113,7 @@ async fn a_cooldown_or_needs_reauth_set_while_leasing_is_not_undone() {
     let server = OAuthServer::start(600).await;
     let client = client_for(&server).await;
     let tokens = login(&client).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     store
         .put(&oauth_credential("corp#1", &tokens))
@@ -170,7 +162,7 @@ async fn a_hung_token_endpoint_is_an_outage_that_keeps_the_login_active() {
     let server = OAuthServer::start(600).await;
     let client = client_for(&server).await;
     let tokens = login(&client).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     store.put(&expired(&tokens)).expect("put");
     let client = client.with_timeout(Duration::from_secs(2));
@@ -252,7 +244,7 @@ async fn a_token_endpoint_that_is_down_keeps_the_login_and_the_refresh_succeeds_
     let server = OAuthServer::start(600).await;
     let client = client_for(&server).await;
     let tokens = login(&client).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     store.put(&expired(&tokens)).expect("put");
     let mut outage = Outage::new(&server.issuer);
@@ -284,7 +276,7 @@ async fn a_token_endpoint_that_is_down_keeps_the_login_and_the_refresh_succeeds_
 
 #[tokio::test]
 async fn a_refused_connection_or_a_5xx_is_an_outage_and_invalid_grant_is_not() {
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     let tokens = TokenSet {
         access_token: sortie_transports::Secret::new("old-access"),
@@ -337,7 +329,7 @@ async fn short_lived_tokens_are_not_refreshed_on_every_lease_nor_by_an_idle_pool
     let server = OAuthServer::start(8).await;
     let client = client_for(&server).await;
     let tokens = login(&client).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     store.put(&expired(&tokens)).expect("put");
     let pool = Pool::new(store.clone(), Strategy::FillFirst).with_oauth("corp", client);

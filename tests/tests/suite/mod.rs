@@ -13,6 +13,7 @@ mod credential_races;
 mod daemon;
 mod daemon_faults;
 mod daemon_floods;
+mod daemon_refusals;
 mod daemon_trust;
 mod disk_full;
 mod faults;

@@ -3,6 +3,7 @@
 //! refresh with rotation, revocation, single-flight refresh, and what a provider API answers
 //! for an expired token.
 
+use sortie_tests::accounts::temp_credential_store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,7 @@ use sortie_transports::auth::oauth::{
     parse_pasted, CallbackServer, OAuthClient, OAuthConfig, OAuthError, Pkce, TokenSet,
 };
 use sortie_transports::auth::{
-    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, OAuthTokens, Pool,
-    PoolError, Strategy,
+    AuthMode, Credential, CredentialId, CredentialStatus, OAuthTokens, Pool, PoolError, Strategy,
 };
 use sortie_transports::{classify, ErrorClass, Secret};
 
@@ -46,15 +46,6 @@ async fn loopback_login(client: &OAuthClient) -> TokenSet {
         )
         .await
         .expect("exchange")
-}
-
-fn store() -> (tempfile::TempDir, CredentialStore) {
-    let dir = tempfile::tempdir().expect("dir");
-    let db = sled::open(dir.path().join("db")).expect("sled");
-    (
-        dir,
-        CredentialStore::new(db.open_tree("credentials").expect("tree")),
-    )
 }
 
 #[tokio::test]
@@ -239,7 +230,7 @@ async fn a_hundred_callers_hitting_an_expired_token_cause_exactly_one_refresh() 
     let server = OAuthServer::start(600).await;
     let client = client_for(&server).await;
     let tokens = loopback_login(&client).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     store
         .put(&oauth_credential("corp#1", &tokens))
         .expect("put");
@@ -287,7 +278,7 @@ async fn a_hundred_callers_hitting_an_expired_token_cause_exactly_one_refresh() 
 async fn invalid_grant_marks_needs_reauth_once_and_never_loops() {
     let server = OAuthServer::start(60).await;
     let client = client_for(&server).await;
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let mut tokens = loopback_login(&client).await;
     tokens.refresh_token = Some(Secret::new("not-a-real-refresh-token"));
     tokens.expires_at = Some(Utc::now() - chrono::Duration::seconds(10));
@@ -319,7 +310,7 @@ async fn invalid_grant_marks_needs_reauth_once_and_never_loops() {
 
 #[tokio::test]
 async fn an_expired_token_without_a_refresh_token_is_never_sent() {
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let tokens = TokenSet {
         access_token: Secret::new("expired-at"),
         refresh_token: None,
@@ -343,7 +334,7 @@ async fn an_expired_token_without_a_refresh_token_is_never_sent() {
 
 #[tokio::test]
 async fn bad_token_endpoints_leave_the_stored_credential_unchanged() {
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let tokens = TokenSet {
         access_token: Secret::new("old-access"),
         refresh_token: Some(Secret::new("old-refresh")),
@@ -422,7 +413,7 @@ async fn transports_send_the_leased_credential_by_its_auth_mode_and_rotate() {
     };
     use sortie_transports::{complete, Message, TurnRequest};
 
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     store
         .put(&key_credential(
             "claude#1",
@@ -518,7 +509,7 @@ async fn oauth_clients_are_resolved_on_the_first_refresh_only() {
 
     let mock = MockProvider::start().await;
     mock.repeat(Reply::json(serde_json::json!({"access_token": "fresh", "refresh_token": "rotated", "expires_in": 3600})));
-    let (_dir, store) = store();
+    let (_dir, store) = temp_credential_store();
     let tokens = TokenSet {
         access_token: Secret::new("current"),
         refresh_token: Some(Secret::new("refresh")),

@@ -6,7 +6,7 @@
 use sortie_tests::keyring::SecretService;
 use sortie_tests::{MockProvider, Reply};
 
-use super::secrets_at_rest::add_key_with;
+use sortie_tests::accounts::with_input;
 
 const KEY: &str = "sk-in-the-keyring-0123456789";
 
@@ -27,7 +27,9 @@ async fn the_stores_key_lives_in_the_os_keyring_when_one_answers() {
         .await
         .expect("join");
 
-    let added = add_key_with(sortie_in(&service, &h), KEY);
+    let mut add = sortie_in(&service, &h);
+    add.args(["auth", "add-key", "local"]);
+    let added = with_input(add, KEY);
     assert!(added.status.success(), "{added:?}");
     assert!(
         !h.join("store.key").exists(),

@@ -1,32 +1,14 @@
 //! Secrets at rest, through the real binary: every file in the store is owner-only, stored
 //! keys and tokens are sealed with the key file beside the store, and `auth status` says so.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
+
+use sortie_tests::accounts::sortie_with_input;
 
 const KEY: &str = "sk-at-rest-0123456789-secret";
 
 fn add_key(home: &Path) -> std::process::Output {
-    add_key_with(sortie_tests::sortie(home), KEY)
-}
-
-/// `sortie auth add-key local` with `key` on its stdin.
-pub(super) fn add_key_with(mut cmd: std::process::Command, key: &str) -> std::process::Output {
-    let mut child = cmd
-        .args(["auth", "add-key", "local"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{key}\n").as_bytes())
-        .expect("write the key");
-    child.wait_with_output().expect("add-key")
+    sortie_with_input(home, &["auth", "add-key", "local"], KEY)
 }
 
 fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -88,20 +70,7 @@ async fn stored_keys_are_sealed_in_owner_only_files_and_auth_status_says_how() {
 }
 
 fn reconnect_with_key(home: &Path, key: &str) -> std::process::Output {
-    let mut child = sortie_tests::sortie(home)
-        .args(["auth", "reconnect", "local#1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{key}\n").as_bytes())
-        .expect("write the key");
-    child.wait_with_output().expect("reconnect")
+    sortie_with_input(home, &["auth", "reconnect", "local#1"], key)
 }
 
 #[tokio::test]

@@ -156,7 +156,7 @@ impl ClaudeCode {
                     ));
                 }
                 // The root holds every mission's CLI state: owner-only too.
-                create_private_dir(root).map_err(|e| {
+                sortie_sandbox::create_private_dir(root).map_err(|e| {
                     TransportError::new(
                         ErrorClass::InvalidRequest,
                         format!("cannot create {}: {e}", root.display()),
@@ -165,7 +165,7 @@ impl ClaudeCode {
                 root.join(key)
             }
         };
-        create_private_dir(&dir).map_err(|e| {
+        sortie_sandbox::create_private_dir(&dir).map_err(|e| {
             TransportError::new(
                 ErrorClass::InvalidRequest,
                 format!("cannot create the Claude Code home {}: {e}", dir.display()),
@@ -273,8 +273,7 @@ impl ClaudeCode {
                     let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                     t.push_str(&String::from_utf8_lossy(&buf[..n]));
                     if t.len() > STDERR_TAIL * 2 {
-                        let cut = t.len() - STDERR_TAIL;
-                        let cut = (cut..t.len()).find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+                        let cut = t.len() - crate::text::tail(&t, STDERR_TAIL).len();
                         t.drain(..cut);
                     }
                 }
@@ -415,11 +414,8 @@ impl Run {
         if tail.is_empty() {
             return String::new();
         }
-        let start = tail.len().saturating_sub(STDERR_TAIL);
-        let start = (start..tail.len())
-            .find(|i| tail.is_char_boundary(*i))
-            .unwrap_or(0);
-        format!("; stderr: {}", crate::classify::redact(&tail[start..]))
+        let tail = crate::text::tail(tail, STDERR_TAIL);
+        format!("; stderr: {}", crate::classify::redact(tail))
     }
 }
 
@@ -501,17 +497,6 @@ fn running_as_root() -> bool {
     }
     #[cfg(not(unix))]
     false
-}
-
-/// Creates `dir` (and parents) readable by its owner only.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
 
 impl Transport for ClaudeCode {
