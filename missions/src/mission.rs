@@ -106,6 +106,23 @@ pub struct MissionSpec {
     pub sandbox: Option<SandboxMode>,
 }
 
+#[cfg(test)]
+impl MissionSpec {
+    /// A spec for this crate's own tests: `prompt` to the local provider, one turn, `auto`.
+    pub(crate) fn for_tests(prompt: &str) -> Self {
+        Self {
+            prompt: prompt.into(),
+            provider: "local".into(),
+            model: "m".into(),
+            transport: "openai-compatible".into(),
+            cwd: "/".into(),
+            policy: crate::PermissionPolicy::Auto,
+            max_turns: 1,
+            sandbox: None,
+        }
+    }
+}
+
 /// A mission's record: a summary kept up to date from its event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mission {

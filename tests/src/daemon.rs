@@ -171,6 +171,27 @@ impl DaemonProc {
         self.send(r).await
     }
 
+    /// Polls a schedule's runs until `skipped` of them were skipped (up to 30 s); returns
+    /// the runs and the first skipped one.
+    pub async fn wait_skipped_runs(&self, id: &str, skipped: usize) -> (Vec<Value>, Value) {
+        let started = Instant::now();
+        loop {
+            let (_, s) = self.get(&format!("/schedules/{id}")).await;
+            let runs = s["runs"].as_array().cloned().unwrap_or_default();
+            let skips: Vec<&Value> = runs.iter().filter(|r| r["outcome"] == "skipped").collect();
+            if skips.len() >= skipped.max(1) {
+                let first = skips[0].clone();
+                return (runs, first);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "timed out; the schedule so far: {s:#}\ndaemon log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls the mission's events until `done` says so (up to 30 s).
     pub async fn wait_events(&self, id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let started = Instant::now();

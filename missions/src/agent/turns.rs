@@ -61,7 +61,7 @@ pub(crate) fn session_holds_pending(events: &[StoredEvent]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MissionId, MissionSpec, PermissionPolicy};
+    use crate::{MissionId, MissionSpec};
     use sortie_transports::StopReason;
 
     fn at(seq: u64, event: MissionEvent) -> StoredEvent {
@@ -73,16 +73,7 @@ mod tests {
     }
 
     fn mission(turns: u32) -> Mission {
-        let spec = MissionSpec {
-            prompt: "p".into(),
-            provider: "local".into(),
-            model: "m".into(),
-            transport: "openai-compatible".into(),
-            cwd: "/".into(),
-            policy: PermissionPolicy::Auto,
-            max_turns: 1,
-            sandbox: None,
-        };
+        let spec = MissionSpec::for_tests("p");
         let mut m = Mission::new(MissionId::new(), spec, chrono::Utc::now());
         m.turns = turns;
         m

@@ -84,7 +84,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MissionEvent, MissionSpec, PermissionPolicy};
+    use crate::{MissionEvent, MissionSpec};
 
     #[tokio::test]
     async fn pages_follow_the_cursor_and_filters_apply() {
@@ -93,16 +93,7 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..5 {
             let m = store
-                .create_mission(MissionSpec {
-                    prompt: format!("p{i}"),
-                    provider: "local".into(),
-                    model: "m".into(),
-                    transport: "openai-compatible".into(),
-                    cwd: "/".into(),
-                    policy: PermissionPolicy::Auto,
-                    max_turns: 1,
-                    sandbox: None,
-                })
+                .create_mission(MissionSpec::for_tests(&format!("p{i}")))
                 .expect("create");
             ids.push(m.id);
         }

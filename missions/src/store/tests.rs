@@ -8,21 +8,10 @@ use chrono::Utc;
 use super::events::event_key;
 use super::records::RECORDS_EVERY;
 use super::*;
-use crate::{
-    Mission, MissionEvent, MissionId, MissionSpec, MissionStatus, PermissionPolicy, StoredEvent,
-};
+use crate::{Mission, MissionEvent, MissionId, MissionSpec, MissionStatus, StoredEvent};
 
 fn spec() -> MissionSpec {
-    MissionSpec {
-        prompt: "hello".into(),
-        provider: "local".into(),
-        model: "m".into(),
-        transport: "openai-compatible".into(),
-        cwd: "/tmp".into(),
-        policy: PermissionPolicy::Auto,
-        max_turns: 5,
-        sandbox: None,
-    }
+    MissionSpec::for_tests("hello")
 }
 
 #[test]

@@ -424,22 +424,25 @@ async fn wait_login(d: &DaemonProc, id: &str) -> Value {
     panic!("login {id} still pending after 20 s");
 }
 
-/// A paste login waiting for its code while the daemon is killed and started again: the
-/// code goes to the new daemon, which resumes the login kept in the store.
-#[tokio::test]
-async fn a_waiting_paste_login_hands_its_code_to_the_restarted_daemon() {
-    let server = OAuthServer::start(600).await;
-    let home = tempfile::tempdir().expect("home");
-    write_config(home.path(), &server);
-    let daemon = DaemonProc::start(home.path()).await;
+type StdoutLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
-    let mut cmd = tokio::process::Command::from(sortie(home.path()));
+/// `sortie auth login corp --paste`, read until it printed the login URL: the child, its
+/// stdin (to paste the code into), the rest of its stdout, and the URL.
+async fn paste_login_until_url(
+    home: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    StdoutLines,
+    String,
+) {
+    let mut cmd = tokio::process::Command::from(sortie(home));
     cmd.args(["auth", "login", "corp", "--paste"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn sortie");
-    let mut stdin = child.stdin.take().expect("stdin");
+    let stdin = child.stdin.take().expect("stdin");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let url = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.expect("read") {
@@ -451,6 +454,19 @@ async fn a_waiting_paste_login_hands_its_code_to_the_restarted_daemon() {
     })
     .await
     .expect("the login URL in time");
+    (child, stdin, lines, url)
+}
+
+/// A paste login waiting for its code while the daemon is killed and started again: the
+/// code goes to the new daemon, which resumes the login kept in the store.
+#[tokio::test]
+async fn a_waiting_paste_login_hands_its_code_to_the_restarted_daemon() {
+    let server = OAuthServer::start(600).await;
+    let home = tempfile::tempdir().expect("home");
+    write_config(home.path(), &server);
+    let daemon = DaemonProc::start(home.path()).await;
+
+    let (mut child, mut stdin, mut lines, url) = paste_login_until_url(home.path()).await;
 
     // The daemon dies while the person is in the browser, and another one starts.
     daemon.kill9();
@@ -494,24 +510,7 @@ async fn ctrl_c_in_a_waiting_login_exits_130_and_auth_status_has_its_own_help() 
     let home = tempfile::tempdir().expect("home");
     write_config(home.path(), &server);
     let _daemon = DaemonProc::start(home.path()).await;
-    let mut cmd = tokio::process::Command::from(sortie(home.path()));
-    cmd.args(["auth", "login", "corp", "--paste"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn sortie");
-    let _stdin = child.stdin.take();
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read") {
-            if line.trim_start().starts_with("http://") {
-                return;
-            }
-        }
-        panic!("no login URL printed");
-    })
-    .await
-    .expect("the login URL in time");
+    let (mut child, _stdin, _lines, _url) = paste_login_until_url(home.path()).await;
     let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())

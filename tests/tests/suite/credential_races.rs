@@ -3,12 +3,12 @@
 //! endpoint is an outage (not a revoked login), and short-lived tokens are not refreshed on
 //! every lease.
 
-use sortie_tests::accounts::temp_credential_store;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use sortie_tests::accounts::temp_credential_store;
 use sortie_tests::oauth_server::{client_for, oauth_credential, Browser, OAuthServer, CLIENT_ID};
 use sortie_transports::auth::oauth::{CallbackServer, OAuthClient, OAuthConfig, Pkce, TokenSet};
 use sortie_transports::auth::{
@@ -47,32 +47,53 @@ fn stored_refresh_token(store: &CredentialStore, id: &CredentialId) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn leases_from_many_tasks_never_write_back_a_rotated_refresh_token() {
-    let server = OAuthServer::start(600).await;
-    let client = client_for(&server).await;
+/// A pool over one OAuth credential, `corp#1`, logged in at `server`.
+async fn logged_in_pool(
+    server: &OAuthServer,
+) -> (tempfile::TempDir, CredentialStore, CredentialId, Arc<Pool>) {
+    let client = client_for(server).await;
     let tokens = login(&client).await;
-    let (_dir, store) = temp_credential_store();
+    let (dir, store) = temp_credential_store();
     let id = CredentialId("corp#1".into());
     store
         .put(&oauth_credential("corp#1", &tokens))
         .expect("put");
     let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("corp", client));
+    (dir, store, id, pool)
+}
 
+/// Sixteen tasks leasing until `stop`, each returning how many leases it got. With
+/// `must_lease` a refused lease fails the test; without, refusals are expected.
+fn leasers(
+    pool: &Arc<Pool>,
+    stop: &Arc<AtomicBool>,
+    must_lease: bool,
+) -> Vec<tokio::task::JoinHandle<u64>> {
+    (0..16)
+        .map(|_| {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut leases = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let lease = pool.lease("corp").await;
+                    if must_lease {
+                        lease.expect("lease while tokens rotate");
+                        leases += 1;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                leases
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_from_many_tasks_never_write_back_a_rotated_refresh_token() {
+    let server = OAuthServer::start(600).await;
+    let (_dir, store, id, pool) = logged_in_pool(&server).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut leasers = Vec::new();
-    for _ in 0..16 {
-        let (pool, stop) = (pool.clone(), stop.clone());
-        leasers.push(tokio::spawn(async move {
-            let mut leases = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                pool.lease("corp").await.expect("lease while tokens rotate");
-                leases += 1;
-                tokio::task::yield_now().await;
-            }
-            leases
-        }));
-    }
+    let leasers = leasers(&pool, &stop, true);
     let rounds = 12;
     for round in 0..rounds {
         let current = store.get(&id).expect("get").expect("exists");
@@ -111,26 +132,10 @@ async fn leases_from_many_tasks_never_write_back_a_rotated_refresh_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cooldown_or_needs_reauth_set_while_leasing_is_not_undone() {
     let server = OAuthServer::start(600).await;
-    let client = client_for(&server).await;
-    let tokens = login(&client).await;
-    let (_dir, store) = temp_credential_store();
-    let id = CredentialId("corp#1".into());
-    store
-        .put(&oauth_credential("corp#1", &tokens))
-        .expect("put");
-    let pool = Arc::new(Pool::new(store.clone(), Strategy::FillFirst).with_oauth("corp", client));
+    let (_dir, store, id, pool) = logged_in_pool(&server).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut leasers = Vec::new();
-    for _ in 0..16 {
-        let (pool, stop) = (pool.clone(), stop.clone());
-        leasers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                // Fails once the credential is set aside: that is the point.
-                let _ = pool.lease("corp").await;
-                tokio::task::yield_now().await;
-            }
-        }));
-    }
+    // Leases fail once the credential is set aside: that is the point.
+    let leasers = leasers(&pool, &stop, false);
     tokio::time::sleep(Duration::from_millis(50)).await;
     pool.needs_reauth(&id, "revoked by the test").expect("set");
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -398,22 +398,9 @@ async fn schedules_fire_skip_overlaps_and_name_a_bad_cron_field() {
     assert_eq!(s["when"], "every 1s");
     assert!(s["next_run"].is_string());
     // Wait for a start and, while that mission hangs, a skipped overlap.
-    let started = std::time::Instant::now();
-    let runs = loop {
-        let (_, s) = d.get(&format!("/schedules/{id}")).await;
-        let runs = s["runs"].as_array().cloned().unwrap_or_default();
-        if runs.iter().any(|r| r["outcome"] == "skipped") {
-            break runs;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{s:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (runs, skipped) = d.wait_skipped_runs(&id, 1).await;
     assert_eq!(runs[0]["outcome"], "started");
     let first_mission = runs[0]["mission"].as_str().expect("mission").to_string();
-    let skipped = runs
-        .iter()
-        .find(|r| r["outcome"] == "skipped")
-        .expect("skipped");
     assert!(
         skipped["reason"]
             .as_str()
@@ -448,6 +435,7 @@ async fn schedules_fire_skip_overlaps_and_name_a_bad_cron_field() {
         .await;
     assert_eq!(status, 201, "{once}");
     let once_id = once["id"].as_str().expect("id").to_string();
+    let started = std::time::Instant::now();
     let mission = loop {
         let (_, s) = d.get(&format!("/schedules/{once_id}")).await;
         if let Some(m) = s["runs"][0]["mission"].as_str() {

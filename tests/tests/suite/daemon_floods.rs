@@ -73,21 +73,8 @@ async fn the_queue_is_capped_globally_and_per_schedule_and_skipped_runs_are_reco
     assert_eq!(status, 201, "{s}");
     let id = s["id"].as_str().expect("id").to_string();
     // Runs fire every second; only two may wait.
-    let started = Instant::now();
-    let runs = loop {
-        let (_, s) = d.get(&format!("/schedules/{id}")).await;
-        let runs = s["runs"].as_array().cloned().unwrap_or_default();
-        if runs.iter().filter(|r| r["outcome"] == "skipped").count() >= 2 {
-            break runs;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (runs, skipped) = d.wait_skipped_runs(&id, 2).await;
     assert_eq!(runs.iter().filter(|r| r["outcome"] == "started").count(), 2);
-    let skipped = runs
-        .iter()
-        .find(|r| r["outcome"] == "skipped")
-        .expect("skipped");
     assert!(
         skipped["reason"]
             .as_str()

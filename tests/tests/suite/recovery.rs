@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::json;
-use sortie_missions::auxiliary::Auxiliary;
-use sortie_missions::recovery::Recovery;
 use sortie_missions::{MissionEvent, MissionStatus};
 use sortie_tests::anthropic_wire::{error_body, turn, Block};
 use sortie_tests::{MockProvider, Reply};
@@ -15,7 +13,7 @@ use sortie_transports::auth::{AuthMode, CredentialStatus};
 use sortie_transports::direct::{AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig};
 use sortie_transports::Transport;
 
-use super::support::{credential, fast_policy, recoveries, step, token_reply, Rig};
+use super::support::{credential, recoveries, step, token_reply, Rig};
 
 const CHAT: &str = "/v1/chat/completions";
 const XAI_BAD_CREDENTIALS: &str = r#"{"code": "The caller does not have permission to execute the specified operation", "error": "The OAuth2 access token could not be validated. [WKE=unauthenticated:bad-credentials]"}"#;
@@ -277,12 +275,7 @@ async fn context_overflow_compresses_with_the_auxiliary_client_then_retries() {
     ));
     rig.mock.push(Reply::text("done"));
     let transport = rig.chat();
-    let mut aux = Auxiliary::new(
-        transport.clone(),
-        "aux-model",
-        Recovery::new(fast_policy(), Some(rig.pool.clone())),
-        None,
-    );
+    let mut aux = rig.auxiliary(transport.clone(), "aux-model");
     aux.titles = false;
     aux.keep_last = 2;
     let (m, events) = rig.run(rig.runner(transport).with_auxiliary(aux)).await;
@@ -327,12 +320,7 @@ async fn a_title_call_that_gets_a_403_bad_credentials_refreshes_and_succeeds() {
     rig.mock.push(token_reply(1));
     rig.mock.push(Reply::text("Fix the login bug"));
     let transport = rig.chat();
-    let aux = Auxiliary::new(
-        transport.clone(),
-        "cheap-model",
-        Recovery::new(fast_policy(), Some(rig.pool.clone())),
-        None,
-    );
+    let aux = rig.auxiliary(transport.clone(), "cheap-model");
     let (m, events) = rig.run(rig.runner(transport).with_auxiliary(aux)).await;
     assert_eq!(m.status, MissionStatus::Completed);
     assert_eq!(rig.mock.paths(), [CHAT, CHAT, "/token", CHAT]);
@@ -349,12 +337,7 @@ async fn an_auxiliary_failure_never_fails_the_mission() {
     rig.mock.push(Reply::text("Fixed it."));
     rig.mock.push(Reply::error(404, r#"{"error":{"message":"The model `cheap-model` does not exist","code":"model_not_found"}}"#));
     let transport = rig.chat();
-    let aux = Auxiliary::new(
-        transport.clone(),
-        "cheap-model",
-        Recovery::new(fast_policy(), Some(rig.pool.clone())),
-        None,
-    );
+    let aux = rig.auxiliary(transport.clone(), "cheap-model");
     let (m, events) = rig.run(rig.runner(transport).with_auxiliary(aux)).await;
     assert_eq!(m.status, MissionStatus::Completed);
     assert!(m.title.is_none());

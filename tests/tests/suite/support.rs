@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
+use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
     Mission, MissionEvent, MissionRunner, MissionSpec, PermissionPolicy, Store, StoredEvent,
@@ -206,6 +207,17 @@ impl Rig {
         let mut c = OpenAiChatConfig::new(self.mock.base_url());
         c.credentials = Some(self.credentials());
         Arc::new(OpenAiChat::new(c).expect("chat"))
+    }
+
+    /// The auxiliary client (titles, compression) on `transport` with `model`, recovering
+    /// over this rig's pool like the missions do.
+    pub fn auxiliary(&self, transport: Arc<dyn Transport>, model: &str) -> Auxiliary {
+        Auxiliary::new(
+            transport,
+            model,
+            Recovery::new(fast_policy(), Some(self.pool.clone())),
+            None,
+        )
     }
 
     pub fn runner(&self, transport: Arc<dyn Transport>) -> MissionRunner {

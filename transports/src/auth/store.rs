@@ -362,15 +362,14 @@ mod tests {
             logins.put(&pending("stale", "corp", -1)).expect("put");
             db.flush().expect("flush");
         }
-        // sled lets go of its file lock a moment after the last handle drops.
+        // sled lets go of its file lock a moment after the last handle drops: on a loaded
+        // machine a reopen at once can meet it still held (bounded wait).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let db = loop {
             match sled::open(dir.path()) {
                 Ok(db) => break db,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("reopen: {e}"),
+                Err(e) if std::time::Instant::now() >= deadline => panic!("reopen: {e}"),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         };
         let logins = PendingLogins::new(db.open_tree("oauth_sessions").expect("tree"));

@@ -175,16 +175,66 @@ impl ClaudeCode {
     }
 
     async fn start(&self, request: TurnRequest) -> Result<Run, TransportError> {
-        let args = self.args(&request);
         let resume = request.session.as_ref().is_some_and(|s| s.resume);
         let input = match &request.session {
             // What the session holds is not said again: it is asked to go on.
             Some(s) if s.resume && s.holds_pending => prompt::CONTINUE.to_string(),
             _ => prompt::prompt(&request.messages, resume),
         };
-        let home = self.home(&request)?;
-        let sandbox = request.sandbox.clone();
-        let mut cmd = match &sandbox {
+        let mut cmd = self.command(&request)?;
+        if let Some(credentials) = &self.config.credentials {
+            let lease = credentials.lease().await?;
+            let var = match lease.mode {
+                AuthMode::ApiKey => "ANTHROPIC_API_KEY",
+                AuthMode::OAuth => "CLAUDE_CODE_OAUTH_TOKEN",
+            };
+            cmd.env(var, lease.secret.expose());
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.not_found()
+            } else {
+                TransportError::new(
+                    ErrorClass::InvalidRequest,
+                    format!("cannot start `{}`: {e}", self.config.program.display()),
+                )
+            }
+        })?;
+        // Recorded while it runs, so a Sortie that starts after this one died kills it.
+        let sandbox = request.sandbox.as_ref();
+        let tracked = child.id().map(|pid| {
+            let launched = sandbox.is_some_and(|s| s.launched());
+            match sandbox.and_then(|s| s.ledger.as_ref()) {
+                Some(ledger) => ledger.track(pid, "claude-code", launched),
+                None => sortie_sandbox::Tracked::untracked(pid, launched),
+            }
+        });
+        let (stderr, stderr_done) = keep_stderr_tail(&mut child);
+        if let Some(mut stdin) = child.stdin.take() {
+            // Written beside the reading, so a CLI that writes before it has read a long
+            // prompt cannot wedge both pipes. A CLI that dies at once closes its stdin;
+            // what it printed says why.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+                let _ = stdin.shutdown().await;
+            });
+        }
+        Ok(Run {
+            child,
+            tracked,
+            stderr,
+            stderr_done,
+            idle: self.config.idle_timeout,
+            grace: self.config.grace,
+        })
+    }
+
+    /// The CLI's command line, directory and environment for one turn (its credential
+    /// aside): confined by the mission's sandbox when it has one, in a process group of its
+    /// own otherwise.
+    fn command(&self, request: &TurnRequest) -> Result<Command, TransportError> {
+        let home = self.home(request)?;
+        let mut cmd = match &request.sandbox {
             Some(sandbox) => {
                 self.check_program()?;
                 // The CLI keeps its sessions and settings in its home: writable in any mode.
@@ -203,7 +253,7 @@ impl ClaudeCode {
                 cmd
             }
         };
-        cmd.args(&args)
+        cmd.args(self.args(request))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -234,69 +284,35 @@ impl ClaudeCode {
         for (k, v) in &self.config.env {
             cmd.env(k, v);
         }
-        if let Some(credentials) = &self.config.credentials {
-            let lease = credentials.lease().await?;
-            let var = match lease.mode {
-                AuthMode::ApiKey => "ANTHROPIC_API_KEY",
-                AuthMode::OAuth => "CLAUDE_CODE_OAUTH_TOKEN",
-            };
-            cmd.env(var, lease.secret.expose());
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                self.not_found()
-            } else {
-                TransportError::new(
-                    ErrorClass::InvalidRequest,
-                    format!("cannot start `{}`: {e}", self.config.program.display()),
-                )
-            }
-        })?;
-        // Recorded while it runs, so a Sortie that starts after this one died kills it.
-        let tracked = child.id().map(|pid| {
-            let launched = sandbox.as_ref().is_some_and(|s| s.launched());
-            match sandbox.as_ref().and_then(|s| s.ledger.as_ref()) {
-                Some(ledger) => ledger.track(pid, "claude-code", launched),
-                None => sortie_sandbox::Tracked::untracked(pid, launched),
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut stderr_done = None;
-        if let Some(mut err) = child.stderr.take() {
-            let tail = stderr.clone();
-            stderr_done = Some(tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = err.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
-                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if t.len() > STDERR_TAIL * 2 {
-                        let cut = t.len() - crate::text::tail(&t, STDERR_TAIL).len();
-                        t.drain(..cut);
-                    }
-                }
-            }));
-        }
-        if let Some(mut stdin) = child.stdin.take() {
-            // Written beside the reading, so a CLI that writes before it has read a long
-            // prompt cannot wedge both pipes. A CLI that dies at once closes its stdin;
-            // what it printed says why.
-            tokio::spawn(async move {
-                let _ = stdin.write_all(input.as_bytes()).await;
-                let _ = stdin.shutdown().await;
-            });
-        }
-        Ok(Run {
-            child,
-            tracked,
-            stderr,
-            stderr_done,
-            idle: self.config.idle_timeout,
-            grace: self.config.grace,
-        })
+        Ok(cmd)
     }
+}
+
+/// Reads the child's stderr as it comes, keeping its last [`STDERR_TAIL`] bytes or so for
+/// the error a failed run reports; the task ends when stderr closes.
+fn keep_stderr_tail(
+    child: &mut Child,
+) -> (Arc<Mutex<String>>, Option<tokio::task::JoinHandle<()>>) {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let Some(mut err) = child.stderr.take() else {
+        return (stderr, None);
+    };
+    let tail = stderr.clone();
+    let done = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+            t.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if t.len() > STDERR_TAIL * 2 {
+                let cut = t.len() - crate::text::tail(&t, STDERR_TAIL).len();
+                t.drain(..cut);
+            }
+        }
+    });
+    (stderr, Some(done))
 }
 
 /// A started run: the child and what it needs to be read and stopped.

@@ -391,6 +391,124 @@ fn owned(text: Option<Cow<'_, str>>) -> String {
     text.map(Cow::into_owned).unwrap_or_default()
 }
 
+impl AnthropicParser {
+    /// `content_block_delta`: more of the block at `index`.
+    fn delta(&mut self, delta: WireDelta<'_>, index: u64, out: &mut Vec<TransportEvent>) {
+        match (delta.kind.as_ref(), self.blocks.get_mut(&index)) {
+            ("text_delta", _) => out.push(TransportEvent::TextDelta(owned(delta.text))),
+            ("thinking_delta", _) => out.push(TransportEvent::ThinkingDelta {
+                text: owned(delta.thinking),
+                signature: None,
+            }),
+            ("signature_delta", _) => out.push(TransportEvent::ThinkingDelta {
+                text: String::new(),
+                signature: Some(owned(delta.signature)),
+            }),
+            ("input_json_delta", Some(Block::Tool { json, .. })) => {
+                json.push_str(delta.partial_json.as_deref().unwrap_or(""))
+            }
+            (other, _) => {
+                let other = format!("delta {other}");
+                self.skip(&other)
+            }
+        }
+    }
+
+    /// `content_block_start`: a block opens at `index` (text and thinking may come with
+    /// their first words); an unknown kind is counted and skipped.
+    fn block_start(&mut self, block: Value, index: u64, out: &mut Vec<TransportEvent>) {
+        let b = match str_at(&block, "type") {
+            "text" => {
+                let text = str_at(&block, "text");
+                if !text.is_empty() {
+                    out.push(TransportEvent::TextDelta(text.to_string()));
+                }
+                Block::Text
+            }
+            "thinking" => {
+                let text = str_at(&block, "thinking");
+                if !text.is_empty() {
+                    out.push(TransportEvent::ThinkingDelta {
+                        text: text.to_string(),
+                        signature: None,
+                    });
+                }
+                Block::Thinking
+            }
+            "redacted_thinking" => Block::Redacted(str_at(&block, "data").to_string()),
+            "tool_use" => Block::Tool {
+                id: str_at(&block, "id").to_string(),
+                name: str_at(&block, "name").to_string(),
+                json: String::new(),
+                initial: block
+                    .get("input")
+                    .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+                    .cloned(),
+            },
+            other => {
+                let other = format!("content block {other}");
+                self.skip(&other);
+                return;
+            }
+        };
+        self.blocks.insert(index, b);
+    }
+
+    /// `content_block_stop`: a tool call or redacted thinking is complete.
+    fn block_stop(
+        &mut self,
+        index: u64,
+        data: &str,
+        out: &mut Vec<TransportEvent>,
+    ) -> Result<(), TransportError> {
+        match self.blocks.remove(&index) {
+            Some(Block::Tool {
+                id,
+                name,
+                json,
+                initial,
+            }) => {
+                if name.is_empty() {
+                    return Err(malformed("a tool_use block without a name", data));
+                }
+                let arguments = if !json.trim().is_empty() {
+                    json
+                } else {
+                    initial.map_or_else(|| "{}".to_string(), |v| v.to_string())
+                };
+                out.push(TransportEvent::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                });
+            }
+            Some(Block::Redacted(data)) => out.push(TransportEvent::RedactedThinking(data)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `message_stop`: the usage, what was skipped, and why the answer stopped.
+    fn message_stop(&mut self, out: &mut Vec<TransportEvent>) {
+        out.push(TransportEvent::Usage(self.usage));
+        if !self.skipped.is_empty() {
+            let list: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(k, n)| format!("{k} ×{n}"))
+                .collect();
+            out.push(TransportEvent::Warning(format!(
+                "skipped unknown stream events: {}",
+                list.join(", ")
+            )));
+        }
+        out.push(TransportEvent::Done(
+            self.stop.unwrap_or(StopReason::EndTurn),
+        ));
+        self.done = true;
+    }
+}
+
 impl WireParser for AnthropicParser {
     fn event(&mut self, event: SseEvent) -> Result<Vec<TransportEvent>, TransportError> {
         let wire: WireEvent<'_> = serde_json::from_str(&event.data)
@@ -403,94 +521,16 @@ impl WireParser for AnthropicParser {
         let index = wire.index;
         let mut out = Vec::new();
         match kind {
-            "content_block_delta" => {
-                let delta = wire.delta.unwrap_or_default();
-                match (delta.kind.as_ref(), self.blocks.get_mut(&index)) {
-                    ("text_delta", _) => out.push(TransportEvent::TextDelta(owned(delta.text))),
-                    ("thinking_delta", _) => out.push(TransportEvent::ThinkingDelta {
-                        text: owned(delta.thinking),
-                        signature: None,
-                    }),
-                    ("signature_delta", _) => out.push(TransportEvent::ThinkingDelta {
-                        text: String::new(),
-                        signature: Some(owned(delta.signature)),
-                    }),
-                    ("input_json_delta", Some(Block::Tool { json, .. })) => {
-                        json.push_str(delta.partial_json.as_deref().unwrap_or(""))
-                    }
-                    (other, _) => {
-                        let other = format!("delta {other}");
-                        self.skip(&other)
-                    }
-                }
-            }
+            "content_block_delta" => self.delta(wire.delta.unwrap_or_default(), index, &mut out),
             "message_start" => {
                 if let Some(u) = wire.message.as_ref().and_then(|m| m.get("usage")) {
                     self.add_usage(u);
                 }
             }
             "content_block_start" => {
-                let block = wire.content_block.unwrap_or(Value::Null);
-                let b = match str_at(&block, "type") {
-                    "text" => {
-                        let text = str_at(&block, "text");
-                        if !text.is_empty() {
-                            out.push(TransportEvent::TextDelta(text.to_string()));
-                        }
-                        Block::Text
-                    }
-                    "thinking" => {
-                        let text = str_at(&block, "thinking");
-                        if !text.is_empty() {
-                            out.push(TransportEvent::ThinkingDelta {
-                                text: text.to_string(),
-                                signature: None,
-                            });
-                        }
-                        Block::Thinking
-                    }
-                    "redacted_thinking" => Block::Redacted(str_at(&block, "data").to_string()),
-                    "tool_use" => Block::Tool {
-                        id: str_at(&block, "id").to_string(),
-                        name: str_at(&block, "name").to_string(),
-                        json: String::new(),
-                        initial: block
-                            .get("input")
-                            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-                            .cloned(),
-                    },
-                    other => {
-                        let other = format!("content block {other}");
-                        self.skip(&other);
-                        return Ok(out);
-                    }
-                };
-                self.blocks.insert(index, b);
+                self.block_start(wire.content_block.unwrap_or(Value::Null), index, &mut out)
             }
-            "content_block_stop" => match self.blocks.remove(&index) {
-                Some(Block::Tool {
-                    id,
-                    name,
-                    json,
-                    initial,
-                }) => {
-                    if name.is_empty() {
-                        return Err(malformed("a tool_use block without a name", &event.data));
-                    }
-                    let arguments = if !json.trim().is_empty() {
-                        json
-                    } else {
-                        initial.map_or_else(|| "{}".to_string(), |v| v.to_string())
-                    };
-                    out.push(TransportEvent::ToolCall {
-                        id,
-                        name,
-                        arguments,
-                    });
-                }
-                Some(Block::Redacted(data)) => out.push(TransportEvent::RedactedThinking(data)),
-                _ => {}
-            },
+            "content_block_stop" => self.block_stop(index, &event.data, &mut out)?,
             "message_delta" => {
                 if let Some(reason) = wire.delta.and_then(|d| d.stop_reason) {
                     self.stop = Some(match reason.as_str() {
@@ -504,24 +544,7 @@ impl WireParser for AnthropicParser {
                     self.add_usage(u);
                 }
             }
-            "message_stop" => {
-                out.push(TransportEvent::Usage(self.usage));
-                if !self.skipped.is_empty() {
-                    let list: Vec<String> = self
-                        .skipped
-                        .iter()
-                        .map(|(k, n)| format!("{k} ×{n}"))
-                        .collect();
-                    out.push(TransportEvent::Warning(format!(
-                        "skipped unknown stream events: {}",
-                        list.join(", ")
-                    )));
-                }
-                out.push(TransportEvent::Done(
-                    self.stop.unwrap_or(StopReason::EndTurn),
-                ));
-                self.done = true;
-            }
+            "message_stop" => self.message_stop(&mut out),
             "ping" => {}
             "error" => {
                 let body = json!({"type": "error", "error": wire.error.unwrap_or(Value::Null)})
