@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
 use super::http::{
     drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
 };
@@ -25,7 +26,7 @@ use crate::{
 /// The API version header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The beta header that OAuth bearer tokens require.
-pub const OAUTH_BETA: &str = "oauth-2025-04-20";
+pub const OAUTH_BETA: &str = super::auth_headers::ANTHROPIC_OAUTH_BETA;
 /// Stands in for an assistant turn whose only content was reasoning we may not replay.
 pub const OMITTED_REASONING: &str = "[earlier reasoning omitted]";
 
@@ -91,32 +92,28 @@ impl AnthropicMessages {
     /// Adds the version, auth and configured headers.
     async fn authorize(
         &self,
-        mut req: reqwest::RequestBuilder,
+        req: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, TransportError> {
-        req = req.header("anthropic-version", ANTHROPIC_VERSION);
-        let leased = match &self.config.credentials {
-            Some(credentials) => {
-                let lease = credentials.lease().await?;
-                Some(match lease.mode {
-                    AuthMode::ApiKey => AnthropicAuth::ApiKey(lease.secret),
-                    AuthMode::OAuth => AnthropicAuth::Bearer(lease.secret),
-                })
-            }
-            None => None,
+        let (key, mode) = match &self.config.auth {
+            Some(AnthropicAuth::ApiKey(key)) => (Some(key), Some(AuthMode::ApiKey)),
+            Some(AnthropicAuth::Bearer(token)) => (Some(token), Some(AuthMode::OAuth)),
+            None => (None, None),
         };
-        match leased.as_ref().or(self.config.auth.as_ref()) {
-            Some(AnthropicAuth::ApiKey(key)) => req = req.header("x-api-key", key.expose()),
-            Some(AnthropicAuth::Bearer(token)) => {
-                req = req
-                    .bearer_auth(token.expose())
-                    .header("anthropic-beta", OAUTH_BETA)
-            }
-            None => {}
-        }
-        for (k, v) in &self.config.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        Ok(req)
+        let fixed = Fixed {
+            key,
+            mode,
+            account: None,
+        };
+        let headers = auth_headers(
+            Wire::Anthropic,
+            self.config.credentials.as_ref(),
+            fixed,
+            &self.config.headers,
+        )
+        .await?;
+        Ok(req
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .headers(headers))
     }
 }
 

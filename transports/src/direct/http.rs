@@ -10,8 +10,10 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::StreamExt;
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
 use crate::auth::Credentials;
 use crate::sse::{SseDecoder, SseEvent};
+use crate::Secret;
 use crate::{ErrorClass, EventStream, TransportError, TransportEvent};
 
 /// Largest error body we read; anything past it is dropped.
@@ -33,18 +35,28 @@ fn boxed(e: TransportError) -> OpenAIError {
 }
 
 /// A tower service that sends each request once. Recovery decides about retries, so the
-/// default async-openai retry layer is replaced by this.
+/// default async-openai retry layer is replaced by this. It also puts the auth and the
+/// configured headers on, in the one place every direct transport does.
 #[derive(Clone)]
 pub(crate) struct SendOnce {
     client: reqwest::Client,
     credentials: Option<Credentials>,
+    api_key: Option<Secret>,
+    headers: Vec<(String, String)>,
 }
 
 impl SendOnce {
-    pub(crate) fn new(client: reqwest::Client, credentials: Option<Credentials>) -> Self {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        credentials: Option<Credentials>,
+        api_key: Option<Secret>,
+        headers: Vec<(String, String)>,
+    ) -> Self {
         Self {
             client,
             credentials,
+            api_key,
+            headers,
         }
     }
 }
@@ -61,36 +73,27 @@ impl tower::Service<HttpRequestFactory> for SendOnce {
     }
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
-        let client = self.client.clone();
-        let credentials = self.credentials.clone();
+        let this = self.clone();
         Box::pin(async move {
             let mut request = factory.build().await?;
-            // A leased credential replaces the config's key, request by request.
-            if let Some(credentials) = credentials {
-                let lease = credentials.lease().await.map_err(boxed)?;
-                let value = reqwest::header::HeaderValue::from_str(&format!(
-                    "Bearer {}",
-                    lease.secret.expose()
-                ))
-                .map_err(|e| {
-                    OpenAIError::InvalidArgument(format!(
-                        "the credential cannot be sent as a header: {e}"
-                    ))
-                })?;
-                request
-                    .headers_mut()
-                    .insert(reqwest::header::AUTHORIZATION, value);
+            let fixed = Fixed {
+                key: this.api_key.as_ref(),
+                ..Default::default()
+            };
+            let auth = auth_headers(
+                Wire::OpenAi,
+                this.credentials.as_ref(),
+                fixed,
+                &this.headers,
+            )
+            .await
+            .map_err(boxed)?;
+            // async-openai always sends a bearer header (empty here): ours replaces it.
+            request.headers_mut().remove(reqwest::header::AUTHORIZATION);
+            for (name, value) in &auth {
+                request.headers_mut().append(name, value.clone());
             }
-            // async-openai always sends a bearer header; a keyless endpoint (Ollama, vLLM)
-            // should get none rather than an empty one.
-            let empty_bearer = request
-                .headers()
-                .get(reqwest::header::AUTHORIZATION)
-                .is_some_and(|v| v.as_bytes().trim_ascii() == b"Bearer");
-            if empty_bearer {
-                request.headers_mut().remove(reqwest::header::AUTHORIZATION);
-            }
-            let response = client.execute(request).await?;
+            let response = this.client.execute(request).await?;
             if response.status().is_success() {
                 return Ok(response);
             }

@@ -1,6 +1,7 @@
 //! Transports that talk to a provider's HTTP API directly.
 
 pub mod anthropic;
+mod auth_headers;
 pub(crate) mod http;
 pub mod openai_chat;
 pub mod openai_responses;

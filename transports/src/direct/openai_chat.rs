@@ -24,6 +24,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
 use super::http::{
     get_json, http_client, malformed, pulled, reqwest_error, tag_errors, timeout_error,
     HttpFailure, SendOnce,
@@ -80,30 +81,19 @@ pub struct OpenAiChat {
 impl OpenAiChat {
     pub fn new(config: OpenAiChatConfig) -> Result<Self, TransportError> {
         let base = config.base_url.trim_end_matches('/').to_string();
-        let mut openai = OpenAIConfig::new()
-            .with_api_base(base)
-            .with_api_key(config.api_key.as_ref().map(Secret::expose).unwrap_or(""));
-        for (name, value) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-                TransportError::new(
-                    ErrorClass::InvalidRequest,
-                    format!("invalid header name `{name}`: {e}"),
-                )
-            })?;
-            openai = openai
-                .with_header(name.clone(), value.as_str())
-                .map_err(|e| {
-                    TransportError::new(
-                        ErrorClass::InvalidRequest,
-                        format!("invalid value for header `{name}`: {e}"),
-                    )
-                })?;
-        }
+        // The key and the configured headers go on in `SendOnce`, with every other
+        // transport's (an empty key also keeps async-openai from reading OPENAI_API_KEY).
+        let openai = OpenAIConfig::new().with_api_base(base).with_api_key("");
         let http = http_client(config.connect_timeout)?;
         // `build` takes our shared client; `with_config` would build (and load TLS roots for)
         // one of its own.
-        let client = async_openai::Client::build(http.clone(), openai)
-            .with_http_service(SendOnce::new(http.clone(), config.credentials.clone()));
+        let client =
+            async_openai::Client::build(http.clone(), openai).with_http_service(SendOnce::new(
+                http.clone(),
+                config.credentials.clone(),
+                config.api_key.clone(),
+                config.headers.clone(),
+            ));
         Ok(Self {
             client,
             http,
@@ -172,15 +162,18 @@ impl Transport for OpenAiChat {
     fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
             let base = self.config.base_url.trim_end_matches('/');
-            let mut req = self.http.get(format!("{base}/models"));
-            if let Some(credentials) = &self.config.credentials {
-                req = req.bearer_auth(credentials.lease().await?.secret.expose());
-            } else if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
-                req = req.bearer_auth(key.expose());
-            }
-            for (k, v) in &self.config.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
+            let fixed = Fixed {
+                key: self.config.api_key.as_ref(),
+                ..Default::default()
+            };
+            let headers = auth_headers(
+                Wire::OpenAi,
+                self.config.credentials.as_ref(),
+                fixed,
+                &self.config.headers,
+            )
+            .await?;
+            let req = self.http.get(format!("{base}/models")).headers(headers);
             let body = get_json(req, base, self.config.idle_timeout).await?;
             Ok(parse_models(&body))
         })

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
 use super::http::{
     drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
 };
@@ -20,8 +21,7 @@ use crate::{
     TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
 };
 
-/// The header that carries a ChatGPT (Codex OAuth) account id.
-pub const ACCOUNT_HEADER: &str = "ChatGPT-Account-ID";
+pub use super::auth_headers::ACCOUNT_HEADER;
 
 #[derive(Debug, Clone)]
 pub struct ResponsesConfig {
@@ -71,30 +71,21 @@ impl OpenAiResponses {
     /// Adds the key, the ChatGPT account and configured headers.
     async fn authorize(
         &self,
-        mut req: reqwest::RequestBuilder,
+        req: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let lease = match &self.config.credentials {
-            Some(credentials) => Some(credentials.lease().await?),
-            None => None,
+        let fixed = Fixed {
+            key: self.config.api_key.as_ref(),
+            mode: None,
+            account: self.config.account_id.as_deref(),
         };
-        if let Some(key) = lease
-            .as_ref()
-            .map(|l| &l.secret)
-            .or(self.config.api_key.as_ref())
-        {
-            req = req.bearer_auth(key.expose());
-        }
-        let account = lease
-            .as_ref()
-            .and_then(|l| l.account_id.as_ref())
-            .or(self.config.account_id.as_ref());
-        if let Some(account) = account {
-            req = req.header(ACCOUNT_HEADER, account.as_str());
-        }
-        for (k, v) in &self.config.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        Ok(req)
+        let headers = auth_headers(
+            Wire::OpenAi,
+            self.config.credentials.as_ref(),
+            fixed,
+            &self.config.headers,
+        )
+        .await?;
+        Ok(req.headers(headers))
     }
 }
 
