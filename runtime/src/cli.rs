@@ -535,6 +535,7 @@ pub fn transport_for(
             config.headers = provider.headers.clone();
             config.idle_timeout = provider.idle_timeout;
             config.thinking_budget = provider.thinking_budget;
+            config.prompt_cache = provider.prompt_cache;
             if let Some(max) = provider.max_tokens {
                 config.max_tokens = max;
             }
@@ -546,6 +547,7 @@ pub fn transport_for(
             config.credentials = credentials;
             config.headers = provider.headers.clone();
             config.idle_timeout = provider.idle_timeout;
+            config.prompt_cache = provider.prompt_cache;
             Arc::new(OpenAiResponses::new(config)?)
         }
         _ => {
@@ -555,6 +557,7 @@ pub fn transport_for(
             config.headers = provider.headers.clone();
             config.stream = provider.stream;
             config.idle_timeout = provider.idle_timeout;
+            config.prompt_cache = provider.prompt_cache;
             Arc::new(OpenAiChat::new(config)?)
         }
     })

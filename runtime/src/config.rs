@@ -28,6 +28,7 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod prompt_cache;
 mod tools;
 pub use tools::ToolsConfig;
 
@@ -167,6 +168,10 @@ pub struct ProviderConfig {
     /// claude-code: more environment for every run.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `false` sends no prompt-cache fields (`cache_control`, `prompt_cache_key`).
+    pub prompt_cache: Option<bool>,
+    /// Anthropic's cache lifetime: `"5m"` (default) or `"1h"`.
+    pub prompt_cache_ttl: Option<String>,
 }
 
 /// How a `claude-code` provider runs the CLI.
@@ -371,6 +376,8 @@ pub struct ResolvedProvider {
     pub credentials_from: String,
     /// How to run the CLI, for a `claude-code` provider.
     pub claude_code: Option<ClaudeCodeSettings>,
+    /// Prompt caching (`prompt_cache`, `prompt_cache_ttl`).
+    pub prompt_cache: sortie_transports::direct::PromptCache,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -598,6 +605,8 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         max_retries: None,
         args: Vec::new(),
         env: BTreeMap::new(),
+        prompt_cache: None,
+        prompt_cache_ttl: None,
     })
     .map(|mut c| {
         if name == "codex" {
@@ -720,6 +729,11 @@ fn resolve(
         oauth: oauth_spec(name, config.oauth, config.oauth_preset.as_deref())?,
         credentials_from: config.credentials.unwrap_or_else(|| name.to_string()),
         claude_code: None,
+        prompt_cache: prompt_cache::resolve(
+            name,
+            config.prompt_cache,
+            config.prompt_cache_ttl.as_deref(),
+        )?,
     })
 }
 
@@ -768,6 +782,7 @@ fn resolve_claude_code(
             args: config.args,
             env: config.env.into_iter().collect(),
         }),
+        prompt_cache: Default::default(),
     })
 }
 

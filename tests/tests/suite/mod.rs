@@ -19,6 +19,7 @@ mod faults;
 mod gateway;
 mod oauth;
 mod oauth_checks;
+mod prompt_cache;
 mod recovery;
 mod responses;
 mod sandbox;

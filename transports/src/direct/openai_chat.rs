@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::auth_headers::{auth_headers, Fixed, Wire};
+use super::cache::{self, PromptCache};
 use super::http::{
     get_json, http_client, malformed, pulled, reqwest_error, tag_errors, timeout_error,
     HttpFailure, SendOnce,
@@ -52,6 +53,8 @@ pub struct OpenAiChatConfig {
     pub connect_timeout: Duration,
     /// When set, every request leases its key from here instead of using `api_key`.
     pub credentials: Option<Credentials>,
+    /// A `prompt_cache_key` per conversation (on by default; the TTL does not apply).
+    pub prompt_cache: PromptCache,
 }
 
 impl OpenAiChatConfig {
@@ -64,6 +67,7 @@ impl OpenAiChatConfig {
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             credentials: None,
+            prompt_cache: PromptCache::default(),
         }
     }
 }
@@ -185,19 +189,49 @@ impl Transport for OpenAiChat {
 }
 
 impl OpenAiChat {
+    /// One turn, with the conversation's `prompt_cache_key` unless the endpoint refuses it:
+    /// then once more without, remembered for this endpoint.
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
-        let body = build_request(&request);
+        let key = format!("chat {}", self.config.base_url.trim_end_matches('/'));
+        let cache_key = request
+            .conversation
+            .clone()
+            .filter(|_| self.config.prompt_cache.enabled && !cache::refused(&key));
+        let cached = cache_key.is_some();
+        match self.send_turn(&request, cache_key).await {
+            Err(e) if cached && cache::refuses_cache_fields(&e) => {
+                cache::remember_refusal(&key);
+                let stream = self.send_turn(&request, None).await?;
+                Ok(cache::with_warning(
+                    stream,
+                    cache::refusal_warning("prompt_cache_key", &e),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    async fn send_turn(
+        &self,
+        request: &TurnRequest,
+        cache_key: Option<String>,
+    ) -> Result<EventStream, TransportError> {
+        let body = |cache_key: Option<String>| {
+            let mut body = build_request(request);
+            body.request.prompt_cache_key = cache_key;
+            body
+        };
         if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
-            return self.whole(body).await;
+            return self.whole(body(cache_key)).await;
         }
         // The body moves into the request; the rare refusal builds it again.
-        match self.streamed(body).await {
+        match self.streamed(body(cache_key.clone())).await {
             Err(e) if refuses_streaming(&e) => {
                 tracing::warn!(
                     "endpoint refused a streamed request ({e}); asking for whole answers"
                 );
                 self.streaming_refused.store(true, Ordering::Relaxed);
-                self.whole(build_request(&request)).await
+                self.whole(body(cache_key)).await
             }
             other => other,
         }
@@ -501,10 +535,12 @@ impl ChatAssembler {
 
         let mut events = Vec::new();
         if let Some(usage) = chunk.usage {
+            // `prompt_tokens` counts the cached ones too.
+            let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
             self.usage = Some(Usage {
-                input_tokens: usage.prompt_tokens,
+                input_tokens: usage.prompt_tokens.saturating_sub(cached),
                 output_tokens: usage.completion_tokens,
-                cache_read_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+                cache_read_tokens: cached,
                 cache_write_tokens: 0,
                 reasoning_tokens: usage
                     .completion_tokens_details

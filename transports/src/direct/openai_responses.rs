@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::auth_headers::{auth_headers, Fixed, Wire};
+use super::cache::{self, PromptCache};
 use super::http::{
     drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
 };
@@ -35,6 +36,8 @@ pub struct ResponsesConfig {
     pub connect_timeout: Duration,
     /// When set, every request leases from here (key or access token, and the account).
     pub credentials: Option<Credentials>,
+    /// A `prompt_cache_key` per conversation (on by default; the TTL does not apply).
+    pub prompt_cache: PromptCache,
 }
 
 impl ResponsesConfig {
@@ -47,6 +50,7 @@ impl ResponsesConfig {
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             credentials: None,
+            prompt_cache: PromptCache::default(),
         }
     }
 }
@@ -108,12 +112,40 @@ impl Transport for OpenAiResponses {
 }
 
 impl OpenAiResponses {
+    /// One turn, with the conversation's `prompt_cache_key` unless the provider refuses
+    /// it: then once more without, remembered for this provider.
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
+        let key = format!("responses {}", self.base());
+        let cache_key = request
+            .conversation
+            .as_deref()
+            .filter(|_| self.config.prompt_cache.enabled && !cache::refused(&key));
+        let mut body = build_request(&request);
+        if let Some(conversation) = cache_key {
+            body["prompt_cache_key"] = json!(conversation);
+        }
+        match self.send_turn(&body).await {
+            Err(e) if cache_key.is_some() && cache::refuses_cache_fields(&e) => {
+                cache::remember_refusal(&key);
+                if let Some(fields) = body.as_object_mut() {
+                    fields.remove("prompt_cache_key");
+                }
+                let stream = self.send_turn(&body).await?;
+                Ok(cache::with_warning(
+                    stream,
+                    cache::refusal_warning("prompt_cache_key", &e),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    async fn send_turn(&self, body: &Value) -> Result<EventStream, TransportError> {
         let req = self
             .http
             .post(format!("{}/responses", self.base()))
             .header("accept", "text/event-stream")
-            .json(&build_request(&request));
+            .json(body);
         let response = send(
             self.authorize(req).await?,
             self.base(),
@@ -236,10 +268,12 @@ const IGNORED: &[&str] = &[
 
 fn usage_of(response: &Value) -> Usage {
     let n = |p: &str| response.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    // `input_tokens` counts the cached ones too.
+    let cached = n("/usage/input_tokens_details/cached_tokens");
     Usage {
-        input_tokens: n("/usage/input_tokens"),
+        input_tokens: n("/usage/input_tokens").saturating_sub(cached),
         output_tokens: n("/usage/output_tokens"),
-        cache_read_tokens: n("/usage/input_tokens_details/cached_tokens"),
+        cache_read_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: n("/usage/output_tokens_details/reasoning_tokens"),
     }
@@ -491,7 +525,7 @@ mod tests {
                     arguments: r#"{"path":"."}"#.into()
                 },
                 TransportEvent::Usage(Usage {
-                    input_tokens: 50,
+                    input_tokens: 40,
                     output_tokens: 9,
                     cache_read_tokens: 10,
                     cache_write_tokens: 0,
