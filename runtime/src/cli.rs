@@ -229,6 +229,9 @@ pub(crate) struct ResumeArgs {
     /// Run the tools in another sandbox from here: workspace-write, read-only or off.
     #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
     pub(crate) sandbox: Option<SandboxMode>,
+    /// No project instructions (AGENTS.md, CLAUDE.md) in the system prompt.
+    #[arg(long)]
+    pub(crate) no_instructions: bool,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -256,6 +259,9 @@ pub(crate) struct RunArgs {
     /// default, from `[sandbox] mode`), read-only, or off (not confined).
     #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
     pub(crate) sandbox: Option<SandboxMode>,
+    /// No project instructions (AGENTS.md, CLAUDE.md) in the system prompt.
+    #[arg(long)]
+    pub(crate) no_instructions: bool,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,

@@ -28,8 +28,10 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod instructions;
 mod prompt_cache;
 mod tools;
+pub use instructions::InstructionsConfig;
 pub use tools::ToolsConfig;
 
 /// What a bad config file looks like to the user: the file, the key, the line.
@@ -251,6 +253,8 @@ struct ConfigFile {
     #[serde(default)]
     tools: ToolsConfig,
     #[serde(default)]
+    instructions: InstructionsConfig,
+    #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
@@ -353,6 +357,8 @@ pub struct Config {
     /// `[sandbox]`: where what a mission runs is confined.
     pub sandbox: sortie_sandbox::SandboxPolicy,
     pub tools: ToolsConfig,
+    /// `[instructions]`: project instructions in the system prompt.
+    pub instructions: InstructionsConfig,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -547,6 +553,7 @@ impl Config {
             daemon: file.daemon,
             sandbox: file.sandbox,
             tools: file.tools,
+            instructions: file.instructions,
         })
     }
 

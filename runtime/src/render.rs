@@ -460,6 +460,22 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             ("error".into(), s.red(&format!("{class}{status}{message}")))
         }
         MissionEvent::Warning { message } => ("warning".into(), s.yellow(message)),
+        MissionEvent::Instructions {
+            enabled,
+            files,
+            cut,
+        } => (
+            "instructions".into(),
+            match (enabled, files.is_empty()) {
+                (false, _) => "off for this mission".into(),
+                (true, true) => "none found".into(),
+                (true, false) => format!(
+                    "{}{}",
+                    files.join(", "),
+                    if *cut { " (cut at 32 KiB)" } else { "" }
+                ),
+            },
+        ),
         MissionEvent::Session { id, started } => (
             "session".into(),
             s.dim(&if *started {

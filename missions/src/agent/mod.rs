@@ -6,6 +6,7 @@
 
 mod auxiliary_steps;
 mod history;
+mod instructions;
 mod run;
 mod sandboxing;
 mod segments;
@@ -118,6 +119,8 @@ pub struct MissionRunner {
     stop: StopStatus,
     /// What every mission's sandbox is made from; `None`: tools run unconfined.
     sandbox: Option<sortie_sandbox::Sandbox>,
+    /// Where project instructions come from; `None`: no instructions.
+    instructions: Option<crate::instructions::InstructionSources>,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -170,7 +173,16 @@ impl MissionRunner {
             auxiliary: None,
             stop: StopStatus::default(),
             sandbox: None,
+            instructions: None,
         }
+    }
+
+    /// Put project instructions (`AGENTS.md` ...) in the system prompt of the missions that
+    /// do not turn them off; never on a transport that runs tools itself (the CLI reads its
+    /// own).
+    pub fn with_instructions(mut self, sources: crate::instructions::InstructionSources) -> Self {
+        self.instructions = Some(sources);
+        self
     }
 
     /// What a cancelled run is recorded as (see [`StopStatus`]).

@@ -105,7 +105,8 @@ impl MissionRunner {
             ("cwd", cwd_text.as_str()),
             ("sandbox", sandbox_text.as_str()),
         ];
-        let system = prompts::render(&self.system_template, &vars);
+        let mut system = prompts::render(&self.system_template, &vars);
+        self.add_instructions(&id, &mission, &mut system)?;
         let cli_system = prompts::render(&self.cli_system_template, &vars);
         self.record(
             &id,

@@ -17,6 +17,7 @@ mod daemon_trust;
 mod disk_full;
 mod faults;
 mod gateway;
+mod instructions;
 mod oauth;
 mod oauth_checks;
 mod prompt_cache;
