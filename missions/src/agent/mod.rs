@@ -5,6 +5,7 @@
 //! cancelled at any await.
 
 mod auxiliary_steps;
+mod counted;
 mod history;
 mod instructions;
 mod run;

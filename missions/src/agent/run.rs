@@ -10,12 +10,14 @@ use std::time::Instant;
 use sortie_transports::{Completion, ContentBlock, Message, Role, ToolSpec, TurnRequest};
 use tokio_util::sync::CancellationToken;
 
+use super::counted::Counted;
 use super::sandboxing::TempDir;
 use super::stream::{Live, TurnEnd};
 use super::{
     history_from_events, millis_since, strip_thinking, turns, Current, FallbackModel,
     MissionRunner, RunError, Update,
 };
+use crate::auxiliary::estimate_tokens;
 use crate::recovery::{Abilities, Attempts, Next};
 use crate::{prompts, CliSession, Mission, MissionEvent, MissionId, MissionStatus};
 
@@ -61,6 +63,8 @@ pub(super) struct RunState<'a> {
     session: Option<CliSession>,
     /// The CLI session already holds the pending user message.
     holds_pending: bool,
+    /// What the provider counted for the last answer, for the compression threshold.
+    counted: Option<Counted>,
 }
 
 impl MissionRunner {
@@ -116,7 +120,9 @@ impl MissionRunner {
             },
         )?;
         let runs_tools = self.transport.runs_tools();
+        let counted = Counted::from_log(&events, &history);
         Ok(RunState {
+            counted,
             id,
             finished: turns::finished_turns(&mission, &events, runs_tools),
             holds_pending: turns::session_holds_pending(&events),
@@ -139,19 +145,29 @@ impl MissionRunner {
         })
     }
 
-    /// Compresses the history before a turn when it passed the auxiliary's threshold.
+    /// Compresses the history before a turn when it passed the auxiliary's threshold: the
+    /// tokens the provider counted for the last answer (cache reads included) plus an
+    /// estimate of what came after it; only an estimate before the first answer.
     async fn compress_if_due(&self, run: &mut RunState<'_>) -> Result<(), RunError> {
         let Some(aux) = &self.auxiliary else {
             return Ok(());
         };
-        if aux.should_compress(&run.history) {
+        let (tokens, how) = match &run.counted {
+            Some(counted) => (counted.tokens_now(&run.history), "the provider counted"),
+            None => (estimate_tokens(&run.history), "estimated"),
+        };
+        if aux.past_threshold(tokens, &run.history) {
             let reason = format!(
-                "the history passed {:.0}% of the {}-token context window",
+                "the history passed {:.0}% of the {}-token context window ({how} ~{tokens} tokens)",
                 aux.compress_at * 100.0,
                 aux.context_window
             );
-            self.compress(&run.id, aux, &mut run.history, reason)
-                .await?;
+            if self
+                .compress(&run.id, aux, &mut run.history, reason)
+                .await?
+            {
+                run.counted = None;
+            }
         }
         Ok(())
     }
@@ -275,6 +291,7 @@ impl MissionRunner {
                 if !self.compress(&id, aux, &mut run.history, reason).await? {
                     return Ok(Flow::end(self.fail(&id, error).await?));
                 }
+                run.counted = None;
             }
             Next::Fallback => {
                 let next = run
@@ -402,6 +419,9 @@ impl MissionRunner {
                 role: Role::Assistant,
                 content,
             });
+        }
+        if let Some(usage) = usage {
+            run.counted = Some(Counted::new(&usage, run.history.len()));
         }
         Ok(calls)
     }

@@ -8,6 +8,7 @@ mod claude_code;
 mod claude_code_sessions;
 mod claude_stream;
 mod cli;
+mod compression;
 mod containment;
 mod credential_races;
 mod daemon;
