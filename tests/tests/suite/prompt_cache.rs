@@ -432,3 +432,31 @@ async fn prompt_cache_off_sends_no_cache_fields() {
     assert_eq!(markers(&body), 0);
     assert_eq!(body["system"], "sys");
 }
+
+#[tokio::test]
+async fn run_and_show_print_the_cached_tokens_in_the_usage_line() {
+    use sortie_tests::{run_to_end, sortie, text, write_local_config};
+    let mock = MockProvider::start().await;
+    mock.push(chat_turn(true, 1, 64));
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    write_local_config(home.path(), &mock.base_url(), "");
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "hi", "--cwd"]).arg(cwd.path());
+    let out = run_to_end(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("36 in / 5 out tokens, 64 cached"),
+        "{stdout}"
+    );
+    let mut cmd = sortie(home.path());
+    cmd.args(["missions", "--json"]);
+    let listed: Value = serde_json::from_slice(&run_to_end(cmd).await.stdout).expect("json");
+    let id = listed[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(listed[0]["usage"]["cache_read_tokens"], 64);
+    let mut cmd = sortie(home.path());
+    cmd.args(["show", &id]);
+    let shown = text(&run_to_end(cmd).await.stdout);
+    assert!(shown.contains("36 in / 5 out tokens, 64 cached"), "{shown}");
+}
