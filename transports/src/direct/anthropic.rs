@@ -81,7 +81,7 @@ pub struct AnthropicMessages {
 
 impl AnthropicMessages {
     pub fn new(config: AnthropicConfig) -> Result<Self, TransportError> {
-        let http = http_client(config.connect_timeout)?;
+        let http = http_client(config.connect_timeout, &config.base_url)?;
         Ok(Self { http, config })
     }
 }

@@ -361,27 +361,37 @@ pub(crate) async fn get_json(
 
 /// The HTTP client every direct transport uses: no overall timeout (streams are long), a
 /// connect timeout, and the idle timeout applied per read by the caller. One client per
-/// connect timeout is shared by the whole process: building one loads the TLS roots (a few
-/// milliseconds), and sharing it shares its connection pool.
-pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, TransportError> {
+/// connect timeout and scheme is shared by the whole process (sharing it shares its
+/// connection pool). Only a client for an `https` base URL loads the system's TLS roots
+/// (about 150 files, most of a start-up): a plain-`http` one (a local Ollama, vLLM, a
+/// loopback gateway) trusts no root at all, so it never reads them.
+pub(crate) fn http_client(
+    connect_timeout: Duration,
+    base_url: &str,
+) -> Result<reqwest::Client, TransportError> {
     static CLIENTS: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<Duration, reqwest::Client>>,
+        std::sync::Mutex<std::collections::HashMap<(Duration, bool), reqwest::Client>>,
     > = std::sync::OnceLock::new();
+    let tls = !base_url
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("http://");
     let clients = CLIENTS.get_or_init(Default::default);
     let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(client) = clients.get(&connect_timeout) {
+    if let Some(client) = clients.get(&(connect_timeout, tls)) {
         return Ok(client.clone());
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .build()
-        .map_err(|e| {
-            TransportError::new(
-                ErrorClass::Network,
-                format!("cannot build HTTP client: {e}"),
-            )
-        })?;
-    clients.insert(connect_timeout, client.clone());
+    let mut builder = reqwest::Client::builder().connect_timeout(connect_timeout);
+    if !tls {
+        builder = builder.tls_certs_only(Vec::new());
+    }
+    let client = builder.build().map_err(|e| {
+        TransportError::new(
+            ErrorClass::Network,
+            format!("cannot build HTTP client: {e}"),
+        )
+    })?;
+    clients.insert((connect_timeout, tls), client.clone());
     Ok(client)
 }
 

@@ -88,7 +88,7 @@ impl OpenAiChat {
         // The key and the configured headers go on in `SendOnce`, with every other
         // transport's (an empty key also keeps async-openai from reading OPENAI_API_KEY).
         let openai = OpenAIConfig::new().with_api_base(base).with_api_key("");
-        let http = http_client(config.connect_timeout)?;
+        let http = http_client(config.connect_timeout, &config.base_url)?;
         // `build` takes our shared client; `with_config` would build (and load TLS roots for)
         // one of its own.
         let client =

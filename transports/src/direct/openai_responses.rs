@@ -62,7 +62,7 @@ pub struct OpenAiResponses {
 
 impl OpenAiResponses {
     pub fn new(config: ResponsesConfig) -> Result<Self, TransportError> {
-        let http = http_client(config.connect_timeout)?;
+        let http = http_client(config.connect_timeout, &config.base_url)?;
         Ok(Self { http, config })
     }
 }
