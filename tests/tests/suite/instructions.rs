@@ -167,3 +167,30 @@ async fn prompt_cache_false_in_the_provider_table_sends_no_cache_key() {
     run_in(home.path(), cwd.path(), &[]).await;
     assert!(mock.requests()[1].get("prompt_cache_key").is_none());
 }
+
+#[tokio::test]
+async fn resume_with_no_instructions_leaves_them_out_from_there_on() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::text("one"));
+    mock.push(Reply::text("two"));
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    let cwd = repo(&work.path().canonicalize().expect("canon"));
+    write_local_config(home.path(), &mock.base_url(), "");
+    let events = run_in(home.path(), &cwd, &[]).await;
+    assert!(system_of(&mock.requests()[0]).contains("ROOT:"));
+    let id = events.last().expect("summary")["mission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mut cmd = sortie(home.path());
+    cmd.args(["resume", &id, "again", "--no-instructions", "--json"]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!system_of(&mock.requests()[1]).contains("ROOT:"));
+    let summary = events_of(&text(&out.stdout));
+    assert_eq!(
+        summary.last().expect("summary")["mission"]["no_instructions"],
+        true
+    );
+}
