@@ -105,6 +105,16 @@ pub enum MissionEvent {
         status: Option<u16>,
         message: String,
     },
+    /// Project instructions: with `enabled: false`, the mission gets none (`--no-instructions`);
+    /// else the files a run put in the system prompt, outermost first, and whether the text
+    /// was cut at its cap.
+    Instructions {
+        enabled: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cut: bool,
+    },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {
         error: String,
@@ -162,6 +172,7 @@ impl MissionEvent {
                     started: *started,
                 })
             }
+            MissionEvent::Instructions { enabled, .. } => mission.no_instructions |= !enabled,
             MissionEvent::Created { .. }
             | MissionEvent::Recovery { .. }
             | MissionEvent::HistoryReplaced { .. }

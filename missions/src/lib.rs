@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod auxiliary;
 mod event;
+pub mod instructions;
 mod mission;
 pub mod owner_only;
 pub mod prompts;

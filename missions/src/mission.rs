@@ -154,6 +154,9 @@ pub struct Mission {
     /// config's mode applies).
     #[serde(default)]
     pub sandbox: Option<SandboxMode>,
+    /// The mission gets no project instructions (`--no-instructions`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_instructions: bool,
 }
 
 /// A mission's CLI session: its id, and whether the CLI has started it yet.
@@ -185,6 +188,7 @@ impl Mission {
             event_count: 0,
             session: None,
             sandbox: spec.sandbox,
+            no_instructions: false,
         }
     }
 }

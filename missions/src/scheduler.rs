@@ -318,6 +318,9 @@ pub struct MissionTemplate {
     pub max_turns: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<crate::SandboxMode>,
+    /// No project instructions (`AGENTS.md` ...) in the system prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_instructions: bool,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -529,6 +532,7 @@ mod tests {
             permission: None,
             max_turns: None,
             sandbox: None,
+            no_instructions: false,
         }
     }
 

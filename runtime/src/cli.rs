@@ -229,6 +229,9 @@ pub(crate) struct ResumeArgs {
     /// Run the tools in another sandbox from here: workspace-write, read-only or off.
     #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
     pub(crate) sandbox: Option<SandboxMode>,
+    /// No project instructions (AGENTS.md, CLAUDE.md) in the system prompt.
+    #[arg(long)]
+    pub(crate) no_instructions: bool,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -256,6 +259,9 @@ pub(crate) struct RunArgs {
     /// default, from `[sandbox] mode`), read-only, or off (not confined).
     #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
     pub(crate) sandbox: Option<SandboxMode>,
+    /// No project instructions (AGENTS.md, CLAUDE.md) in the system prompt.
+    #[arg(long)]
+    pub(crate) no_instructions: bool,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -539,6 +545,7 @@ pub fn transport_for(
             config.headers = provider.headers.clone();
             config.idle_timeout = provider.idle_timeout;
             config.thinking_budget = provider.thinking_budget;
+            config.prompt_cache = provider.prompt_cache;
             if let Some(max) = provider.max_tokens {
                 config.max_tokens = max;
             }
@@ -550,6 +557,7 @@ pub fn transport_for(
             config.credentials = credentials;
             config.headers = provider.headers.clone();
             config.idle_timeout = provider.idle_timeout;
+            config.prompt_cache = provider.prompt_cache;
             Arc::new(OpenAiResponses::new(config)?)
         }
         _ => {
@@ -559,6 +567,7 @@ pub fn transport_for(
             config.headers = provider.headers.clone();
             config.stream = provider.stream;
             config.idle_timeout = provider.idle_timeout;
+            config.prompt_cache = provider.prompt_cache;
             Arc::new(OpenAiChat::new(config)?)
         }
     };

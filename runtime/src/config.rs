@@ -28,7 +28,10 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod instructions;
+mod prompt_cache;
 mod tools;
+pub use instructions::InstructionsConfig;
 pub use tools::ToolsConfig;
 
 /// What a bad config file looks like to the user: the file, the key, the line.
@@ -167,6 +170,10 @@ pub struct ProviderConfig {
     /// claude-code: more environment for every run.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `false` sends no prompt-cache fields (`cache_control`, `prompt_cache_key`).
+    pub prompt_cache: Option<bool>,
+    /// Anthropic's cache lifetime: `"5m"` (default) or `"1h"`.
+    pub prompt_cache_ttl: Option<String>,
 }
 
 /// How a `claude-code` provider runs the CLI.
@@ -245,6 +252,8 @@ struct ConfigFile {
     sandbox: sortie_sandbox::SandboxPolicy,
     #[serde(default)]
     tools: ToolsConfig,
+    #[serde(default)]
+    instructions: InstructionsConfig,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -348,6 +357,8 @@ pub struct Config {
     /// `[sandbox]`: where what a mission runs is confined.
     pub sandbox: sortie_sandbox::SandboxPolicy,
     pub tools: ToolsConfig,
+    /// `[instructions]`: project instructions in the system prompt.
+    pub instructions: InstructionsConfig,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -373,6 +384,8 @@ pub struct ResolvedProvider {
     pub credentials_from: String,
     /// How to run the CLI, for a `claude-code` provider.
     pub claude_code: Option<ClaudeCodeSettings>,
+    /// Prompt caching (`prompt_cache`, `prompt_cache_ttl`).
+    pub prompt_cache: sortie_transports::direct::PromptCache,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -542,6 +555,7 @@ impl Config {
             daemon: file.daemon,
             sandbox: file.sandbox,
             tools: file.tools,
+            instructions: file.instructions,
         })
     }
 
@@ -600,6 +614,8 @@ fn builtin(name: &str) -> Option<ProviderConfig> {
         max_retries: None,
         args: Vec::new(),
         env: BTreeMap::new(),
+        prompt_cache: None,
+        prompt_cache_ttl: None,
     })
     .map(|mut c| {
         if name == "codex" {
@@ -723,6 +739,11 @@ fn resolve(
         oauth: oauth_spec(name, config.oauth, config.oauth_preset.as_deref())?,
         credentials_from: config.credentials.unwrap_or_else(|| name.to_string()),
         claude_code: None,
+        prompt_cache: prompt_cache::resolve(
+            name,
+            config.prompt_cache,
+            config.prompt_cache_ttl.as_deref(),
+        )?,
     })
 }
 
@@ -772,6 +793,7 @@ fn resolve_claude_code(
             args: config.args,
             env: config.env.into_iter().collect(),
         }),
+        prompt_cache: Default::default(),
     })
 }
 

@@ -176,7 +176,8 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// `1,234 in / 56 out tokens`, with cache and reasoning counts when there are any.
+/// `1,234 in / 56 out tokens`, with cache and reasoning counts when there are any (`in`
+/// counts the input not read from the cache).
 pub fn usage_text(u: &Usage) -> String {
     let mut text = format!(
         "{} in / {} out tokens",
@@ -185,6 +186,12 @@ pub fn usage_text(u: &Usage) -> String {
     );
     if u.cache_read_tokens > 0 {
         text.push_str(&format!(", {} cached", thousands(u.cache_read_tokens)));
+    }
+    if u.cache_write_tokens > 0 {
+        text.push_str(&format!(
+            ", {} written to cache",
+            thousands(u.cache_write_tokens)
+        ));
     }
     if u.reasoning_tokens > 0 {
         text.push_str(&format!(", {} reasoning", thousands(u.reasoning_tokens)));
@@ -460,6 +467,22 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             ("error".into(), s.red(&format!("{class}{status}{message}")))
         }
         MissionEvent::Warning { message } => ("warning".into(), s.yellow(message)),
+        MissionEvent::Instructions {
+            enabled,
+            files,
+            cut,
+        } => (
+            "instructions".into(),
+            match (enabled, files.is_empty()) {
+                (false, _) => "off for this mission".into(),
+                (true, true) => "none found".into(),
+                (true, false) => format!(
+                    "{}{}",
+                    files.join(", "),
+                    if *cut { " (cut at 32 KiB)" } else { "" }
+                ),
+            },
+        ),
         MissionEvent::Session { id, started } => (
             "session".into(),
             s.dim(&if *started {

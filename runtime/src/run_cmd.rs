@@ -43,6 +43,9 @@ pub struct NewMission {
     /// The sandbox its tools run in; default: `[sandbox] mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<sortie_missions::SandboxMode>,
+    /// No project instructions (`AGENTS.md` ...) in the system prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_instructions: bool,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -63,6 +66,9 @@ pub struct ResumeRequest {
     /// Another sandbox from here on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<sortie_missions::SandboxMode>,
+    /// No project instructions (`AGENTS.md` ...) in the system prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_instructions: bool,
 }
 
 impl From<RunArgs> for NewMission {
@@ -75,6 +81,7 @@ impl From<RunArgs> for NewMission {
             permission: a.permission,
             max_turns: a.max_turns,
             sandbox: a.sandbox,
+            no_instructions: a.no_instructions,
         }
     }
 }
@@ -88,6 +95,7 @@ impl From<&ResumeArgs> for ResumeRequest {
             default_model: a.default_model,
             max_turns: a.max_turns,
             sandbox: a.sandbox,
+            no_instructions: a.no_instructions,
         }
     }
 }
@@ -100,6 +108,15 @@ pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> 
     let mission = create_mission(&store, &config, &pool, args.into())?;
     let runner = runner_for(home, &store, &config, &pool, &mission).await?;
     watch(&store, runner, mission, json, 0).await
+}
+
+/// The event that turns a mission's project instructions off.
+fn instructions_off() -> MissionEvent {
+    MissionEvent::Instructions {
+        enabled: false,
+        files: Vec::new(),
+        cut: false,
+    }
 }
 
 /// A mission needs at least one turn to do anything.
@@ -149,6 +166,9 @@ pub(crate) fn create_mission(
     };
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
+    if req.no_instructions {
+        store.append(&mission.id, instructions_off())?;
+    }
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
@@ -285,6 +305,9 @@ async fn mission_runner(
         .with_recovery(recovery)
         .with_fallback(chain)
         .with_sandbox(crate::sandboxing::template(home, config));
+    if let Some(sources) = config.instructions.sources(home) {
+        runner = runner.with_instructions(sources);
+    }
     if let Some(aux) = aux {
         runner = runner.with_auxiliary(aux);
     }
@@ -450,6 +473,9 @@ pub(crate) fn prepare_resume(
     )?;
     if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
         store.append(&id, MissionEvent::SandboxChanged { mode })?;
+    }
+    if req.no_instructions && !mission.no_instructions {
+        store.append(&id, instructions_off())?;
     }
     if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;

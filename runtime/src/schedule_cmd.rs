@@ -51,6 +51,9 @@ pub struct NewSchedule {
     pub max_turns: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<sortie_missions::SandboxMode>,
+    /// No project instructions (`AGENTS.md` ...) in the system prompt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_instructions: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<Missed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +107,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             max_turns: req.max_turns,
             // Fixed when added, as a mission's is when it is created.
             sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
+            no_instructions: req.no_instructions,
         },
         now,
     );
@@ -155,6 +159,7 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         permission: t.permission,
         max_turns: t.max_turns,
         sandbox: t.sandbox,
+        no_instructions: t.no_instructions,
     };
     let made = Config::load(&daemon.home)
         .map_err(anyhow::Error::from)
@@ -396,6 +401,9 @@ pub struct AddArgs {
     /// mode`).
     #[arg(long, value_name = "MODE", value_parser = crate::cli::parse_sandbox)]
     sandbox: Option<sortie_missions::SandboxMode>,
+    /// No project instructions (AGENTS.md, CLAUDE.md) in the missions' system prompt.
+    #[arg(long)]
+    no_instructions: bool,
     /// Runs missed while the daemon was down: skip (default) or run-once.
     #[arg(long, value_parser = ["skip", "run-once"])]
     missed: Option<String>,
@@ -431,6 +439,7 @@ impl AddArgs {
             permission: self.permission,
             max_turns: self.max_turns,
             sandbox: self.sandbox,
+            no_instructions: self.no_instructions,
             missed: self.missed.as_deref().map(|m| match m {
                 "run-once" => Missed::RunOnce,
                 _ => Missed::Skip,

@@ -152,7 +152,9 @@ pub enum StopReason {
     ContentFilter,
 }
 
-/// Token counts for one turn, normalised across providers.
+/// Token counts for one turn, normalised across providers: `input_tokens` are the input
+/// tokens neither read from nor written to the prompt cache (Anthropic's count; OpenAI's
+/// `cached_tokens` are taken out of its prompt count), so the three input counts add up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
@@ -189,14 +191,21 @@ pub struct Price {
 }
 
 impl Usage {
-    /// What these tokens cost at `price`. Cached input is billed at the cache-read price
-    /// when there is one (providers count it inside `input_tokens` or beside it; we follow
-    /// the counts as given).
+    /// The whole prompt the provider read: fresh input, cache reads and cache writes.
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    /// What these tokens cost at `price`: cache reads at `cache_read`, cache writes at
+    /// `cache_write`, each at the input price when the table has none.
     pub fn cost(&self, price: &Price) -> f64 {
         let per = |tokens: u64, usd: f64| tokens as f64 * usd / 1_000_000.0;
         per(self.input_tokens, price.input)
             + per(self.output_tokens, price.output)
-            + per(self.cache_read_tokens, price.cache_read.unwrap_or(0.0))
+            + per(
+                self.cache_read_tokens,
+                price.cache_read.unwrap_or(price.input),
+            )
             + per(
                 self.cache_write_tokens,
                 price.cache_write.unwrap_or(price.input),

@@ -102,7 +102,13 @@ impl Auxiliary {
 
     /// True when the history is estimated past the compression threshold.
     pub fn should_compress(&self, history: &[Message]) -> bool {
-        estimate_tokens(history) as f64 > self.compress_at * self.context_window as f64
+        self.past_threshold(estimate_tokens(history), history)
+    }
+
+    /// True when `tokens` (counted by the provider, or estimated) pass the compression
+    /// threshold and the history has a middle to compress.
+    pub fn past_threshold(&self, tokens: u64, history: &[Message]) -> bool {
+        tokens as f64 > self.compress_at * self.context_window as f64
             && plan(history, self.keep_last).is_some()
     }
 

@@ -156,6 +156,7 @@ mod tests {
                 permission: None,
                 max_turns: None,
                 sandbox: None,
+                no_instructions: false,
             },
             Utc::now(),
         );

@@ -699,7 +699,9 @@ async fn run_schedule_now(
 }
 
 async fn openapi() -> Json<Value> {
-    Json(super::openapi_sandbox::with_sandbox(openapi_document()))
+    Json(super::openapi_instructions::with_instructions(
+        super::openapi_sandbox::with_sandbox(openapi_document()),
+    ))
 }
 
 /// The OpenAPI 3.1 description of this API, but for `sandbox` (see `openapi_sandbox`).

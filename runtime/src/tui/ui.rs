@@ -133,7 +133,7 @@ pub fn mission_name(m: &Mission) -> String {
 }
 
 fn tokens(m: &Mission) -> String {
-    let n = m.usage.input_tokens + m.usage.output_tokens;
+    let n = m.usage.prompt_tokens() + m.usage.output_tokens;
     match n {
         0..=9_999 => n.to_string(),
         10_000..=999_999 => format!("{}k", n / 1000),

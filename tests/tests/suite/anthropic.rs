@@ -77,7 +77,7 @@ async fn a_tool_turn_replays_signed_thinking_and_the_result_to_the_same_model() 
     assert!(headers.get("authorization").is_none());
     let second = &mock.requests()[1];
     assert_eq!(second["stream"], true);
-    assert!(second["system"]
+    assert!(second["system"][0]["text"]
         .as_str()
         .expect("system")
         .contains("You are Sortie"));

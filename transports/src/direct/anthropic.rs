@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
+use super::cache::{self, PromptCache};
 use super::http::{
     drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
 };
@@ -25,7 +27,7 @@ use crate::{
 /// The API version header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The beta header that OAuth bearer tokens require.
-pub const OAUTH_BETA: &str = "oauth-2025-04-20";
+pub const OAUTH_BETA: &str = super::auth_headers::ANTHROPIC_OAUTH_BETA;
 /// Stands in for an assistant turn whose only content was reasoning we may not replay.
 pub const OMITTED_REASONING: &str = "[earlier reasoning omitted]";
 
@@ -52,6 +54,8 @@ pub struct AnthropicConfig {
     pub connect_timeout: Duration,
     /// When set, every request leases from here; the lease's auth mode picks the headers.
     pub credentials: Option<Credentials>,
+    /// `cache_control` breakpoints (on by default).
+    pub prompt_cache: PromptCache,
 }
 
 impl AnthropicConfig {
@@ -65,6 +69,7 @@ impl AnthropicConfig {
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             credentials: None,
+            prompt_cache: PromptCache::default(),
         }
     }
 }
@@ -76,7 +81,7 @@ pub struct AnthropicMessages {
 
 impl AnthropicMessages {
     pub fn new(config: AnthropicConfig) -> Result<Self, TransportError> {
-        let http = http_client(config.connect_timeout)?;
+        let http = http_client(config.connect_timeout, &config.base_url)?;
         Ok(Self { http, config })
     }
 }
@@ -91,32 +96,28 @@ impl AnthropicMessages {
     /// Adds the version, auth and configured headers.
     async fn authorize(
         &self,
-        mut req: reqwest::RequestBuilder,
+        req: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, TransportError> {
-        req = req.header("anthropic-version", ANTHROPIC_VERSION);
-        let leased = match &self.config.credentials {
-            Some(credentials) => {
-                let lease = credentials.lease().await?;
-                Some(match lease.mode {
-                    AuthMode::ApiKey => AnthropicAuth::ApiKey(lease.secret),
-                    AuthMode::OAuth => AnthropicAuth::Bearer(lease.secret),
-                })
-            }
-            None => None,
+        let (key, mode) = match &self.config.auth {
+            Some(AnthropicAuth::ApiKey(key)) => (Some(key), Some(AuthMode::ApiKey)),
+            Some(AnthropicAuth::Bearer(token)) => (Some(token), Some(AuthMode::OAuth)),
+            None => (None, None),
         };
-        match leased.as_ref().or(self.config.auth.as_ref()) {
-            Some(AnthropicAuth::ApiKey(key)) => req = req.header("x-api-key", key.expose()),
-            Some(AnthropicAuth::Bearer(token)) => {
-                req = req
-                    .bearer_auth(token.expose())
-                    .header("anthropic-beta", OAUTH_BETA)
-            }
-            None => {}
-        }
-        for (k, v) in &self.config.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        Ok(req)
+        let fixed = Fixed {
+            key,
+            mode,
+            account: None,
+        };
+        let headers = auth_headers(
+            Wire::Anthropic,
+            self.config.credentials.as_ref(),
+            fixed,
+            &self.config.headers,
+        )
+        .await?;
+        Ok(req
+            .header("anthropic-version", ANTHROPIC_VERSION)
+            .headers(headers))
     }
 }
 
@@ -139,8 +140,30 @@ impl Transport for AnthropicMessages {
 }
 
 impl AnthropicMessages {
+    /// One turn, with cache breakpoints unless the provider refuses them: then once more
+    /// without, remembered for this provider.
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
-        let body = build_request(&request, &self.config);
+        let key = format!("anthropic {}", self.base());
+        let cache = self.config.prompt_cache.enabled && !cache::refused(&key);
+        match self.send_turn(&request, cache).await {
+            Err(e) if cache && cache::refuses_cache_fields(&e) => {
+                cache::remember_refusal(&key);
+                let stream = self.send_turn(&request, false).await?;
+                Ok(cache::with_warning(
+                    stream,
+                    cache::refusal_warning("cache_control", &e),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    async fn send_turn(
+        &self,
+        request: &TurnRequest,
+        cache: bool,
+    ) -> Result<EventStream, TransportError> {
+        let body = request_body(request, &self.config, cache);
         let req = self
             .http
             .post(format!("{}/v1/messages", self.base()))
@@ -174,8 +197,12 @@ impl AnthropicMessages {
     }
 }
 
-/// The Messages request body for a turn.
+/// The Messages request body for a turn, with cache breakpoints when the config asks.
 pub fn build_request(request: &TurnRequest, config: &AnthropicConfig) -> Value {
+    request_body(request, config, config.prompt_cache.enabled)
+}
+
+fn request_body(request: &TurnRequest, config: &AnthropicConfig, cache: bool) -> Value {
     let messages: Vec<Value> = request
         .messages
         .iter()
@@ -203,6 +230,9 @@ pub fn build_request(request: &TurnRequest, config: &AnthropicConfig) -> Value {
         max_tokens = max_tokens.max(budget + 1024);
         body["max_tokens"] = json!(max_tokens);
         body["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+    }
+    if cache {
+        cache::anthropic_breakpoints(&mut body, config.prompt_cache.ttl);
     }
     body
 }
@@ -725,7 +755,7 @@ mod tests {
             body["messages"][3]["content"][0],
             json!({"type":"thinking","thinking":"t","signature":"s"})
         );
-        assert_eq!(body["system"], "sys");
+        assert_eq!(body["system"][0]["text"], "sys");
         assert_eq!(body["tools"][0]["input_schema"], json!({"type":"object"}));
         assert_eq!(body["max_tokens"], 8192);
     }

@@ -10,8 +10,10 @@ use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::StreamExt;
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
 use crate::auth::Credentials;
 use crate::sse::{SseDecoder, SseEvent};
+use crate::Secret;
 use crate::{ErrorClass, EventStream, TransportError, TransportEvent};
 
 /// Largest error body we read; anything past it is dropped.
@@ -33,18 +35,28 @@ fn boxed(e: TransportError) -> OpenAIError {
 }
 
 /// A tower service that sends each request once. Recovery decides about retries, so the
-/// default async-openai retry layer is replaced by this.
+/// default async-openai retry layer is replaced by this. It also puts the auth and the
+/// configured headers on, in the one place every direct transport does.
 #[derive(Clone)]
 pub(crate) struct SendOnce {
     client: reqwest::Client,
     credentials: Option<Credentials>,
+    api_key: Option<Secret>,
+    headers: Vec<(String, String)>,
 }
 
 impl SendOnce {
-    pub(crate) fn new(client: reqwest::Client, credentials: Option<Credentials>) -> Self {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        credentials: Option<Credentials>,
+        api_key: Option<Secret>,
+        headers: Vec<(String, String)>,
+    ) -> Self {
         Self {
             client,
             credentials,
+            api_key,
+            headers,
         }
     }
 }
@@ -61,36 +73,27 @@ impl tower::Service<HttpRequestFactory> for SendOnce {
     }
 
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
-        let client = self.client.clone();
-        let credentials = self.credentials.clone();
+        let this = self.clone();
         Box::pin(async move {
             let mut request = factory.build().await?;
-            // A leased credential replaces the config's key, request by request.
-            if let Some(credentials) = credentials {
-                let lease = credentials.lease().await.map_err(boxed)?;
-                let value = reqwest::header::HeaderValue::from_str(&format!(
-                    "Bearer {}",
-                    lease.secret.expose()
-                ))
-                .map_err(|e| {
-                    OpenAIError::InvalidArgument(format!(
-                        "the credential cannot be sent as a header: {e}"
-                    ))
-                })?;
-                request
-                    .headers_mut()
-                    .insert(reqwest::header::AUTHORIZATION, value);
+            let fixed = Fixed {
+                key: this.api_key.as_ref(),
+                ..Default::default()
+            };
+            let auth = auth_headers(
+                Wire::OpenAi,
+                this.credentials.as_ref(),
+                fixed,
+                &this.headers,
+            )
+            .await
+            .map_err(boxed)?;
+            // async-openai always sends a bearer header (empty here): ours replaces it.
+            request.headers_mut().remove(reqwest::header::AUTHORIZATION);
+            for (name, value) in &auth {
+                request.headers_mut().append(name, value.clone());
             }
-            // async-openai always sends a bearer header; a keyless endpoint (Ollama, vLLM)
-            // should get none rather than an empty one.
-            let empty_bearer = request
-                .headers()
-                .get(reqwest::header::AUTHORIZATION)
-                .is_some_and(|v| v.as_bytes().trim_ascii() == b"Bearer");
-            if empty_bearer {
-                request.headers_mut().remove(reqwest::header::AUTHORIZATION);
-            }
-            let response = client.execute(request).await?;
+            let response = this.client.execute(request).await?;
             if response.status().is_success() {
                 return Ok(response);
             }
@@ -365,27 +368,37 @@ pub(crate) async fn get_json(
 
 /// The HTTP client every direct transport uses: no overall timeout (streams are long), a
 /// connect timeout, and the idle timeout applied per read by the caller. One client per
-/// connect timeout is shared by the whole process: building one loads the TLS roots (a few
-/// milliseconds), and sharing it shares its connection pool.
-pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, TransportError> {
+/// connect timeout and scheme is shared by the whole process (sharing it shares its
+/// connection pool). Only a client for an `https` base URL loads the system's TLS roots
+/// (about 150 files, most of a start-up): a plain-`http` one (a local Ollama, vLLM, a
+/// loopback gateway) trusts no root at all, so it never reads them.
+pub(crate) fn http_client(
+    connect_timeout: Duration,
+    base_url: &str,
+) -> Result<reqwest::Client, TransportError> {
     static CLIENTS: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<Duration, reqwest::Client>>,
+        std::sync::Mutex<std::collections::HashMap<(Duration, bool), reqwest::Client>>,
     > = std::sync::OnceLock::new();
+    let tls = !base_url
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("http://");
     let clients = CLIENTS.get_or_init(Default::default);
     let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(client) = clients.get(&connect_timeout) {
+    if let Some(client) = clients.get(&(connect_timeout, tls)) {
         return Ok(client.clone());
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(connect_timeout)
-        .build()
-        .map_err(|e| {
-            TransportError::new(
-                ErrorClass::Network,
-                format!("cannot build HTTP client: {e}"),
-            )
-        })?;
-    clients.insert(connect_timeout, client.clone());
+    let mut builder = reqwest::Client::builder().connect_timeout(connect_timeout);
+    if !tls {
+        builder = builder.tls_certs_only(Vec::new());
+    }
+    let client = builder.build().map_err(|e| {
+        TransportError::new(
+            ErrorClass::Network,
+            format!("cannot build HTTP client: {e}"),
+        )
+    })?;
+    clients.insert((connect_timeout, tls), client.clone());
     Ok(client)
 }
 

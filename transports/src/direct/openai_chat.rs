@@ -24,6 +24,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
+use super::cache::{self, PromptCache};
 use super::http::{
     get_json, http_client, malformed, pulled, reqwest_error, tag_errors, timeout_error,
     HttpFailure, SendOnce,
@@ -51,6 +53,8 @@ pub struct OpenAiChatConfig {
     pub connect_timeout: Duration,
     /// When set, every request leases its key from here instead of using `api_key`.
     pub credentials: Option<Credentials>,
+    /// A `prompt_cache_key` per conversation (on by default; the TTL does not apply).
+    pub prompt_cache: PromptCache,
 }
 
 impl OpenAiChatConfig {
@@ -63,6 +67,7 @@ impl OpenAiChatConfig {
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             credentials: None,
+            prompt_cache: PromptCache::default(),
         }
     }
 }
@@ -80,30 +85,19 @@ pub struct OpenAiChat {
 impl OpenAiChat {
     pub fn new(config: OpenAiChatConfig) -> Result<Self, TransportError> {
         let base = config.base_url.trim_end_matches('/').to_string();
-        let mut openai = OpenAIConfig::new()
-            .with_api_base(base)
-            .with_api_key(config.api_key.as_ref().map(Secret::expose).unwrap_or(""));
-        for (name, value) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-                TransportError::new(
-                    ErrorClass::InvalidRequest,
-                    format!("invalid header name `{name}`: {e}"),
-                )
-            })?;
-            openai = openai
-                .with_header(name.clone(), value.as_str())
-                .map_err(|e| {
-                    TransportError::new(
-                        ErrorClass::InvalidRequest,
-                        format!("invalid value for header `{name}`: {e}"),
-                    )
-                })?;
-        }
-        let http = http_client(config.connect_timeout)?;
+        // The key and the configured headers go on in `SendOnce`, with every other
+        // transport's (an empty key also keeps async-openai from reading OPENAI_API_KEY).
+        let openai = OpenAIConfig::new().with_api_base(base).with_api_key("");
+        let http = http_client(config.connect_timeout, &config.base_url)?;
         // `build` takes our shared client; `with_config` would build (and load TLS roots for)
         // one of its own.
-        let client = async_openai::Client::build(http.clone(), openai)
-            .with_http_service(SendOnce::new(http.clone(), config.credentials.clone()));
+        let client =
+            async_openai::Client::build(http.clone(), openai).with_http_service(SendOnce::new(
+                http.clone(),
+                config.credentials.clone(),
+                config.api_key.clone(),
+                config.headers.clone(),
+            ));
         Ok(Self {
             client,
             http,
@@ -172,15 +166,18 @@ impl Transport for OpenAiChat {
     fn list_models(&self) -> ModelsFuture<'_> {
         Box::pin(async move {
             let base = self.config.base_url.trim_end_matches('/');
-            let mut req = self.http.get(format!("{base}/models"));
-            if let Some(credentials) = &self.config.credentials {
-                req = req.bearer_auth(credentials.lease().await?.secret.expose());
-            } else if let Some(key) = self.config.api_key.as_ref().filter(|k| !k.is_empty()) {
-                req = req.bearer_auth(key.expose());
-            }
-            for (k, v) in &self.config.headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
+            let fixed = Fixed {
+                key: self.config.api_key.as_ref(),
+                ..Default::default()
+            };
+            let headers = auth_headers(
+                Wire::OpenAi,
+                self.config.credentials.as_ref(),
+                fixed,
+                &self.config.headers,
+            )
+            .await?;
+            let req = self.http.get(format!("{base}/models")).headers(headers);
             let body = get_json(req, base, self.config.idle_timeout).await?;
             Ok(parse_models(&body))
         })
@@ -192,19 +189,49 @@ impl Transport for OpenAiChat {
 }
 
 impl OpenAiChat {
+    /// One turn, with the conversation's `prompt_cache_key` unless the endpoint refuses it:
+    /// then once more without, remembered for this endpoint.
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
-        let body = build_request(&request);
+        let key = format!("chat {}", self.config.base_url.trim_end_matches('/'));
+        let cache_key = request
+            .conversation
+            .clone()
+            .filter(|_| self.config.prompt_cache.enabled && !cache::refused(&key));
+        let cached = cache_key.is_some();
+        match self.send_turn(&request, cache_key).await {
+            Err(e) if cached && cache::refuses_cache_fields(&e) => {
+                cache::remember_refusal(&key);
+                let stream = self.send_turn(&request, None).await?;
+                Ok(cache::with_warning(
+                    stream,
+                    cache::refusal_warning("prompt_cache_key", &e),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    async fn send_turn(
+        &self,
+        request: &TurnRequest,
+        cache_key: Option<String>,
+    ) -> Result<EventStream, TransportError> {
+        let body = |cache_key: Option<String>| {
+            let mut body = build_request(request);
+            body.request.prompt_cache_key = cache_key;
+            body
+        };
         if !self.config.stream || self.streaming_refused.load(Ordering::Relaxed) {
-            return self.whole(body).await;
+            return self.whole(body(cache_key)).await;
         }
         // The body moves into the request; the rare refusal builds it again.
-        match self.streamed(body).await {
+        match self.streamed(body(cache_key.clone())).await {
             Err(e) if refuses_streaming(&e) => {
                 tracing::warn!(
                     "endpoint refused a streamed request ({e}); asking for whole answers"
                 );
                 self.streaming_refused.store(true, Ordering::Relaxed);
-                self.whole(build_request(&request)).await
+                self.whole(body(cache_key)).await
             }
             other => other,
         }
@@ -509,10 +536,12 @@ impl ChatAssembler {
 
         let mut events = Vec::new();
         if let Some(usage) = chunk.usage {
+            // `prompt_tokens` counts the cached ones too.
+            let cached = usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens);
             self.usage = Some(Usage {
-                input_tokens: usage.prompt_tokens,
+                input_tokens: usage.prompt_tokens.saturating_sub(cached),
                 output_tokens: usage.completion_tokens,
-                cache_read_tokens: usage.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+                cache_read_tokens: cached,
                 cache_write_tokens: 0,
                 reasoning_tokens: usage
                     .completion_tokens_details
@@ -612,183 +641,5 @@ impl ChatAssembler {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn chunk(v: serde_json::Value) -> ChatChunk {
-        serde_json::from_value(v).expect("a chunk")
-    }
-
-    fn drain(a: ChatAssembler) -> Vec<TransportEvent> {
-        a.finish().into_iter().map(|r| r.expect("event")).collect()
-    }
-
-    #[test]
-    fn interleaved_tool_call_deltas_are_assembled_by_index() {
-        let mut a = ChatAssembler::default();
-        let chunks = [
-            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"read_file","arguments":""}}]}}]}),
-            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"list_dir","arguments":"{\"pa"}}]}}]}),
-            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":"}}]}}]}),
-            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"th\":\".\"}"}}]}}]}),
-            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"a.txt\"}"}}]}}]}),
-            json!({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}),
-            json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}}),
-        ];
-        for c in chunks {
-            assert!(a.push(chunk(c)).expect("chunk").is_empty());
-        }
-        let events = drain(a);
-        assert_eq!(
-            events,
-            vec![
-                TransportEvent::ToolCall {
-                    id: "a".into(),
-                    name: "read_file".into(),
-                    arguments: r#"{"path":"a.txt"}"#.into()
-                },
-                TransportEvent::ToolCall {
-                    id: "b".into(),
-                    name: "list_dir".into(),
-                    arguments: r#"{"path":"."}"#.into()
-                },
-                TransportEvent::Usage(Usage {
-                    input_tokens: 10,
-                    output_tokens: 5,
-                    ..Default::default()
-                }),
-                TransportEvent::Done(StopReason::ToolUse),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_stream_without_finish_reason_is_an_error_naming_the_pending_call() {
-        let mut a = ChatAssembler::default();
-        a.push(chunk(json!({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"x","function":{"name":"write_file","arguments":"{\"pa"}}]}}]})))
-            .expect("chunk");
-        let out = a.finish();
-        let err = out[0].clone().expect_err("must fail");
-        assert_eq!(err.class, ErrorClass::Network);
-        assert!(err.message.contains("`write_file`"), "{}", err.message);
-    }
-
-    #[test]
-    fn an_error_object_inside_the_stream_is_classified() {
-        let mut a = ChatAssembler::default();
-        let err = a
-            .push(chunk(
-                json!({"error":{"message":"Rate limit reached","type":"rate_limit_exceeded"}}),
-            ))
-            .expect_err("error event");
-        assert!(
-            matches!(err.class, ErrorClass::RateLimited { .. }),
-            "{:?}",
-            err.class
-        );
-    }
-
-    #[test]
-    fn whole_answers_use_the_same_assembly() {
-        let mut a = ChatAssembler::default();
-        let events = a
-            .push(chunk(json!({"choices":[{"message":{"role":"assistant","content":"hi","tool_calls":[{"id":"c1","type":"function","function":{"name":"list_dir","arguments":{"path":"."}}}]},"finish_reason":"stop"}]})))
-            .expect("whole");
-        assert_eq!(events, vec![TransportEvent::TextDelta("hi".into())]);
-        let rest = drain(a);
-        assert_eq!(
-            rest[0],
-            TransportEvent::ToolCall {
-                id: "c1".into(),
-                name: "list_dir".into(),
-                arguments: r#"{"path":"."}"#.into()
-            }
-        );
-        assert_eq!(
-            rest.last(),
-            Some(&TransportEvent::Done(StopReason::ToolUse))
-        );
-    }
-
-    #[test]
-    fn tool_results_precede_user_text_and_keep_their_call_ids() {
-        let req = TurnRequest {
-            model: "m".into(),
-            system: "sys".into(),
-            messages: vec![
-                Message::user("go"),
-                Message {
-                    role: Role::Assistant,
-                    content: vec![ContentBlock::ToolUse {
-                        id: "c1".into(),
-                        name: "list_dir".into(),
-                        arguments: "{}".into(),
-                    }],
-                },
-                Message {
-                    role: Role::User,
-                    content: vec![ContentBlock::ToolResult {
-                        call_id: "c1".into(),
-                        content: "a.txt".into(),
-                        is_error: false,
-                    }],
-                },
-            ],
-            ..Default::default()
-        };
-        let body = serde_json::to_value(build_request(&req)).expect("json");
-        let roles: Vec<&str> = body["messages"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|m| m["role"].as_str().unwrap_or(""))
-            .collect();
-        assert_eq!(roles, ["system", "user", "assistant", "tool"]);
-        assert_eq!(body["messages"][3]["tool_call_id"], "c1");
-        assert_eq!(
-            body["messages"][2]["tool_calls"][0]["function"]["name"],
-            "list_dir"
-        );
-        assert_eq!(body["stream"], true);
-    }
-
-    #[test]
-    fn tools_are_sent_as_function_tools_made_once_per_list() {
-        let spec = |name: &str| ToolSpec {
-            name: name.into(),
-            description: format!("{name} does it"),
-            parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
-        };
-        let listed: Arc<[ToolSpec]> = vec![spec("list_dir"), spec("read_file")].into();
-        let request = |tools: &Arc<[ToolSpec]>| TurnRequest {
-            model: "m".into(),
-            tools: tools.clone(),
-            ..Default::default()
-        };
-        // As sent: bytes from serde_json, parsed back.
-        let sent = |r: &TurnRequest| -> serde_json::Value {
-            let bytes = serde_json::to_vec(&build_request(r)).expect("serialize");
-            serde_json::from_slice(&bytes).expect("JSON")
-        };
-        let body = sent(&request(&listed));
-        assert_eq!(
-            body["tools"][1],
-            json!({"type": "function", "function": {
-                "name": "read_file",
-                "description": "read_file does it",
-                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}
-            }})
-        );
-        assert_eq!(body["model"], "m", "the rest of the request is still there");
-        let first = build_request(&request(&listed)).tools.expect("tools");
-        let again = build_request(&request(&listed)).tools.expect("tools");
-        assert!(Arc::ptr_eq(&first.0, &again.0), "one list, serialized once");
-        let other: Arc<[ToolSpec]> = vec![spec("grep")].into();
-        let body = sent(&request(&other));
-        assert_eq!(body["tools"].as_array().map(Vec::len), Some(1));
-        assert_eq!(body["tools"][0]["function"]["name"], "grep");
-        let none = sent(&request(&Arc::from(Vec::new())));
-        assert!(none.get("tools").is_none(), "no tools, no key: {none}");
-    }
-}
+#[path = "openai_chat_tests.rs"]
+mod tests;

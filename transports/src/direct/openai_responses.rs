@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::auth_headers::{auth_headers, Fixed, Wire};
+use super::cache::{self, PromptCache};
 use super::http::{
     drive, get_json, http_client, malformed, send, tag_error, tag_errors, WireParser,
 };
@@ -20,8 +22,7 @@ use crate::{
     TransportError, TransportEvent, TurnFuture, TurnRequest, Usage,
 };
 
-/// The header that carries a ChatGPT (Codex OAuth) account id.
-pub const ACCOUNT_HEADER: &str = "ChatGPT-Account-ID";
+pub use super::auth_headers::ACCOUNT_HEADER;
 
 #[derive(Debug, Clone)]
 pub struct ResponsesConfig {
@@ -35,6 +36,8 @@ pub struct ResponsesConfig {
     pub connect_timeout: Duration,
     /// When set, every request leases from here (key or access token, and the account).
     pub credentials: Option<Credentials>,
+    /// A `prompt_cache_key` per conversation (on by default; the TTL does not apply).
+    pub prompt_cache: PromptCache,
 }
 
 impl ResponsesConfig {
@@ -47,6 +50,7 @@ impl ResponsesConfig {
             idle_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
             credentials: None,
+            prompt_cache: PromptCache::default(),
         }
     }
 }
@@ -58,7 +62,7 @@ pub struct OpenAiResponses {
 
 impl OpenAiResponses {
     pub fn new(config: ResponsesConfig) -> Result<Self, TransportError> {
-        let http = http_client(config.connect_timeout)?;
+        let http = http_client(config.connect_timeout, &config.base_url)?;
         Ok(Self { http, config })
     }
 }
@@ -71,30 +75,21 @@ impl OpenAiResponses {
     /// Adds the key, the ChatGPT account and configured headers.
     async fn authorize(
         &self,
-        mut req: reqwest::RequestBuilder,
+        req: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let lease = match &self.config.credentials {
-            Some(credentials) => Some(credentials.lease().await?),
-            None => None,
+        let fixed = Fixed {
+            key: self.config.api_key.as_ref(),
+            mode: None,
+            account: self.config.account_id.as_deref(),
         };
-        if let Some(key) = lease
-            .as_ref()
-            .map(|l| &l.secret)
-            .or(self.config.api_key.as_ref())
-        {
-            req = req.bearer_auth(key.expose());
-        }
-        let account = lease
-            .as_ref()
-            .and_then(|l| l.account_id.as_ref())
-            .or(self.config.account_id.as_ref());
-        if let Some(account) = account {
-            req = req.header(ACCOUNT_HEADER, account.as_str());
-        }
-        for (k, v) in &self.config.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        Ok(req)
+        let headers = auth_headers(
+            Wire::OpenAi,
+            self.config.credentials.as_ref(),
+            fixed,
+            &self.config.headers,
+        )
+        .await?;
+        Ok(req.headers(headers))
     }
 }
 
@@ -117,12 +112,40 @@ impl Transport for OpenAiResponses {
 }
 
 impl OpenAiResponses {
+    /// One turn, with the conversation's `prompt_cache_key` unless the provider refuses
+    /// it: then once more without, remembered for this provider.
     async fn turn(&self, request: TurnRequest) -> Result<EventStream, TransportError> {
+        let key = format!("responses {}", self.base());
+        let cache_key = request
+            .conversation
+            .as_deref()
+            .filter(|_| self.config.prompt_cache.enabled && !cache::refused(&key));
+        let mut body = build_request(&request);
+        if let Some(conversation) = cache_key {
+            body["prompt_cache_key"] = json!(conversation);
+        }
+        match self.send_turn(&body).await {
+            Err(e) if cache_key.is_some() && cache::refuses_cache_fields(&e) => {
+                cache::remember_refusal(&key);
+                if let Some(fields) = body.as_object_mut() {
+                    fields.remove("prompt_cache_key");
+                }
+                let stream = self.send_turn(&body).await?;
+                Ok(cache::with_warning(
+                    stream,
+                    cache::refusal_warning("prompt_cache_key", &e),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    async fn send_turn(&self, body: &Value) -> Result<EventStream, TransportError> {
         let req = self
             .http
             .post(format!("{}/responses", self.base()))
             .header("accept", "text/event-stream")
-            .json(&build_request(&request));
+            .json(body);
         let response = send(
             self.authorize(req).await?,
             self.base(),
@@ -245,10 +268,12 @@ const IGNORED: &[&str] = &[
 
 fn usage_of(response: &Value) -> Usage {
     let n = |p: &str| response.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    // `input_tokens` counts the cached ones too.
+    let cached = n("/usage/input_tokens_details/cached_tokens");
     Usage {
-        input_tokens: n("/usage/input_tokens"),
+        input_tokens: n("/usage/input_tokens").saturating_sub(cached),
         output_tokens: n("/usage/output_tokens"),
-        cache_read_tokens: n("/usage/input_tokens_details/cached_tokens"),
+        cache_read_tokens: cached,
         cache_write_tokens: 0,
         reasoning_tokens: n("/usage/output_tokens_details/reasoning_tokens"),
     }
@@ -500,7 +525,7 @@ mod tests {
                     arguments: r#"{"path":"."}"#.into()
                 },
                 TransportEvent::Usage(Usage {
-                    input_tokens: 50,
+                    input_tokens: 40,
                     output_tokens: 9,
                     cache_read_tokens: 10,
                     cache_write_tokens: 0,

@@ -1,0 +1,86 @@
+//! The auxiliary client's two jobs inside a run: compressing the history, titling the
+//! mission. Their failures are warnings, never the mission's.
+
+use sortie_transports::{Message, TransportError};
+
+use super::{MissionRunner, RunError};
+use crate::auxiliary::Auxiliary;
+use crate::recovery::Step;
+use crate::{Mission, MissionEvent, MissionId};
+
+impl MissionRunner {
+    /// Compresses the history with the auxiliary client; false when it could not.
+    pub(super) async fn compress(
+        &self,
+        id: &MissionId,
+        aux: &Auxiliary,
+        history: &mut Vec<Message>,
+        reason: String,
+    ) -> Result<bool, RunError> {
+        let mut steps = Vec::new();
+        let result = {
+            let mut on_step = |e: &TransportError, s: &Step| steps.push((e.clone(), s.clone()));
+            aux.compress(history, &mut on_step).await
+        };
+        for (e, s) in &steps {
+            self.record_step(id, "compression", e, s)?;
+        }
+        match result {
+            Ok(messages) => {
+                let before = crate::auxiliary::estimate_tokens(history);
+                let after = crate::auxiliary::estimate_tokens(&messages);
+                self.record(
+                    id,
+                    MissionEvent::HistoryReplaced {
+                        messages: messages.clone(),
+                        reason: format!("{reason}; compressed from ~{before} to ~{after} tokens"),
+                    },
+                )?;
+                *history = messages;
+                Ok(true)
+            }
+            Err(e) => {
+                self.record(
+                    id,
+                    MissionEvent::Warning {
+                        message: format!("compression failed: {}", e.message),
+                    },
+                )?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Titles the mission after its first turn; a failure is only a warning.
+    pub(super) async fn give_title(
+        &self,
+        id: &MissionId,
+        mission: &Mission,
+    ) -> Result<(), RunError> {
+        let Some(aux) = self
+            .auxiliary
+            .as_ref()
+            .filter(|a| a.titles && mission.title.is_none())
+        else {
+            return Ok(());
+        };
+        let mut steps = Vec::new();
+        let result = {
+            let mut on_step = |e: &TransportError, s: &Step| steps.push((e.clone(), s.clone()));
+            aux.title(&mission.prompt, &mut on_step).await
+        };
+        for (e, s) in &steps {
+            self.record_step(id, "title", e, s)?;
+        }
+        match result {
+            Ok(title) => self.record(id, MissionEvent::Title { title })?,
+            Err(e) => self.record(
+                id,
+                MissionEvent::Warning {
+                    message: format!("no title: {}", e.message),
+                },
+            )?,
+        };
+        Ok(())
+    }
+}
