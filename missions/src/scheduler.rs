@@ -318,6 +318,9 @@ pub struct MissionTemplate {
     pub max_turns: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<crate::SandboxMode>,
+    /// The MCP servers of its missions (`[]`: none); absent: every enabled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -529,6 +532,7 @@ mod tests {
             permission: None,
             max_turns: None,
             sandbox: None,
+            mcp: None,
         }
     }
 

@@ -97,6 +97,9 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     /// Schedules that start missions: cron, an interval, or once.
     #[command(subcommand)]
     Schedule(crate::schedule_cmd::ScheduleCommand),
+    /// MCP servers (`[mcp_servers.NAME]`): list them and their tools, call one by hand.
+    #[command(subcommand)]
+    Mcp(crate::mcp_cmd::McpCommand),
     /// Is the daemon running? Its address, pid and the missions it runs.
     Status {
         #[arg(long)]
@@ -229,6 +232,8 @@ pub(crate) struct ResumeArgs {
     /// Run the tools in another sandbox from here: workspace-write, read-only or off.
     #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
     pub(crate) sandbox: Option<SandboxMode>,
+    #[command(flatten)]
+    pub(crate) mcp: crate::mcp_cmd::McpArgs,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -256,6 +261,8 @@ pub(crate) struct RunArgs {
     /// default, from `[sandbox] mode`), read-only, or off (not confined).
     #[arg(long, value_name = "MODE", value_parser = parse_sandbox)]
     pub(crate) sandbox: Option<SandboxMode>,
+    #[command(flatten)]
+    pub(crate) mcp: crate::mcp_cmd::McpArgs,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -392,6 +399,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => run_cmd::resume(&home, args).await,
         Command::Status { json } => status(None, json).await,
         Command::Schedule(cmd) => crate::schedule_cmd::on_store(&home, cmd).await,
+        Command::Mcp(cmd) => crate::mcp_cmd::run(&home, cmd).await,
         Command::Serve(args) => serve(&home, args).await,
         Command::Auth(cmd) => crate::auth_commands::auth(&home, daemon.as_ref(), cmd).await,
         Command::Models {

@@ -28,6 +28,7 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod mcp;
 mod tools;
 pub use tools::ToolsConfig;
 
@@ -246,6 +247,8 @@ struct ConfigFile {
     #[serde(default)]
     tools: ToolsConfig,
     #[serde(default)]
+    mcp_servers: mcp::McpServersFile,
+    #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
@@ -348,6 +351,8 @@ pub struct Config {
     /// `[sandbox]`: where what a mission runs is confined.
     pub sandbox: sortie_sandbox::SandboxPolicy,
     pub tools: ToolsConfig,
+    /// `[mcp_servers.NAME]`: where missions take tools from beside the built-in ones.
+    pub mcp_servers: BTreeMap<String, sortie_missions::mcp::ServerConfig>,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -540,6 +545,7 @@ impl Config {
             daemon: file.daemon,
             sandbox: file.sandbox,
             tools: file.tools,
+            mcp_servers: file.mcp_servers.check(path, text)?,
         })
     }
 

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod demo;
 mod live;
 pub mod loopback;
+pub mod mcp_cmd;
 pub mod models_cmd;
 pub mod provider_checks;
 pub mod reattach;

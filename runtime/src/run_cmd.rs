@@ -43,6 +43,10 @@ pub struct NewMission {
     /// The sandbox its tools run in; default: `[sandbox] mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<sortie_missions::SandboxMode>,
+    /// The MCP servers it uses (names of `[mcp_servers]`; `[]`: none); default: every
+    /// enabled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -63,6 +67,9 @@ pub struct ResumeRequest {
     /// Another sandbox from here on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<sortie_missions::SandboxMode>,
+    /// Other MCP servers from here on (`[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
 }
 
 impl From<RunArgs> for NewMission {
@@ -75,6 +82,7 @@ impl From<RunArgs> for NewMission {
             permission: a.permission,
             max_turns: a.max_turns,
             sandbox: a.sandbox,
+            mcp: a.mcp.selection(),
         }
     }
 }
@@ -88,6 +96,7 @@ impl From<&ResumeArgs> for ResumeRequest {
             default_model: a.default_model,
             max_turns: a.max_turns,
             sandbox: a.sandbox,
+            mcp: a.mcp.selection(),
         }
     }
 }
@@ -147,8 +156,17 @@ pub(crate) fn create_mission(
         max_turns: req.max_turns.unwrap_or(config.max_turns),
         sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
     };
+    crate::mcp_cmd::check_selection(config, &req.mcp)?;
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
+    if let Some(servers) = req.mcp {
+        store.append(
+            &mission.id,
+            MissionEvent::McpSelected {
+                servers: Some(servers),
+            },
+        )?;
+    }
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
@@ -284,7 +302,8 @@ async fn mission_runner(
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
         .with_fallback(chain)
-        .with_sandbox(crate::sandboxing::template(home, config));
+        .with_sandbox(crate::sandboxing::template(home, config))
+        .with_mcp_servers(config.mcp_servers.clone());
     if let Some(aux) = aux {
         runner = runner.with_auxiliary(aux);
     }
@@ -405,6 +424,7 @@ pub(crate) fn prepare_resume(
     req: ResumeRequest,
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
+    crate::mcp_cmd::check_selection(config, &req.mcp)?;
     let mission = store.mission(&id)?;
     let name = req
         .provider
@@ -450,6 +470,14 @@ pub(crate) fn prepare_resume(
     )?;
     if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
         store.append(&id, MissionEvent::SandboxChanged { mode })?;
+    }
+    if let Some(servers) = req.mcp {
+        store.append(
+            &id,
+            MissionEvent::McpSelected {
+                servers: Some(servers),
+            },
+        )?;
     }
     if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;

@@ -51,6 +51,9 @@ pub struct NewSchedule {
     pub max_turns: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<sortie_missions::SandboxMode>,
+    /// The MCP servers of its missions (`[]`: none); default: every enabled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<Missed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             provider.name
         );
     }
+    crate::mcp_cmd::check_selection(config, &req.mcp)?;
     let mut schedule = Schedule::new(
         req.name,
         timing,
@@ -104,6 +108,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             max_turns: req.max_turns,
             // Fixed when added, as a mission's is when it is created.
             sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
+            mcp: req.mcp,
         },
         now,
     );
@@ -155,6 +160,7 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         permission: t.permission,
         max_turns: t.max_turns,
         sandbox: t.sandbox,
+        mcp: t.mcp.clone(),
     };
     let made = Config::load(&daemon.home)
         .map_err(anyhow::Error::from)
@@ -396,6 +402,8 @@ pub struct AddArgs {
     /// mode`).
     #[arg(long, value_name = "MODE", value_parser = crate::cli::parse_sandbox)]
     sandbox: Option<sortie_missions::SandboxMode>,
+    #[command(flatten)]
+    mcp: crate::mcp_cmd::McpArgs,
     /// Runs missed while the daemon was down: skip (default) or run-once.
     #[arg(long, value_parser = ["skip", "run-once"])]
     missed: Option<String>,
@@ -431,6 +439,7 @@ impl AddArgs {
             permission: self.permission,
             max_turns: self.max_turns,
             sandbox: self.sandbox,
+            mcp: self.mcp.selection(),
             missed: self.missed.as_deref().map(|m| match m {
                 "run-once" => Missed::RunOnce,
                 _ => Missed::Skip,

@@ -5,6 +5,7 @@
 //! cancelled at any await.
 
 mod history;
+pub mod mcp;
 mod sandboxing;
 mod segments;
 mod tool_call;
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use history::called_name;
 pub use history::history_from_events;
+use tool_call::Where;
 
 use crate::auxiliary::Auxiliary;
 use crate::recovery::{Abilities, Attempts, Next, Policy, Recovery, Step};
@@ -122,6 +124,8 @@ pub struct MissionRunner {
     stop: StopStatus,
     /// What every mission's sandbox is made from; `None`: tools run unconfined.
     sandbox: Option<sortie_sandbox::Sandbox>,
+    /// `[mcp_servers]`: what a mission's MCP servers are chosen from.
+    mcp_servers: Arc<std::collections::BTreeMap<String, sortie_mcp::ServerConfig>>,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -187,6 +191,7 @@ impl MissionRunner {
             auxiliary: None,
             stop: StopStatus::default(),
             sandbox: None,
+            mcp_servers: Arc::default(),
         }
     }
 
@@ -514,6 +519,7 @@ impl MissionRunner {
         let system = prompts::render(&self.system_template, &vars);
         let cli_system = prompts::render(&self.cli_system_template, &vars);
         let specs = self.tools.specs();
+        let mcp = self.start_mcp(&id, &events, &sandbox).await?;
         self.record(
             &id,
             MissionEvent::Status {
@@ -543,6 +549,7 @@ impl MissionRunner {
                     self.compress(&id, aux, &mut history, reason).await?;
                 }
             }
+            let turn_specs = self.turn_specs(&id, mcp.as_ref(), &specs).await?;
             self.record(
                 &id,
                 MissionEvent::TurnStarted {
@@ -573,7 +580,7 @@ impl MissionRunner {
                     tools: if runs_tools {
                         Default::default()
                     } else {
-                        specs.clone()
+                        turn_specs.clone()
                     },
                     max_output_tokens: None,
                     disable_thinking,
@@ -755,7 +762,7 @@ impl MissionRunner {
                 let result = tokio::select! {
                     biased;
                     _ = cancel.cancelled() => return self.stopped(&id, format!("cancelled by the user while `{name}` ran")).await,
-                    r = self.run_tool(&id, &sandbox, mission.policy, &call_id, &name, &arguments) => r,
+                    r = self.run_tool(&id, Where { sandbox: &sandbox, mcp: mcp.as_ref() }, mission.policy, &call_id, &name, &arguments) => r,
                 };
                 self.record(
                     &id,

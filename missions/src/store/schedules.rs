@@ -156,6 +156,7 @@ mod tests {
                 permission: None,
                 max_turns: None,
                 sandbox: None,
+                mcp: None,
             },
             Utc::now(),
         );
