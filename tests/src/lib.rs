@@ -4,6 +4,7 @@
 pub mod anthropic_wire;
 pub mod claude;
 pub mod daemon;
+pub mod mcp_servers;
 pub mod mock;
 pub mod oauth_server;
 pub mod responses_wire;

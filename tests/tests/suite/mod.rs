@@ -17,6 +17,8 @@ mod daemon_trust;
 mod disk_full;
 mod faults;
 mod gateway;
+mod mcp;
+mod mcp_cli;
 mod oauth;
 mod oauth_checks;
 mod recovery;
