@@ -12,6 +12,7 @@ mod disk_watch;
 pub mod http_limits;
 pub mod instance;
 mod listing;
+mod openapi_mcp;
 mod openapi_sandbox;
 mod panics;
 pub mod supervisor;

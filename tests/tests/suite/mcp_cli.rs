@@ -324,3 +324,39 @@ async fn kill_9_of_the_daemon_takes_the_missions_mcp_server() {
     d.kill9();
     wait_gone(pid, "the daemon's MCP server").await;
 }
+
+#[tokio::test]
+async fn a_server_that_crashes_mid_mission_is_restarted_and_the_mission_goes_on() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call("c1", "mcp__faulty__crash", json!({})));
+    mock.push(Reply::tool_call(
+        "c2",
+        "mcp__faulty__echo",
+        json!({"text": "after the crash"}),
+    ));
+    mock.push(Reply::text("done"));
+    let cwd = tempfile::tempdir().expect("cwd");
+    let marker = cwd.path().join("server.pid");
+    let home = setup(&mock, &marker, "");
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--json", "go", "--cwd"]).arg(cwd.path());
+    let out = run_to_end(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events = lines(&out);
+    let results = tool_results(&events);
+    assert_eq!(results[0]["outcome"], "error");
+    let said = results[0]["output"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("MCP server `faulty` failed during `crash`")
+            && said.contains("It was restarted"),
+        "{said}"
+    );
+    assert_eq!(results[1]["outcome"], "ok");
+    assert_eq!(results[1]["output"], "echo: after the crash");
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "status" && e["status"] == "completed"));
+    // The restarted server wrote its own pid over the first one's; it is gone too.
+    let pid = wait_for_pid(&marker).await;
+    wait_gone(pid, "the restarted MCP server").await;
+}
