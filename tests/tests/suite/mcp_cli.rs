@@ -360,3 +360,57 @@ async fn a_server_that_crashes_mid_mission_is_restarted_and_the_mission_goes_on(
     let pid = wait_for_pid(&marker).await;
     wait_gone(pid, "the restarted MCP server").await;
 }
+
+#[tokio::test]
+async fn resume_with_mcp_brings_a_server_back_and_schedule_add_keeps_the_choice() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::text("first"));
+    let cwd = tempfile::tempdir().expect("cwd");
+    let home = setup(&mock, &cwd.path().join("server.pid"), "");
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--json", "--no-mcp", "go", "--cwd"])
+        .arg(cwd.path());
+    let out = run_to_end(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = lines(&out)[0]["mission_id"]
+        .as_str()
+        .expect("mission id")
+        .to_string();
+    mock.push(Reply::tool_call(
+        "c1",
+        "mcp__faulty__echo",
+        json!({"text": "back"}),
+    ));
+    mock.push(Reply::text("done"));
+    let mut cmd = sortie(home.path());
+    cmd.args(["resume", &id, "--json", "--mcp", "faulty", "again"]);
+    let out = run_to_end(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events = lines(&out);
+    assert_eq!(tool_results(&events)[0]["output"], "echo: back");
+    let requests = mock.requests();
+    assert!(offered(&requests[0])
+        .iter()
+        .all(|t| !t.starts_with("mcp__")));
+    assert!(offered(&requests[1]).contains(&"mcp__faulty__echo".to_string()));
+
+    let mut cmd = sortie(home.path());
+    cmd.args([
+        "schedule", "add", "--every", "1h", "--mcp", "faulty", "--json", "--cwd",
+    ])
+    .arg(cwd.path())
+    .arg("report");
+    let out = run_to_end(cmd).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let schedule: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(schedule["mission"]["mcp"], json!(["faulty"]), "{schedule}");
+    let mut cmd = sortie(home.path());
+    cmd.args([
+        "schedule", "add", "--every", "1h", "--mcp", "nosuch", "--cwd",
+    ])
+    .arg(cwd.path())
+    .arg("report");
+    let out = run_to_end(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no MCP server named `nosuch`"));
+}
