@@ -93,117 +93,133 @@ pub enum McpCommand {
 pub async fn run(home: &Path, cmd: McpCommand) -> anyhow::Result<ExitCode> {
     let config = Config::load(home)?;
     match cmd {
-        McpCommand::Ls { json } => {
-            let chosen: Vec<(String, ServerConfig)> = config
-                .mcp_servers
-                .iter()
-                .filter(|(_, c)| c.enabled)
-                .map(|(n, c)| (n.clone(), c.clone()))
-                .collect();
-            let (set, _warnings, _tmp) = start(home, &config, chosen).await?;
-            let states = set.states();
-            let rows: Vec<Value> = config
-                .mcp_servers
-                .iter()
-                .map(|(name, c)| match states.iter().find(|s| &s.name == name) {
-                    Some(s) => state_json(s, true),
-                    None => json!({"name": name, "transport": c.transport(), "enabled": false,
-                        "state": "disabled", "error": null, "tools": []}),
-                })
-                .collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if rows.is_empty() {
-                println!(
-                    "no MCP servers configured (add [mcp_servers.NAME] to {})",
-                    config.path.display()
-                );
-            } else {
-                for r in &rows {
-                    let tools: Vec<&str> = r["tools"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|t| t["tool"].as_str())
-                        .collect();
-                    println!(
-                        "{:<16} {:<6} {:<9} {}",
-                        r["name"].as_str().unwrap_or(""),
-                        r["transport"].as_str().unwrap_or(""),
-                        r["state"].as_str().unwrap_or(""),
-                        match r["error"].as_str() {
-                            Some(e) => e.to_string(),
-                            None => format!("{} tools: {}", tools.len(), tools.join(", ")),
-                        }
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        McpCommand::Tools { server, json } => {
-            let (set, warnings, _tmp) = one(home, &config, &server).await?;
-            let state = set.states().into_iter().next().context("no server")?;
-            if let Some(e) = &state.error {
-                bail!("MCP server `{server}`: {e}");
-            }
-            for w in warnings {
-                eprintln!("warning: {w}");
-            }
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&state_json(&state, true)["tools"])?
-                );
-            } else {
-                for t in &state.tools {
-                    println!(
-                        "{}{}\n  {}\n  input: {}",
-                        t.name,
-                        if t.read_only { " (read-only)" } else { "" },
-                        t.description,
-                        t.parameters
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        McpCommand::Ls { json } => ls(home, &config, json).await,
+        McpCommand::Tools { server, json } => tools(home, &config, &server, json).await,
         McpCommand::Call {
             server,
             tool,
             arguments,
             json,
-        } => {
-            let (set, _, _tmp) = one(home, &config, &server).await?;
-            if let Some(e) = set.states().into_iter().next().and_then(|s| s.error) {
-                bail!("MCP server `{server}`: {e}");
-            }
-            let name = if tool.starts_with(sortie_missions::mcp::PREFIX) {
-                tool
-            } else {
-                sortie_missions::mcp::tool_name(&server, &tool)
-            };
-            if set.tool(&name).is_none() {
-                bail!("MCP server `{server}` offers no tool `{name}`; see `sortie mcp tools {server}`");
-            }
-            let mut outcome = set.call(&name, &arguments).await;
-            outcome.text = sortie_missions::tools::cap(outcome.text);
-            let status = match outcome.status {
-                CallStatus::Ok => "ok",
-                CallStatus::Error => "error",
-                CallStatus::TimedOut => "timed_out",
-            };
-            if json {
-                println!("{}", json!({"status": status, "output": outcome.text}));
-            } else {
-                println!("{}", outcome.text);
-            }
-            Ok(if outcome.status == CallStatus::Ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+        } => call(home, &config, &server, tool, &arguments, json).await,
+    }
+}
+
+/// `sortie mcp ls`.
+async fn ls(home: &Path, config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let chosen: Vec<(String, ServerConfig)> = config
+        .mcp_servers
+        .iter()
+        .filter(|(_, c)| c.enabled)
+        .map(|(n, c)| (n.clone(), c.clone()))
+        .collect();
+    let (set, _warnings, _tmp) = start(home, config, chosen).await?;
+    let states = set.states();
+    let rows: Vec<Value> = config
+        .mcp_servers
+        .iter()
+        .map(|(name, c)| match states.iter().find(|s| &s.name == name) {
+            Some(s) => state_json(s, true),
+            None => json!({"name": name, "transport": c.transport(), "enabled": false,
+                "state": "disabled", "error": null, "tools": []}),
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!(
+            "no MCP servers configured (add [mcp_servers.NAME] to {})",
+            config.path.display()
+        );
+    } else {
+        for r in &rows {
+            let tools: Vec<&str> = r["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["tool"].as_str())
+                .collect();
+            println!(
+                "{:<16} {:<6} {:<9} {}",
+                r["name"].as_str().unwrap_or(""),
+                r["transport"].as_str().unwrap_or(""),
+                r["state"].as_str().unwrap_or(""),
+                match r["error"].as_str() {
+                    Some(e) => e.to_string(),
+                    None => format!("{} tools: {}", tools.len(), tools.join(", ")),
+                }
+            );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sortie mcp tools SERVER`.
+async fn tools(home: &Path, config: &Config, server: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (set, warnings, _tmp) = one(home, config, server).await?;
+    let state = set.states().into_iter().next().context("no server")?;
+    if let Some(e) = &state.error {
+        bail!("MCP server `{server}`: {e}");
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&state_json(&state, true)["tools"])?
+        );
+    } else {
+        for t in &state.tools {
+            println!(
+                "{}{}\n  {}\n  input: {}",
+                t.name,
+                if t.read_only { " (read-only)" } else { "" },
+                t.description,
+                t.parameters
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sortie mcp call SERVER TOOL ARGS`.
+async fn call(
+    home: &Path,
+    config: &Config,
+    server: &str,
+    tool: String,
+    arguments: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let (set, _, _tmp) = one(home, config, server).await?;
+    if let Some(e) = set.states().into_iter().next().and_then(|s| s.error) {
+        bail!("MCP server `{server}`: {e}");
+    }
+    let name = if tool.starts_with(sortie_missions::mcp::PREFIX) {
+        tool
+    } else {
+        sortie_missions::mcp::tool_name(server, &tool)
+    };
+    if set.tool(&name).is_none() {
+        bail!("MCP server `{server}` offers no tool `{name}`; see `sortie mcp tools {server}`");
+    }
+    let mut outcome = set.call(&name, arguments).await;
+    outcome.text = sortie_missions::tools::cap(outcome.text);
+    let status = match outcome.status {
+        CallStatus::Ok => "ok",
+        CallStatus::Error => "error",
+        CallStatus::TimedOut => "timed_out",
+    };
+    if json {
+        println!("{}", json!({"status": status, "output": outcome.text}));
+    } else {
+        println!("{}", outcome.text);
+    }
+    Ok(if outcome.status == CallStatus::Ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn state_json(s: &ServerState, enabled: bool) -> Value {
