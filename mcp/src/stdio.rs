@@ -20,6 +20,9 @@ pub struct Process {
     child: Mutex<tokio::process::Child>,
     tracked: Tracked,
     stderr: Arc<Mutex<String>>,
+    /// The values Sortie gave the server (`env`, `env_passthrough`): never repeated from
+    /// its stderr into an error.
+    given: Vec<String>,
 }
 
 impl Process {
@@ -50,11 +53,14 @@ impl Process {
         if let Some(status) = status {
             text.push_str(&format!("; the server exited ({status})"));
         }
-        let tail = self
+        let mut tail = self
             .stderr
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        for value in &self.given {
+            tail = tail.replace(value.as_str(), "***");
+        }
         let tail = tail.trim();
         if !tail.is_empty() {
             text.push_str(&format!("; its stderr ends: {tail}"));
@@ -101,9 +107,16 @@ pub async fn start(
     sandbox: &Sandbox,
 ) -> Result<RmcpConnection, McpError> {
     let command = config.command.as_deref().unwrap_or_default();
+    let env = server_env(config, sandbox);
+    // Short values (`1`, `true`) would blank half the message and hide nothing.
+    let given = env
+        .iter()
+        .map(|(_, v)| v.clone())
+        .filter(|v| v.len() >= 6)
+        .collect();
     let mut cmd = sandbox.command(command, &[], false, false);
     cmd.args(&config.args)
-        .envs(server_env(config, sandbox))
+        .envs(env)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -129,6 +142,7 @@ pub async fn start(
         child: Mutex::new(child),
         tracked,
         stderr: tail,
+        given,
     };
     let startup = Duration::from_secs(config.startup_timeout_secs);
     RmcpConnection::connect((stdout, stdin), startup, Some(process)).await

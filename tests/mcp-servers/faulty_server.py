@@ -116,7 +116,8 @@ if __name__ == "__main__":
         with open(args.marker, "w") as f:
             f.write(str(os.getpid()))
     if args.mode == "exit":
-        sys.stderr.write("faulty_server: cannot start: missing FAULTY_CONFIG\n")
+        token = os.environ.get("FAULTY_TOKEN", "")
+        sys.stderr.write(f"faulty_server: cannot start: missing FAULTY_CONFIG (FAULTY_TOKEN={token})\n")
         sys.exit(2)
     if args.mode == "silent":
         time.sleep(3600)

@@ -121,8 +121,10 @@ async fn servers_that_do_not_start_are_left_out_by_name_and_the_others_work() {
         command: Some("/nonexistent/mcp-server".into()),
         ..ServerConfig::default()
     };
+    let mut exits = faulty(&["--mode", "exit"]);
+    exits.env = [("FAULTY_TOKEN".to_string(), "tok-s3cr3t-value".to_string())].into();
     let (set, warnings, _cwd) = start(vec![
-        ("exits", faulty(&["--mode", "exit"])),
+        ("exits", exits),
         ("silent", silent),
         ("missing", missing),
         ("good", faulty(&[])),
@@ -136,7 +138,9 @@ async fn servers_that_do_not_start_are_left_out_by_name_and_the_others_work() {
             "no warning for {name} saying {what:?}: {warnings:#?}"
         )
     };
-    said("exits", "missing FAULTY_CONFIG");
+    said("exits", "missing FAULTY_CONFIG (FAULTY_TOKEN=***)");
+    // What the config gave the server is not repeated from its stderr.
+    assert!(!format!("{warnings:?}").contains("tok-s3cr3t-value"));
     said("silent", "did not answer `initialize` within 2s");
     said("missing", "/nonexistent/mcp-server");
     let r = set
