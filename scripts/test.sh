@@ -47,6 +47,26 @@ echo "==> installing the Claude Code CLI the transport tests run (@anthropic-ai/
 npm ci --prefix tests/claude-code --no-audit --no-fund --loglevel=error
 tests/claude-code/node_modules/.bin/claude --version
 
+echo "==> installing the reference MCP server the MCP tests run (@modelcontextprotocol/server-everything, pinned)"
+npm ci --prefix tests/mcp-servers --no-audit --no-fund --loglevel=error
+
+echo "==> installing the official MCP Python SDK for the test server tests/mcp-servers/faulty_server.py (pinned)"
+if [ ! -x tests/mcp-servers/.venv/bin/python ]; then
+  if ! python3 -m venv tests/mcp-servers/.venv && command -v apt-get >/dev/null 2>&1; then
+    rm -rf tests/mcp-servers/.venv
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo -n"; fi
+    $SUDO apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-venv >/dev/null || true
+    python3 -m venv tests/mcp-servers/.venv || true
+  fi
+  if [ ! -x tests/mcp-servers/.venv/bin/python ]; then
+    echo "error: python3 cannot make a venv; install python3-venv (apt-get install python3-venv) and run this again" >&2
+    exit 1
+  fi
+fi
+tests/mcp-servers/.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-input \
+  -r tests/mcp-servers/requirements.txt
+
 echo "==> fetching Rust crates (Cargo.lock)"
 cargo fetch --locked
 

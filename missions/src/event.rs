@@ -86,6 +86,12 @@ pub enum MissionEvent {
     SandboxChanged {
         mode: crate::SandboxMode,
     },
+    /// The MCP servers the mission uses from here on (`--mcp`, `--no-mcp`): `null` for
+    /// every enabled server of the config, else these (an empty list: none). A mission
+    /// without this event uses every enabled server.
+    McpSelected {
+        servers: Option<Vec<String>>,
+    },
     /// The CLI session the mission's turns run in. `started: false` is recorded before the
     /// first run with a new id; `true` once the CLI reported the session, so later runs
     /// resume it.
@@ -174,6 +180,7 @@ impl MissionEvent {
             }
             MissionEvent::Instructions { enabled, .. } => mission.no_instructions |= !enabled,
             MissionEvent::Created { .. }
+            | MissionEvent::McpSelected { .. }
             | MissionEvent::Recovery { .. }
             | MissionEvent::HistoryReplaced { .. }
             | MissionEvent::UserMessage { .. }

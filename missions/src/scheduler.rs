@@ -321,6 +321,9 @@ pub struct MissionTemplate {
     /// No project instructions (`AGENTS.md` ...) in the system prompt.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// The MCP servers of its missions (`[]`: none); absent: every enabled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -533,6 +536,7 @@ mod tests {
             max_turns: None,
             sandbox: None,
             no_instructions: false,
+            mcp: None,
         }
     }
 

@@ -97,6 +97,9 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     /// Schedules that start missions: cron, an interval, or once.
     #[command(subcommand)]
     Schedule(crate::schedule_cmd::ScheduleCommand),
+    /// MCP servers (`[mcp_servers.NAME]`): list them and their tools, call one by hand.
+    #[command(subcommand)]
+    Mcp(crate::mcp_cmd::McpCommand),
     /// Is the daemon running? Its address, pid and the missions it runs.
     Status {
         #[arg(long)]
@@ -232,6 +235,8 @@ pub(crate) struct ResumeArgs {
     /// No project instructions (AGENTS.md, CLAUDE.md) in the system prompt.
     #[arg(long)]
     pub(crate) no_instructions: bool,
+    #[command(flatten)]
+    pub(crate) mcp: crate::mcp_cmd::McpArgs,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -262,6 +267,8 @@ pub(crate) struct RunArgs {
     /// No project instructions (AGENTS.md, CLAUDE.md) in the system prompt.
     #[arg(long)]
     pub(crate) no_instructions: bool,
+    #[command(flatten)]
+    pub(crate) mcp: crate::mcp_cmd::McpArgs,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -398,6 +405,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume(args) => run_cmd::resume(&home, args).await,
         Command::Status { json } => status(None, json).await,
         Command::Schedule(cmd) => crate::schedule_cmd::on_store(&home, cmd).await,
+        Command::Mcp(cmd) => crate::mcp_cmd::run(&home, cmd).await,
         Command::Serve(args) => serve(&home, args).await,
         Command::Auth(cmd) => crate::auth_commands::auth(&home, daemon.as_ref(), cmd).await,
         Command::Models {

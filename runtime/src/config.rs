@@ -29,6 +29,7 @@ use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
 mod instructions;
+mod mcp;
 mod prompt_cache;
 mod tools;
 pub use instructions::InstructionsConfig;
@@ -254,6 +255,7 @@ struct ConfigFile {
     tools: ToolsConfig,
     #[serde(default)]
     instructions: InstructionsConfig,
+    mcp_servers: mcp::McpServersFile,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -359,6 +361,8 @@ pub struct Config {
     pub tools: ToolsConfig,
     /// `[instructions]`: project instructions in the system prompt.
     pub instructions: InstructionsConfig,
+    /// `[mcp_servers.NAME]`: where missions take tools from beside the built-in ones.
+    pub mcp_servers: BTreeMap<String, sortie_missions::mcp::ServerConfig>,
 }
 
 /// A provider ready to use: every default and override applied.
@@ -556,6 +560,7 @@ impl Config {
             sandbox: file.sandbox,
             tools: file.tools,
             instructions: file.instructions,
+            mcp_servers: file.mcp_servers.check(path, text)?,
         })
     }
 

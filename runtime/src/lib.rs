@@ -17,6 +17,7 @@ pub mod demo;
 mod key_hint;
 mod live;
 pub mod loopback;
+pub mod mcp_cmd;
 pub mod models_cmd;
 pub mod provider_checks;
 pub mod reattach;

@@ -393,6 +393,7 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             ),
         ),
         MissionEvent::SandboxChanged { mode } => ("sandbox".into(), format!("{mode} from here on")),
+        MissionEvent::McpSelected { servers } => ("mcp".into(), crate::mcp_cmd::describe(servers)),
         MissionEvent::Status { status, reason } => (
             "status".into(),
             match reason {

@@ -46,6 +46,10 @@ pub struct NewMission {
     /// No project instructions (`AGENTS.md` ...) in the system prompt.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// The MCP servers it uses (names of `[mcp_servers]`; `[]`: none); default: every
+    /// enabled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -69,6 +73,9 @@ pub struct ResumeRequest {
     /// No project instructions (`AGENTS.md` ...) in the system prompt.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// Other MCP servers from here on (`[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
 }
 
 impl From<RunArgs> for NewMission {
@@ -82,6 +89,7 @@ impl From<RunArgs> for NewMission {
             max_turns: a.max_turns,
             sandbox: a.sandbox,
             no_instructions: a.no_instructions,
+            mcp: a.mcp.selection(),
         }
     }
 }
@@ -96,6 +104,7 @@ impl From<&ResumeArgs> for ResumeRequest {
             max_turns: a.max_turns,
             sandbox: a.sandbox,
             no_instructions: a.no_instructions,
+            mcp: a.mcp.selection(),
         }
     }
 }
@@ -164,10 +173,19 @@ pub(crate) fn create_mission(
         max_turns: req.max_turns.unwrap_or(config.max_turns),
         sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
     };
+    crate::mcp_cmd::check_selection(config, &req.mcp)?;
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
     if req.no_instructions {
         store.append(&mission.id, instructions_off())?;
+    }
+    if let Some(servers) = req.mcp {
+        store.append(
+            &mission.id,
+            MissionEvent::McpSelected {
+                servers: Some(servers),
+            },
+        )?;
     }
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
@@ -304,7 +322,8 @@ async fn mission_runner(
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
         .with_fallback(chain)
-        .with_sandbox(crate::sandboxing::template(home, config));
+        .with_sandbox(crate::sandboxing::template(home, config))
+        .with_mcp_servers(config.mcp_servers.clone());
     if let Some(sources) = config.instructions.sources(home) {
         runner = runner.with_instructions(sources);
     }
@@ -428,6 +447,7 @@ pub(crate) fn prepare_resume(
     req: ResumeRequest,
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
+    crate::mcp_cmd::check_selection(config, &req.mcp)?;
     let mission = store.mission(&id)?;
     let name = req
         .provider
@@ -476,6 +496,14 @@ pub(crate) fn prepare_resume(
     }
     if req.no_instructions && !mission.no_instructions {
         store.append(&id, instructions_off())?;
+    }
+    if let Some(servers) = req.mcp {
+        store.append(
+            &id,
+            MissionEvent::McpSelected {
+                servers: Some(servers),
+            },
+        )?;
     }
     if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;

@@ -54,6 +54,9 @@ pub struct NewSchedule {
     /// No project instructions (`AGENTS.md` ...) in the system prompt.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// The MCP servers of its missions (`[]`: none); default: every enabled one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<Missed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,6 +98,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             provider.name
         );
     }
+    crate::mcp_cmd::check_selection(config, &req.mcp)?;
     let mut schedule = Schedule::new(
         req.name,
         timing,
@@ -108,6 +112,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             // Fixed when added, as a mission's is when it is created.
             sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
             no_instructions: req.no_instructions,
+            mcp: req.mcp,
         },
         now,
     );
@@ -160,6 +165,7 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         max_turns: t.max_turns,
         sandbox: t.sandbox,
         no_instructions: t.no_instructions,
+        mcp: t.mcp.clone(),
     };
     let made = Config::load(&daemon.home)
         .map_err(anyhow::Error::from)
@@ -404,6 +410,8 @@ pub struct AddArgs {
     /// No project instructions (AGENTS.md, CLAUDE.md) in the missions' system prompt.
     #[arg(long)]
     no_instructions: bool,
+    #[command(flatten)]
+    mcp: crate::mcp_cmd::McpArgs,
     /// Runs missed while the daemon was down: skip (default) or run-once.
     #[arg(long, value_parser = ["skip", "run-once"])]
     missed: Option<String>,
@@ -440,6 +448,7 @@ impl AddArgs {
             max_turns: self.max_turns,
             sandbox: self.sandbox,
             no_instructions: self.no_instructions,
+            mcp: self.mcp.selection(),
             missed: self.missed.as_deref().map(|m| match m {
                 "run-once" => Missed::RunOnce,
                 _ => Missed::Skip,

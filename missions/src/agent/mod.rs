@@ -8,6 +8,7 @@ mod auxiliary_steps;
 mod counted;
 mod history;
 mod instructions;
+pub mod mcp;
 mod run;
 mod sandboxing;
 mod segments;
@@ -122,6 +123,8 @@ pub struct MissionRunner {
     sandbox: Option<sortie_sandbox::Sandbox>,
     /// Where project instructions come from; `None`: no instructions.
     instructions: Option<crate::instructions::InstructionSources>,
+    /// `[mcp_servers]`: what a mission's MCP servers are chosen from.
+    mcp_servers: Arc<std::collections::BTreeMap<String, sortie_mcp::ServerConfig>>,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -175,6 +178,7 @@ impl MissionRunner {
             stop: StopStatus::default(),
             sandbox: None,
             instructions: None,
+            mcp_servers: Arc::default(),
         }
     }
 

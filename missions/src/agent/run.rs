@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::counted::Counted;
 use super::sandboxing::TempDir;
 use super::stream::{Live, TurnEnd};
+use super::tool_call::Where;
 use super::{
     history_from_events, millis_since, strip_thinking, turns, Current, FallbackModel,
     MissionRunner, RunError, Update,
@@ -54,7 +55,12 @@ pub(super) struct RunState<'a> {
     _temp: TempDir,
     system: String,
     cli_system: String,
+    /// The built-in tools.
+    builtin: Arc<[ToolSpec]>,
+    /// The tools of this turn: the built-ins and what the MCP servers offer now.
     specs: Arc<[ToolSpec]>,
+    /// The mission's MCP servers, ended with the run.
+    mcp: Option<sortie_mcp::McpSet>,
     /// Turns the log already holds answers for.
     finished: u32,
     current: Current,
@@ -74,6 +80,7 @@ impl MissionRunner {
         let mut run = self.start_run(id).await?;
         for turn in run.finished + 1..=run.mission.max_turns {
             self.compress_if_due(&mut run).await?;
+            run.specs = self.turn_specs(&id, run.mcp.as_ref(), &run.builtin).await?;
             self.record(
                 &id,
                 MissionEvent::TurnStarted {
@@ -112,6 +119,7 @@ impl MissionRunner {
         let mut system = prompts::render(&self.system_template, &vars);
         self.add_instructions(&id, &mission, &mut system)?;
         let cli_system = prompts::render(&self.cli_system_template, &vars);
+        let mcp = self.start_mcp(&id, &events, &sandbox).await?;
         self.record(
             &id,
             MissionEvent::Status {
@@ -139,7 +147,9 @@ impl MissionRunner {
             _temp: temp,
             system,
             cli_system,
+            builtin: self.tools.specs(),
             specs: self.tools.specs(),
+            mcp,
             fallbacks: self.fallback.iter().peekable(),
             disable_thinking: false,
         })
@@ -450,7 +460,7 @@ impl MissionRunner {
                     let reason = format!("cancelled by the user while `{name}` ran");
                     return Ok(Flow::end(self.stopped(&id, reason).await?));
                 }
-                r = self.run_tool(&id, &run.sandbox, run.mission.policy, &call_id, &name, &arguments) => r,
+                r = self.run_tool(&id, Where { sandbox: &run.sandbox, mcp: run.mcp.as_ref() }, run.mission.policy, &call_id, &name, &arguments) => r,
             };
             self.record(
                 &id,

@@ -157,6 +157,7 @@ mod tests {
                 max_turns: None,
                 sandbox: None,
                 no_instructions: false,
+                mcp: None,
             },
             Utc::now(),
         );

@@ -4,6 +4,7 @@
 
 mod files;
 mod grep;
+pub mod mcp;
 #[cfg(unix)]
 mod open;
 mod output;

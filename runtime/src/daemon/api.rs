@@ -222,7 +222,7 @@ async fn create_mission(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewMission = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?}}"))
+        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?, \"mcp\"?}}"))
     })?;
     match &req.cwd {
         Some(cwd) if cwd.is_absolute() => {}
@@ -645,7 +645,7 @@ async fn add_schedule(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: schedule_cmd::NewSchedule = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"missed\", \"overlap\", \"jitter\"}}"))
+        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"mcp\", \"missed\", \"overlap\", \"jitter\"}}"))
     })?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let s = schedule_cmd::build(&config, req, chrono::Utc::now())
@@ -700,7 +700,7 @@ async fn run_schedule_now(
 
 async fn openapi() -> Json<Value> {
     Json(super::openapi_instructions::with_instructions(
-        super::openapi_sandbox::with_sandbox(openapi_document()),
+        super::openapi_mcp::with_mcp(super::openapi_sandbox::with_sandbox(openapi_document())),
     ))
 }
 

@@ -13,6 +13,7 @@ pub mod http_limits;
 pub mod instance;
 mod listing;
 mod openapi_instructions;
+mod openapi_mcp;
 mod openapi_sandbox;
 mod panics;
 pub mod supervisor;

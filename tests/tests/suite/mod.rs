@@ -20,6 +20,8 @@ mod disk_full;
 mod faults;
 mod gateway;
 mod instructions;
+mod mcp;
+mod mcp_cli;
 mod oauth;
 mod oauth_checks;
 mod os_keyring;
