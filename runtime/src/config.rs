@@ -255,6 +255,7 @@ struct ConfigFile {
     tools: ToolsConfig,
     #[serde(default)]
     instructions: InstructionsConfig,
+    #[serde(default)]
     mcp_servers: mcp::McpServersFile,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
