@@ -433,7 +433,7 @@ pub(crate) fn autostart_idle(home: &Path) -> Option<u64> {
 /// died left running (its tools, its Claude Code CLI), so nothing runs twice on resume.
 pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
     let store = open_store_only(home)?;
-    for line in crate::sandboxing::sweep(home) {
+    for line in crate::service::sandboxing::sweep(home) {
         tracing::warn!("{line}");
         eprintln!("sortie: {line}");
     }

@@ -109,7 +109,7 @@ pub fn runner(
     Ok(
         sortie_missions::MissionRunner::new(store.clone(), transport)
             .with_auxiliary(aux)
-            .with_sandbox(crate::sandboxing::template(home, &config)),
+            .with_sandbox(crate::service::sandboxing::template(home, &config)),
     )
 }
 

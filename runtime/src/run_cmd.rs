@@ -284,7 +284,7 @@ async fn mission_runner(
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
         .with_fallback(chain)
-        .with_sandbox(crate::sandboxing::template(home, config));
+        .with_sandbox(crate::service::sandboxing::template(home, config));
     if let Some(aux) = aux {
         runner = runner.with_auxiliary(aux);
     }

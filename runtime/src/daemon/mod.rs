@@ -229,7 +229,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .await;
     // The interrupted tool calls' processes end with their launchers; anything still
     // recorded as ours goes now, before the daemon exits.
-    for line in crate::sandboxing::sweep(home) {
+    for line in crate::service::sandboxing::sweep(home) {
         eprintln!("sortie daemon stopping: {line}");
     }
     let _ = std::fs::remove_file(info_path(home));

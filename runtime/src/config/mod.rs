@@ -28,7 +28,12 @@ use sortie_transports::auth::Strategy;
 use sortie_transports::claude_code::HomeDir;
 use sortie_transports::{Price, Secret};
 
+mod limits;
+mod provider_checks;
+mod redact;
+pub(crate) mod sandbox;
 mod tools;
+pub use limits::DaemonLimits;
 pub use tools::ToolsConfig;
 
 /// What a bad config file looks like to the user: the file, the key, the line.
@@ -310,7 +315,7 @@ pub struct DaemonConfig {
     /// A tool call of an `ask` mission waits this long for an answer, then is denied.
     pub approval_timeout_secs: u64,
     /// `[daemon.limits]`: bounds under floods.
-    pub limits: crate::config_limits::DaemonLimits,
+    pub limits: DaemonLimits,
 }
 
 impl Default for DaemonConfig {
@@ -458,7 +463,7 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: crate::config_redact::parse_error(&e, text),
+            message: redact::parse_error(&e, text),
         })?;
         let invalid =
             |span: std::ops::Range<usize>, key: &str, message: String| ConfigError::Invalid {
@@ -525,7 +530,7 @@ impl Config {
                 ));
             }
         }
-        crate::sandboxing::check(path, &file.sandbox, &file.tools, &file.providers)?;
+        sandbox::check(path, &file.sandbox, &file.tools, &file.providers)?;
         Ok(Self {
             path: path.to_path_buf(),
             default_provider: file.default_provider.map(|s| s.into_inner()),
@@ -673,7 +678,7 @@ fn resolve(
     if kind == ProviderKind::ClaudeCode {
         return resolve_claude_code(name, config, path);
     }
-    crate::provider_checks::stream_setting(name, kind, config.stream, path)?;
+    provider_checks::stream_setting(name, kind, config.stream, path)?;
     let preset = kind.preset();
     // OPENAI_BASE_URL / OPENAI_API_KEY override the `openai` kind, so any OpenAI-compatible
     // endpoint works with two variables and no file.

@@ -1,0 +1,3 @@
+//! What Sortie does on a data dir, for every front end: no terminal, no HTTP.
+
+pub mod sandboxing;
