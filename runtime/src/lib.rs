@@ -3,26 +3,14 @@
 // The daemon's OpenAPI document is one `json!` literal.
 #![recursion_limit = "256"]
 
-mod approve;
-pub mod auth_cmd;
-mod auth_commands;
-pub mod auth_rows;
+pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
-pub mod demo;
-mod live;
 pub mod loopback;
-pub mod models_cmd;
-pub mod reattach;
-pub mod render;
-pub mod revocation;
-pub mod run_cmd;
-pub mod schedule_cmd;
 pub mod service;
-mod spinner;
-pub mod start_lock;
+pub mod text;
 pub mod tui;
 
 use std::path::PathBuf;

@@ -17,9 +17,10 @@ use tokio::sync::oneshot;
 
 use super::api::{ApiError, ApiResult};
 use super::Daemon;
-use crate::auth_cmd::{self, CredentialRow, FlowFlags, LoginPrompt};
+use crate::api::{CredentialRow, LoginPrompt};
 use crate::config::Config;
-use crate::models_cmd;
+use crate::service::accounts::{self as auth, FlowFlags};
+use crate::service::{credentials, models};
 
 /// How long a finished login is still shown.
 const KEEP_FINISHED: chrono::Duration = chrono::Duration::minutes(10);
@@ -113,7 +114,7 @@ pub async fn list_credentials(
     Query(q): Query<ProbeQuery>,
 ) -> ApiResult<Json<Value>> {
     let config = config(&d)?;
-    let (rows, problems) = auth_cmd::credential_rows(&d.store, &config, Some(&d.pool), q.probe)
+    let (rows, problems) = credentials::credential_rows(&d.store, &config, Some(&d.pool), q.probe)
         .await
         .map_err(failed)?;
     Ok(Json(json!({"credentials": rows, "problems": problems})))
@@ -142,10 +143,10 @@ pub async fn add_key(
         )
     })?;
     let config = config(&d)?;
-    let (provider, note) = auth_cmd::credential_owner(&config, &req.provider).map_err(failed)?;
+    let (provider, note) = auth::credential_owner(&config, &req.provider).map_err(failed)?;
     let c = match &req.credential {
-        Some(id) => auth_cmd::replace_key(&d.store, &CredentialId(id.clone()), &req.key),
-        None => auth_cmd::add_key(&d.store, &provider, req.label, &req.key),
+        Some(id) => auth::replace_key(&d.store, &CredentialId(id.clone()), &req.key),
+        None => auth::add_key(&d.store, &provider, req.label, &req.key),
     }
     .map_err(failed)?;
     Ok((
@@ -162,10 +163,8 @@ pub async fn logout(
     let config = config(&d)?;
     let id = CredentialId(id);
     known_credential(&d, &id)?;
-    let note = auth_cmd::logout(&d.store, &config, &id)
-        .await
-        .map_err(failed)?;
-    let c = auth_cmd::get(&d.store, &id).map_err(failed)?;
+    let note = auth::logout(&d.store, &config, &id).await.map_err(failed)?;
+    let c = auth::get(&d.store, &id).map_err(failed)?;
     Ok(Json(
         json!({"credential": CredentialRow::new(&c), "note": note}),
     ))
@@ -178,7 +177,7 @@ pub async fn remove(
 ) -> ApiResult<Json<Value>> {
     let id = CredentialId(id);
     known_credential(&d, &id)?;
-    auth_cmd::remove(&d.store, &id).map_err(failed)?;
+    auth::remove(&d.store, &id).map_err(failed)?;
     Ok(Json(json!({"deleted": id})))
 }
 
@@ -187,7 +186,7 @@ fn known_credential(
     d: &Daemon,
     id: &CredentialId,
 ) -> ApiResult<sortie_transports::auth::Credential> {
-    auth_cmd::get(&d.store, id)
+    auth::get(&d.store, id)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{e:#}")))
 }
 
@@ -243,7 +242,7 @@ pub async fn start_login(
             (provider, Some(id), None)
         }
         (None, Some(name)) => {
-            let (provider, note) = auth_cmd::credential_owner(&config, name).map_err(failed)?;
+            let (provider, note) = auth::credential_owner(&config, name).map_err(failed)?;
             (provider, None, note)
         }
         (None, None) => {
@@ -252,7 +251,7 @@ pub async fn start_login(
             ))
         }
     };
-    let login = auth_cmd::start_login(&d.store, &provider, flags, req.label, existing)
+    let login = auth::start_login(&d.store, &provider, flags, req.label, existing)
         .await
         .map_err(failed)?;
     let id = sortie_transports::auth::oauth::random_token(9);
@@ -423,7 +422,7 @@ pub async fn models(
     let provider = config
         .provider(q.provider.as_deref())
         .map_err(ApiError::bad_request)?;
-    let listing = models_cmd::listing(&d.store, &d.pool, &provider, q.refresh)
+    let listing = models::listing(&d.store, &d.pool, &provider, q.refresh)
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "provider", format!("{e:#}")))?;
     Ok(Json(serde_json::to_value(listing).unwrap_or_default()))

@@ -10,10 +10,9 @@ pub mod approvals;
 mod connections;
 mod disk_watch;
 pub mod http_limits;
-pub mod instance;
 mod listing;
-mod openapi_sandbox;
 mod panics;
+mod scheduler;
 pub mod supervisor;
 
 use std::collections::HashMap;
@@ -23,38 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
 use sortie_missions::{MissionEvent, MissionStatus, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth_cmd;
+use crate::api::instance::{info_path, token_path, DaemonInfo};
+
 use crate::config::Config;
 pub use supervisor::{Limits, Supervisor};
-
-/// What `daemon.json` says about a running daemon.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DaemonInfo {
-    pub pid: u32,
-    pub addr: SocketAddr,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub version: String,
-    /// New at every start; `/health` proves it knows it before a client sends the token
-    /// (see [`instance`]). Empty in a file of an older daemon, which is then not trusted.
-    #[serde(default)]
-    pub instance: String,
-}
-
-pub fn info_path(home: &Path) -> PathBuf {
-    home.join("daemon.json")
-}
-
-pub fn token_path(home: &Path) -> PathBuf {
-    home.join("daemon.token")
-}
-
-pub fn log_path(home: &Path) -> PathBuf {
-    home.join("daemon.log")
-}
 
 /// Writes `text` to `path`, readable by its owner only from the first byte.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -135,9 +109,9 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         );
     }
     let config = Config::load(home)?;
-    let store = crate::cli::open_store(home)?;
+    let store = crate::service::open_store(home)?;
     store.set_max_event_bytes(config.daemon.limits.max_event_bytes);
-    let pool = auth_cmd::shared_pool(&store, &config)?;
+    let pool = crate::service::accounts::shared_pool(&store, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
         .await
@@ -152,7 +126,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         addr,
         started_at: chrono::Utc::now(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        instance: instance::random_hex(),
+        instance: crate::api::instance::random_hex(),
     };
     write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
 
@@ -196,10 +170,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         wait_for_signal().await;
         stop.cancel();
     });
-    let scheduler = tokio::spawn(crate::schedule_cmd::run(
-        daemon.clone(),
-        daemon.shutdown.clone(),
-    ));
+    let scheduler = tokio::spawn(scheduler::run(daemon.clone(), daemon.shutdown.clone()));
     if let Some(idle) = opts.idle_exit {
         tokio::spawn(exit_when_idle(daemon.clone(), idle));
     }

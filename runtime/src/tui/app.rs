@@ -10,7 +10,7 @@ use sortie_missions::{
     Mission, MissionEvent, MissionId, MissionStatus, SandboxMode, StoredEvent, Update,
 };
 
-use crate::auth_cmd::{CredentialRow, LoginPrompt};
+use crate::api::{CredentialRow, LoginPrompt};
 
 mod new_mission;
 mod new_schedule;

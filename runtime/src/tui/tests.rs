@@ -10,7 +10,7 @@ use sortie_missions::{Mission, MissionId, SandboxMode, StoredEvent, Update};
 
 use super::app::{App, Cmd, InputPurpose, Msg, Overlay, Screen};
 use super::ui;
-use crate::auth_cmd::CredentialRow;
+use crate::api::CredentialRow;
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T12:00:00Z".parse().expect("time")

@@ -12,7 +12,7 @@ use sortie_transports::ContentBlock;
 
 use super::app::{App, InputPurpose, Overlay, Screen};
 use super::markdown;
-use crate::render;
+use crate::text as render;
 
 mod help;
 mod sandbox;

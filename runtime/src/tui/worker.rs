@@ -9,7 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
 use super::app::{Cmd, Msg};
-use crate::auth_cmd::CredentialRow;
+use crate::api::CredentialRow;
 use crate::client::{self, Client};
 
 /// Runs until `cmds` closes.
@@ -297,7 +297,7 @@ async fn handle(
             });
         }
         Cmd::OpenUrl(url) => {
-            let msg = match crate::auth_cmd::open_browser(&url) {
+            let msg = match crate::service::accounts::open_browser(&url) {
                 true => Msg::Info("opened in a browser".into()),
                 false => Msg::Error(
                     "no browser here (no display): copy the URL (y) or open it on another device"

@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use sortie_missions::tools::ToolBox;
 use sortie_missions::{MissionEvent, MissionStatus, Update};
 
-use crate::render::{recovery_text, tool_line, Style};
-use crate::spinner;
+use super::render::{tool_line, Style};
+use super::spinner;
+use crate::text::recovery_text;
 
 /// Lines of tool output shown per live update; the rest are counted.
 const TOOL_LINES: usize = 40;

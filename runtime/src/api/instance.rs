@@ -6,9 +6,36 @@
 //! The id itself never goes over the wire, and only loopback addresses are trusted.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// What `daemon.json` says about a running daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub addr: SocketAddr,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub version: String,
+    /// New at every start; `/health` proves it knows it before a client sends the token
+    /// (see this module). Empty in a file of an older daemon, which is then not trusted.
+    #[serde(default)]
+    pub instance: String,
+}
+
+pub fn info_path(home: &Path) -> PathBuf {
+    home.join("daemon.json")
+}
+
+pub fn token_path(home: &Path) -> PathBuf {
+    home.join("daemon.token")
+}
+
+pub fn log_path(home: &Path) -> PathBuf {
+    home.join("daemon.log")
+}
 
 /// 32 random bytes, hex.
 pub fn random_hex() -> String {
@@ -67,7 +94,13 @@ pub async fn verify(http: &reqwest::Client, base: &str, instance: &str) -> bool 
     let expected = proof(instance, &challenge);
     body["proof"]
         .as_str()
-        .is_some_and(|p| super::api::same(p.as_bytes(), expected.as_bytes()))
+        .is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()))
+}
+
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only (it never
+/// stops at the first difference): for the bearer token and the instance proof.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The `challenge` of `GET /health?challenge=...`: 16 to 128 hex digits.
@@ -90,10 +123,10 @@ fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Option<T> {
 
 /// The daemon's answer to `GET /health?challenge=...` sent without a token: `{ok,
 /// proof}` and nothing else. `None` for any other request.
-pub(super) fn answer(
+pub fn answer(
     no_token: bool,
     uri: &axum::http::Uri,
-    daemon: &super::Daemon,
+    instance: &str,
 ) -> Option<axum::response::Response> {
     use axum::response::IntoResponse;
     if !no_token || uri.path() != "/health" {
@@ -101,7 +134,7 @@ pub(super) fn answer(
     }
     let challenge = challenge_of(uri.query())?;
     Some(
-        axum::Json(serde_json::json!({"ok": true, "proof": proof(&daemon.instance, &challenge)}))
+        axum::Json(serde_json::json!({"ok": true, "proof": proof(instance, &challenge)}))
             .into_response(),
     )
 }

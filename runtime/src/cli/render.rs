@@ -3,11 +3,11 @@
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sortie_missions::{
-    Mission, MissionEvent, MissionStatus, SandboxMode, StoredEvent, ToolOutcome, Update,
+    Mission, MissionEvent, MissionStatus, SandboxMode, StoredEvent, ToolOutcome,
 };
-use sortie_transports::{ContentBlock, Usage};
+use sortie_transports::ContentBlock;
 
 /// ANSI styling, on only for a terminal without `NO_COLOR`.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +22,7 @@ impl Style {
         }
     }
 
+    #[cfg(test)]
     pub fn plain() -> Self {
         Self { on: false }
     }
@@ -70,57 +71,8 @@ impl Style {
     }
 }
 
-pub use crate::live::Live;
-
-/// One JSON object per update, for `--json`.
-pub fn update_json(update: &Update) -> Value {
-    match update {
-        Update::Event { mission, event } => {
-            let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut v {
-                map.insert("mission_id".into(), json!(mission));
-            }
-            v
-        }
-        Update::TextDelta {
-            mission,
-            turn,
-            text,
-        } => {
-            json!({"type": "text_delta", "mission_id": mission, "turn": turn, "text": text})
-        }
-        Update::ThinkingDelta {
-            mission,
-            turn,
-            text,
-        } => {
-            json!({"type": "thinking_delta", "mission_id": mission, "turn": turn, "text": text})
-        }
-        Update::ToolStarted {
-            mission,
-            call_id,
-            name,
-            arguments,
-        } => json!({
-            "type": "tool_started", "mission_id": mission, "call_id": call_id, "name": name, "arguments": arguments
-        }),
-        Update::ToolOutput {
-            mission,
-            call_id,
-            stream,
-            text,
-        } => json!({
-            "type": "tool_output", "mission_id": mission, "call_id": call_id, "stream": stream, "text": text
-        }),
-        Update::ApprovalRequested {
-            mission,
-            approval,
-            summary,
-        } => json!({
-            "type": "approval_requested", "mission_id": mission, "approval": approval, "summary": summary
-        }),
-    }
-}
+pub use super::live::Live;
+use crate::text::{age, clip, cost_text, recovery_text, usage_text};
 
 /// Prints one JSON line to stdout.
 pub fn print_json_line(value: &Value) {
@@ -164,34 +116,6 @@ pub(crate) fn tool_line(s: &Style, outcome: ToolOutcome, output: &str, ms: u64) 
     }
 }
 
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `1,234 in / 56 out tokens`, with cache and reasoning counts when there are any.
-pub fn usage_text(u: &Usage) -> String {
-    let mut text = format!(
-        "{} in / {} out tokens",
-        thousands(u.input_tokens),
-        thousands(u.output_tokens)
-    );
-    if u.cache_read_tokens > 0 {
-        text.push_str(&format!(", {} cached", thousands(u.cache_read_tokens)));
-    }
-    if u.reasoning_tokens > 0 {
-        text.push_str(&format!(", {} reasoning", thousands(u.reasoning_tokens)));
-    }
-    text
-}
-
 /// The closing line of a run.
 pub fn summary_line(s: &Style, m: &Mission, seconds: f64) -> String {
     format!(
@@ -202,60 +126,6 @@ pub fn summary_line(s: &Style, m: &Mission, seconds: f64) -> String {
         usage_text(&m.usage),
         cost_text(m.cost_usd)
     )
-}
-
-/// ` · $0.0123` when the cost is known.
-pub(crate) fn cost_text(cost: Option<f64>) -> String {
-    cost.map(|c| format!(" · ${c:.4}")).unwrap_or_default()
-}
-
-/// How long ago, compactly: `42s`, `5m`, `3h`, `2d`.
-pub fn age(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - at).num_seconds().max(0);
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        3600..=86_399 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86_400),
-    }
-}
-
-pub(crate) fn clip(text: &str, width: usize) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() <= width {
-        one_line
-    } else {
-        let mut t: String = one_line.chars().take(width.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// `[auth_expired] refresh xai#2: refreshed; retrying`
-pub(crate) fn recovery_text(event: &MissionEvent) -> Option<String> {
-    let MissionEvent::Recovery {
-        scope,
-        class,
-        strategy,
-        credential,
-        outcome,
-    } = event
-    else {
-        return None;
-    };
-    let on = credential
-        .as_deref()
-        .map(|c| format!(" {c}"))
-        .unwrap_or_default();
-    let scope = if scope == "turn" {
-        String::new()
-    } else {
-        format!("{scope}: ")
-    };
-    Some(format!(
-        "{scope}[{}] {strategy}{on}: {outcome}",
-        class.as_str()
-    ))
 }
 
 /// The `sortie missions` table.
@@ -487,23 +357,5 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             format!("history now {} messages ({reason})", messages.len()),
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1234), "1,234");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn clip_keeps_one_line_within_width() {
-        assert_eq!(clip("a\nb  c", 10), "a b c");
-        assert_eq!(clip("abcdefghijkl", 5), "abcd…");
     }
 }

@@ -17,7 +17,7 @@ impl Approver for TtyApprover {
             }
             let question = format!("\n  allow {summary}? [y/N] ");
             tokio::task::spawn_blocking(move || {
-                let _quiet = crate::spinner::hold();
+                let _quiet = super::spinner::hold();
                 let mut err = std::io::stderr().lock();
                 let _ = write!(err, "{question}");
                 let _ = err.flush();

@@ -1,109 +1,26 @@
-//! Running missions from the command line: `run`, `resume`, and the live view both share.
+//! Missions on a data dir: checking and storing a new one, recording a resume, and the
+//! runner (transport, recovery, auxiliary client, fallbacks, sandbox) that runs one.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use sortie_missions::agent::FallbackModel;
 use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
-    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, Observer, Store,
-    Update,
+    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, Store,
 };
 use sortie_transports::auth::Pool;
 use sortie_transports::Transport;
-use tokio_util::sync::CancellationToken;
 
-use crate::approve::TtyApprover;
-use crate::auth_cmd;
-use crate::cli::{open_store, transport_for, ResumeArgs, RunArgs};
+use super::{accounts, transport_for};
+use crate::api::{NewMission, ResumeRequest};
 use crate::config::{Config, ProviderKind, ResolvedProvider};
-use crate::render::{self, Live, Style};
-
-/// What a new mission asks for: the arguments of `sortie run`, and the body of
-/// `POST /missions`.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewMission {
-    pub prompt: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// The working directory (absolute); `sortie run` sends its current directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<std::path::PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub permission: Option<sortie_missions::PermissionPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_turns: Option<u32>,
-    /// The sandbox its tools run in; default: `[sandbox] mode`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<sortie_missions::SandboxMode>,
-}
-
-/// How to continue a mission: the arguments of `sortie resume`, and the body of
-/// `POST /missions/{id}/resume`.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResumeRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub default_model: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_turns: Option<u32>,
-    /// Another sandbox from here on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<sortie_missions::SandboxMode>,
-}
-
-impl From<RunArgs> for NewMission {
-    fn from(a: RunArgs) -> Self {
-        Self {
-            prompt: a.prompt,
-            provider: a.provider,
-            model: a.model,
-            cwd: a.cwd,
-            permission: a.permission,
-            max_turns: a.max_turns,
-            sandbox: a.sandbox,
-        }
-    }
-}
-
-impl From<&ResumeArgs> for ResumeRequest {
-    fn from(a: &ResumeArgs) -> Self {
-        Self {
-            message: a.message.clone(),
-            provider: a.provider.clone(),
-            model: a.model.clone(),
-            default_model: a.default_model,
-            max_turns: a.max_turns,
-            sandbox: a.sandbox,
-        }
-    }
-}
-
-pub(crate) async fn run(home: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let json = args.json;
-    let config = Config::load(home)?;
-    let store = open_store(home)?;
-    let pool = auth_cmd::shared_pool(&store, &config)?;
-    let mission = create_mission(&store, &config, &pool, args.into())?;
-    let runner = runner_for(home, &store, &config, &pool, &mission).await?;
-    watch(&store, runner, mission, json, 0).await
-}
 
 /// A mission needs at least one turn to do anything.
-pub(crate) fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
+pub fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
     if max_turns == Some(0) {
         bail!("max_turns must be at least 1 (it is the most model turns the mission may take)");
     }
@@ -111,7 +28,7 @@ pub(crate) fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
 }
 
 /// Checks a new mission's request against the config and stores the mission (queued).
-pub(crate) fn create_mission(
+pub fn create_mission(
     store: &Store,
     config: &Config,
     pool: &Arc<Pool>,
@@ -156,7 +73,7 @@ pub(crate) fn create_mission(
 }
 
 /// The runner for a stored mission, on its current provider and model.
-pub(crate) async fn runner_for(
+pub async fn runner_for(
     home: &Path,
     store: &Store,
     config: &Config,
@@ -279,7 +196,6 @@ async fn mission_runner(
     let mut runner = MissionRunner::new(store.clone(), transport)
         .with_system_template(templates.system)
         .with_cli_system_template(templates.claude_code)
-        .with_approver(Arc::new(TtyApprover))
         .with_tools(config.tools.toolbox())
         .with_prices(config.prices.clone().into_iter().collect())
         .with_recovery(recovery)
@@ -291,113 +207,9 @@ async fn mission_runner(
     Ok((runner, kind))
 }
 
-/// How a mission's updates are shown: one JSON line each, or the live view (after a header).
-pub(crate) fn observer_for(mission: &Mission, json: bool) -> Observer {
-    if json {
-        return Arc::new(|u: &Update| render::print_json_line(&render::update_json(u)));
-    }
-    let style = Style::detect();
-    println!(
-        "{}",
-        style.dim(&format!(
-            "mission {} · {}/{} · {}",
-            mission.id,
-            mission.provider,
-            mission.model,
-            mission.cwd.display()
-        ))
-    );
-    let live = Live::new(style);
-    Arc::new(move |u: &Update| live.show(u))
-}
-
-/// The summary after a run (a JSON line, or the summary line and what to do next), and
-/// the exit code of its outcome.
-pub(crate) fn conclude(done: &Mission, json: bool, took: Duration) -> ExitCode {
-    if json {
-        render::print_json_line(&serde_json::json!({"type": "summary", "mission": done}));
-    } else {
-        let style = Style::detect();
-        println!(
-            "\n{}",
-            render::summary_line(&style, done, took.as_secs_f64())
-        );
-        println!(
-            "{}",
-            style.dim(&format!("   inspect it: sortie show {}", done.id))
-        );
-        if done.status == MissionStatus::NeedsReauth {
-            if let Some(reason) = &done.error {
-                eprintln!(
-                    "{}",
-                    style.yellow(&format!("waiting for a login: {reason}"))
-                );
-            }
-        }
-    }
-    match done.status {
-        MissionStatus::Completed => ExitCode::SUCCESS,
-        MissionStatus::Cancelled | MissionStatus::Paused => ExitCode::from(130),
-        _ => ExitCode::from(1),
-    }
-}
-
-/// Runs a stored mission with live output; returns the exit code of its outcome.
-/// `replay_from`: the first stored event to show before the run starts.
-pub(crate) async fn watch(
-    store: &Store,
-    runner: MissionRunner,
-    mission: Mission,
-    json: bool,
-    replay_from: u64,
-) -> anyhow::Result<ExitCode> {
-    let observer = observer_for(&mission, json);
-    // Events stored before anyone watched (creation, a resume) are shown too.
-    for event in store.events_from(&mission.id, replay_from)? {
-        observer(&Update::Event {
-            mission: mission.id,
-            event,
-        });
-    }
-    let runner = runner.with_observer(observer);
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ncancelling… (Ctrl-C again to quit at once)");
-            on_signal.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
-    let started = Instant::now();
-    let done = runner.run(mission.id, cancel).await?;
-    Ok(conclude(&done, json, started.elapsed()))
-}
-
-pub(crate) async fn resume(home: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(home)?;
-    let store = open_store(home)?;
-    let id = store.resolve(&args.id)?;
-    let pool = auth_cmd::shared_pool(&store, &config)?;
-    let shown_from = store.mission(&id)?.event_count;
-    let mission = prepare_resume(&store, &config, &pool, id, (&args).into())?;
-    let runner = runner_for(home, &store, &config, &pool, &mission).await?;
-    // The live view starts at the resume; --json replays the whole log.
-    watch(
-        &store,
-        runner,
-        mission,
-        args.json,
-        if args.json { 0 } else { shown_from },
-    )
-    .await
-}
-
 /// Records a resume (the model it continues on, the next message) and returns the mission
 /// ready to run.
-pub(crate) fn prepare_resume(
+pub fn prepare_resume(
     store: &Store,
     config: &Config,
     pool: &Arc<Pool>,
@@ -462,11 +274,11 @@ pub(crate) fn prepare_resume(
 
 /// The transport for a provider with its credentials: stored ones (the pool) first, else the
 /// configured key, else a clear error saying how to add one. Also says whether it is pooled.
-pub(crate) fn provider_transport(
+pub fn provider_transport(
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
 ) -> anyhow::Result<(Arc<dyn Transport>, bool)> {
-    let credentials = auth_cmd::credentials_for(pool, provider)?;
+    let credentials = accounts::credentials_for(pool, provider)?;
     if credentials.is_none() {
         if let Some(missing) = &provider.missing_key {
             bail!("{missing}");

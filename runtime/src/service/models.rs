@@ -2,28 +2,15 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use sortie_missions::Store;
 use sortie_transports::auth::Pool;
-use sortie_transports::ModelInfo;
 
+use super::missions;
+use crate::api::Listing;
 use crate::config::ResolvedProvider;
-use crate::render::{self, Style};
-use crate::run_cmd;
 
 /// How long a cached model list is used before it is fetched again.
 const MODELS_TTL: chrono::Duration = chrono::Duration::hours(24);
-
-/// A provider's models as `sortie models --json` prints them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Listing {
-    pub provider: String,
-    pub fetched_at: chrono::DateTime<chrono::Utc>,
-    pub models: Vec<ModelInfo>,
-    /// Why an older list is shown (the refresh failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-}
 
 /// The cached list while it is fresh (and no `refresh`), else a fetched one; when the fetch
 /// fails, the older list with a warning, or the error when there is none.
@@ -40,7 +27,7 @@ pub async fn listing(
     let mut warning = None;
     let listing = match cached {
         Some(c) if fresh && !refresh => c,
-        cached => match run_cmd::provider_transport(pool, provider)?
+        cached => match missions::provider_transport(pool, provider)?
             .0
             .list_models()
             .await
@@ -78,38 +65,4 @@ pub fn will_fetch(store: &Store, provider: &str, refresh: bool) -> bool {
             .ok()
             .flatten()
             .is_none_or(|c| chrono::Utc::now() - c.fetched_at >= MODELS_TTL)
-}
-
-/// Prints a listing: JSON, or one model per line and a footer.
-pub fn print(listing: &Listing, json: bool) -> anyhow::Result<()> {
-    if let Some(w) = &listing.warning {
-        eprintln!("warning: {w}");
-    }
-    if json {
-        let mut doc = serde_json::to_value(listing)?;
-        if let Some(o) = doc.as_object_mut() {
-            o.remove("warning");
-        }
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
-    }
-    let style = Style::detect();
-    for m in &listing.models {
-        let detail = m
-            .display_name
-            .clone()
-            .or_else(|| m.owned_by.clone())
-            .unwrap_or_default();
-        println!("{:<40}  {}", m.id, style.dim(&detail));
-    }
-    println!(
-        "{}",
-        style.dim(&format!(
-            "{} chat models from `{}`, fetched {} ago (--refresh to fetch again)",
-            listing.models.len(),
-            listing.provider,
-            render::age(listing.fetched_at, chrono::Utc::now())
-        ))
-    );
-    Ok(())
 }

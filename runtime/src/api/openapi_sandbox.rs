@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn the_api_document_names_every_mode_where_a_sandbox_is_taken_or_shown() {
-        let doc = with_sandbox(crate::daemon::api::openapi_document());
+        let doc = with_sandbox(super::super::openapi::without_sandbox());
         for schema in ["NewMission", "Resume", "NewSchedule"] {
             let sandbox = &doc["components"]["schemas"][schema]["properties"]["sandbox"];
             assert_eq!(

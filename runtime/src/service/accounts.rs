@@ -1,7 +1,6 @@
-//! `sortie auth ...`: log in (loopback, paste, device), add keys, list, probe, reconnect,
-//! log out and remove credentials. Secrets are never printed.
+//! Accounts on a data dir: the sealed credential store and the pool, logins (loopback,
+//! paste, device), API keys, logout with revocation, removal. Secrets are never shown.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,37 +15,14 @@ use sortie_transports::auth::oauth::{
 use sortie_transports::auth::presets::Flow;
 use sortie_transports::auth::sealed::Sealer;
 use sortie_transports::auth::{
-    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, CredentialSummary,
-    Credentials, OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
+    AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
+    OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
 };
 use sortie_transports::Secret;
 
+use super::revocation::{self, Revoked};
+use crate::api::LoginPrompt;
 use crate::config::{Config, OAuthSpec, ResolvedProvider};
-use crate::revocation::{self, Revoked};
-
-pub use crate::auth_rows::{
-    at_rest_note, credential_rows, expiry_text, next_step, print_rows, CredentialRow,
-    OneCredential, Probe,
-};
-
-/// A command the person stopped with Ctrl-C: exit status 130, as for `sortie run`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Cancelled(pub String);
-
-/// Resolves on Ctrl-C. The handler is in place from this call on, not from the first
-/// poll, so a Ctrl-C right after a prompt is printed is not lost.
-pub fn ctrl_c_from_now() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    #[cfg(unix)]
-    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-        return Box::pin(async move {
-            s.recv().await;
-        });
-    }
-    Box::pin(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-}
 
 /// How long a started login stays valid (and survives a restart).
 const LOGIN_TTL: chrono::Duration = chrono::Duration::minutes(10);
@@ -221,31 +197,6 @@ pub fn open_browser(url: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .spawn()
         .is_ok()
-}
-
-/// What a person does to finish a login: open a URL (and enter a code, or paste one back).
-/// The CLI prints it, the daemon's API returns it, the TUI shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LoginPrompt {
-    pub provider: String,
-    /// `loopback`, `paste` or `device`.
-    pub flow: String,
-    /// The page to open: the authorize URL, or the device verification page.
-    pub url: String,
-    /// The device verification page with the code filled in, when the server gives one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url_complete: Option<String>,
-    /// The code to enter on the verification page (device flow).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_code: Option<String>,
-    /// Where the browser comes back to (loopback flow).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-    /// The code the provider shows (or the URL the browser lands on) must be pasted back.
-    pub needs_code: bool,
-    pub expires_at: chrono::DateTime<Utc>,
-    /// A paste login started earlier (even before a restart) and resumed.
-    pub resumed: bool,
 }
 
 /// A started login: its prompt, and what finishing it waits for.
@@ -449,80 +400,6 @@ impl Login {
     }
 }
 
-/// Prints what to do to finish a login, and opens a browser where one can be opened.
-pub fn print_prompt(p: &LoginPrompt, no_browser: bool) {
-    match p.flow.as_str() {
-        "device" => {
-            println!(
-                "To sign in, open {} and enter the code {}",
-                p.url,
-                p.user_code.as_deref().unwrap_or("?")
-            );
-            if let Some(complete) = &p.url_complete {
-                println!("(or open {complete})");
-            }
-            let minutes = (p.expires_at - Utc::now()).num_minutes().max(1);
-            println!("Waiting for approval (the code expires in {minutes} minutes)…");
-        }
-        flow => {
-            if p.resumed {
-                println!(
-                    "Resuming the login started earlier (valid until {}).",
-                    p.expires_at.format("%H:%M UTC")
-                );
-            }
-            println!(
-                "Open this URL to sign in to `{}`:\n\n  {}\n",
-                p.provider, p.url
-            );
-            if flow == "loopback" {
-                if !no_browser && open_browser(&p.url) {
-                    println!("(a browser window was opened)");
-                }
-                if let Some(redirect) = &p.redirect_uri {
-                    println!("Waiting for the browser to come back to {redirect} …");
-                }
-            } else {
-                print!("Then paste the code it shows (or the whole URL the browser lands on): ");
-            }
-        }
-    }
-    let _ = std::io::stdout().flush();
-}
-
-/// Reads the pasted code from stdin.
-pub async fn read_pasted() -> anyhow::Result<String> {
-    let line = tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map(|_| line)
-    })
-    .await??;
-    if line.trim().is_empty() {
-        bail!("no code was pasted; run the login again");
-    }
-    Ok(line)
-}
-
-/// Runs a whole login at this terminal and stores the credential; `existing` is updated in
-/// place (reconnect).
-pub async fn login(
-    store: &Store,
-    provider: &ResolvedProvider,
-    flags: FlowFlags,
-    label: Option<String>,
-    existing: Option<CredentialId>,
-) -> anyhow::Result<Credential> {
-    let login = start_login(store, provider, flags, label, existing).await?;
-    print_prompt(&login.prompt, flags.no_browser);
-    let code = match login.prompt.needs_code {
-        true => Some(read_pasted().await?),
-        false => None,
-    };
-    login
-        .finish(store, code.as_deref(), |note| eprintln!("{note}"))
-        .await
-}
-
 /// Starts a code login: PKCE, state, the authorize URL, remembered in sled for its TTL.
 fn begin(
     client: &OAuthClient,
@@ -620,21 +497,6 @@ fn save_login(
     Ok((credential, replaced))
 }
 
-/// Reads an API key from stdin, or from a hidden prompt at a terminal (never from argv).
-pub fn read_key(provider: &str) -> anyhow::Result<String> {
-    if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("API key for `{provider}` (input hidden): "))
-            .context("reading the key")
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the key from stdin")?;
-        Ok(line)
-    }
-}
-
 /// `sortie auth add-key` (and `POST /credentials`): stores an API key as a new credential.
 pub fn add_key(
     store: &Store,
@@ -689,30 +551,6 @@ pub fn replace_key(store: &Store, id: &CredentialId, key: &str) -> anyhow::Resul
             c.last_error = None;
         })?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))
-}
-
-/// Through the daemon: when `id` is an API key, reads a new one here and stores it in
-/// place (`POST /credentials` with `credential`); `None` for an OAuth login.
-pub async fn replace_key_through(
-    c: &crate::client::Client,
-    id: &str,
-) -> anyhow::Result<Option<CredentialRow>> {
-    let listed = c.get("/credentials").await?;
-    let rows: Vec<CredentialRow> = serde_json::from_value(listed["credentials"].clone())?;
-    let Some(row) = rows.into_iter().find(|r| r.summary.id.0 == id) else {
-        bail!("unknown credential `{id}` (see `sortie auth list`)");
-    };
-    if row.summary.auth_mode != AuthMode::ApiKey {
-        return Ok(None);
-    }
-    let key = read_key(&row.summary.provider)?;
-    let v = c
-        .post(
-            "/credentials",
-            &serde_json::json!({"provider": row.summary.provider, "key": key.trim(), "credential": id}),
-        )
-        .await?;
-    Ok(Some(serde_json::from_value(v["credential"].clone())?))
 }
 
 /// `sortie auth logout`: revoke where possible, clear the secrets, keep the row.
@@ -778,20 +616,4 @@ pub fn get(store: &Store, id: &CredentialId) -> anyhow::Result<Credential> {
     credential_store(store)?
         .get(id)?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))
-}
-
-/// A one-line description of a stored credential, for confirmations.
-pub fn describe(c: &CredentialSummary) -> String {
-    format!(
-        "{} ({}, {}, expires {})",
-        c.id,
-        c.auth_mode.as_str(),
-        c.status.name(),
-        expiry_text(c, Utc::now())
-    )
-}
-
-/// Where the data dir keeps credentials, for messages.
-pub fn location(home: &Path) -> String {
-    home.join("store").display().to_string()
 }

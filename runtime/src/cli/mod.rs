@@ -1,26 +1,28 @@
 //! The `sortie` command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sortie_missions::{PermissionPolicy, SandboxMode, Store};
-use sortie_transports::auth::{Credentials, StaticKey};
-use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
-use sortie_transports::direct::{
-    AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
-    OpenAiResponses, ResponsesConfig,
-};
-use sortie_transports::Transport;
+use sortie_missions::{PermissionPolicy, SandboxMode};
 
-use crate::approve::TtyApprover;
-use crate::config::{Config, ProviderKind, ResolvedProvider};
-use crate::render::{self, Style};
-use crate::{auth_cmd, client, models_cmd, run_cmd};
-use crate::{demo, home_dir};
+mod approve;
+mod auth;
+mod demo;
+mod live;
+mod missions;
+mod models;
+mod render;
+mod run;
+mod schedule;
+mod serve;
+mod spinner;
+
+use crate::client::{self, autostart_idle};
+use crate::home_dir;
+use crate::service::accounts::FlowFlags;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,7 +98,7 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     Serve(ServeArgs),
     /// Schedules that start missions: cron, an interval, or once.
     #[command(subcommand)]
-    Schedule(crate::schedule_cmd::ScheduleCommand),
+    Schedule(schedule::ScheduleCommand),
     /// Is the daemon running? Its address, pid and the missions it runs.
     Status {
         #[arg(long)]
@@ -177,7 +179,7 @@ pub(crate) struct FlowArgs {
     pub(crate) no_browser: bool,
 }
 
-impl From<FlowArgs> for auth_cmd::FlowFlags {
+impl From<FlowArgs> for FlowFlags {
     fn from(f: FlowArgs) -> Self {
         Self {
             device: f.device,
@@ -288,7 +290,7 @@ pub fn main() -> ExitCode {
     };
     let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
-        Err(e) if e.is::<auth_cmd::Cancelled>() => {
+        Err(e) if e.is::<auth::Cancelled>() => {
             eprintln!("{e}");
             ExitCode::from(130)
         }
@@ -360,22 +362,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         match command {
             Command::Run(args) => {
                 let json = args.json;
-                return client::run(c, args.into(), json).await;
+                return run::run_through(c, args.into(), json).await;
             }
             Command::Resume(args) => {
                 let req = (&args).into();
-                return client::resume(c, &args.id, req, args.json).await;
+                return run::resume_through(c, &args.id, req, args.json).await;
             }
             Command::Missions { json } => {
                 let (missions, problems) = client::missions(c).await?;
-                return print_missions(&missions, &problems, json);
+                return missions::print_missions(&missions, &problems, json);
             }
             Command::Show { id, json } => {
                 let (mission, events) = client::show(c, &id).await?;
-                return print_show(&mission, &events, json);
+                return missions::print_show(&mission, &events, json);
             }
-            Command::Status { json } => return status(Some(c), json).await,
-            Command::Schedule(cmd) => return crate::schedule_cmd::through_daemon(c, cmd).await,
+            Command::Status { json } => return serve::status(Some(c), json).await,
+            Command::Schedule(cmd) => return schedule::through_daemon(c, cmd).await,
             Command::Serve(_) => {
                 c.post("/shutdown", &serde_json::Value::Null).await?;
                 eprintln!("stopping the daemon (pid {})", c.info.pid);
@@ -386,25 +388,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match command {
         Command::Tui => crate::tui::run(&home).await,
-        Command::Run(args) => run_cmd::run(&home, args).await,
-        Command::Missions { json } => missions(&home, json),
-        Command::Show { id, json } => show(&home, &id, json),
-        Command::Resume(args) => run_cmd::resume(&home, args).await,
-        Command::Status { json } => status(None, json).await,
-        Command::Schedule(cmd) => crate::schedule_cmd::on_store(&home, cmd).await,
-        Command::Serve(args) => serve(&home, args).await,
-        Command::Auth(cmd) => crate::auth_commands::auth(&home, daemon.as_ref(), cmd).await,
+        Command::Run(args) => run::run_here(&home, args).await,
+        Command::Missions { json } => missions::missions(&home, json),
+        Command::Show { id, json } => missions::show(&home, &id, json),
+        Command::Resume(args) => run::resume_here(&home, args).await,
+        Command::Status { json } => serve::status(None, json).await,
+        Command::Schedule(cmd) => schedule::on_store(&home, cmd).await,
+        Command::Serve(args) => serve::serve(&home, args).await,
+        Command::Auth(cmd) => auth::auth(&home, daemon.as_ref(), cmd).await,
         Command::Models {
             provider,
             refresh,
             json,
-        } => models(&home, daemon.as_ref(), provider.as_deref(), refresh, json).await,
+        } => models::models(&home, daemon.as_ref(), provider.as_deref(), refresh, json).await,
         Command::Demo {
             json,
             pace_ms,
             permission,
         } => {
-            run_demo(
+            demo::run_demo(
                 &home,
                 daemon.as_ref(),
                 json,
@@ -414,284 +416,4 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
     }
-}
-
-/// The idle exit of the daemon a mission command should start, when it should start one:
-/// the config says so (default yes) and `SORTIE_AUTOSTART=0` does not veto it. (`ask`
-/// missions too: the daemon asks whoever follows the mission, and `sortie run` at a
-/// terminal answers.)
-pub(crate) fn autostart_idle(home: &Path) -> Option<u64> {
-    if std::env::var("SORTIE_AUTOSTART").is_ok_and(|v| v == "0" || v == "false") {
-        return None;
-    }
-    // A config error is the command's own to report.
-    let config = Config::load(home).ok().filter(|c| c.daemon.autostart)?;
-    Some(config.daemon.idle_exit_secs)
-}
-
-/// Opens the store, as its one owner: first kills what a Sortie process that owned it and
-/// died left running (its tools, its Claude Code CLI), so nothing runs twice on resume.
-pub(crate) fn open_store(home: &Path) -> anyhow::Result<Store> {
-    let store = open_store_only(home)?;
-    for line in crate::service::sandboxing::sweep(home) {
-        tracing::warn!("{line}");
-        eprintln!("sortie: {line}");
-    }
-    Ok(store)
-}
-
-fn open_store_only(home: &Path) -> anyhow::Result<Store> {
-    match Store::open(home) {
-        Err(sortie_missions::StoreError::Locked { .. })
-            if crate::daemon::info_path(home).exists() =>
-        {
-            anyhow::bail!(
-                "the sortie daemon serving {} holds the store; this command does not go through the daemon: stop it with `sortie serve --stop`, run the command, then start it again",
-                home.display()
-            )
-        }
-        other => Ok(other?),
-    }
-}
-
-async fn serve(home: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if args.stop {
-        eprintln!("no sortie daemon is running for {}", home.display());
-        return Ok(ExitCode::from(1));
-    }
-    let config = Config::load(home)?;
-    crate::daemon::serve(
-        home,
-        crate::daemon::ServeOptions {
-            bind: args.bind,
-            port: args.port.unwrap_or(config.daemon.port),
-            force_bind: args.force_bind,
-            idle_exit: args.idle_exit.map(Duration::from_secs),
-        },
-    )
-    .await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `sortie status`: 0 when the daemon runs, 1 when it does not.
-async fn status(client: Option<&client::Client>, json: bool) -> anyhow::Result<ExitCode> {
-    let Some(c) = client else {
-        if json {
-            println!("{}", serde_json::json!({"running": false}));
-        } else {
-            println!("the sortie daemon is not running (start it with `sortie serve`)");
-        }
-        return Ok(ExitCode::from(1));
-    };
-    let health = c.get("/health").await?;
-    if json {
-        let mut v = health.clone();
-        v["running"] = serde_json::json!(true);
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!(
-            "the sortie daemon is running: pid {}, http://{}, since {}\n  missions: {} running, {} queued",
-            c.info.pid,
-            c.info.addr,
-            c.info.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            health["missions"]["running"],
-            health["missions"]["queued"]
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Builds the transport for a resolved provider; `credentials` (the pool) win over the
-/// provider's configured key.
-pub fn transport_for(
-    provider: &ResolvedProvider,
-    credentials: Option<Credentials>,
-) -> anyhow::Result<Arc<dyn Transport>> {
-    Ok(match provider.kind {
-        ProviderKind::ClaudeCode => {
-            let settings = provider
-                .claude_code
-                .clone()
-                .context("a claude-code provider without its settings")?;
-            let mut config = ClaudeCodeConfig::new(settings.program);
-            config.base_url = (!provider.base_url.is_empty()).then(|| provider.base_url.clone());
-            config.credentials = credentials.or_else(|| {
-                provider
-                    .api_key
-                    .clone()
-                    .map(|key| Credentials::new(StaticKey::new(&provider.name, Some(key))))
-            });
-            config.home = settings.home;
-            config.idle_timeout = provider.idle_timeout;
-            config.max_retries = settings.max_retries;
-            config.extra_args = settings.args;
-            config.env = settings.env;
-            Arc::new(ClaudeCode::new(config))
-        }
-        ProviderKind::Anthropic => {
-            let mut config = AnthropicConfig::new(&provider.base_url);
-            config.auth = provider.api_key.clone().map(AnthropicAuth::ApiKey);
-            config.credentials = credentials;
-            config.headers = provider.headers.clone();
-            config.idle_timeout = provider.idle_timeout;
-            config.thinking_budget = provider.thinking_budget;
-            if let Some(max) = provider.max_tokens {
-                config.max_tokens = max;
-            }
-            Arc::new(AnthropicMessages::new(config)?)
-        }
-        ProviderKind::OpenaiResponses => {
-            let mut config = ResponsesConfig::new(&provider.base_url);
-            config.api_key = provider.api_key.clone();
-            config.credentials = credentials;
-            config.headers = provider.headers.clone();
-            config.idle_timeout = provider.idle_timeout;
-            Arc::new(OpenAiResponses::new(config)?)
-        }
-        _ => {
-            let mut config = OpenAiChatConfig::new(&provider.base_url);
-            config.api_key = provider.api_key.clone();
-            config.credentials = credentials;
-            config.headers = provider.headers.clone();
-            config.stream = provider.stream;
-            config.idle_timeout = provider.idle_timeout;
-            Arc::new(OpenAiChat::new(config)?)
-        }
-    })
-}
-
-fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(home)?;
-    let (missions, problems) = store.missions()?;
-    print_missions(&missions, &problems, json)
-}
-
-fn print_missions(
-    missions: &[sortie_missions::Mission],
-    problems: &[String],
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    for p in problems {
-        eprintln!("warning: {p}");
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&missions)?);
-    } else if missions.is_empty() {
-        println!("no missions yet; try `sortie demo` or `sortie run \"<prompt>\"`");
-    } else {
-        print!(
-            "{}",
-            render::missions_table(&Style::detect(), missions, chrono::Utc::now())
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn models(
-    home: &Path,
-    daemon: Option<&client::Client>,
-    provider: Option<&str>,
-    refresh: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let listing = match daemon {
-        Some(c) => {
-            let mut query = Vec::new();
-            if let Some(p) = provider {
-                query.push(("provider", p.to_string()));
-            }
-            if refresh {
-                query.push(("refresh", "true".to_string()));
-            }
-            serde_json::from_value::<models_cmd::Listing>(c.get_query("/models", &query).await?)
-                .context("the daemon's model list is not readable")?
-        }
-        None => {
-            let config = Config::load(home)?;
-            let provider = config.provider(provider)?;
-            let store = open_store(home)?;
-            if !json
-                && !provider.base_url.is_empty()
-                && models_cmd::will_fetch(&store, &provider.name, refresh)
-            {
-                eprintln!(
-                    "fetching the model list of `{}` from {} …",
-                    provider.name, provider.base_url
-                );
-            }
-            let pool = auth_cmd::shared_pool(&store, &config)?;
-            models_cmd::listing(&store, &pool, &provider, refresh).await?
-        }
-    };
-    models_cmd::print(&listing, json)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(home)?;
-    let id = store.resolve(id)?;
-    let mission = store.mission(&id)?;
-    let events = store.events(&id)?;
-    print_show(&mission, &events, json)
-}
-
-fn print_show(
-    mission: &sortie_missions::Mission,
-    events: &[sortie_missions::StoredEvent],
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"mission": mission, "events": events})
-            )?
-        );
-    } else {
-        print!("{}", render::mission_log(&Style::detect(), mission, events));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run_demo(
-    home: &Path,
-    daemon: Option<&client::Client>,
-    json: bool,
-    pace: Duration,
-    policy: PermissionPolicy,
-) -> anyhow::Result<ExitCode> {
-    let style = Style::detect();
-    if let Some(c) = daemon {
-        return client::demo(c, json, pace, policy).await;
-    }
-    let store = open_store(home)?;
-    let model = demo::DemoModel::start(pace)
-        .await
-        .context("cannot start the demo model on 127.0.0.1")?;
-    let (dir, spec) = demo::prepare(home, policy)?;
-    if !json {
-        println!(
-            "{}",
-            demo::banner(&style, &format!("on {}", model.base_url()))
-        );
-    }
-    let runner = demo::runner(&store, home, model.base_url())?.with_approver(Arc::new(TtyApprover));
-    let mission = store.create_mission(spec)?;
-    let code = run_cmd::watch(&store, runner, mission, json, 0).await?;
-    if !json {
-        print_demo_footer(&style, &dir);
-    }
-    Ok(code)
-}
-
-/// Where the demo's files are, and how to look at the mission again.
-pub(crate) fn print_demo_footer(style: &Style, dir: &Path) {
-    println!(
-        "{}",
-        style.dim(&format!("   files it worked on: {}", dir.display()))
-    );
-    println!(
-        "{}",
-        style.dim("   (from a checkout, `cargo run -q -p sortie -- show <id>` works the same)")
-    );
 }

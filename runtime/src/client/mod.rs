@@ -2,7 +2,6 @@
 //! serves the data dir (mission commands and the demo start one when none does).
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -11,9 +10,12 @@ use serde_json::Value;
 use sortie_missions::{Mission, MissionId, StoredEvent, Update};
 use sortie_transports::sse::SseDecoder;
 
-use crate::auth_cmd;
-use crate::daemon::{info_path, instance, token_path, DaemonInfo};
-use crate::run_cmd::{self, NewMission, ResumeRequest};
+pub mod reattach;
+mod start_lock;
+
+use crate::api::instance::{self, info_path, log_path, token_path, DaemonInfo};
+use crate::api::{update_from_json, CredentialRow};
+use crate::config::Config;
 
 /// A connection to the daemon of one data dir.
 #[derive(Clone)]
@@ -164,7 +166,7 @@ impl Client {
                         }
                     }
                     "delta" => {
-                        if let Some(u) = delta(id, &data) {
+                        if let Some(u) = update_from_json(id, &data) {
                             on_update(u);
                         }
                     }
@@ -188,8 +190,7 @@ impl Client {
 /// 15 s: the command then runs in this process.
 pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
     std::fs::create_dir_all(home).ok()?;
-    let _starting = match crate::start_lock::StartLock::acquire(home, Duration::from_secs(30)).await
-    {
+    let _starting = match start_lock::StartLock::acquire(home, Duration::from_secs(30)).await {
         Ok(lock) => lock,
         Err(e) => {
             eprintln!("note: cannot start the sortie daemon ({e}); running here");
@@ -205,8 +206,7 @@ pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
 
 async fn spawn_daemon(home: &Path, idle: u64) -> Option<Client> {
     let exe = std::env::current_exe().ok()?;
-    let log =
-        sortie_missions::owner_only::append_owner_only(&crate::daemon::log_path(home)).ok()?;
+    let log = sortie_missions::owner_only::append_owner_only(&log_path(home)).ok()?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("--home")
         .arg(home)
@@ -231,7 +231,7 @@ async fn spawn_daemon(home: &Path, idle: u64) -> Option<Client> {
         if let Ok(Some(status)) = child.try_wait() {
             eprintln!(
                 "note: the sortie daemon did not start ({status}; see {}); running here",
-                crate::daemon::log_path(home).display()
+                log_path(home).display()
             );
             return None;
         }
@@ -300,136 +300,8 @@ async fn daemon_again(home: &Path, autostart: Option<u64>) -> Option<Client> {
     start_daemon(home, autostart?).await
 }
 
-/// A live update from its JSON (see `render::update_json`).
-fn delta(id: &MissionId, v: &Value) -> Option<Update> {
-    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let turn = v.get("turn").and_then(Value::as_u64).unwrap_or(0) as u32;
-    Some(match v.get("type")?.as_str()? {
-        "text_delta" => Update::TextDelta {
-            mission: *id,
-            turn,
-            text: s("text")?,
-        },
-        "thinking_delta" => Update::ThinkingDelta {
-            mission: *id,
-            turn,
-            text: s("text")?,
-        },
-        "tool_started" => Update::ToolStarted {
-            mission: *id,
-            call_id: s("call_id")?,
-            name: s("name")?,
-            arguments: s("arguments").unwrap_or_default(),
-        },
-        "tool_output" => Update::ToolOutput {
-            mission: *id,
-            call_id: s("call_id")?,
-            stream: s("stream")?,
-            text: s("text")?,
-        },
-        "approval_requested" => Update::ApprovalRequested {
-            mission: *id,
-            approval: s("approval")?,
-            summary: s("summary")?,
-        },
-        _ => return None,
-    })
-}
-
-fn mission_of(v: &Value) -> anyhow::Result<Mission> {
+pub(crate) fn mission_of(v: &Value) -> anyhow::Result<Mission> {
     serde_json::from_value(v.clone()).context("the daemon sent a mission this sortie cannot read")
-}
-
-/// Streams a mission the daemon runs, as `sortie run` shows one; Ctrl-C cancels it.
-async fn watch(
-    client: &Client,
-    mission: Mission,
-    json: bool,
-    from: u64,
-) -> anyhow::Result<ExitCode> {
-    let observer = run_cmd::observer_for(&mission, json);
-    let id = mission.id;
-    let on_signal = client.clone();
-    let signal = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ncancelling… (Ctrl-C again to quit at once; the daemon keeps the mission)");
-            let _ = on_signal
-                .post(&format!("/missions/{id}/cancel"), &Value::Null)
-                .await;
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
-    let started = Instant::now();
-    // `ask` missions: a person at this terminal answers the daemon's questions; with no
-    // terminal the answer is no at once, as when the mission runs in this process.
-    let done = crate::reattach::follow(client, &id, from, |u| {
-        observer(&u);
-        if let Update::ApprovalRequested {
-            approval, summary, ..
-        } = &u
-        {
-            let (c, approval, summary) = (client.clone(), approval.clone(), summary.clone());
-            tokio::spawn(async move {
-                use sortie_missions::Approver;
-                let yes = crate::approve::TtyApprover.approve(&summary).await;
-                let path = format!("/missions/{id}/approvals/{approval}");
-                if let Err(e) = c.post(&path, &serde_json::json!({"approve": yes})).await {
-                    eprintln!("warning: the answer did not reach the daemon: {e:#}");
-                }
-            });
-        }
-    })
-    .await;
-    signal.abort();
-    Ok(run_cmd::conclude(&done?, json, started.elapsed()))
-}
-
-/// `sortie run` through the daemon.
-pub async fn run(client: &Client, mut req: NewMission, json: bool) -> anyhow::Result<ExitCode> {
-    let cwd = match req.cwd.take() {
-        Some(dir) => dir,
-        None => std::env::current_dir().context("cannot read the current directory")?,
-    };
-    req.cwd = Some(
-        cwd.canonicalize()
-            .with_context(|| format!("the working directory {} does not exist", cwd.display()))?,
-    );
-    let created = client
-        .post("/missions", &serde_json::to_value(&req)?)
-        .await?;
-    let mission = mission_of(&created)?;
-    if let Some(n) = created["queue_position"].as_u64() {
-        if !json && n > 1 {
-            eprintln!("queued: {} missions ahead of this one", n - 1);
-        }
-    }
-    watch(client, mission, json, 0).await
-}
-
-/// `sortie resume` through the daemon.
-pub async fn resume(
-    client: &Client,
-    id: &str,
-    req: ResumeRequest,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let before = mission_of(&client.get(&format!("/missions/{id}")).await?)?;
-    let after = client
-        .post(
-            &format!("/missions/{}/resume", before.id),
-            &serde_json::to_value(&req)?,
-        )
-        .await?;
-    let mission = mission_of(&after)?;
-    watch(
-        client,
-        mission,
-        json,
-        if json { 0 } else { before.event_count },
-    )
-    .await
 }
 
 /// `sortie missions` through the daemon.
@@ -466,7 +338,7 @@ pub async fn show(client: &Client, id: &str) -> anyhow::Result<(Mission, Vec<Sto
 }
 
 /// Polls a login the daemon runs until it ends: the stored credential, or why not.
-pub async fn wait_login(client: &Client, id: &str) -> anyhow::Result<auth_cmd::CredentialRow> {
+pub async fn wait_login(client: &Client, id: &str) -> anyhow::Result<CredentialRow> {
     let path = format!("/auth/logins/{id}");
     loop {
         let v = client.get(&path).await?;
@@ -496,29 +368,15 @@ pub fn segment(id: &str) -> String {
     out
 }
 
-/// `sortie demo` through the daemon: it hosts the scripted model and runs the mission.
-pub async fn demo(
-    client: &Client,
-    json: bool,
-    pace: Duration,
-    policy: sortie_missions::PermissionPolicy,
-) -> anyhow::Result<ExitCode> {
-    let created = client
-        .post(
-            "/demo",
-            &serde_json::json!({"pace_ms": pace.as_millis() as u64, "permission": policy}),
-        )
-        .await?;
-    let mission = mission_of(&created)?;
-    let style = crate::render::Style::detect();
-    if !json {
-        println!("{}", crate::demo::banner(&style, "in the sortie daemon"));
+/// The idle exit of the daemon a mission command should start, when it should start one:
+/// the config says so (default yes) and `SORTIE_AUTOSTART=0` does not veto it. (`ask`
+/// missions too: the daemon asks whoever follows the mission, and `sortie run` at a
+/// terminal answers.)
+pub fn autostart_idle(home: &Path) -> Option<u64> {
+    if std::env::var("SORTIE_AUTOSTART").is_ok_and(|v| v == "0" || v == "false") {
+        return None;
     }
-    let code = watch(client, mission, json, 0).await?;
-    if !json {
-        if let Some(dir) = created["dir"].as_str() {
-            crate::cli::print_demo_footer(&style, Path::new(dir));
-        }
-    }
-    Ok(code)
+    // A config error is the command's own to report.
+    let config = Config::load(home).ok().filter(|c| c.daemon.autostart)?;
+    Some(config.daemon.idle_exit_secs)
 }

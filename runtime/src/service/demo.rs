@@ -113,18 +113,6 @@ pub fn runner(
     )
 }
 
-/// The line that says the answers are scripted.
-pub fn banner(style: &crate::render::Style, serving: &str) -> String {
-    format!(
-        "{}\n{}",
-        style.bold("Sortie demo"),
-        style.yellow(&format!(
-            "DEMO MODEL: answers come from a built-in scripted model {serving} — not a real LLM.\n\
-             Everything else is real: the transport, the agent loop, the tools and the store."
-        ))
-    )
-}
-
 /// One scripted answer: text, then at most one tool call.
 struct Step {
     text: String,
