@@ -9,12 +9,14 @@ mod models;
 pub mod openapi;
 mod openapi_sandbox;
 mod schedules;
+mod serve;
 mod updates;
 
 pub use accounts::{next_step, CredentialRow, LoginPrompt, Probe};
 pub use missions::{NewMission, ResumeRequest};
 pub use models::Listing;
 pub use schedules::{schedule_json, NewSchedule};
+pub use serve::ServeOptions;
 pub use updates::{update_from_json, update_json};
 
 /// `GET /missions`: the page size when none is asked for, and the largest one.

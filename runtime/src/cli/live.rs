@@ -1,6 +1,6 @@
 //! `sortie run`'s live view of a mission: text as it streams, tool calls, what a running
 //! tool writes, results; at a terminal, a spinner with the time spent waiting (see
-//! [`crate::spinner`]).
+//! [`super::spinner`]).
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;

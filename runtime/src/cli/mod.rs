@@ -20,6 +20,7 @@ mod schedule;
 mod serve;
 mod spinner;
 
+use crate::api::ServeOptions;
 use crate::client::{self, autostart_idle};
 use crate::home_dir;
 use crate::service::accounts::FlowFlags;
@@ -271,8 +272,21 @@ pub(crate) fn parse_sandbox(s: &str) -> Result<SandboxMode, String> {
     s.parse()
 }
 
+/// A front end the command line starts but does not contain, running until it ends.
+pub type Running<T> = futures::future::LocalBoxFuture<'static, anyhow::Result<T>>;
+/// `sortie serve`: the daemon on `home`, in the foreground.
+pub type StartDaemon = fn(PathBuf, ServeOptions) -> Running<()>;
+
+/// The front ends `main.rs` wires in (`sortie tui`, `sortie serve`), so that nothing under
+/// `cli/` imports `tui/` or `daemon/`.
+#[derive(Clone, Copy)]
+pub struct FrontEnds {
+    pub tui: fn(PathBuf) -> Running<ExitCode>,
+    pub serve: StartDaemon,
+}
+
 /// Entry point of the binary.
-pub fn main() -> ExitCode {
+pub fn main(front_ends: FrontEnds) -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -288,7 +302,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = match runtime.block_on(dispatch(cli)) {
+    let code = match runtime.block_on(dispatch(cli, front_ends)) {
         Ok(code) => code,
         Err(e) if e.is::<auth::Cancelled>() => {
             eprintln!("{e}");
@@ -317,7 +331,7 @@ pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtim
     builder.build()
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
     let home = match cli.home {
         Some(h) => h,
         None => home_dir().context("cannot find the home directory; set SORTIE_HOME")?,
@@ -387,14 +401,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     match command {
-        Command::Tui => crate::tui::run(&home).await,
+        Command::Tui => (front_ends.tui)(home).await,
         Command::Run(args) => run::run_here(&home, args).await,
         Command::Missions { json } => missions::missions(&home, json),
         Command::Show { id, json } => missions::show(&home, &id, json),
         Command::Resume(args) => run::resume_here(&home, args).await,
         Command::Status { json } => serve::status(None, json).await,
         Command::Schedule(cmd) => schedule::on_store(&home, cmd).await,
-        Command::Serve(args) => serve::serve(&home, args).await,
+        Command::Serve(args) => serve::serve(&home, args, front_ends.serve).await,
         Command::Auth(cmd) => auth::auth(&home, daemon.as_ref(), cmd).await,
         Command::Models {
             provider,

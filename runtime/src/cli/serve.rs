@@ -5,25 +5,39 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::ServeArgs;
-use crate::client::Client;
+use anyhow::bail;
+
+use crate::api::ServeOptions;
+use crate::client::{self, Client};
 use crate::config::Config;
 
-pub(crate) async fn serve(home: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// `sortie serve`: checks the address and that no daemon serves the data dir yet, then
+/// runs `start` (the daemon, wired in by `main.rs`) in the foreground.
+pub(crate) async fn serve(
+    home: &Path,
+    args: ServeArgs,
+    start: super::StartDaemon,
+) -> anyhow::Result<ExitCode> {
     if args.stop {
         eprintln!("no sortie daemon is running for {}", home.display());
         return Ok(ExitCode::from(1));
     }
     let config = Config::load(home)?;
-    crate::daemon::serve(
-        home,
-        crate::daemon::ServeOptions {
-            bind: args.bind,
-            port: args.port.unwrap_or(config.daemon.port),
-            force_bind: args.force_bind,
-            idle_exit: args.idle_exit.map(Duration::from_secs),
-        },
-    )
-    .await?;
+    let options = ServeOptions {
+        bind: args.bind,
+        port: args.port.unwrap_or(config.daemon.port),
+        force_bind: args.force_bind,
+        idle_exit: args.idle_exit.map(Duration::from_secs),
+    };
+    options.check_bind()?;
+    if let Some(info) = client::running(home).await {
+        bail!(
+            "a sortie daemon already serves this data dir (pid {}, http://{}); stop it with `sortie serve --stop`",
+            info.pid,
+            info.addr
+        );
+    }
+    start(home.to_path_buf(), options).await?;
     Ok(ExitCode::SUCCESS)
 }
 

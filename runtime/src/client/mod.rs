@@ -186,7 +186,7 @@ impl Client {
 /// Starts `sortie serve --idle-exit <idle>` for `home` in the background (its own process
 /// group, so the terminal's Ctrl-C does not reach it; output in `daemon.log`) and
 /// connects to it. Single-flight: commands that start together wait for the one holding
-/// [`crate::start_lock`] and connect to its daemon. None when it does not come up within
+/// [`start_lock`] and connect to its daemon. None when it does not come up within
 /// 15 s: the command then runs in this process.
 pub async fn start_daemon(home: &Path, idle: u64) -> Option<Client> {
     std::fs::create_dir_all(home).ok()?;

@@ -16,16 +16,17 @@ mod scheduler;
 pub mod supervisor;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use sortie_missions::{MissionEvent, MissionStatus, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::instance::{info_path, token_path, DaemonInfo};
+pub use crate::api::ServeOptions;
 
 use crate::config::Config;
 pub use supervisor::{Limits, Supervisor};
@@ -43,19 +44,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
-}
-
-/// How `sortie serve` runs.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    pub bind: IpAddr,
-    /// 0: any free port (clients read it from `daemon.json`).
-    pub port: u16,
-    /// Bind a non-loopback address even though the API would be reachable from elsewhere.
-    pub force_bind: bool,
-    /// Exit after this long idle: no mission queued or running, no schedule due to fire,
-    /// no API request.
-    pub idle_exit: Option<Duration>,
 }
 
 /// The daemon's shared state.
@@ -88,26 +76,9 @@ fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Refuses an address other machines could reach, unless forced.
-pub fn check_bind(ip: IpAddr, force: bool) -> anyhow::Result<()> {
-    if !ip.is_loopback() && !force {
-        bail!(
-            "refusing to serve on {ip}: the API (which runs commands through missions) would be reachable from other machines; use 127.0.0.1, or pass --force-bind if you really mean it"
-        );
-    }
-    Ok(())
-}
-
 /// Runs the daemon until SIGINT/SIGTERM or `POST /shutdown`.
 pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
-    check_bind(opts.bind, opts.force_bind)?;
-    if let Some(info) = crate::client::running(home).await {
-        bail!(
-            "a sortie daemon already serves this data dir (pid {}, http://{}); stop it with `sortie serve --stop`",
-            info.pid,
-            info.addr
-        );
-    }
+    opts.check_bind()?;
     let config = Config::load(home)?;
     let store = crate::service::open_store(home)?;
     store.set_max_event_bytes(config.daemon.limits.max_event_bytes);
