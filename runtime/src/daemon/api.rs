@@ -61,7 +61,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownMission(_) | StoreError::UnknownSchedule(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
-            StoreError::AmbiguousMission { .. } => Self::bad_request(e),
+            StoreError::AmbiguousMission { .. } | StoreError::AmbiguousSchedule { .. } => {
+                Self::bad_request(e)
+            }
             StoreError::DiskFull { .. } => {
                 Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
             }
