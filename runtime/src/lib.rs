@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod handle;
 pub mod loopback;
 pub mod service;
 pub mod text;

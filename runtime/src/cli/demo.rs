@@ -3,71 +3,12 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use sortie_missions::PermissionPolicy;
 
-use super::approve::TtyApprover;
 use super::render::Style;
-use crate::client::Client;
-use crate::service::demo;
-
-pub(crate) async fn run_demo(
-    home: &Path,
-    daemon: Option<&Client>,
-    json: bool,
-    pace: Duration,
-    policy: PermissionPolicy,
-) -> anyhow::Result<ExitCode> {
-    let style = Style::detect();
-    if let Some(c) = daemon {
-        return demo_through(c, json, pace, policy).await;
-    }
-    let store = crate::service::open_store(home)?;
-    let model = demo::DemoModel::start(pace)
-        .await
-        .context("cannot start the demo model on 127.0.0.1")?;
-    let (dir, spec) = demo::prepare(home, policy)?;
-    if !json {
-        println!("{}", banner(&style, &format!("on {}", model.base_url())));
-    }
-    let runner = demo::runner(&store, home, model.base_url())?.with_approver(Arc::new(TtyApprover));
-    let mission = store.create_mission(spec)?;
-    let code = super::run::watch_here(&store, runner, mission, json, 0).await?;
-    if !json {
-        print_demo_footer(&style, &dir);
-    }
-    Ok(code)
-}
-
-/// `sortie demo` through the daemon: it hosts the scripted model and runs the mission.
-pub(crate) async fn demo_through(
-    client: &Client,
-    json: bool,
-    pace: Duration,
-    policy: sortie_missions::PermissionPolicy,
-) -> anyhow::Result<ExitCode> {
-    let created = client
-        .post(
-            "/demo",
-            &serde_json::json!({"pace_ms": pace.as_millis() as u64, "permission": policy}),
-        )
-        .await?;
-    let mission = crate::client::mission_of(&created)?;
-    let style = Style::detect();
-    if !json {
-        println!("{}", banner(&style, "in the sortie daemon"));
-    }
-    let code = super::run::watch_through(client, mission, json, 0).await?;
-    if !json {
-        if let Some(dir) = created["dir"].as_str() {
-            print_demo_footer(&style, Path::new(dir));
-        }
-    }
-    Ok(code)
-}
+use crate::handle::Sortie;
 
 /// The line that says the answers are scripted.
 pub fn banner(style: &Style, serving: &str) -> String {
@@ -91,4 +32,23 @@ pub(crate) fn print_demo_footer(style: &Style, dir: &Path) {
         "{}",
         style.dim("   (from a checkout, `cargo run -q -p sortie -- show <id>` works the same)")
     );
+}
+
+/// `sortie demo`: the banner, the mission as `sortie run` shows one, where its files are.
+pub(crate) async fn run_demo(
+    sortie: &Sortie,
+    json: bool,
+    pace: Duration,
+    policy: PermissionPolicy,
+) -> anyhow::Result<ExitCode> {
+    let style = Style::detect();
+    let demo = sortie.start_demo(pace, policy).await?;
+    if !json {
+        println!("{}", banner(&style, &demo.serving));
+    }
+    let code = super::run::follow(sortie, demo.started, json, 0).await?;
+    if let (false, Some(dir)) = (json, &demo.dir) {
+        print_demo_footer(&style, dir);
+    }
+    Ok(code)
 }

@@ -1,16 +1,8 @@
 //! `sortie missions` and `sortie show`: the list and one mission's log, as text or JSON.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use super::render::{self, Style};
-use crate::service::open_store;
-
-pub(crate) fn missions(home: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(home)?;
-    let (missions, problems) = store.missions()?;
-    print_missions(&missions, &problems, json)
-}
 
 pub(crate) fn print_missions(
     missions: &[sortie_missions::Mission],
@@ -31,14 +23,6 @@ pub(crate) fn print_missions(
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn show(home: &Path, id: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(home)?;
-    let id = store.resolve(id)?;
-    let mission = store.mission(&id)?;
-    let events = store.events(&id)?;
-    print_show(&mission, &events, json)
 }
 
 pub(crate) fn print_show(

@@ -22,6 +22,7 @@ mod spinner;
 
 use crate::api::ServeOptions;
 use crate::client::{self, autostart_idle};
+use crate::handle::Sortie;
 use crate::home_dir;
 use crate::service::accounts::FlowFlags;
 
@@ -374,22 +375,6 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
     };
     if let Some(c) = &daemon {
         match command {
-            Command::Run(args) => {
-                let json = args.json;
-                return run::run_through(c, args.into(), json).await;
-            }
-            Command::Resume(args) => {
-                let req = (&args).into();
-                return run::resume_through(c, &args.id, req, args.json).await;
-            }
-            Command::Missions { json } => {
-                let (missions, problems) = client::missions(c).await?;
-                return missions::print_missions(&missions, &problems, json);
-            }
-            Command::Show { id, json } => {
-                let (mission, events) = client::show(c, &id).await?;
-                return missions::print_show(&mission, &events, json);
-            }
             Command::Status { json } => return serve::status(Some(c), json).await,
             Command::Schedule(cmd) => return schedule::through_daemon(c, cmd).await,
             Command::Serve(_) => {
@@ -400,12 +385,23 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
             _ => {}
         }
     }
+    // Missions, here or in the daemon: the same operations either way.
+    let sortie = match daemon.clone() {
+        Some(c) => Sortie::Daemon(c),
+        None => Sortie::Here(home.clone()),
+    };
     match command {
         Command::Tui => (front_ends.tui)(home).await,
-        Command::Run(args) => run::run_here(&home, args).await,
-        Command::Missions { json } => missions::missions(&home, json),
-        Command::Show { id, json } => missions::show(&home, &id, json),
-        Command::Resume(args) => run::resume_here(&home, args).await,
+        Command::Run(args) => run::run(&sortie, args).await,
+        Command::Missions { json } => {
+            let (missions, problems) = sortie.missions().await?;
+            missions::print_missions(&missions, &problems, json)
+        }
+        Command::Show { id, json } => {
+            let (mission, events) = sortie.show(&id).await?;
+            missions::print_show(&mission, &events, json)
+        }
+        Command::Resume(args) => run::resume(&sortie, args).await,
         Command::Status { json } => serve::status(None, json).await,
         Command::Schedule(cmd) => schedule::on_store(&home, cmd).await,
         Command::Serve(args) => serve::serve(&home, args, front_ends.serve).await,
@@ -419,15 +415,6 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
             json,
             pace_ms,
             permission,
-        } => {
-            demo::run_demo(
-                &home,
-                daemon.as_ref(),
-                json,
-                Duration::from_millis(pace_ms),
-                permission,
-            )
-            .await
-        }
+        } => demo::run_demo(&sortie, json, Duration::from_millis(pace_ms), permission).await,
     }
 }
