@@ -1,4 +1,5 @@
-//! The `sortie` binary's library: CLI, config, rendering and the demo model.
+//! The `sortie` binary's library. Its layout, and the one direction its imports go, are in
+//! the README ("Where things are"); `tests/layering.rs` keeps them.
 
 // The daemon's OpenAPI document is one `json!` literal.
 #![recursion_limit = "256"]

@@ -35,7 +35,7 @@ pub async fn running(home: &Path) -> Option<DaemonInfo> {
 
 impl Client {
     /// Connects when `daemon.json` names a daemon that answers (with the token) within 2 s.
-    /// The daemon must first prove it wrote `daemon.json` (see `daemon::instance`), and
+    /// The daemon must first prove it wrote `daemon.json` (see `api::instance`), and
     /// be on loopback, or nothing is sent.
     pub async fn connect(home: &Path) -> Option<Self> {
         let info: DaemonInfo =

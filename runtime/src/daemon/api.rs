@@ -345,7 +345,7 @@ async fn mission_events(
     Ok(([("content-type", "application/json")], body).into_response())
 }
 
-/// A stored event's JSON object with `"mission_id"` first, as `render::update_json` makes
+/// A stored event's JSON object with `"mission_id"` first, as `api::update_json` makes
 /// it, without decoding the event.
 pub fn with_mission(id: &MissionId, raw: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(format!("{{\"mission_id\":\"{id}\"").as_bytes());
