@@ -7,7 +7,7 @@ use serde_json::Value;
 use sortie_missions::{
     Mission, MissionEvent, MissionStatus, SandboxMode, StoredEvent, ToolOutcome,
 };
-use sortie_transports::ContentBlock;
+use sortie_transports::{ContentBlock, StopReason};
 
 /// ANSI styling, on only for a terminal without `NO_COLOR`.
 #[derive(Debug, Clone, Copy)]
@@ -269,32 +269,7 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             content,
             stop_reason,
             ..
-        } => {
-            let mut parts = Vec::new();
-            for block in content {
-                match block {
-                    ContentBlock::Text { text } => parts.push(preview(text, 40)),
-                    ContentBlock::Thinking { text, .. } => {
-                        parts.push(s.dim(&format!("(thinking, {} chars)", text.len())))
-                    }
-                    ContentBlock::ToolUse {
-                        name, arguments, ..
-                    } => parts.push(s.cyan(&format!("→ {name} {}", clip(arguments, 120)))),
-                    ContentBlock::RedactedThinking { .. } => {
-                        parts.push(s.dim("(redacted thinking)"))
-                    }
-                    ContentBlock::ToolResult { .. } => {}
-                }
-            }
-            parts.push(s.dim(&format!(
-                    "(stop: {})",
-                    serde_json::to_value(stop_reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                )));
-            ("assistant".into(), parts.join("\n"))
-        }
+        } => ("assistant".into(), assistant_text(s, content, stop_reason)),
         MissionEvent::ToolResult {
             name,
             outcome,
@@ -358,4 +333,30 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
     }
+}
+
+/// A model message in the log: a preview of its text, its tool calls, why it stopped.
+fn assistant_text(s: &Style, content: &[ContentBlock], stop_reason: &StopReason) -> String {
+    let mut parts = Vec::new();
+    for block in content {
+        match block {
+            ContentBlock::Text { text } => parts.push(preview(text, 40)),
+            ContentBlock::Thinking { text, .. } => {
+                parts.push(s.dim(&format!("(thinking, {} chars)", text.len())))
+            }
+            ContentBlock::ToolUse {
+                name, arguments, ..
+            } => parts.push(s.cyan(&format!("→ {name} {}", clip(arguments, 120)))),
+            ContentBlock::RedactedThinking { .. } => parts.push(s.dim("(redacted thinking)")),
+            ContentBlock::ToolResult { .. } => {}
+        }
+    }
+    parts.push(s.dim(&format!(
+            "(stop: {})",
+            serde_json::to_value(stop_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        )));
+    parts.join("\n")
 }

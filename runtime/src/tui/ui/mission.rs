@@ -21,64 +21,14 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
                 lines.push(Line::raw(""));
             }
             MissionEvent::AssistantMessage { content, .. } => {
-                for block in content {
-                    match block {
-                        ContentBlock::Text { text } => lines.extend(markdown::render(text, "")),
-                        ContentBlock::Thinking { text, .. } => thinking(&mut lines, text, expanded),
-                        ContentBlock::RedactedThinking { .. } => {
-                            lines.push(Line::styled("▸ thinking (encrypted)", dim))
-                        }
-                        ContentBlock::ToolUse {
-                            name, arguments, ..
-                        } => {
-                            lines.push(Line::styled(
-                                format!(
-                                    "→ {}",
-                                    sortie_missions::tools::ToolBox::summary(name, arguments)
-                                ),
-                                Style::default().fg(Color::Cyan),
-                            ));
-                            if expanded {
-                                lines.push(Line::styled(format!("    {arguments}"), dim));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+                assistant(&mut lines, content, expanded)
             }
             MissionEvent::ToolResult {
                 outcome,
                 output,
                 duration_ms,
                 ..
-            } => {
-                let (mark, color) = match outcome {
-                    ToolOutcome::Ok => ("✓", Color::Green),
-                    ToolOutcome::Error | ToolOutcome::TimedOut => ("✗", Color::Red),
-                    ToolOutcome::Denied => ("⊘", Color::Yellow),
-                };
-                let all: Vec<&str> = output.lines().collect();
-                let shown = if expanded {
-                    all.len()
-                } else {
-                    all.len().min(3)
-                };
-                let first = all.first().copied().unwrap_or("");
-                lines.push(Line::from(vec![
-                    Span::styled(format!("  {mark} "), Style::default().fg(color)),
-                    Span::raw(render::clip(first, 200)),
-                    Span::styled(format!("  {duration_ms} ms"), dim),
-                ]));
-                for l in all.iter().take(shown).skip(1) {
-                    lines.push(indented(l, "    ", dim));
-                }
-                if all.len() > shown {
-                    lines.push(Line::styled(
-                        format!("    … {} more lines (t unfolds)", all.len() - shown),
-                        dim,
-                    ));
-                }
-            }
+            } => tool_result(&mut lines, *outcome, output, *duration_ms, expanded),
             e @ MissionEvent::Recovery { .. } => lines.push(Line::styled(
                 format!("↻ {}", render::recovery_text(e).unwrap_or_default()),
                 Style::default().fg(Color::Black).bg(Color::Yellow),
@@ -133,6 +83,73 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
         }
     }
     lines
+}
+
+/// A model message: its text as Markdown, thinking folded, tool calls.
+fn assistant(lines: &mut Vec<Line<'static>>, content: &[ContentBlock], expanded: bool) {
+    let dim = Style::default().fg(Color::DarkGray);
+    for block in content {
+        match block {
+            ContentBlock::Text { text } => lines.extend(markdown::render(text, "")),
+            ContentBlock::Thinking { text, .. } => thinking(lines, text, expanded),
+            ContentBlock::RedactedThinking { .. } => {
+                lines.push(Line::styled("▸ thinking (encrypted)", dim))
+            }
+            ContentBlock::ToolUse {
+                name, arguments, ..
+            } => {
+                lines.push(Line::styled(
+                    format!(
+                        "→ {}",
+                        sortie_missions::tools::ToolBox::summary(name, arguments)
+                    ),
+                    Style::default().fg(Color::Cyan),
+                ));
+                if expanded {
+                    lines.push(Line::styled(format!("    {arguments}"), dim));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A tool's result: its mark, the first line and the time, then a few more lines (all of
+/// them when `expanded`).
+fn tool_result(
+    lines: &mut Vec<Line<'static>>,
+    outcome: ToolOutcome,
+    output: &str,
+    duration_ms: u64,
+    expanded: bool,
+) {
+    let dim = Style::default().fg(Color::DarkGray);
+    let (mark, color) = match outcome {
+        ToolOutcome::Ok => ("✓", Color::Green),
+        ToolOutcome::Error | ToolOutcome::TimedOut => ("✗", Color::Red),
+        ToolOutcome::Denied => ("⊘", Color::Yellow),
+    };
+    let all: Vec<&str> = output.lines().collect();
+    let shown = if expanded {
+        all.len()
+    } else {
+        all.len().min(3)
+    };
+    let first = all.first().copied().unwrap_or("");
+    lines.push(Line::from(vec![
+        Span::styled(format!("  {mark} "), Style::default().fg(color)),
+        Span::raw(render::clip(first, 200)),
+        Span::styled(format!("  {duration_ms} ms"), dim),
+    ]));
+    for l in all.iter().take(shown).skip(1) {
+        lines.push(indented(l, "    ", dim));
+    }
+    if all.len() > shown {
+        lines.push(Line::styled(
+            format!("    … {} more lines (t unfolds)", all.len() - shown),
+            dim,
+        ));
+    }
 }
 
 /// `text` indented by `by`; a blank line stays empty (ratatui's wrapping draws a line of

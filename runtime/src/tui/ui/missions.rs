@@ -7,46 +7,9 @@ pub(super) fn missions(f: &mut Frame, app: &App, area: Rect) {
     // Narrow terminals show the model alone; the selected row's details say the rest.
     let wide = area.width >= 110;
     let visible = app.visible();
-    let rows: Vec<Row> = visible
-        .iter()
-        .map(|m| {
-            let model = if wide {
-                format!("{}/{}", m.provider, m.model)
-            } else {
-                m.model.clone()
-            };
-            let transport = if wide {
-                m.transport.as_str()
-            } else {
-                transport_short(&m.transport)
-            };
-            Row::new(vec![
-                Cell::from(m.status.as_str()).style(Style::default().fg(status_color(m.status))),
-                Cell::from(mission_name(m)),
-                Cell::from(model),
-                Cell::from(transport.to_string()),
-                Cell::from(m.turns.to_string()),
-                Cell::from(tokens(m)),
-                Cell::from(cost(m.cost_usd)),
-                Cell::from(render::age(m.created_at, app.now)),
-            ])
-        })
-        .collect();
+    let rows = rows(app, &visible, wide);
     let empty = rows.is_empty();
-    let title = match app.filter.is_empty() {
-        true => format!(
-            " Missions ({}) · sorted by {} ",
-            app.missions.len(),
-            app.sort.name()
-        ),
-        false => format!(
-            " Missions matching “{}” ({} of {}) · sorted by {} ",
-            app.filter,
-            visible.len(),
-            app.missions.len(),
-            app.sort.name()
-        ),
-    };
+    let title = title(app, visible.len());
     let widths = if wide {
         [12, 0, 30, 17, 5, 6, 6, 4]
     } else {
@@ -103,7 +66,59 @@ pub(super) fn missions(f: &mut Frame, app: &App, area: Rect) {
         };
         f.render_widget(Paragraph::new(text).fg(Color::DarkGray), inner);
     }
-    let lines = match visible.get(app.selected) {
+    details(f, detail, selected(app, &visible));
+}
+
+/// One row per mission shown; `wide`: with the provider and the whole transport name.
+fn rows(app: &App, visible: &[&Mission], wide: bool) -> Vec<Row<'static>> {
+    visible
+        .iter()
+        .map(|m| {
+            let model = if wide {
+                format!("{}/{}", m.provider, m.model)
+            } else {
+                m.model.clone()
+            };
+            let transport = if wide {
+                m.transport.as_str()
+            } else {
+                transport_short(&m.transport)
+            };
+            Row::new(vec![
+                Cell::from(m.status.as_str()).style(Style::default().fg(status_color(m.status))),
+                Cell::from(mission_name(m)),
+                Cell::from(model),
+                Cell::from(transport.to_string()),
+                Cell::from(m.turns.to_string()),
+                Cell::from(tokens(m)),
+                Cell::from(cost(m.cost_usd)),
+                Cell::from(render::age(m.created_at, app.now)),
+            ])
+        })
+        .collect()
+}
+
+/// The list's title: how many, the filter, the sort.
+fn title(app: &App, shown: usize) -> String {
+    match app.filter.is_empty() {
+        true => format!(
+            " Missions ({}) · sorted by {} ",
+            app.missions.len(),
+            app.sort.name()
+        ),
+        false => format!(
+            " Missions matching “{}” ({} of {}) · sorted by {} ",
+            app.filter,
+            shown,
+            app.missions.len(),
+            app.sort.name()
+        ),
+    }
+}
+
+/// The selected mission in full, under the list.
+fn selected(app: &App, visible: &[&Mission]) -> Vec<Line<'static>> {
+    match visible.get(app.selected) {
         Some(m) => vec![
             Line::from(sandbox::marked(
                 m.sandbox.unwrap_or(app.sandbox),
@@ -135,6 +150,5 @@ pub(super) fn missions(f: &mut Frame, app: &App, area: Rect) {
             "n starts a mission in the current directory",
             Style::default().fg(Color::DarkGray),
         )],
-    };
-    details(f, detail, lines);
+    }
 }
