@@ -213,26 +213,7 @@ pub async fn start_login(
     let req: NewLogin = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("the body is not a login: {e}; expected {{\"provider\"}} or {{\"credential\"}} (a reconnect), and optionally \"flow\" (loopback, paste, device) and \"label\""))
     })?;
-    let flags = match req.flow.as_deref() {
-        None => FlowFlags::default(),
-        Some("device") => FlowFlags {
-            device: true,
-            ..Default::default()
-        },
-        Some("paste") => FlowFlags {
-            paste: true,
-            ..Default::default()
-        },
-        Some("loopback") => FlowFlags {
-            loopback: true,
-            ..Default::default()
-        },
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown flow `{other}`; use loopback, paste or device"
-            )))
-        }
-    };
+    let flags = flow_flags(req.flow.as_deref())?;
     let config = config(&d)?;
     let (provider, existing, note) = match (&req.credential, &req.provider) {
         (Some(id), _) => {
@@ -321,6 +302,31 @@ pub async fn start_login(
     let mut v = d.logins.json(&id)?;
     v["note"] = json!(note);
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// The flow a login body asks for (`flow`: loopback, paste or device; none: the
+/// provider's default).
+fn flow_flags(flow: Option<&str>) -> ApiResult<FlowFlags> {
+    Ok(match flow {
+        None => FlowFlags::default(),
+        Some("device") => FlowFlags {
+            device: true,
+            ..Default::default()
+        },
+        Some("paste") => FlowFlags {
+            paste: true,
+            ..Default::default()
+        },
+        Some("loopback") => FlowFlags {
+            loopback: true,
+            ..Default::default()
+        },
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown flow `{other}`; use loopback, paste or device"
+            )))
+        }
+    })
 }
 
 /// `GET /auth/logins`.
