@@ -62,6 +62,10 @@ pub enum StoreError {
     Corrupt { id: String, error: String },
     #[error("no schedule matches `{0}` (see `sortie schedule ls`)")]
     UnknownSchedule(String),
+    #[error(
+        "`{prefix}` matches {count} schedules; give more of the id (see `sortie schedule ls`)"
+    )]
+    AmbiguousSchedule { prefix: String, count: usize },
     #[error("refusing the data dir {path}: {reason}")]
     UnsafeDataDir { path: PathBuf, reason: String },
     #[error("store I/O failed: {0}")]

@@ -1,33 +1,18 @@
-//! The `sortie` binary's library: CLI, config, rendering and the demo model.
+//! The `sortie` binary's library. Its layout, and the one direction its imports go, are in
+//! the README ("Where things are"); `tests/layering.rs` keeps them.
 
 // The daemon's OpenAPI document is one `json!` literal.
 #![recursion_limit = "256"]
 
-mod approve;
-pub mod auth_cmd;
-mod auth_commands;
-pub mod auth_rows;
+pub mod api;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod config_limits;
-pub mod config_redact;
 pub mod daemon;
-pub mod demo;
-mod key_hint;
-mod live;
+pub mod handle;
 pub mod loopback;
-pub mod mcp_cmd;
-pub mod models_cmd;
-pub mod provider_checks;
-pub mod reattach;
-pub mod render;
-pub mod revocation;
-pub mod run_cmd;
-pub mod sandboxing;
-pub mod schedule_cmd;
-mod spinner;
-pub mod start_lock;
+pub mod service;
+pub mod text;
 pub mod tui;
 
 use std::path::PathBuf;

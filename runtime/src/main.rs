@@ -13,5 +13,8 @@ fn main() -> std::process::ExitCode {
     }
     // What Sortie starts runs as the same user: it must not read our keys through /proc.
     sortie_sandbox::protect_owner();
-    sortie::cli::main()
+    sortie::cli::main(sortie::cli::FrontEnds {
+        tui: |home| Box::pin(async move { sortie::tui::run(&home).await }),
+        serve: |home, options| Box::pin(async move { sortie::daemon::serve(&home, options).await }),
+    })
 }

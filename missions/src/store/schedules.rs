@@ -86,7 +86,7 @@ impl Store {
         match found.as_slice() {
             [(_, raw)] => decode(raw),
             [] => Err(StoreError::UnknownSchedule(text)),
-            _ => Err(StoreError::AmbiguousMission {
+            _ => Err(StoreError::AmbiguousSchedule {
                 count: self.schedules.scan_prefix(text.as_bytes()).count(),
                 prefix: text,
             }),
@@ -191,10 +191,14 @@ mod tests {
         assert_eq!(store.schedule(&a.id).expect("by id").id, a.id);
         assert_eq!(store.schedule(&b.id[..]).expect("by id").id, b.id);
         // UUID v7 ids made together share their first characters.
-        assert!(matches!(
-            store.schedule(&a.id[..4]),
-            Err(StoreError::AmbiguousMission { count: 2, .. })
-        ));
+        let ambiguous = store.schedule(&a.id[..4]).expect_err("two schedules match");
+        assert_eq!(
+            ambiguous.to_string(),
+            format!(
+                "`{}` matches 2 schedules; give more of the id (see `sortie schedule ls`)",
+                &a.id[..4]
+            )
+        );
         let unique = &b.id[..b.id.len() - 1];
         assert_eq!(store.schedule(unique).expect("prefix").id, b.id);
         assert!(matches!(

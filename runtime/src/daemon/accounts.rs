@@ -17,9 +17,10 @@ use tokio::sync::oneshot;
 
 use super::api::{ApiError, ApiResult};
 use super::Daemon;
-use crate::auth_cmd::{self, CredentialRow, FlowFlags, LoginPrompt};
+use crate::api::{CredentialRow, LoginPrompt};
 use crate::config::Config;
-use crate::models_cmd;
+use crate::service::accounts::{self as auth, FlowFlags};
+use crate::service::{credentials, models};
 
 /// How long a finished login is still shown.
 const KEEP_FINISHED: chrono::Duration = chrono::Duration::minutes(10);
@@ -114,7 +115,7 @@ pub async fn list_credentials(
     Query(q): Query<ProbeQuery>,
 ) -> ApiResult<Json<Value>> {
     let config = config(&d)?;
-    let (rows, problems) = auth_cmd::credential_rows(&d.store, &config, Some(&d.pool), q.probe)
+    let (rows, problems) = credentials::credential_rows(&d.store, &config, Some(&d.pool), q.probe)
         .await
         .map_err(failed)?;
     Ok(Json(json!({"credentials": rows, "problems": problems})))
@@ -143,10 +144,10 @@ pub async fn add_key(
         )
     })?;
     let config = config(&d)?;
-    let (provider, note) = auth_cmd::credential_owner(&config, &req.provider).map_err(failed)?;
+    let (provider, note) = auth::credential_owner(&config, &req.provider).map_err(failed)?;
     let c = match &req.credential {
-        Some(id) => auth_cmd::replace_key(&d.store, &CredentialId(id.clone()), &req.key),
-        None => auth_cmd::add_key(&d.store, &provider, req.label, &req.key),
+        Some(id) => auth::replace_key(&d.store, &CredentialId(id.clone()), &req.key),
+        None => auth::add_key(&d.store, &provider, req.label, &req.key),
     }
     .map_err(failed)?;
     Ok((
@@ -163,10 +164,8 @@ pub async fn logout(
     let config = config(&d)?;
     let id = CredentialId(id);
     known_credential(&d, &id)?;
-    let note = auth_cmd::logout(&d.store, &config, &id)
-        .await
-        .map_err(failed)?;
-    let c = auth_cmd::get(&d.store, &id).map_err(failed)?;
+    let note = auth::logout(&d.store, &config, &id).await.map_err(failed)?;
+    let c = auth::get(&d.store, &id).map_err(failed)?;
     Ok(Json(
         json!({"credential": CredentialRow::new(&c), "note": note}),
     ))
@@ -179,7 +178,7 @@ pub async fn remove(
 ) -> ApiResult<Json<Value>> {
     let id = CredentialId(id);
     known_credential(&d, &id)?;
-    auth_cmd::remove(&d.store, &id).map_err(failed)?;
+    auth::remove(&d.store, &id).map_err(failed)?;
     Ok(Json(json!({"deleted": id})))
 }
 
@@ -188,7 +187,7 @@ fn known_credential(
     d: &Daemon,
     id: &CredentialId,
 ) -> ApiResult<sortie_transports::auth::Credential> {
-    auth_cmd::get(&d.store, id)
+    auth::get(&d.store, id)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{e:#}")))
 }
 
@@ -215,26 +214,7 @@ pub async fn start_login(
     let req: NewLogin = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("the body is not a login: {e}; expected {{\"provider\"}} or {{\"credential\"}} (a reconnect), and optionally \"flow\" (loopback, paste, device) and \"label\""))
     })?;
-    let flags = match req.flow.as_deref() {
-        None => FlowFlags::default(),
-        Some("device") => FlowFlags {
-            device: true,
-            ..Default::default()
-        },
-        Some("paste") => FlowFlags {
-            paste: true,
-            ..Default::default()
-        },
-        Some("loopback") => FlowFlags {
-            loopback: true,
-            ..Default::default()
-        },
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown flow `{other}`; use loopback, paste or device"
-            )))
-        }
-    };
+    let flags = flow_flags(req.flow.as_deref())?;
     let config = config(&d)?;
     let (provider, existing, note) = match (&req.credential, &req.provider) {
         (Some(id), _) => {
@@ -244,7 +224,7 @@ pub async fn start_login(
             (provider, Some(id), None)
         }
         (None, Some(name)) => {
-            let (provider, note) = auth_cmd::credential_owner(&config, name).map_err(failed)?;
+            let (provider, note) = auth::credential_owner(&config, name).map_err(failed)?;
             (provider, None, note)
         }
         (None, None) => {
@@ -253,7 +233,7 @@ pub async fn start_login(
             ))
         }
     };
-    let login = auth_cmd::start_login(&d.store, &provider, flags, req.label, existing)
+    let login = auth::start_login(&d.store, &provider, flags, req.label, existing)
         .await
         .map_err(failed)?;
     let id = sortie_transports::auth::oauth::random_token(9);
@@ -323,6 +303,31 @@ pub async fn start_login(
     let mut v = d.logins.json(&id)?;
     v["note"] = json!(note);
     Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// The flow a login body asks for (`flow`: loopback, paste or device; none: the
+/// provider's default).
+fn flow_flags(flow: Option<&str>) -> ApiResult<FlowFlags> {
+    Ok(match flow {
+        None => FlowFlags::default(),
+        Some("device") => FlowFlags {
+            device: true,
+            ..Default::default()
+        },
+        Some("paste") => FlowFlags {
+            paste: true,
+            ..Default::default()
+        },
+        Some("loopback") => FlowFlags {
+            loopback: true,
+            ..Default::default()
+        },
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown flow `{other}`; use loopback, paste or device"
+            )))
+        }
+    })
 }
 
 /// `GET /auth/logins`.
@@ -424,7 +429,7 @@ pub async fn models(
     let provider = config
         .provider(q.provider.as_deref())
         .map_err(ApiError::bad_request)?;
-    let listing = models_cmd::listing(&d.store, &d.pool, &provider, q.refresh)
+    let listing = models::listing(&d.store, &d.pool, &provider, q.refresh)
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "provider", format!("{e:#}")))?;
     Ok(Json(serde_json::to_value(listing).unwrap_or_default()))

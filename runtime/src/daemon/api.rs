@@ -18,8 +18,9 @@ use sortie_missions::{MissionEvent, MissionId, MissionStatus, StoreError, Update
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{accounts, Daemon};
-use crate::run_cmd::{self, NewMission, ResumeRequest};
-use crate::schedule_cmd;
+use crate::api::instance::constant_time_eq;
+use crate::api::{schedule_json, NewMission, NewSchedule, ResumeRequest};
+use crate::service::{demo, missions, schedules};
 
 /// An API failure: an HTTP status and `{"error": {"code", "message"}}`.
 #[derive(Debug)]
@@ -59,7 +60,9 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownMission(_) | StoreError::UnknownSchedule(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
-            StoreError::AmbiguousMission { .. } => Self::bad_request(e),
+            StoreError::AmbiguousMission { .. } | StoreError::AmbiguousSchedule { .. } => {
+                Self::bad_request(e)
+            }
             StoreError::DiskFull { .. } => {
                 Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
             }
@@ -143,11 +146,6 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .with_state(daemon)
 }
 
-/// Compares without stopping at the first difference.
-pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn require_token(
     State(daemon): State<Arc<Daemon>>,
     request: Request,
@@ -158,11 +156,13 @@ async fn require_token(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if let Some(proof) = super::instance::answer(given.is_none(), request.uri(), &daemon) {
+    if let Some(proof) =
+        crate::api::instance::answer(given.is_none(), request.uri(), &daemon.instance)
+    {
         return proof;
     }
     match given {
-        Some(token) if same(token.as_bytes(), daemon.token.as_bytes()) => {
+        Some(token) if constant_time_eq(token.as_bytes(), daemon.token.as_bytes()) => {
             daemon.last_request.store(
                 chrono::Utc::now().timestamp(),
                 std::sync::atomic::Ordering::Relaxed,
@@ -240,7 +240,7 @@ async fn create_mission(
     }
     super::http_limits::admit(&d)?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
-    let mission = run_cmd::create_mission(&d.store, &config, &d.pool, req)
+    let mission = missions::create_mission(&d.store, &config, &d.pool, req)
         .map_err(super::http_limits::request_error)?;
     let id = mission.id;
     // Durable before the client hears it exists.
@@ -278,7 +278,7 @@ async fn start_demo(
         .permission
         .unwrap_or(sortie_missions::PermissionPolicy::Auto);
     super::http_limits::admit(&d)?;
-    let (dir, spec) = crate::demo::prepare(&d.home, policy)
+    let (dir, spec) = demo::prepare(&d.home, policy)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "demo", format!("{e:#}")))?;
     let mission = d.store.create_mission(spec)?;
     d.supervisor
@@ -344,7 +344,7 @@ async fn mission_events(
     Ok(([("content-type", "application/json")], body).into_response())
 }
 
-/// A stored event's JSON object with `"mission_id"` first, as `render::update_json` makes
+/// A stored event's JSON object with `"mission_id"` first, as `api::update_json` makes
 /// it, without decoding the event.
 pub fn with_mission(id: &MissionId, raw: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(format!("{{\"mission_id\":\"{id}\"").as_bytes());
@@ -434,7 +434,7 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
                     summary: q["summary"].as_str().unwrap_or_default().to_string(),
                 };
                 if tx
-                    .send(sse("delta", &crate::render::update_json(&u)))
+                    .send(sse("delta", &crate::api::update_json(&u)))
                     .await
                     .is_err()
                 {
@@ -463,7 +463,7 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
                         MissionEvent::Status { status, .. }
                             if !matches!(status, MissionStatus::Running | MissionStatus::Queued)
                     );
-                    let v = crate::render::update_json(&Update::Event { mission: id, event });
+                    let v = crate::api::update_json(&Update::Event { mission: id, event });
                     if tx.send(sse("event", &v)).await.is_err() {
                         return;
                     }
@@ -485,7 +485,7 @@ async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc:
                         }
                     }
                     if tx
-                        .send(sse("delta", &crate::render::update_json(&u)))
+                        .send(sse("delta", &crate::api::update_json(&u)))
                         .await
                         .is_err()
                     {
@@ -553,7 +553,7 @@ fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
     }
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     super::http_limits::admit(d)?;
-    let mission = run_cmd::prepare_resume(&d.store, &config, &d.pool, id, req)
+    let mission = missions::prepare_resume(&d.store, &config, &d.pool, id, req)
         .map_err(super::http_limits::request_error)?;
     d.supervisor
         .submit(mission)
@@ -636,7 +636,7 @@ async fn answer_approval(
 
 async fn list_schedules(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
     let (all, problems) = d.store.schedules()?;
-    let rows: Vec<Value> = all.iter().map(schedule_cmd::schedule_json).collect();
+    let rows: Vec<Value> = all.iter().map(schedule_json).collect();
     Ok(Json(json!({"schedules": rows, "problems": problems})))
 }
 
@@ -644,22 +644,22 @@ async fn add_schedule(
     State(d): State<Arc<Daemon>>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: schedule_cmd::NewSchedule = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"mcp\", \"missed\", \"overlap\", \"jitter\"}}"))
+    let req: NewSchedule = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"missed\", \"overlap\", \"jitter\"}}"))
     })?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
-    let s = schedule_cmd::build(&config, req, chrono::Utc::now())
+    let s = schedules::build(&config, req, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     d.store.put_schedule(&s)?;
     d.store.flush().await?;
-    Ok((StatusCode::CREATED, Json(schedule_cmd::schedule_json(&s))))
+    Ok((StatusCode::CREATED, Json(schedule_json(&s))))
 }
 
 async fn show_schedule(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(schedule_cmd::schedule_json(&d.store.schedule(&id)?)))
+    Ok(Json(schedule_json(&d.store.schedule(&id)?)))
 }
 
 async fn delete_schedule(
@@ -685,8 +685,8 @@ fn set_schedule_paused(
     paused: bool,
 ) -> ApiResult<Json<Value>> {
     d.store.schedule(&id)?;
-    let s = schedule_cmd::set_paused(&d.store, &id, paused).map_err(ApiError::bad_request)?;
-    Ok(Json(schedule_cmd::schedule_json(&s)))
+    let s = schedules::set_paused(&d.store, &id, paused).map_err(ApiError::bad_request)?;
+    Ok(Json(schedule_json(&s)))
 }
 
 async fn run_schedule_now(
@@ -694,169 +694,12 @@ async fn run_schedule_now(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     d.store.schedule(&id)?;
-    let s = schedule_cmd::run_now(&d, &id).map_err(ApiError::bad_request)?;
-    Ok(Json(schedule_cmd::schedule_json(&s)))
+    let s = super::scheduler::run_now(&d, &id).map_err(ApiError::bad_request)?;
+    Ok(Json(schedule_json(&s)))
 }
 
 async fn openapi() -> Json<Value> {
-    Json(super::openapi_instructions::with_instructions(
-        super::openapi_mcp::with_mcp(super::openapi_sandbox::with_sandbox(openapi_document())),
-    ))
-}
-
-/// The OpenAPI 3.1 description of this API, but for `sandbox` (see `openapi_sandbox`).
-pub fn openapi_document() -> Value {
-    let error = json!({"$ref": "#/components/schemas/Error"});
-    let id_param = json!({"name": "id", "in": "path", "required": true, "description": "A mission id, or a unique prefix of at least 4 characters", "schema": {"type": "string"}});
-    let from_param = json!({"name": "from", "in": "query", "required": false, "description": "First event sequence number", "schema": {"type": "integer", "minimum": 0}});
-    let ok = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
-    let errors = json!({
-        "400": ok("Bad request", error.clone()),
-        "401": ok("Missing or wrong bearer token", error.clone()),
-        "404": ok("Unknown mission", error.clone()),
-        "409": ok("The mission is (not) active", error.clone()),
-    });
-    let errors = super::http_limits::with_limit_errors(errors, &ok("", error.clone()));
-    let with_errors = |mut responses: Value| {
-        if let (Value::Object(r), Value::Object(e)) = (&mut responses, &errors) {
-            for (k, v) in e {
-                r.entry(k.clone()).or_insert(v.clone());
-            }
-        }
-        responses
-    };
-    let mission = json!({"$ref": "#/components/schemas/Mission"});
-    let schedule = json!({"$ref": "#/components/schemas/Schedule"});
-    let credential = json!({"$ref": "#/components/schemas/Credential"});
-    let login = json!({"$ref": "#/components/schemas/Login"});
-    let cred_param = json!({"name": "id", "in": "path", "required": true, "description": "A credential id such as `xai#1` (`#` encoded as %23)", "schema": {"type": "string"}});
-    let login_param = json!({"name": "id", "in": "path", "required": true, "description": "A login id", "schema": {"type": "string"}});
-    let sched_param = json!({"name": "id", "in": "path", "required": true, "description": "A schedule id, or a unique prefix of at least 4 characters", "schema": {"type": "string"}});
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Sortie daemon API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Missions, their events (JSON and Server-Sent Events) and approvals, schedules, credentials and logins, model lists. Every route needs `Authorization: Bearer <token>`, the token being in `daemon.token` in the data dir."},
-        "security": [{"bearer": []}],
-        "paths": {
-            "/health": {"get": {"summary": "Health, version and mission counts. Without a token and with `challenge`, only `{ok, proof}`: the daemon proves it wrote `daemon.json` (proof = hex SHA-256 of `sortie-daemon-instance\\0`, the instance id, `\\0`, the challenge) before a client sends its token", "security": [{"bearer": []}, {}],
-                "parameters": [{"name": "challenge", "in": "query", "required": false, "description": "16 to 128 hex digits, fresh for each check", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{16,128}$"}}],
-                "responses": with_errors(json!({"200": ok("Healthy (or, for a challenge without a token, the proof)", json!({"type": "object", "properties": {"ok": {"type": "boolean"}, "proof": {"type": "string"}}}))}))}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": with_errors(json!({"200": ok("OpenAPI document", json!({"type": "object"}))}))}},
-            "/shutdown": {"post": {"summary": "Stop the daemon; running missions are interrupted and resume at the next start", "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
-            "/missions": {
-                "get": {"summary": "List missions a page at a time, in creation order (unreadable records are reported in `problems` and skipped); list items carry the first 200 characters of the prompt (`prompt_truncated`)",
-                        "parameters": super::listing::openapi_parameters(),
-                        "responses": with_errors(json!({"200": ok("Missions", json!({"type": "object", "properties": {"missions": {"type": "array", "items": mission}, "problems": {"type": "array", "items": {"type": "string"}}, "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last"}}}))}))},
-                "post": {"summary": "Create a mission and queue it", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewMission"}}}},
-                         "responses": with_errors(json!({"201": ok("Created and queued", mission.clone())}))}
-            },
-            "/missions/{id}": {
-                "get": {"summary": "One mission, with its queue position", "parameters": [id_param], "responses": with_errors(json!({"200": ok("The mission", mission.clone())}))},
-                "delete": {"summary": "Delete a mission that is not active, and its events", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}
-            },
-            "/missions/{id}/events": {"get": {"summary": "The stored events from `from`", "parameters": [id_param, from_param], "responses": with_errors(json!({"200": ok("Events", json!({"type": "array", "items": {"$ref": "#/components/schemas/Event"}}))}))}},
-            "/missions/{id}/stream": {"get": {"summary": "Server-Sent Events: `event` (stored events from `from`, then live), `delta` (live text, thinking, tool starts and `tool_output`: what a running command writes), then `end` when the mission is no longer queued or running", "parameters": [id_param, from_param],
-                "responses": with_errors(json!({"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}))}},
-            "/missions/{id}/messages": {"post": {"summary": "Send the next message and run the mission again", "parameters": [id_param],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
-                "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
-            "/missions/{id}/resume": {"post": {"summary": "Resume a mission, optionally on another provider or model, with an optional next message", "parameters": [id_param],
-                "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resume"}}}},
-                "responses": with_errors(json!({"200": ok("Queued", mission.clone())}))}},
-            "/missions/{id}/pause": {"post": {"summary": "Stop a queued or running mission as `paused`", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
-            "/missions/{id}/cancel": {"post": {"summary": "Stop a queued or running mission as `cancelled` (a CLI child is killed)", "parameters": [id_param], "responses": with_errors(json!({"200": ok("Stopping", json!({"type": "object"}))}))}},
-            "/demo": {"post": {"summary": "Start the demo mission against the daemon's built-in scripted model (no API key); follow it like any mission",
-                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"pace_ms": {"type": "integer", "minimum": 0, "description": "Pause between streamed words (default 25)"}, "permission": {"type": "string", "enum": ["auto", "read-only", "ask"]}}}}}},
-                "responses": with_errors(json!({"201": ok("Started; `dir` is where its files are", mission.clone())}))}},
-            "/missions/{id}/approvals": {"get": {"summary": "The questions of an `ask` mission waiting for an answer (also sent on the stream as `approval_requested` deltas)", "parameters": [id_param],
-                "responses": with_errors(json!({"200": ok("Questions", json!({"type": "object", "properties": {"approvals": {"type": "array", "items": {"type": "object", "properties": {"approval": {"type": "string"}, "summary": {"type": "string"}, "asked_at": {"type": "string", "format": "date-time"}}}}}}))}))}},
-            "/missions/{id}/approvals/{approval}": {"post": {"summary": "Answer a question: the tool call runs (true) or is recorded as denied (false). Unanswered questions are denied after `[daemon] approval_timeout_secs`", "parameters": [id_param, {"name": "approval", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["approve"], "properties": {"approve": {"type": "boolean"}}}}}},
-                "responses": with_errors(json!({"200": ok("Answered", json!({"type": "object"}))}))}},
-            "/credentials": {
-                "get": {"summary": "Stored credentials: mode, status, expiry, next step (never a secret); `probe=true` makes one live call with each", "parameters": [{"name": "probe", "in": "query", "required": false, "schema": {"type": "boolean"}}],
-                        "responses": with_errors(json!({"200": ok("Credentials", json!({"type": "object", "properties": {"credentials": {"type": "array", "items": credential.clone()}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
-                "post": {"summary": "Store an API key (never shown again)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["provider", "key"], "properties": {"provider": {"type": "string"}, "key": {"type": "string"}, "label": {"type": "string"}}}}}},
-                         "responses": with_errors(json!({"201": ok("Stored", json!({"type": "object", "properties": {"credential": credential.clone(), "note": {"type": ["string", "null"]}}}))}))}
-            },
-            "/credentials/{id}": {"delete": {"summary": "Delete a credential", "parameters": [cred_param.clone()], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}},
-            "/credentials/{id}/logout": {"post": {"summary": "Revoke where possible and forget the secrets; the credential stays, disconnected, ready to reconnect", "parameters": [cred_param],
-                "responses": with_errors(json!({"200": ok("Logged out", json!({"type": "object", "properties": {"credential": credential.clone(), "note": {"type": "string"}}}))}))}},
-            "/auth/logins": {
-                "get": {"summary": "Logins started here (finished ones are kept 10 minutes)", "responses": with_errors(json!({"200": ok("Logins", json!({"type": "object", "properties": {"logins": {"type": "array", "items": login.clone()}}}))}))},
-                "post": {"summary": "Start a login (a new credential, or a reconnect of `credential`); answers at once with what the person must do: open `prompt.url`, enter `prompt.user_code` (device), or paste the code back (`prompt.needs_code`)",
-                         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"provider": {"type": "string"}, "credential": {"type": "string"}, "flow": {"type": "string", "enum": ["loopback", "paste", "device"]}, "label": {"type": "string"}}}}}},
-                         "responses": with_errors(json!({"201": ok("Started", login.clone())}))}
-            },
-            "/auth/logins/{id}": {
-                "get": {"summary": "A login and its state: pending, completed (with the credential), failed (with the error) or cancelled", "parameters": [login_param.clone()], "responses": with_errors(json!({"200": ok("The login", login.clone())}))},
-                "delete": {"summary": "Give a pending login up (its callback port is freed)", "parameters": [login_param.clone()], "responses": with_errors(json!({"200": ok("Cancelled", login.clone())}))}
-            },
-            "/auth/logins/{id}/code": {"post": {"summary": "The code the provider showed, or the whole URL the browser landed on (paste flow); poll the login for its end", "parameters": [login_param],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}}}},
-                "responses": with_errors(json!({"202": ok("Exchanging", login.clone())}))}},
-            "/models": {"get": {"summary": "A provider's chat models (cached a day), as `sortie models --json`", "parameters": [{"name": "provider", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "refresh", "in": "query", "required": false, "schema": {"type": "boolean"}}],
-                "responses": with_errors(json!({"200": ok("Models", json!({"type": "object", "properties": {"provider": {"type": "string"}, "fetched_at": {"type": "string", "format": "date-time"}, "models": {"type": "array", "items": {"type": "object"}}, "warning": {"type": "string"}}})), "502": ok("The provider could not list its models", error.clone())}))}},
-            "/schedules": {
-                "get": {"summary": "Schedules with their next run and run history (unreadable records in `problems`)", "responses": with_errors(json!({"200": ok("Schedules", json!({"type": "object", "properties": {"schedules": {"type": "array", "items": schedule.clone()}, "problems": {"type": "array", "items": {"type": "string"}}}}))}))},
-                "post": {"summary": "Add a schedule (an invalid cron expression names the bad field)", "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewSchedule"}}}},
-                         "responses": with_errors(json!({"201": ok("Added", schedule.clone())}))}
-            },
-            "/schedules/{id}": {
-                "get": {"summary": "One schedule", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("The schedule", schedule.clone())}))},
-                "delete": {"summary": "Delete a schedule (its missions stay)", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Deleted", json!({"type": "object"}))}))}
-            },
-            "/schedules/{id}/pause": {"post": {"summary": "Stop a schedule from firing", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Paused", schedule.clone())}))}},
-            "/schedules/{id}/resume": {"post": {"summary": "Let a schedule fire again, from now", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Resumed", schedule.clone())}))}},
-            "/schedules/{id}/run-now": {"post": {"summary": "Start the schedule's mission now", "parameters": [sched_param], "responses": with_errors(json!({"200": ok("Started (see the last run)", schedule.clone())}))}}
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-                "NewMission": {"type": "object", "required": ["prompt", "cwd"], "additionalProperties": false, "properties": {
-                    "prompt": {"type": "string"}, "cwd": {"type": "string", "description": "Absolute working directory"},
-                    "provider": {"type": "string"}, "model": {"type": "string"},
-                    "permission": {"type": "string", "enum": ["auto", "read-only", "ask"]}, "max_turns": {"type": "integer", "minimum": 1}}},
-                "Resume": {"type": "object", "additionalProperties": false, "properties": {
-                    "message": {"type": "string"}, "provider": {"type": "string"}, "model": {"type": "string"},
-                    "default_model": {"type": "boolean"}, "max_turns": {"type": "integer", "minimum": 1}}},
-                "Mission": {"type": "object", "required": ["id", "status", "prompt", "provider", "model", "transport"], "properties": {
-                    "id": {"type": "string"}, "title": {"type": ["string", "null"]}, "prompt": {"type": "string"},
-                    "status": {"type": "string", "enum": ["queued", "running", "completed", "failed", "interrupted", "needs_reauth", "cancelled", "paused"]},
-                    "provider": {"type": "string"}, "model": {"type": "string"}, "transport": {"type": "string"},
-                    "turns": {"type": "integer"}, "cost_usd": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]},
-                    "queue_position": {"type": ["integer", "null"]}, "prompt_truncated": {"type": "boolean", "description": "In list items: the prompt is cut to 200 characters"}}},
-                "NewSchedule": {"type": "object", "required": ["prompt", "cwd"], "additionalProperties": false, "description": "Exactly one of cron, every, at", "properties": {
-                    "prompt": {"type": "string"}, "cwd": {"type": "string"}, "name": {"type": "string"},
-                    "cron": {"type": "string", "description": "5 fields, or 6 with seconds first"}, "tz": {"type": "string", "description": "IANA zone of the cron expression (default UTC)"},
-                    "every": {"type": "string", "description": "90s, 30m, 2h, 1d, 1h30m"}, "at": {"type": "string", "format": "date-time"},
-                    "provider": {"type": "string"}, "model": {"type": "string"}, "permission": {"type": "string", "enum": ["auto", "read-only", "ask"]},
-                    "max_turns": {"type": "integer"}, "missed": {"type": "string", "enum": ["skip", "run-once"]}, "overlap": {"type": "string", "enum": ["skip", "allow"]},
-                    "jitter": {"type": "string"}}},
-                "Schedule": {"type": "object", "required": ["id", "timing", "mission", "next_run", "runs"], "properties": {
-                    "id": {"type": "string"}, "name": {"type": ["string", "null"]}, "when": {"type": "string"},
-                    "timing": {"type": "object"}, "mission": {"type": "object"}, "paused": {"type": "boolean"},
-                    "missed": {"type": "string"}, "overlap": {"type": "string"}, "jitter_secs": {"type": "integer"},
-                    "next_run": {"type": ["string", "null"], "format": "date-time"},
-                    "runs": {"type": "array", "items": {"type": "object", "properties": {"at": {"type": "string"}, "scheduled_for": {"type": "string"}, "outcome": {"type": "string", "enum": ["started", "skipped", "failed"]}, "mission": {"type": "string"}, "reason": {"type": "string"}, "error": {"type": "string"}}}}}},
-                "Credential": {"type": "object", "required": ["id", "provider", "label", "auth_mode", "status", "next_step"], "properties": {
-                    "id": {"type": "string"}, "provider": {"type": "string"}, "label": {"type": "string"}, "auth_mode": {"type": "string", "enum": ["api_key", "oauth"]},
-                    "status": {"type": "object", "properties": {"state": {"type": "string", "enum": ["active", "cooling_down", "needs_reauth", "entitlement_blocked", "disconnected"]}}},
-                    "expires_at": {"type": ["string", "null"], "format": "date-time"}, "has_refresh_token": {"type": "boolean"}, "next_step": {"type": "string"},
-                    "probe": {"type": "object", "properties": {"ok": {"type": "boolean"}, "detail": {"type": "string"}}}}},
-                "Login": {"type": "object", "required": ["id", "state", "prompt"], "properties": {
-                    "id": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "completed", "failed", "cancelled"]},
-                    "prompt": {"type": "object", "required": ["provider", "flow", "url", "needs_code", "expires_at"], "properties": {
-                        "provider": {"type": "string"}, "flow": {"type": "string", "enum": ["loopback", "paste", "device"]}, "url": {"type": "string"},
-                        "url_complete": {"type": "string"}, "user_code": {"type": "string"}, "redirect_uri": {"type": "string"},
-                        "needs_code": {"type": "boolean"}, "expires_at": {"type": "string", "format": "date-time"}, "resumed": {"type": "boolean"}}},
-                    "credential": credential, "error": {"type": "string"}}},
-                "Event": {"type": "object", "required": ["seq", "at", "type", "mission_id"], "properties": {
-                    "seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "type": {"type": "string"}, "mission_id": {"type": "string"}}}
-            }
-        }
-    })
+    Json(crate::api::openapi::document())
 }
 
 #[cfg(test)]
@@ -878,7 +721,7 @@ mod tests {
         let mut out = Vec::new();
         with_mission(&id, &raw, &mut out);
         let spliced: Value = serde_json::from_slice(&out).expect("valid JSON");
-        let expected = crate::render::update_json(&Update::Event { mission: id, event });
+        let expected = crate::api::update_json(&Update::Event { mission: id, event });
         assert_eq!(spliced, expected);
     }
 }

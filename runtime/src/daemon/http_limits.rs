@@ -55,27 +55,3 @@ pub fn admit(d: &super::Daemon) -> Result<(), ApiError> {
         None => Ok(()),
     }
 }
-
-/// The OpenAPI error responses of these limits added to `errors`; `response` is the error
-/// response whose description each gets.
-pub fn with_limit_errors(
-    mut errors: serde_json::Value,
-    response: &serde_json::Value,
-) -> serde_json::Value {
-    for (code, description) in [
-        ("413", "The body is larger than 2 MiB (`payload_too_large`)"),
-        (
-            "429",
-            "The queue is full, `[daemon.limits] max_queued` (`queue_full`)",
-        ),
-        (
-            "507",
-            "The data dir's disk is (nearly) full (`disk_full`); retry once there is room",
-        ),
-    ] {
-        let mut r = response.clone();
-        r["description"] = serde_json::json!(description);
-        errors[code] = r;
-    }
-    errors
-}

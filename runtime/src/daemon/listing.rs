@@ -14,9 +14,8 @@ use sortie_missions::{MissionFilter, MissionId, MissionStatus};
 
 use super::api::{ApiError, ApiResult};
 use super::Daemon;
+use crate::api::{DEFAULT_LIMIT, MAX_LIMIT};
 
-pub const DEFAULT_LIMIT: usize = 200;
-pub const MAX_LIMIT: usize = 1000;
 const PROMPT_CHARS: usize = 200;
 
 #[derive(Debug, Deserialize)]
@@ -107,14 +106,4 @@ pub async fn list_missions(
         "problems": page.problems,
         "next_cursor": page.next_cursor,
     })))
-}
-
-/// The query parameters of `GET /missions`, for the OpenAPI document.
-pub fn openapi_parameters() -> Value {
-    json!([
-        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-        {"name": "cursor", "in": "query", "required": false, "description": "The `next_cursor` of the previous page", "schema": {"type": "string"}},
-        {"name": "status", "in": "query", "required": false, "description": "One or more statuses, comma-separated", "schema": {"type": "string"}},
-        {"name": "updated_since", "in": "query", "required": false, "description": "Only missions changed after this RFC 3339 time", "schema": {"type": "string", "format": "date-time"}}
-    ])
 }

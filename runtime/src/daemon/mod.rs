@@ -10,53 +10,26 @@ pub mod approvals;
 mod connections;
 mod disk_watch;
 pub mod http_limits;
-pub mod instance;
 mod listing;
-mod openapi_instructions;
-mod openapi_mcp;
-mod openapi_sandbox;
 mod panics;
+mod scheduler;
 pub mod supervisor;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
+use anyhow::Context;
 use sortie_missions::{MissionEvent, MissionStatus, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth_cmd;
+use crate::api::instance::{info_path, token_path, DaemonInfo};
+pub use crate::api::ServeOptions;
+
 use crate::config::Config;
 pub use supervisor::{Limits, Supervisor};
-
-/// What `daemon.json` says about a running daemon.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DaemonInfo {
-    pub pid: u32,
-    pub addr: SocketAddr,
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    pub version: String,
-    /// New at every start; `/health` proves it knows it before a client sends the token
-    /// (see [`instance`]). Empty in a file of an older daemon, which is then not trusted.
-    #[serde(default)]
-    pub instance: String,
-}
-
-pub fn info_path(home: &Path) -> PathBuf {
-    home.join("daemon.json")
-}
-
-pub fn token_path(home: &Path) -> PathBuf {
-    home.join("daemon.token")
-}
-
-pub fn log_path(home: &Path) -> PathBuf {
-    home.join("daemon.log")
-}
 
 /// Writes `text` to `path`, readable by its owner only from the first byte.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -71,19 +44,6 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
-}
-
-/// How `sortie serve` runs.
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    pub bind: IpAddr,
-    /// 0: any free port (clients read it from `daemon.json`).
-    pub port: u16,
-    /// Bind a non-loopback address even though the API would be reachable from elsewhere.
-    pub force_bind: bool,
-    /// Exit after this long idle: no mission queued or running, no schedule due to fire,
-    /// no API request.
-    pub idle_exit: Option<Duration>,
 }
 
 /// The daemon's shared state.
@@ -116,30 +76,13 @@ fn new_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Refuses an address other machines could reach, unless forced.
-pub fn check_bind(ip: IpAddr, force: bool) -> anyhow::Result<()> {
-    if !ip.is_loopback() && !force {
-        bail!(
-            "refusing to serve on {ip}: the API (which runs commands through missions) would be reachable from other machines; use 127.0.0.1, or pass --force-bind if you really mean it"
-        );
-    }
-    Ok(())
-}
-
 /// Runs the daemon until SIGINT/SIGTERM or `POST /shutdown`.
 pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
-    check_bind(opts.bind, opts.force_bind)?;
-    if let Some(info) = crate::client::running(home).await {
-        bail!(
-            "a sortie daemon already serves this data dir (pid {}, http://{}); stop it with `sortie serve --stop`",
-            info.pid,
-            info.addr
-        );
-    }
+    opts.check_bind()?;
     let config = Config::load(home)?;
-    let store = crate::cli::open_store(home)?;
+    let store = crate::service::open_store(home)?;
     store.set_max_event_bytes(config.daemon.limits.max_event_bytes);
-    let pool = auth_cmd::shared_pool(&store, &config)?;
+    let pool = crate::service::accounts::shared_pool(&store, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
         .await
@@ -154,7 +97,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         addr,
         started_at: chrono::Utc::now(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        instance: instance::random_hex(),
+        instance: crate::api::instance::random_hex(),
     };
     write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
 
@@ -198,10 +141,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         wait_for_signal().await;
         stop.cancel();
     });
-    let scheduler = tokio::spawn(crate::schedule_cmd::run(
-        daemon.clone(),
-        daemon.shutdown.clone(),
-    ));
+    let scheduler = tokio::spawn(scheduler::run(daemon.clone(), daemon.shutdown.clone()));
     if let Some(idle) = opts.idle_exit {
         tokio::spawn(exit_when_idle(daemon.clone(), idle));
     }
@@ -231,7 +171,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .await;
     // The interrupted tool calls' processes end with their launchers; anything still
     // recorded as ours goes now, before the daemon exits.
-    for line in crate::sandboxing::sweep(home) {
+    for line in crate::service::sandboxing::sweep(home) {
         eprintln!("sortie daemon stopping: {line}");
     }
     let _ = std::fs::remove_file(info_path(home));

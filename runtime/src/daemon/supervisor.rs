@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use super::approvals::{ApiApprover, Approvals};
 use super::panics::{injected_panic, panic_message, SlotRelease};
 use crate::config::ConfigCache;
-use crate::run_cmd;
 
 /// How many missions may run at once.
 #[derive(Debug, Clone)]
@@ -78,7 +77,7 @@ pub struct Supervisor {
     /// `config.toml`, read again for a mission only when it changed.
     config: ConfigCache,
     /// The scripted model `sortie demo` missions run against, started on first use.
-    demo: tokio::sync::OnceCell<crate::demo::DemoModel>,
+    demo: tokio::sync::OnceCell<crate::service::demo::DemoModel>,
     /// The pace each demo mission streams at (the default after a restart).
     demo_paces: Mutex<HashMap<MissionId, Duration>>,
 }
@@ -301,8 +300,14 @@ impl Supervisor {
                 if mission.provider == "demo" {
                     self.demo_runner(&id).await
                 } else {
-                    run_cmd::runner_for(&self.home, &self.store, &config, &self.pool, &mission)
-                        .await
+                    crate::service::missions::runner_for(
+                        &self.home,
+                        &self.store,
+                        &config,
+                        &self.pool,
+                        &mission,
+                    )
+                    .await
                 }
             }
             Err(e) => Err(e.into()),
@@ -367,7 +372,7 @@ impl Supervisor {
     async fn demo_runner(&self, id: &MissionId) -> anyhow::Result<sortie_missions::MissionRunner> {
         let model = self
             .demo
-            .get_or_try_init(|| crate::demo::DemoModel::start(Duration::from_millis(25)))
+            .get_or_try_init(|| crate::service::demo::DemoModel::start(Duration::from_millis(25)))
             .await?;
         let pace = self
             .demo_paces
@@ -375,7 +380,7 @@ impl Supervisor {
             .unwrap_or_else(|p| p.into_inner())
             .remove(id)
             .unwrap_or(Duration::from_millis(25));
-        crate::demo::runner(&self.store, &self.home, model.paced_url(pace))
+        crate::service::demo::runner(&self.store, &self.home, model.paced_url(pace))
     }
 
     /// Stops a queued or running mission, recording `status` (cancelled, paused,

@@ -10,7 +10,7 @@ use sortie_missions::{Mission, MissionId, SandboxMode, StoredEvent, Update};
 
 use super::app::{App, Cmd, InputPurpose, Msg, Overlay, Screen};
 use super::ui;
-use crate::auth_cmd::CredentialRow;
+use crate::api::CredentialRow;
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T12:00:00Z".parse().expect("time")
@@ -24,14 +24,14 @@ fn mission(n: u8, status: &str, title: Option<&str>, prompt: &str, minutes_ago: 
     let at = now() - chrono::Duration::minutes(minutes_ago);
     serde_json::from_value(json!({
         "id": id(n), "title": title, "prompt": prompt, "status": status,
-        "provider": if n % 2 == 0 { "anthropic" } else { "xai" },
-        "model": if n % 2 == 0 { "claude-sonnet-4-5" } else { "grok-4" },
+        "provider": if n.is_multiple_of(2) { "anthropic" } else { "xai" },
+        "model": if n.is_multiple_of(2) { "claude-sonnet-4-5" } else { "grok-4" },
         "transport": match n { 3 => "claude-code", n if n % 2 == 0 => "anthropic", _ => "openai-compatible" },
         "cwd": "/work/repo", "policy": "auto", "max_turns": 50,
         "created_at": at, "updated_at": at + chrono::Duration::seconds(30),
         "turns": n as u32 + 1,
         "usage": {"input_tokens": 1200 * n as u64, "output_tokens": 340 * n as u64},
-        "cost_usd": if n % 2 == 0 { Some(0.0123 * n as f64) } else { None },
+        "cost_usd": if n.is_multiple_of(2) { Some(0.0123 * n as f64) } else { None },
         "error": null, "event_count": 0
     }))
     .expect("mission")

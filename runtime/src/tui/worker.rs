@@ -9,7 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 
 use super::app::{Cmd, Msg};
-use crate::auth_cmd::CredentialRow;
+use crate::api::CredentialRow;
 use crate::client::{self, Client};
 
 /// Runs until `cmds` closes.
@@ -27,7 +27,7 @@ pub async fn run(client: Client, mut cmds: UnboundedReceiver<Cmd>, tx: Unbounded
             _ = poll.tick() => {
                 refresh_missions(&client, &tx).await;
                 // Accounts and schedules change slowly: every 5 s.
-                if slow % 5 == 0 {
+                if slow.is_multiple_of(5) {
                     refresh_rest(&client, &tx).await;
                 }
                 slow = slow.wrapping_add(1);
@@ -118,6 +118,37 @@ async fn handle(
     login: &mut Option<JoinHandle<()>>,
 ) {
     match cmd {
+        Cmd::Follow(..)
+        | Cmd::Unfollow
+        | Cmd::NewMission(..)
+        | Cmd::Message { .. }
+        | Cmd::Cancel(..)
+        | Cmd::Pause(..)
+        | Cmd::Approve { .. } => missions(client, cmd, tx, follower).await,
+        Cmd::Models(..)
+        | Cmd::Login { .. }
+        | Cmd::PasteCode { .. }
+        | Cmd::CancelLogin(..)
+        | Cmd::OpenUrl(..)
+        | Cmd::CopyUrl(..) => accounts(client, cmd, tx, login).await,
+        Cmd::PauseSchedule(..) | Cmd::RunSchedule(..) | Cmd::AddSchedule(..) => {
+            schedules(client, cmd, tx).await
+        }
+        Cmd::Refresh => {
+            refresh_missions(client, tx).await;
+            refresh_rest(client, tx).await;
+        }
+    }
+}
+
+/// The commands about missions: follow one, start, message or resume, cancel, pause, answer.
+async fn missions(
+    client: &Client,
+    cmd: Cmd,
+    tx: &UnboundedSender<Msg>,
+    follower: &mut Option<JoinHandle<()>>,
+) {
+    match cmd {
         Cmd::Follow(id, from) => {
             if let Some(f) = follower.take() {
                 f.abort();
@@ -193,6 +224,33 @@ async fn handle(
                 Some(Msg::Info("pausing… (m or i resumes it)".into()))
             });
         }
+        Cmd::Approve { id, approval, yes } => {
+            let r = client
+                .post(
+                    &format!("/missions/{id}/approvals/{approval}"),
+                    &json!({"approve": yes}),
+                )
+                .await;
+            report(tx, r, |_| {
+                Some(Msg::Info(if yes {
+                    "allowed".into()
+                } else {
+                    "denied".into()
+                }))
+            });
+        }
+        _ => {}
+    }
+}
+
+/// The commands about accounts: model lists, logins (and their codes), the login's URL.
+async fn accounts(
+    client: &Client,
+    cmd: Cmd,
+    tx: &UnboundedSender<Msg>,
+    login: &mut Option<JoinHandle<()>>,
+) {
+    match cmd {
         Cmd::Models(provider) => {
             let r = client
                 .get_query("/models", &[("provider", provider.clone())])
@@ -256,6 +314,35 @@ async fn handle(
             }
             let _ = client.delete(&format!("/auth/logins/{id}")).await;
         }
+        Cmd::OpenUrl(url) => {
+            let msg = match crate::service::accounts::open_browser(&url) {
+                true => Msg::Info("opened in a browser".into()),
+                false => Msg::Error(
+                    "no browser here (no display): copy the URL (y) or open it on another device"
+                        .into(),
+                ),
+            };
+            let _ = tx.send(msg);
+        }
+        Cmd::CopyUrl(url) => {
+            // OSC 52: the terminal (and tmux with set-clipboard) puts it on the clipboard.
+            use base64::Engine;
+            use std::io::Write;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(url);
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+            let _ = out.flush();
+            let _ = tx.send(Msg::Info(
+                "URL copied (if the terminal allows OSC 52)".into(),
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// The commands about schedules: pause or resume, run now, add; then the lists again.
+async fn schedules(client: &Client, cmd: Cmd, tx: &UnboundedSender<Msg>) {
+    match cmd {
         Cmd::PauseSchedule(id, pause) => {
             let action = if pause { "pause" } else { "resume" };
             let r = client
@@ -281,46 +368,6 @@ async fn handle(
             });
             refresh_rest(client, tx).await;
         }
-        Cmd::Approve { id, approval, yes } => {
-            let r = client
-                .post(
-                    &format!("/missions/{id}/approvals/{approval}"),
-                    &json!({"approve": yes}),
-                )
-                .await;
-            report(tx, r, |_| {
-                Some(Msg::Info(if yes {
-                    "allowed".into()
-                } else {
-                    "denied".into()
-                }))
-            });
-        }
-        Cmd::OpenUrl(url) => {
-            let msg = match crate::auth_cmd::open_browser(&url) {
-                true => Msg::Info("opened in a browser".into()),
-                false => Msg::Error(
-                    "no browser here (no display): copy the URL (y) or open it on another device"
-                        .into(),
-                ),
-            };
-            let _ = tx.send(msg);
-        }
-        Cmd::CopyUrl(url) => {
-            // OSC 52: the terminal (and tmux with set-clipboard) puts it on the clipboard.
-            use base64::Engine;
-            use std::io::Write;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(url);
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "\x1b]52;c;{encoded}\x07");
-            let _ = out.flush();
-            let _ = tx.send(Msg::Info(
-                "URL copied (if the terminal allows OSC 52)".into(),
-            ));
-        }
-        Cmd::Refresh => {
-            refresh_missions(client, tx).await;
-            refresh_rest(client, tx).await;
-        }
+        _ => {}
     }
 }

@@ -1,0 +1,211 @@
+//! The daemon's scheduler: fires the schedules that are due into the supervisor's queue,
+//! and `run-now`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sortie_missions::scheduler::{Decision, RunOutcome, Schedule, ScheduleRun};
+
+use super::Daemon;
+use crate::api::NewMission;
+use crate::config::Config;
+use crate::service::missions;
+
+/// Starts the schedule's mission now: created and queued under the supervisor.
+fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
+    if let Some(reason) = daemon.supervisor.queue_full() {
+        return RunOutcome::Skipped { reason };
+    }
+    let t = &s.mission;
+    let req = NewMission {
+        prompt: t.prompt.clone(),
+        provider: t.provider.clone(),
+        model: t.model.clone(),
+        cwd: Some(t.cwd.clone()),
+        permission: t.permission,
+        max_turns: t.max_turns,
+        sandbox: t.sandbox,
+        no_instructions: t.no_instructions,
+        mcp: t.mcp.clone(),
+    };
+    let made = Config::load(&daemon.home)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| missions::create_mission(&daemon.store, &config, &daemon.pool, req));
+    match made {
+        Ok(mission) => {
+            let id = mission.id;
+            match daemon.supervisor.submit(mission) {
+                Ok(()) => RunOutcome::Started { mission: id },
+                Err(e) => RunOutcome::Failed {
+                    error: e.to_string(),
+                },
+            }
+        }
+        Err(e) => RunOutcome::Failed {
+            error: format!("{e:#}"),
+        },
+    }
+}
+
+/// Fires a schedule now, whatever its timing (`run-now`).
+pub fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
+    let s = daemon.store.schedule(id)?;
+    let now = Utc::now();
+    let outcome = start(daemon, &s);
+    let run = ScheduleRun {
+        at: now,
+        scheduled_for: now,
+        outcome,
+    };
+    let (s, ()) = daemon
+        .store
+        .update_schedule(&s.id, |s| {
+            s.record(run.clone());
+            Some(())
+        })?
+        .with_context(|| format!("schedule {} was deleted while its mission started", s.id))?;
+    Ok(s)
+}
+
+/// Fires what is due at `now` and records every decision. Each schedule is claimed by a
+/// compare-and-swap before its mission starts, and the run recorded by another: a pause,
+/// resume or delete made in between is kept.
+/// Returns when the next run is due (the earliest next run of the schedules not paused).
+pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (all, _) = match daemon.store.schedules() {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!("cannot read the schedules: {e}");
+            return None;
+        }
+    };
+    let mut earliest: Option<DateTime<Utc>> = None;
+    let note = |earliest: &mut Option<DateTime<Utc>>, next: Option<DateTime<Utc>>| {
+        if let Some(next) = next {
+            *earliest = Some(earliest.map_or(next, |e| e.min(next)));
+        }
+    };
+    let next_of = |s: &Schedule| s.next_run.filter(|_| !s.paused);
+    for s in all {
+        let claimed = daemon.store.update_schedule(&s.id, |s| {
+            let running = s
+                .last_mission()
+                .is_some_and(|m| daemon.supervisor.is_active(&m));
+            let decision = match s.due(now, running)? {
+                Decision::Fire { scheduled_for, .. } if queue_cap(daemon, s).is_some() => {
+                    Decision::Skip {
+                        scheduled_for,
+                        reason: queue_cap(daemon, s).unwrap_or_default(),
+                    }
+                }
+                decision => decision,
+            };
+            if let Decision::Skip {
+                scheduled_for,
+                reason,
+            } = &decision
+            {
+                s.record(ScheduleRun {
+                    at: now,
+                    scheduled_for: *scheduled_for,
+                    outcome: RunOutcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                });
+            }
+            Some(decision)
+        });
+        let (s, scheduled_for, missed) = match claimed {
+            Ok(Some((
+                s,
+                Decision::Fire {
+                    scheduled_for,
+                    missed,
+                },
+            ))) => (s, scheduled_for, missed),
+            Ok(Some((s, Decision::Skip { .. }))) => {
+                note(&mut earliest, next_of(&s));
+                continue;
+            }
+            Ok(None) => {
+                note(&mut earliest, next_of(&s));
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("cannot update schedule {}: {e}", s.id);
+                // Looked at again in a second.
+                note(&mut earliest, Some(now + chrono::Duration::seconds(1)));
+                continue;
+            }
+        };
+        if missed > 0 {
+            tracing::info!(
+                "schedule {}: {missed} missed runs not run (missed = run-once)",
+                s.id
+            );
+        }
+        let run = ScheduleRun {
+            at: now,
+            scheduled_for,
+            outcome: start(daemon, &s),
+        };
+        let recorded = daemon.store.update_schedule(&s.id, |s| {
+            s.record(run.clone());
+            Some(())
+        });
+        if let Err(e) = recorded {
+            tracing::error!("cannot record a run of schedule {}: {e}", s.id);
+        }
+        note(&mut earliest, next_of(&s));
+    }
+    earliest
+}
+
+/// Why a run of `s` may not queue now: the schedule's own runs fill its share of the queue
+/// (`max_queued_per_schedule`), or the queue is full.
+fn queue_cap(daemon: &Daemon, s: &Schedule) -> Option<String> {
+    let cap = daemon.supervisor.max_queued_per_schedule();
+    let waiting = s
+        .runs
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            RunOutcome::Started { mission } => Some(*mission),
+            _ => None,
+        })
+        .filter(|m| daemon.supervisor.queue_position(m).is_some())
+        .count();
+    if waiting >= cap {
+        return Some(format!(
+            "{waiting} runs of this schedule already wait in the queue ([daemon.limits] max_queued_per_schedule = {cap})"
+        ));
+    }
+    daemon.supervisor.queue_full()
+}
+
+/// The daemon's scheduler: a tick every quarter second until `stop`.
+pub async fn run(daemon: Arc<Daemon>, stop: tokio_util::sync::CancellationToken) {
+    if let Ok((_, problems)) = daemon.store.schedules() {
+        for p in problems {
+            eprintln!("warning: {p}");
+        }
+    }
+    // The schedules are scanned only when one changed or one is due: between, the tick
+    // compares a counter and a time.
+    let mut known: Option<(u64, Option<DateTime<Utc>>)> = None;
+    loop {
+        let now = Utc::now();
+        let generation = daemon.store.schedules_generation();
+        let quiet =
+            matches!(known, Some((g, next)) if g == generation && next.is_none_or(|n| n > now));
+        if !quiet {
+            let next = tick(&daemon, now);
+            known = Some((daemon.store.schedules_generation(), next));
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Missions on a data dir: checking and storing a new one, recording a resume, and the
+//! runner (transport, recovery, auxiliary client, fallbacks, sandbox) that runs one.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use sortie_missions::agent::FallbackModel;
+use sortie_missions::auxiliary::Auxiliary;
+use sortie_missions::recovery::{Policy, Recovery};
+use sortie_missions::{
+    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, Store,
+};
+use sortie_transports::auth::Pool;
+use sortie_transports::Transport;
+
+use super::{accounts, transport_for};
+use crate::api::{NewMission, ResumeRequest};
+use crate::config::{Config, ProviderKind, ResolvedProvider};
+
+/// The event that turns a mission's project instructions off.
+fn instructions_off() -> MissionEvent {
+    MissionEvent::Instructions {
+        enabled: false,
+        files: Vec::new(),
+        cut: false,
+    }
+}
+
+/// A mission needs at least one turn to do anything.
+pub fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
+    if max_turns == Some(0) {
+        bail!("max_turns must be at least 1 (it is the most model turns the mission may take)");
+    }
+    Ok(())
+}
+
+/// Checks a new mission's request against the config and stores the mission (queued).
+pub fn create_mission(
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    req: NewMission,
+) -> anyhow::Result<Mission> {
+    check_max_turns(req.max_turns)?;
+    let provider = config.provider(req.provider.as_deref())?;
+    let model = req
+        .model
+        .or_else(|| provider.model.clone())
+        .with_context(|| no_model(config, &provider))?;
+    let cwd = match req.cwd {
+        Some(dir) => dir,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let cwd = cwd
+        .canonicalize()
+        .with_context(|| format!("the working directory {} does not exist", cwd.display()))?;
+    if !cwd.is_dir() {
+        bail!("{} is not a directory", cwd.display());
+    }
+    if req.prompt.trim().is_empty() {
+        bail!("the prompt is empty; say what the mission should do");
+    }
+    let kind = provider_transport(pool, &provider)?.0.kind();
+    let spec = MissionSpec {
+        prompt: req.prompt,
+        provider: provider.name.clone(),
+        model,
+        transport: kind.to_string(),
+        cwd,
+        policy: req.permission.unwrap_or(config.permission),
+        max_turns: req.max_turns.unwrap_or(config.max_turns),
+        sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
+    };
+    crate::service::mcp::check_selection(config, &req.mcp)?;
+    let warning = unlisted_warning(store, &provider.name, &spec.model)?;
+    let mission = store.create_mission(spec)?;
+    if req.no_instructions {
+        store.append(&mission.id, instructions_off())?;
+    }
+    if let Some(servers) = req.mcp {
+        store.append(
+            &mission.id,
+            MissionEvent::McpSelected {
+                servers: Some(servers),
+            },
+        )?;
+    }
+    if let Some(message) = warning {
+        store.append(&mission.id, MissionEvent::Warning { message })?;
+    }
+    Ok(mission)
+}
+
+/// The runner for a stored mission, on its current provider and model.
+pub async fn runner_for(
+    home: &Path,
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    mission: &Mission,
+) -> anyhow::Result<MissionRunner> {
+    if mission.provider == "demo" {
+        bail!("mission {} ran on the built-in demo model, which only `sortie demo` starts; resume it on a real provider with --provider", mission.id);
+    }
+    let provider = config.provider(Some(&mission.provider))?;
+    Ok(
+        mission_runner(home, store, config, pool, &provider, &mission.model)
+            .await?
+            .0,
+    )
+}
+
+fn no_model(config: &Config, provider: &ResolvedProvider) -> String {
+    format!(
+        "provider `{}` has no default model; pass --model or set `model` in [providers.{}] of {}",
+        provider.name,
+        provider.name,
+        config.path.display()
+    )
+}
+
+fn unlisted_warning(store: &Store, provider: &str, model: &str) -> anyhow::Result<Option<String>> {
+    Ok(match store.cached_models(provider)? {
+        Some(cached) if !cached.models.iter().any(|m| m.id == model) => Some(format!(
+            "model `{model}` is not in provider `{provider}`'s model list (see `sortie models --provider {provider}`); trying it anyway"
+        )),
+        _ => None,
+    })
+}
+
+/// The recovery bounds from `[recovery]`.
+fn policy(config: &Config) -> Policy {
+    let mut policy = Policy::default();
+    if let Some(n) = config.recovery.max_backoffs {
+        policy.max_backoffs = n;
+    }
+    if let Some(secs) = config.recovery.max_wait_secs {
+        policy.max_wait = Duration::from_secs(secs);
+    }
+    policy
+}
+
+/// A runner for `provider`/`model`: its transport with pooled credentials, the recovery
+/// engine on the same pool, the auxiliary client and the fallback chain. Also returns the
+/// transport's kind.
+async fn mission_runner(
+    home: &Path,
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    provider: &ResolvedProvider,
+    model: &str,
+) -> anyhow::Result<(MissionRunner, &'static str)> {
+    let (transport, pooled) = provider_transport(pool, provider)?;
+    let recovery = Recovery::new(policy(config), pooled.then(|| pool.clone()));
+    let aux_conf = &config.auxiliary;
+    // Titles and compression are one-shot requests: a claude-code mission makes them on the
+    // API of the provider whose credentials it runs with, not by starting the CLI.
+    let implicit = aux_conf.provider.is_none() && provider.kind == ProviderKind::ClaudeCode;
+    let aux_provider = aux_conf
+        .provider
+        .clone()
+        .or_else(|| implicit.then(|| provider.credentials_from.clone()));
+    let aux_client = match &aux_provider {
+        Some(name) if name != &provider.name => {
+            let made = config
+                .provider(Some(name))
+                .map_err(anyhow::Error::from)
+                .and_then(|p| {
+                    let model = aux_conf
+                        .model
+                        .clone()
+                        .or(p.model.clone())
+                        .with_context(|| no_model(config, &p))?;
+                    Ok((provider_transport(pool, &p)?.0, model))
+                });
+            match made {
+                Ok(client) => Some(client),
+                // Without credentials for the API, a claude-code mission goes without titles.
+                Err(_) if implicit => None,
+                Err(e) => return Err(e),
+            }
+        }
+        _ => Some((
+            transport.clone(),
+            aux_conf.model.clone().unwrap_or_else(|| model.to_string()),
+        )),
+    };
+    let templates = sortie_missions::prompts::Templates::load(Some(home));
+    let aux = aux_client.map(|(aux_transport, aux_model)| {
+        let mut aux = Auxiliary::new(aux_transport, aux_model, recovery.clone(), None)
+            .with_templates(templates.title.clone(), templates.compress.clone());
+        aux.titles = aux_conf.titles;
+        aux.compress_at = aux_conf.compress_at;
+        aux.context_window = aux_conf.context_window;
+        aux.keep_last = aux_conf.keep_last;
+        aux
+    });
+    let mut chain = Vec::new();
+    for (name, fallback_model) in &config.fallback {
+        match config
+            .provider(Some(name))
+            .map_err(anyhow::Error::from)
+            .and_then(|p| provider_transport(pool, &p))
+        {
+            Ok((t, _)) => chain.push(FallbackModel {
+                provider: name.clone(),
+                model: fallback_model.clone(),
+                transport: t,
+            }),
+            Err(e) => eprintln!("warning: fallback {name}/{fallback_model} is not usable: {e:#}"),
+        }
+    }
+    let kind = transport.kind();
+    let mut runner = MissionRunner::new(store.clone(), transport)
+        .with_system_template(templates.system)
+        .with_cli_system_template(templates.claude_code)
+        .with_tools(config.tools.toolbox())
+        .with_prices(config.prices.clone().into_iter().collect())
+        .with_recovery(recovery)
+        .with_fallback(chain)
+        .with_sandbox(crate::service::sandboxing::template(home, config))
+        .with_mcp_servers(config.mcp_servers.clone());
+    if let Some(sources) = config.instructions.sources(home) {
+        runner = runner.with_instructions(sources);
+    }
+    if let Some(aux) = aux {
+        runner = runner.with_auxiliary(aux);
+    }
+    Ok((runner, kind))
+}
+
+/// Records a resume (the model it continues on, the next message) and returns the mission
+/// ready to run.
+pub fn prepare_resume(
+    store: &Store,
+    config: &Config,
+    pool: &Arc<Pool>,
+    id: MissionId,
+    req: ResumeRequest,
+) -> anyhow::Result<Mission> {
+    check_max_turns(req.max_turns)?;
+    crate::service::mcp::check_selection(config, &req.mcp)?;
+    let mission = store.mission(&id)?;
+    let name = req
+        .provider
+        .clone()
+        .unwrap_or_else(|| mission.provider.clone());
+    if name == "demo" {
+        bail!("mission {id} ran on the built-in demo model, which only `sortie demo` starts; resume it on a real provider with --provider");
+    }
+    let provider = config.provider(Some(&name))?;
+    let model = match (&req.model, req.default_model) {
+        (Some(m), _) => m.clone(),
+        (None, true) => provider
+            .model
+            .clone()
+            .with_context(|| no_model(config, &provider))?,
+        (None, false) if provider.name != mission.provider => provider
+            .model
+            .clone()
+            .with_context(|| no_model(config, &provider))?,
+        (None, false) => mission.model.clone(),
+    };
+    if mission.status == MissionStatus::Completed && req.message.is_none() {
+        bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
+    }
+    let kind = provider_transport(pool, &provider)?.0.kind();
+    let changed = provider.name != mission.provider || model != mission.model;
+    store.append(
+        &id,
+        MissionEvent::Switched {
+            provider: provider.name.clone(),
+            model: model.clone(),
+            transport: kind.to_string(),
+            max_turns: Some(mission.turns + req.max_turns.unwrap_or(config.max_turns)),
+            reason: if changed {
+                format!(
+                    "resumed on another model (was {}/{})",
+                    mission.provider, mission.model
+                )
+            } else {
+                format!("resumed ({})", mission.status)
+            },
+        },
+    )?;
+    if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
+        store.append(&id, MissionEvent::SandboxChanged { mode })?;
+    }
+    if req.no_instructions && !mission.no_instructions {
+        store.append(&id, instructions_off())?;
+    }
+    if let Some(servers) = req.mcp {
+        store.append(
+            &id,
+            MissionEvent::McpSelected {
+                servers: Some(servers),
+            },
+        )?;
+    }
+    if let Some(message) = req.message {
+        store.append(&id, MissionEvent::UserMessage { text: message })?;
+    }
+    if let Some(message) = unlisted_warning(store, &provider.name, &model)? {
+        store.append(&id, MissionEvent::Warning { message })?;
+    }
+    Ok(store.mission(&id)?)
+}
+
+/// The transport for a provider with its credentials: stored ones (the pool) first, else the
+/// configured key, else a clear error saying how to add one. Also says whether it is pooled.
+pub fn provider_transport(
+    pool: &Arc<Pool>,
+    provider: &ResolvedProvider,
+) -> anyhow::Result<(Arc<dyn Transport>, bool)> {
+    let credentials = accounts::credentials_for(pool, provider)?;
+    if credentials.is_none() {
+        if let Some(missing) = &provider.missing_key {
+            bail!("{missing}");
+        }
+    }
+    let pooled = credentials.is_some();
+    Ok((transport_for(provider, credentials)?, pooled))
+}

@@ -1,0 +1,121 @@
+//! What Sortie does on a data dir, for every front end (the CLI, the TUI through the
+//! daemon, the daemon's routes): missions, accounts, schedules, models, the demo. No
+//! terminal output and no HTTP here: callers show the results.
+
+pub mod accounts;
+pub mod credentials;
+pub mod demo;
+mod key_hint;
+pub mod mcp;
+pub mod missions;
+pub mod models;
+pub mod revocation;
+pub mod sandboxing;
+pub mod schedules;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sortie_missions::Store;
+use sortie_transports::auth::{Credentials, StaticKey};
+use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
+use sortie_transports::direct::{
+    AnthropicAuth, AnthropicConfig, AnthropicMessages, OpenAiChat, OpenAiChatConfig,
+    OpenAiResponses, ResponsesConfig,
+};
+use sortie_transports::Transport;
+
+use crate::config::{ProviderKind, ResolvedProvider};
+
+/// Opens the store, as its one owner: first kills what a Sortie process that owned it and
+/// died left running (its tools, its Claude Code CLI), so nothing runs twice on resume.
+pub fn open_store(home: &Path) -> anyhow::Result<Store> {
+    let store = open_store_only(home)?;
+    for line in sandboxing::sweep(home) {
+        tracing::warn!("{line}");
+        eprintln!("sortie: {line}");
+    }
+    Ok(store)
+}
+
+fn open_store_only(home: &Path) -> anyhow::Result<Store> {
+    match Store::open(home) {
+        Err(sortie_missions::StoreError::Locked { .. })
+            if crate::api::instance::info_path(home).exists() =>
+        {
+            anyhow::bail!(
+                "the sortie daemon serving {} holds the store; this command does not go through the daemon: stop it with `sortie serve --stop`, run the command, then start it again",
+                home.display()
+            )
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Builds the transport for a resolved provider; `credentials` (the pool) win over the
+/// provider's configured key.
+pub fn transport_for(
+    provider: &ResolvedProvider,
+    credentials: Option<Credentials>,
+) -> anyhow::Result<Arc<dyn Transport>> {
+    let key_var = provider
+        .api_key_var
+        .clone()
+        .filter(|_| credentials.is_none());
+    let transport: Arc<dyn Transport> = match provider.kind {
+        ProviderKind::ClaudeCode => {
+            let settings = provider
+                .claude_code
+                .clone()
+                .context("a claude-code provider without its settings")?;
+            let mut config = ClaudeCodeConfig::new(settings.program);
+            config.base_url = (!provider.base_url.is_empty()).then(|| provider.base_url.clone());
+            config.credentials = credentials.or_else(|| {
+                provider
+                    .api_key
+                    .clone()
+                    .map(|key| Credentials::new(StaticKey::new(&provider.name, Some(key))))
+            });
+            config.home = settings.home;
+            config.idle_timeout = provider.idle_timeout;
+            config.max_retries = settings.max_retries;
+            config.extra_args = settings.args;
+            config.env = settings.env;
+            Arc::new(ClaudeCode::new(config))
+        }
+        ProviderKind::Anthropic => {
+            let mut config = AnthropicConfig::new(&provider.base_url);
+            config.auth = provider.api_key.clone().map(AnthropicAuth::ApiKey);
+            config.credentials = credentials;
+            config.headers = provider.headers.clone();
+            config.idle_timeout = provider.idle_timeout;
+            config.thinking_budget = provider.thinking_budget;
+            config.prompt_cache = provider.prompt_cache;
+            if let Some(max) = provider.max_tokens {
+                config.max_tokens = max;
+            }
+            Arc::new(AnthropicMessages::new(config)?)
+        }
+        ProviderKind::OpenaiResponses => {
+            let mut config = ResponsesConfig::new(&provider.base_url);
+            config.api_key = provider.api_key.clone();
+            config.credentials = credentials;
+            config.headers = provider.headers.clone();
+            config.idle_timeout = provider.idle_timeout;
+            config.prompt_cache = provider.prompt_cache;
+            Arc::new(OpenAiResponses::new(config)?)
+        }
+        _ => {
+            let mut config = OpenAiChatConfig::new(&provider.base_url);
+            config.api_key = provider.api_key.clone();
+            config.credentials = credentials;
+            config.headers = provider.headers.clone();
+            config.stream = provider.stream;
+            config.idle_timeout = provider.idle_timeout;
+            config.prompt_cache = provider.prompt_cache;
+            Arc::new(OpenAiChat::new(config)?)
+        }
+    };
+    Ok(key_hint::naming_the_key(transport, &provider.name, key_var))
+}
