@@ -521,17 +521,7 @@ impl AnthropicParser {
     /// `message_stop`: the usage, what was skipped, and why the answer stopped.
     fn message_stop(&mut self, out: &mut Vec<TransportEvent>) {
         out.push(TransportEvent::Usage(self.usage));
-        if !self.skipped.is_empty() {
-            let list: Vec<String> = self
-                .skipped
-                .iter()
-                .map(|(k, n)| format!("{k} ×{n}"))
-                .collect();
-            out.push(TransportEvent::Warning(format!(
-                "skipped unknown stream events: {}",
-                list.join(", ")
-            )));
-        }
+        out.extend(super::http::skipped_warning(&self.skipped));
         out.push(TransportEvent::Done(
             self.stop.unwrap_or(StopReason::EndTurn),
         ));

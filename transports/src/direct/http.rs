@@ -228,6 +228,21 @@ impl HttpFailure {
     }
 }
 
+/// The warning a stream's parser gives at its end for the event types it did not know
+/// (`name ×count`, in name order); none when it knew them all.
+pub(crate) fn skipped_warning(
+    skipped: &std::collections::BTreeMap<String, u32>,
+) -> Option<TransportEvent> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    Some(TransportEvent::Warning(format!(
+        "skipped unknown stream events: {}",
+        list.join(", ")
+    )))
+}
+
 /// A provider's SSE wire format, turned into transport events one SSE event at a time.
 pub trait WireParser: Send + 'static {
     /// One decoded SSE event.

@@ -287,17 +287,7 @@ impl ResponsesParser {
     fn finish(&mut self, response: &Value, stop: StopReason) -> Vec<TransportEvent> {
         self.done = true;
         let mut out = vec![TransportEvent::Usage(usage_of(response))];
-        if !self.skipped.is_empty() {
-            let list: Vec<String> = self
-                .skipped
-                .iter()
-                .map(|(k, n)| format!("{k} ×{n}"))
-                .collect();
-            out.push(TransportEvent::Warning(format!(
-                "skipped unknown stream events: {}",
-                list.join(", ")
-            )));
-        }
+        out.extend(super::http::skipped_warning(&self.skipped));
         out.push(TransportEvent::Done(stop));
         out
     }
