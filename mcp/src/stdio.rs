@@ -137,7 +137,7 @@ pub async fn start(
         return Err(McpError::Start("its stdio could not be opened".into()));
     };
     let tail = Arc::new(Mutex::new(String::new()));
-    tokio::spawn(keep_tail(stderr, tail.clone(), name.to_string()));
+    tokio::spawn(keep_tail(stderr, tail.clone()));
     let process = Process {
         child: Mutex::new(child),
         tracked,
@@ -149,18 +149,15 @@ pub async fn start(
 }
 
 /// Keeps the last [`STDERR_TAIL`] bytes of what the server writes to stderr.
-async fn keep_tail(
-    mut stderr: tokio::process::ChildStderr,
-    tail: Arc<Mutex<String>>,
-    name: String,
-) {
+async fn keep_tail(mut stderr: tokio::process::ChildStderr, tail: Arc<Mutex<String>>) {
     let mut buf = vec![0u8; 4096];
     while let Ok(n) = stderr.read(&mut buf).await {
         if n == 0 {
             break;
         }
+        // Not logged: a server may print the values its `env` gave it; what it wrote
+        // reaches a person only through `explain`, with those values masked.
         let text = String::from_utf8_lossy(&buf[..n]);
-        tracing::debug!(server = %name, "mcp stderr: {}", text.trim_end());
         let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
         t.push_str(&text);
         if t.len() > STDERR_TAIL {

@@ -144,10 +144,7 @@ pub fn gather(cwd: &Path, sources: &InstructionSources) -> Instructions {
         return found;
     }
     if text.len() > MAX_INSTRUCTIONS {
-        let mut end = MAX_INSTRUCTIONS;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = sortie_transports::text::head(&text, MAX_INSTRUCTIONS).len();
         let dropped = text.len() - end;
         text.truncate(end);
         text.push_str(&format!(

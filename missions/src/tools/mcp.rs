@@ -26,13 +26,8 @@ pub fn specs(builtin: &Arc<[ToolSpec]>, tools: &[McpTool]) -> Arc<[ToolSpec]> {
     let mut all: Vec<ToolSpec> = builtin.to_vec();
     all.extend(tools.iter().map(|t| {
         let mut description = format!("(from MCP server `{}`) {}", t.server, t.description);
-        if description.len() > MAX_DESCRIPTION {
-            let mut cut = MAX_DESCRIPTION;
-            while !description.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            description.truncate(cut);
-        }
+        let kept = sortie_transports::text::head(&description, MAX_DESCRIPTION).len();
+        description.truncate(kept);
         ToolSpec {
             name: t.name.clone(),
             description,
@@ -90,11 +85,8 @@ fn summary(name: &str, arguments: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     if line.len() > 160 {
-        let mut cut = 157;
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
+        let kept = sortie_transports::text::head(&line, 157).len();
+        line.truncate(kept);
         line.push_str("...");
     }
     line

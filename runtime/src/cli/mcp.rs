@@ -248,12 +248,7 @@ async fn start(
     let mut sandbox = crate::service::sandboxing::template(home, config);
     sandbox.cwd = std::env::current_dir().context("cannot read the current directory")?;
     sandbox.tmpdir = sandbox.tmpdir.join(format!("mcp-{}", std::process::id()));
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(&sandbox.tmpdir)
+    sortie_sandbox::create_private_dir(&sandbox.tmpdir)
         .with_context(|| format!("cannot create {}", sandbox.tmpdir.display()))?;
     let tmp = TmpDir(sandbox.tmpdir.clone());
     let reserved = sortie_missions::tools::ToolBox::default()

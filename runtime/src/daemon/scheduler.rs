@@ -10,7 +10,6 @@ use sortie_missions::scheduler::{Decision, RunOutcome, Schedule, ScheduleRun};
 
 use super::Daemon;
 use crate::api::NewMission;
-use crate::config::Config;
 use crate::service::missions;
 
 /// Starts the schedule's mission now: created and queued under the supervisor.
@@ -30,7 +29,9 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         no_instructions: t.no_instructions,
         mcp: t.mcp.clone(),
     };
-    let made = Config::load(&daemon.home)
+    let made = daemon
+        .supervisor
+        .config()
         .map_err(anyhow::Error::from)
         .and_then(|config| missions::create_mission(&daemon.store, &config, &daemon.pool, req));
     match made {

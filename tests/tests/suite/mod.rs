@@ -14,6 +14,7 @@ mod credential_races;
 mod daemon;
 mod daemon_faults;
 mod daemon_floods;
+mod daemon_idle;
 mod daemon_refusals;
 mod daemon_trust;
 mod disk_full;
