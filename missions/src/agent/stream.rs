@@ -115,23 +115,7 @@ impl MissionRunner {
                     continue;
                 }
                 TransportEvent::Session { id: session_id } => {
-                    let known = live
-                        .session
-                        .as_ref()
-                        .is_some_and(|s| s.started && &s.id == session_id);
-                    if !known {
-                        self.record(
-                            id,
-                            MissionEvent::Session {
-                                id: session_id.clone(),
-                                started: true,
-                            },
-                        )?;
-                        *live.session = Some(CliSession {
-                            id: session_id.clone(),
-                            started: true,
-                        });
-                    }
+                    self.note_session(id, live.session, session_id)?
                 }
                 TransportEvent::ToolResult {
                     call_id,
@@ -173,5 +157,32 @@ impl MissionRunner {
             ErrorClass::Network,
             "the transport's stream ended without finishing the turn",
         )))
+    }
+
+    /// The session the CLI reported: recorded (as started) unless it is the one the mission
+    /// already knows as started.
+    fn note_session(
+        &self,
+        id: &MissionId,
+        session: &mut Option<CliSession>,
+        session_id: &str,
+    ) -> Result<(), RunError> {
+        let known = session
+            .as_ref()
+            .is_some_and(|s| s.started && s.id == session_id);
+        if !known {
+            self.record(
+                id,
+                MissionEvent::Session {
+                    id: session_id.to_string(),
+                    started: true,
+                },
+            )?;
+            *session = Some(CliSession {
+                id: session_id.to_string(),
+                started: true,
+            });
+        }
+        Ok(())
     }
 }

@@ -242,19 +242,7 @@ fn preview(text: &str, max_lines: usize) -> String {
 
 fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
     match event {
-        MissionEvent::Created { spec } => (
-            "created".into(),
-            format!(
-                "{}/{} in {} ({} policy{})",
-                spec.provider,
-                spec.model,
-                spec.cwd.display(),
-                spec.policy.as_str(),
-                spec.sandbox
-                    .map(|m| format!(", {m} sandbox"))
-                    .unwrap_or_default()
-            ),
-        ),
+        MissionEvent::Created { spec } => ("created".into(), created_text(spec)),
         MissionEvent::SandboxChanged { mode } => ("sandbox".into(), format!("{mode} from here on")),
         MissionEvent::McpSelected { servers } => ("mcp".into(), super::mcp::describe(servers)),
         MissionEvent::Status { status, reason } => (
@@ -277,19 +265,10 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             output,
             duration_ms,
             ..
-        } => {
-            let outcome_text = serde_json::to_value(outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            (
-                "tool".into(),
-                format!(
-                    "{name} {outcome_text} ({duration_ms} ms)\n{}",
-                    preview(output, 12)
-                ),
-            )
-        }
+        } => (
+            "tool".into(),
+            tool_text(name, outcome, output, *duration_ms),
+        ),
         MissionEvent::Usage {
             usage, cost_usd, ..
         } => (
@@ -312,15 +291,7 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             cut,
         } => (
             "instructions".into(),
-            match (enabled, files.is_empty()) {
-                (false, _) => "off for this mission".into(),
-                (true, true) => "none found".into(),
-                (true, false) => format!(
-                    "{}{}",
-                    files.join(", "),
-                    if *cut { " (cut at 32 KiB)" } else { "" }
-                ),
-            },
+            instructions_text(*enabled, files, *cut),
         ),
         MissionEvent::Session { id, started } => (
             "session".into(),
@@ -349,6 +320,50 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             format!("history now {} messages ({reason})", messages.len()),
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
+    }
+}
+
+/// A mission's start in the log: where it runs, under which policy and sandbox.
+fn created_text(spec: &sortie_missions::MissionSpec) -> String {
+    format!(
+        "{}/{} in {} ({} policy{})",
+        spec.provider,
+        spec.model,
+        spec.cwd.display(),
+        spec.policy.as_str(),
+        spec.sandbox
+            .map(|m| format!(", {m} sandbox"))
+            .unwrap_or_default()
+    )
+}
+
+/// A tool's result in the log: its name, outcome and time, then a preview of its output.
+fn tool_text(
+    name: &str,
+    outcome: &sortie_missions::ToolOutcome,
+    output: &str,
+    duration_ms: u64,
+) -> String {
+    let outcome_text = serde_json::to_value(outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    format!(
+        "{name} {outcome_text} ({duration_ms} ms)\n{}",
+        preview(output, 12)
+    )
+}
+
+/// Which project instructions files a run used.
+fn instructions_text(enabled: bool, files: &[String], cut: bool) -> String {
+    match (enabled, files.is_empty()) {
+        (false, _) => "off for this mission".into(),
+        (true, true) => "none found".into(),
+        (true, false) => format!(
+            "{}{}",
+            files.join(", "),
+            if cut { " (cut at 32 KiB)" } else { "" }
+        ),
     }
 }
 
