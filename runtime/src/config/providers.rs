@@ -402,12 +402,13 @@ pub(super) fn resolve_claude_code(
         .api_key_env
         .clone()
         .unwrap_or_else(|| "ANTHROPIC_API_KEY".to_string());
+    let api_key = env(&key_env).map(|key| Secret::new(key.trim()));
     Ok(ResolvedProvider {
         name: name.to_string(),
         kind: ProviderKind::ClaudeCode,
         base_url: config.base_url.unwrap_or_default(),
-        api_key: env(&key_env).map(|key| Secret::new(key.trim())),
-        api_key_var: env(&key_env).map(|_| key_env.clone()),
+        api_key_var: api_key.as_ref().map(|_| key_env.clone()),
+        api_key,
         model: config.model.or(Some("sonnet".to_string())),
         headers: Vec::new(),
         stream: true,

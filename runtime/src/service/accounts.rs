@@ -81,7 +81,7 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
 pub fn credential_store(store: &Store) -> anyhow::Result<CredentialStore> {
     let tree = store.db().open_tree("credentials")?;
     let sealer = sealer_for_store(&key_path(store.path())).map_err(anyhow::Error::msg)?;
-    let creds = CredentialStore::sealed(tree, Arc::new(sealer));
+    let creds = CredentialStore::sealed(tree, sealer);
     creds.seal_all()?;
     Ok(creds)
 }

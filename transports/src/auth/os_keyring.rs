@@ -13,13 +13,14 @@
 //! a thread of its own, bounded by [`KEYRING_WAIT`]: a locked keyring that prompts, or a
 //! bus that hangs, costs at most that.
 
-use std::path::Path;
-use std::sync::mpsc;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 
-use super::sealed::{new_key, Sealer, KEY_LEN};
+use super::sealed::{new_key, owner_only_file, Sealer, KEY_LEN};
 
 /// How long a keyring call may take before it counts as "no keyring".
 pub const KEYRING_WAIT: Duration = Duration::from_secs(5);
@@ -28,11 +29,29 @@ const SERVICE: &str = "sortie";
 
 /// The sealer for the store whose key file would be `key_file` (`.../store.key`); the
 /// keyring entry is named after the data dir, so each `SORTIE_HOME` has its own key.
-pub fn sealer_for_store(key_file: &Path) -> Result<Sealer, String> {
+/// A key read from the keyring is kept for the process's life (a store's key never
+/// changes once made), so a daemon asks the keyring once, not at every request.
+pub fn sealer_for_store(key_file: &Path) -> Result<Arc<Sealer>, String> {
     let marker = marker_path(key_file);
     if key_file.exists() || (!marker.exists() && !keyring_wanted()) {
-        return Sealer::from_key_file(key_file);
+        return Sealer::from_key_file(key_file).map(Arc::new);
     }
+    let mut known = FROM_KEYRING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(sealer) = known.get(key_file) {
+        return Ok(sealer.clone());
+    }
+    let sealer = Arc::new(from_keyring(key_file, &marker)?);
+    if marker.exists() {
+        known.insert(key_file.to_path_buf(), sealer.clone());
+    }
+    Ok(sealer)
+}
+
+/// Keys read from (or put in) the OS keyring, by key file path.
+static FROM_KEYRING: Mutex<BTreeMap<PathBuf, Arc<Sealer>>> = Mutex::new(BTreeMap::new());
+
+/// The key in the keyring (`marker` exists), or a new one put there (else a key file).
+fn from_keyring(key_file: &Path, marker: &Path) -> Result<Sealer, String> {
     let user = entry_user(key_file);
     let origin = format!("in the OS keyring (entry `{SERVICE}` / `{user}`)");
     if marker.exists() {
@@ -53,7 +72,7 @@ pub fn sealer_for_store(key_file: &Path) -> Result<Sealer, String> {
     }
     match with_keyring(user.clone(), make_key) {
         Ok(key) => {
-            write_marker(&marker, &user)?;
+            write_marker(marker, &user)?;
             Sealer::from_key(&key, origin)
         }
         Err(e) => {
@@ -154,11 +173,7 @@ fn decode(text: &str) -> Result<Vec<u8>, String> {
 /// Records that the key is in the keyring: owner-only, made once.
 fn write_marker(marker: &Path, user: &str) -> Result<(), String> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
+    owner_only_file(false)
         .open(marker)
         .and_then(|mut f| {
             writeln!(

@@ -125,11 +125,7 @@ pub(crate) fn new_key(rng: &SystemRandom) -> Result<Vec<u8>, String> {
 
 fn create_key(path: &Path, rng: &SystemRandom) -> Result<Vec<u8>, String> {
     let key = new_key(rng)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
+    match owner_only_file(true).open(path) {
         Ok(mut file) => {
             file.write_all(&key)
                 .and_then(|()| file.sync_all())
@@ -144,6 +140,21 @@ fn create_key(path: &Path, rng: &SystemRandom) -> Result<Vec<u8>, String> {
             path.display()
         )),
     }
+}
+
+/// Options that write a file only its owner can read (0600 from the start): a new one
+/// only when `new`, else created or truncated.
+pub(crate) fn owner_only_file(new: bool) -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 fn check_owner_only(path: &Path) -> Result<(), String> {
