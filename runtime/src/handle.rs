@@ -3,6 +3,12 @@
 //! API). The command line picks the variant once; nothing after that asks where the work
 //! runs.
 
+mod credentials;
+mod models;
+mod schedules;
+
+pub use credentials::{LoginFor, Stored};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +62,14 @@ pub struct Demo {
 }
 
 impl Sortie {
+    /// The data dir the work is on.
+    pub fn home(&self) -> &std::path::Path {
+        match self {
+            Self::Here(home) => home,
+            Self::Daemon(c) => &c.home,
+        }
+    }
+
     /// What happens to the mission when the person stops following it with Ctrl-C (ends
     /// the "cancelling…" note).
     pub fn cancel_note(&self) -> &'static str {

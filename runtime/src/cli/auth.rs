@@ -1,59 +1,21 @@
 //! `sortie auth ...` as the command line runs it: here, or through the daemon when one
 //! serves the data dir (logins, reconnects, keys, lists, logouts).
 
-use std::path::Path;
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use sortie_transports::auth::{AuthMode, CredentialId};
-
-use std::io::{BufRead, IsTerminal, Write};
-
-use anyhow::bail;
+use anyhow::{bail, Context};
 use chrono::Utc;
-use sortie_missions::Store;
-use sortie_transports::auth::{Credential, CredentialSummary};
+use sortie_transports::auth::{AuthMode, CredentialId, CredentialSummary};
 
 use super::render::Style;
-use super::{AuthCommand, FlowArgs};
+use super::AuthCommand;
 use crate::api::{CredentialRow, LoginPrompt, Probe};
-use crate::client::{self, autostart_idle, Client};
-use crate::config::{Config, ResolvedProvider};
+use crate::handle::{LoginFor, Sortie};
 use crate::service::accounts::{self, FlowFlags};
-use crate::service::{credentials, open_store};
+use crate::service::credentials;
 
-/// The provider whose pool keeps `name`'s credentials (claude-code runs with anthropic's).
-fn credential_owner(config: &Config, name: &str) -> anyhow::Result<ResolvedProvider> {
-    let (provider, note) = accounts::credential_owner(config, name)?;
-    if let Some(note) = note {
-        eprintln!("note: {note}");
-    }
-    Ok(provider)
-}
-
-pub(crate) async fn auth(
-    home: &Path,
-    daemon: Option<&Client>,
-    cmd: AuthCommand,
-) -> anyhow::Result<ExitCode> {
-    // `auth list` / `auth status` end with how the secrets are kept.
-    let at_rest = matches!(
-        cmd,
-        AuthCommand::List { json: false, .. } | AuthCommand::Status { json: false, .. }
-    );
-    let code = match daemon {
-        Some(c) => auth_through_daemon(c, home, cmd).await?,
-        None => auth_here(home, cmd).await?,
-    };
-    if at_rest {
-        println!("{}", credentials::at_rest_note(home));
-    }
-    Ok(code)
-}
-
-async fn auth_here(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
-    let config = Config::load(home)?;
-    let store = open_store(home)?;
+pub(crate) async fn auth(sortie: &Sortie, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
     let style = Style::detect();
     match cmd {
         AuthCommand::Login {
@@ -61,181 +23,93 @@ async fn auth_here(home: &Path, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
             flow,
             label,
         } => {
-            let provider = credential_owner(&config, &provider)?;
-            let c = login(&store, &provider, flow.into(), label, None).await?;
-            done("logged in", &c.summary());
-        }
-        AuthCommand::AddKey { provider, label } => {
-            let provider = credential_owner(&config, &provider)?;
-            let key = read_key(&provider.name)?;
-            let c = accounts::add_key(&store, &provider, label, &key)?;
-            done("stored", &c.summary());
-        }
-        AuthCommand::List { json, probe } | AuthCommand::Status { json, probe } => {
-            let (rows, problems) =
-                credentials::credential_rows(&store, &config, None, probe).await?;
-            print_rows(&rows, &problems, json)?;
-        }
-        AuthCommand::Reconnect { id, flow } => {
-            let existing = accounts::get(&store, &CredentialId(id))?;
-            let c = match existing.auth_mode {
-                AuthMode::ApiKey => {
-                    accounts::replace_key(&store, &existing.id, &read_key(&existing.provider)?)?
-                }
-                AuthMode::OAuth => {
-                    let provider = config.provider(Some(&existing.provider))?;
-                    login(&store, &provider, flow.into(), None, Some(existing.id)).await?
-                }
+            let what = LoginFor::Provider {
+                name: provider,
+                label,
             };
-            done("reconnected", &c.summary());
-        }
-        AuthCommand::Logout { id } => {
-            let id = CredentialId(id);
-            let note = accounts::logout(&store, &config, &id).await?;
-            print_logged_out(&id, &note);
-        }
-        AuthCommand::Remove { id } => {
-            let id = CredentialId(id);
-            accounts::remove(&store, &id)?;
-            println!("{} removed {id}", style.green("✓"));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `✓ logged in: xai#1 (oauth, active, expires in 59m)`.
-fn done(what: &str, c: &sortie_transports::auth::CredentialSummary) {
-    println!("{} {what}: {}", Style::detect().green("✓"), describe(c));
-}
-
-fn print_logged_out(id: &CredentialId, note: &str) {
-    println!(
-        "{} logged out {id}: {note}; `sortie auth reconnect {id}` logs in again",
-        Style::detect().green("✓")
-    );
-}
-
-/// `sortie auth ...` while the daemon owns the store: the same steps over its API.
-async fn auth_through_daemon(
-    c: &Client,
-    home: &Path,
-    cmd: AuthCommand,
-) -> anyhow::Result<ExitCode> {
-    let style = Style::detect();
-    let note = |v: &serde_json::Value| {
-        if let Some(n) = v["note"].as_str() {
-            eprintln!("note: {n}");
-        }
-    };
-    match cmd {
-        AuthCommand::Login {
-            provider,
-            flow,
-            label,
-        } => {
-            let body =
-                serde_json::json!({"provider": provider, "flow": flow_name(flow), "label": label});
-            let row = login_through_daemon(c, home, body, flow.no_browser).await?;
-            done("logged in", &row.summary);
-        }
-        AuthCommand::Reconnect { id, flow } => {
-            let row = match replace_key_through(c, &id).await? {
-                Some(row) => row, // an API key: a new key, not an OAuth login
-                None => {
-                    let body = serde_json::json!({"credential": id, "flow": flow_name(flow)});
-                    login_through_daemon(c, home, body, flow.no_browser).await?
-                }
-            };
-            done("reconnected", &row.summary);
+            let summary = login(sortie, what, flow.into()).await?;
+            done("logged in", &summary);
         }
         AuthCommand::AddKey { provider, label } => {
             let key = read_key(&provider)?;
-            let v = c
-                .post(
-                    "/credentials",
-                    &serde_json::json!({"provider": provider, "key": key.trim(), "label": label}),
-                )
-                .await?;
-            note(&v);
-            let row: CredentialRow = serde_json::from_value(v["credential"].clone())?;
-            done("stored", &row.summary);
+            let stored = sortie.store_key(&provider, label, &key, None).await?;
+            note(stored.note.as_deref());
+            done("stored", &stored.summary);
         }
         AuthCommand::List { json, probe } | AuthCommand::Status { json, probe } => {
-            let path = if probe {
-                "/credentials?probe=true"
-            } else {
-                "/credentials"
-            };
-            let v = c.get(path).await?;
-            let rows: Vec<CredentialRow> = serde_json::from_value(v["credentials"].clone())?;
-            let problems: Vec<String> =
-                serde_json::from_value(v["problems"].clone()).unwrap_or_default();
+            let (rows, problems) = sortie.credentials(probe).await?;
             print_rows(&rows, &problems, json)?;
+            if !json {
+                // How the secrets are kept.
+                println!("{}", credentials::at_rest_note(sortie.home()));
+            }
+        }
+        AuthCommand::Reconnect { id, flow } => {
+            let id = CredentialId(id);
+            let summary = match sortie.credential_mode(&id).await? {
+                (AuthMode::ApiKey, provider) => {
+                    // An API key: a new key, not an OAuth login.
+                    let key = read_key(&provider)?;
+                    sortie
+                        .store_key(&provider, None, &key, Some(&id))
+                        .await?
+                        .summary
+                }
+                (AuthMode::OAuth, _) => login(sortie, LoginFor::Reconnect(id), flow.into()).await?,
+            };
+            done("reconnected", &summary);
         }
         AuthCommand::Logout { id } => {
-            let v = c
-                .post(
-                    &format!("/credentials/{}/logout", client::segment(&id)),
-                    &serde_json::Value::Null,
-                )
-                .await?;
-            print_logged_out(&CredentialId(id), v["note"].as_str().unwrap_or(""));
+            let id = CredentialId(id);
+            let note = sortie.logout(&id).await?;
+            println!(
+                "{} logged out {id}: {note}; `sortie auth reconnect {id}` logs in again",
+                style.green("✓")
+            );
         }
         AuthCommand::Remove { id } => {
-            c.delete(&format!("/credentials/{}", client::segment(&id)))
-                .await?;
+            sortie.remove_credential(&CredentialId(id.clone())).await?;
             println!("{} removed {id}", style.green("✓"));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn flow_name(f: FlowArgs) -> Option<&'static str> {
-    if f.device {
-        Some("device")
-    } else if f.paste {
-        Some("paste")
-    } else {
-        None
+fn note(note: Option<&str>) {
+    if let Some(n) = note {
+        eprintln!("note: {n}");
     }
 }
 
-/// Starts a login in the daemon, shows what to do, hands it the pasted code when the flow
-/// wants one, and waits for its end (Ctrl-C gives it up).
-async fn login_through_daemon(
-    c: &Client,
-    home: &Path,
-    body: serde_json::Value,
-    no_browser: bool,
-) -> anyhow::Result<CredentialRow> {
+/// `✓ logged in: xai#1 (oauth, active, expires in 59m)`.
+fn done(what: &str, c: &CredentialSummary) {
+    println!("{} {what}: {}", Style::detect().green("✓"), describe(c));
+}
+
+/// Runs a whole login at this terminal: starts it (here or in the daemon), shows what to
+/// do, reads the pasted code when the flow wants one, and waits for its end (Ctrl-C gives
+/// it up).
+async fn login(
+    sortie: &Sortie,
+    what: LoginFor,
+    flags: FlowFlags,
+) -> anyhow::Result<CredentialSummary> {
     let interrupted = ctrl_c_from_now();
-    let started = c.post("/auth/logins", &body).await?;
-    if let Some(n) = started["note"].as_str() {
-        eprintln!("note: {n}");
-    }
-    let id = started["id"]
-        .as_str()
-        .context("the daemon's login has no id")?
-        .to_string();
-    let prompt: LoginPrompt = serde_json::from_value(started["prompt"].clone())
-        .context("the daemon's login prompt is not readable")?;
-    print_prompt(&prompt, no_browser);
-    let path = format!("/auth/logins/{id}");
+    let login = sortie.start_login(what, flags).await?;
+    note(login.note.as_deref());
+    print_prompt(&login.prompt, flags.no_browser);
+    let cancel = login.canceller();
     let finish = async {
-        if prompt.needs_code {
-            let code = read_pasted().await?;
-            // The daemon may have restarted meanwhile: the handoff finds the new one.
-            let (c, id) =
-                client::hand_over_code(c, home, &body, &id, code.trim(), autostart_idle(home))
-                    .await?;
-            return client::wait_login(&c, &id).await;
-        }
-        client::wait_login(c, &id).await
+        let code = match login.prompt.needs_code {
+            true => Some(read_pasted().await?),
+            false => None,
+        };
+        login.finish(code.as_deref(), |n| eprintln!("{n}")).await
     };
     tokio::select! {
         done = finish => done,
         _ = interrupted => {
-            let _ = c.delete(&path).await;
+            cancel.cancel().await;
             Err(Cancelled("login cancelled; nothing was stored".into()).into())
         }
     }
@@ -258,26 +132,6 @@ pub fn ctrl_c_from_now() -> std::pin::Pin<Box<dyn std::future::Future<Output = (
     Box::pin(async {
         let _ = tokio::signal::ctrl_c().await;
     })
-}
-
-/// Runs a whole login at this terminal and stores the credential; `existing` is updated in
-/// place (reconnect).
-pub async fn login(
-    store: &Store,
-    provider: &ResolvedProvider,
-    flags: FlowFlags,
-    label: Option<String>,
-    existing: Option<CredentialId>,
-) -> anyhow::Result<Credential> {
-    let login = accounts::start_login(store, provider, flags, label, existing).await?;
-    print_prompt(&login.prompt, flags.no_browser);
-    let code = match login.prompt.needs_code {
-        true => Some(read_pasted().await?),
-        false => None,
-    };
-    login
-        .finish(store, code.as_deref(), |note| eprintln!("{note}"))
-        .await
 }
 
 /// Prints what to do to finish a login, and opens a browser where one can be opened.
@@ -347,27 +201,6 @@ pub fn read_key(provider: &str) -> anyhow::Result<String> {
             .context("reading the key from stdin")?;
         Ok(line)
     }
-}
-
-/// Through the daemon: when `id` is an API key, reads a new one here and stores it in
-/// place (`POST /credentials` with `credential`); `None` for an OAuth login.
-pub async fn replace_key_through(c: &Client, id: &str) -> anyhow::Result<Option<CredentialRow>> {
-    let listed = c.get("/credentials").await?;
-    let rows: Vec<CredentialRow> = serde_json::from_value(listed["credentials"].clone())?;
-    let Some(row) = rows.into_iter().find(|r| r.summary.id.0 == id) else {
-        bail!("unknown credential `{id}` (see `sortie auth list`)");
-    };
-    if row.summary.auth_mode != AuthMode::ApiKey {
-        return Ok(None);
-    }
-    let key = read_key(&row.summary.provider)?;
-    let v = c
-        .post(
-            "/credentials",
-            &serde_json::json!({"provider": row.summary.provider, "key": key.trim(), "credential": id}),
-        )
-        .await?;
-    Ok(Some(serde_json::from_value(v["credential"].clone())?))
 }
 
 /// A one-line description of a stored credential, for confirmations.

@@ -390,7 +390,6 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
     if let Some(c) = &daemon {
         match command {
             Command::Status { json } => return serve::status(Some(c), json).await,
-            Command::Schedule(cmd) => return schedule::through_daemon(c, cmd).await,
             Command::Serve(_) => {
                 c.post("/shutdown", &serde_json::Value::Null).await?;
                 eprintln!("stopping the daemon (pid {})", c.info.pid);
@@ -417,15 +416,15 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
         }
         Command::Resume(args) => run::resume(&sortie, args).await,
         Command::Status { json } => serve::status(None, json).await,
-        Command::Schedule(cmd) => schedule::on_store(&home, cmd).await,
+        Command::Schedule(cmd) => schedule::schedule(&sortie, cmd).await,
         Command::Mcp(cmd) => mcp::run(&home, cmd).await,
         Command::Serve(args) => serve::serve(&home, args, front_ends.serve).await,
-        Command::Auth(cmd) => auth::auth(&home, daemon.as_ref(), cmd).await,
+        Command::Auth(cmd) => auth::auth(&sortie, cmd).await,
         Command::Models {
             provider,
             refresh,
             json,
-        } => models::models(&home, daemon.as_ref(), provider.as_deref(), refresh, json).await,
+        } => models::models(&sortie, provider.as_deref(), refresh, json).await,
         Command::Demo {
             json,
             pace_ms,

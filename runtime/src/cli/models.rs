@@ -1,52 +1,23 @@
 //! `sortie models`: a provider's chat models, here or through the daemon.
 
-use std::path::Path;
 use std::process::ExitCode;
-
-use anyhow::Context;
 
 use super::render::Style;
 use crate::api::Listing;
-use crate::client::Client;
-use crate::config::Config;
-use crate::service::{accounts, models, open_store};
+use crate::handle::Sortie;
 
 pub(crate) async fn models(
-    home: &Path,
-    daemon: Option<&Client>,
+    sortie: &Sortie,
     provider: Option<&str>,
     refresh: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let listing = match daemon {
-        Some(c) => {
-            let mut query = Vec::new();
-            if let Some(p) = provider {
-                query.push(("provider", p.to_string()));
-            }
-            if refresh {
-                query.push(("refresh", "true".to_string()));
-            }
-            serde_json::from_value::<Listing>(c.get_query("/models", &query).await?)
-                .context("the daemon's model list is not readable")?
-        }
-        None => {
-            let config = Config::load(home)?;
-            let provider = config.provider(provider)?;
-            let store = open_store(home)?;
-            if !json
-                && !provider.base_url.is_empty()
-                && models::will_fetch(&store, &provider.name, refresh)
-            {
-                eprintln!(
-                    "fetching the model list of `{}` from {} …",
-                    provider.name, provider.base_url
-                );
-            }
-            let pool = accounts::shared_pool(&store, &config)?;
-            models::listing(&store, &pool, &provider, refresh).await?
+    let fetching = |name: &str, url: &str| {
+        if !json {
+            eprintln!("fetching the model list of `{name}` from {url} …");
         }
     };
+    let listing = sortie.models(provider, refresh, fetching).await?;
     print(&listing, json)?;
     Ok(ExitCode::SUCCESS)
 }

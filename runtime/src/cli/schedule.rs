@@ -1,11 +1,10 @@
 //! `sortie schedule add | ls | rm | pause | resume | run-now`: on the store, or through the
 //! daemon when one serves the data dir.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use chrono::Utc;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use sortie_missions::scheduler::{Missed, Overlap, RunOutcome, Schedule};
@@ -13,9 +12,7 @@ use sortie_missions::PermissionPolicy;
 
 use super::render::Style;
 use crate::api::{schedule_json, NewSchedule};
-use crate::client::Client;
-use crate::config::Config;
-use crate::service::{open_store, schedules};
+use crate::handle::Sortie;
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
@@ -132,94 +129,43 @@ impl AddArgs {
     }
 }
 
-/// `sortie schedule ...` on the store, when no daemon runs (one started by the command
-/// goes through [`through_daemon`]).
-pub async fn on_store(home: &Path, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(home)?;
-    let hint = "note: the daemon is not running (autostart is off); schedules fire only while `sortie serve` runs";
+/// `sortie schedule ...`, here or through the daemon that serves the data dir.
+pub async fn schedule(sortie: &Sortie, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
+    // Without a daemon the schedules are kept, but nothing fires them.
+    let hint = || {
+        if matches!(sortie, Sortie::Here(_)) {
+            eprintln!("note: the daemon is not running (autostart is off); schedules fire only while `sortie serve` runs");
+        }
+    };
     match cmd {
         ScheduleCommand::Add(args) => {
-            let config = Config::load(home)?;
-            let s = schedules::build(&config, args.request()?, Utc::now())?;
-            store.put_schedule(&s)?;
+            let s = sortie.add_schedule(args.request()?).await?;
             show_one(&s, args.json);
-            eprintln!("{hint}");
+            hint();
         }
         ScheduleCommand::Ls { json } => {
-            let (all, problems) = store.schedules()?;
+            let (all, problems) = sortie.schedules().await?;
             for p in &problems {
                 eprintln!("warning: {p}");
             }
             list(&all, json);
             if !json && !all.is_empty() {
-                eprintln!("{hint}");
+                hint();
             }
         }
         ScheduleCommand::Rm { id } => {
-            let s = store.schedule(&id)?;
-            store.delete_schedule(&s.id)?;
-            println!("deleted schedule {}", s.id);
+            println!("deleted schedule {}", sortie.delete_schedule(&id).await?);
         }
         ScheduleCommand::Pause { id } => {
-            let s = schedules::set_paused(&store, &id, true)?;
+            let s = sortie.pause_schedule(&id, true).await?;
             println!("paused schedule {}", s.id);
         }
         ScheduleCommand::Resume { id } => {
-            let s = schedules::set_paused(&store, &id, false)?;
-            println!("resumed schedule {}; next run {}", s.id, next_text(&s));
-        }
-        ScheduleCommand::RunNow { .. } => {
-            bail!("run-now starts a mission under the daemon, which is not running; start it with `sortie serve`")
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `sortie schedule ...` through the daemon's API.
-pub async fn through_daemon(client: &Client, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
-    let one = |v: &Value| -> anyhow::Result<Schedule> {
-        serde_json::from_value(v.clone())
-            .context("the daemon sent a schedule this sortie cannot read")
-    };
-    match cmd {
-        ScheduleCommand::Add(args) => {
-            let v = client
-                .post("/schedules", &serde_json::to_value(args.request()?)?)
-                .await?;
-            show_one(&one(&v)?, args.json);
-        }
-        ScheduleCommand::Ls { json } => {
-            let v = client.get("/schedules").await?;
-            let all: Vec<Schedule> = serde_json::from_value(v["schedules"].clone())
-                .context("the daemon sent schedules this sortie cannot read")?;
-            for p in v["problems"].as_array().into_iter().flatten() {
-                eprintln!("warning: {}", p.as_str().unwrap_or_default());
-            }
-            list(&all, json);
-        }
-        ScheduleCommand::Rm { id } => {
-            let v = client.delete(&format!("/schedules/{id}")).await?;
-            println!(
-                "deleted schedule {}",
-                v["deleted"].as_str().unwrap_or_default()
-            );
-        }
-        ScheduleCommand::Pause { id } => {
-            let s = one(&client
-                .post(&format!("/schedules/{id}/pause"), &Value::Null)
-                .await?)?;
-            println!("paused schedule {}", s.id);
-        }
-        ScheduleCommand::Resume { id } => {
-            let s = one(&client
-                .post(&format!("/schedules/{id}/resume"), &Value::Null)
-                .await?)?;
+            let s = sortie.pause_schedule(&id, false).await?;
             println!("resumed schedule {}; next run {}", s.id, next_text(&s));
         }
         ScheduleCommand::RunNow { id } => {
-            let s = one(&client
-                .post(&format!("/schedules/{id}/run-now"), &Value::Null)
-                .await?)?;
+            let s = sortie.run_schedule_now(&id).await?;
             match s.runs.last().map(|r| &r.outcome) {
                 Some(RunOutcome::Started { mission }) => {
                     println!("started mission {mission} (watch it: sortie show {mission})")

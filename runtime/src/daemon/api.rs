@@ -544,6 +544,8 @@ async fn resume_mission(
 
 fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
     let id = resolve(d, id)?;
+    // A body that can never be right is refused as such, whatever the mission's state.
+    missions::check_max_turns(req.max_turns).map_err(ApiError::bad_request)?;
     if d.supervisor.is_active(&id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -179,6 +179,22 @@ pub struct FlowFlags {
     pub no_browser: bool,
 }
 
+impl FlowFlags {
+    /// The flow asked for by name (`flow` in the API's login body); `None`: the provider's
+    /// default.
+    pub fn requested(&self) -> Option<&'static str> {
+        if self.device {
+            Some("device")
+        } else if self.paste {
+            Some("paste")
+        } else if self.loopback {
+            Some("loopback")
+        } else {
+            None
+        }
+    }
+}
+
 pub fn open_browser(url: &str) -> bool {
     let has_display = std::env::var_os("DISPLAY").is_some()
         || std::env::var_os("WAYLAND_DISPLAY").is_some()
