@@ -392,110 +392,143 @@ fn sse(name: &str, value: &Value) -> Event {
 
 async fn follow(d: Arc<Daemon>, id: MissionId, from: u64, tx: tokio::sync::mpsc::Sender<Event>) {
     let mut live = d.supervisor.subscribe();
-    let mut next = from;
-    // Questions asked before this stream started are shown once too.
-    let mut asked = std::collections::HashSet::new();
-    loop {
-        // Replay what the store has past `next` (all of it at first; what a lag skipped later).
-        let stored = match d.store.events_json_from(&id, next) {
+    let mut f = Follower {
+        d,
+        id,
+        next: from,
+        asked: std::collections::HashSet::new(),
+        tx,
+    };
+    // Each pass replays what the store has past `next` (all of it at first; what a lag or
+    // a gap skipped later), then streams live updates until the next gap. `None`: the
+    // stream is over (the mission ended, or the client left).
+    while f.replay().await.is_some() && f.ask_pending().await.is_some() {
+        if f.live(&mut live).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// One client following one mission's events over SSE.
+struct Follower {
+    d: Arc<Daemon>,
+    id: MissionId,
+    /// The first sequence not sent yet.
+    next: u64,
+    /// The approvals already shown.
+    asked: std::collections::HashSet<String>,
+    tx: tokio::sync::mpsc::Sender<Event>,
+}
+
+impl Follower {
+    async fn send(&self, event: Event) -> Option<()> {
+        self.tx.send(event).await.ok()
+    }
+
+    /// Sends the stored events past `next`; when the mission is no longer active, also
+    /// its last ones and `end` (and returns `None`).
+    async fn replay(&mut self) -> Option<()> {
+        let stored = match self.d.store.events_json_from(&self.id, self.next) {
             Ok(events) => events,
             Err(e) => {
-                let _ = tx
+                let _ = self
                     .send(sse("error", &json!({"message": e.to_string()})))
                     .await;
-                return;
+                return None;
             }
         };
         for (seq, raw) in stored {
-            next = seq + 1;
-            if tx.send(sse_raw(&id, &raw)).await.is_err() {
-                return;
+            self.next = seq + 1;
+            self.send(sse_raw(&self.id, &raw)).await?;
+        }
+        if self.d.supervisor.is_active(&self.id) {
+            return Some(());
+        }
+        // It may have stored its last events after the replay.
+        if let Ok(rest) = self.d.store.events_json_from(&self.id, self.next) {
+            for (_, raw) in rest {
+                self.send(sse_raw(&self.id, &raw)).await?;
             }
         }
-        if !d.supervisor.is_active(&id) {
-            // It may have stored its last events after the replay.
-            if let Ok(rest) = d.store.events_json_from(&id, next) {
-                for (_, raw) in rest {
-                    if tx.send(sse_raw(&id, &raw)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            let mission = d.store.mission(&id).ok();
-            let _ = tx.send(sse("end", &json!({"mission": mission}))).await;
-            return;
-        }
-        for q in d.supervisor.approvals.of(&id) {
+        let mission = self.d.store.mission(&self.id).ok();
+        let _ = self.send(sse("end", &json!({"mission": mission}))).await;
+        None
+    }
+
+    /// Questions asked before this stream started are shown once too.
+    async fn ask_pending(&mut self) -> Option<()> {
+        for q in self.d.supervisor.approvals.of(&self.id) {
             let approval = q["approval"].as_str().unwrap_or_default().to_string();
-            if asked.insert(approval.clone()) {
+            if self.asked.insert(approval.clone()) {
                 let u = Update::ApprovalRequested {
-                    mission: id,
+                    mission: self.id,
                     approval,
                     summary: q["summary"].as_str().unwrap_or_default().to_string(),
                 };
-                if tx
-                    .send(sse("delta", &crate::api::update_json(&u)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+                self.send(sse("delta", &crate::api::update_json(&u)))
+                    .await?;
             }
         }
+        Some(())
+    }
+
+    /// Streams live updates until a gap, a lag, the mission's end or a quiet tick (then
+    /// `Some`: replay from the store), or the client leaves (`None`).
+    async fn live(&mut self, live: &mut tokio::sync::broadcast::Receiver<Update>) -> Option<()> {
         loop {
             let update = tokio::select! {
-                _ = tx.closed() => return,
-                _ = tokio::time::sleep(TICK) => break,
+                _ = self.tx.closed() => return None,
+                _ = tokio::time::sleep(TICK) => return Some(()),
                 u = live.recv() => u,
             };
             match update {
-                Ok(Update::Event { mission, event }) if mission == id => {
-                    if event.seq < next {
+                Ok(Update::Event { mission, event }) if mission == self.id => {
+                    if event.seq < self.next {
                         continue;
                     }
-                    if event.seq > next {
-                        // A gap: read it from the store.
-                        break;
+                    if event.seq > self.next {
+                        return Some(()); // a gap: read it from the store
                     }
-                    next = event.seq + 1;
+                    self.next = event.seq + 1;
                     let ended = matches!(
                         &event.event,
                         MissionEvent::Status { status, .. }
                             if !matches!(status, MissionStatus::Running | MissionStatus::Queued)
                     );
-                    let v = crate::api::update_json(&Update::Event { mission: id, event });
-                    if tx.send(sse("event", &v)).await.is_err() {
-                        return;
-                    }
+                    let v = crate::api::update_json(&Update::Event {
+                        mission: self.id,
+                        event,
+                    });
+                    self.send(sse("event", &v)).await?;
                     if ended {
-                        // Let the supervisor let go of it, then end.
-                        for _ in 0..25 {
-                            if !d.supervisor.is_active(&id) {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        break;
+                        self.let_go().await;
+                        return Some(());
                     }
                 }
-                Ok(u) if update_mission(&u) == Some(id) => {
+                Ok(u) if update_mission(&u) == Some(self.id) => {
                     if let Update::ApprovalRequested { approval, .. } = &u {
-                        if !asked.insert(approval.clone()) {
+                        if !self.asked.insert(approval.clone()) {
                             continue;
                         }
                     }
-                    if tx
-                        .send(sse("delta", &crate::api::update_json(&u)))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                    self.send(sse("delta", &crate::api::update_json(&u)))
+                        .await?;
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => break,
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Lagged(_)) => return Some(()),
+                Err(RecvError::Closed) => return None,
             }
+        }
+    }
+
+    /// After the mission's last status: a moment for the supervisor to let go of it, so the
+    /// replay that follows sees it inactive and ends the stream.
+    async fn let_go(&self) {
+        for _ in 0..25 {
+            if !self.d.supervisor.is_active(&self.id) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -101,18 +101,12 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     };
     write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
 
-    let limits = Limits {
-        global: config.daemon.max_concurrent,
-        per_provider: config
-            .daemon
-            .per_provider
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect::<HashMap<_, _>>(),
-        max_queued: config.daemon.limits.max_queued,
-        max_queued_per_schedule: config.daemon.limits.max_queued_per_schedule,
-    };
-    let supervisor = Supervisor::new(home.to_path_buf(), store.clone(), pool.clone(), limits);
+    let supervisor = Supervisor::new(
+        home.to_path_buf(),
+        store.clone(),
+        pool.clone(),
+        limits(&config),
+    );
     let daemon = Arc::new(Daemon {
         home: home.to_path_buf(),
         store: store.clone(),
@@ -157,7 +151,31 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     let _ = scheduler.await;
-    let (running, queued) = supervisor.counts();
+    wind_down(&daemon).await?;
+    served.context("the API server failed")
+}
+
+/// The daemon's limits on running and queued missions, from `[daemon]`.
+fn limits(config: &Config) -> Limits {
+    Limits {
+        global: config.daemon.max_concurrent,
+        per_provider: config
+            .daemon
+            .per_provider
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<HashMap<_, _>>(),
+        max_queued: config.daemon.limits.max_queued,
+        max_queued_per_schedule: config.daemon.limits.max_queued_per_schedule,
+    }
+}
+
+/// After the API stopped serving: interrupts the missions (they resume at the next
+/// start), ends what they started, and removes `daemon.json` and the token; an error when
+/// the daemon should start again in its place (the disk watch asked).
+async fn wind_down(daemon: &Daemon) -> anyhow::Result<()> {
+    let home = &daemon.home;
+    let (running, queued) = daemon.supervisor.counts();
     if running + queued > 0 {
         eprintln!(
             "sortie daemon stopping: interrupting {} mission(s) (they resume at the next start)",
@@ -166,7 +184,8 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     } else {
         eprintln!("sortie daemon stopping");
     }
-    supervisor
+    daemon
+        .supervisor
         .shutdown("the daemon was stopped; the mission resumes when it starts again")
         .await;
     // The interrupted tool calls' processes end with their launchers; anything still
@@ -179,7 +198,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     if daemon.restart.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(disk_watch::restart_in_place());
     }
-    served.context("the API server failed")
+    Ok(())
 }
 
 /// Stops the daemon once nothing has happened for `idle`.

@@ -300,31 +300,8 @@ pub async fn start_login(
             Wait::Loopback(callback, login)
         }
         Flow::Paste => {
-            // Nobody listens here: the person copies the URL the browser lands on.
-            let redirect_uri = client
-                .config
-                .redirect_uri
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:1/callback".into());
-            // A paste login started earlier (even before a restart) and still valid is
-            // resumed as is; a loopback login's leftovers are not.
-            let login = match pending
-                .latest_for(&provider.name)?
-                .filter(|p| p.redirect_uri == redirect_uri)
-            {
-                Some(p) => {
-                    prompt.resumed = true;
-                    p
-                }
-                None => begin(
-                    &client,
-                    &pending,
-                    provider,
-                    &redirect_uri,
-                    &label,
-                    &existing,
-                )?,
-            };
+            let (login, resumed) = paste_login(&client, &pending, provider, &label, &existing)?;
+            prompt.resumed = resumed;
             Wait::Paste(login)
         }
     };
@@ -340,6 +317,33 @@ pub async fn start_login(
         label,
         existing,
         wait,
+    })
+}
+
+/// The pending login of a paste flow, and whether it is one started earlier (even before
+/// a restart) and still valid, resumed as is (a loopback login's leftovers are not).
+fn paste_login(
+    client: &OAuthClient,
+    pending: &PendingLogins,
+    provider: &ResolvedProvider,
+    label: &Option<String>,
+    existing: &Option<CredentialId>,
+) -> anyhow::Result<(PendingLogin, bool)> {
+    // Nobody listens here: the person copies the URL the browser lands on.
+    let redirect_uri = client
+        .config
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| "http://127.0.0.1:1/callback".into());
+    let earlier = pending
+        .latest_for(&provider.name)?
+        .filter(|p| p.redirect_uri == redirect_uri);
+    Ok(match earlier {
+        Some(p) => (p, true),
+        None => (
+            begin(client, pending, provider, &redirect_uri, label, existing)?,
+            false,
+        ),
     })
 }
 

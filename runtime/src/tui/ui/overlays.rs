@@ -95,70 +95,71 @@ pub(super) fn picker(f: &mut Frame, app: &App) {
     );
 }
 
+/// What a login asks of the person: where to go, the code to enter or paste, how long.
+fn prompt_lines(
+    lines: &mut Vec<Line<'static>>,
+    p: &crate::api::LoginPrompt,
+    code: &str,
+    now: DateTime<Utc>,
+) {
+    let bold = Style::default().bold();
+    lines.push(Line::from(vec![
+        Span::raw("Provider: "),
+        Span::styled(p.provider.clone(), bold),
+        Span::raw(format!("   flow: {}", p.flow)),
+    ]));
+    lines.push(Line::raw(""));
+    let link = Style::default().fg(Color::Blue).underlined();
+    match p.user_code.as_deref() {
+        Some(user_code) => {
+            lines.push(Line::raw("Open this page on any device:"));
+            lines.push(Line::styled(p.url.clone(), link));
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![
+                Span::raw("and enter the code  "),
+                Span::styled(
+                    format!(" {user_code} "),
+                    Style::default().fg(Color::Black).bg(Color::Yellow).bold(),
+                ),
+            ]));
+        }
+        None => {
+            lines.push(Line::raw("Open this URL to sign in:"));
+            lines.push(Line::styled(p.url.clone(), link));
+        }
+    }
+    lines.push(Line::raw(""));
+    let dim = Style::default().fg(Color::DarkGray);
+    if p.needs_code {
+        lines.push(Line::raw(
+            "Paste the code it shows (or the URL the browser lands on):",
+        ));
+        lines.push(Line::from(vec![
+            Span::styled(format!("> {code}"), bold),
+            Span::styled("▏", Style::default().fg(Color::Cyan)),
+        ]));
+    } else if let Some(r) = &p.redirect_uri {
+        lines.push(Line::styled(
+            format!("waiting for the browser to come back to {r} …"),
+            dim,
+        ));
+    } else {
+        lines.push(Line::styled("waiting for the approval …", dim));
+    }
+    lines.push(Line::styled(
+        format!("expires {}", countdown(p.expires_at, now)),
+        dim,
+    ));
+}
+
 pub(super) fn login(f: &mut Frame, app: &App) {
     let Some(Overlay::Login(l)) = &app.overlay else {
         return;
     };
     let mut lines: Vec<Line> = Vec::new();
-    let bold = Style::default().bold();
     match &l.prompt {
         None => lines.push(Line::raw("starting the login…")),
-        Some(p) => {
-            lines.push(Line::from(vec![
-                Span::raw("Provider: "),
-                Span::styled(p.provider.clone(), bold),
-                Span::raw(format!("   flow: {}", p.flow)),
-            ]));
-            lines.push(Line::raw(""));
-            match p.user_code.as_deref() {
-                Some(code) => {
-                    lines.push(Line::raw("Open this page on any device:"));
-                    lines.push(Line::styled(
-                        p.url.clone(),
-                        Style::default().fg(Color::Blue).underlined(),
-                    ));
-                    lines.push(Line::raw(""));
-                    lines.push(Line::from(vec![
-                        Span::raw("and enter the code  "),
-                        Span::styled(
-                            format!(" {code} "),
-                            Style::default().fg(Color::Black).bg(Color::Yellow).bold(),
-                        ),
-                    ]));
-                }
-                None => {
-                    lines.push(Line::raw("Open this URL to sign in:"));
-                    lines.push(Line::styled(
-                        p.url.clone(),
-                        Style::default().fg(Color::Blue).underlined(),
-                    ));
-                }
-            }
-            lines.push(Line::raw(""));
-            if p.needs_code {
-                lines.push(Line::raw(
-                    "Paste the code it shows (or the URL the browser lands on):",
-                ));
-                lines.push(Line::from(vec![
-                    Span::styled(format!("> {}", l.code), bold),
-                    Span::styled("▏", Style::default().fg(Color::Cyan)),
-                ]));
-            } else if let Some(r) = &p.redirect_uri {
-                lines.push(Line::styled(
-                    format!("waiting for the browser to come back to {r} …"),
-                    Style::default().fg(Color::DarkGray),
-                ));
-            } else {
-                lines.push(Line::styled(
-                    "waiting for the approval …",
-                    Style::default().fg(Color::DarkGray),
-                ));
-            }
-            lines.push(Line::styled(
-                format!("expires {}", countdown(p.expires_at, app.now)),
-                Style::default().fg(Color::DarkGray),
-            ));
-        }
+        Some(p) => prompt_lines(&mut lines, p, &l.code, app.now),
     }
     match (l.state.as_str(), &l.error) {
         (_, Some(e)) => lines.push(Line::styled(
