@@ -1,25 +1,123 @@
-//! How soon `sortie run` (in-process) sends its first request after it starts, and its
-//! resident memory then, against the loopback mock over plain `http://` (no TLS needed).
-//! Prints a table.
+//! The lean-process figures of issue 21, against the loopback mock over plain `http://` (no
+//! TLS needed). Prints a table:
+//! - how soon `sortie run` (in-process) sends its first request after it starts, and its
+//!   peak resident memory then;
+//! - the peak resident memory of `sortie run` in-process over a 20-tool-call mission;
+//! - an idle daemon's resident memory, 2 s after it answers;
+//! - the peak resident memory of `sortie run` following a mission through the daemon.
 //!
 //! `cargo bench -p sortie-tests --bench startup` (set `RUNS=N` to change the count).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+use sortie_tests::daemon::DaemonProc;
 use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
 
-/// `VmHWM` (peak resident set) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A line of `/proc/PID/status` (`VmHWM`: peak resident set; `VmRSS`: now), in MiB.
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
 }
 
 fn pick(samples: &mut [f64], q: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]
+}
+
+/// Waits until the mock has answered `count` requests in all.
+async fn wait_hits(mock: &MockProvider, count: usize) {
+    let started = Instant::now();
+    while mock.hits() < count {
+        assert!(started.elapsed() < Duration::from_secs(60), "no request");
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// `sortie run PROMPT --cwd CWD` with its output dropped.
+fn run_cmd(home: &Path, cwd: &Path, prompt: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::from(sortie(home));
+    cmd.args(["run", prompt, "--cwd"])
+        .arg(cwd)
+        .stdout(std::process::Stdio::null());
+    cmd
+}
+
+/// Spawn to first request (ms), and the peak RSS then (MiB).
+async fn first_request(mock: &MockProvider, home: &Path, cwd: &Path, runs: usize) -> [Vec<f64>; 2] {
+    let (mut first, mut rss) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // The answer waits, so the process is alive (and measured) at its first request.
+        mock.push(Reply::text("ok").delayed(Duration::from_millis(300)));
+        let before = mock.hits();
+        let started = Instant::now();
+        let mut child = run_cmd(home, cwd, "hi").spawn().expect("spawn sortie");
+        wait_hits(mock, before + 1).await;
+        first.push(started.elapsed().as_secs_f64() * 1e3);
+        rss.extend(child.id().and_then(|pid| status_mib(pid, "VmHWM:")));
+        assert!(child.wait().await.expect("wait").success());
+    }
+    [first, rss]
+}
+
+/// The peak RSS (MiB) of an in-process mission of 20 tool calls (`read_file`), read at its
+/// last request (whose answer waits).
+async fn twenty_tools(mock: &MockProvider, home: &Path, cwd: &Path, runs: usize) -> Vec<f64> {
+    std::fs::write(cwd.join("notes.txt"), "a line of notes\n".repeat(200)).expect("file");
+    let mut rss = Vec::new();
+    for _ in 0..runs {
+        for i in 0..20 {
+            let id = format!("call_{i}");
+            mock.push(Reply::tool_call(
+                &id,
+                "read_file",
+                json!({"path": "notes.txt"}),
+            ));
+        }
+        mock.push(Reply::text("read it twenty times").delayed(Duration::from_millis(300)));
+        let before = mock.hits();
+        let mut child = run_cmd(home, cwd, "read notes.txt 20 times")
+            .spawn()
+            .expect("spawn");
+        wait_hits(mock, before + 21).await;
+        rss.extend(child.id().and_then(|pid| status_mib(pid, "VmHWM:")));
+        assert!(child.wait().await.expect("wait").success());
+    }
+    rss
+}
+
+/// An idle daemon's RSS and peak RSS (MiB) 2 s after it answers; then the peak RSS of a
+/// `sortie run` following a mission through it, read while the mission's answer waits.
+async fn daemon_and_client(mock: &MockProvider, runs: usize) -> [Vec<f64>; 3] {
+    let (mut idle, mut idle_peak, mut client) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let home = tempfile::tempdir().expect("home");
+        let cwd = tempfile::tempdir().expect("cwd");
+        write_local_config(home.path(), &mock.base_url(), "");
+        let d = DaemonProc::start(home.path()).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let pid = d.child.id().expect("daemon pid");
+        idle.extend(status_mib(pid, "VmRSS:"));
+        idle_peak.extend(status_mib(pid, "VmHWM:"));
+
+        mock.push(Reply::text("ok").delayed(Duration::from_millis(1500)));
+        let before = mock.hits();
+        let mut child = run_cmd(home.path(), cwd.path(), "hi")
+            .spawn()
+            .expect("spawn");
+        wait_hits(mock, before + 1).await;
+        // The client has connected and follows the stream.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.extend(child.id().and_then(|pid| status_mib(pid, "VmHWM:")));
+        assert!(child.wait().await.expect("wait").success());
+        drop(d);
+    }
+    [idle, idle_peak, client]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -33,40 +131,38 @@ async fn main() {
     let cwd = tempfile::tempdir().expect("cwd");
     write_local_config(home.path(), &mock.base_url(), "");
     let bin = sortie_tests::sortie_bin();
-    let mut first = Vec::new();
-    let mut rss = Vec::new();
-    for _ in 0..runs {
-        // The answer waits, so the process is alive (and measured) at its first request.
-        mock.push(Reply::text("ok").delayed(Duration::from_millis(300)));
-        let before = mock.hits();
-        let mut cmd = tokio::process::Command::from(sortie(home.path()));
-        cmd.args(["run", "hi", "--cwd"])
-            .arg(cwd.path())
-            .stdout(std::process::Stdio::null());
-        let started = Instant::now();
-        let mut child = cmd.spawn().expect("spawn sortie");
-        while mock.hits() == before {
-            assert!(started.elapsed() < Duration::from_secs(20), "no request");
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-        first.push(started.elapsed().as_secs_f64() * 1e3);
-        if let Some(kib) = child.id().and_then(peak_rss_kib) {
-            rss.push(kib as f64 / 1024.0);
-        }
-        let status = child.wait().await.expect("wait");
-        assert!(status.success());
-    }
+    let [mut first, mut first_rss] = first_request(&mock, home.path(), cwd.path(), runs).await;
+    let mut mission_rss = twenty_tools(&mock, home.path(), cwd.path(), runs.div_ceil(2)).await;
+    let [mut idle, mut idle_peak, mut client] = daemon_and_client(&mock, runs.div_ceil(4)).await;
+
     println!(
-        "sortie run, in-process, http:// provider; binary {}",
+        "sortie, http:// provider on loopback; binary {}",
         bin.display()
     );
-    println!("| measure                              |  runs |    p50 |    p90 |    max |");
-    println!("|--------------------------------------|------:|-------:|-------:|-------:|");
+    println!(
+        "| measure                                         |  runs |    p50 |    p90 |    max |"
+    );
+    println!(
+        "|-------------------------------------------------|------:|-------:|-------:|-------:|"
+    );
     let line = |name: &str, samples: &mut [f64]| {
         let n = samples.len();
         let (p50, p90, max) = (pick(samples, 0.5), pick(samples, 0.9), pick(samples, 1.0));
-        println!("| {name:<36} | {n:>5} | {p50:>6.1} | {p90:>6.1} | {max:>6.1} |");
+        println!("| {name:<47} | {n:>5} | {p50:>6.1} | {p90:>6.1} | {max:>6.1} |");
     };
-    line("first request after spawn (ms)", &mut first);
-    line("peak RSS at the first request (MiB)", &mut rss);
+    line("in-process: first request after spawn (ms)", &mut first);
+    line(
+        "in-process: peak RSS at the first request (MiB)",
+        &mut first_rss,
+    );
+    line(
+        "in-process: peak RSS, 20-tool-call mission (MiB)",
+        &mut mission_rss,
+    );
+    line("idle daemon: RSS 2 s after start (MiB)", &mut idle);
+    line(
+        "idle daemon: peak RSS 2 s after start (MiB)",
+        &mut idle_peak,
+    );
+    line("client following via daemon: peak RSS (MiB)", &mut client);
 }
