@@ -32,6 +32,7 @@ mod responses;
 mod sandbox;
 mod sandbox_views;
 mod secrets_at_rest;
+mod store_backends;
 mod support;
 mod tool_output;
 mod tui;
