@@ -81,12 +81,8 @@ pub enum StoreError {
     #[error("{0} changed too often while being updated; try again")]
     Contended(String),
     /// The PostgreSQL store did not answer (`url` never holds the password).
-    #[error("cannot reach the PostgreSQL store at {url} (gave up after {secs}s): {error}; check that the server runs and the URL is right")]
-    Unreachable {
-        url: String,
-        secs: u64,
-        error: String,
-    },
+    #[error("cannot reach the PostgreSQL store at {url}: {error}; check that the server runs and the URL is right")]
+    Unreachable { url: String, error: String },
     /// A PostgreSQL query failed (`url` never holds the password).
     #[error("the PostgreSQL store at {url} failed: {error}")]
     Database { url: String, error: String },

@@ -33,6 +33,7 @@ mod sandbox;
 mod sandbox_views;
 mod secrets_at_rest;
 mod store_backends;
+mod store_postgres;
 mod support;
 mod tool_output;
 mod tui;

@@ -52,16 +52,14 @@ fn parse(payload: &str) -> Option<Notice> {
 impl PgStore {
     /// Listens for appended events on a connection of its own.
     pub async fn listen(&self) -> Result<EventListener, StoreError> {
-        let unreachable = |error: String| StoreError::Unreachable {
-            url: self.shown.clone(),
-            secs: self.options.connect_timeout.as_secs(),
-            error: self.scrub(error),
-        };
-        let (client, mut connection) =
-            tokio::time::timeout(self.options.connect_timeout, self.config.connect(NoTls))
-                .await
-                .map_err(|_| unreachable("no answer in time (connect timeout)".into()))?
-                .map_err(|e| unreachable(super::chain(&e)))?;
+        let timeout = self.options.connect_timeout;
+        let (client, mut connection) = tokio::time::timeout(timeout, self.config.connect(NoTls))
+            .await
+            .map_err(|_| self.unreachable(format!("no answer within {}s", timeout.as_secs_f64())))?
+            .map_err(|e| match e.as_db_error() {
+                Some(_) => self.failed(&e),
+                None => self.unreachable(super::chain(&e)),
+            })?;
         let (sender, notices) = mpsc::channel(BACKLOG);
         let reader = tokio::spawn(async move {
             while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {

@@ -121,21 +121,27 @@ impl PgStore {
         &self.shown
     }
 
-    /// A connection of the pool; [`StoreError::Unreachable`] when none can be had in time.
+    /// A connection of the pool: [`StoreError::Unreachable`] when none can be had in
+    /// time, [`StoreError::Database`] when the server refused it (a wrong password).
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| {
-            let error = match &e {
-                deadpool_postgres::PoolError::Timeout(_) => {
-                    "no answer in time (connect timeout)".to_string()
-                }
-                other => chain(other),
-            };
-            StoreError::Unreachable {
-                url: self.shown.clone(),
-                secs: self.options.connect_timeout.as_secs(),
-                error: self.scrub(error),
+        self.pool.get().await.map_err(|e| match &e {
+            deadpool_postgres::PoolError::Backend(db) if db.as_db_error().is_some() => {
+                self.failed(db)
             }
+            deadpool_postgres::PoolError::Timeout(_) => self.unreachable(format!(
+                "no answer within {}s",
+                self.options.connect_timeout.as_secs_f64()
+            )),
+            deadpool_postgres::PoolError::Backend(other) => self.unreachable(chain(other)),
+            other => self.unreachable(chain(other)),
         })
+    }
+
+    fn unreachable(&self, error: String) -> StoreError {
+        StoreError::Unreachable {
+            url: self.shown.clone(),
+            error: self.scrub(error),
+        }
     }
 
     /// A failed query as a [`StoreError::Database`].
