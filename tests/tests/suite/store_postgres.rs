@@ -236,6 +236,48 @@ async fn two_daemons_claiming_at_once_never_hold_the_same_mission() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_skips_a_mission_another_claim_holds_locked_rather_than_waiting() {
+    let cluster = Cluster::shared();
+    let url = cluster.create_database().await;
+    let store = PgStore::open_with(&url, options(Duration::from_secs(30)))
+        .await
+        .expect("open");
+    let first = store.create_mission(spec("first")).await.expect("create");
+    let second = store.create_mission(spec("second")).await.expect("create");
+    // Another daemon's claim, in the middle of its transaction, holds the oldest one.
+    let mut other = cluster.connect(url.rsplit('/').next().expect("db")).await;
+    let held = other.transaction().await.expect("begin");
+    held.query(
+        "SELECT id FROM missions WHERE id = $1 FOR UPDATE",
+        &[&first.id.0],
+    )
+    .await
+    .expect("lock");
+    let lease = Duration::from_secs(60);
+    let claimed = tokio::time::timeout(Duration::from_secs(10), store.claim_queued("d", lease))
+        .await
+        .expect("the claim does not wait for the other's lock")
+        .expect("claim")
+        .expect("a mission");
+    assert_eq!(claimed.mission.id, second.id);
+    held.rollback().await.expect("rollback");
+    let next = store
+        .claim_queued("d", lease)
+        .await
+        .expect("claim")
+        .expect("a mission");
+    assert_eq!(
+        next.mission.id, first.id,
+        "once let go, the locked one is claimable"
+    );
+    assert!(store
+        .claim_queued("d", lease)
+        .await
+        .expect("claim")
+        .is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn appended_events_are_noticed_by_a_listener_on_another_connection() {
     let url = Cluster::shared().create_database().await;
