@@ -36,6 +36,7 @@ fn pg_options() -> PgOptions {
     PgOptions {
         connect_timeout: Duration::from_secs(30),
         pool_size: 8,
+        ..Default::default()
     }
 }
 

@@ -14,6 +14,7 @@ fn options(connect_timeout: Duration) -> PgOptions {
     PgOptions {
         connect_timeout,
         pool_size: 4,
+        ..Default::default()
     }
 }
 
@@ -276,6 +277,56 @@ async fn a_claim_skips_a_mission_another_claim_holds_locked_rather_than_waiting(
         .await
         .expect("claim")
         .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_that_waits_on_a_lock_too_long_fails_clearly() {
+    let cluster = Cluster::shared();
+    let url = cluster.create_database().await;
+    let bounded = PgOptions {
+        query_timeout: Duration::from_secs(1),
+        ..options(Duration::from_secs(30))
+    };
+    let store = PgStore::open_with(&url, bounded).await.expect("open");
+    let m = store.create_mission(spec("stuck")).await.expect("create");
+    // Something holds the mission's row and does not let go.
+    let mut other = cluster.connect(url.rsplit('/').next().expect("db")).await;
+    let held = other.transaction().await.expect("begin");
+    held.query(
+        "SELECT id FROM missions WHERE id = $1 FOR UPDATE",
+        &[&m.id.0],
+    )
+    .await
+    .expect("lock");
+    let started = Instant::now();
+    let err = store
+        .append(
+            &m.id,
+            MissionEvent::Warning {
+                message: "w".into(),
+            },
+        )
+        .await
+        .expect_err("the append gives up");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Database { .. }), "{text}");
+    assert!(text.contains("statement timeout"), "{text}");
+    held.rollback().await.expect("rollback");
+    let stored = store
+        .append(
+            &m.id,
+            MissionEvent::Warning {
+                message: "w".into(),
+            },
+        )
+        .await
+        .expect("once let go, the append goes through");
+    assert_eq!(stored.seq, 2, "the append that gave up stored nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

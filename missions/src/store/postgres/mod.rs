@@ -40,6 +40,10 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// The most connections this store holds open.
     pub pool_size: usize,
+    /// The longest one statement may run, lock waits included (the server cancels it),
+    /// unless the URL sets its own `options`. A server host that stopped answering
+    /// altogether is found by TCP keepalives and the TCP user timeout, about as fast.
+    pub query_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -47,6 +51,7 @@ impl Default for PgOptions {
         Self {
             connect_timeout: Duration::from_secs(10),
             pool_size: 16,
+            query_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -83,6 +88,15 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::BadUrl(url::scrub_unparsed(url, &chain(&e))))?;
         config.connect_timeout(options.connect_timeout);
+        let query_ms = options.query_timeout.as_millis().max(1);
+        if config.get_options().is_none() {
+            config.options(format!("-c statement_timeout={query_ms}"));
+        }
+        config
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .tcp_user_timeout(options.query_timeout);
         if config.get_application_name().is_none() {
             config.application_name("sortie");
         }
