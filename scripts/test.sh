@@ -40,6 +40,33 @@ ensure dbus-daemon dbus-daemon "the OS keyring test runs a private session bus"
 ensure dbus-send dbus-bin "the OS keyring test waits for the Secret Service on its bus"
 ensure gnome-keyring-daemon gnome-keyring "the OS keyring test keeps the store's key in a real Secret Service"
 
+# PostgreSQL for the store tests: tests/src/postgres.rs makes its own cluster with initdb
+# and pg_ctl in a temporary directory, as an unprivileged user (the `postgres` user
+# Debian's package adds). Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH.
+have_postgres() {
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then return 0; fi
+  local bin
+  for bin in /usr/lib/postgresql/*/bin; do
+    if [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && [ -x "$bin/postgres" ]; then return 0; fi
+  done
+  return 1
+}
+if ! have_postgres; then
+  echo "==> installing postgresql (the store tests run a real PostgreSQL server)"
+  if command -v apt-get >/dev/null 2>&1; then
+    pg_sudo=""
+    if [ "$(id -u)" != "0" ]; then pg_sudo="sudo -n"; fi
+    DEBIAN_FRONTEND=noninteractive $pg_sudo apt-get install -y -q --no-install-recommends postgresql >/dev/null \
+      || { $pg_sudo apt-get update -q >/dev/null \
+           && DEBIAN_FRONTEND=noninteractive $pg_sudo apt-get install -y -q --no-install-recommends postgresql >/dev/null; } \
+      || true
+  fi
+  if ! have_postgres; then
+    echo "error: PostgreSQL's initdb and pg_ctl are needed (the store tests run a real server); install the package postgresql (or set SORTIE_PG_BINDIR to their directory) and run this again" >&2
+    exit 1
+  fi
+fi
+
 echo "==> installing the test OAuth authorization server (oidc-provider, pinned in package-lock.json)"
 npm ci --prefix tests/oauth-server --no-audit --no-fund --loglevel=error
 

@@ -18,8 +18,11 @@ pub use event::{MissionEvent, StoredEvent, ToolOutcome};
 pub use mission::{CliSession, Mission, MissionId, MissionSpec, MissionStatus, SandboxMode};
 /// The MCP client the missions use (its config type, and `sortie mcp`'s set of servers).
 pub use sortie_mcp as mcp;
+/// The PostgreSQL store (see README "Store backends").
+#[cfg(feature = "postgres")]
+pub use store::postgres;
 pub use store::{
-    check_data_dir, prepare_data_dir, CachedModels, MissionFilter, MissionPage, Store, StoreError,
-    SCHEMA_VERSION,
+    check_data_dir, prepare_data_dir, CachedModels, MissionFilter, MissionPage, MissionStore,
+    Store, StoreError, SCHEMA_VERSION,
 };
 pub use tools::{Approver, PermissionPolicy};

@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod backend;
 mod cap;
 mod durable;
 mod events;
@@ -25,11 +26,14 @@ mod missions;
 mod models;
 mod open;
 mod paging;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod records;
 mod redact;
 mod schedules;
 mod space;
 
+pub use backend::MissionStore;
 use home::restrict;
 pub use home::{check_data_dir, prepare_data_dir};
 pub use models::CachedModels;
@@ -76,6 +80,16 @@ pub enum StoreError {
     FlushTimeout(u64),
     #[error("{0} changed too often while being updated; try again")]
     Contended(String),
+    /// The PostgreSQL store did not answer (`url` never holds the password).
+    #[error("cannot reach the PostgreSQL store at {url}: {error}; check that the server runs and the URL is right")]
+    Unreachable { url: String, error: String },
+    /// A PostgreSQL query failed (`url` never holds the password).
+    #[error("the PostgreSQL store at {url} failed: {error}")]
+    Database { url: String, error: String },
+    #[error("the PostgreSQL store at {url} was written by a newer sortie (schema {found}, this build reads up to {known}); upgrade sortie or use another database")]
+    DatabaseTooNew { url: String, found: i64, known: i64 },
+    #[error("the store URL is not valid: {0} (expected postgres://USER@HOST:PORT/DATABASE)")]
+    BadUrl(String),
 }
 
 /// A handle on the store; cheap to clone.

@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod mcp_servers;
 pub mod mock;
 pub mod oauth_server;
+pub mod postgres;
 pub mod responses_wire;
 pub mod stats;
 

@@ -32,6 +32,8 @@ mod responses;
 mod sandbox;
 mod sandbox_views;
 mod secrets_at_rest;
+mod store_backends;
+mod store_postgres;
 mod support;
 mod tool_output;
 mod tui;

@@ -1,0 +1,184 @@
+//! The store as a trait: what a mission store does, whatever keeps it. Two backends
+//! implement it: sled ([`Store`], embedded, one process) and PostgreSQL
+//! ([`super::postgres::PgStore`], behind the `postgres` feature, shared by several
+//! daemons). The sled store's own methods stay as they are (the runtime calls them
+//! directly); here they are only delegated to.
+//!
+//! Errors are the one [`StoreError`] of both backends, so a caller handles "no such
+//! mission" or "schema too new" the same way whichever store it has.
+
+use async_trait::async_trait;
+use sortie_transports::ModelInfo;
+
+use super::{CachedModels, MissionFilter, MissionPage, Store, StoreError};
+use crate::scheduler::Schedule;
+use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoredEvent};
+
+/// A mission store: missions with their event logs, schedules, and the models cache.
+/// Object safe: hold it as `Arc<dyn MissionStore>`.
+#[async_trait]
+pub trait MissionStore: Send + Sync {
+    /// Where the store is, for messages: a path, or a URL without its password.
+    fn location(&self) -> String;
+
+    /// Creates a mission with its `Created` and first `UserMessage` events.
+    async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError>;
+    /// One mission's record ([`StoreError::UnknownMission`] when there is none,
+    /// [`StoreError::Corrupt`] when it cannot be read).
+    async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError>;
+    /// Finds a mission by its full id or a unique prefix of it (4+ characters).
+    async fn resolve(&self, text: &str) -> Result<MissionId, StoreError>;
+    /// Every mission, oldest first, and a description of each unreadable record.
+    async fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError>;
+    /// Up to `limit` missions matching `filter`, in id (creation) order.
+    async fn missions_page(
+        &self,
+        filter: &MissionFilter,
+        limit: usize,
+    ) -> Result<MissionPage, StoreError>;
+    /// Deletes a mission and its whole event log.
+    async fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError>;
+
+    /// Appends one event (held secrets masked, long texts capped) and brings the
+    /// mission's record up to date. Sequence numbers are unique and gap-free per mission,
+    /// however many tasks append at once.
+    async fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError>;
+    /// The event log from sequence number `from` on; an entry that cannot be decoded
+    /// comes back in place as [`MissionEvent::Unreadable`].
+    async fn events_from(&self, id: &MissionId, from: u64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The event log from `from` on as stored JSON objects, for replays that send the
+    /// events on without decoding them.
+    async fn events_json_from(
+        &self,
+        id: &MissionId,
+        from: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Makes everything written so far durable.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Stores a schedule (new or changed).
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError>;
+    /// Every schedule in id order, and a description of each unreadable one.
+    async fn schedules(&self) -> Result<(Vec<Schedule>, Vec<String>), StoreError>;
+    /// The schedule with this id, or the only one whose id starts with it (4+ characters).
+    async fn schedule(&self, text: &str) -> Result<Schedule, StoreError>;
+    /// Deletes a schedule (the missions it started stay); deleting none is no error.
+    async fn delete_schedule(&self, id: &str) -> Result<(), StoreError>;
+    /// Reads schedule `id`, lets `change` modify it, and writes it back unless a change
+    /// made meanwhile would be undone (the change may then run again on the newer one).
+    /// `change` returns false to write nothing. The schedule as written, or `None` when
+    /// it is gone or `change` declined.
+    async fn update_schedule(
+        &self,
+        id: &str,
+        change: &mut (dyn for<'s> FnMut(&'s mut Schedule) -> bool + Send),
+    ) -> Result<Option<Schedule>, StoreError>;
+    /// A number that moves at every schedule write: a timer that saw the same one last
+    /// time knows nothing changed.
+    async fn schedules_generation(&self) -> Result<u64, StoreError>;
+
+    /// A provider's cached model list, if any (an unreadable entry counts as none).
+    async fn cached_models(&self, provider: &str) -> Result<Option<CachedModels>, StoreError>;
+    /// Caches a provider's model list, stamped now.
+    async fn cache_models(
+        &self,
+        provider: &str,
+        models: Vec<ModelInfo>,
+    ) -> Result<CachedModels, StoreError>;
+}
+
+/// The sled store, by its own (synchronous, fast) methods.
+#[async_trait]
+impl MissionStore for Store {
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
+        Store::create_mission(self, spec)
+    }
+
+    async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
+        Store::mission(self, id)
+    }
+
+    async fn resolve(&self, text: &str) -> Result<MissionId, StoreError> {
+        Store::resolve(self, text)
+    }
+
+    async fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError> {
+        Store::missions(self)
+    }
+
+    async fn missions_page(
+        &self,
+        filter: &MissionFilter,
+        limit: usize,
+    ) -> Result<MissionPage, StoreError> {
+        Store::missions_page(self, filter, limit)
+    }
+
+    async fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        Store::delete_mission(self, id)
+    }
+
+    async fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError> {
+        Store::append(self, id, event)
+    }
+
+    async fn events_from(&self, id: &MissionId, from: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        Store::events_from(self, id, from)
+    }
+
+    async fn events_json_from(
+        &self,
+        id: &MissionId,
+        from: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Store::events_json_from(self, id, from)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        Store::flush(self).await
+    }
+
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        Store::put_schedule(self, schedule)
+    }
+
+    async fn schedules(&self) -> Result<(Vec<Schedule>, Vec<String>), StoreError> {
+        Store::schedules(self)
+    }
+
+    async fn schedule(&self, text: &str) -> Result<Schedule, StoreError> {
+        Store::schedule(self, text)
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
+        Store::delete_schedule(self, id)
+    }
+
+    async fn update_schedule(
+        &self,
+        id: &str,
+        change: &mut (dyn for<'s> FnMut(&'s mut Schedule) -> bool + Send),
+    ) -> Result<Option<Schedule>, StoreError> {
+        Ok(Store::update_schedule(self, id, |s| change(s).then_some(()))?.map(|(s, ())| s))
+    }
+
+    async fn schedules_generation(&self) -> Result<u64, StoreError> {
+        Ok(Store::schedules_generation(self))
+    }
+
+    async fn cached_models(&self, provider: &str) -> Result<Option<CachedModels>, StoreError> {
+        Store::cached_models(self, provider)
+    }
+
+    async fn cache_models(
+        &self,
+        provider: &str,
+        models: Vec<ModelInfo>,
+    ) -> Result<CachedModels, StoreError> {
+        Store::cache_models(self, provider, models)
+    }
+}
