@@ -23,6 +23,9 @@ use super::support::{fast_policy, spec, transport, World};
 
 const TURNS: u32 = 20;
 
+/// The beta that lets a `cache_control` ask for a 1-hour TTL.
+const EXTENDED_TTL_BETA: &str = "extended-cache-ttl-2025-04-11";
+
 /// Runs a mission of `turns` turns (the model lists the directory until the last turn,
 /// which answers), with a price for `mock-model`.
 async fn run(
@@ -173,6 +176,18 @@ async fn anthropic_breakpoints_stay_within_four_and_each_turn_keeps_the_last_one
     .await;
     assert_eq!(m.status, MissionStatus::Completed, "{events:?}");
 
+    // The 1-hour TTL is asked for with its beta header, on every request.
+    for h in mock.request_headers() {
+        let betas: Vec<&str> = h
+            .get_all("anthropic-beta")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert!(
+            betas.contains(&EXTENDED_TTL_BETA),
+            "anthropic-beta: {betas:?}"
+        );
+    }
     let requests = mock.requests();
     for (n, r) in requests.iter().enumerate() {
         assert!(
@@ -395,6 +410,11 @@ async fn an_anthropic_endpoint_that_refuses_cache_control_is_asked_again_without
         .await
         .expect("run");
     assert_eq!(done.status, MissionStatus::Completed);
+    // The default 5-minute TTL needs no beta.
+    assert!(mock
+        .request_headers()
+        .iter()
+        .all(|h| h.get("anthropic-beta").is_none()));
     let events = w.store.events(&done.id).expect("events");
     assert!(warnings(&events)
         .iter()

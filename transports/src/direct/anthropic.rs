@@ -169,12 +169,12 @@ impl AnthropicMessages {
             .post(format!("{}/v1/messages", self.base()))
             .header("accept", "text/event-stream")
             .json(&body);
-        let response = send(
-            self.authorize(req).await?,
-            self.base(),
-            self.config.idle_timeout,
-        )
-        .await?;
+        let mut req = self.authorize(req).await?;
+        if cache && self.config.prompt_cache.ttl == cache::CacheTtl::OneHour {
+            // A 1-hour `cache_control` is asked for with its beta (beside an OAuth one).
+            req = req.header("anthropic-beta", cache::EXTENDED_TTL_BETA);
+        }
+        let response = send(req, self.base(), self.config.idle_timeout).await?;
         Ok(drive(
             response,
             self.config.idle_timeout,

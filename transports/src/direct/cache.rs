@@ -19,6 +19,9 @@ pub enum CacheTtl {
     OneHour,
 }
 
+/// The Anthropic beta that lets a `cache_control` carry `"ttl": "1h"`.
+pub(crate) const EXTENDED_TTL_BETA: &str = "extended-cache-ttl-2025-04-11";
+
 /// A provider's prompt-cache settings (`[providers.X] prompt_cache`, `prompt_cache_ttl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PromptCache {
