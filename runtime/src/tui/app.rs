@@ -476,6 +476,7 @@ fn status_rank(s: MissionStatus) -> u8 {
         MissionStatus::NeedsReauth => 2,
         MissionStatus::Failed => 3,
         MissionStatus::Paused | MissionStatus::Interrupted => 4,
+        MissionStatus::BudgetReached => 4,
         MissionStatus::Cancelled => 5,
         MissionStatus::Completed => 6,
     }
