@@ -165,7 +165,8 @@ impl MissionEvent {
             } => spent(mission, usage, *cost_usd),
             MissionEvent::Status { status, reason } => {
                 mission.status = *status;
-                if *status == MissionStatus::Failed {
+                // A budget stop says why, as a failure does.
+                if matches!(status, MissionStatus::Failed | MissionStatus::BudgetReached) {
                     mission.error = reason.clone();
                 } else if *status == MissionStatus::Running {
                     mission.error = None;

@@ -147,7 +147,7 @@ pub struct Mission {
     /// The summed cost of the turns whose model has a price in the config.
     #[serde(default)]
     pub cost_usd: Option<f64>,
-    /// The last error, when the mission failed.
+    /// The last error, when the mission failed (or why it stopped at a budget).
     pub error: Option<String>,
     /// How many events the log holds; the next event gets this sequence number.
     pub event_count: u64,

@@ -13,15 +13,15 @@ use crate::handle::Sortie;
 pub(crate) struct BudgetArgs {
     /// Stop before the model call that would spend more than this many US dollars (at
     /// `[prices]`). Default: `[budget] max_cost`.
-    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    #[arg(long, value_name = "USD", value_parser = parse_usd, allow_negative_numbers = true)]
     pub(crate) max_cost: Option<f64>,
     /// Stop before the model call that would use more than this many tokens (prompts and
     /// answers). Default: `[budget] max_tokens`.
-    #[arg(long, value_name = "N", value_parser = parse_tokens)]
+    #[arg(long, value_name = "N", value_parser = parse_tokens, allow_negative_numbers = true)]
     pub(crate) max_tokens: Option<u64>,
     /// Stop before a model call once the mission has run this long (90s, 30m, 2h).
     /// Default: `[budget] max_duration`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub(crate) max_duration: Option<String>,
 }
 

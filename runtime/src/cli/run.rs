@@ -108,6 +108,11 @@ pub(crate) fn conclude(done: &Mission, json: bool, took: Duration) -> ExitCode {
             "{}",
             style.dim(&format!("   inspect it: sortie show {}", done.id))
         );
+        if done.status == MissionStatus::BudgetReached {
+            if let Some(reason) = &done.error {
+                eprintln!("{}", style.yellow(reason));
+            }
+        }
         if done.status == MissionStatus::NeedsReauth {
             if let Some(reason) = &done.error {
                 eprintln!(

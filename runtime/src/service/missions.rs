@@ -96,7 +96,7 @@ pub fn create_mission(
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
-    Ok(mission)
+    Ok(store.mission(&mission.id)?)
 }
 
 /// The runner for a stored mission, on its current provider and model.
