@@ -439,4 +439,5 @@ async fn usage_sums_a_schedules_missions() {
     assert_eq!(usage["schedules"][0]["schedule"], sid.as_str());
     assert_eq!(usage["schedules"][0]["name"], "nightly");
     assert!((usage["schedules"][0]["cost_usd"].as_f64().expect("cost") - 2.0).abs() < 1e-9);
+    assert_eq!(mock.hits(), 1);
 }
