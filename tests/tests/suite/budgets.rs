@@ -441,3 +441,22 @@ async fn usage_sums_a_schedules_missions() {
     assert!((usage["schedules"][0]["cost_usd"].as_f64().expect("cost") - 2.0).abs() < 1e-9);
     assert_eq!(mock.hits(), 1);
 }
+
+#[tokio::test]
+async fn through_the_daemon_the_cli_stops_at_a_token_budget_and_resumes_with_a_larger_one() {
+    let (mock, home, cwd) = setup("").await;
+    let d = DaemonProc::start(home.path()).await;
+    // The commands find the running daemon and go through it.
+    stops_then_resumes(
+        &["--max-tokens", "25000"],
+        &["--max-tokens", "100000"],
+        2,
+        &mock,
+        home.path(),
+        cwd.path(),
+    )
+    .await;
+    let (_, page) = d.get("/missions").await;
+    assert_eq!(page["missions"][0]["status"], "completed", "{page}");
+    assert_eq!(page["missions"][0]["budget"]["max_tokens"], 100_000);
+}
