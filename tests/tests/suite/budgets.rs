@@ -460,3 +460,46 @@ async fn through_the_daemon_the_cli_stops_at_a_token_budget_and_resumes_with_a_l
     assert_eq!(page["missions"][0]["status"], "completed", "{page}");
     assert_eq!(page["missions"][0]["budget"]["max_tokens"], 100_000);
 }
+
+#[tokio::test]
+async fn an_auxiliary_call_counts_against_the_budget() {
+    let mock = MockProvider::start().await;
+    mock.push(turn(1));
+    // The title, asked for after the first turn: 11,000 tokens too.
+    mock.push(Reply::text("Listing the files").with_usage(10_000, 1_000));
+    mock.push(turn(2));
+    mock.push(last());
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "default_provider = \"local\"\n[providers.local]\nkind = \"openai-compatible\"\nbase_url = \"{}\"\nmodel = \"mock-model\"\n",
+            mock.base_url()
+        ),
+    )
+    .expect("config");
+    // Without the title's 11,000 the second turn (~22,000 in all) would fit in 25,000.
+    let out = sortie_run(
+        home.path(),
+        cwd.path(),
+        &["run", "list the files", "--max-tokens", "25000"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(
+        mock.hits(),
+        2,
+        "the turn and the title, not the second turn"
+    );
+    let id = only_mission_id(home.path(), cwd.path()).await;
+    let (mission, events) = show(home.path(), cwd.path(), &id).await;
+    assert_eq!(mission["title"], "Listing the files");
+    let aux: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "auxiliary_usage")
+        .collect();
+    assert_eq!(aux.len(), 1, "{events:#?}");
+    assert_eq!(aux[0]["scope"], "title");
+    assert_eq!(reached(&events)[0]["spent"], 22_000.0);
+}
