@@ -755,3 +755,15 @@ fn a_sandbox_changed_on_resume_shows_in_the_conversation() {
         " ⚠ sandbox off  ⇄ tools run in a new sandbox from here on"
     );
 }
+
+#[test]
+fn a_mission_with_a_budget_shows_its_spend_against_it() {
+    let mut m = mission(2, "budget_reached", Some("Summarise open TODOs"), "p", 5);
+    m.budget.max_cost_usd = Some(2.0);
+    m.cost_usd = Some(0.5);
+    let mut app = App::new(vec!["anthropic".into()], now());
+    app.apply(Msg::Missions(vec![m]));
+    let screen = draw(&app, 180, 24);
+    assert!(screen.contains("budget_reach"), "{screen}");
+    assert!(screen.contains("budget $0.50/$2.00"), "{screen}");
+}
