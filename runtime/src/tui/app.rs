@@ -72,6 +72,10 @@ pub enum InputPurpose {
         provider: Option<String>,
         model: Option<String>,
     },
+    /// A new cost budget (USD) for a stopped mission, which then resumes.
+    Budget {
+        id: MissionId,
+    },
     /// The provider of a new login.
     LoginProvider,
     /// The code a paste login needs.
@@ -184,6 +188,11 @@ pub enum Cmd {
         text: Option<String>,
         provider: Option<String>,
         model: Option<String>,
+    },
+    /// Resume a mission with this cost budget (USD).
+    RaiseBudget {
+        id: MissionId,
+        max_cost: f64,
     },
     Cancel(MissionId),
     Pause(MissionId),
