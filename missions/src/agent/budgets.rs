@@ -21,20 +21,27 @@ pub(super) struct Clock {
 }
 
 impl Clock {
-    /// From the log: each stretch from a `running` status to the next status (or, for a
-    /// run a crash cut short, to its last event).
+    /// From the log: each stretch from a `running` status to the next status; for a run a
+    /// crash cut short (`interrupted` is recorded when the daemon starts again, or nothing
+    /// is), to its last event before that.
     pub(super) fn from_log(events: &[StoredEvent]) -> Self {
         let mut before = chrono::Duration::zero();
         let mut since = None;
+        let mut previous = None;
         for e in events {
             if let MissionEvent::Status { status, .. } = &e.event {
                 if let Some(start) = since.take() {
-                    before += e.at - start;
+                    let end = match status {
+                        MissionStatus::Interrupted => previous.unwrap_or(start),
+                        _ => e.at,
+                    };
+                    before += end - start;
                 }
                 if *status == MissionStatus::Running {
                     since = Some(e.at);
                 }
             }
+            previous = Some(e.at);
         }
         if let (Some(start), Some(last)) = (since, events.last()) {
             before += last.at - start;
@@ -247,8 +254,16 @@ mod tests {
             at(30, MissionStatus::BudgetReached),
             at(3_600, MissionStatus::Running),
             at(3_610, MissionStatus::Cancelled),
+            // A crash 5 s into a run; the daemon said so an hour later.
+            at(7_200, MissionStatus::Running),
+            at(7_205, MissionStatus::Paused),
         ];
+        let mut events = events.to_vec();
+        events[5].event = MissionEvent::Warning {
+            message: "last sign of life".into(),
+        };
+        events.push(at(10_800, MissionStatus::Interrupted));
         let clock = Clock::from_log(&events);
-        assert_eq!(clock.before, Duration::from_secs(40));
+        assert_eq!(clock.before, Duration::from_secs(45));
     }
 }
