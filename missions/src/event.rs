@@ -121,6 +121,33 @@ pub enum MissionEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         cut: bool,
     },
+    /// The mission's budget from here on (at its start, and on a resume that changes it).
+    BudgetSet {
+        budget: crate::budget::Budget,
+    },
+    /// The mission stopped before a model call that would pass `budget` (in its unit:
+    /// US dollars, tokens or seconds): its limit, what was spent, what the call would
+    /// add, and by how much it would pass it. The status `budget_reached` follows.
+    BudgetReached {
+        budget: crate::budget::BudgetKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        limit: f64,
+        spent: f64,
+        next: f64,
+        over_by: f64,
+        message: String,
+    },
+    /// What an auxiliary call (a title, a compression) used and cost; it counts against
+    /// the budgets like a turn.
+    AuxiliaryUsage {
+        /// `title` or `compression`.
+        scope: String,
+        model: String,
+        usage: Usage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {
         error: String,
@@ -128,12 +155,18 @@ pub enum MissionEvent {
 }
 
 impl MissionEvent {
-    /// Applies this event to the mission's summary record.
+    /// Applies this event to the mission's summary record; `mission.updated_at` is the
+    /// event's time.
     pub(crate) fn apply(&self, mission: &mut Mission) {
         match self {
+            MissionEvent::BudgetSet { budget } => mission.budget = *budget,
+            MissionEvent::AuxiliaryUsage {
+                usage, cost_usd, ..
+            } => spent(mission, usage, *cost_usd),
             MissionEvent::Status { status, reason } => {
                 mission.status = *status;
-                if *status == MissionStatus::Failed {
+                // A budget stop says why, as a failure does.
+                if matches!(status, MissionStatus::Failed | MissionStatus::BudgetReached) {
                     mission.error = reason.clone();
                 } else if *status == MissionStatus::Running {
                     mission.error = None;
@@ -145,12 +178,7 @@ impl MissionEvent {
             }
             MissionEvent::Usage {
                 usage, cost_usd, ..
-            } => {
-                mission.usage.add(usage);
-                if let Some(cost) = cost_usd {
-                    *mission.cost_usd.get_or_insert(0.0) += cost;
-                }
-            }
+            } => spent(mission, usage, *cost_usd),
             MissionEvent::Switched {
                 provider,
                 model,
@@ -188,9 +216,27 @@ impl MissionEvent {
             | MissionEvent::ToolResult { .. }
             | MissionEvent::Error { .. }
             | MissionEvent::Warning { .. }
+            | MissionEvent::BudgetReached { .. }
             | MissionEvent::Unreadable { .. } => {}
         }
     }
+}
+
+/// Adds a call's usage and cost to the record's sums and to its day's spend.
+fn spent(mission: &mut Mission, usage: &Usage, cost_usd: Option<f64>) {
+    mission.usage.add(usage);
+    if let Some(cost) = cost_usd {
+        *mission.cost_usd.get_or_insert(0.0) += cost;
+    }
+    let day = mission.updated_at.date_naive();
+    let provider = mission.provider.clone();
+    crate::budget::add_spend(
+        &mut mission.spend,
+        day,
+        &provider,
+        cost_usd.unwrap_or(0.0),
+        usage.prompt_tokens() + usage.output_tokens,
+    );
 }
 
 /// An event with its place in the log.

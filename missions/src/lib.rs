@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod auxiliary;
+pub mod budget;
 mod event;
 pub mod instructions;
 mod mission;

@@ -60,6 +60,9 @@ pub enum MissionStatus {
     Cancelled,
     /// Stopped by a person, to be resumed later.
     Paused,
+    /// Stopped before a model call that would pass one of its budgets (a `budget_reached`
+    /// event says which); `resume` with a larger budget continues it.
+    BudgetReached,
 }
 
 impl MissionStatus {
@@ -73,6 +76,7 @@ impl MissionStatus {
             MissionStatus::NeedsReauth => "needs_reauth",
             MissionStatus::Cancelled => "cancelled",
             MissionStatus::Paused => "paused",
+            MissionStatus::BudgetReached => "budget_reached",
         }
     }
 
@@ -143,7 +147,7 @@ pub struct Mission {
     /// The summed cost of the turns whose model has a price in the config.
     #[serde(default)]
     pub cost_usd: Option<f64>,
-    /// The last error, when the mission failed.
+    /// The last error, when the mission failed (or why it stopped at a budget).
     pub error: Option<String>,
     /// How many events the log holds; the next event gets this sequence number.
     pub event_count: u64,
@@ -157,6 +161,12 @@ pub struct Mission {
     /// The mission gets no project instructions (`--no-instructions`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// Its limits (`--max-cost`, `--max-tokens`, `--max-duration`); empty: none.
+    #[serde(default, skip_serializing_if = "crate::budget::Budget::is_empty")]
+    pub budget: crate::budget::Budget,
+    /// What it spent, per day (UTC) and provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spend: Vec<crate::budget::DaySpend>,
 }
 
 /// A mission's CLI session: its id, and whether the CLI has started it yet.
@@ -189,6 +199,8 @@ impl Mission {
             session: None,
             sandbox: spec.sandbox,
             no_instructions: false,
+            budget: Default::default(),
+            spend: Vec::new(),
         }
     }
 }

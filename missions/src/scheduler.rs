@@ -324,6 +324,9 @@ pub struct MissionTemplate {
     /// The MCP servers of its missions (`[]`: none); absent: every enabled one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Vec<String>>,
+    /// The budget of each of its missions (over `[budget]`'s defaults); empty: those.
+    #[serde(default, skip_serializing_if = "crate::budget::Budget::is_empty")]
+    pub budget: crate::budget::Budget,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -537,6 +540,7 @@ mod tests {
             sandbox: None,
             no_instructions: false,
             mcp: None,
+            budget: Default::default(),
         }
     }
 

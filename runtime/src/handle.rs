@@ -277,3 +277,19 @@ fn answer(
         }
     });
 }
+
+impl Sortie {
+    /// What missions spent since `since` (`7d`, `24h`, a date), by day, provider and
+    /// schedule.
+    pub async fn usage(&self, since: &str) -> anyhow::Result<crate::api::UsageReport> {
+        match self {
+            Self::Here(home) => crate::service::usage::report_since(&open_store(home)?, since),
+            Self::Daemon(c) => {
+                let v = c
+                    .get_query("/usage", &[("since", since.to_string())])
+                    .await?;
+                serde_json::from_value(v).context("the daemon sent usage this sortie cannot read")
+            }
+        }
+    }
+}

@@ -115,6 +115,24 @@ pub fn expiry_text(c: &CredentialSummary, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A mission's spend against its budget: `$0.12/$2.00 · 1200/5000 tok · 4m/30m`; empty
+/// when it has none.
+pub fn spend_text(m: &sortie_missions::Mission) -> String {
+    let b = &m.budget;
+    let mut parts = Vec::new();
+    if let Some(max) = b.max_cost_usd {
+        parts.push(format!("${:.2}/${max:.2}", m.cost_usd.unwrap_or(0.0)));
+    }
+    if let Some(max) = b.max_tokens {
+        let used = m.usage.prompt_tokens() + m.usage.output_tokens;
+        parts.push(format!("{used}/{max} tok"));
+    }
+    if let Some(max) = b.max_duration_secs {
+        parts.push(format!("≤{}", sortie_missions::budget::duration_text(max)));
+    }
+    parts.join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

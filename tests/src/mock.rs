@@ -215,6 +215,24 @@ impl Reply {
         }
     }
 
+    /// The same Chat Completions reply reporting `input` prompt and `output` completion
+    /// tokens instead of its own counts.
+    pub fn with_usage(self, input: u64, output: u64) -> Self {
+        match self {
+            Reply::Stream { frames, end } => Reply::Stream {
+                frames: frames
+                    .into_iter()
+                    .map(|f| match f {
+                        Frame::Data(v) if v.get("usage").is_some() => usage(input, output),
+                        other => other,
+                    })
+                    .collect(),
+                end,
+            },
+            other => other,
+        }
+    }
+
     /// The same reply after a pause (a provider's latency before its first byte).
     pub fn delayed(self, pause: Duration) -> Self {
         match self {

@@ -20,13 +20,21 @@ impl MissionRunner {
         let mut steps = Vec::new();
         let result = {
             let mut on_step = |e: &TransportError, s: &Step| steps.push((e.clone(), s.clone()));
-            aux.compress(history, &mut on_step).await
+            aux.compress_counted(history, &mut on_step).await
         };
         for (e, s) in &steps {
             self.record_step(id, "compression", e, s)?;
         }
         match result {
-            Ok(messages) => {
+            Ok(answered) => {
+                self.record_auxiliary_usage(
+                    id,
+                    "compression",
+                    &aux.model,
+                    answered.usage,
+                    answered.cost_usd,
+                )?;
+                let messages = answered.value;
                 let before = crate::auxiliary::estimate_tokens(history);
                 let after = crate::auxiliary::estimate_tokens(&messages);
                 self.record(
@@ -67,13 +75,27 @@ impl MissionRunner {
         let mut steps = Vec::new();
         let result = {
             let mut on_step = |e: &TransportError, s: &Step| steps.push((e.clone(), s.clone()));
-            aux.title(&mission.prompt, &mut on_step).await
+            aux.title_counted(&mission.prompt, &mut on_step).await
         };
         for (e, s) in &steps {
             self.record_step(id, "title", e, s)?;
         }
         match result {
-            Ok(title) => self.record(id, MissionEvent::Title { title })?,
+            Ok(answered) => {
+                self.record_auxiliary_usage(
+                    id,
+                    "title",
+                    &aux.model,
+                    answered.usage,
+                    answered.cost_usd,
+                )?;
+                self.record(
+                    id,
+                    MissionEvent::Title {
+                        title: answered.value,
+                    },
+                )?
+            }
             Err(e) => self.record(
                 id,
                 MissionEvent::Warning {

@@ -5,6 +5,7 @@
 //! cancelled at any await.
 
 mod auxiliary_steps;
+mod budgets;
 mod counted;
 mod history;
 mod instructions;
@@ -125,6 +126,8 @@ pub struct MissionRunner {
     instructions: Option<crate::instructions::InstructionSources>,
     /// `[mcp_servers]`: what a mission's MCP servers are chosen from.
     mcp_servers: Arc<std::collections::BTreeMap<String, sortie_mcp::ServerConfig>>,
+    /// `[budget] daily_usd` and `[budget.providers]`: caps over every mission of the store.
+    daily_caps: crate::budget::DailyCaps,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -179,7 +182,14 @@ impl MissionRunner {
             sandbox: None,
             instructions: None,
             mcp_servers: Arc::default(),
+            daily_caps: Default::default(),
         }
+    }
+
+    /// What all missions together may spend in a day, and per provider.
+    pub fn with_daily_caps(mut self, caps: crate::budget::DailyCaps) -> Self {
+        self.daily_caps = caps;
+        self
     }
 
     /// Put project instructions (`AGENTS.md` ...) in the system prompt of the missions that

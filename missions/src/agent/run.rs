@@ -10,6 +10,7 @@ use std::time::Instant;
 use sortie_transports::{Completion, ContentBlock, Message, Role, ToolSpec, TurnRequest};
 use tokio_util::sync::CancellationToken;
 
+use super::budgets::{estimate_request, Clock};
 use super::counted::Counted;
 use super::sandboxing::TempDir;
 use super::stream::{Live, TurnEnd};
@@ -29,7 +30,7 @@ pub(super) enum Flow<T> {
 }
 
 impl<T> Flow<T> {
-    fn end(mission: Mission) -> Self {
+    pub(super) fn end(mission: Mission) -> Self {
         Flow::End(Box::new(mission))
     }
 }
@@ -53,24 +54,26 @@ pub(super) struct RunState<'a> {
     sandbox: Arc<sortie_sandbox::Sandbox>,
     /// Removes the mission's temp dir when the run ends.
     _temp: TempDir,
-    system: String,
-    cli_system: String,
+    pub(super) system: String,
+    pub(super) cli_system: String,
     /// The built-in tools.
     builtin: Arc<[ToolSpec]>,
     /// The tools of this turn: the built-ins and what the MCP servers offer now.
-    specs: Arc<[ToolSpec]>,
+    pub(super) specs: Arc<[ToolSpec]>,
     /// The mission's MCP servers, ended with the run.
     mcp: Option<sortie_mcp::McpSet>,
     /// Turns the log already holds answers for.
     finished: u32,
-    current: Current,
+    pub(super) current: Current,
+    /// How long the mission has run, for `--max-duration`.
+    pub(super) clock: Clock,
     fallbacks: Peekable<std::slice::Iter<'a, FallbackModel>>,
     disable_thinking: bool,
     session: Option<CliSession>,
     /// The CLI session already holds the pending user message.
     holds_pending: bool,
     /// What the provider counted for the last answer, for the compression threshold.
-    counted: Option<Counted>,
+    pub(super) counted: Option<Counted>,
 }
 
 impl MissionRunner {
@@ -79,7 +82,9 @@ impl MissionRunner {
     pub async fn run(&self, id: MissionId, cancel: CancellationToken) -> Result<Mission, RunError> {
         let mut run = self.start_run(id).await?;
         for turn in run.finished + 1..=run.mission.max_turns {
-            self.compress_if_due(&mut run).await?;
+            if let Flow::End(mission) = self.compress_if_due(&mut run).await? {
+                return Ok(*mission);
+            }
             run.specs = self.turn_specs(&id, run.mcp.as_ref(), &run.builtin).await?;
             self.record(
                 &id,
@@ -130,6 +135,7 @@ impl MissionRunner {
         let runs_tools = self.transport.runs_tools();
         let counted = Counted::from_log(&events, &history);
         Ok(RunState {
+            clock: Clock::from_log(&events),
             counted,
             id,
             finished: turns::finished_turns(&mission, &events, runs_tools),
@@ -158,9 +164,9 @@ impl MissionRunner {
     /// Compresses the history before a turn when it passed the auxiliary's threshold: the
     /// tokens the provider counted for the last answer (cache reads included) plus an
     /// estimate of what came after it; only an estimate before the first answer.
-    async fn compress_if_due(&self, run: &mut RunState<'_>) -> Result<(), RunError> {
+    async fn compress_if_due(&self, run: &mut RunState<'_>) -> Result<Flow<()>, RunError> {
         let Some(aux) = &self.auxiliary else {
-            return Ok(());
+            return Ok(Flow::Go(()));
         };
         let (tokens, how) = match &run.counted {
             Some(counted) => (counted.tokens_now(&run.history), "the provider counted"),
@@ -172,6 +178,7 @@ impl MissionRunner {
                 aux.compress_at * 100.0,
                 aux.context_window
             );
+            go!(self.compression_within_budget(run, aux).await?);
             if self
                 .compress(&run.id, aux, &mut run.history, reason)
                 .await?
@@ -179,7 +186,7 @@ impl MissionRunner {
                 run.counted = None;
             }
         }
-        Ok(())
+        Ok(Flow::Go(()))
     }
 
     /// The request of the next attempt at this turn.
@@ -226,6 +233,12 @@ impl MissionRunner {
         let id = run.id;
         let mut attempts = Attempts::new(&self.recovery.policy);
         loop {
+            let tokens = match &run.counted {
+                Some(counted) => counted.tokens_now(&run.history),
+                None => estimate_request(&run.system, &run.specs, &run.history),
+            };
+            let model = run.current.model.clone();
+            go!(self.within_budget(run, &model, tokens).await?);
             let request = self.turn_request(run)?;
             let live = Live {
                 history: &mut run.history,
@@ -298,6 +311,7 @@ impl MissionRunner {
                     .as_ref()
                     .expect("compress is decided only with an auxiliary");
                 let reason = format!("the provider said: {}", error.message);
+                go!(self.compression_within_budget(run, aux).await?);
                 if !self.compress(&id, aux, &mut run.history, reason).await? {
                     return Ok(Flow::end(self.fail(&id, error).await?));
                 }
@@ -354,7 +368,7 @@ impl MissionRunner {
         if titling || !finishing {
             self.store.flush().await?;
         }
-        if titling {
+        if titling && self.title_within_budget(run).await? {
             self.give_title(&id, &run.mission).await?;
         }
         // The transport ran its own tools: its turn is the whole answer.

@@ -56,13 +56,14 @@ impl Auxiliary {
         self
     }
 
-    /// One auxiliary request, retried as the recovery engine says.
+    /// One auxiliary request, retried as the recovery engine says; its text, and what the
+    /// provider counted for it (and the cost it reported, if any).
     async fn call(
         &self,
         system: &str,
         text: String,
         on_step: OnStep<'_>,
-    ) -> Result<String, TransportError> {
+    ) -> Result<Answered<String>, TransportError> {
         let mut attempts = Attempts::new(&self.recovery.policy);
         let mut request = TurnRequest {
             model: self.model.clone(),
@@ -72,7 +73,13 @@ impl Auxiliary {
         };
         loop {
             let error = match complete(self.transport.as_ref(), request.clone()).await {
-                Ok(done) => return Ok(done.text()),
+                Ok(done) => {
+                    return Ok(Answered {
+                        usage: done.usage,
+                        cost_usd: done.cost_usd,
+                        value: done.text(),
+                    })
+                }
                 Err(e) => e,
             };
             let step = self
@@ -90,14 +97,24 @@ impl Auxiliary {
 
     /// A title of at most 8 words for a mission's prompt.
     pub async fn title(&self, prompt: &str, on_step: OnStep<'_>) -> Result<String, TransportError> {
+        Ok(self.title_counted(prompt, on_step).await?.value)
+    }
+
+    /// [`Self::title`], with what the call used.
+    pub async fn title_counted(
+        &self,
+        prompt: &str,
+        on_step: OnStep<'_>,
+    ) -> Result<Answered<String>, TransportError> {
         let system = prompts::render(&self.title_template, &[("prompt", prompt)]);
-        let text = self.call(&system, prompt.to_string(), on_step).await?;
-        clean_title(&text).ok_or_else(|| {
+        let answered = self.call(&system, prompt.to_string(), on_step).await?;
+        let title = clean_title(&answered.value).ok_or_else(|| {
             TransportError::new(
                 ErrorClass::MalformedResponse,
                 "the title model answered with no text",
             )
-        })
+        })?;
+        Ok(answered.map(title))
     }
 
     /// True when the history is estimated past the compression threshold.
@@ -119,16 +136,64 @@ impl Auxiliary {
         history: &[Message],
         on_step: OnStep<'_>,
     ) -> Result<Vec<Message>, TransportError> {
+        Ok(self.compress_counted(history, on_step).await?.value)
+    }
+
+    /// [`Self::compress`], with what the call used.
+    pub async fn compress_counted(
+        &self,
+        history: &[Message],
+        on_step: OnStep<'_>,
+    ) -> Result<Answered<Vec<Message>>, TransportError> {
         let start = plan(history, self.keep_last).ok_or_else(|| {
             TransportError::new(
                 ErrorClass::ContextOverflow,
                 "the history is too short to compress",
             )
         })?;
-        let summary = self
+        let answered = self
             .call(&self.compress_template, render(&history[1..start]), on_step)
             .await?;
-        Ok(compressed(history, start, &summary))
+        let messages = compressed(history, start, &answered.value);
+        Ok(answered.map(messages))
+    }
+
+    /// The request a compression of `history` would send, for a budget's estimate: the
+    /// middle it summarises; `None` when there is nothing to compress.
+    pub fn compression_input(&self, history: &[Message]) -> Option<Vec<Message>> {
+        let start = plan(history, self.keep_last)?;
+        Some(vec![Message::user(format!(
+            "{}{}",
+            self.compress_template,
+            render(&history[1..start])
+        ))])
+    }
+
+    /// The request a title for `prompt` would send, for a budget's estimate.
+    pub fn title_input(&self, prompt: &str) -> Vec<Message> {
+        vec![Message::user(format!(
+            "{}{prompt}{prompt}",
+            self.title_template
+        ))]
+    }
+}
+
+/// What an auxiliary call answered, with what the provider counted for it.
+#[derive(Debug, Clone)]
+pub struct Answered<T> {
+    pub value: T,
+    pub usage: Option<sortie_transports::Usage>,
+    /// The cost the provider reported (the CLI does), else `None`.
+    pub cost_usd: Option<f64>,
+}
+
+impl<T> Answered<T> {
+    fn map<U>(self, value: U) -> Answered<U> {
+        Answered {
+            value,
+            usage: self.usage,
+            cost_usd: self.cost_usd,
+        }
     }
 }
 

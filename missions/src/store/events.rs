@@ -32,9 +32,9 @@ impl Store {
         let (value, stored) = redact::masked(value, stored);
         let (value, stored) = cap::capped(value, stored);
         self.events.insert(event_key(id, seq).as_slice(), value)?;
+        mission.updated_at = now;
         stored.event.apply(mission);
         mission.event_count = seq + 1;
-        mission.updated_at = now;
         record.dirty = true;
         drop(records);
         self.wrote();

@@ -91,9 +91,9 @@ impl Store {
                 continue;
             }
             for stored in &later {
+                mission.updated_at = stored.at;
                 stored.event.apply(&mut mission);
                 mission.event_count = stored.seq + 1;
-                mission.updated_at = stored.at;
             }
             tracing::warn!(
                 "mission {}: {} event(s) were stored without their summary (a crash); repaired",

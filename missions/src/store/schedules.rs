@@ -158,6 +158,7 @@ mod tests {
                 sandbox: None,
                 no_instructions: false,
                 mcp: None,
+                budget: Default::default(),
             },
             Utc::now(),
         );

@@ -27,6 +27,15 @@ pub struct NewMission {
     /// enabled one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Vec<String>>,
+    /// Most US dollars the mission may spend, at `[prices]`; default: `[budget] max_cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<f64>,
+    /// Most tokens it may use (prompts and answers); default: `[budget] max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Longest it may run (`90s`, `30m`, `2h`); default: `[budget] max_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -53,4 +62,13 @@ pub struct ResumeRequest {
     /// Other MCP servers from here on (`[]`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Vec<String>>,
+    /// Most US dollars the mission may spend, at `[prices]`; default: `[budget] max_cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<f64>,
+    /// Most tokens it may use (prompts and answers); default: `[budget] max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Longest it may run (`90s`, `30m`, `2h`); default: `[budget] max_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
 }

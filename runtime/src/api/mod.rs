@@ -7,12 +7,14 @@ pub mod instance;
 mod missions;
 mod models;
 pub mod openapi;
+mod openapi_budget;
 mod openapi_instructions;
 mod openapi_mcp;
 mod openapi_sandbox;
 mod schedules;
 mod serve;
 mod updates;
+mod usage;
 
 pub use accounts::{next_step, CredentialRow, LoginPrompt, Probe};
 pub use missions::{NewMission, ResumeRequest};
@@ -20,6 +22,7 @@ pub use models::Listing;
 pub use schedules::{schedule_json, NewSchedule};
 pub use serve::ServeOptions;
 pub use updates::{update_from_json, update_json};
+pub use usage::{DayUsage, ProviderUsage, ScheduleUsage, UsageReport, UsageSum};
 
 /// `GET /missions`: the page size when none is asked for, and the largest one.
 pub const DEFAULT_LIMIT: usize = 200;

@@ -49,6 +49,15 @@ pub struct NewSchedule {
     /// Random delay of each run, at most this long (`90s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<String>,
+    /// Most US dollars each mission may spend, at `[prices]`; default: `[budget] max_cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<f64>,
+    /// Most tokens each may use (prompts and answers); default: `[budget] max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Longest each may run (`90s`, `30m`, `2h`); default: `[budget] max_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
 }
 
 /// A schedule as JSON, with the words a person reads.

@@ -10,6 +10,7 @@ use sortie_missions::{PermissionPolicy, SandboxMode};
 
 mod approve;
 mod auth;
+mod budget;
 mod demo;
 mod live;
 mod mcp;
@@ -56,7 +57,7 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     Tui,
     /// Run a mission: stream the model's work until it finishes.
     #[command(
-        after_help = "Examples:\n  sortie run \"add a README section about testing\"\n  sortie run --provider local --model qwen3 --cwd ./repo \"fix the failing test\"\n  sortie run --json \"list the TODOs\" | jq -c 'select(.type==\"tool_result\")'\n\nExit status: 0 completed, 1 failed, 2 bad usage or config, 130 cancelled (Ctrl-C)."
+        after_help = "Examples:\n  sortie run \"add a README section about testing\"\n  sortie run --provider local --model qwen3 --cwd ./repo \"fix the failing test\"\n  sortie run --json \"list the TODOs\" | jq -c 'select(.type==\"tool_result\")'\n\nExit status: 0 completed, 1 failed, 2 bad usage or config, 3 stopped at a budget (resume it with a larger one), 130 cancelled (Ctrl-C)."
     )]
     Run(RunArgs),
     /// Continue a mission (finished, failed, interrupted or waiting), on the same or another
@@ -107,6 +108,18 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     Mcp(mcp::McpCommand),
     /// Is the daemon running? Its address, pid and the missions it runs.
     Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What missions spent (at `[prices]`): by day (UTC), provider and schedule.
+    #[command(
+        after_help = "Examples:\n  sortie usage                 # the last 7 days\n  sortie usage --since 30d --json\n  sortie usage --since 2026-11-01"
+    )]
+    Usage {
+        /// How far back: 7d, 24h, or a date (2026-11-01). Default: 7d.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Print the sums as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -242,6 +255,8 @@ pub(crate) struct ResumeArgs {
     pub(crate) no_instructions: bool,
     #[command(flatten)]
     pub(crate) mcp: mcp::McpArgs,
+    #[command(flatten)]
+    pub(crate) budget: budget::BudgetArgs,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -274,6 +289,8 @@ pub(crate) struct RunArgs {
     pub(crate) no_instructions: bool,
     #[command(flatten)]
     pub(crate) mcp: mcp::McpArgs,
+    #[command(flatten)]
+    pub(crate) budget: budget::BudgetArgs,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -370,6 +387,7 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
         | Command::Missions { .. }
         | Command::Show { .. }
         | Command::Schedule(_)
+        | Command::Usage { .. }
         // A login waits minutes for the person: in the daemon, so the store stays usable.
         | Command::Auth(AuthCommand::Login { .. } | AuthCommand::Reconnect { .. })
         | Command::Demo { .. } => match client::Client::connect(&home).await {
@@ -415,6 +433,7 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
             missions::print_show(&mission, &events, json)
         }
         Command::Resume(args) => run::resume(&sortie, args).await,
+        Command::Usage { since, json } => budget::usage(&sortie, &since, json).await,
         Command::Status { json } => serve::status(None, json).await,
         Command::Schedule(cmd) => schedule::schedule(&sortie, cmd).await,
         Command::Mcp(cmd) => mcp::run(&home, cmd).await,

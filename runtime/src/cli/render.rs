@@ -67,6 +67,7 @@ impl Style {
             MissionStatus::Cancelled | MissionStatus::Interrupted | MissionStatus::Paused => {
                 self.yellow(s.as_str())
             }
+            MissionStatus::BudgetReached => self.yellow(s.as_str()),
         }
     }
 }
@@ -133,18 +134,23 @@ pub fn missions_table(s: &Style, missions: &[Mission], now: DateTime<Utc>) -> St
     let mut out = format!(
         "{}\n",
         s.bold(&format!(
-            "{:<13}  {:<12}  {:>5}  {:<24}  {:>4}  {}",
+            "{:<13}  {:<14}  {:>5}  {:<24}  {:>4}  {}",
             "ID", "STATUS", "TURNS", "PROVIDER/MODEL", "AGE", "TITLE"
         ))
     );
     for m in missions {
-        let status = format!("{:<12}", m.status.as_str());
+        let status = format!("{:<14}", m.status.as_str());
         let status = status.replacen(m.status.as_str(), &s.status(m.status), 1);
         let title = m.title.clone().unwrap_or_else(|| m.prompt.clone());
         // A mission whose tools are not confined says so before its title.
         let title = match m.sandbox {
             Some(SandboxMode::Off) => format!("{} {}", s.yellow("[sandbox off]"), clip(&title, 32)),
             _ => clip(&title, 32),
+        };
+        // Spend against budget, when the mission has one.
+        let title = match crate::text::spend_text(m) {
+            spend if spend.is_empty() => title,
+            spend => format!("{} {title}", s.dim(&format!("[{spend}]"))),
         };
         out.push_str(&format!(
             "{:<13}  {status}  {:>5}  {:<24}  {:>4}  {title}\n",
@@ -195,6 +201,13 @@ pub fn mission_log(s: &Style, m: &Mission, events: &[StoredEvent]) -> String {
         usage_text(&m.usage),
         cost_text(m.cost_usd)
     ));
+    if !m.budget.is_empty() {
+        out.push_str(&format!(
+            "  budget    {}  ·  spent {}\n",
+            crate::service::budgets::describe(&m.budget),
+            crate::text::spend_text(m)
+        ));
+    }
     if let Some(error) = &m.error {
         out.push_str(&format!("  error     {}\n", s.red(error)));
     }
@@ -320,6 +333,23 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             format!("history now {} messages ({reason})", messages.len()),
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
+        MissionEvent::BudgetSet { budget } => {
+            ("budget".into(), crate::service::budgets::describe(budget))
+        }
+        MissionEvent::BudgetReached { message, .. } => ("budget".into(), s.yellow(message)),
+        MissionEvent::AuxiliaryUsage {
+            scope,
+            model,
+            usage,
+            cost_usd,
+        } => (
+            "usage".into(),
+            format!(
+                "{scope} on {model}: {}{}",
+                usage_text(usage),
+                cost_text(*cost_usd)
+            ),
+        ),
     }
 }
 

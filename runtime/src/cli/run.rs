@@ -27,6 +27,9 @@ impl From<RunArgs> for NewMission {
             sandbox: a.sandbox,
             no_instructions: a.no_instructions,
             mcp: a.mcp.selection(),
+            max_cost: a.budget.max_cost,
+            max_tokens: a.budget.max_tokens,
+            max_duration: a.budget.max_duration,
         }
     }
 }
@@ -42,6 +45,9 @@ impl From<&ResumeArgs> for ResumeRequest {
             sandbox: a.sandbox,
             no_instructions: a.no_instructions,
             mcp: a.mcp.selection(),
+            max_cost: a.budget.max_cost,
+            max_tokens: a.budget.max_tokens,
+            max_duration: a.budget.max_duration.clone(),
         }
     }
 }
@@ -102,6 +108,11 @@ pub(crate) fn conclude(done: &Mission, json: bool, took: Duration) -> ExitCode {
             "{}",
             style.dim(&format!("   inspect it: sortie show {}", done.id))
         );
+        if done.status == MissionStatus::BudgetReached {
+            if let Some(reason) = &done.error {
+                eprintln!("{}", style.yellow(reason));
+            }
+        }
         if done.status == MissionStatus::NeedsReauth {
             if let Some(reason) = &done.error {
                 eprintln!(
@@ -114,6 +125,7 @@ pub(crate) fn conclude(done: &Mission, json: bool, took: Duration) -> ExitCode {
     match done.status {
         MissionStatus::Completed => ExitCode::SUCCESS,
         MissionStatus::Cancelled | MissionStatus::Paused => ExitCode::from(130),
+        MissionStatus::BudgetReached => ExitCode::from(3),
         _ => ExitCode::from(1),
     }
 }

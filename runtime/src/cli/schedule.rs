@@ -79,6 +79,8 @@ pub struct AddArgs {
     no_instructions: bool,
     #[command(flatten)]
     mcp: super::mcp::McpArgs,
+    #[command(flatten)]
+    budget: super::budget::BudgetArgs,
     /// Runs missed while the daemon was down: skip (default) or run-once.
     #[arg(long, value_parser = ["skip", "run-once"])]
     missed: Option<String>,
@@ -125,6 +127,9 @@ impl AddArgs {
                 _ => Overlap::Skip,
             }),
             jitter: self.jitter.clone(),
+            max_cost: self.budget.max_cost,
+            max_tokens: self.budget.max_tokens,
+            max_duration: self.budget.max_duration.clone(),
         })
     }
 }

@@ -25,6 +25,7 @@ use sortie_missions::PermissionPolicy;
 use sortie_transports::auth::Strategy;
 use sortie_transports::Price;
 
+mod budget;
 mod cache;
 mod instructions;
 mod limits;
@@ -35,6 +36,7 @@ mod providers;
 mod redact;
 pub(crate) mod sandbox;
 mod tools;
+pub use budget::BudgetConfig;
 pub use cache::ConfigCache;
 pub use instructions::InstructionsConfig;
 pub use limits::DaemonLimits;
@@ -93,6 +95,8 @@ struct ConfigFile {
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    budget: budget::BudgetFile,
 }
 
 /// `[auxiliary]`: the client for titles and compression.
@@ -196,6 +200,8 @@ pub struct Config {
     pub instructions: InstructionsConfig,
     /// `[mcp_servers.NAME]`: where missions take tools from beside the built-in ones.
     pub mcp_servers: BTreeMap<String, sortie_missions::mcp::ServerConfig>,
+    /// `[budget]`: default limits per mission, and daily caps.
+    pub budget: BudgetConfig,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -299,6 +305,7 @@ impl Config {
             tools: file.tools,
             instructions: file.instructions,
             mcp_servers: file.mcp_servers.check(path, text)?,
+            budget: file.budget.check(path)?,
         })
     }
 

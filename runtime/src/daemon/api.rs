@@ -121,6 +121,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/schedules/{id}/pause", post(pause_schedule))
         .route("/schedules/{id}/resume", post(resume_schedule))
         .route("/schedules/{id}/run-now", post(run_schedule_now))
+        .route("/usage", get(super::usage::usage_route))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -28,6 +28,9 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         sandbox: t.sandbox,
         no_instructions: t.no_instructions,
         mcp: t.mcp.clone(),
+        max_cost: t.budget.max_cost_usd,
+        max_tokens: t.budget.max_tokens,
+        max_duration: t.budget.max_duration_secs.map(|s| format!("{s}s")),
     };
     let made = daemon
         .supervisor

@@ -15,7 +15,7 @@ use sortie_missions::{
 use sortie_transports::auth::Pool;
 use sortie_transports::Transport;
 
-use super::{accounts, transport_for};
+use super::{accounts, budgets, transport_for};
 use crate::api::{NewMission, ResumeRequest};
 use crate::config::{Config, ProviderKind, ResolvedProvider};
 
@@ -44,6 +44,7 @@ pub fn create_mission(
     req: NewMission,
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
+    let asked = budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     let provider = config.provider(req.provider.as_deref())?;
     let model = req
         .model
@@ -74,8 +75,13 @@ pub fn create_mission(
         sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
     };
     crate::service::mcp::check_selection(config, &req.mcp)?;
+    let budget = budgets::for_new(config, asked);
+    budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
     let mission = store.create_mission(spec)?;
+    if !budget.is_empty() {
+        store.append(&mission.id, MissionEvent::BudgetSet { budget })?;
+    }
     if req.no_instructions {
         store.append(&mission.id, instructions_off())?;
     }
@@ -90,7 +96,7 @@ pub fn create_mission(
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
-    Ok(mission)
+    Ok(store.mission(&mission.id)?)
 }
 
 /// The runner for a stored mission, on its current provider and model.
@@ -222,7 +228,8 @@ async fn mission_runner(
         .with_recovery(recovery)
         .with_fallback(chain)
         .with_sandbox(crate::service::sandboxing::template(home, config))
-        .with_mcp_servers(config.mcp_servers.clone());
+        .with_mcp_servers(config.mcp_servers.clone())
+        .with_daily_caps(config.budget.daily.clone());
     if let Some(sources) = config.instructions.sources(home) {
         runner = runner.with_instructions(sources);
     }
@@ -242,6 +249,7 @@ pub fn prepare_resume(
     req: ResumeRequest,
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
+    let asked = budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     crate::service::mcp::check_selection(config, &req.mcp)?;
     let mission = store.mission(&id)?;
     let name = req
@@ -268,6 +276,7 @@ pub fn prepare_resume(
         bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
     }
     let kind = provider_transport(pool, &provider)?.0.kind();
+    budgets::check_priced(config, &mission.budget.overridden_by(asked), &model, kind)?;
     let changed = provider.name != mission.provider || model != mission.model;
     store.append(
         &id,
@@ -286,6 +295,7 @@ pub fn prepare_resume(
             },
         },
     )?;
+    budgets::record_change(store, &id, &mission, asked)?;
     if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
         store.append(&id, MissionEvent::SandboxChanged { mode })?;
     }

@@ -3,6 +3,7 @@
 //! terminal output and no HTTP here: callers show the results.
 
 pub mod accounts;
+pub mod budgets;
 pub mod credentials;
 pub mod demo;
 mod key_hint;
@@ -12,6 +13,7 @@ pub mod models;
 pub mod revocation;
 pub mod sandboxing;
 pub mod schedules;
+pub mod usage;
 
 use std::path::Path;
 use std::sync::Arc;

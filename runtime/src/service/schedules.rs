@@ -13,6 +13,8 @@ use crate::service::missions;
 /// Checks a new schedule (timing, provider, directory) and builds it.
 pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::Result<Schedule> {
     missions::check_max_turns(req.max_turns)?;
+    let budget =
+        super::budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     let timing = match (&req.cron, &req.every, &req.at) {
         (Some(expr), None, None) => Timing::cron(expr, req.tz.as_deref().unwrap_or("UTC"))?,
         (None, Some(every), None) => Timing::every(every)?,
@@ -43,6 +45,17 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
         );
     }
     super::mcp::check_selection(config, &req.mcp)?;
+    let model = req
+        .model
+        .clone()
+        .or(provider.model.clone())
+        .unwrap_or_default();
+    super::budgets::check_priced(
+        config,
+        &super::budgets::for_new(config, budget),
+        &model,
+        provider.kind.as_str(),
+    )?;
     let mut schedule = Schedule::new(
         req.name,
         timing,
@@ -57,6 +70,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
             no_instructions: req.no_instructions,
             mcp: req.mcp,
+            budget,
         },
         now,
     );

@@ -72,6 +72,10 @@ pub enum InputPurpose {
         provider: Option<String>,
         model: Option<String>,
     },
+    /// A new cost budget (USD) for a stopped mission, which then resumes.
+    Budget {
+        id: MissionId,
+    },
     /// The provider of a new login.
     LoginProvider,
     /// The code a paste login needs.
@@ -184,6 +188,11 @@ pub enum Cmd {
         text: Option<String>,
         provider: Option<String>,
         model: Option<String>,
+    },
+    /// Resume a mission with this cost budget (USD).
+    RaiseBudget {
+        id: MissionId,
+        max_cost: f64,
     },
     Cancel(MissionId),
     Pause(MissionId),
@@ -476,6 +485,7 @@ fn status_rank(s: MissionStatus) -> u8 {
         MissionStatus::NeedsReauth => 2,
         MissionStatus::Failed => 3,
         MissionStatus::Paused | MissionStatus::Interrupted => 4,
+        MissionStatus::BudgetReached => 4,
         MissionStatus::Cancelled => 5,
         MissionStatus::Completed => 6,
     }

@@ -755,3 +755,39 @@ fn a_sandbox_changed_on_resume_shows_in_the_conversation() {
         " ⚠ sandbox off  ⇄ tools run in a new sandbox from here on"
     );
 }
+
+#[test]
+fn a_mission_with_a_budget_shows_its_spend_against_it() {
+    let mut m = mission(2, "budget_reached", Some("Summarise open TODOs"), "p", 5);
+    m.budget.max_cost_usd = Some(2.0);
+    m.cost_usd = Some(0.5);
+    let mut app = App::new(vec!["anthropic".into()], now());
+    app.apply(Msg::Missions(vec![m]));
+    let screen = draw(&app, 180, 24);
+    assert!(screen.contains("budget_reach"), "{screen}");
+    assert!(screen.contains("budget $0.50/$2.00"), "{screen}");
+}
+
+#[test]
+fn b_on_a_stopped_mission_resumes_it_with_a_new_cost_budget() {
+    let mut app = app();
+    app.selected = app
+        .visible()
+        .iter()
+        .position(|m| m.id == id(2))
+        .expect("row");
+    assert_eq!(key(&mut app, KeyCode::Enter), vec![Cmd::Follow(id(2), 0)]);
+    key(&mut app, KeyCode::Char('b'));
+    typed(&mut app, "-2");
+    assert!(key(&mut app, KeyCode::Enter).is_empty(), "refused");
+    key(&mut app, KeyCode::Char('b'));
+    typed(&mut app, "$5");
+    let sent = key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        sent,
+        vec![Cmd::RaiseBudget {
+            id: id(2),
+            max_cost: 5.0
+        }]
+    );
+}

@@ -40,6 +40,7 @@ pub fn status_color(s: MissionStatus) -> Color {
         MissionStatus::Cancelled | MissionStatus::Interrupted | MissionStatus::Paused => {
             Color::Yellow
         }
+        MissionStatus::BudgetReached => Color::Yellow,
     }
 }
 

@@ -122,6 +122,7 @@ async fn handle(
         | Cmd::Unfollow
         | Cmd::NewMission(..)
         | Cmd::Message { .. }
+        | Cmd::RaiseBudget { .. }
         | Cmd::Cancel(..)
         | Cmd::Pause(..)
         | Cmd::Approve { .. } => missions(client, cmd, tx, follower).await,
@@ -137,6 +138,31 @@ async fn handle(
         Cmd::Refresh => {
             refresh_missions(client, tx).await;
             refresh_rest(client, tx).await;
+        }
+    }
+}
+
+/// After a message or a resume: the mission as it is now, followed again; or the error.
+fn resumed(
+    client: &Client,
+    id: MissionId,
+    result: anyhow::Result<Value>,
+    tx: &UnboundedSender<Msg>,
+    follower: &mut Option<JoinHandle<()>>,
+) {
+    match result {
+        Ok(v) => {
+            if let Ok(m) = serde_json::from_value::<Mission>(v) {
+                let _ = tx.send(Msg::Mission(m));
+            }
+            if let Some(f) = follower.take() {
+                f.abort();
+            }
+            // The view skips the events it has already.
+            *follower = Some(follow(client, id, 0, tx));
+        }
+        Err(e) => {
+            let _ = tx.send(Msg::Error(format!("{e:#}")));
         }
     }
 }
@@ -194,21 +220,12 @@ async fn missions(
                     client.post(&format!("/missions/{id}/resume"), &body).await
                 }
             };
-            match result {
-                Ok(v) => {
-                    if let Ok(m) = serde_json::from_value::<Mission>(v) {
-                        let _ = tx.send(Msg::Mission(m));
-                    }
-                    if let Some(f) = follower.take() {
-                        f.abort();
-                    }
-                    // The view skips the events it has already.
-                    *follower = Some(follow(client, id, 0, tx));
-                }
-                Err(e) => {
-                    let _ = tx.send(Msg::Error(format!("{e:#}")));
-                }
-            }
+            resumed(client, id, result, tx, follower);
+        }
+        Cmd::RaiseBudget { id, max_cost } => {
+            let body = json!({ "max_cost": max_cost });
+            let result = client.post(&format!("/missions/{id}/resume"), &body).await;
+            resumed(client, id, result, tx, follower);
         }
         Cmd::Cancel(id) => {
             let r = client

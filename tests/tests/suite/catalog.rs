@@ -145,9 +145,10 @@ async fn an_anthropic_provider_from_config_runs_and_is_priced() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("Hello from the mock Claude."), "{stdout}");
-    // 25 in, 40 out, 5 cache read: 25*3 + 40*15 + 5*0.3 = 676.5 µ$ = $0.0007 (4 places).
+    // The turn and the title (the second reply) each: 25 in, 40 out, 5 cache read:
+    // 25*3 + 40*15 + 5*0.3 = 676.5 µ$; the mission counts both: $0.0014 (4 places).
     assert!(
-        stdout.contains("25 in / 40 out tokens, 5 cached · $0.0007"),
+        stdout.contains("50 in / 80 out tokens, 10 cached · $0.0014"),
         "{stdout}"
     );
     assert_eq!(mock.request_headers()[0]["x-api-key"], "sk-ant-xyz-0000000");
@@ -156,6 +157,6 @@ async fn an_anthropic_provider_from_config_runs_and_is_priced() {
     cmd.args(["missions", "--json"]);
     let list: Value = serde_json::from_slice(&run(cmd).await.stdout).expect("json");
     let cost = list[0]["cost_usd"].as_f64().expect("cost");
-    assert!((cost - 0.0006765).abs() < 1e-9, "{cost}");
+    assert!((cost - 2.0 * 0.0006765).abs() < 1e-9, "{cost}");
     assert_eq!(list[0]["transport"], "anthropic");
 }

@@ -2,6 +2,7 @@ mod agent_loop;
 mod anthropic;
 mod auth_cli;
 mod autostart;
+mod budgets;
 mod catalog;
 mod classify_fixtures;
 mod claude_code;

@@ -108,6 +108,12 @@ impl App {
                     )));
                 }
             }
+            KeyCode::Char('b') if !active => {
+                self.overlay = Some(Overlay::Input(Input::new(
+                    InputPurpose::Budget { id },
+                    "New cost budget in USD (e.g. 5); the mission resumes with it",
+                )));
+            }
             KeyCode::Char('r') if !active => {
                 return vec![Cmd::Message {
                     id,

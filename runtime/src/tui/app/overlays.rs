@@ -120,6 +120,16 @@ impl App {
                     Vec::new()
                 }
             },
+            InputPurpose::Budget { id } => match budget_usd(&text) {
+                Ok(max_cost) => {
+                    self.info(format!("resuming with a budget of ${max_cost:.2}"));
+                    vec![Cmd::RaiseBudget { id, max_cost }]
+                }
+                Err(e) => {
+                    self.error(e);
+                    Vec::new()
+                }
+            },
             InputPurpose::Filter => Vec::new(),
         }
     }
@@ -202,4 +212,14 @@ impl App {
             _ => {}
         }
     }
+}
+
+/// A cost budget typed in the box (`5`, `$2.50`), checked as `--max-cost` is.
+fn budget_usd(text: &str) -> Result<f64, String> {
+    let usd: f64 = text
+        .trim()
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|_| format!("`{text}` is not an amount of US dollars (like 2.50)"))?;
+    sortie_missions::budget::check_usd("the cost budget", usd)
 }

@@ -52,6 +52,7 @@ pub const HELP: [HelpColumn; 2] = [
             &[
                 ("i Enter", "next message"),
                 ("m", "switch model, resume"),
+                ("b", "raise budget, resume"),
                 ("r", "resume as it is"),
                 ("c / p", "cancel / pause"),
                 ("y / N", "allow / deny a tool"),

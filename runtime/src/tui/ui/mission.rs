@@ -211,7 +211,7 @@ pub(super) fn mission(f: &mut Frame, app: &App, area: Rect) {
             ),
             Line::styled(
                 format!(
-                    " {}/{} · {} · {} turn{} · {} tokens{} · {}",
+                    " {}/{} · {} · {} turn{} · {} tokens{}{} · {}",
                     m.provider,
                     m.model,
                     m.transport,
@@ -219,6 +219,7 @@ pub(super) fn mission(f: &mut Frame, app: &App, area: Rect) {
                     if m.turns == 1 { "" } else { "s" },
                     tokens(m),
                     render::cost_text(m.cost_usd),
+                    super::missions::budget_text(m),
                     crate::tui::app::short(&m.id)
                 ),
                 Style::default().fg(Color::DarkGray),

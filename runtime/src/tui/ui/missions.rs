@@ -132,7 +132,7 @@ fn selected(app: &App, visible: &[&Mission]) -> Vec<Line<'static>> {
             )),
             Line::styled(
                 format!(
-                    "{}/{} · {} · {} turn{} · {}{} · {} ago · {}",
+                    "{}/{} · {} · {} turn{} · {}{}{} · {} ago · {}",
                     m.provider,
                     m.model,
                     m.transport,
@@ -140,6 +140,7 @@ fn selected(app: &App, visible: &[&Mission]) -> Vec<Line<'static>> {
                     if m.turns == 1 { "" } else { "s" },
                     render::usage_text(&m.usage),
                     render::cost_text(m.cost_usd),
+                    budget_text(m),
                     render::age(m.created_at, app.now),
                     m.cwd.display()
                 ),
@@ -150,5 +151,13 @@ fn selected(app: &App, visible: &[&Mission]) -> Vec<Line<'static>> {
             "n starts a mission in the current directory",
             Style::default().fg(Color::DarkGray),
         )],
+    }
+}
+
+/// ` · budget $0.12/$2.00 · ...` for a mission with a budget, else nothing.
+pub(super) fn budget_text(m: &Mission) -> String {
+    match crate::text::spend_text(m) {
+        spend if spend.is_empty() => String::new(),
+        spend => format!(" · budget {spend}"),
     }
 }
