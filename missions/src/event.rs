@@ -121,6 +121,23 @@ pub enum MissionEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         cut: bool,
     },
+    /// Whether the mission sends notices (`--notify`, `--no-notify`) from here on.
+    NotifySet {
+        enabled: bool,
+    },
+    /// One try at delivering a notice (`[notify]`): its kind, where it went, how it went.
+    Notice {
+        kind: String,
+        /// `webhook` or `command`.
+        channel: String,
+        attempt: u32,
+        delivered: bool,
+        outcome: String,
+    },
+    /// The mission works in a git worktree of its own (`--worktree`).
+    Worktree {
+        worktree: crate::MissionWorktree,
+    },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {
         error: String,
@@ -179,6 +196,9 @@ impl MissionEvent {
                 })
             }
             MissionEvent::Instructions { enabled, .. } => mission.no_instructions |= !enabled,
+            MissionEvent::NotifySet { enabled } => mission.notify = Some(*enabled),
+            MissionEvent::Worktree { worktree } => mission.worktree = Some(worktree.clone()),
+            MissionEvent::Notice { .. } => {}
             MissionEvent::Created { .. }
             | MissionEvent::McpSelected { .. }
             | MissionEvent::Recovery { .. }

@@ -157,6 +157,25 @@ pub struct Mission {
     /// The mission gets no project instructions (`--no-instructions`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// Notices on or off for this mission (`--notify`, `--no-notify`); `None`: `[notify]`
+    /// decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// The git worktree the mission works in (`--worktree`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<MissionWorktree>,
+}
+
+/// A mission's own git worktree: where it is, the repository and branch it belongs to, and
+/// the commit it started from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionWorktree {
+    pub path: PathBuf,
+    /// The top of the repository whose checkout `--cwd` was in.
+    pub repo: PathBuf,
+    pub branch: String,
+    /// The commit (HEAD when the mission started) the branch starts from.
+    pub base: String,
 }
 
 /// A mission's CLI session: its id, and whether the CLI has started it yet.
@@ -189,6 +208,8 @@ impl Mission {
             session: None,
             sandbox: spec.sandbox,
             no_instructions: false,
+            notify: None,
+            worktree: None,
         }
     }
 }

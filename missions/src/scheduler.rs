@@ -324,6 +324,13 @@ pub struct MissionTemplate {
     /// The MCP servers of its missions (`[]`: none); absent: every enabled one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Vec<String>>,
+    /// Notices for its missions and skipped runs (`--notify`, `--no-notify`); absent:
+    /// `[notify] missions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Each mission works in a git worktree of its own (`--worktree`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -537,6 +544,8 @@ mod tests {
             sandbox: None,
             no_instructions: false,
             mcp: None,
+            notify: None,
+            worktree: false,
         }
     }
 

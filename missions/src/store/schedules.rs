@@ -158,6 +158,8 @@ mod tests {
                 sandbox: None,
                 no_instructions: false,
                 mcp: None,
+                notify: None,
+                worktree: false,
             },
             Utc::now(),
         );

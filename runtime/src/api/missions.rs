@@ -27,6 +27,13 @@ pub struct NewMission {
     /// enabled one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Vec<String>>,
+    /// Notices for this mission on (`true`) or off (`false`); default: `[notify] missions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Work in a new git worktree of the repository holding `cwd`, on branch
+    /// `sortie/<short id>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -53,4 +60,7 @@ pub struct ResumeRequest {
     /// Other MCP servers from here on (`[]`: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp: Option<Vec<String>>,
+    /// Notices on (`true`) or off (`false`) from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
 }

@@ -49,6 +49,12 @@ pub struct NewSchedule {
     /// Random delay of each run, at most this long (`90s`, `5m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<String>,
+    /// Notices for its missions and skipped runs on or off; default: `[notify] missions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Each mission works in a git worktree of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 /// A schedule as JSON, with the words a person reads.

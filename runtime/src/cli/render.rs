@@ -320,6 +320,9 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             format!("history now {} messages ({reason})", messages.len()),
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
+        e @ (MissionEvent::NotifySet { .. }
+        | MissionEvent::Notice { .. }
+        | MissionEvent::Worktree { .. }) => super::notices::describe(s, e),
     }
 }
 

@@ -27,6 +27,8 @@ impl From<RunArgs> for NewMission {
             sandbox: a.sandbox,
             no_instructions: a.no_instructions,
             mcp: a.mcp.selection(),
+            notify: a.notify.choice(),
+            worktree: a.worktree,
         }
     }
 }
@@ -42,6 +44,7 @@ impl From<&ResumeArgs> for ResumeRequest {
             sandbox: a.sandbox,
             no_instructions: a.no_instructions,
             mcp: a.mcp.selection(),
+            notify: a.notify.choice(),
         }
     }
 }

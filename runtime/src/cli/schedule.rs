@@ -91,6 +91,11 @@ pub struct AddArgs {
     /// Delay each run by a random time up to this (90s, 5m).
     #[arg(long)]
     jitter: Option<String>,
+    #[command(flatten)]
+    notify: super::notices::NotifyArgs,
+    /// Each mission works in a new git worktree of the repository holding --cwd.
+    #[arg(long)]
+    worktree: bool,
     /// Print the schedule as JSON.
     #[arg(long)]
     json: bool,
@@ -128,6 +133,8 @@ impl AddArgs {
                 _ => Overlap::Skip,
             }),
             jitter: self.jitter.clone(),
+            notify: self.notify.choice(),
+            worktree: self.worktree,
         })
     }
 }

@@ -29,6 +29,7 @@ mod cache;
 mod instructions;
 mod limits;
 mod mcp;
+mod notify;
 mod prompt_cache;
 mod provider_checks;
 mod providers;
@@ -38,6 +39,7 @@ mod tools;
 pub use cache::ConfigCache;
 pub use instructions::InstructionsConfig;
 pub use limits::DaemonLimits;
+pub use notify::NotifyConfig;
 use providers::{builtin, provider_names, resolve};
 pub use providers::{
     ClaudeCodeSettings, FlowName, OAuthSpec, OAuthTable, ProviderConfig, ProviderKind,
@@ -93,6 +95,8 @@ struct ConfigFile {
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    notify: notify::NotifyFile,
 }
 
 /// `[auxiliary]`: the client for titles and compression.
@@ -196,6 +200,8 @@ pub struct Config {
     pub instructions: InstructionsConfig,
     /// `[mcp_servers.NAME]`: where missions take tools from beside the built-in ones.
     pub mcp_servers: BTreeMap<String, sortie_missions::mcp::ServerConfig>,
+    /// `[notify]`: where notices go (webhook, command).
+    pub notify: NotifyConfig,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -283,6 +289,7 @@ impl Config {
             }
         }
         sandbox::check(path, &file.sandbox, &file.tools, &file.providers)?;
+        let notify = file.notify.check(invalid)?;
         Ok(Self {
             path: path.to_path_buf(),
             default_provider: file.default_provider.map(|s| s.into_inner()),
@@ -299,6 +306,7 @@ impl Config {
             tools: file.tools,
             instructions: file.instructions,
             mcp_servers: file.mcp_servers.check(path, text)?,
+            notify,
         })
     }
 

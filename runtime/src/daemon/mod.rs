@@ -14,6 +14,7 @@ mod listing;
 mod panics;
 mod scheduler;
 pub mod supervisor;
+mod worktrees;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

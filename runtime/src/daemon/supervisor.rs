@@ -342,11 +342,25 @@ impl Supervisor {
                 me.publish(u.clone())
             }
         });
+        let notices = self.notices_for(&mission);
+        let observer = match &notices {
+            Some(n) => n.observer(observer),
+            None => observer,
+        };
         let me = self.clone();
+        let asked = notices.clone();
         let approver = ApiApprover {
             mission: id,
             approvals: self.approvals.clone(),
-            publish: Arc::new(move |u| me.publish(u)),
+            publish: Arc::new(move |u| {
+                if let (Some(n), Update::ApprovalRequested { summary, .. }) = (&asked, &u) {
+                    n.send(
+                        crate::service::notify::NoticeKind::ApprovalWaiting,
+                        format!("a tool call waits for your yes or no: {summary}"),
+                    );
+                }
+                me.publish(u)
+            }),
             timeout: approval_timeout,
         };
         let runner = runner
@@ -359,6 +373,24 @@ impl Supervisor {
             self.record_failure(&id, format!("the mission stopped: {e}"))
                 .await;
         }
+    }
+
+    /// The notices of a mission about to run (`[notify]`), its tries recorded as its events.
+    fn notices_for(
+        self: &Arc<Self>,
+        mission: &Mission,
+    ) -> Option<crate::service::notify::MissionNotices> {
+        let config = self.config.load().ok()?;
+        let me = self.clone();
+        let record: crate::service::notify::Recorder =
+            Arc::new(move |id: &MissionId, event: MissionEvent| me.record(id, event));
+        crate::service::notify::MissionNotices::new(
+            &self.home,
+            &config,
+            &self.store,
+            mission,
+            Some(record),
+        )
     }
 
     /// Sets the pace a demo mission streams at (before it is submitted).

@@ -74,8 +74,16 @@ pub fn create_mission(
         sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
     };
     crate::service::mcp::check_selection(config, &req.mcp)?;
+    crate::service::notify::check_choice(config, req.notify)?;
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
-    let mission = store.create_mission(spec)?;
+    let mission = if req.worktree {
+        crate::service::worktree::create_mission(store, config, spec)?
+    } else {
+        store.create_mission(spec)?
+    };
+    if let Some(enabled) = req.notify {
+        store.append(&mission.id, MissionEvent::NotifySet { enabled })?;
+    }
     if req.no_instructions {
         store.append(&mission.id, instructions_off())?;
     }
@@ -243,6 +251,7 @@ pub fn prepare_resume(
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
     crate::service::mcp::check_selection(config, &req.mcp)?;
+    crate::service::notify::check_choice(config, req.notify)?;
     let mission = store.mission(&id)?;
     let name = req
         .provider
@@ -299,6 +308,9 @@ pub fn prepare_resume(
                 servers: Some(servers),
             },
         )?;
+    }
+    if let Some(enabled) = req.notify.filter(|n| Some(*n) != mission.notify) {
+        store.append(&id, MissionEvent::NotifySet { enabled })?;
     }
     if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;

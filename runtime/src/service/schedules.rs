@@ -43,6 +43,10 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
         );
     }
     super::mcp::check_selection(config, &req.mcp)?;
+    super::notify::check_choice(config, req.notify)?;
+    if req.worktree {
+        super::worktree::check_repo(&cwd)?;
+    }
     let mut schedule = Schedule::new(
         req.name,
         timing,
@@ -57,6 +61,8 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
             no_instructions: req.no_instructions,
             mcp: req.mcp,
+            notify: req.notify,
+            worktree: req.worktree,
         },
         now,
     );
