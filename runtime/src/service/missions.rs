@@ -98,7 +98,8 @@ pub fn create_mission(
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
-    Ok(mission)
+    // As its events now say (notices, worktree).
+    Ok(store.mission(&mission.id)?)
 }
 
 /// The runner for a stored mission, on its current provider and model.

@@ -175,7 +175,11 @@ pub fn create(home: &Path, cwd: &Path, id: &MissionId) -> anyhow::Result<Made> {
     owner_only(&path);
     let path = path.canonicalize().unwrap_or(path);
     let inside = cwd.strip_prefix(&repo).unwrap_or(Path::new(""));
-    let mission_cwd = path.join(inside);
+    let mission_cwd = if inside.as_os_str().is_empty() {
+        path.clone()
+    } else {
+        path.join(inside)
+    };
     if !mission_cwd.is_dir() {
         notes.push(format!(
             "worktree: {} is not in the commit ({short_base}); the mission works at the worktree's top",
