@@ -9,6 +9,7 @@ mod models;
 pub mod openapi;
 mod openapi_instructions;
 mod openapi_mcp;
+mod openapi_notices;
 mod openapi_sandbox;
 mod schedules;
 mod serve;
