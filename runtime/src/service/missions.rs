@@ -274,6 +274,14 @@ pub fn prepare_resume(
             .with_context(|| no_model(config, &provider))?,
         (None, false) => mission.model.clone(),
     };
+    if let Some(wt) = mission.worktree.as_ref().filter(|w| !w.path.is_dir()) {
+        bail!(
+            "mission {id} worked in the worktree {}, which was removed; its branch {} is in {}",
+            wt.path.display(),
+            wt.branch,
+            wt.repo.display()
+        );
+    }
     if mission.status == MissionStatus::Completed && req.message.is_none() {
         bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
     }

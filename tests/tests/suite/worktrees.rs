@@ -217,6 +217,30 @@ async fn a_worktree_outside_a_repository_is_refused_at_start() {
     let listed = cli(home.path(), &["missions", "--json"]).await;
     assert_eq!(text(&listed.stdout).trim(), "[]");
 
+    // A detached checkout: the mission works from its commit, and says so.
+    let detached = repo();
+    git(detached.path(), &["checkout", "-q", "--detach"]);
+    mock.push(Reply::text("fine"));
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--worktree", "--cwd"])
+        .arg(detached.path())
+        .arg("look around");
+    let out = run_to_end(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("detached HEAD"), "{stdout}");
+    let wt_id = mission_id(&stdout);
+    // Removed, it cannot be resumed: said, not a failure in a missing directory.
+    let rm = cli(home.path(), &["worktree", "rm", "--branch", &wt_id]).await;
+    assert!(rm.status.success(), "{}", text(&rm.stderr));
+    let resumed = cli(home.path(), &["resume", &wt_id, "more"]).await;
+    assert_eq!(resumed.status.code(), Some(2));
+    assert!(
+        text(&resumed.stderr).contains("which was removed"),
+        "{}",
+        text(&resumed.stderr)
+    );
+
     // A mission without a worktree has no diff to show.
     mock.push(Reply::text("ok"));
     let mut cmd = sortie(home.path());
