@@ -462,3 +462,41 @@ async fn start(d: &DaemonProc, body: Value) -> String {
     assert_eq!(status, 201, "{m}\n{}", d.log());
     m["id"].as_str().expect("id").to_string()
 }
+
+#[tokio::test]
+async fn a_mission_whose_only_key_is_refused_sends_a_needs_reauth_notice() {
+    let receiver = Receiver::start(&[]).await;
+    let mock = MockProvider::start().await;
+    mock.repeat(Reply::error(
+        401,
+        r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+    ));
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    write_local_config(
+        home.path(),
+        &mock.base_url(),
+        &notify_config(&receiver.url, ""),
+    );
+    let h = home.path().to_path_buf();
+    let added = tokio::task::spawn_blocking(move || {
+        sortie_tests::accounts::sortie_with_input(
+            &h,
+            &["auth", "add-key", "local"],
+            "sk-local-revoked-0001",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    let out = run_here(home.path(), cwd.path(), &["anything"]).await;
+    let stdout = text(&out.stdout);
+    let notice = receiver.wait_kind("needs_reauth").await;
+    assert_eq!(notice["mission"]["id"], mission_id(&stdout).as_str());
+    assert_eq!(notice["mission"]["status"], "needs_reauth");
+    assert!(!receiver
+        .hits()
+        .iter()
+        .any(|h| h.body.contains("sk-local-revoked-0001")));
+}
