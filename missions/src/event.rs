@@ -148,6 +148,23 @@ pub enum MissionEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
     },
+    /// Whether the mission sends notices (`--notify`, `--no-notify`) from here on.
+    NotifySet {
+        enabled: bool,
+    },
+    /// One try at delivering a notice (`[notify]`): its kind, where it went, how it went.
+    Notice {
+        kind: String,
+        /// `webhook` or `command`.
+        channel: String,
+        attempt: u32,
+        delivered: bool,
+        outcome: String,
+    },
+    /// The mission works in a git worktree of its own (`--worktree`).
+    Worktree {
+        worktree: crate::MissionWorktree,
+    },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {
         error: String,
@@ -207,6 +224,9 @@ impl MissionEvent {
                 })
             }
             MissionEvent::Instructions { enabled, .. } => mission.no_instructions |= !enabled,
+            MissionEvent::NotifySet { enabled } => mission.notify = Some(*enabled),
+            MissionEvent::Worktree { worktree } => mission.worktree = Some(worktree.clone()),
+            MissionEvent::Notice { .. } => {}
             MissionEvent::Created { .. }
             | MissionEvent::McpSelected { .. }
             | MissionEvent::Recovery { .. }

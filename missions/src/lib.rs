@@ -16,7 +16,9 @@ pub mod tools;
 
 pub use agent::{MissionRunner, Observer, RunError, StopStatus, Update};
 pub use event::{MissionEvent, StoredEvent, ToolOutcome};
-pub use mission::{CliSession, Mission, MissionId, MissionSpec, MissionStatus, SandboxMode};
+pub use mission::{
+    CliSession, Mission, MissionId, MissionSpec, MissionStatus, MissionWorktree, SandboxMode,
+};
 /// The MCP client the missions use (its config type, and `sortie mcp`'s set of servers).
 pub use sortie_mcp as mcp;
 /// The PostgreSQL store (see README "Store backends").

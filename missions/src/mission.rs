@@ -167,6 +167,25 @@ pub struct Mission {
     /// What it spent, per day (UTC) and provider.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spend: Vec<crate::budget::DaySpend>,
+    /// Notices on or off for this mission (`--notify`, `--no-notify`); `None`: `[notify]`
+    /// decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// The git worktree the mission works in (`--worktree`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<MissionWorktree>,
+}
+
+/// A mission's own git worktree: where it is, the repository and branch it belongs to, and
+/// the commit it started from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionWorktree {
+    pub path: PathBuf,
+    /// The top of the repository whose checkout `--cwd` was in.
+    pub repo: PathBuf,
+    pub branch: String,
+    /// The commit (HEAD when the mission started) the branch starts from.
+    pub base: String,
 }
 
 /// A mission's CLI session: its id, and whether the CLI has started it yet.
@@ -201,6 +220,8 @@ impl Mission {
             no_instructions: false,
             budget: Default::default(),
             spend: Vec::new(),
+            notify: None,
+            worktree: None,
         }
     }
 }

@@ -327,6 +327,13 @@ pub struct MissionTemplate {
     /// The budget of each of its missions (over `[budget]`'s defaults); empty: those.
     #[serde(default, skip_serializing_if = "crate::budget::Budget::is_empty")]
     pub budget: crate::budget::Budget,
+    /// Notices for its missions and skipped runs (`--notify`, `--no-notify`); absent:
+    /// `[notify] missions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Each mission works in a git worktree of its own (`--worktree`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -541,6 +548,8 @@ mod tests {
             no_instructions: false,
             mcp: None,
             budget: Default::default(),
+            notify: None,
+            worktree: false,
         }
     }
 

@@ -23,7 +23,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{NewMission, ResumeRequest};
 use crate::client::{self, Client};
 use crate::config::Config;
+use crate::service::notify::MissionNotices;
 use crate::service::{accounts, demo, missions, open_store};
+
+mod worktrees;
 
 /// Where the work runs.
 pub enum Sortie {
@@ -48,6 +51,8 @@ enum Run {
         runner: Box<MissionRunner>,
         /// What the runner talks to, kept running until the mission ends (the demo).
         _model: Option<demo::DemoModel>,
+        /// Its notices (`[notify]`), waited for before this process lets go of it.
+        notices: Option<MissionNotices>,
     },
     Daemon(Client),
 }
@@ -108,7 +113,8 @@ impl Sortie {
                 let pool = accounts::shared_pool(&store, &config)?;
                 let mission = missions::create_mission(&store, &config, &pool, req)?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
-                Ok(Started::here(mission, store, runner, None))
+                let notices = MissionNotices::new(home, &config, &store, &mission, None);
+                Ok(Started::here(mission, store, runner, None).with_notices(notices))
             }
             Self::Daemon(c) => {
                 let cwd = match req.cwd.take() {
@@ -139,7 +145,9 @@ impl Sortie {
                 let before = store.mission(&id)?.event_count;
                 let mission = missions::prepare_resume(&store, &config, &pool, id, req)?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
-                Ok((Started::here(mission, store, runner, None), before))
+                let notices = MissionNotices::new(home, &config, &store, &mission, None);
+                let started = Started::here(mission, store, runner, None).with_notices(notices);
+                Ok((started, before))
             }
             Self::Daemon(c) => {
                 let before = client::mission_of(&c.get(&format!("/missions/{id}")).await?)?;
@@ -211,8 +219,17 @@ impl Started {
                 store,
                 runner: Box::new(runner),
                 _model: model,
+                notices: None,
             },
         }
+    }
+
+    /// The same, sending `notices` as it runs.
+    fn with_notices(mut self, notices: Option<MissionNotices>) -> Self {
+        if let Run::Here { notices: n, .. } = &mut self.run {
+            *n = notices;
+        }
+        self
     }
 
     /// Follows the mission until it ends: every update from stored event `from` on goes to
@@ -227,13 +244,26 @@ impl Started {
     ) -> anyhow::Result<Mission> {
         let id = self.mission.id;
         match self.run {
-            Run::Here { store, runner, .. } => {
+            Run::Here {
+                store,
+                runner,
+                notices,
+                ..
+            } => {
                 // Events stored before anyone followed (creation, a resume) are shown too.
                 for event in store.events_from(&id, from)? {
                     observer(&Update::Event { mission: id, event });
                 }
+                let observer = match &notices {
+                    Some(n) => n.observer(observer),
+                    None => observer,
+                };
                 let runner = (*runner).with_observer(observer).with_approver(approver);
-                Ok(runner.run(id, cancel).await?)
+                let done = runner.run(id, cancel).await;
+                if let Some(n) = notices {
+                    n.settle().await;
+                }
+                Ok(done?)
             }
             Run::Daemon(c) => {
                 let on_cancel = c.clone();

@@ -11,7 +11,16 @@ use crate::{Mission, MissionEvent, MissionId, MissionSpec};
 impl Store {
     /// Creates a mission and writes its `Created` and first `UserMessage` events.
     pub fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
-        let id = MissionId::new();
+        self.create_mission_with_id(MissionId::new(), spec)
+    }
+
+    /// Stores a new mission under an id made beforehand (its worktree's branch is named
+    /// after it).
+    pub fn create_mission_with_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+    ) -> Result<Mission, StoreError> {
         let mission = Mission::new(id, spec.clone(), Utc::now());
         self.put_mission(&mission)?;
         self.append(&id, MissionEvent::Created { spec: spec.clone() })?;

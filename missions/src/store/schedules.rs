@@ -159,6 +159,8 @@ mod tests {
                 no_instructions: false,
                 mcp: None,
                 budget: Default::default(),
+                notify: None,
+                worktree: false,
             },
             Utc::now(),
         );

@@ -36,6 +36,13 @@ pub struct NewMission {
     /// Longest it may run (`90s`, `30m`, `2h`); default: `[budget] max_duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<String>,
+    /// Notices for this mission on (`true`) or off (`false`); default: `[notify] missions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Work in a new git worktree of the repository holding `cwd`, on branch
+    /// `sortie/<short id>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of
@@ -71,4 +78,7 @@ pub struct ResumeRequest {
     /// Longest it may run (`90s`, `30m`, `2h`); default: `[budget] max_duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<String>,
+    /// Notices on (`true`) or off (`false`) from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
 }

@@ -10,6 +10,7 @@ pub mod openapi;
 mod openapi_budget;
 mod openapi_instructions;
 mod openapi_mcp;
+mod openapi_notices;
 mod openapi_sandbox;
 mod schedules;
 mod serve;

@@ -58,6 +58,12 @@ pub struct NewSchedule {
     /// Longest each may run (`90s`, `30m`, `2h`); default: `[budget] max_duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<String>,
+    /// Notices for its missions and skipped runs on or off; default: `[notify] missions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<bool>,
+    /// Each mission works in a git worktree of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 /// A schedule as JSON, with the words a person reads.

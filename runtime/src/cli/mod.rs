@@ -16,6 +16,7 @@ mod live;
 mod mcp;
 mod missions;
 mod models;
+mod notices;
 mod render;
 mod run;
 mod schedule;
@@ -135,6 +136,21 @@ m switches its model and resumes it, r on an account runs its login again, q qui
         #[arg(long, value_name = "POLICY", value_parser = parse_policy, default_value = "auto")]
         permission: PermissionPolicy,
     },
+    /// What a `--worktree` mission changed: a diff against the commit it started from
+    /// (its commits and what is not committed, new files included).
+    #[command(
+        after_help = "Examples:\n  sortie diff 01a2\n  sortie diff 01a2 --stat\n  sortie diff 01a2 | git apply    # bring the changes into your checkout"
+    )]
+    Diff {
+        /// Mission id, or a unique prefix of it.
+        id: String,
+        /// A summary (files and lines changed) instead of the diff.
+        #[arg(long)]
+        stat: bool,
+    },
+    /// The git worktrees of `--worktree` missions.
+    #[command(subcommand)]
+    Worktree(notices::WorktreeCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +273,8 @@ pub(crate) struct ResumeArgs {
     pub(crate) mcp: mcp::McpArgs,
     #[command(flatten)]
     pub(crate) budget: budget::BudgetArgs,
+    #[command(flatten)]
+    pub(crate) notify: notices::NotifyArgs,
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -291,6 +309,12 @@ pub(crate) struct RunArgs {
     pub(crate) mcp: mcp::McpArgs,
     #[command(flatten)]
     pub(crate) budget: budget::BudgetArgs,
+    #[command(flatten)]
+    pub(crate) notify: notices::NotifyArgs,
+    /// Work in a new git worktree of the repository holding --cwd (branch
+    /// `sortie/<short id>` from HEAD, under the data dir); your checkout is not touched.
+    #[arg(long)]
+    pub(crate) worktree: bool,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,
@@ -402,6 +426,7 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
         }
         // Accounts and models go through a running daemon; none is started for them.
         Command::Auth(_) | Command::Models { .. } => client::Client::connect(&home).await,
+        Command::Diff { .. } | Command::Worktree(_) => client::Client::connect(&home).await,
 
         _ => None,
     };
@@ -449,5 +474,7 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
             pace_ms,
             permission,
         } => demo::run_demo(&sortie, json, Duration::from_millis(pace_ms), permission).await,
+        Command::Diff { id, stat } => notices::diff(&sortie, &id, stat).await,
+        Command::Worktree(cmd) => notices::worktree(&sortie, cmd).await,
     }
 }

@@ -350,6 +350,9 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
                 cost_text(*cost_usd)
             ),
         ),
+        e @ (MissionEvent::NotifySet { .. }
+        | MissionEvent::Notice { .. }
+        | MissionEvent::Worktree { .. }) => super::notices::describe(s, e),
     }
 }
 

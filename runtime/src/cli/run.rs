@@ -30,6 +30,8 @@ impl From<RunArgs> for NewMission {
             max_cost: a.budget.max_cost,
             max_tokens: a.budget.max_tokens,
             max_duration: a.budget.max_duration,
+            notify: a.notify.choice(),
+            worktree: a.worktree,
         }
     }
 }
@@ -48,6 +50,7 @@ impl From<&ResumeArgs> for ResumeRequest {
             max_cost: a.budget.max_cost,
             max_tokens: a.budget.max_tokens,
             max_duration: a.budget.max_duration.clone(),
+            notify: a.notify.choice(),
         }
     }
 }

@@ -90,6 +90,11 @@ pub struct AddArgs {
     /// Delay each run by a random time up to this (90s, 5m).
     #[arg(long)]
     jitter: Option<String>,
+    #[command(flatten)]
+    notify: super::notices::NotifyArgs,
+    /// Each mission works in a new git worktree of the repository holding --cwd.
+    #[arg(long)]
+    worktree: bool,
     /// Print the schedule as JSON.
     #[arg(long)]
     json: bool,
@@ -130,6 +135,8 @@ impl AddArgs {
             max_cost: self.budget.max_cost,
             max_tokens: self.budget.max_tokens,
             max_duration: self.budget.max_duration.clone(),
+            notify: self.notify.choice(),
+            worktree: self.worktree,
         })
     }
 }

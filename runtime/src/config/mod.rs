@@ -30,6 +30,7 @@ mod cache;
 mod instructions;
 mod limits;
 mod mcp;
+mod notify;
 mod prompt_cache;
 mod provider_checks;
 mod providers;
@@ -40,6 +41,7 @@ pub use budget::BudgetConfig;
 pub use cache::ConfigCache;
 pub use instructions::InstructionsConfig;
 pub use limits::DaemonLimits;
+pub use notify::NotifyConfig;
 use providers::{builtin, provider_names, resolve};
 pub use providers::{
     ClaudeCodeSettings, FlowName, OAuthSpec, OAuthTable, ProviderConfig, ProviderKind,
@@ -97,6 +99,8 @@ struct ConfigFile {
     prices: BTreeMap<String, Price>,
     #[serde(default)]
     budget: budget::BudgetFile,
+    #[serde(default)]
+    notify: notify::NotifyFile,
 }
 
 /// `[auxiliary]`: the client for titles and compression.
@@ -202,6 +206,8 @@ pub struct Config {
     pub mcp_servers: BTreeMap<String, sortie_missions::mcp::ServerConfig>,
     /// `[budget]`: default limits per mission, and daily caps.
     pub budget: BudgetConfig,
+    /// `[notify]`: where notices go (webhook, command).
+    pub notify: NotifyConfig,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -289,6 +295,7 @@ impl Config {
             }
         }
         sandbox::check(path, &file.sandbox, &file.tools, &file.providers)?;
+        let notify = file.notify.check(invalid)?;
         Ok(Self {
             path: path.to_path_buf(),
             default_provider: file.default_provider.map(|s| s.into_inner()),
@@ -306,6 +313,7 @@ impl Config {
             instructions: file.instructions,
             mcp_servers: file.mcp_servers.check(path, text)?,
             budget: file.budget.check(path)?,
+            notify,
         })
     }
 

@@ -97,6 +97,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/missions/{id}/cancel", post(cancel_mission))
         .route("/missions/{id}/approvals", get(list_approvals))
         .route("/missions/{id}/approvals/{approval}", post(answer_approval))
+        .route("/missions/{id}/diff", get(super::worktrees::diff))
+        .route("/missions/{id}/worktree", delete(super::worktrees::remove))
         .route(
             "/credentials",
             get(accounts::list_credentials).post(accounts::add_key),
@@ -223,7 +225,7 @@ async fn create_mission(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewMission = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?}}"))
+        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"notify\"?, \"worktree\"?}}"))
     })?;
     match &req.cwd {
         Some(cwd) if cwd.is_absolute() => {}
@@ -570,7 +572,7 @@ async fn resume_mission(
         ResumeRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!("the body is not a resume request: {e}; expected {{\"message\"?, \"provider\"?, \"model\"?, \"default_model\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?}}"))
+            ApiError::bad_request(format!("the body is not a resume request: {e}; expected {{\"message\"?, \"provider\"?, \"model\"?, \"default_model\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"notify\"?}}"))
         })?
     };
     resume(&d, &id, req)

@@ -15,6 +15,7 @@ mod panics;
 mod scheduler;
 pub mod supervisor;
 mod usage;
+mod worktrees;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

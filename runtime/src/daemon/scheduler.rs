@@ -10,11 +10,12 @@ use sortie_missions::scheduler::{Decision, RunOutcome, Schedule, ScheduleRun};
 
 use super::Daemon;
 use crate::api::NewMission;
-use crate::service::missions;
+use crate::service::{missions, notify};
 
 /// Starts the schedule's mission now: created and queued under the supervisor.
 fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
     if let Some(reason) = daemon.supervisor.queue_full() {
+        skipped_notice(daemon, s, Utc::now(), &reason);
         return RunOutcome::Skipped { reason };
     }
     let t = &s.mission;
@@ -31,6 +32,8 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         max_cost: t.budget.max_cost_usd,
         max_tokens: t.budget.max_tokens,
         max_duration: t.budget.max_duration_secs.map(|s| format!("{s}s")),
+        notify: t.notify,
+        worktree: t.worktree,
     };
     let made = daemon
         .supervisor
@@ -129,7 +132,14 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
                     missed,
                 },
             ))) => (s, scheduled_for, missed),
-            Ok(Some((s, Decision::Skip { .. }))) => {
+            Ok(Some((
+                s,
+                Decision::Skip {
+                    scheduled_for,
+                    reason,
+                },
+            ))) => {
+                skipped_notice(daemon, &s, scheduled_for, &reason);
                 note(&mut earliest, next_of(&s));
                 continue;
             }
@@ -165,6 +175,15 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         note(&mut earliest, next_of(&s));
     }
     earliest
+}
+
+/// Tells `[notify]` that schedule `s` skipped its run for `scheduled_for` (in the
+/// background).
+fn skipped_notice(daemon: &Daemon, s: &Schedule, scheduled_for: DateTime<Utc>, reason: &str) {
+    match daemon.supervisor.config() {
+        Ok(config) => notify::schedule_skipped(&daemon.home, &config, s, scheduled_for, reason),
+        Err(e) => tracing::warn!("schedule {}: no notice of a skipped run: {e}", s.id),
+    }
 }
 
 /// Why a run of `s` may not queue now: the schedule's own runs fill its share of the queue

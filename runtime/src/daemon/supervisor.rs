@@ -312,6 +312,7 @@ impl Supervisor {
             }
             Err(e) => Err(e.into()),
         };
+        let notices = self.notices_for(&mission);
         let runner = match runner {
             Ok(r) => r,
             Err(e) => {
@@ -328,27 +329,20 @@ impl Supervisor {
                     &id,
                     MissionEvent::Status {
                         status: MissionStatus::Failed,
-                        reason: Some(message),
+                        reason: Some(message.clone()),
                     },
                 );
+                if let Some(n) = &notices {
+                    n.send(
+                        crate::service::notify::NoticeKind::Failed,
+                        format!("mission failed: {message}"),
+                    );
+                }
                 let _ = self.store.flush().await;
                 return;
             }
         };
-        let me = self.clone();
-        // Copied only when someone follows (a background mission is not watched).
-        let observer: Observer = Arc::new(move |u: &Update| {
-            if me.updates.receiver_count() > 0 {
-                me.publish(u.clone())
-            }
-        });
-        let me = self.clone();
-        let approver = ApiApprover {
-            mission: id,
-            approvals: self.approvals.clone(),
-            publish: Arc::new(move |u| me.publish(u)),
-            timeout: approval_timeout,
-        };
+        let (observer, approver) = self.hooks(id, notices, approval_timeout);
         let runner = runner
             .with_approver(Arc::new(approver))
             .with_observer(observer)
@@ -359,6 +353,62 @@ impl Supervisor {
             self.record_failure(&id, format!("the mission stopped: {e}"))
                 .await;
         }
+    }
+
+    /// What a running mission reports to: its observer (updates go to the API's
+    /// subscribers, and notices out) and its approver (questions wait for an API answer,
+    /// with a notice).
+    fn hooks(
+        self: &Arc<Self>,
+        id: MissionId,
+        notices: Option<crate::service::notify::MissionNotices>,
+        approval_timeout: Duration,
+    ) -> (Observer, ApiApprover) {
+        let me = self.clone();
+        // Copied only when someone follows (a background mission is not watched).
+        let observer: Observer = Arc::new(move |u: &Update| {
+            if me.updates.receiver_count() > 0 {
+                me.publish(u.clone())
+            }
+        });
+        let observer = match &notices {
+            Some(n) => n.observer(observer),
+            None => observer,
+        };
+        let me = self.clone();
+        let approver = ApiApprover {
+            mission: id,
+            approvals: self.approvals.clone(),
+            publish: Arc::new(move |u| {
+                if let (Some(n), Update::ApprovalRequested { summary, .. }) = (&notices, &u) {
+                    n.send(
+                        crate::service::notify::NoticeKind::ApprovalWaiting,
+                        format!("a tool call waits for your yes or no: {summary}"),
+                    );
+                }
+                me.publish(u)
+            }),
+            timeout: approval_timeout,
+        };
+        (observer, approver)
+    }
+
+    /// The notices of a mission about to run (`[notify]`), its tries recorded as its events.
+    fn notices_for(
+        self: &Arc<Self>,
+        mission: &Mission,
+    ) -> Option<crate::service::notify::MissionNotices> {
+        let config = self.config.load().ok()?;
+        let me = self.clone();
+        let record: crate::service::notify::Recorder =
+            Arc::new(move |id: &MissionId, event: MissionEvent| me.record(id, event));
+        crate::service::notify::MissionNotices::new(
+            &self.home,
+            &config,
+            &self.store,
+            mission,
+            Some(record),
+        )
     }
 
     /// Sets the pace a demo mission streams at (before it is submitted).

@@ -77,10 +77,18 @@ pub fn create_mission(
     crate::service::mcp::check_selection(config, &req.mcp)?;
     let budget = budgets::for_new(config, asked);
     budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
+    crate::service::notify::check_choice(config, req.notify)?;
     let warning = unlisted_warning(store, &provider.name, &spec.model)?;
-    let mission = store.create_mission(spec)?;
+    let mission = if req.worktree {
+        crate::service::worktree::create_mission(store, config, spec)?
+    } else {
+        store.create_mission(spec)?
+    };
     if !budget.is_empty() {
         store.append(&mission.id, MissionEvent::BudgetSet { budget })?;
+    }
+    if let Some(enabled) = req.notify {
+        store.append(&mission.id, MissionEvent::NotifySet { enabled })?;
     }
     if req.no_instructions {
         store.append(&mission.id, instructions_off())?;
@@ -96,6 +104,7 @@ pub fn create_mission(
     if let Some(message) = warning {
         store.append(&mission.id, MissionEvent::Warning { message })?;
     }
+    // As its events now say (budget, notices, worktree, ...).
     Ok(store.mission(&mission.id)?)
 }
 
@@ -251,6 +260,7 @@ pub fn prepare_resume(
     check_max_turns(req.max_turns)?;
     let asked = budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     crate::service::mcp::check_selection(config, &req.mcp)?;
+    crate::service::notify::check_choice(config, req.notify)?;
     let mission = store.mission(&id)?;
     let name = req
         .provider
@@ -272,6 +282,14 @@ pub fn prepare_resume(
             .with_context(|| no_model(config, &provider))?,
         (None, false) => mission.model.clone(),
     };
+    if let Some(wt) = mission.worktree.as_ref().filter(|w| !w.path.is_dir()) {
+        bail!(
+            "mission {id} worked in the worktree {}, which was removed; its branch {} is in {}",
+            wt.path.display(),
+            wt.branch,
+            wt.repo.display()
+        );
+    }
     if mission.status == MissionStatus::Completed && req.message.is_none() {
         bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
     }
@@ -309,6 +327,9 @@ pub fn prepare_resume(
                 servers: Some(servers),
             },
         )?;
+    }
+    if let Some(enabled) = req.notify.filter(|n| Some(*n) != mission.notify) {
+        store.append(&id, MissionEvent::NotifySet { enabled })?;
     }
     if let Some(message) = req.message {
         store.append(&id, MissionEvent::UserMessage { text: message })?;

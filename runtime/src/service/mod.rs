@@ -10,10 +10,12 @@ mod key_hint;
 pub mod mcp;
 pub mod missions;
 pub mod models;
+pub mod notify;
 pub mod revocation;
 pub mod sandboxing;
 pub mod schedules;
 pub mod usage;
+pub mod worktree;
 
 use std::path::Path;
 use std::sync::Arc;

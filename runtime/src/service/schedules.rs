@@ -56,6 +56,10 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
         &model,
         provider.kind.as_str(),
     )?;
+    super::notify::check_choice(config, req.notify)?;
+    if req.worktree {
+        super::worktree::check_repo(&cwd)?;
+    }
     let mut schedule = Schedule::new(
         req.name,
         timing,
@@ -71,6 +75,8 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             no_instructions: req.no_instructions,
             mcp: req.mcp,
             budget,
+            notify: req.notify,
+            worktree: req.worktree,
         },
         now,
     );

@@ -65,6 +65,8 @@ pub enum InputPurpose {
     /// A new mission, in the sandbox chosen in the box (Tab cycles it).
     NewMission {
         sandbox: SandboxMode,
+        /// In a git worktree of its own (Ctrl-W toggles it).
+        worktree: bool,
     },
     /// The next message of a mission; with a provider/model when it follows the picker.
     Message {
@@ -183,6 +185,8 @@ pub enum Cmd {
     Unfollow,
     /// A new mission: its prompt and its sandbox.
     NewMission(String, SandboxMode),
+    /// A new mission in a git worktree of its own (`--worktree`).
+    NewWorktreeMission(String, SandboxMode),
     Message {
         id: MissionId,
         text: Option<String>,

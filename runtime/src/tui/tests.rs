@@ -791,3 +791,22 @@ fn b_on_a_stopped_mission_resumes_it_with_a_new_cost_budget() {
         }]
     );
 }
+
+#[test]
+fn ctrl_w_starts_a_new_mission_in_a_worktree_of_its_own() {
+    let mut app = app();
+    app.sandbox = SandboxMode::WorkspaceWrite;
+    key(&mut app, KeyCode::Char('n'));
+    typed(&mut app, "fix it aside");
+    assert!(!draw(&app, 100, 24).contains("own worktree"));
+    app.key(KeyEvent::new(KeyCode::Char('w'), KeyModifiers::CONTROL));
+    let screen = draw(&app, 100, 24);
+    assert!(screen.contains("own worktree ^W"), "{screen}");
+    assert_eq!(
+        key(&mut app, KeyCode::Enter),
+        vec![Cmd::NewWorktreeMission(
+            "fix it aside".into(),
+            SandboxMode::WorkspaceWrite
+        )]
+    );
+}

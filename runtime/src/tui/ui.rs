@@ -18,6 +18,7 @@ mod accounts;
 mod help;
 mod mission;
 mod missions;
+mod notices;
 mod overlays;
 mod sandbox;
 mod schedules;

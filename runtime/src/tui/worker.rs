@@ -121,6 +121,7 @@ async fn handle(
         Cmd::Follow(..)
         | Cmd::Unfollow
         | Cmd::NewMission(..)
+        | Cmd::NewWorktreeMission(..)
         | Cmd::Message { .. }
         | Cmd::RaiseBudget { .. }
         | Cmd::Cancel(..)
@@ -174,6 +175,7 @@ async fn missions(
     tx: &UnboundedSender<Msg>,
     follower: &mut Option<JoinHandle<()>>,
 ) {
+    let worktree = matches!(cmd, Cmd::NewWorktreeMission(..));
     match cmd {
         Cmd::Follow(id, from) => {
             if let Some(f) = follower.take() {
@@ -186,9 +188,12 @@ async fn missions(
                 f.abort();
             }
         }
-        Cmd::NewMission(prompt, sandbox) => {
+        Cmd::NewMission(prompt, sandbox) | Cmd::NewWorktreeMission(prompt, sandbox) => {
             let cwd = std::env::current_dir().ok();
-            let body = new_mission_body(&prompt, sandbox, cwd.as_deref());
+            let mut body = new_mission_body(&prompt, sandbox, cwd.as_deref());
+            if worktree {
+                body["worktree"] = json!(true);
+            }
             let result = client.post("/missions", &body).await;
             report(tx, result, |v| {
                 serde_json::from_value::<Mission>(v).ok().map(Msg::Created)

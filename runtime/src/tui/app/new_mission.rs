@@ -19,16 +19,24 @@ impl App {
         Input::new(
             InputPurpose::NewMission {
                 sandbox: self.sandbox,
+                worktree: false,
             },
             "New mission — what should it do? (runs in the current directory)",
         )
     }
 }
 
+/// Ctrl-W in a new-mission box: in a git worktree of its own, or not.
+pub(super) fn toggle_worktree(input: &mut Input) {
+    if let InputPurpose::NewMission { worktree, .. } = &mut input.purpose {
+        *worktree = !*worktree;
+    }
+}
+
 /// Tab: the next sandbox mode of a new-mission box (Shift-Tab: the one before); other
 /// boxes have none.
 pub(super) fn cycle_sandbox(input: &mut Input, key: KeyCode) {
-    let InputPurpose::NewMission { sandbox } = &mut input.purpose else {
+    let InputPurpose::NewMission { sandbox, .. } = &mut input.purpose else {
         return;
     };
     let at = CYCLE.iter().position(|m| m == sandbox).unwrap_or(0);

@@ -32,6 +32,7 @@ impl App {
                 input.text.pop();
             }
             KeyCode::Char('u') if ctrl => input.text.clear(),
+            KeyCode::Char('w') if ctrl => new_mission::toggle_worktree(&mut input),
             KeyCode::Tab | KeyCode::BackTab => new_mission::cycle_sandbox(&mut input, key.code),
             KeyCode::Up if !self.history.is_empty() && !input.text.contains('\n') => {
                 let at = match input.browsing {
@@ -77,7 +78,14 @@ impl App {
             self.history.push(text.clone());
         }
         match input.purpose {
-            InputPurpose::NewMission { sandbox } => vec![Cmd::NewMission(text, sandbox)],
+            InputPurpose::NewMission {
+                sandbox,
+                worktree: false,
+            } => vec![Cmd::NewMission(text, sandbox)],
+            InputPurpose::NewMission {
+                sandbox,
+                worktree: true,
+            } => vec![Cmd::NewWorktreeMission(text, sandbox)],
             InputPurpose::Message {
                 id,
                 provider,

@@ -68,6 +68,7 @@ pub const HELP: [HelpColumn; 2] = [
                 ("Enter", "send"),
                 ("Alt-Enter ^J", "new line"),
                 ("Tab", "sandbox (new mission)"),
+                ("^W", "worktree (new mission)"),
                 ("↑↓", "earlier entries"),
                 ("Esc", "close"),
             ],

@@ -79,6 +79,9 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
                 format!("? unreadable event: {error}"),
                 Style::default().fg(Color::Red),
             )),
+            e @ (MissionEvent::Notice { .. }
+            | MissionEvent::Worktree { .. }
+            | MissionEvent::NotifySet { .. }) => lines.extend(notices::event_line(e)),
             _ => {}
         }
     }
@@ -211,7 +214,7 @@ pub(super) fn mission(f: &mut Frame, app: &App, area: Rect) {
             ),
             Line::styled(
                 format!(
-                    " {}/{} · {} · {} turn{} · {} tokens{}{} · {}",
+                    " {}/{} · {} · {} turn{} · {} tokens{}{} · {}{}",
                     m.provider,
                     m.model,
                     m.transport,
@@ -220,7 +223,8 @@ pub(super) fn mission(f: &mut Frame, app: &App, area: Rect) {
                     tokens(m),
                     render::cost_text(m.cost_usd),
                     super::missions::budget_text(m),
-                    crate::tui::app::short(&m.id)
+                    crate::tui::app::short(&m.id),
+                    notices::header_extras(m)
                 ),
                 Style::default().fg(Color::DarkGray),
             ),

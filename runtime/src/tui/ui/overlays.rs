@@ -26,9 +26,12 @@ pub(super) fn input(f: &mut Frame, app: &App) {
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
             .block(match input.purpose {
-                InputPurpose::NewMission { sandbox: mode } => {
-                    overlay_block(&input.title).title_bottom(sandbox::choice_line(mode))
-                }
+                InputPurpose::NewMission {
+                    sandbox: mode,
+                    worktree,
+                } => overlay_block(&input.title)
+                    .title_bottom(sandbox::choice_line(mode))
+                    .title_top(sandbox::worktree_line(worktree)),
                 _ => overlay_block(&input.title),
             }),
         area,

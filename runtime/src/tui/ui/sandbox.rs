@@ -26,6 +26,19 @@ pub(super) fn marked(mode: SandboxMode, line: Vec<Span<'static>>) -> Vec<Span<'s
 }
 
 /// The new-mission box's bottom line: the mode chosen, and how to change it.
+/// Over the new-mission box, once Ctrl-W chose it: the mission works in a git worktree of
+/// its own (nothing is shown otherwise; `?` lists the key).
+pub(super) fn worktree_line(worktree: bool) -> Line<'static> {
+    if !worktree {
+        return Line::default();
+    }
+    Line::from(vec![
+        Span::styled(" own worktree", Style::default().fg(Color::Cyan).bold()),
+        Span::styled(" ^W ", Style::default().fg(Color::DarkGray)),
+    ])
+    .right_aligned()
+}
+
 pub(super) fn choice_line(mode: SandboxMode) -> Line<'static> {
     let chosen = match mode {
         SandboxMode::Off => Span::styled(
