@@ -101,7 +101,7 @@ async fn daemon_and_client(mock: &MockProvider, runs: usize) -> [Vec<f64>; 3] {
         write_local_config(home.path(), &mock.base_url(), "");
         let d = DaemonProc::start(home.path()).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let pid = d.child.id().expect("daemon pid");
+        let pid = d.child.id();
         idle.extend(status_mib(pid, "VmRSS:"));
         idle_peak.extend(status_mib(pid, "VmHWM:"));
 
