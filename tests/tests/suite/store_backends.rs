@@ -197,6 +197,9 @@ fn schedule() -> Schedule {
             sandbox: None,
             no_instructions: false,
             mcp: None,
+            budget: Default::default(),
+            notify: None,
+            worktree: false,
         },
         Utc::now(),
     )
