@@ -121,6 +121,19 @@ pub enum MissionEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         cut: bool,
     },
+    /// A message sent to the mission while it ran (`sortie send`), waiting for its next
+    /// turn boundary; the `user_message` recorded when the run takes it delivers it.
+    /// `now`: the sender asked to cut the current answer short (`--now`).
+    MessageQueued {
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        now: bool,
+    },
+    /// This mission is a fork of `parent`: its history is the parent's up to event `at`.
+    Forked {
+        parent: crate::MissionId,
+        at: u64,
+    },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {
         error: String,
@@ -179,6 +192,7 @@ impl MissionEvent {
                 })
             }
             MissionEvent::Instructions { enabled, .. } => mission.no_instructions |= !enabled,
+            MissionEvent::Forked { parent, .. } => mission.parent_id = Some(*parent),
             MissionEvent::Created { .. }
             | MissionEvent::McpSelected { .. }
             | MissionEvent::Recovery { .. }
@@ -188,6 +202,7 @@ impl MissionEvent {
             | MissionEvent::ToolResult { .. }
             | MissionEvent::Error { .. }
             | MissionEvent::Warning { .. }
+            | MissionEvent::MessageQueued { .. }
             | MissionEvent::Unreadable { .. } => {}
         }
     }

@@ -157,6 +157,9 @@ pub struct Mission {
     /// The mission gets no project instructions (`--no-instructions`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_instructions: bool,
+    /// The mission this one was forked from (`sortie fork`).
+    #[serde(default)]
+    pub parent_id: Option<MissionId>,
 }
 
 /// A mission's CLI session: its id, and whether the CLI has started it yet.
@@ -189,6 +192,7 @@ impl Mission {
             session: None,
             sandbox: spec.sandbox,
             no_instructions: false,
+            parent_id: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 mod cap;
 mod durable;
 mod events;
+mod forks;
 mod home;
 mod missions;
 mod models;

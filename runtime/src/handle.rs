@@ -19,6 +19,9 @@ use crate::client::{self, Client};
 use crate::config::Config;
 use crate::service::{accounts, demo, missions, open_store};
 
+mod steering;
+pub use steering::Sent;
+
 /// Where the work runs.
 pub enum Sortie {
     /// In this process, on the data dir at this path.

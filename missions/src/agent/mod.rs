@@ -13,6 +13,7 @@ mod run;
 mod sandboxing;
 mod segments;
 mod settle;
+mod steering;
 mod stream;
 mod tool_call;
 mod turns;
@@ -125,6 +126,8 @@ pub struct MissionRunner {
     instructions: Option<crate::instructions::InstructionSources>,
     /// `[mcp_servers]`: what a mission's MCP servers are chosen from.
     mcp_servers: Arc<std::collections::BTreeMap<String, sortie_mcp::ServerConfig>>,
+    /// Where messages sent while it runs arrive (`sortie send`); `None`: only the log.
+    inbox: Option<Arc<crate::steering::Inbox>>,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -179,6 +182,7 @@ impl MissionRunner {
             sandbox: None,
             instructions: None,
             mcp_servers: Arc::default(),
+            inbox: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod openapi_mcp;
 mod openapi_sandbox;
 mod schedules;
 mod serve;
+mod steering;
 mod updates;
 
 pub use accounts::{next_step, CredentialRow, LoginPrompt, Probe};
@@ -19,6 +20,7 @@ pub use missions::{NewMission, ResumeRequest};
 pub use models::Listing;
 pub use schedules::{schedule_json, NewSchedule};
 pub use serve::ServeOptions;
+pub use steering::{ForkRequest, SendMessage};
 pub use updates::{update_from_json, update_json};
 
 /// `GET /missions`: the page size when none is asked for, and the largest one.

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod credentials;
 pub mod demo;
+pub mod forks;
 mod key_hint;
 pub mod mcp;
 pub mod missions;
