@@ -129,10 +129,11 @@ pub enum MissionEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         now: bool,
     },
-    /// This mission is a fork of `parent`: its history is the parent's up to event `at`.
+    /// This mission is a fork of `parent`: its history is the parent's up to its event
+    /// `parent_seq`.
     Forked {
         parent: crate::MissionId,
-        at: u64,
+        parent_seq: u64,
     },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {

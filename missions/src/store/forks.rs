@@ -18,7 +18,13 @@ impl Store {
         let id = MissionId::new();
         self.put_mission(&Mission::new(id, spec.clone(), Utc::now()))?;
         self.append(&id, MissionEvent::Created { spec })?;
-        self.append(&id, MissionEvent::Forked { parent, at })?;
+        self.append(
+            &id,
+            MissionEvent::Forked {
+                parent,
+                parent_seq: at,
+            },
+        )?;
         for event in history {
             self.append(&id, event)?;
         }

@@ -332,9 +332,9 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             "queued".into(),
             format!("{}{}", if *now { "(now) " } else { "" }, preview(text, 20)),
         ),
-        MissionEvent::Forked { parent, at } => (
+        MissionEvent::Forked { parent, parent_seq } => (
             "forked".into(),
-            format!("from mission {parent} at event {at}"),
+            format!("from mission {parent} at event {parent_seq}"),
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
     }
