@@ -37,10 +37,10 @@ pub fn pending_messages(events: &[StoredEvent]) -> Vec<PendingMessage> {
                 seq: e.seq,
                 text: text.clone(),
             }),
-            MissionEvent::UserMessage { text } => {
-                if pending.front().is_some_and(|p| &p.text == text) {
-                    pending.pop_front();
-                }
+            MissionEvent::UserMessage { text }
+                if pending.front().is_some_and(|p| &p.text == text) =>
+            {
+                pending.pop_front();
             }
             _ => {}
         }

@@ -413,7 +413,7 @@ impl MissionRunner {
         // A CLI run that ended on a tool result has no closing message to store, nor has
         // an answer cut short before its first word.
         let cut_empty = stop == sortie_transports::StopReason::Interrupted && content.is_empty();
-        if !(ran_tools && content.is_empty()) && !cut_empty {
+        if !(cut_empty || ran_tools && content.is_empty()) {
             self.record(
                 &id,
                 MissionEvent::AssistantMessage {
