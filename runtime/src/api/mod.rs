@@ -10,6 +10,7 @@ pub mod openapi;
 mod openapi_instructions;
 mod openapi_mcp;
 mod openapi_sandbox;
+mod openapi_steering;
 mod schedules;
 mod serve;
 mod steering;
