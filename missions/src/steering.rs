@@ -103,16 +103,20 @@ impl Inbox {
                 });
             }
             let stored = store.append(id, MissionEvent::MessageQueued { text, now })?;
+            // Set with the message, under the lock the run takes messages under: a run
+            // that took the message has also seen (and cleared) the request.
+            if now {
+                self.interrupt.store(true, Ordering::SeqCst);
+            }
             Queued {
                 seq: stored.seq,
                 pending: waiting + 1,
             }
         };
-        store.flush().await?;
         if now {
-            self.interrupt.store(true, Ordering::SeqCst);
             self.wake.notify_one();
         }
+        store.flush().await?;
         Ok(queued)
     }
 
@@ -190,6 +194,39 @@ mod tests {
         );
         let all = [said(0, "go"), queued(1, "a"), said(2, "a")];
         assert!(pending_messages(&all).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_inbox_is_bounded_and_refuses_once_the_run_closed_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let id = store
+            .create_mission(crate::MissionSpec::for_tests("go"))
+            .expect("mission")
+            .id;
+        let inbox = Inbox::new();
+        for n in 1..=MAX_QUEUED_MESSAGES {
+            let q = inbox
+                .queue(&store, &id, format!("m{n}"), false)
+                .await
+                .expect("queued");
+            assert_eq!(q.pending, n);
+        }
+        let full = inbox.queue(&store, &id, "more".into(), false).await;
+        assert!(matches!(full, Err(SendError::Full { .. })), "{full:?}");
+        // A run about to complete that finds messages keeps them and stays open.
+        assert!(inbox
+            .take_or_close(|| Ok::<_, StoreError>(true))
+            .expect("took"));
+        assert!(!inbox
+            .take_or_close(|| Ok::<_, StoreError>(false))
+            .expect("none"));
+        let closed = inbox.queue(&store, &id, "late".into(), true).await;
+        assert!(matches!(closed, Err(SendError::Closed)), "{closed:?}");
+        assert_eq!(
+            pending_messages(&store.events(&id).expect("events")).len(),
+            16
+        );
     }
 
     #[test]

@@ -252,6 +252,15 @@ async fn without_a_daemon_a_running_mission_cannot_be_reached_and_an_ended_one_r
         .expect("mission_id")
         .to_string();
 
+    // The run is mid-answer once the provider has its request.
+    let asked = std::time::Instant::now();
+    while mock.hits() == 0 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "the run never asked the model"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let out = sortie(home.path(), cwd.path(), &["send", &id, "hello?"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let err = text(&out.stderr);
