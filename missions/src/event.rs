@@ -165,6 +165,20 @@ pub enum MissionEvent {
     Worktree {
         worktree: crate::MissionWorktree,
     },
+    /// A message sent to the mission while it ran (`sortie send`), waiting for its next
+    /// turn boundary; the `user_message` recorded when the run takes it delivers it.
+    /// `now`: the sender asked to cut the current answer short (`--now`).
+    MessageQueued {
+        text: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        now: bool,
+    },
+    /// This mission is a fork of `parent`: its history is the parent's up to its event
+    /// `parent_seq`.
+    Forked {
+        parent: crate::MissionId,
+        parent_seq: u64,
+    },
     /// A log entry that could not be decoded. Made only when reading, never stored.
     Unreadable {
         error: String,
@@ -227,6 +241,7 @@ impl MissionEvent {
             MissionEvent::NotifySet { enabled } => mission.notify = Some(*enabled),
             MissionEvent::Worktree { worktree } => mission.worktree = Some(worktree.clone()),
             MissionEvent::Notice { .. } => {}
+            MissionEvent::Forked { parent, .. } => mission.parent_id = Some(*parent),
             MissionEvent::Created { .. }
             | MissionEvent::McpSelected { .. }
             | MissionEvent::Recovery { .. }
@@ -237,6 +252,7 @@ impl MissionEvent {
             | MissionEvent::Error { .. }
             | MissionEvent::Warning { .. }
             | MissionEvent::BudgetReached { .. }
+            | MissionEvent::MessageQueued { .. }
             | MissionEvent::Unreadable { .. } => {}
         }
     }

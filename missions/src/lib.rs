@@ -5,12 +5,14 @@ pub mod agent;
 pub mod auxiliary;
 pub mod budget;
 mod event;
+pub mod forks;
 pub mod instructions;
 mod mission;
 pub mod owner_only;
 pub mod prompts;
 pub mod recovery;
 pub mod scheduler;
+pub mod steering;
 mod store;
 pub mod tools;
 

@@ -174,6 +174,9 @@ pub struct Mission {
     /// The git worktree the mission works in (`--worktree`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<MissionWorktree>,
+    /// The mission this one was forked from (`sortie fork`).
+    #[serde(default)]
+    pub parent_id: Option<MissionId>,
 }
 
 /// A mission's own git worktree: where it is, the repository and branch it belongs to, and
@@ -222,6 +225,7 @@ impl Mission {
             spend: Vec::new(),
             notify: None,
             worktree: None,
+            parent_id: None,
         }
     }
 }

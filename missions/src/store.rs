@@ -21,6 +21,7 @@ mod backend;
 mod cap;
 mod durable;
 mod events;
+mod forks;
 mod home;
 mod missions;
 mod models;

@@ -26,7 +26,9 @@ use crate::config::Config;
 use crate::service::notify::MissionNotices;
 use crate::service::{accounts, demo, missions, open_store};
 
+mod steering;
 mod worktrees;
+pub use steering::Sent;
 
 /// Where the work runs.
 pub enum Sortie {

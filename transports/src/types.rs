@@ -150,6 +150,8 @@ pub enum StopReason {
     ToolUse,
     MaxTokens,
     ContentFilter,
+    /// Cut short by the user (`sortie send --now`): the content is the partial answer.
+    Interrupted,
 }
 
 /// Token counts for one turn, normalised across providers: `input_tokens` are the input

@@ -14,6 +14,7 @@ mod run;
 mod sandboxing;
 mod segments;
 mod settle;
+mod steering;
 mod stream;
 mod tool_call;
 mod turns;
@@ -128,6 +129,8 @@ pub struct MissionRunner {
     mcp_servers: Arc<std::collections::BTreeMap<String, sortie_mcp::ServerConfig>>,
     /// `[budget] daily_usd` and `[budget.providers]`: caps over every mission of the store.
     daily_caps: crate::budget::DailyCaps,
+    /// Where messages sent while it runs arrive (`sortie send`); `None`: only the log.
+    inbox: Option<Arc<crate::steering::Inbox>>,
 }
 
 /// A model of the fallback chain, with the transport that reaches it.
@@ -183,6 +186,7 @@ impl MissionRunner {
             instructions: None,
             mcp_servers: Arc::default(),
             daily_caps: Default::default(),
+            inbox: None,
         }
     }
 

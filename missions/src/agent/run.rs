@@ -74,6 +74,10 @@ pub(super) struct RunState<'a> {
     holds_pending: bool,
     /// What the provider counted for the last answer, for the compression threshold.
     pub(super) counted: Option<Counted>,
+    /// Messages sent to the mission not yet in the conversation (`sortie send`).
+    pub(super) queued: std::collections::VecDeque<String>,
+    /// The log is read for sent messages from here on.
+    pub(super) scanned: u64,
 }
 
 impl MissionRunner {
@@ -82,6 +86,8 @@ impl MissionRunner {
     pub async fn run(&self, id: MissionId, cancel: CancellationToken) -> Result<Mission, RunError> {
         let mut run = self.start_run(id).await?;
         for turn in run.finished + 1..=run.mission.max_turns {
+            // A turn boundary: messages sent meanwhile join the conversation.
+            self.take_queued(&mut run)?;
             if let Flow::End(mission) = self.compress_if_due(&mut run).await? {
                 return Ok(*mission);
             }
@@ -134,8 +140,15 @@ impl MissionRunner {
         )?;
         let runs_tools = self.transport.runs_tools();
         let counted = Counted::from_log(&events, &history);
+        let queued = crate::steering::pending_messages(&events)
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
+        let scanned = events.last().map_or(0, |e| e.seq + 1);
         Ok(RunState {
             clock: Clock::from_log(&events),
+            queued,
+            scanned,
             counted,
             id,
             finished: turns::finished_turns(&mission, &events, runs_tools),
@@ -254,6 +267,9 @@ impl MissionRunner {
             run.holds_pending |= run.session.as_ref().is_some_and(|s| s.started);
             let error = match end {
                 TurnEnd::Finished(done) => return Ok(Flow::Go(done)),
+                TurnEnd::Interrupted(partial) => {
+                    return Ok(Flow::Go(super::steering::partial_answer(partial)))
+                }
                 TurnEnd::Failed(error) => error,
             };
             go!(self.recover(run, error, &mut attempts, cancel).await?);
@@ -371,6 +387,10 @@ impl MissionRunner {
         if titling && self.title_within_budget(run).await? {
             self.give_title(&id, &run.mission).await?;
         }
+        // Messages sent meanwhile (or a `--now` that cut the answer) keep the run going.
+        if finishing && self.take_queued_or_close(run)? {
+            return Ok(Flow::Go(()));
+        }
         // The transport ran its own tools: its turn is the whole answer.
         if finishing {
             let mission = self.finish(&id, MissionStatus::Completed, None).await?;
@@ -404,8 +424,10 @@ impl MissionRunner {
             self.record(&id, MissionEvent::Warning { message })?;
         }
         let ran_tools = run.current.transport.runs_tools();
-        // A CLI run that ended on a tool result has no closing message to store.
-        if !(ran_tools && content.is_empty()) {
+        // A CLI run that ended on a tool result has no closing message to store, nor has
+        // an answer cut short before its first word.
+        let cut_empty = stop == sortie_transports::StopReason::Interrupted && content.is_empty();
+        if !(cut_empty || ran_tools && content.is_empty()) {
             self.record(
                 &id,
                 MissionEvent::AssistantMessage {
@@ -438,7 +460,7 @@ impl MissionRunner {
                 _ => None,
             })
             .collect();
-        if !content.is_empty() || !ran_tools {
+        if (!content.is_empty() || !ran_tools) && !cut_empty {
             run.history.push(Message {
                 role: Role::Assistant,
                 content,

@@ -16,6 +16,8 @@ use crate::{CliSession, MissionEvent, MissionId, ToolOutcome};
 
 pub(super) enum TurnEnd {
     Finished(Completion),
+    /// Cut short by a `--now` message: what the model had said so far.
+    Interrupted(Vec<ContentBlock>),
     Failed(TransportError),
 }
 
@@ -77,7 +79,13 @@ impl MissionRunner {
             Ok(s) => s,
             Err(e) => return Ok(TurnEnd::Failed(e)),
         };
-        while let Some(item) = stream.next().await {
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = self.interrupted() => return Ok(TurnEnd::Interrupted(assembler.take_segment())),
+                item = stream.next() => item,
+            };
+            let Some(item) = item else { break };
             let event = match item {
                 Ok(event) => event,
                 Err(e) => return Ok(TurnEnd::Failed(e)),

@@ -28,7 +28,7 @@ impl Store {
         self.mission(&id)
     }
 
-    fn put_mission(&self, mission: &Mission) -> Result<(), StoreError> {
+    pub(super) fn put_mission(&self, mission: &Mission) -> Result<(), StoreError> {
         let mut records = self.stripe(&mission.id);
         records.remove(&mission.id);
         self.missions

@@ -12,8 +12,10 @@ mod openapi_instructions;
 mod openapi_mcp;
 mod openapi_notices;
 mod openapi_sandbox;
+mod openapi_steering;
 mod schedules;
 mod serve;
+mod steering;
 mod updates;
 mod usage;
 
@@ -22,6 +24,7 @@ pub use missions::{NewMission, ResumeRequest};
 pub use models::Listing;
 pub use schedules::{schedule_json, NewSchedule};
 pub use serve::ServeOptions;
+pub use steering::{ForkRequest, SendMessage};
 pub use updates::{update_from_json, update_json};
 pub use usage::{DayUsage, ProviderUsage, ScheduleUsage, UsageReport, UsageSum};
 

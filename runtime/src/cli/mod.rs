@@ -22,6 +22,7 @@ mod run;
 mod schedule;
 mod serve;
 mod spinner;
+mod steering;
 
 use crate::api::ServeOptions;
 use crate::client::{self, autostart_idle};
@@ -151,6 +152,18 @@ m switches its model and resumes it, r on an account runs its login again, q qui
     /// The git worktrees of `--worktree` missions.
     #[command(subcommand)]
     Worktree(notices::WorktreeCommand),
+    /// Send a message to a mission: a running one takes it at its next turn boundary (after
+    /// the tool calls in flight; --now cuts its current answer short), one that stopped
+    /// resumes with it.
+    #[command(
+        after_help = "Examples:\n  sortie send 01a2 \"also update the changelog\"\n  sortie send 01a2 --now \"stop, use the other API\"\n\nA running mission is reached through the daemon; without one, only a stopped mission (which resumes here)."
+    )]
+    Send(steering::SendArgs),
+    /// Fork a mission: a new one with its history up to an event, on any model.
+    #[command(
+        after_help = "Examples:\n  sortie fork 01a2 \"try it with a state machine instead\"\n  sortie fork 01a2 --at 12 --provider anthropic --model claude-sonnet-4-5 \"try again\"\n\nThe parent is unchanged; the fork's `parent_id` links them (`sortie show`). --at must not fall between a tool call and its result."
+    )]
+    Fork(steering::ForkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -414,7 +427,9 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
         | Command::Usage { .. }
         // A login waits minutes for the person: in the daemon, so the store stays usable.
         | Command::Auth(AuthCommand::Login { .. } | AuthCommand::Reconnect { .. })
-        | Command::Demo { .. } => match client::Client::connect(&home).await {
+        | Command::Demo { .. }
+        | Command::Send(_)
+        | Command::Fork(_) => match client::Client::connect(&home).await {
             Some(c) => Some(c),
             None => match autostart_idle(&home) {
                 Some(idle) => client::start_daemon(&home, idle).await,
@@ -476,5 +491,7 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
         } => demo::run_demo(&sortie, json, Duration::from_millis(pace_ms), permission).await,
         Command::Diff { id, stat } => notices::diff(&sortie, &id, stat).await,
         Command::Worktree(cmd) => notices::worktree(&sortie, cmd).await,
+        Command::Send(args) => steering::send(&sortie, args).await,
+        Command::Fork(args) => steering::fork(&sortie, args).await,
     }
 }

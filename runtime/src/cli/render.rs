@@ -211,6 +211,15 @@ pub fn mission_log(s: &Style, m: &Mission, events: &[StoredEvent]) -> String {
     if let Some(error) = &m.error {
         out.push_str(&format!("  error     {}\n", s.red(error)));
     }
+    if let Some(parent) = &m.parent_id {
+        out.push_str(&format!("  forked    from {parent}\n"));
+    }
+    let waiting = sortie_missions::steering::pending_messages(events).len();
+    if waiting > 0 {
+        out.push_str(&format!(
+            "  queued    {waiting} messages for its next turn\n"
+        ));
+    }
     out.push('\n');
     for e in events {
         let head = s.dim(&format!("#{:<4} {}", e.seq, e.at.format("%H:%M:%S")));
@@ -331,6 +340,14 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
         MissionEvent::HistoryReplaced { messages, reason } => (
             "compressed".into(),
             format!("history now {} messages ({reason})", messages.len()),
+        ),
+        MissionEvent::MessageQueued { text, now } => (
+            "queued".into(),
+            format!("{}{}", if *now { "(now) " } else { "" }, preview(text, 20)),
+        ),
+        MissionEvent::Forked { parent, parent_seq } => (
+            "forked".into(),
+            format!("from mission {parent} at event {parent_seq}"),
         ),
         MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
         MissionEvent::BudgetSet { budget } => {

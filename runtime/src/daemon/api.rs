@@ -91,7 +91,11 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/missions/{id}", get(show_mission).delete(delete_mission))
         .route("/missions/{id}/events", get(mission_events))
         .route("/missions/{id}/stream", get(stream_events))
-        .route("/missions/{id}/messages", post(send_message))
+        .route(
+            "/missions/{id}/messages",
+            post(super::steering::send_message),
+        )
+        .route("/missions/{id}/fork", post(super::steering::fork_mission))
         .route("/missions/{id}/resume", post(resume_mission))
         .route("/missions/{id}/pause", post(pause_mission))
         .route("/missions/{id}/cancel", post(cancel_mission))
@@ -208,12 +212,12 @@ async fn shutdown(State(d): State<Arc<Daemon>>) -> Json<Value> {
     )
 }
 
-fn resolve(d: &Daemon, id: &str) -> ApiResult<MissionId> {
+pub(super) fn resolve(d: &Daemon, id: &str) -> ApiResult<MissionId> {
     Ok(d.store.resolve(id)?)
 }
 
 /// A mission with what only the daemon knows: its place in the queue.
-fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
+pub(super) fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
     let mission = d.store.mission(id)?;
     let mut v = serde_json::to_value(&mission).map_err(ApiError::bad_request)?;
     v["queue_position"] = json!(d.supervisor.queue_position(id));
@@ -540,29 +544,6 @@ fn update_mission(u: &Update) -> Option<MissionId> {
     Some(u.mission())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Message {
-    text: String,
-}
-
-async fn send_message(
-    State(d): State<Arc<Daemon>>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
-    let m: Message = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("expected {{\"text\": \"...\"}}: {e}")))?;
-    resume(
-        &d,
-        &id,
-        ResumeRequest {
-            message: Some(m.text),
-            ..Default::default()
-        },
-    )
-}
-
 async fn resume_mission(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
@@ -578,7 +559,7 @@ async fn resume_mission(
     resume(&d, &id, req)
 }
 
-fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
+pub(super) fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
     let id = resolve(d, id)?;
     // A body that can never be right is refused as such, whatever the mission's state.
     missions::check_max_turns(req.max_turns).map_err(ApiError::bad_request)?;

@@ -13,6 +13,7 @@ pub mod http_limits;
 mod listing;
 mod panics;
 mod scheduler;
+mod steering;
 pub mod supervisor;
 mod usage;
 mod worktrees;

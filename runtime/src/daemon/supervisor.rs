@@ -15,6 +15,8 @@ use sortie_transports::auth::Pool;
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use sortie_missions::steering::Inbox;
+
 use super::approvals::{ApiApprover, Approvals};
 use super::panics::{injected_panic, panic_message, SlotRelease};
 use crate::config::ConfigCache;
@@ -49,6 +51,8 @@ const STOP_BOUND: Duration = Duration::from_secs(45);
 struct Slot {
     cancel: CancellationToken,
     stop: StopStatus,
+    /// Where messages sent to the mission meanwhile arrive.
+    inbox: Arc<Inbox>,
     ticket: u64,
     running: bool,
 }
@@ -137,6 +141,11 @@ impl Supervisor {
         self.slots().contains_key(id)
     }
 
+    /// Where messages for a queued or running mission go; `None` when it is not active here.
+    pub fn inbox(&self, id: &MissionId) -> Option<Arc<Inbox>> {
+        self.slots().get(id).map(|s| s.inbox.clone())
+    }
+
     /// The 1-based place of a waiting mission in the queue.
     pub fn queue_position(&self, id: &MissionId) -> Option<usize> {
         let slots = self.slots();
@@ -193,6 +202,7 @@ impl Supervisor {
         let id = mission.id;
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst);
         let (cancel, stop) = (CancellationToken::new(), StopStatus::default());
+        let inbox = Arc::new(Inbox::new());
         {
             let mut slots = self.slots();
             if slots.contains_key(&id) {
@@ -203,6 +213,7 @@ impl Supervisor {
                 Slot {
                     cancel: cancel.clone(),
                     stop: stop.clone(),
+                    inbox: inbox.clone(),
                     ticket,
                     running: false,
                 },
@@ -223,7 +234,7 @@ impl Supervisor {
                 supervisor: me.clone(),
                 id,
             };
-            let run = std::panic::AssertUnwindSafe(me.drive(mission, cancel, stop));
+            let run = std::panic::AssertUnwindSafe(me.drive(mission, cancel, stop, inbox));
             if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
                 let message = format!(
                     "the mission's task panicked ({}); this is a bug in Sortie, please report it; `sortie resume {id}` continues from the last stored event",
@@ -268,6 +279,7 @@ impl Supervisor {
         mission: Mission,
         cancel: CancellationToken,
         stop: StopStatus,
+        inbox: Arc<Inbox>,
     ) {
         let id = mission.id;
         let provider_slots = self.provider_slots(&mission.provider);
@@ -346,7 +358,8 @@ impl Supervisor {
         let runner = runner
             .with_approver(Arc::new(approver))
             .with_observer(observer)
-            .with_stop_status(stop);
+            .with_stop_status(stop)
+            .with_inbox(inbox);
         if let Err(e) = runner.run(id, cancel).await {
             // It stopped where the store refused a write (a full disk): it ends failed
             // rather than staying `running`.

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod budgets;
 pub mod credentials;
 pub mod demo;
+pub mod forks;
 mod key_hint;
 pub mod mcp;
 pub mod missions;

@@ -810,3 +810,17 @@ fn ctrl_w_starts_a_new_mission_in_a_worktree_of_its_own() {
         )]
     );
 }
+
+#[test]
+fn a_queued_message_and_a_fork_show_in_the_mission_view() {
+    let text_of = |v: Value| -> Vec<String> {
+        ui::event_lines(&event(0, v), false, false)
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    };
+    let queued = text_of(json!({"type": "message_queued", "text": "also the docs"}));
+    assert_eq!(queued, ["⧗ queued for the next turn: also the docs"]);
+    let forked = text_of(json!({"type": "forked", "parent": id(1), "parent_seq": 7}));
+    assert!(forked[0].contains("forked from mission") && forked[0].ends_with("at event 7"));
+}

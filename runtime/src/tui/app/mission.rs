@@ -93,20 +93,20 @@ impl App {
             KeyCode::Char('c') if active => return vec![Cmd::Cancel(id)],
             KeyCode::Char('p') if active => return vec![Cmd::Pause(id)],
             KeyCode::Char('i') | KeyCode::Enter => {
-                if active {
-                    self.error(
-                        "the mission is still running: wait for it, or c to cancel / p to pause",
-                    );
+                // A running mission takes the message at its next turn boundary.
+                let title = if active {
+                    "Message for its next turn (Enter queues it, Alt-Enter for a new line)"
                 } else {
-                    self.overlay = Some(Overlay::Input(Input::new(
-                        InputPurpose::Message {
-                            id,
-                            provider: None,
-                            model: None,
-                        },
-                        "Next message (Enter sends, Alt-Enter for a new line)",
-                    )));
-                }
+                    "Next message (Enter sends, Alt-Enter for a new line)"
+                };
+                self.overlay = Some(Overlay::Input(Input::new(
+                    InputPurpose::Message {
+                        id,
+                        provider: None,
+                        model: None,
+                    },
+                    title,
+                )));
             }
             KeyCode::Char('b') if !active => {
                 self.overlay = Some(Overlay::Input(Input::new(

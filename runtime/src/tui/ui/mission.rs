@@ -75,6 +75,17 @@ pub fn event_lines(e: &StoredEvent, expanded: bool, first: bool) -> Vec<Line<'st
             MissionEvent::HistoryReplaced { reason, .. } => {
                 lines.push(Line::styled(format!("⋯ history compressed: {reason}"), dim))
             }
+            MissionEvent::MessageQueued { text, now } => lines.push(Line::styled(
+                format!(
+                    "⧗ queued{}: {text}",
+                    if *now { " (now)" } else { " for the next turn" }
+                ),
+                Style::default().fg(Color::Yellow),
+            )),
+            MissionEvent::Forked { parent, parent_seq } => lines.push(Line::styled(
+                format!("⑂ forked from mission {parent} at event {parent_seq}"),
+                Style::default().fg(Color::Magenta),
+            )),
             MissionEvent::Unreadable { error } => lines.push(Line::styled(
                 format!("? unreadable event: {error}"),
                 Style::default().fg(Color::Red),
@@ -225,7 +236,10 @@ pub(super) fn mission(f: &mut Frame, app: &App, area: Rect) {
                     super::missions::budget_text(m),
                     crate::tui::app::short(&m.id),
                     notices::header_extras(m)
-                ),
+                ) + &m
+                    .parent_id
+                    .map(|p| format!(" · forked from {}", crate::tui::app::short(&p)))
+                    .unwrap_or_default(),
                 Style::default().fg(Color::DarkGray),
             ),
         ]),
