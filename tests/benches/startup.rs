@@ -140,15 +140,15 @@ async fn main() {
         bin.display()
     );
     println!(
-        "| measure                                         |  runs |    p50 |    p90 |    max |"
+        "| measure                                          |  runs |    p50 |    p90 |    max |"
     );
     println!(
-        "|-------------------------------------------------|------:|-------:|-------:|-------:|"
+        "|--------------------------------------------------|------:|-------:|-------:|-------:|"
     );
     let line = |name: &str, samples: &mut [f64]| {
         let n = samples.len();
         let (p50, p90, max) = (pick(samples, 0.5), pick(samples, 0.9), pick(samples, 1.0));
-        println!("| {name:<47} | {n:>5} | {p50:>6.1} | {p90:>6.1} | {max:>6.1} |");
+        println!("| {name:<48} | {n:>5} | {p50:>6.1} | {p90:>6.1} | {max:>6.1} |");
     };
     line("in-process: first request after spawn (ms)", &mut first);
     line(
