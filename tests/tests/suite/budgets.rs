@@ -217,6 +217,14 @@ async fn a_time_budget_stops_before_the_next_call_once_time_is_up() {
     let stop = reached(&events)[0].clone();
     assert_eq!(stop["budget"], "max_duration");
     assert!(stop["spent"].as_f64().expect("spent") >= 3.0, "{stop:#}");
+    // Titles are off here: no title is skipped, so no warning says one was.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "warning"
+                && e["message"].as_str().unwrap_or("").contains("no title")),
+        "{events:#?}"
+    );
     args = vec!["resume", id.as_str(), "--max-duration", "1h"];
     let out = sortie_run(home.path(), cwd.path(), &args).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
