@@ -511,3 +511,30 @@ async fn an_auxiliary_call_counts_against_the_budget() {
     assert_eq!(aux[0]["scope"], "title");
     assert_eq!(reached(&events)[0]["spent"], 22_000.0);
 }
+
+#[tokio::test]
+async fn through_the_daemon_a_malformed_body_names_the_budget_fields() {
+    let (mock, home, cwd) = setup("").await;
+    let d = DaemonProc::start(home.path()).await;
+    let (code, body) = d
+        .post(
+            "/missions",
+            json!({"prompt": "p", "cwd": cwd.path(), "max_tokens": -1}),
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    for field in ["\"max_cost\"?", "\"max_tokens\"?", "\"max_duration\"?"] {
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    let (code, body) = d
+        .post(
+            "/schedules",
+            json!({"prompt": "p", "cwd": cwd.path(), "every": "1h", "max_cost": "2"}),
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("\"max_cost\""), "{message}");
+    assert_eq!(mock.hits(), 0);
+}
