@@ -302,6 +302,13 @@ async fn bad_budgets_are_refused_naming_the_flag() {
         b"[]\n".to_vec(),
         "no mission was stored"
     );
+    // A cost budget from `[budget]` on a model without a price names where it came from.
+    write_local_config(home.path(), &mock.base_url(), "[budget]\nmax_cost = 2.0\n");
+    let out = sortie_run(home.path(), cwd.path(), &["run", "p"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[budget] max_cost"), "{stderr}");
+    assert!(stderr.contains("[prices.\"mock-model\"]"), "{stderr}");
     // A bad `[budget]` names the key.
     write_local_config(home.path(), &mock.base_url(), "[budget]\ndaily_usd = 0\n");
     let out = sortie_run(home.path(), cwd.path(), &["run", "p"]).await;
