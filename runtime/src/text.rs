@@ -121,7 +121,7 @@ pub fn spend_text(m: &sortie_missions::Mission) -> String {
     let b = &m.budget;
     let mut parts = Vec::new();
     if let Some(max) = b.max_cost_usd {
-        parts.push(format!("${:.2}/${max:.2}", m.cost_usd.unwrap_or(0.0)));
+        parts.push(spent_of_usd(m.cost_usd.unwrap_or(0.0), max));
     }
     if let Some(max) = b.max_tokens {
         let used = m.usage.prompt_tokens() + m.usage.output_tokens;
@@ -133,10 +133,26 @@ pub fn spend_text(m: &sortie_missions::Mission) -> String {
     parts.join(" · ")
 }
 
+/// `$0.12/$2.00`; in cents' fractions under a dime (`$0.0012/$0.0050`), where cents
+/// would show `$0.00/$0.00`.
+fn spent_of_usd(spent: f64, max: f64) -> String {
+    if max < 0.10 {
+        format!("${spent:.4}/${max:.4}")
+    } else {
+        format!("${spent:.2}/${max:.2}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sortie_transports::auth::{CredentialId, CredentialStatus};
+
+    #[test]
+    fn a_small_cost_budget_shows_its_fractions_of_a_cent() {
+        assert_eq!(spent_of_usd(6.0, 10.0), "$6.00/$10.00");
+        assert_eq!(spent_of_usd(0.0012, 0.0015), "$0.0012/$0.0015");
+    }
 
     #[test]
     fn thousands_are_grouped() {

@@ -181,9 +181,14 @@ impl MissionRunner {
     }
 
     /// True when a title may be asked for; one that would pass a budget is not, and a
-    /// warning says so (the mission's next call decides whether it stops).
+    /// warning says so (the mission's next call decides whether it stops). No title is
+    /// asked for when titles are off or the mission has one: nothing to check or warn of.
     pub(super) async fn title_within_budget(&self, run: &RunState<'_>) -> Result<bool, RunError> {
-        let Some(aux) = &self.auxiliary else {
+        let Some(aux) = self
+            .auxiliary
+            .as_ref()
+            .filter(|a| a.titles && run.mission.title.is_none())
+        else {
             return Ok(true);
         };
         let next = NextCall {

@@ -36,12 +36,16 @@ impl NotifyArgs {
 pub(crate) enum WorktreeCommand {
     /// Remove a mission's worktree (what is not committed in it is lost; `sortie diff`
     /// first). Refused while the mission runs. Its branch stays unless --branch.
+    #[command(
+        after_help = "Examples:\n  sortie diff 01a2 --stat          # look first: what is not committed is lost\n  sortie worktree rm 01a2          # the branch sortie/<short id> stays\n  sortie worktree rm 01a2 --branch # the branch too"
+    )]
     Rm {
         /// Mission id, or a unique prefix of it.
         id: String,
         /// Delete its branch (`sortie/<short id>`) too.
         #[arg(long)]
         branch: bool,
+        /// JSON: {"done": [what was done, one line each]}
         #[arg(long)]
         json: bool,
     },

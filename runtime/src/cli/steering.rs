@@ -67,7 +67,7 @@ pub(crate) async fn send(sortie: &Sortie, args: SendArgs) -> anyhow::Result<Exit
                 }));
             } else if args.now {
                 println!(
-                    "sent to mission {} now (event {seq}): its current answer is cut short",
+                    "sent to mission {} now (event {seq}): an answer being streamed is cut short; a tool call that runs finishes first",
                     mission.id
                 );
             } else {

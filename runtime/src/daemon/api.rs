@@ -229,7 +229,7 @@ async fn create_mission(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewMission = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"notify\"?, \"worktree\"?}}"))
+        ApiError::bad_request(format!("the body is not a mission request: {e}; expected {{\"prompt\", \"cwd\", \"provider\"?, \"model\"?, \"permission\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"max_cost\"?, \"max_tokens\"?, \"max_duration\"?, \"notify\"?, \"worktree\"?}}"))
     })?;
     match &req.cwd {
         Some(cwd) if cwd.is_absolute() => {}
@@ -553,7 +553,7 @@ async fn resume_mission(
         ResumeRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!("the body is not a resume request: {e}; expected {{\"message\"?, \"provider\"?, \"model\"?, \"default_model\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"notify\"?}}"))
+            ApiError::bad_request(format!("the body is not a resume request: {e}; expected {{\"message\"?, \"provider\"?, \"model\"?, \"default_model\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"max_cost\"?, \"max_tokens\"?, \"max_duration\"?, \"notify\"?}}"))
         })?
     };
     resume(&d, &id, req)
@@ -664,7 +664,7 @@ async fn add_schedule(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewSchedule = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"no_instructions\", \"mcp\", \"missed\", \"overlap\", \"jitter\"}}"))
+        ApiError::bad_request(format!("the body is not a schedule: {e}; expected {{\"prompt\", \"cwd\", one of \"cron\" (+\"tz\"), \"every\", \"at\", and optionally \"name\", \"provider\", \"model\", \"permission\", \"max_turns\", \"sandbox\", \"no_instructions\", \"mcp\", \"max_cost\", \"max_tokens\", \"max_duration\", \"notify\", \"worktree\", \"missed\", \"overlap\", \"jitter\"}}"))
     })?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let s = schedules::build(&config, req, chrono::Utc::now())

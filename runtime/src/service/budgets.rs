@@ -46,7 +46,7 @@ pub fn check_priced(
         return Ok(());
     }
     bail!(
-        "--max-cost needs the price of model `{model}` to count what the mission spends; add it to {}:\n\n[prices.\"{model}\"]\ninput = 3.0     # USD per million input tokens\noutput = 15.0   # USD per million output tokens",
+        "a cost budget (--max-cost, or `[budget] max_cost` in config.toml) needs the price of model `{model}` to count what the mission spends; add it to {}:\n\n[prices.\"{model}\"]\ninput = 3.0     # USD per million input tokens\noutput = 15.0   # USD per million output tokens",
         config.path.display()
     )
 }

@@ -258,6 +258,9 @@ pub fn prepare_resume(
     req: ResumeRequest,
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
+    if req.message.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        bail!("the message is empty; say what mission {id} should do next");
+    }
     let asked = budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     crate::service::mcp::check_selection(config, &req.mcp)?;
     crate::service::notify::check_choice(config, req.notify)?;

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use sortie_missions::budget::{parse_duration, DaySpend};
 use sortie_missions::scheduler::RunOutcome;
@@ -16,9 +15,18 @@ pub fn since_day(since: &str, today: NaiveDate) -> anyhow::Result<NaiveDate> {
     if let Ok(day) = NaiveDate::parse_from_str(since.trim(), "%Y-%m-%d") {
         return Ok(day);
     }
-    let span = parse_duration("--since", since)
-        .map_err(anyhow::Error::msg)
-        .context("give --since as a duration (7d, 24h) or a date (2026-11-01)")?;
+    let span = parse_duration("--since", since).map_err(|e| {
+        // The spans are the budgets' (at most 366 days); a date goes back further.
+        if e.contains("366 days") {
+            anyhow::anyhow!(
+                "--since `{}` goes back more than 366 days; give the first day as a date instead (like 2025-01-01)",
+                since.trim()
+            )
+        } else {
+            anyhow::Error::msg(e)
+                .context("give --since as a duration (7d, 24h) or a date (2026-11-01)")
+        }
+    })?;
     let days = span.as_secs().div_ceil(86_400).max(1);
     Ok(today - chrono::Days::new(days - 1))
 }
@@ -137,5 +145,13 @@ mod tests {
         );
         let e = since_day("7x", today).expect_err("bad");
         assert!(format!("{e:#}").contains("--since"), "{e:#}");
+        // Too far back: no word of budgets, and what to write instead.
+        let e = format!("{:#}", since_day("400d", today).expect_err("too far"));
+        assert!(!e.contains("budget"), "{e}");
+        assert!(e.contains("as a date"), "{e}");
+        assert_eq!(
+            since_day("2025-01-01", today).expect("an old date"),
+            NaiveDate::from_ymd_opt(2025, 1, 1).expect("date")
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! worktree rm`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use sortie_missions::{
@@ -38,6 +38,15 @@ fn git(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `cmd` for its exit status only: nothing it prints reaches Sortie's own stdout or
+/// stderr (a `sortie run --json` prints JSON lines only).
+fn quiet_status(mut cmd: Command) -> std::io::Result<std::process::ExitStatus> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+}
+
 /// Runs `cmd` and returns its trimmed stdout, or an error with `what` and git's stderr.
 fn output(mut cmd: Command, what: &str) -> anyhow::Result<String> {
     let out = cmd
@@ -65,7 +74,7 @@ fn branch_for(repo: &Path, id: &MissionId) -> String {
         "--quiet",
         &format!("refs/heads/{short}"),
     ]);
-    match probe.status() {
+    match quiet_status(probe) {
         Ok(s) if s.success() => format!("sortie/{full}"),
         _ => short,
     }
@@ -110,7 +119,7 @@ pub fn create_mission(
             let mut rm = git(&made.worktree.repo);
             rm.args(["worktree", "remove", "--force"])
                 .arg(&made.worktree.path);
-            let _ = rm.status();
+            let _ = quiet_status(rm);
             Err(e.into())
         }
     }
@@ -148,7 +157,7 @@ pub fn create(home: &Path, cwd: &Path, id: &MissionId) -> anyhow::Result<Made> {
     let mut notes = Vec::new();
     let mut symbolic = git(&repo);
     symbolic.args(["symbolic-ref", "--quiet", "HEAD"]);
-    if !symbolic.status().is_ok_and(|s| s.success()) {
+    if !quiet_status(symbolic).is_ok_and(|s| s.success()) {
         notes.push(format!(
             "worktree: the checkout at {} is on a detached HEAD; the mission works from that commit ({short_base})",
             repo.display()

@@ -217,6 +217,14 @@ async fn a_time_budget_stops_before_the_next_call_once_time_is_up() {
     let stop = reached(&events)[0].clone();
     assert_eq!(stop["budget"], "max_duration");
     assert!(stop["spent"].as_f64().expect("spent") >= 3.0, "{stop:#}");
+    // Titles are off here: no title is skipped, so no warning says one was.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "warning"
+                && e["message"].as_str().unwrap_or("").contains("no title")),
+        "{events:#?}"
+    );
     args = vec!["resume", id.as_str(), "--max-duration", "1h"];
     let out = sortie_run(home.path(), cwd.path(), &args).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -294,6 +302,13 @@ async fn bad_budgets_are_refused_naming_the_flag() {
         b"[]\n".to_vec(),
         "no mission was stored"
     );
+    // A cost budget from `[budget]` on a model without a price names where it came from.
+    write_local_config(home.path(), &mock.base_url(), "[budget]\nmax_cost = 2.0\n");
+    let out = sortie_run(home.path(), cwd.path(), &["run", "p"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[budget] max_cost"), "{stderr}");
+    assert!(stderr.contains("[prices.\"mock-model\"]"), "{stderr}");
     // A bad `[budget]` names the key.
     write_local_config(home.path(), &mock.base_url(), "[budget]\ndaily_usd = 0\n");
     let out = sortie_run(home.path(), cwd.path(), &["run", "p"]).await;
@@ -502,4 +517,31 @@ async fn an_auxiliary_call_counts_against_the_budget() {
     assert_eq!(aux.len(), 1, "{events:#?}");
     assert_eq!(aux[0]["scope"], "title");
     assert_eq!(reached(&events)[0]["spent"], 22_000.0);
+}
+
+#[tokio::test]
+async fn through_the_daemon_a_malformed_body_names_the_budget_fields() {
+    let (mock, home, cwd) = setup("").await;
+    let d = DaemonProc::start(home.path()).await;
+    let (code, body) = d
+        .post(
+            "/missions",
+            json!({"prompt": "p", "cwd": cwd.path(), "max_tokens": -1}),
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    for field in ["\"max_cost\"?", "\"max_tokens\"?", "\"max_duration\"?"] {
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    let (code, body) = d
+        .post(
+            "/schedules",
+            json!({"prompt": "p", "cwd": cwd.path(), "every": "1h", "max_cost": "2"}),
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("\"max_cost\""), "{message}");
+    assert_eq!(mock.hits(), 0);
 }

@@ -500,3 +500,45 @@ async fn a_mission_whose_only_key_is_refused_sends_a_needs_reauth_notice() {
         .iter()
         .any(|h| h.body.contains("sk-local-revoked-0001")));
 }
+
+#[tokio::test]
+async fn a_mission_stopped_at_its_budget_sends_a_budget_reached_notice() {
+    let receiver = Receiver::start(&[]).await;
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call("c1", "list_dir", json!({})).with_usage(1_000, 100));
+    mock.push(Reply::text("never asked for"));
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    write_local_config(
+        home.path(),
+        &mock.base_url(),
+        &notify_config(&receiver.url, ""),
+    );
+    // 1,100 spent; the next call (~1,100 more) would pass 1,500.
+    let out = run_here(home.path(), cwd.path(), &["--max-tokens", "1500", "list"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert_eq!(mock.hits(), 1);
+    let id = mission_id(&stdout);
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    let notice = verified(&hits[0]);
+    assert_eq!(notice["kind"], "budget_reached");
+    assert_eq!(notice["mission"]["id"], id.as_str());
+    assert_eq!(notice["mission"]["status"], "budget_reached");
+    assert!(
+        notice["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--max-tokens"),
+        "{notice:#}"
+    );
+    let recorded = notices(&show(home.path(), &id).await);
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["kind"], "budget_reached");
+}

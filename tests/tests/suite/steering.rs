@@ -283,3 +283,46 @@ async fn without_a_daemon_a_running_mission_cannot_be_reached_and_an_ended_one_r
     let sent = conversation(&mock.requests()[1]);
     assert_eq!(sent.last().map(|(_, t)| t.as_str()), Some("hello?"));
 }
+
+#[tokio::test]
+async fn without_a_daemon_an_empty_message_is_refused_and_nothing_is_sent() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    sortie_tests::write_local_config(home.path(), &mock.base_url(), "");
+    mock.push(Reply::text("Done."));
+    let out = sortie(home.path(), cwd.path(), &["run", "work"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = sortie(home.path(), cwd.path(), &["missions", "--json"]).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("missions --json");
+    let id = listed[0]["id"].as_str().expect("id").to_string();
+    for args in [
+        vec!["send", id.as_str(), ""],
+        vec!["send", id.as_str(), "   "],
+        vec!["resume", id.as_str(), " "],
+    ] {
+        let out = sortie(home.path(), cwd.path(), &args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            text(&out.stderr).contains("the message is empty"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(mock.hits(), 1, "no request for an empty message");
+    let shown = sortie(home.path(), cwd.path(), &["show", &id, "--json"]).await;
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("show --json");
+    assert_eq!(shown["mission"]["status"], "completed");
+    let users = shown["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "user_message")
+        .count();
+    assert_eq!(users, 1, "{shown:#}");
+}

@@ -268,3 +268,24 @@ async fn a_worktree_outside_a_repository_is_refused_at_start() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn run_worktree_json_prints_only_json_lines() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::text("Done."));
+    let home = tempfile::tempdir().unwrap();
+    let repo = repo();
+    write_local_config(home.path(), &mock.base_url(), "");
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--json", "--worktree", "--cwd"])
+        .arg(repo.path())
+        .arg("say done");
+    let out = run_to_end(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    // Nothing git prints (`refs/heads/main` from a HEAD check) gets into the stream.
+    for line in stdout.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    }
+    assert!(!stdout.contains("refs/heads/"), "{stdout}");
+}

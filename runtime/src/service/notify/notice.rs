@@ -41,8 +41,9 @@ impl NoticeKind {
 }
 
 /// The notice a mission event calls for, with the words that go with it: the end of a
-/// mission (completed, failed, cancelled) and a wait for a login. The one place that maps
-/// events to notices: a budget stop adds its arm here (`NoticeKind::BudgetReached`).
+/// mission (completed, failed, cancelled), a wait for a login, and a stop at a budget
+/// (its reason says which budget and how to go on). The one place that maps events to
+/// notices.
 pub fn kind_of(event: &MissionEvent) -> Option<(NoticeKind, String)> {
     let MissionEvent::Status { status, reason } = event else {
         return None;
@@ -52,6 +53,7 @@ pub fn kind_of(event: &MissionEvent) -> Option<(NoticeKind, String)> {
         MissionStatus::Failed => NoticeKind::Failed,
         MissionStatus::Cancelled => NoticeKind::Cancelled,
         MissionStatus::NeedsReauth => NoticeKind::NeedsReauth,
+        MissionStatus::BudgetReached => NoticeKind::BudgetReached,
         _ => return None,
     };
     let message = match reason {
