@@ -134,6 +134,15 @@ impl Inbox {
         Ok(took)
     }
 
+    /// Runs `last` (which records the run's last status) with senders held off, and
+    /// closes the inbox.
+    pub(crate) fn close_with<T>(&self, last: impl FnOnce() -> T) -> T {
+        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        let out = last();
+        *closed = true;
+        out
+    }
+
     /// Holds senders off while `take` runs.
     pub(crate) fn with_senders_held<T>(&self, take: impl FnOnce() -> T) -> T {
         let _closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());

@@ -22,8 +22,8 @@ pub(super) struct Clock {
 
 impl Clock {
     /// From the log: each stretch from a `running` status to the next status; for a run a
-    /// crash cut short (`interrupted` is recorded when the daemon starts again, or nothing
-    /// is), to its last event before that.
+    /// crash cut short (`interrupted` is recorded when the daemon starts again, or the next
+    /// run just starts), to its last event before that.
     pub(super) fn from_log(events: &[StoredEvent]) -> Self {
         let mut before = chrono::Duration::zero();
         let mut since = None;
@@ -31,8 +31,12 @@ impl Clock {
         for e in events {
             if let MissionEvent::Status { status, .. } = &e.event {
                 if let Some(start) = since.take() {
+                    // A run ends itself with its status; a crashed one is found over by
+                    // a later `interrupted`, `queued` or `running`, long after its end.
                     let end = match status {
-                        MissionStatus::Interrupted => previous.unwrap_or(start),
+                        MissionStatus::Interrupted
+                        | MissionStatus::Queued
+                        | MissionStatus::Running => previous.unwrap_or(start),
                         _ => e.at,
                     };
                     before += end - start;
@@ -270,5 +274,21 @@ mod tests {
         events.push(at(10_800, MissionStatus::Interrupted));
         let clock = Clock::from_log(&events);
         assert_eq!(clock.before, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn a_crash_nobody_recorded_counts_to_the_last_event_before_the_next_run() {
+        // A `sortie run` killed 5 s in (no daemon to say `interrupted`), resumed an hour on.
+        let mut events = vec![
+            at(0, MissionStatus::Running),
+            at(5, MissionStatus::Running),
+            at(3_600, MissionStatus::Running),
+            at(3_610, MissionStatus::Completed),
+        ];
+        events[1].event = MissionEvent::Warning {
+            message: "last sign of life".into(),
+        };
+        let clock = Clock::from_log(&events);
+        assert_eq!(clock.before, Duration::from_secs(15));
     }
 }

@@ -293,7 +293,13 @@ impl MissionRunner {
         status: MissionStatus,
         reason: Option<String>,
     ) -> Result<Mission, RunError> {
-        self.record(id, MissionEvent::Status { status, reason })?;
+        let event = MissionEvent::Status { status, reason };
+        match &self.inbox {
+            // Closed with its last status: a message sent from here on resumes the mission
+            // rather than waiting for a run that takes nothing more.
+            Some(inbox) => inbox.close_with(|| self.record(id, event))?,
+            None => self.record(id, event)?,
+        };
         self.store.flush().await?;
         Ok(self.store.mission(id)?)
     }

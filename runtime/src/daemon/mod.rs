@@ -191,6 +191,12 @@ async fn wind_down(daemon: &Daemon) -> anyhow::Result<()> {
         .supervisor
         .shutdown("the daemon was stopped; the mission resumes when it starts again")
         .await;
+    // The notices of missions that ended (and of skipped runs) are not cut off mid-retry.
+    let notices = daemon.supervisor.notices().len();
+    if let (Ok(config), true) = (daemon.supervisor.config(), notices > 0) {
+        eprintln!("sortie daemon stopping: sending {notices} notice(s) still in flight");
+        crate::service::notify::settle_all(daemon.supervisor.notices(), &config.notify).await;
+    }
     // The interrupted tool calls' processes end with their launchers; anything still
     // recorded as ours goes now, before the daemon exits.
     for line in crate::service::sandboxing::sweep(home) {

@@ -181,7 +181,14 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 /// background).
 fn skipped_notice(daemon: &Daemon, s: &Schedule, scheduled_for: DateTime<Utc>, reason: &str) {
     match daemon.supervisor.config() {
-        Ok(config) => notify::schedule_skipped(&daemon.home, &config, s, scheduled_for, reason),
+        Ok(config) => notify::schedule_skipped(
+            daemon.supervisor.notices(),
+            &daemon.home,
+            &config,
+            s,
+            scheduled_for,
+            reason,
+        ),
         Err(e) => tracing::warn!("schedule {}: no notice of a skipped run: {e}", s.id),
     }
 }

@@ -76,6 +76,8 @@ pub struct Supervisor {
     tickets: AtomicU64,
     updates: broadcast::Sender<Update>,
     tasks: tokio_util::task::TaskTracker,
+    /// The notices in flight (`[notify]`), waited for before the daemon exits.
+    notices: tokio_util::task::TaskTracker,
     /// Questions of `ask` missions waiting for a person.
     pub approvals: Arc<Approvals>,
     /// `config.toml`, read again for a mission only when it changed.
@@ -107,6 +109,7 @@ impl Supervisor {
             tickets: AtomicU64::new(0),
             updates,
             tasks: tokio_util::task::TaskTracker::new(),
+            notices: tokio_util::task::TaskTracker::new(),
             approvals: Arc::new(Approvals::default()),
             demo: tokio::sync::OnceCell::new(),
             demo_paces: Mutex::new(HashMap::new()),
@@ -115,6 +118,11 @@ impl Supervisor {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// What tracks the notices sent from this daemon.
+    pub fn notices(&self) -> &tokio_util::task::TaskTracker {
+        &self.notices
     }
 
     /// Every update of every mission from now on.
@@ -422,6 +430,7 @@ impl Supervisor {
             mission,
             Some(record),
         )
+        .map(|n| n.tracked_by(&self.notices))
     }
 
     /// Sets the pace a demo mission streams at (before it is submitted).

@@ -72,7 +72,18 @@ pub fn create_fork(
         max_turns: req.max_turns.unwrap_or(config.max_turns),
         sandbox: mission.sandbox,
     };
-    Ok(store.create_fork(spec, parent, at, history)?)
+    // The fork spends under its parent's limits (over `[budget]`'s defaults), as a new
+    // mission would, and sends the notices its parent chose.
+    let budget = super::budgets::for_new(config, mission.budget);
+    super::budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
+    let fork = store.create_fork(spec, parent, at, history)?;
+    if !budget.is_empty() {
+        store.append(&fork.id, MissionEvent::BudgetSet { budget })?;
+    }
+    if let Some(enabled) = mission.notify {
+        store.append(&fork.id, MissionEvent::NotifySet { enabled })?;
+    }
+    Ok(store.mission(&fork.id)?)
 }
 
 /// The events as a log, for rebuilding the conversation they hold.

@@ -226,3 +226,47 @@ async fn a_fork_runs_in_this_process_without_a_daemon() {
     );
     assert_eq!(sent.len(), 5);
 }
+
+#[tokio::test]
+async fn a_fork_keeps_its_parents_budget() {
+    let (first, second, home, cwd) = two_providers().await;
+    script_parent(&first);
+    let out = sortie(
+        home.path(),
+        cwd.path(),
+        &["run", "--json", "--max-tokens", "900000", "read my notes"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let parent = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("summary")["mission"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    second.push(Reply::text("Oat milk, then."));
+    let out = sortie(
+        home.path(),
+        cwd.path(),
+        &[
+            "fork",
+            &parent,
+            "--provider",
+            "other",
+            "--json",
+            "and which milk?",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fork = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("summary")["mission"]
+        .clone();
+    assert_eq!(fork["parent_id"], parent.as_str());
+    assert_eq!(fork["budget"]["max_tokens"], 900000, "{fork:#}");
+}

@@ -542,3 +542,37 @@ async fn a_mission_stopped_at_its_budget_sends_a_budget_reached_notice() {
     assert_eq!(recorded.len(), 1, "{recorded:#?}");
     assert_eq!(recorded[0]["kind"], "budget_reached");
 }
+
+#[tokio::test]
+async fn a_daemon_told_to_stop_finishes_the_notices_in_flight_first() {
+    // The first try fails; the retry comes a second later, after the daemon was told to stop.
+    let receiver = Receiver::start(&[Answer::Status(500)]).await;
+    let mock = MockProvider::start().await;
+    mock.push(Reply::text("done"));
+    let home = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    write_local_config(
+        home.path(),
+        &mock.base_url(),
+        &notify_config(&receiver.url, ""),
+    );
+    let mut d = DaemonProc::start_with_env(home.path(), &[(SECRET_ENV, SECRET)]).await;
+    let id = start(&d, json!({"prompt": "go", "cwd": cwd.path()})).await;
+    d.wait_events(&id, |e| statuses(e).iter().any(|s| s == "completed"))
+        .await;
+    receiver.wait_kind("completed").await;
+    let (status, _) = d.post("/shutdown", Value::Null).await;
+    assert_eq!(status, 200);
+    let start = Instant::now();
+    while d.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hits = receiver.hits();
+    assert_eq!(
+        hits.len(),
+        2,
+        "the retry was lost with the daemon: {hits:#?}"
+    );
+    assert_eq!(verified(&hits[1])["kind"], "completed");
+}

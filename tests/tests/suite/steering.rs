@@ -326,3 +326,39 @@ async fn without_a_daemon_an_empty_message_is_refused_and_nothing_is_sent() {
         .count();
     assert_eq!(users, 1, "{shown:#}");
 }
+
+/// A run that ends other than by completing (here: the provider refuses for good) closes
+/// its inbox too: a message sent after its last status, before the daemon lets go of the
+/// mission, is told that the run ended (and so resumes it) rather than "queued" for a run
+/// that will take nothing more.
+#[tokio::test]
+async fn a_run_that_fails_closes_its_inbox_so_a_late_message_resumes_the_mission() {
+    use std::sync::Arc;
+
+    use sortie_missions::steering::{Inbox, SendError};
+    use sortie_missions::MissionStatus;
+    use tokio_util::sync::CancellationToken;
+
+    let mock = MockProvider::start().await;
+    mock.push(Reply::error(
+        400,
+        r#"{"error":{"message":"bad request: no such parameter","type":"invalid_request_error"}}"#,
+    ));
+    let w = super::support::World::new();
+    let mission = w
+        .store
+        .create_mission(super::support::spec(w.cwd.path(), "go"))
+        .expect("create");
+    let inbox = Arc::new(Inbox::new());
+    let done = w
+        .runner(super::support::transport(&mock.base_url()))
+        .with_inbox(inbox.clone())
+        .run(mission.id, CancellationToken::new())
+        .await
+        .expect("the runner works");
+    assert_eq!(done.status, MissionStatus::Failed);
+    let late = inbox
+        .queue(&w.store, &mission.id, "try again".into(), false)
+        .await;
+    assert!(matches!(late, Err(SendError::Closed)), "{late:?}");
+}

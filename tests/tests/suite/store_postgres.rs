@@ -399,3 +399,39 @@ fn a_cluster_stops_when_dropped_even_by_a_panicking_test() {
         "the cluster still answers on {port} after its test panicked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_mission_whose_daemon_died_is_claimed_once_its_lease_runs_out() {
+    let url = Cluster::shared().create_database().await;
+    let store = PgStore::open_with(&url, options(Duration::from_secs(30)))
+        .await
+        .expect("open");
+    let id = store.create_mission(spec("go")).await.expect("create").id;
+    let held = store
+        .claim_queued("daemon-a", Duration::from_millis(300))
+        .await
+        .expect("claim")
+        .expect("the queued mission");
+    assert_eq!(held.mission.id, id);
+    // The daemon runs it, then dies without a word.
+    store
+        .append(
+            &id,
+            MissionEvent::Status {
+                status: sortie_missions::MissionStatus::Running,
+                reason: None,
+            },
+        )
+        .await
+        .expect("running");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let taken = store
+        .claim_queued("daemon-b", Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(
+        taken.map(|l| l.mission.id),
+        Some(id),
+        "a running mission whose lease ran out goes to the next daemon"
+    );
+}

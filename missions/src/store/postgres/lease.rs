@@ -18,8 +18,9 @@ pub struct Lease {
 }
 
 impl PgStore {
-    /// Claims the oldest queued mission that no live lease holds, for `lease`; `None`
-    /// when there is none.
+    /// Claims, for `lease`, the oldest mission that is queued and no live lease holds, or
+    /// that was running under a lease that ran out (its daemon died: the claimer resumes
+    /// it); `None` when there is none.
     pub async fn claim_queued(
         &self,
         daemon: &str,
@@ -32,7 +33,8 @@ impl PgStore {
                      lease_until = now() + make_interval(secs => $2)
                  WHERE id = (
                      SELECT id FROM missions
-                     WHERE status = 'queued' AND (lease_until IS NULL OR lease_until < now())
+                     WHERE (status = 'queued' AND (lease_until IS NULL OR lease_until < now()))
+                        OR (status = 'running' AND lease_until < now())
                      ORDER BY id LIMIT 1
                      FOR UPDATE SKIP LOCKED
                  )

@@ -117,6 +117,15 @@ impl MissionNotices {
         })
     }
 
+    /// The same, its notices tracked by `tasks` (a daemon's, which it waits for before it
+    /// exits: see [`settle_all`]) rather than by its own.
+    pub fn tracked_by(mut self, tasks: &tokio_util::task::TaskTracker) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tasks = tasks.clone();
+        }
+        self
+    }
+
     /// Sends a notice of `kind` about the mission, in the background.
     pub fn send(&self, kind: NoticeKind, message: String) {
         let inner = self.inner.clone();
@@ -160,9 +169,17 @@ impl MissionNotices {
     }
 }
 
-/// Tells that schedule `s` skipped its run for `scheduled_for`, in the background; each
-/// try is a log line.
+/// Waits (bounded by `config`'s longest notice) for the notices `tasks` tracks: before a
+/// daemon exits, so that a notice in flight (a retry waiting) is not dropped with it.
+pub async fn settle_all(tasks: &tokio_util::task::TaskTracker, config: &NotifyConfig) {
+    tasks.close();
+    let _ = tokio::time::timeout(bound(config), tasks.wait()).await;
+}
+
+/// Tells that schedule `s` skipped its run for `scheduled_for`, in the background (tracked
+/// by `tasks`); each try is a log line.
 pub fn schedule_skipped(
+    tasks: &tokio_util::task::TaskTracker,
     home: &Path,
     config: &Config,
     s: &Schedule,
@@ -184,7 +201,7 @@ pub fn schedule_skipped(
     let notify = config.notify.clone();
     let sandbox = command_sandbox(home, config);
     let id = s.id.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let report = |a: deliver::Attempt| {
             if a.delivered {
                 tracing::info!(

@@ -19,8 +19,7 @@ pub enum NoticeKind {
     NeedsReauth,
     /// A tool call of an `ask` mission waits for a person's yes or no.
     ApprovalWaiting,
-    /// A mission stopped at its budget (sent by the budget check when it stops a mission:
-    /// see [`kind_of`]).
+    /// A mission stopped at its budget (its `budget_reached` status: see [`kind_of`]).
     BudgetReached,
     /// A schedule skipped a run.
     ScheduleSkipped,
@@ -135,5 +134,36 @@ impl Notice {
 
     pub fn body(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: MissionStatus) -> MissionEvent {
+        MissionEvent::Status {
+            status,
+            reason: Some("why".into()),
+        }
+    }
+
+    #[test]
+    fn a_budget_stop_calls_for_a_budget_reached_notice() {
+        let (kind, message) =
+            kind_of(&status(MissionStatus::BudgetReached)).expect("a budget stop is told");
+        assert_eq!(kind, NoticeKind::BudgetReached);
+        assert_eq!(message, "mission budget_reached: why");
+    }
+
+    #[test]
+    fn a_mission_that_goes_on_calls_for_no_notice() {
+        for s in [
+            MissionStatus::Running,
+            MissionStatus::Paused,
+            MissionStatus::Interrupted,
+        ] {
+            assert!(kind_of(&status(s)).is_none(), "{s:?}");
+        }
     }
 }
