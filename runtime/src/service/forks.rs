@@ -61,6 +61,16 @@ pub fn create_fork(
         ),
         None => {}
     }
+    if let Some(tree) = &mission.worktree {
+        // Its cwd is inside the parent's worktree: the two would edit one tree, and the
+        // parent's `worktree rm` would take the fork's directory away.
+        bail!(
+            "mission {parent} works in its own git worktree ({}, branch {}), which a fork would share. Try the other way in a worktree of its own: sortie run --worktree --cwd {} \"<message>\" (it starts from your checkout's HEAD: merge the parent's branch first to start from its work)",
+            tree.path.display(),
+            tree.branch,
+            tree.repo.display()
+        )
+    }
     let transport = provider_transport(pool, &provider)?.0.kind();
     let spec = MissionSpec {
         prompt: mission.prompt.clone(),

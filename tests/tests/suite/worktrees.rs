@@ -289,3 +289,31 @@ async fn run_worktree_json_prints_only_json_lines() {
     }
     assert!(!stdout.contains("refs/heads/"), "{stdout}");
 }
+
+/// A fork would work in its parent's worktree, sharing the tree and losing it to the
+/// parent's `worktree rm`: refused, saying what to do, and nothing is made.
+#[tokio::test]
+async fn a_fork_of_a_worktree_mission_is_refused_and_nothing_is_made() {
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let checkout = repo();
+    write_local_config(home.path(), &mock.base_url(), "");
+    mock.push(Reply::text("done here"));
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--worktree", "--cwd"])
+        .arg(checkout.path())
+        .arg("work aside");
+    let out = run_to_end(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let id = mission_id(&stdout);
+    let fork = cli(home.path(), &["fork", &id, "another way"]).await;
+    assert_eq!(fork.status.code(), Some(2), "{}", text(&fork.stdout));
+    let err = text(&fork.stderr);
+    assert!(err.contains("works in its own git worktree"), "{err}");
+    assert!(err.contains("sortie run --worktree"), "{err}");
+    let listed = cli(home.path(), &["missions", "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed:#}");
+    assert_eq!(mock.hits(), 1);
+}
