@@ -81,34 +81,7 @@ pub fn check_tokens(what: &str, tokens: u64) -> Result<u64, String> {
 pub fn parse_duration(what: &str, text: &str) -> Result<Duration, String> {
     let bad =
         || format!("{what}: `{text}` is not a duration; write it like 90s, 30m, 2h, 1d or 1h30m");
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(bad()),
-        };
-        if number.is_empty() {
-            return Err(bad());
-        }
-        let n: u64 = number.parse().unwrap_or(u64::MAX);
-        number.clear();
-        total = total.saturating_add(n.saturating_mul(unit));
-    }
-    if !number.is_empty() {
-        return Err(bad());
-    }
+    let total = crate::scheduler::duration_secs(text).ok_or_else(bad)?;
     if total == 0 {
         return Err(format!("{what} must be longer than 0 (got `{text}`)"));
     }

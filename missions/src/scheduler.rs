@@ -162,13 +162,12 @@ fn numbers_above(field: &str, max: u32) -> bool {
 /// mean nothing for a schedule.
 pub const MAX_INTERVAL_SECS: u64 = 3650 * 86_400;
 
-/// `90s`, `30m`, `2h`, `1d`, `1h30m`, optionally after `every `; at most ten years.
-pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
+/// `90s`, `30m`, `2h`, `1d`, `1h30m` in seconds (a number too large for u64 saturates);
+/// `None` when it is not written that way. Schedules' intervals and budgets' durations.
+pub fn duration_secs(text: &str) -> Option<u64> {
     let t = text.trim();
-    let t = t.strip_prefix("every").unwrap_or(t).trim();
-    let bad = || ScheduleError::Interval(text.to_string());
     if t.is_empty() {
-        return Err(bad());
+        return None;
     }
     let mut total = 0u64;
     let mut number = String::new();
@@ -178,23 +177,28 @@ pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
             continue;
         }
         if number.is_empty() {
-            return Err(bad());
+            return None;
         }
         let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(bad()),
+            _ => return None,
         };
         // A number too large for u64 is too long as well.
         let n: u64 = number.parse().unwrap_or(u64::MAX);
         number.clear();
         total = total.saturating_add(n.saturating_mul(unit));
     }
-    if !number.is_empty() {
-        return Err(bad());
-    }
+    number.is_empty().then_some(total)
+}
+
+/// `90s`, `30m`, `2h`, `1d`, `1h30m`, optionally after `every `; at most ten years.
+pub fn parse_interval(text: &str) -> Result<Duration, ScheduleError> {
+    let t = text.trim();
+    let t = t.strip_prefix("every").unwrap_or(t).trim();
+    let total = duration_secs(t).ok_or_else(|| ScheduleError::Interval(text.to_string()))?;
     if total == 0 {
         return Err(ScheduleError::IntervalTooShort);
     }
