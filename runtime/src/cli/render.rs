@@ -341,6 +341,22 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             "compressed".into(),
             format!("history now {} messages ({reason})", messages.len()),
         ),
+        MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
+        e @ (MissionEvent::MessageQueued { .. }
+        | MissionEvent::Forked { .. }
+        | MissionEvent::BudgetSet { .. }
+        | MissionEvent::BudgetReached { .. }
+        | MissionEvent::AuxiliaryUsage { .. }) => steering_and_budget_text(s, e),
+        e @ (MissionEvent::NotifySet { .. }
+        | MissionEvent::Notice { .. }
+        | MissionEvent::Worktree { .. }) => super::notices::describe(s, e),
+    }
+}
+
+/// The log lines of steering (a queued message, a fork) and of budgets (set, reached, an
+/// auxiliary call's spend).
+fn steering_and_budget_text(s: &Style, event: &MissionEvent) -> (String, String) {
+    match event {
         MissionEvent::MessageQueued { text, now } => (
             "queued".into(),
             format!("{}{}", if *now { "(now) " } else { "" }, preview(text, 20)),
@@ -349,7 +365,6 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
             "forked".into(),
             format!("from mission {parent} at event {parent_seq}"),
         ),
-        MissionEvent::Unreadable { error } => ("corrupt".into(), s.red(error)),
         MissionEvent::BudgetSet { budget } => {
             ("budget".into(), crate::service::budgets::describe(budget))
         }
@@ -367,9 +382,7 @@ fn describe(s: &Style, event: &MissionEvent) -> (String, String) {
                 cost_text(*cost_usd)
             ),
         ),
-        e @ (MissionEvent::NotifySet { .. }
-        | MissionEvent::Notice { .. }
-        | MissionEvent::Worktree { .. }) => super::notices::describe(s, e),
+        _ => (String::new(), String::new()),
     }
 }
 
