@@ -30,4 +30,5 @@ pub use store::{
     check_data_dir, prepare_data_dir, CachedModels, MissionFilter, MissionPage, MissionStore,
     Store, StoreError, SCHEMA_VERSION,
 };
+pub use store::{set_max_event_bytes, update_schedule, SharedStore};
 pub use tools::{Approver, PermissionPolicy};

@@ -11,11 +11,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use crate::{MissionEvent, MissionId, Store, StoreError, StoredEvent};
+use crate::{MissionEvent, MissionId, MissionStore, StoreError, StoredEvent};
 
 /// The most messages that may wait for one mission's next turn.
 pub const MAX_QUEUED_MESSAGES: usize = 16;
@@ -70,8 +69,10 @@ pub struct Queued {
 /// Where senders meet one run of a mission.
 #[derive(Debug, Default)]
 pub struct Inbox {
-    /// True once the run takes no more messages.
-    closed: Mutex<bool>,
+    /// True once the run takes no more messages. Held by a sender while it queues and by
+    /// the run while it takes messages or records its end (both store writes, so an async
+    /// lock).
+    closed: tokio::sync::Mutex<bool>,
     interrupt: AtomicBool,
     wake: Notify,
 }
@@ -85,24 +86,26 @@ impl Inbox {
     /// answer is cut short for it). The event is durable before this returns.
     pub async fn queue(
         &self,
-        store: &Store,
+        store: &dyn MissionStore,
         id: &MissionId,
         text: String,
         now: bool,
     ) -> Result<Queued, SendError> {
         let queued = {
-            let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+            let closed = self.closed.lock().await;
             if *closed {
                 return Err(SendError::Closed);
             }
-            let waiting = pending_messages(&store.events(id)?).len();
+            let waiting = pending_messages(&store.events(id).await?).len();
             if waiting >= MAX_QUEUED_MESSAGES {
                 return Err(SendError::Full {
                     id: *id,
                     max: MAX_QUEUED_MESSAGES,
                 });
             }
-            let stored = store.append(id, MissionEvent::MessageQueued { text, now })?;
+            let stored = store
+                .append(id, MissionEvent::MessageQueued { text, now })
+                .await?;
             // Set with the message, under the lock the run takes messages under: a run
             // that took the message has also seen (and cleared) the request.
             if now {
@@ -120,33 +123,10 @@ impl Inbox {
         Ok(queued)
     }
 
-    /// Runs `take` (which takes the pending messages, true when there were some) with
-    /// senders held off; closes the inbox when there were none.
-    pub(crate) fn take_or_close<E>(
-        &self,
-        take: impl FnOnce() -> Result<bool, E>,
-    ) -> Result<bool, E> {
-        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-        let took = take()?;
-        if !took {
-            *closed = true;
-        }
-        Ok(took)
-    }
-
-    /// Runs `last` (which records the run's last status) with senders held off, and
-    /// closes the inbox.
-    pub(crate) fn close_with<T>(&self, last: impl FnOnce() -> T) -> T {
-        let mut closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-        let out = last();
-        *closed = true;
-        out
-    }
-
-    /// Holds senders off while `take` runs.
-    pub(crate) fn with_senders_held<T>(&self, take: impl FnOnce() -> T) -> T {
-        let _closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
-        take()
+    /// Holds senders off until the guard is dropped; setting it to true closes the inbox
+    /// (the run takes nothing more: a later message resumes the mission instead).
+    pub(crate) async fn hold(&self) -> tokio::sync::MutexGuard<'_, bool> {
+        self.closed.lock().await
     }
 
     /// The `--now` request has been served.
@@ -208,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn the_inbox_is_bounded_and_refuses_once_the_run_closed_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
+        let store = crate::Store::open(dir.path()).expect("open");
         let id = store
             .create_mission(crate::MissionSpec::for_tests("go"))
             .expect("mission")
@@ -223,13 +203,8 @@ mod tests {
         }
         let full = inbox.queue(&store, &id, "more".into(), false).await;
         assert!(matches!(full, Err(SendError::Full { .. })), "{full:?}");
-        // A run about to complete that finds messages keeps them and stays open.
-        assert!(inbox
-            .take_or_close(|| Ok::<_, StoreError>(true))
-            .expect("took"));
-        assert!(!inbox
-            .take_or_close(|| Ok::<_, StoreError>(false))
-            .expect("none"));
+        // A run that closes its inbox refuses later messages.
+        *inbox.hold().await = true;
         let closed = inbox.queue(&store, &id, "late".into(), true).await;
         assert!(matches!(closed, Err(SendError::Closed)), "{closed:?}");
         assert_eq!(

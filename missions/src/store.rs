@@ -34,7 +34,11 @@ mod redact;
 mod schedules;
 mod space;
 
-pub use backend::MissionStore;
+pub use backend::{update_schedule, MissionStore};
+pub use cap::set_max_event_bytes;
+
+/// A store as the runner and the runtime hold it, whichever backend it is.
+pub type SharedStore = std::sync::Arc<dyn MissionStore>;
 use home::restrict;
 pub use home::{check_data_dir, prepare_data_dir};
 pub use models::CachedModels;

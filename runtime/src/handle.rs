@@ -49,7 +49,7 @@ pub struct Started {
 /// How a started mission runs: its runner here, or the daemon that runs it.
 enum Run {
     Here {
-        store: Store,
+        store: sortie_missions::SharedStore,
         runner: Box<MissionRunner>,
         /// What the runner talks to, kept running until the mission ends (the demo).
         _model: Option<demo::DemoModel>,
@@ -89,7 +89,7 @@ impl Sortie {
     /// Every mission, oldest first, and the records that could not be read.
     pub async fn missions(&self) -> anyhow::Result<(Vec<Mission>, Vec<String>)> {
         match self {
-            Self::Here(home) => Ok(open_store(home)?.missions()?),
+            Self::Here(home) => Ok(crate::service::open_here(home).await?.missions.missions().await?),
             Self::Daemon(c) => client::missions(c).await,
         }
     }
@@ -98,9 +98,9 @@ impl Sortie {
     pub async fn show(&self, id: &str) -> anyhow::Result<(Mission, Vec<StoredEvent>)> {
         match self {
             Self::Here(home) => {
-                let store = open_store(home)?;
-                let id = store.resolve(id)?;
-                Ok((store.mission(&id)?, store.events(&id)?))
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let id = store.resolve(id).await?;
+                Ok((store.mission(&id).await?, store.events(&id).await?))
             }
             Self::Daemon(c) => client::show(c, id).await,
         }
@@ -111,9 +111,9 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let store = open_store(home)?;
-                let pool = accounts::shared_pool(&store, &config)?;
-                let mission = missions::create_mission(&store, &config, &pool, req)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let pool = accounts::shared_pool(&local, &config)?;
+                let mission = missions::create_mission(&store, &config, &pool, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
                 let notices = MissionNotices::new(home, &config, &store, &mission, None);
                 Ok(Started::here(mission, store, runner, None).with_notices(notices))
@@ -141,11 +141,11 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let store = open_store(home)?;
-                let id = store.resolve(id)?;
-                let pool = accounts::shared_pool(&store, &config)?;
-                let before = store.mission(&id)?.event_count;
-                let mission = missions::prepare_resume(&store, &config, &pool, id, req)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let id = store.resolve(id).await?;
+                let pool = accounts::shared_pool(&local, &config)?;
+                let before = store.mission(&id).await?.event_count;
+                let mission = missions::prepare_resume(&store, &config, &pool, id, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
                 let notices = MissionNotices::new(home, &config, &store, &mission, None);
                 let started = Started::here(mission, store, runner, None).with_notices(notices);
@@ -174,14 +174,14 @@ impl Sortie {
     ) -> anyhow::Result<Demo> {
         match self {
             Self::Here(home) => {
-                let store = open_store(home)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
                 let model = demo::DemoModel::start(pace)
                     .await
                     .context("cannot start the demo model on 127.0.0.1")?;
                 let (dir, spec) = demo::prepare(home, policy)?;
                 let serving = format!("on {}", model.base_url());
                 let runner = demo::runner(&store, home, model.base_url())?;
-                let mission = store.create_mission(spec)?;
+                let mission = store.create_mission(spec).await?;
                 let started = Started::here(mission, store, runner, Some(model));
                 Ok(Demo {
                     started,
@@ -210,7 +210,7 @@ impl Sortie {
 impl Started {
     fn here(
         mission: Mission,
-        store: Store,
+        store: sortie_missions::SharedStore,
         runner: MissionRunner,
         model: Option<demo::DemoModel>,
     ) -> Self {
@@ -253,7 +253,7 @@ impl Started {
                 ..
             } => {
                 // Events stored before anyone followed (creation, a resume) are shown too.
-                for event in store.events_from(&id, from)? {
+                for event in store.events_from(&id, from).await? {
                     observer(&Update::Event { mission: id, event });
                 }
                 let observer = match &notices {
@@ -315,7 +315,7 @@ impl Sortie {
     /// schedule.
     pub async fn usage(&self, since: &str) -> anyhow::Result<crate::api::UsageReport> {
         match self {
-            Self::Here(home) => crate::service::usage::report_since(&open_store(home)?, since),
+            Self::Here(home) => crate::service::usage::report_since(&*crate::service::open_here(home).await?.missions, since),
             Self::Daemon(c) => {
                 let v = c
                     .get_query("/usage", &[("since", since.to_string())])

@@ -23,7 +23,7 @@ impl MissionRunner {
             aux.compress_counted(history, &mut on_step).await
         };
         for (e, s) in &steps {
-            self.record_step(id, "compression", e, s)?;
+            self.record_step(id, "compression", e, s).await?;
         }
         match result {
             Ok(answered) => {
@@ -33,7 +33,8 @@ impl MissionRunner {
                     &aux.model,
                     answered.usage,
                     answered.cost_usd,
-                )?;
+                )
+                .await?;
                 let messages = answered.value;
                 let before = crate::auxiliary::estimate_tokens(history);
                 let after = crate::auxiliary::estimate_tokens(&messages);
@@ -43,7 +44,8 @@ impl MissionRunner {
                         messages: messages.clone(),
                         reason: format!("{reason}; compressed from ~{before} to ~{after} tokens"),
                     },
-                )?;
+                )
+                .await?;
                 *history = messages;
                 Ok(true)
             }
@@ -53,7 +55,8 @@ impl MissionRunner {
                     MissionEvent::Warning {
                         message: format!("compression failed: {}", e.message),
                     },
-                )?;
+                )
+                .await?;
                 Ok(false)
             }
         }
@@ -78,7 +81,7 @@ impl MissionRunner {
             aux.title_counted(&mission.prompt, &mut on_step).await
         };
         for (e, s) in &steps {
-            self.record_step(id, "title", e, s)?;
+            self.record_step(id, "title", e, s).await?;
         }
         match result {
             Ok(answered) => {
@@ -88,20 +91,25 @@ impl MissionRunner {
                     &aux.model,
                     answered.usage,
                     answered.cost_usd,
-                )?;
+                )
+                .await?;
                 self.record(
                     id,
                     MissionEvent::Title {
                         title: answered.value,
                     },
-                )?
+                )
+                .await?
             }
-            Err(e) => self.record(
-                id,
-                MissionEvent::Warning {
-                    message: format!("no title: {}", e.message),
-                },
-            )?,
+            Err(e) => {
+                self.record(
+                    id,
+                    MissionEvent::Warning {
+                        message: format!("no title: {}", e.message),
+                    },
+                )
+                .await?
+            }
         };
         Ok(())
     }

@@ -78,12 +78,12 @@ pub(super) struct NextCall<'a> {
 impl MissionRunner {
     /// Today's (UTC) spend over every mission, in total and on `provider`; `None` when no
     /// daily cap is set. Reads the missions' records, never their logs.
-    fn daily_facts(&self, provider: &str) -> Result<Option<DailyFacts>, RunError> {
+    async fn daily_facts(&self, provider: &str) -> Result<Option<DailyFacts>, RunError> {
         if self.daily_caps.is_empty() {
             return Ok(None);
         }
         let today = Utc::now().date_naive();
-        let (missions, _) = self.store.missions()?;
+        let (missions, _) = self.store.missions().await?;
         let mut facts = DailyFacts {
             caps: self.daily_caps.clone(),
             provider: provider.to_string(),
@@ -103,13 +103,13 @@ impl MissionRunner {
     }
 
     /// The budget the next call would pass, if any.
-    pub(super) fn budget_check(
+    pub(super) async fn budget_check(
         &self,
         id: &MissionId,
         clock: &Clock,
         next: &NextCall<'_>,
     ) -> Result<Option<Reached>, RunError> {
-        let mission = self.store.mission(id)?;
+        let mission = self.store.mission(id).await?;
         if mission.budget.is_empty() && self.daily_caps.is_empty() {
             return Ok(None);
         }
@@ -123,7 +123,7 @@ impl MissionRunner {
             next_cost_usd: price
                 .map(|p| next.tokens as f64 * p.input / 1_000_000.0)
                 .unwrap_or(0.0),
-            daily: self.daily_facts(next.provider)?,
+            daily: self.daily_facts(next.provider).await?,
         };
         Ok(decide(&facts))
     }
@@ -147,7 +147,8 @@ impl MissionRunner {
                 over_by: reached.over_by,
                 message: message.clone(),
             },
-        )?;
+        )
+        .await?;
         self.finish(id, MissionStatus::BudgetReached, Some(message))
             .await
     }
@@ -165,7 +166,7 @@ impl MissionRunner {
             model,
             tokens,
         };
-        match self.budget_check(&run.id, &run.clock, &next)? {
+        match self.budget_check(&run.id, &run.clock, &next).await? {
             Some(reached) => Ok(Flow::end(self.budget_stop(&run.id, reached).await?)),
             None => Ok(Flow::Go(())),
         }
@@ -200,7 +201,7 @@ impl MissionRunner {
             model: &aux.model,
             tokens: estimate_tokens(&aux.title_input(&run.mission.prompt)),
         };
-        let Some(reached) = self.budget_check(&run.id, &run.clock, &next)? else {
+        let Some(reached) = self.budget_check(&run.id, &run.clock, &next).await? else {
             return Ok(true);
         };
         self.record(
@@ -211,12 +212,13 @@ impl MissionRunner {
                     reached.budget.key()
                 ),
             },
-        )?;
+        )
+        .await?;
         Ok(false)
     }
 
     /// Records what an auxiliary call used, at its model's price (or the cost it reported).
-    pub(super) fn record_auxiliary_usage(
+    pub(super) async fn record_auxiliary_usage(
         &self,
         id: &MissionId,
         scope: &str,
@@ -236,7 +238,8 @@ impl MissionRunner {
                 usage,
                 cost_usd,
             },
-        )?;
+        )
+        .await?;
         Ok(())
     }
 }

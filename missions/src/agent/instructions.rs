@@ -8,7 +8,7 @@ impl MissionRunner {
     /// Appends the project instructions to `system` when the runner has sources, the
     /// mission did not turn them off, and the transport does not read its own; records
     /// the files used and a warning for each file skipped.
-    pub(super) fn add_instructions(
+    pub(super) async fn add_instructions(
         &self,
         id: &MissionId,
         mission: &Mission,
@@ -22,7 +22,7 @@ impl MissionRunner {
         }
         let found = gather(&mission.cwd, sources);
         for message in found.warnings {
-            self.record(id, MissionEvent::Warning { message })?;
+            self.record(id, MissionEvent::Warning { message }).await?;
         }
         if found.files.is_empty() {
             return Ok(());
@@ -38,7 +38,8 @@ impl MissionRunner {
                     .collect(),
                 cut: found.cut,
             },
-        )?;
+        )
+        .await?;
         system.push_str("\n\n");
         system.push_str(&found.text);
         Ok(())

@@ -39,7 +39,7 @@ impl MissionRunner {
                         "MCP server `{name}` was chosen for this mission and is no longer in the config; going on without it"
                     ),
                 },
-            )?;
+            ).await?;
         }
         if chosen.is_empty() {
             return Ok(None);
@@ -47,7 +47,7 @@ impl MissionRunner {
         let reserved = self.tools.specs().iter().map(|s| s.name.clone()).collect();
         let (set, warnings) = McpSet::start(chosen, sandbox.clone(), reserved).await;
         for message in warnings {
-            self.record(id, MissionEvent::Warning { message })?;
+            self.record(id, MissionEvent::Warning { message }).await?;
         }
         Ok(Some(set))
     }
@@ -64,7 +64,7 @@ impl MissionRunner {
             return Ok(builtin.clone());
         };
         for message in set.refresh().await {
-            self.record(id, MissionEvent::Warning { message })?;
+            self.record(id, MissionEvent::Warning { message }).await?;
         }
         Ok(crate::tools::mcp::specs(builtin, &set.tools()))
     }

@@ -32,7 +32,7 @@ use crate::auxiliary::Auxiliary;
 use crate::recovery::{Policy, Recovery, Step};
 use crate::tools::{Approver, DenyAll, ToolBox};
 use crate::{
-    prompts, Mission, MissionEvent, MissionId, MissionStatus, Store, StoreError, StoredEvent,
+    prompts, Mission, MissionEvent, MissionId, MissionStatus, SharedStore, StoreError, StoredEvent,
 };
 
 /// What a runner reports while it works: stored events, and the live deltas between them.
@@ -108,7 +108,7 @@ pub enum RunError {
 
 /// Runs missions over one transport.
 pub struct MissionRunner {
-    store: Store,
+    store: SharedStore,
     transport: Arc<dyn Transport>,
     tools: ToolBox,
     approver: Arc<dyn Approver>,
@@ -168,9 +168,9 @@ pub fn strip_thinking(history: &mut [Message]) {
 }
 
 impl MissionRunner {
-    pub fn new(store: Store, transport: Arc<dyn Transport>) -> Self {
+    pub fn new(store: impl Into<SharedStore>, transport: Arc<dyn Transport>) -> Self {
         Self {
-            store,
+            store: store.into(),
             transport,
             tools: ToolBox::default(),
             approver: Arc::new(DenyAll),
@@ -275,8 +275,8 @@ impl MissionRunner {
         }
     }
 
-    fn record(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, RunError> {
-        let stored = self.store.append(id, event)?;
+    async fn record(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, RunError> {
+        let stored = self.store.append(id, event).await?;
         if self.observer.is_some() {
             self.notify(Update::Event {
                 mission: *id,
@@ -297,11 +297,16 @@ impl MissionRunner {
         match &self.inbox {
             // Closed with its last status: a message sent from here on resumes the mission
             // rather than waiting for a run that takes nothing more.
-            Some(inbox) => inbox.close_with(|| self.record(id, event))?,
-            None => self.record(id, event)?,
+            Some(inbox) => {
+                let mut closed = inbox.hold().await;
+                let recorded = self.record(id, event).await;
+                *closed = true;
+                recorded?
+            }
+            None => self.record(id, event).await?,
         };
         self.store.flush().await?;
-        Ok(self.store.mission(id)?)
+        Ok(self.store.mission(id).await?)
     }
 
     /// Ends a cancelled run with the status its [`StopStatus`] says.
@@ -318,13 +323,14 @@ impl MissionRunner {
                 status: error.status,
                 message: error.message.clone(),
             },
-        )?;
+        )
+        .await?;
         self.finish(id, MissionStatus::Failed, Some(error.message))
             .await
     }
 
     /// Records one recovery step as an event (the credential id, never the secret).
-    fn record_step(
+    async fn record_step(
         &self,
         id: &MissionId,
         scope: &str,
@@ -340,7 +346,8 @@ impl MissionRunner {
                 credential: error.credential.as_ref().map(|t| t.id.to_string()),
                 outcome: step.outcome.clone(),
             },
-        )?;
+        )
+        .await?;
         Ok(())
     }
 
@@ -357,7 +364,8 @@ impl MissionRunner {
                 status: error.status,
                 message: error.message.clone(),
             },
-        )?;
+        )
+        .await?;
         let mut reason = error.message;
         if !reason.contains("sortie auth reconnect") {
             reason.push_str("; see `sortie auth list` and run `sortie auth reconnect <id>`");

@@ -87,7 +87,7 @@ impl MissionRunner {
         let mut run = self.start_run(id).await?;
         for turn in run.finished + 1..=run.mission.max_turns {
             // A turn boundary: messages sent meanwhile join the conversation.
-            self.take_queued(&mut run)?;
+            self.take_queued(&mut run).await?;
             if let Flow::End(mission) = self.compress_if_due(&mut run).await? {
                 return Ok(*mission);
             }
@@ -98,7 +98,8 @@ impl MissionRunner {
                     turn,
                     model: run.current.model.clone(),
                 },
-            )?;
+            )
+            .await?;
             // Durable before the provider hears of it: a crash from here on resumes this turn.
             self.store.flush().await?;
             let done = match self.ask_model(&mut run, turn, &cancel).await? {
@@ -115,8 +116,8 @@ impl MissionRunner {
     /// Loads the mission, settles what a crashed run left open, prepares the sandbox and
     /// the prompts, and records the mission as running.
     async fn start_run(&self, id: MissionId) -> Result<RunState<'_>, RunError> {
-        let mission = self.store.mission(&id)?;
-        let mut events = self.store.events(&id)?;
+        let mission = self.store.mission(&id).await?;
+        let mut events = self.store.events(&id).await?;
         let settled = self.settle_open_calls(&id, &mission, &events).await?;
         events.extend(settled);
         let history = history_from_events(&events);
@@ -128,7 +129,7 @@ impl MissionRunner {
             ("sandbox", sandbox_text.as_str()),
         ];
         let mut system = prompts::render(&self.system_template, &vars);
-        self.add_instructions(&id, &mission, &mut system)?;
+        self.add_instructions(&id, &mission, &mut system).await?;
         let cli_system = prompts::render(&self.cli_system_template, &vars);
         let mcp = self.start_mcp(&id, &events, &sandbox).await?;
         self.record(
@@ -137,7 +138,8 @@ impl MissionRunner {
                 status: MissionStatus::Running,
                 reason: None,
             },
-        )?;
+        )
+        .await?;
         let runs_tools = self.transport.runs_tools();
         let counted = Counted::from_log(&events, &history);
         let queued = crate::steering::pending_messages(&events)
@@ -203,10 +205,10 @@ impl MissionRunner {
     }
 
     /// The request of the next attempt at this turn.
-    fn turn_request(&self, run: &mut RunState<'_>) -> Result<TurnRequest, RunError> {
+    async fn turn_request(&self, run: &mut RunState<'_>) -> Result<TurnRequest, RunError> {
         let runs_tools = run.current.transport.runs_tools();
         let session = if runs_tools {
-            let mut s = self.session_for(&run.id, &mut run.session)?;
+            let mut s = self.session_for(&run.id, &mut run.session).await?;
             s.holds_pending = s.resume && run.holds_pending;
             Some(s)
         } else {
@@ -252,7 +254,7 @@ impl MissionRunner {
             };
             let model = run.current.model.clone();
             go!(self.within_budget(run, &model, tokens).await?);
-            let request = self.turn_request(run)?;
+            let request = self.turn_request(run).await?;
             let live = Live {
                 history: &mut run.history,
                 session: &mut run.session,
@@ -308,7 +310,7 @@ impl MissionRunner {
             _ = cancel.cancelled() => return Ok(Flow::end(self.stopped(&id, "cancelled by the user".into()).await?)),
             step = self.recovery.apply(&error, attempts, abilities, countdown) => step,
         };
-        self.record_step(&id, "turn", &error, &step)?;
+        self.record_step(&id, "turn", &error, &step).await?;
         match step.next {
             Next::Retry => {}
             Next::StripThinking => {
@@ -350,7 +352,8 @@ impl MissionRunner {
                             error.class, run.current.provider, run.current.model
                         ),
                     },
-                )?;
+                )
+                .await?;
                 run.current = Current {
                     transport: next.transport.clone(),
                     provider: next.provider.clone(),
@@ -375,7 +378,7 @@ impl MissionRunner {
         cancel: &CancellationToken,
     ) -> Result<Flow<()>, RunError> {
         let id = run.id;
-        let calls = self.record_answer(run, turn, done)?;
+        let calls = self.record_answer(run, turn, done).await?;
         let ran_tools = run.current.transport.runs_tools();
         let titling = run.finished == 0 && turn == 1;
         let finishing = calls.is_empty() || ran_tools;
@@ -388,7 +391,7 @@ impl MissionRunner {
             self.give_title(&id, &run.mission).await?;
         }
         // Messages sent meanwhile (or a `--now` that cut the answer) keep the run going.
-        if finishing && self.take_queued_or_close(run)? {
+        if finishing && self.take_queued_or_close(run).await? {
             return Ok(Flow::Go(()));
         }
         // The transport ran its own tools: its turn is the whole answer.
@@ -406,7 +409,7 @@ impl MissionRunner {
 
     /// Records a turn's warnings, assistant message and usage, adds the message to the
     /// history, and returns the tool calls it made.
-    fn record_answer(
+    async fn record_answer(
         &self,
         run: &mut RunState<'_>,
         turn: u32,
@@ -421,7 +424,7 @@ impl MissionRunner {
             warnings,
         } = done;
         for message in warnings {
-            self.record(&id, MissionEvent::Warning { message })?;
+            self.record(&id, MissionEvent::Warning { message }).await?;
         }
         let ran_tools = run.current.transport.runs_tools();
         // A CLI run that ended on a tool result has no closing message to store, nor has
@@ -435,7 +438,8 @@ impl MissionRunner {
                     content: content.clone(),
                     stop_reason: stop,
                 },
-            )?;
+            )
+            .await?;
         }
         if let Some(usage) = usage {
             let cost_usd = reported_cost
@@ -447,7 +451,8 @@ impl MissionRunner {
                     usage,
                     cost_usd,
                 },
-            )?;
+            )
+            .await?;
         }
         let calls = content
             .iter()
@@ -508,7 +513,8 @@ impl MissionRunner {
                     output: result.output.clone(),
                     duration_ms: millis_since(started),
                 },
-            )?;
+            )
+            .await?;
             results.push(ContentBlock::ToolResult {
                 call_id,
                 content: result.output,
@@ -530,7 +536,8 @@ impl MissionRunner {
                 status: None,
                 message: message.clone(),
             },
-        )?;
+        )
+        .await?;
         self.finish(id, MissionStatus::Failed, Some(message)).await
     }
 }

@@ -54,7 +54,8 @@ impl MissionRunner {
                             sandbox.tmpdir.display()
                         ),
                     },
-                )?;
+                )
+                .await?;
             }
             TempDir(Some(sandbox.tmpdir.clone()))
         } else {
@@ -82,7 +83,7 @@ impl MissionRunner {
         }
         if self.sandbox.is_some() {
             for message in warnings {
-                self.record(id, MissionEvent::Warning { message })?;
+                self.record(id, MissionEvent::Warning { message }).await?;
             }
         }
         let text = sandbox.describe(&report);

@@ -12,7 +12,7 @@ use crate::{MissionEvent, MissionId};
 impl MissionRunner {
     /// Stores what the model said since the last piece (warnings first) and adds it to
     /// the history.
-    pub(super) fn record_segment(
+    pub(super) async fn record_segment(
         &self,
         id: &MissionId,
         turn: u32,
@@ -20,7 +20,7 @@ impl MissionRunner {
         history: &mut Vec<Message>,
     ) -> Result<(), RunError> {
         for message in assembler.take_warnings() {
-            self.record(id, MissionEvent::Warning { message })?;
+            self.record(id, MissionEvent::Warning { message }).await?;
         }
         let said = assembler.take_segment();
         if !said.is_empty() {
@@ -31,7 +31,8 @@ impl MissionRunner {
                     content: said.clone(),
                     stop_reason: StopReason::ToolUse,
                 },
-            )?;
+            )
+            .await?;
             history.push(Message {
                 role: Role::Assistant,
                 content: said,

@@ -70,17 +70,20 @@ impl MissionRunner {
                     ),
                 )
             };
-            settled.push(self.record(
-                id,
-                MissionEvent::ToolResult {
-                    turn: *turn,
-                    call_id: call_id.clone(),
-                    name: name.clone(),
-                    outcome,
-                    output,
-                    duration_ms: millis_since(started),
-                },
-            )?);
+            settled.push(
+                self.record(
+                    id,
+                    MissionEvent::ToolResult {
+                        turn: *turn,
+                        call_id: call_id.clone(),
+                        name: name.clone(),
+                        outcome,
+                        output,
+                        duration_ms: millis_since(started),
+                    },
+                )
+                .await?,
+            );
         }
         Ok(settled)
     }

@@ -20,24 +20,37 @@ impl MissionRunner {
     }
 
     /// Adds the messages waiting in the log to the conversation; true when there were some.
-    pub(super) fn take_queued(&self, run: &mut RunState<'_>) -> Result<bool, RunError> {
+    pub(super) async fn take_queued(&self, run: &mut RunState<'_>) -> Result<bool, RunError> {
         match self.inbox.clone() {
-            Some(inbox) => inbox.with_senders_held(|| self.deliver(run, &inbox)),
-            None => self.deliver(run, &Inbox::new()),
+            Some(inbox) => {
+                let _senders_held = inbox.hold().await;
+                self.deliver(run, &inbox).await
+            }
+            None => self.deliver(run, &Inbox::new()).await,
         }
     }
 
     /// At the end of a run that would complete: takes the waiting messages (true: the run
     /// goes on), else closes the inbox so that later messages resume the mission instead.
-    pub(super) fn take_queued_or_close(&self, run: &mut RunState<'_>) -> Result<bool, RunError> {
+    pub(super) async fn take_queued_or_close(
+        &self,
+        run: &mut RunState<'_>,
+    ) -> Result<bool, RunError> {
         match self.inbox.clone() {
-            Some(inbox) => inbox.take_or_close(|| self.deliver(run, &inbox)),
-            None => self.deliver(run, &Inbox::new()),
+            Some(inbox) => {
+                let mut closed = inbox.hold().await;
+                let took = self.deliver(run, &inbox).await?;
+                if !took {
+                    *closed = true;
+                }
+                Ok(took)
+            }
+            None => self.deliver(run, &Inbox::new()).await,
         }
     }
 
-    fn deliver(&self, run: &mut RunState<'_>, inbox: &Inbox) -> Result<bool, RunError> {
-        for stored in self.store.events_from(&run.id, run.scanned)? {
+    async fn deliver(&self, run: &mut RunState<'_>, inbox: &Inbox) -> Result<bool, RunError> {
+        for stored in self.store.events_from(&run.id, run.scanned).await? {
             run.scanned = stored.seq + 1;
             if let MissionEvent::MessageQueued { text, .. } = stored.event {
                 run.queued.push_back(text);
@@ -47,7 +60,9 @@ impl MissionRunner {
             return Ok(false);
         }
         while let Some(text) = run.queued.pop_front() {
-            let stored = self.record(&run.id, MissionEvent::UserMessage { text: text.clone() })?;
+            let stored = self
+                .record(&run.id, MissionEvent::UserMessage { text: text.clone() })
+                .await?;
             run.scanned = run.scanned.max(stored.seq + 1);
             run.history.push(Message::user(text));
         }

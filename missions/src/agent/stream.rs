@@ -32,7 +32,7 @@ pub(super) struct Live<'a> {
 impl MissionRunner {
     /// The CLI session for the next run: the mission's, or a new one (recorded before the
     /// run, so two missions never share an id and a crash leaves it known).
-    pub(super) fn session_for(
+    pub(super) async fn session_for(
         &self,
         id: &MissionId,
         session: &mut Option<CliSession>,
@@ -50,7 +50,8 @@ impl MissionRunner {
                         id: fresh.id.clone(),
                         started: false,
                     },
-                )?;
+                )
+                .await?;
                 *session = Some(fresh.clone());
                 fresh
             }
@@ -119,11 +120,12 @@ impl MissionRunner {
                     if let Some(done) = assembler.push(event) {
                         return Ok(TurnEnd::Finished(done));
                     }
-                    self.record_segment(id, turn, &mut assembler, live.history)?;
+                    self.record_segment(id, turn, &mut assembler, live.history)
+                        .await?;
                     continue;
                 }
                 TransportEvent::Session { id: session_id } => {
-                    self.note_session(id, live.session, session_id)?
+                    self.note_session(id, live.session, session_id).await?
                 }
                 TransportEvent::ToolResult {
                     call_id,
@@ -131,7 +133,8 @@ impl MissionRunner {
                     is_error,
                     denied,
                 } => {
-                    self.record_segment(id, turn, &mut assembler, live.history)?;
+                    self.record_segment(id, turn, &mut assembler, live.history)
+                        .await?;
                     let name = called_name(live.history, call_id);
                     self.record(
                         id,
@@ -147,7 +150,8 @@ impl MissionRunner {
                             output: content.clone(),
                             duration_ms: started.remove(call_id).map_or(0, millis_since),
                         },
-                    )?;
+                    )
+                    .await?;
                     let block = ContentBlock::ToolResult {
                         call_id: call_id.clone(),
                         content: content.clone(),
@@ -169,7 +173,7 @@ impl MissionRunner {
 
     /// The session the CLI reported: recorded (as started) unless it is the one the mission
     /// already knows as started.
-    fn note_session(
+    async fn note_session(
         &self,
         id: &MissionId,
         session: &mut Option<CliSession>,
@@ -185,7 +189,8 @@ impl MissionRunner {
                     id: session_id.to_string(),
                     started: true,
                 },
-            )?;
+            )
+            .await?;
             *session = Some(CliSession {
                 id: session_id.to_string(),
                 started: true,

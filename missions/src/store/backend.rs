@@ -1,8 +1,8 @@
 //! The store as a trait: what a mission store does, whatever keeps it. Two backends
 //! implement it: sled ([`Store`], embedded, one process) and PostgreSQL
 //! ([`super::postgres::PgStore`], behind the `postgres` feature, shared by several
-//! daemons). The sled store's own methods stay as they are (the runtime calls them
-//! directly); here they are only delegated to.
+//! daemons). The runtime and the mission runner hold a store as
+//! `Arc<dyn MissionStore>`; the sled store's own (synchronous) methods are delegated to.
 //!
 //! Errors are the one [`StoreError`] of both backends, so a caller handles "no such
 //! mission" or "schema too new" the same way whichever store it has.
@@ -22,7 +22,24 @@ pub trait MissionStore: Send + Sync {
     fn location(&self) -> String;
 
     /// Creates a mission with its `Created` and first `UserMessage` events.
-    async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError>;
+    async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
+        self.create_mission_with_id(MissionId::new(), spec).await
+    }
+    /// The same, under an id made beforehand (a worktree's branch is named after it).
+    async fn create_mission_with_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+    ) -> Result<Mission, StoreError>;
+    /// Creates a mission forked from `parent` at its event `at`: its `created`, the
+    /// `forked` link, then `history` (the events [`crate::forks::fork_events`] chose).
+    async fn create_fork(
+        &self,
+        spec: MissionSpec,
+        parent: MissionId,
+        at: u64,
+        history: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError>;
     /// One mission's record ([`StoreError::UnknownMission`] when there is none,
     /// [`StoreError::Corrupt`] when it cannot be read).
     async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError>;
@@ -46,6 +63,10 @@ pub trait MissionStore: Send + Sync {
     /// The event log from sequence number `from` on; an entry that cannot be decoded
     /// comes back in place as [`MissionEvent::Unreadable`].
     async fn events_from(&self, id: &MissionId, from: u64) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The whole event log.
+    async fn events(&self, id: &MissionId) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_from(id, 0).await
+    }
     /// The event log from `from` on as stored JSON objects, for replays that send the
     /// events on without decoding them.
     async fn events_json_from(
@@ -55,6 +76,24 @@ pub trait MissionStore: Send + Sync {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), StoreError>;
+    /// Makes everything durable, the records of running missions included (at a stop).
+    async fn flush_all(&self) -> Result<(), StoreError> {
+        self.flush().await
+    }
+    /// Refuses a write that would not fit ([`StoreError::DiskFull`] on a local disk near
+    /// full); a server-side store reports its own failures as they happen.
+    fn check_space(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// True after a write failed for want of space (cleared by [`Self::check_space`]).
+    fn write_failed(&self) -> bool {
+        false
+    }
+    /// The sled store behind this one, if that is what it is (credentials and pending
+    /// logins still live there).
+    fn as_sled(&self) -> Option<&Store> {
+        None
+    }
 
     /// Stores a schedule (new or changed).
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError>;
@@ -98,6 +137,24 @@ impl MissionStore for Store {
         Store::create_mission(self, spec)
     }
 
+    async fn create_mission_with_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+    ) -> Result<Mission, StoreError> {
+        Store::create_mission_with_id(self, id, spec)
+    }
+
+    async fn create_fork(
+        &self,
+        spec: MissionSpec,
+        parent: MissionId,
+        at: u64,
+        history: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        Store::create_fork(self, spec, parent, at, history)
+    }
+
     async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
         Store::mission(self, id)
     }
@@ -130,6 +187,10 @@ impl MissionStore for Store {
         Store::events_from(self, id, from)
     }
 
+    async fn events(&self, id: &MissionId) -> Result<Vec<StoredEvent>, StoreError> {
+        Store::events(self, id)
+    }
+
     async fn events_json_from(
         &self,
         id: &MissionId,
@@ -140,6 +201,22 @@ impl MissionStore for Store {
 
     async fn flush(&self) -> Result<(), StoreError> {
         Store::flush(self).await
+    }
+
+    async fn flush_all(&self) -> Result<(), StoreError> {
+        Store::flush_all(self).await
+    }
+
+    fn check_space(&self) -> Result<(), StoreError> {
+        Store::check_space(self)
+    }
+
+    fn write_failed(&self) -> bool {
+        Store::write_failed(self)
+    }
+
+    fn as_sled(&self) -> Option<&Store> {
+        Some(self)
     }
 
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
@@ -181,4 +258,162 @@ impl MissionStore for Store {
     ) -> Result<CachedModels, StoreError> {
         Store::cache_models(self, provider, models)
     }
+}
+
+/// A shared store is a store: `&Arc<dyn MissionStore>` goes where `&dyn MissionStore` does.
+#[async_trait]
+impl<S: MissionStore + ?Sized> MissionStore for std::sync::Arc<S> {
+    async fn create_mission_with_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+    ) -> Result<Mission, StoreError> {
+        (**self).create_mission_with_id(id, spec).await
+    }
+
+    async fn create_fork(
+        &self,
+        spec: MissionSpec,
+        parent: MissionId,
+        at: u64,
+        history: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        (**self).create_fork(spec, parent, at, history).await
+    }
+
+    async fn missions_page(
+        &self,
+        filter: &MissionFilter,
+        limit: usize,
+    ) -> Result<MissionPage, StoreError> {
+        (**self).missions_page(filter, limit).await
+    }
+
+    async fn events_json_from(
+        &self,
+        id: &MissionId,
+        from: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        (**self).events_json_from(id, from).await
+    }
+
+    async fn update_schedule(
+        &self,
+        id: &str,
+        change: &mut (dyn for<'s> FnMut(&'s mut Schedule) -> bool + Send),
+    ) -> Result<Option<Schedule>, StoreError> {
+        (**self).update_schedule(id, change).await
+    }
+
+    async fn cache_models(
+        &self,
+        provider: &str,
+        models: Vec<ModelInfo>,
+    ) -> Result<CachedModels, StoreError> {
+        (**self).cache_models(provider, models).await
+    }
+
+    fn location(&self) -> String {
+        (**self).location()
+    }
+
+    async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
+        (**self).create_mission(spec).await
+    }
+
+    async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
+        (**self).mission(id).await
+    }
+
+    async fn resolve(&self, text: &str) -> Result<MissionId, StoreError> {
+        (**self).resolve(text).await
+    }
+
+    async fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError> {
+        (**self).missions().await
+    }
+
+    async fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        (**self).delete_mission(id).await
+    }
+
+    async fn append(&self, id: &MissionId, event: MissionEvent) -> Result<StoredEvent, StoreError> {
+        (**self).append(id, event).await
+    }
+
+    async fn events_from(&self, id: &MissionId, from: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        (**self).events_from(id, from).await
+    }
+
+    async fn events(&self, id: &MissionId) -> Result<Vec<StoredEvent>, StoreError> {
+        (**self).events(id).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush().await
+    }
+
+    async fn flush_all(&self) -> Result<(), StoreError> {
+        (**self).flush_all().await
+    }
+
+    fn check_space(&self) -> Result<(), StoreError> {
+        (**self).check_space()
+    }
+
+    fn write_failed(&self) -> bool {
+        (**self).write_failed()
+    }
+
+    fn as_sled(&self) -> Option<&Store> {
+        (**self).as_sled()
+    }
+
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        (**self).put_schedule(schedule).await
+    }
+
+    async fn schedules(&self) -> Result<(Vec<Schedule>, Vec<String>), StoreError> {
+        (**self).schedules().await
+    }
+
+    async fn schedule(&self, text: &str) -> Result<Schedule, StoreError> {
+        (**self).schedule(text).await
+    }
+
+    async fn delete_schedule(&self, id: &str) -> Result<(), StoreError> {
+        (**self).delete_schedule(id).await
+    }
+
+    async fn schedules_generation(&self) -> Result<u64, StoreError> {
+        (**self).schedules_generation().await
+    }
+
+    async fn cached_models(&self, provider: &str) -> Result<Option<CachedModels>, StoreError> {
+        (**self).cached_models(provider).await
+    }
+}
+
+/// A sled store given where a shared store is taken.
+impl From<Store> for std::sync::Arc<dyn MissionStore> {
+    fn from(store: Store) -> Self {
+        std::sync::Arc::new(store)
+    }
+}
+
+/// [`MissionStore::update_schedule`] with a change that also says something: `change`
+/// returns `None` to write nothing, or `Some(t)`; the schedule as written and that `t`.
+pub async fn update_schedule<T: Send>(
+    store: &dyn MissionStore,
+    id: &str,
+    mut change: impl FnMut(&mut Schedule) -> Option<T> + Send,
+) -> Result<Option<(Schedule, T)>, StoreError> {
+    let mut said = None;
+    let written = store
+        .update_schedule(id, &mut |s| {
+            said = change(s);
+            said.is_some()
+        })
+        .await?;
+    Ok(written.and_then(|s| said.take().map(|t| (s, t))))
 }

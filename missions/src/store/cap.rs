@@ -19,8 +19,13 @@ static MAX_EVENT_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_EVENT_BYTES);
 impl Store {
     /// Sets the most one stored event may hold (at least 4 KiB).
     pub fn set_max_event_bytes(&self, max: usize) {
-        MAX_EVENT_BYTES.store(max.max(4096), Ordering::SeqCst);
+        set_max_event_bytes(max);
     }
+}
+
+/// Sets the most one stored event may hold (at least 4 KiB), in every store of the process.
+pub fn set_max_event_bytes(max: usize) {
+    MAX_EVENT_BYTES.store(max.max(4096), Ordering::SeqCst);
 }
 
 /// Cuts `text` to about `keep` bytes (on a character boundary), with a note.

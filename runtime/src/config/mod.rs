@@ -31,6 +31,7 @@ mod instructions;
 mod limits;
 mod mcp;
 mod notify;
+mod store;
 mod prompt_cache;
 mod provider_checks;
 mod providers;
@@ -42,6 +43,7 @@ pub use cache::ConfigCache;
 pub use instructions::InstructionsConfig;
 pub use limits::DaemonLimits;
 pub use notify::NotifyConfig;
+pub use store::{StoreConfig, StoreLocation, STORE_URL_ENV};
 use providers::{builtin, provider_names, resolve};
 pub use providers::{
     ClaudeCodeSettings, FlowName, OAuthSpec, OAuthTable, ProviderConfig, ProviderKind,
@@ -101,6 +103,8 @@ struct ConfigFile {
     budget: budget::BudgetFile,
     #[serde(default)]
     notify: notify::NotifyFile,
+    #[serde(default)]
+    store: store::StoreFile,
 }
 
 /// `[auxiliary]`: the client for titles and compression.
@@ -208,6 +212,8 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// `[notify]`: where notices go (webhook, command).
     pub notify: NotifyConfig,
+    /// `[store]`: the sled store of the data dir, or a shared PostgreSQL database.
+    pub store: StoreConfig,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -296,6 +302,7 @@ impl Config {
         }
         sandbox::check(path, &file.sandbox, &file.tools, &file.providers)?;
         let notify = file.notify.check(invalid)?;
+        let store = file.store.check(invalid)?;
         Ok(Self {
             path: path.to_path_buf(),
             default_provider: file.default_provider.map(|s| s.into_inner()),
@@ -314,6 +321,7 @@ impl Config {
             mcp_servers: file.mcp_servers.check(path, text)?,
             budget: file.budget.check(path)?,
             notify,
+            store,
         })
     }
 

@@ -115,7 +115,7 @@ pub async fn list_credentials(
     Query(q): Query<ProbeQuery>,
 ) -> ApiResult<Json<Value>> {
     let config = config(&d)?;
-    let (rows, problems) = credentials::credential_rows(&d.store, &config, Some(&d.pool), q.probe)
+    let (rows, problems) = credentials::credential_rows(&d.local, &config, Some(&d.pool), q.probe)
         .await
         .map_err(failed)?;
     Ok(Json(json!({"credentials": rows, "problems": problems})))
@@ -146,8 +146,8 @@ pub async fn add_key(
     let config = config(&d)?;
     let (provider, note) = auth::credential_owner(&config, &req.provider).map_err(failed)?;
     let c = match &req.credential {
-        Some(id) => auth::replace_key(&d.store, &CredentialId(id.clone()), &req.key),
-        None => auth::add_key(&d.store, &provider, req.label, &req.key),
+        Some(id) => auth::replace_key(&d.local, &CredentialId(id.clone()), &req.key),
+        None => auth::add_key(&d.local, &provider, req.label, &req.key),
     }
     .map_err(failed)?;
     Ok((
@@ -164,8 +164,8 @@ pub async fn logout(
     let config = config(&d)?;
     let id = CredentialId(id);
     known_credential(&d, &id)?;
-    let note = auth::logout(&d.store, &config, &id).await.map_err(failed)?;
-    let c = auth::get(&d.store, &id).map_err(failed)?;
+    let note = auth::logout(&d.local, &config, &id).await.map_err(failed)?;
+    let c = auth::get(&d.local, &id).map_err(failed)?;
     Ok(Json(
         json!({"credential": CredentialRow::new(&c), "note": note}),
     ))
@@ -178,7 +178,7 @@ pub async fn remove(
 ) -> ApiResult<Json<Value>> {
     let id = CredentialId(id);
     known_credential(&d, &id)?;
-    auth::remove(&d.store, &id).map_err(failed)?;
+    auth::remove(&d.local, &id).map_err(failed)?;
     Ok(Json(json!({"deleted": id})))
 }
 
@@ -187,7 +187,7 @@ fn known_credential(
     d: &Daemon,
     id: &CredentialId,
 ) -> ApiResult<sortie_transports::auth::Credential> {
-    auth::get(&d.store, id)
+    auth::get(&d.local, id)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{e:#}")))
 }
 
@@ -233,7 +233,7 @@ pub async fn start_login(
             ))
         }
     };
-    let login = auth::start_login(&d.store, &provider, flags, req.label, existing)
+    let login = auth::start_login(&d.local, &provider, flags, req.label, existing)
         .await
         .map_err(failed)?;
     let id = sortie_transports::auth::oauth::random_token(9);
@@ -277,7 +277,7 @@ pub async fn start_login(
                 },
             };
             let state = match login
-                .finish(&d.store, code.as_deref(), |n| {
+                .finish(&d.local, code.as_deref(), |n| {
                     tracing::info!("login {id}: {n}")
                 })
                 .await

@@ -212,13 +212,13 @@ async fn shutdown(State(d): State<Arc<Daemon>>) -> Json<Value> {
     )
 }
 
-pub(super) fn resolve(d: &Daemon, id: &str) -> ApiResult<MissionId> {
-    Ok(d.store.resolve(id)?)
+pub(super) async fn resolve(d: &Daemon, id: &str) -> ApiResult<MissionId> {
+    Ok(d.store.resolve(id).await?)
 }
 
 /// A mission with what only the daemon knows: its place in the queue.
-pub(super) fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
-    let mission = d.store.mission(id)?;
+pub(super) async fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value> {
+    let mission = d.store.mission(id).await?;
     let mut v = serde_json::to_value(&mission).map_err(ApiError::bad_request)?;
     v["queue_position"] = json!(d.supervisor.queue_position(id));
     Ok(v)
@@ -248,14 +248,14 @@ async fn create_mission(
     super::http_limits::admit(&d)?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let mission = missions::create_mission(&d.store, &config, &d.pool, req)
-        .map_err(super::http_limits::request_error)?;
+        .await.map_err(super::http_limits::request_error)?;
     let id = mission.id;
     // Durable before the client hears it exists.
     d.store.flush().await?;
     d.supervisor
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
-    Ok((StatusCode::CREATED, Json(mission_view(&d, &id)?)))
+    Ok((StatusCode::CREATED, Json(mission_view(&d, &id).await?)))
 }
 
 #[derive(Deserialize, Default)]
@@ -287,7 +287,7 @@ async fn start_demo(
     super::http_limits::admit(&d)?;
     let (dir, spec) = demo::prepare(&d.home, policy)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "demo", format!("{e:#}")))?;
-    let mission = d.store.create_mission(spec)?;
+    let mission = d.store.create_mission(spec).await?;
     d.supervisor
         .set_demo_pace(mission.id, Duration::from_millis(req.pace_ms.unwrap_or(25)));
     d.store.flush().await?;
@@ -295,7 +295,7 @@ async fn start_demo(
     d.supervisor
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
-    let mut v = mission_view(&d, &id)?;
+    let mut v = mission_view(&d, &id).await?;
     v["dir"] = json!(dir);
     Ok((StatusCode::CREATED, Json(v)))
 }
@@ -304,15 +304,15 @@ async fn show_mission(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = resolve(&d, &id)?;
-    Ok(Json(mission_view(&d, &id)?))
+    let id = resolve(&d, &id).await?;
+    Ok(Json(mission_view(&d, &id).await?))
 }
 
 async fn delete_mission(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = resolve(&d, &id)?;
+    let id = resolve(&d, &id).await?;
     if d.supervisor.is_active(&id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -322,7 +322,7 @@ async fn delete_mission(
             ),
         ));
     }
-    d.store.delete_mission(&id)?;
+    d.store.delete_mission(&id).await?;
     Ok(Json(json!({"deleted": id})))
 }
 
@@ -337,8 +337,8 @@ async fn mission_events(
     Path(id): Path<String>,
     Query(q): Query<FromSeq>,
 ) -> ApiResult<Response> {
-    let id = resolve(&d, &id)?;
-    let events = d.store.events_json_from(&id, q.from)?;
+    let id = resolve(&d, &id).await?;
+    let events = d.store.events_json_from(&id, q.from).await?;
     let mut body = Vec::with_capacity(events.iter().map(|(_, e)| e.len() + 64).sum::<usize>() + 2);
     body.push(b'[');
     for (i, (_, raw)) in events.iter().enumerate() {
@@ -373,7 +373,7 @@ async fn stream_events(
     Path(id): Path<String>,
     Query(q): Query<FromSeq>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, Infallible>>>> {
-    let id = resolve(&d, &id)?;
+    let id = resolve(&d, &id).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
     tokio::spawn(follow(d, id, q.from, tx));
     let stream =
@@ -435,7 +435,7 @@ impl Follower {
     /// Sends the stored events past `next`; when the mission is no longer active, also
     /// its last ones and `end` (and returns `None`).
     async fn replay(&mut self) -> Option<()> {
-        let stored = match self.d.store.events_json_from(&self.id, self.next) {
+        let stored = match self.d.store.events_json_from(&self.id, self.next).await {
             Ok(events) => events,
             Err(e) => {
                 let _ = self
@@ -452,12 +452,12 @@ impl Follower {
             return Some(());
         }
         // It may have stored its last events after the replay.
-        if let Ok(rest) = self.d.store.events_json_from(&self.id, self.next) {
+        if let Ok(rest) = self.d.store.events_json_from(&self.id, self.next).await {
             for (_, raw) in rest {
                 self.send(sse_raw(&self.id, &raw)).await?;
             }
         }
-        let mission = self.d.store.mission(&self.id).ok();
+        let mission = self.d.store.mission(&self.id).await.ok();
         let _ = self.send(sse("end", &json!({"mission": mission}))).await;
         None
     }
@@ -556,11 +556,11 @@ async fn resume_mission(
             ApiError::bad_request(format!("the body is not a resume request: {e}; expected {{\"message\"?, \"provider\"?, \"model\"?, \"default_model\"?, \"max_turns\"?, \"sandbox\"?, \"no_instructions\"?, \"mcp\"?, \"max_cost\"?, \"max_tokens\"?, \"max_duration\"?, \"notify\"?}}"))
         })?
     };
-    resume(&d, &id, req)
+    resume(&d, &id, req).await
 }
 
-pub(super) fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
-    let id = resolve(d, id)?;
+pub(super) async fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json<Value>> {
+    let id = resolve(d, id).await?;
     // A body that can never be right is refused as such, whatever the mission's state.
     missions::check_max_turns(req.max_turns).map_err(ApiError::bad_request)?;
     if d.supervisor.is_active(&id) {
@@ -573,11 +573,11 @@ pub(super) fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResult<Json
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     super::http_limits::admit(d)?;
     let mission = missions::prepare_resume(&d.store, &config, &d.pool, id, req)
-        .map_err(super::http_limits::request_error)?;
+        .await.map_err(super::http_limits::request_error)?;
     d.supervisor
         .submit(mission)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
-    Ok(Json(mission_view(d, &id)?))
+    Ok(Json(mission_view(d, &id).await?))
 }
 
 async fn pause_mission(
@@ -590,19 +590,20 @@ async fn pause_mission(
         MissionStatus::Paused,
         "paused by the user; resume it to continue",
     )
+    .await
 }
 
 async fn cancel_mission(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    stop(&d, &id, MissionStatus::Cancelled, "cancelled by the user")
+    stop(&d, &id, MissionStatus::Cancelled, "cancelled by the user").await
 }
 
-fn stop(d: &Daemon, id: &str, status: MissionStatus, reason: &str) -> ApiResult<Json<Value>> {
-    let id = resolve(d, id)?;
+async fn stop(d: &Daemon, id: &str, status: MissionStatus, reason: &str) -> ApiResult<Json<Value>> {
+    let id = resolve(d, id).await?;
     if !d.supervisor.stop(&id, status, reason) {
-        let m = d.store.mission(&id)?;
+        let m = d.store.mission(&id).await?;
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_active",
@@ -616,7 +617,7 @@ async fn list_approvals(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = resolve(&d, &id)?;
+    let id = resolve(&d, &id).await?;
     Ok(Json(
         json!({"mission": id, "approvals": d.supervisor.approvals.of(&id)}),
     ))
@@ -632,7 +633,7 @@ async fn answer_approval(
     Path((id, approval)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let id = resolve(&d, &id)?;
+    let id = resolve(&d, &id).await?;
     let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
         ApiError::bad_request(
             "the body is not an answer; expected {\"approve\": true} or {\"approve\": false}",
@@ -654,7 +655,7 @@ async fn answer_approval(
 }
 
 async fn list_schedules(State(d): State<Arc<Daemon>>) -> ApiResult<Json<Value>> {
-    let (all, problems) = d.store.schedules()?;
+    let (all, problems) = d.store.schedules().await?;
     let rows: Vec<Value> = all.iter().map(schedule_json).collect();
     Ok(Json(json!({"schedules": rows, "problems": problems})))
 }
@@ -669,7 +670,7 @@ async fn add_schedule(
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let s = schedules::build(&config, req, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
-    d.store.put_schedule(&s)?;
+    d.store.put_schedule(&s).await?;
     d.store.flush().await?;
     Ok((StatusCode::CREATED, Json(schedule_json(&s))))
 }
@@ -678,33 +679,33 @@ async fn show_schedule(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(schedule_json(&d.store.schedule(&id)?)))
+    Ok(Json(schedule_json(&d.store.schedule(&id).await?)))
 }
 
 async fn delete_schedule(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let s = d.store.schedule(&id)?;
-    d.store.delete_schedule(&s.id)?;
+    let s = d.store.schedule(&id).await?;
+    d.store.delete_schedule(&s.id).await?;
     Ok(Json(json!({"deleted": s.id})))
 }
 
 async fn pause_schedule(d: State<Arc<Daemon>>, id: Path<String>) -> ApiResult<Json<Value>> {
-    set_schedule_paused(d, id, true)
+    set_schedule_paused(d, id, true).await
 }
 
 async fn resume_schedule(d: State<Arc<Daemon>>, id: Path<String>) -> ApiResult<Json<Value>> {
-    set_schedule_paused(d, id, false)
+    set_schedule_paused(d, id, false).await
 }
 
-fn set_schedule_paused(
+async fn set_schedule_paused(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
     paused: bool,
 ) -> ApiResult<Json<Value>> {
-    d.store.schedule(&id)?;
-    let s = schedules::set_paused(&d.store, &id, paused).map_err(ApiError::bad_request)?;
+    d.store.schedule(&id).await?;
+    let s = schedules::set_paused(&d.store, &id, paused).await.map_err(ApiError::bad_request)?;
     Ok(Json(schedule_json(&s)))
 }
 
@@ -712,8 +713,8 @@ async fn run_schedule_now(
     State(d): State<Arc<Daemon>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    d.store.schedule(&id)?;
-    let s = super::scheduler::run_now(&d, &id).map_err(ApiError::bad_request)?;
+    d.store.schedule(&id).await?;
+    let s = super::scheduler::run_now(&d, &id).await.map_err(ApiError::bad_request)?;
     Ok(Json(schedule_json(&s)))
 }
 

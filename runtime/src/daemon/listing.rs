@@ -83,11 +83,7 @@ pub async fn list_missions(
         ))
     })?;
     let (filter, limit) = filter_of(&q)?;
-    let store = d.store.clone();
-    // A scan of the store: off the async runtime.
-    let page = tokio::task::spawn_blocking(move || store.missions_page(&filter, limit))
-        .await
-        .map_err(|e| ApiError::bad_request(format!("the listing failed: {e}")))??;
+    let page = d.store.missions_page(&filter, limit).await?;
     let list: Vec<Value> = page
         .missions
         .iter()

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sortie_missions::{MissionEvent, MissionStatus, Store};
+use sortie_missions::{MissionEvent, MissionStatus, SharedStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::instance::{info_path, token_path, DaemonInfo};
@@ -52,7 +52,10 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 /// The daemon's shared state.
 pub struct Daemon {
     pub home: PathBuf,
-    pub store: Store,
+    /// Missions, events, schedules: sled, or PostgreSQL shared with other daemons.
+    pub store: SharedStore,
+    /// The data dir's own sled store: credentials and pending logins.
+    pub local: Store,
     pub pool: Arc<sortie_transports::auth::Pool>,
     pub supervisor: Arc<Supervisor>,
     pub token: String,
@@ -83,9 +86,10 @@ fn new_token() -> String {
 pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     opts.check_bind()?;
     let config = Config::load(home)?;
-    let store = crate::service::open_store(home)?;
-    store.set_max_event_bytes(config.daemon.limits.max_event_bytes);
-    let pool = crate::service::accounts::shared_pool(&store, &config)?;
+    let local = crate::service::open_store(home)?;
+    sortie_missions::set_max_event_bytes(config.daemon.limits.max_event_bytes);
+    let store = crate::service::mission_store(&local, &config).await?;
+    let pool = crate::service::accounts::shared_pool(&local, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
         .await
@@ -113,6 +117,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     let daemon = Arc::new(Daemon {
         home: home.to_path_buf(),
         store: store.clone(),
+        local,
         pool,
         supervisor: supervisor.clone(),
         token,
@@ -125,7 +130,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         logins: Default::default(),
         restart: Default::default(),
     });
-    recover(&daemon, config.daemon.resume_interrupted)?;
+    recover(&daemon, config.daemon.resume_interrupted).await?;
     eprintln!(
         "sortie daemon {} serving http://{addr} (pid {}, data dir {})",
         info.version,
@@ -217,7 +222,7 @@ async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
         .min(Duration::from_secs(5));
     let mut quiet_since = std::time::Instant::now();
     // Whether a schedule will fire, read again only when the schedules changed.
-    let mut scheduled_as_of: Option<(u64, bool)> = None;
+    let mut scheduled_as_of: Option<(Option<u64>, bool)> = None;
     loop {
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return,
@@ -230,13 +235,15 @@ async fn exit_when_idle(daemon: Arc<Daemon>, idle: Duration) {
         }
         let (running, queued) = daemon.supervisor.counts();
         let now = chrono::Utc::now();
-        let generation = daemon.store.schedules_generation();
+        // Unknown (the store unreachable): read again next time.
+        let generation = daemon.store.schedules_generation().await.ok();
         let scheduled = match scheduled_as_of {
-            Some((seen, scheduled)) if seen == generation => scheduled,
+            Some((Some(seen), scheduled)) if Some(seen) == generation => scheduled,
             _ => {
                 let scheduled = daemon
                     .store
                     .schedules()
+                    .await
                     .map(|(all, _)| all.iter().any(|s| !s.paused && s.next_run.is_some()))
                     .unwrap_or(true);
                 scheduled_as_of = Some((generation, scheduled));
@@ -280,8 +287,8 @@ async fn wait_for_signal() {
 /// After a start: missions the last daemon left running are marked interrupted and, unless
 /// configured otherwise, queued again; they continue from their last durable event. Records
 /// that cannot be read are reported and skipped.
-fn recover(daemon: &Daemon, resume: bool) -> anyhow::Result<()> {
-    let (missions, problems) = daemon.store.missions()?;
+async fn recover(daemon: &Daemon, resume: bool) -> anyhow::Result<()> {
+    let (missions, problems) = daemon.store.missions().await?;
     for problem in problems {
         eprintln!("warning: {problem}");
     }
@@ -297,13 +304,13 @@ fn recover(daemon: &Daemon, resume: bool) -> anyhow::Result<()> {
                                 .into(),
                         ),
                     },
-                )?;
+                ).await?;
             }
             MissionStatus::Queued | MissionStatus::Interrupted => {}
             _ => continue,
         }
         if resume {
-            let mission = daemon.store.mission(&mission.id)?;
+            let mission = daemon.store.mission(&mission.id).await?;
             if let Err(e) = daemon.supervisor.submit(mission) {
                 eprintln!("warning: {e}");
             }

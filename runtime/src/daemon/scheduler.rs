@@ -13,7 +13,7 @@ use crate::api::NewMission;
 use crate::service::{missions, notify};
 
 /// Starts the schedule's mission now: created and queued under the supervisor.
-fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
+async fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
     if let Some(reason) = daemon.supervisor.queue_full() {
         skipped_notice(daemon, s, Utc::now(), &reason);
         return RunOutcome::Skipped { reason };
@@ -35,11 +35,10 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         notify: t.notify,
         worktree: t.worktree,
     };
-    let made = daemon
-        .supervisor
-        .config()
-        .map_err(anyhow::Error::from)
-        .and_then(|config| missions::create_mission(&daemon.store, &config, &daemon.pool, req));
+    let made = match daemon.supervisor.config() {
+        Ok(config) => missions::create_mission(&*daemon.store, &config, &daemon.pool, req).await,
+        Err(e) => Err(e.into()),
+    };
     match made {
         Ok(mission) => {
             let id = mission.id;
@@ -57,21 +56,19 @@ fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
 }
 
 /// Fires a schedule now, whatever its timing (`run-now`).
-pub fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
-    let s = daemon.store.schedule(id)?;
+pub async fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
+    let s = daemon.store.schedule(id).await?;
     let now = Utc::now();
-    let outcome = start(daemon, &s);
+    let outcome = start(daemon, &s).await;
     let run = ScheduleRun {
         at: now,
         scheduled_for: now,
         outcome,
     };
-    let (s, ()) = daemon
-        .store
-        .update_schedule(&s.id, |s| {
+    let (s, ()) = sortie_missions::update_schedule(&*daemon.store, &s.id, |s| {
             s.record(run.clone());
             Some(())
-        })?
+        }).await?
         .with_context(|| format!("schedule {} was deleted while its mission started", s.id))?;
     Ok(s)
 }
@@ -80,8 +77,8 @@ pub fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
 /// compare-and-swap before its mission starts, and the run recorded by another: a pause,
 /// resume or delete made in between is kept.
 /// Returns when the next run is due (the earliest next run of the schedules not paused).
-pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let (all, _) = match daemon.store.schedules() {
+pub async fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (all, _) = match daemon.store.schedules().await {
         Ok(found) => found,
         Err(e) => {
             tracing::error!("cannot read the schedules: {e}");
@@ -96,7 +93,7 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     };
     let next_of = |s: &Schedule| s.next_run.filter(|_| !s.paused);
     for s in all {
-        let claimed = daemon.store.update_schedule(&s.id, |s| {
+        let claimed = sortie_missions::update_schedule(&*daemon.store, &s.id, |s| {
             let running = s
                 .last_mission()
                 .is_some_and(|m| daemon.supervisor.is_active(&m));
@@ -123,7 +120,8 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
                 });
             }
             Some(decision)
-        });
+        })
+        .await;
         let (s, scheduled_for, missed) = match claimed {
             Ok(Some((
                 s,
@@ -163,12 +161,13 @@ pub fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let run = ScheduleRun {
             at: now,
             scheduled_for,
-            outcome: start(daemon, &s),
+            outcome: start(daemon, &s).await,
         };
-        let recorded = daemon.store.update_schedule(&s.id, |s| {
+        let recorded = sortie_missions::update_schedule(&*daemon.store, &s.id, |s| {
             s.record(run.clone());
             Some(())
-        });
+        })
+        .await;
         if let Err(e) = recorded {
             tracing::error!("cannot record a run of schedule {}: {e}", s.id);
         }
@@ -216,22 +215,22 @@ fn queue_cap(daemon: &Daemon, s: &Schedule) -> Option<String> {
 
 /// The daemon's scheduler: a tick every quarter second until `stop`.
 pub async fn run(daemon: Arc<Daemon>, stop: tokio_util::sync::CancellationToken) {
-    if let Ok((_, problems)) = daemon.store.schedules() {
+    if let Ok((_, problems)) = daemon.store.schedules().await {
         for p in problems {
             eprintln!("warning: {p}");
         }
     }
     // The schedules are scanned only when one changed or one is due: between, the tick
     // compares a counter and a time.
-    let mut known: Option<(u64, Option<DateTime<Utc>>)> = None;
+    let mut known: Option<(Option<u64>, Option<DateTime<Utc>>)> = None;
     loop {
         let now = Utc::now();
-        let generation = daemon.store.schedules_generation();
-        let quiet =
-            matches!(known, Some((g, next)) if g == generation && next.is_none_or(|n| n > now));
+        // Unknown (the store unreachable): a full tick, which says what failed.
+        let generation = daemon.store.schedules_generation().await.ok();
+        let quiet = matches!(known, Some((Some(g), next)) if Some(g) == generation && next.is_none_or(|n| n > now));
         if !quiet {
-            let next = tick(&daemon, now);
-            known = Some((daemon.store.schedules_generation(), next));
+            let next = tick(&daemon, now).await;
+            known = Some((daemon.store.schedules_generation().await.ok(), next));
         }
         tokio::select! {
             _ = stop.cancelled() => return,

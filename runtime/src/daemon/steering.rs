@@ -32,12 +32,12 @@ pub async fn send_message(
             "the message is empty; say what the mission should do",
         ));
     }
-    let id = resolve(&d, &id)?;
+    let id = resolve(&d, &id).await?;
     if let Some(inbox) = d.supervisor.inbox(&id) {
         d.store.check_space()?;
         match inbox.queue(&d.store, &id, m.text.clone(), m.now).await {
             Ok(q) => {
-                let mut view = mission_view(&d, &id)?;
+                let mut view = mission_view(&d, &id).await?;
                 view["queued"] = json!({"seq": q.seq, "pending": q.pending, "now": m.now});
                 return Ok(Json(view));
             }
@@ -60,7 +60,7 @@ pub async fn send_message(
             message: Some(m.text),
             ..Default::default()
         },
-    )?;
+    ).await?;
     view["resumed"] = json!(true);
     Ok(Json(view))
 }
@@ -96,14 +96,14 @@ pub async fn fork_mission(
             ApiError::bad_request(format!("the body is not a fork request: {e}; expected {{\"at\"?, \"provider\"?, \"model\"?, \"message\"?, \"max_turns\"?}}"))
         })?
     };
-    let parent = resolve(&d, &id)?;
+    let parent = resolve(&d, &id).await?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     super::http_limits::admit(&d)?;
     let fork = crate::service::forks::create_fork(&d.store, &config, &d.pool, parent, req)
-        .map_err(super::http_limits::request_error)?;
+        .await.map_err(super::http_limits::request_error)?;
     let id = fork.id;
     d.supervisor
         .submit(fork)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
-    Ok((StatusCode::CREATED, Json(mission_view(&d, &id)?)))
+    Ok((StatusCode::CREATED, Json(mission_view(&d, &id).await?)))
 }

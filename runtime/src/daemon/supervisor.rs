@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sortie_missions::{
-    Mission, MissionEvent, MissionId, MissionStatus, Observer, StopStatus, Store, Update,
+    Mission, MissionEvent, MissionId, MissionStatus, Observer, SharedStore, StopStatus, Update,
 };
 use sortie_transports::auth::Pool;
 use tokio::sync::{broadcast, Semaphore};
@@ -67,7 +67,7 @@ pub enum SubmitError {
 /// The supervisor. Cheap to share (`Arc`).
 pub struct Supervisor {
     home: PathBuf,
-    store: Store,
+    store: SharedStore,
     pool: Arc<Pool>,
     limits: Limits,
     global: Arc<Semaphore>,
@@ -95,7 +95,7 @@ impl Supervisor {
         self.config.load()
     }
 
-    pub fn new(home: PathBuf, store: Store, pool: Arc<Pool>, limits: Limits) -> Arc<Self> {
+    pub fn new(home: PathBuf, store: SharedStore, pool: Arc<Pool>, limits: Limits) -> Arc<Self> {
         let (updates, _) = broadcast::channel(8192);
         Arc::new(Self {
             config: ConfigCache::new(home.clone()),
@@ -116,7 +116,7 @@ impl Supervisor {
         })
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &SharedStore {
         &self.store
     }
 
@@ -195,8 +195,8 @@ impl Supervisor {
         let _ = self.updates.send(update);
     }
 
-    fn record(&self, id: &MissionId, event: MissionEvent) {
-        match self.store.append(id, event) {
+    async fn record(&self, id: &MissionId, event: MissionEvent) {
+        match self.store.append(id, event).await {
             Ok(stored) => self.publish(Update::Event {
                 mission: *id,
                 event: stored,
@@ -422,7 +422,10 @@ impl Supervisor {
         let config = self.config.load().ok()?;
         let me = self.clone();
         let record: crate::service::notify::Recorder =
-            Arc::new(move |id: &MissionId, event: MissionEvent| me.record(id, event));
+            Arc::new(move |id: MissionId, event: MissionEvent| {
+                let me = me.clone();
+                Box::pin(async move { me.record(&id, event).await })
+            });
         crate::service::notify::MissionNotices::new(
             &self.home,
             &config,

@@ -24,7 +24,7 @@ pub async fn usage_route(
 ) -> ApiResult<Json<UsageReport>> {
     let since = usage::since_day(q.since.as_deref().unwrap_or("7d"), Utc::now().date_naive())
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
-    let report = usage::report(&d.store, since).map_err(|e| {
+    let report = usage::report(&d.store, since).await.map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "store",

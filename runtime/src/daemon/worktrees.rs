@@ -27,8 +27,8 @@ pub(super) async fn diff(
     Path(id): Path<String>,
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
-    let id = d.store.resolve(&id)?;
-    let mission = d.store.mission(&id)?;
+    let id = d.store.resolve(&id).await?;
+    let mission = d.store.mission(&id).await?;
     let home = d.home.clone();
     let m = mission.clone();
     let text = tokio::task::spawn_blocking(move || worktree::diff(&home, &m, q.stat))
@@ -58,8 +58,8 @@ pub(super) async fn remove(
     Path(id): Path<String>,
     Query(q): Query<RemoveQuery>,
 ) -> ApiResult<Json<Value>> {
-    let id = d.store.resolve(&id)?;
-    let mission = d.store.mission(&id)?;
+    let id = d.store.resolve(&id).await?;
+    let mission = d.store.mission(&id).await?;
     let active = d.supervisor.is_active(&id);
     let done = worktree::remove(&mission, active, q.branch).map_err(|e| {
         let code = if active { "active" } else { "worktree" };
@@ -70,6 +70,6 @@ pub(super) async fn remove(
         MissionEvent::Warning {
             message: format!("worktree: {}", done.join("; ")),
         },
-    )?;
+    ).await?;
     Ok(Json(json!({"mission": id, "done": done})))
 }

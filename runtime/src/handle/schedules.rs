@@ -16,9 +16,9 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let store = open_store(home)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
                 let s = schedules::build(&config, req, Utc::now())?;
-                store.put_schedule(&s)?;
+                store.put_schedule(&s).await?;
                 Ok(s)
             }
             Self::Daemon(c) => one(&c.post("/schedules", &serde_json::to_value(req)?).await?),
@@ -28,7 +28,7 @@ impl Sortie {
     /// Every schedule, and the records that could not be read.
     pub async fn schedules(&self) -> anyhow::Result<(Vec<Schedule>, Vec<String>)> {
         match self {
-            Self::Here(home) => Ok(open_store(home)?.schedules()?),
+            Self::Here(home) => Ok(crate::service::open_here(home).await?.missions.schedules().await?),
             Self::Daemon(c) => {
                 let v = c.get("/schedules").await?;
                 let all = serde_json::from_value(v["schedules"].clone())
@@ -48,9 +48,9 @@ impl Sortie {
     pub async fn delete_schedule(&self, id: &str) -> anyhow::Result<String> {
         match self {
             Self::Here(home) => {
-                let store = open_store(home)?;
-                let s = store.schedule(id)?;
-                store.delete_schedule(&s.id)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let s = store.schedule(id).await?;
+                store.delete_schedule(&s.id).await?;
                 Ok(s.id)
             }
             Self::Daemon(c) => {
@@ -63,7 +63,7 @@ impl Sortie {
     /// Pauses a schedule, or resumes it (its next time planned from now).
     pub async fn pause_schedule(&self, id: &str, paused: bool) -> anyhow::Result<Schedule> {
         match self {
-            Self::Here(home) => schedules::set_paused(&open_store(home)?, id, paused),
+            Self::Here(home) => schedules::set_paused(&*crate::service::open_here(home).await?.missions, id, paused),
             Self::Daemon(c) => {
                 let verb = if paused { "pause" } else { "resume" };
                 one(&schedule_post(c, id, verb).await?)

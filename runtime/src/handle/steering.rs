@@ -72,10 +72,10 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let store = open_store(home)?;
-                let parent = store.resolve(id)?;
-                let pool = accounts::shared_pool(&store, &config)?;
-                let fork = forks::create_fork(&store, &config, &pool, parent, req)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let parent = store.resolve(id).await?;
+                let pool = accounts::shared_pool(&local, &config)?;
+                let fork = forks::create_fork(&store, &config, &pool, parent, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &fork).await?;
                 Ok(Started::here(fork, store, runner, None))
             }

@@ -14,8 +14,8 @@ impl Sortie {
     pub async fn diff(&self, id: &str, stat: bool) -> anyhow::Result<String> {
         match self {
             Self::Here(home) => {
-                let store = open_store(home)?;
-                let mission = store.mission(&store.resolve(id)?)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let mission = store.mission(&store.resolve(id).await?).await?;
                 worktree::diff(home, &mission, stat)
             }
             Self::Daemon(c) => {
@@ -31,15 +31,15 @@ impl Sortie {
     pub async fn remove_worktree(&self, id: &str, branch: bool) -> anyhow::Result<Vec<String>> {
         match self {
             Self::Here(home) => {
-                let store = open_store(home)?;
-                let mission = store.mission(&store.resolve(id)?)?;
+                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let mission = store.mission(&store.resolve(id).await?).await?;
                 let done = worktree::remove(&mission, false, branch)?;
                 store.append(
                     &mission.id,
                     MissionEvent::Warning {
                         message: format!("worktree: {}", done.join("; ")),
                     },
-                )?;
+                ).await?;
                 Ok(done)
             }
             Self::Daemon(c) => {

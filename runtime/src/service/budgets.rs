@@ -4,7 +4,7 @@
 
 use anyhow::bail;
 use sortie_missions::budget::{check_tokens, check_usd, parse_duration, Budget};
-use sortie_missions::{Mission, MissionEvent, MissionId, Store};
+use sortie_missions::{Mission, MissionEvent, MissionId, MissionStore, SharedStore};
 
 use crate::config::Config;
 
@@ -57,15 +57,15 @@ pub fn for_new(config: &Config, asked: Budget) -> Budget {
 }
 
 /// On a resume: records the mission's new budget when the request changes it.
-pub fn record_change(
-    store: &Store,
+pub async fn record_change(
+    store: &dyn MissionStore,
     id: &MissionId,
     before: &Mission,
     asked: Budget,
 ) -> anyhow::Result<()> {
     let budget = before.budget.overridden_by(asked);
     if budget != before.budget {
-        store.append(id, MissionEvent::BudgetSet { budget })?;
+        store.append(id, MissionEvent::BudgetSet { budget }).await?;
     }
     Ok(())
 }

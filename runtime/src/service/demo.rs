@@ -87,7 +87,7 @@ pub fn prepare(
 
 /// The runner of a demo mission against the model at `base_url` (titles come from it too).
 pub fn runner(
-    store: &sortie_missions::Store,
+    store: &sortie_missions::SharedStore,
     home: &std::path::Path,
     base_url: String,
 ) -> anyhow::Result<sortie_missions::MissionRunner> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use sortie_missions::agent::history_from_events;
 use sortie_missions::forks::fork_events;
-use sortie_missions::{Mission, MissionEvent, MissionId, MissionSpec, Store};
+use sortie_missions::{Mission, MissionEvent, MissionId, MissionSpec, MissionStore, SharedStore};
 use sortie_transports::auth::Pool;
 use sortie_transports::Role;
 
@@ -16,16 +16,16 @@ use crate::config::Config;
 
 /// Checks the fork against the parent's log and the config, and stores it (queued). The
 /// parent is only read.
-pub fn create_fork(
-    store: &Store,
+pub async fn create_fork(
+    store: &dyn MissionStore,
     config: &Config,
     pool: &Arc<Pool>,
     parent: MissionId,
     req: ForkRequest,
 ) -> anyhow::Result<Mission> {
     check_max_turns(req.max_turns)?;
-    let mission = store.mission(&parent)?;
-    let events = store.events(&parent)?;
+    let mission = store.mission(&parent).await?;
+    let events = store.events(&parent).await?;
     let at = match req.at {
         Some(at) => at,
         None => events.last().map_or(0, |e| e.seq),
@@ -86,14 +86,14 @@ pub fn create_fork(
     // mission would, and sends the notices its parent chose.
     let budget = super::budgets::for_new(config, mission.budget);
     super::budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
-    let fork = store.create_fork(spec, parent, at, history)?;
+    let fork = store.create_fork(spec, parent, at, history).await?;
     if !budget.is_empty() {
-        store.append(&fork.id, MissionEvent::BudgetSet { budget })?;
+        store.append(&fork.id, MissionEvent::BudgetSet { budget }).await?;
     }
     if let Some(enabled) = mission.notify {
-        store.append(&fork.id, MissionEvent::NotifySet { enabled })?;
+        store.append(&fork.id, MissionEvent::NotifySet { enabled }).await?;
     }
-    Ok(store.mission(&fork.id)?)
+    Ok(store.mission(&fork.id).await?)
 }
 
 /// The events as a log, for rebuilding the conversation they hold.

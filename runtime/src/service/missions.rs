@@ -10,7 +10,7 @@ use sortie_missions::agent::FallbackModel;
 use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
-    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, Store,
+    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, MissionStore, SharedStore,
 };
 use sortie_transports::auth::Pool;
 use sortie_transports::Transport;
@@ -37,8 +37,8 @@ pub fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
 }
 
 /// Checks a new mission's request against the config and stores the mission (queued).
-pub fn create_mission(
-    store: &Store,
+pub async fn create_mission(
+    store: &dyn MissionStore,
     config: &Config,
     pool: &Arc<Pool>,
     req: NewMission,
@@ -78,20 +78,20 @@ pub fn create_mission(
     let budget = budgets::for_new(config, asked);
     budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
     crate::service::notify::check_choice(config, req.notify)?;
-    let warning = unlisted_warning(store, &provider.name, &spec.model)?;
+    let warning = unlisted_warning(store, &provider.name, &spec.model).await?;
     let mission = if req.worktree {
-        crate::service::worktree::create_mission(store, config, spec)?
+        crate::service::worktree::create_mission(store, config, spec).await?
     } else {
-        store.create_mission(spec)?
+        store.create_mission(spec).await?
     };
     if !budget.is_empty() {
-        store.append(&mission.id, MissionEvent::BudgetSet { budget })?;
+        store.append(&mission.id, MissionEvent::BudgetSet { budget }).await?;
     }
     if let Some(enabled) = req.notify {
-        store.append(&mission.id, MissionEvent::NotifySet { enabled })?;
+        store.append(&mission.id, MissionEvent::NotifySet { enabled }).await?;
     }
     if req.no_instructions {
-        store.append(&mission.id, instructions_off())?;
+        store.append(&mission.id, instructions_off()).await?;
     }
     if let Some(servers) = req.mcp {
         store.append(
@@ -99,19 +99,19 @@ pub fn create_mission(
             MissionEvent::McpSelected {
                 servers: Some(servers),
             },
-        )?;
+        ).await?;
     }
     if let Some(message) = warning {
-        store.append(&mission.id, MissionEvent::Warning { message })?;
+        store.append(&mission.id, MissionEvent::Warning { message }).await?;
     }
     // As its events now say (budget, notices, worktree, ...).
-    Ok(store.mission(&mission.id)?)
+    Ok(store.mission(&mission.id).await?)
 }
 
 /// The runner for a stored mission, on its current provider and model.
 pub async fn runner_for(
     home: &Path,
-    store: &Store,
+    store: &SharedStore,
     config: &Config,
     pool: &Arc<Pool>,
     mission: &Mission,
@@ -136,8 +136,8 @@ fn no_model(config: &Config, provider: &ResolvedProvider) -> String {
     )
 }
 
-fn unlisted_warning(store: &Store, provider: &str, model: &str) -> anyhow::Result<Option<String>> {
-    Ok(match store.cached_models(provider)? {
+async fn unlisted_warning(store: &dyn MissionStore, provider: &str, model: &str) -> anyhow::Result<Option<String>> {
+    Ok(match store.cached_models(provider).await? {
         Some(cached) if !cached.models.iter().any(|m| m.id == model) => Some(format!(
             "model `{model}` is not in provider `{provider}`'s model list (see `sortie models --provider {provider}`); trying it anyway"
         )),
@@ -162,7 +162,7 @@ fn policy(config: &Config) -> Policy {
 /// transport's kind.
 async fn mission_runner(
     home: &Path,
-    store: &Store,
+    store: &dyn MissionStore,
     config: &Config,
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
@@ -250,8 +250,8 @@ async fn mission_runner(
 
 /// Records a resume (the model it continues on, the next message) and returns the mission
 /// ready to run.
-pub fn prepare_resume(
-    store: &Store,
+pub async fn prepare_resume(
+    store: &dyn MissionStore,
     config: &Config,
     pool: &Arc<Pool>,
     id: MissionId,
@@ -264,7 +264,7 @@ pub fn prepare_resume(
     let asked = budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     crate::service::mcp::check_selection(config, &req.mcp)?;
     crate::service::notify::check_choice(config, req.notify)?;
-    let mission = store.mission(&id)?;
+    let mission = store.mission(&id).await?;
     let name = req
         .provider
         .clone()
@@ -315,13 +315,13 @@ pub fn prepare_resume(
                 format!("resumed ({})", mission.status)
             },
         },
-    )?;
-    budgets::record_change(store, &id, &mission, asked)?;
+    ).await?;
+    budgets::record_change(store, &id, &mission, asked).await?;
     if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
-        store.append(&id, MissionEvent::SandboxChanged { mode })?;
+        store.append(&id, MissionEvent::SandboxChanged { mode }).await?;
     }
     if req.no_instructions && !mission.no_instructions {
-        store.append(&id, instructions_off())?;
+        store.append(&id, instructions_off()).await?;
     }
     if let Some(servers) = req.mcp {
         store.append(
@@ -329,18 +329,18 @@ pub fn prepare_resume(
             MissionEvent::McpSelected {
                 servers: Some(servers),
             },
-        )?;
+        ).await?;
     }
     if let Some(enabled) = req.notify.filter(|n| Some(*n) != mission.notify) {
-        store.append(&id, MissionEvent::NotifySet { enabled })?;
+        store.append(&id, MissionEvent::NotifySet { enabled }).await?;
     }
     if let Some(message) = req.message {
-        store.append(&id, MissionEvent::UserMessage { text: message })?;
+        store.append(&id, MissionEvent::UserMessage { text: message }).await?;
     }
-    if let Some(message) = unlisted_warning(store, &provider.name, &model)? {
-        store.append(&id, MissionEvent::Warning { message })?;
+    if let Some(message) = unlisted_warning(store, &provider.name, &model).await? {
+        store.append(&id, MissionEvent::Warning { message }).await?;
     }
-    Ok(store.mission(&id)?)
+    Ok(store.mission(&id).await?)
 }
 
 /// The transport for a provider with its credentials: stored ones (the pool) first, else the

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use sortie_missions::Store;
+use sortie_missions::{SharedStore, Store};
 use sortie_transports::auth::{Credentials, StaticKey};
 use sortie_transports::claude_code::{ClaudeCode, ClaudeCodeConfig};
 use sortie_transports::direct::{
@@ -42,6 +42,45 @@ pub fn open_store(home: &Path) -> anyhow::Result<Store> {
         eprintln!("sortie: {line}");
     }
     Ok(store)
+}
+
+/// The stores a command that does its work in this process works on.
+pub struct HereStores {
+    /// The data dir's sled store: credentials and pending logins.
+    pub local: Store,
+    /// Missions, events and schedules: `local`, or the PostgreSQL store of `[store]`.
+    pub missions: SharedStore,
+}
+
+/// Opens the stores of the data dir at `home` for this process (see [`open_store`]).
+pub async fn open_here(home: &Path) -> anyhow::Result<HereStores> {
+    let local = open_store(home)?;
+    let config = crate::config::Config::load(home)?;
+    let missions = mission_store(&local, &config).await?;
+    Ok(HereStores { local, missions })
+}
+
+/// The store missions are kept in, as `[store]` (or `SORTIE_STORE_URL`) says: the data
+/// dir's sled store `local`, or a PostgreSQL database (connected, its schema brought up to
+/// this build's; one from a newer sortie is refused).
+pub async fn mission_store(local: &Store, config: &crate::config::Config) -> anyhow::Result<SharedStore> {
+    match config.store.location().map_err(anyhow::Error::msg)? {
+        crate::config::StoreLocation::Sled => Ok(Arc::new(local.clone())),
+        crate::config::StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(&url, config).await?)),
+    }
+}
+
+/// Connects to the PostgreSQL store at `url` (errors name it without its password).
+pub async fn open_postgres(
+    url: &str,
+    config: &crate::config::Config,
+) -> anyhow::Result<sortie_missions::postgres::PgStore> {
+    let options = sortie_missions::postgres::PgOptions {
+        connect_timeout: std::time::Duration::from_secs(config.store.connect_timeout_secs),
+        pool_size: config.store.pool_size,
+        ..Default::default()
+    };
+    Ok(sortie_missions::postgres::PgStore::open_with(url, options).await?)
 }
 
 fn open_store_only(home: &Path) -> anyhow::Result<Store> {

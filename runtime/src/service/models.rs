@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sortie_missions::Store;
+use sortie_missions::MissionStore;
 use sortie_transports::auth::Pool;
 
 use super::missions;
@@ -15,12 +15,12 @@ const MODELS_TTL: chrono::Duration = chrono::Duration::hours(24);
 /// The cached list while it is fresh (and no `refresh`), else a fetched one; when the fetch
 /// fails, the older list with a warning, or the error when there is none.
 pub async fn listing(
-    store: &Store,
+    store: &dyn MissionStore,
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
     refresh: bool,
 ) -> anyhow::Result<Listing> {
-    let cached = store.cached_models(&provider.name)?;
+    let cached = store.cached_models(&provider.name).await?;
     let fresh = cached
         .as_ref()
         .is_some_and(|c| chrono::Utc::now() - c.fetched_at < MODELS_TTL);
@@ -32,7 +32,7 @@ pub async fn listing(
             .list_models()
             .await
         {
-            Ok(models) => store.cache_models(&provider.name, models)?,
+            Ok(models) => store.cache_models(&provider.name, models).await?,
             Err(e) => match cached {
                 Some(old) => {
                     warning = Some(format!(
@@ -58,11 +58,11 @@ pub async fn listing(
 }
 
 /// Whether `listing` would call the provider (to say so before a slow fetch).
-pub fn will_fetch(store: &Store, provider: &str, refresh: bool) -> bool {
+pub async fn will_fetch(store: &dyn MissionStore, provider: &str, refresh: bool) -> bool {
     refresh
         || store
             .cached_models(provider)
-            .ok()
+            .await.ok()
             .flatten()
             .is_none_or(|c| chrono::Utc::now() - c.fetched_at >= MODELS_TTL)
 }

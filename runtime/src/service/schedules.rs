@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use sortie_missions::scheduler::{MissionTemplate, Schedule, Timing};
-use sortie_missions::Store;
+use sortie_missions::MissionStore;
 
 use crate::api::NewSchedule;
 use crate::config::Config;
@@ -90,17 +90,16 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
 }
 
 /// Pauses or resumes a schedule; a resumed one plans its next time from now.
-pub fn set_paused(store: &Store, id: &str, paused: bool) -> anyhow::Result<Schedule> {
-    let id = store.schedule(id)?.id;
+pub async fn set_paused(store: &dyn MissionStore, id: &str, paused: bool) -> anyhow::Result<Schedule> {
+    let id = store.schedule(id).await?.id;
     let now = Utc::now();
-    let (s, ()) = store
-        .update_schedule(&id, |s| {
+    let (s, ()) = sortie_missions::update_schedule(store, &id, |s| {
             s.paused = paused;
             if !paused {
                 s.plan_after(now);
             }
             Some(())
-        })?
+        }).await?
         .with_context(|| format!("schedule {id} was deleted meanwhile"))?;
     Ok(s)
 }

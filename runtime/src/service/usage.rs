@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, Utc};
 use sortie_missions::budget::{parse_duration, DaySpend};
 use sortie_missions::scheduler::RunOutcome;
-use sortie_missions::{Mission, MissionId, Store};
+use sortie_missions::{Mission, MissionId, MissionStore, SharedStore};
 
 use crate::api::{DayUsage, ProviderUsage, ScheduleUsage, UsageReport, UsageSum};
 
@@ -63,9 +63,9 @@ impl Summing {
 }
 
 /// The sums since `since`.
-pub fn report(store: &Store, since: NaiveDate) -> anyhow::Result<UsageReport> {
-    let (missions, _) = store.missions()?;
-    let (schedules, _) = store.schedules()?;
+pub async fn report(store: &dyn MissionStore, since: NaiveDate) -> anyhow::Result<UsageReport> {
+    let (missions, _) = store.missions().await?;
+    let (schedules, _) = store.schedules().await?;
     let mut started_by: HashMap<MissionId, (String, Option<String>)> = HashMap::new();
     for s in &schedules {
         for run in &s.runs {
@@ -123,8 +123,8 @@ pub fn report(store: &Store, since: NaiveDate) -> anyhow::Result<UsageReport> {
 }
 
 /// [`report`] for a `since` as a person writes it, counted from today (UTC).
-pub fn report_since(store: &Store, since: &str) -> anyhow::Result<UsageReport> {
-    report(store, since_day(since, Utc::now().date_naive())?)
+pub async fn report_since(store: &dyn MissionStore, since: &str) -> anyhow::Result<UsageReport> {
+    report(store, since_day(since, Utc::now().date_naive())?).await
 }
 
 #[cfg(test)]

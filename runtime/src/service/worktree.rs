@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use sortie_missions::{
-    Mission, MissionEvent, MissionId, MissionSpec, MissionStatus, MissionWorktree, Store,
+    Mission, MissionEvent, MissionId, MissionSpec, MissionStatus, MissionWorktree, MissionStore, SharedStore,
 };
 
 use crate::config::Config;
@@ -83,8 +83,8 @@ fn branch_for(repo: &Path, id: &MissionId) -> String {
 /// Stores a new mission that works in a worktree of the repository holding `spec.cwd`:
 /// the worktree is made (under the data dir beside `config.toml`), the mission's working
 /// directory moved into it, and the worktree and its notes recorded.
-pub fn create_mission(
-    store: &Store,
+pub async fn create_mission(
+    store: &dyn MissionStore,
     config: &Config,
     mut spec: MissionSpec,
 ) -> anyhow::Result<Mission> {
@@ -95,23 +95,17 @@ pub fn create_mission(
     let id = MissionId::new();
     let made = create(home, &spec.cwd, &id)?;
     spec.cwd = made.cwd.clone();
-    let stored = store.create_mission_with_id(id, spec).and_then(|m| {
-        store.append(
-            &m.id,
-            MissionEvent::Worktree {
-                worktree: made.worktree.clone(),
-            },
-        )?;
+    let stored = async {
+        let m = store.create_mission_with_id(id, spec).await?;
+        let worktree = made.worktree.clone();
+        store.append(&m.id, MissionEvent::Worktree { worktree }).await?;
         for message in &made.notes {
-            store.append(
-                &m.id,
-                MissionEvent::Warning {
-                    message: message.clone(),
-                },
-            )?;
+            let message = message.clone();
+            store.append(&m.id, MissionEvent::Warning { message }).await?;
         }
-        store.mission(&m.id)
-    });
+        store.mission(&m.id).await
+    }
+    .await;
     match stored {
         Ok(m) => Ok(m),
         Err(e) => {

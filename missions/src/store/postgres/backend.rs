@@ -19,6 +19,24 @@ impl MissionStore for PgStore {
         PgStore::create_mission(self, spec).await
     }
 
+    async fn create_mission_with_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+    ) -> Result<Mission, StoreError> {
+        PgStore::create_mission_with_id(self, id, spec).await
+    }
+
+    async fn create_fork(
+        &self,
+        spec: MissionSpec,
+        parent: MissionId,
+        at: u64,
+        history: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        PgStore::create_fork(self, spec, parent, at, history).await
+    }
+
     async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
         PgStore::mission(self, id).await
     }

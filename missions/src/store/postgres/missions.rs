@@ -52,7 +52,45 @@ impl PgStore {
     /// Creates a mission with its `Created` and first `UserMessage` events, in one
     /// transaction.
     pub async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
-        let id = MissionId::new();
+        self.create_mission_with_id(MissionId::new(), spec).await
+    }
+
+    /// The same, under an id made beforehand.
+    pub async fn create_mission_with_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+    ) -> Result<Mission, StoreError> {
+        let prompt = MissionEvent::UserMessage {
+            text: spec.prompt.clone(),
+        };
+        self.create_with_log(id, spec, vec![prompt]).await
+    }
+
+    /// Creates a mission forked from `parent` at its event `at`: its `created`, the
+    /// `forked` link, then `history`, in one transaction.
+    pub async fn create_fork(
+        &self,
+        spec: MissionSpec,
+        parent: MissionId,
+        at: u64,
+        history: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        let mut log = vec![MissionEvent::Forked {
+            parent,
+            parent_seq: at,
+        }];
+        log.extend(history);
+        self.create_with_log(MissionId::new(), spec, log).await
+    }
+
+    /// Inserts the mission's row, its `Created` event and then `log`, in one transaction.
+    async fn create_with_log(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+        log: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
         let new = Mission::new(id, spec.clone(), Utc::now());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
@@ -68,10 +106,12 @@ impl PgStore {
         )
         .await
         .map_err(|e| self.failed(&e))?;
-        let created = MissionEvent::Created { spec: spec.clone() };
-        self.append_in(&tx, &id, created).await?;
-        let prompt = MissionEvent::UserMessage { text: spec.prompt };
-        let (_, mission) = self.append_in(&tx, &id, prompt).await?;
+        let (_, mut mission) = self
+            .append_in(&tx, &id, MissionEvent::Created { spec })
+            .await?;
+        for event in log {
+            mission = self.append_in(&tx, &id, event).await?.1;
+        }
         tx.commit().await.map_err(|e| self.failed(&e))?;
         Ok(mission)
     }

@@ -2,6 +2,9 @@
 //! and the notify command with the notice on stdin, within a time bound. Each try is
 //! reported to the caller (who records it); nothing here blocks a mission.
 
+/// Where each try is reported (and recorded, which may wait for the store).
+pub type Report<'a> = dyn Fn(Attempt) -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'a;
+
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -77,7 +80,7 @@ pub async fn webhook(
     url: &str,
     notice_id: &str,
     body: &str,
-    report: &(dyn Fn(Attempt) + Send + Sync),
+    report: &Report<'_>,
 ) -> bool {
     let secret = match &config.secret_env {
         Some(name) => match std::env::var(name) {
@@ -88,7 +91,7 @@ pub async fn webhook(
                     attempt: 1,
                     delivered: false,
                     outcome: format!("not sent: the signing secret's variable ${name} ([notify] secret_env) is not set"),
-                });
+                }).await;
                 return false;
             }
         },
@@ -106,7 +109,7 @@ pub async fn webhook(
                 attempt: 1,
                 delivered: false,
                 outcome: format!("not sent: no HTTP client: {}", e.without_url()),
-            });
+            }).await;
             return false;
         }
     };
@@ -139,7 +142,7 @@ pub async fn webhook(
             attempt,
             delivered,
             outcome: text,
-        });
+        }).await;
         if delivered {
             return true;
         }
@@ -206,7 +209,7 @@ pub async fn command(
     config: &NotifyConfig,
     sandbox: &sortie_sandbox::Sandbox,
     body: &str,
-    report: &(dyn Fn(Attempt) + Send + Sync),
+    report: &Report<'_>,
 ) -> bool {
     let (delivered, outcome) = run_command(config, sandbox, body).await;
     report(Attempt {
@@ -214,7 +217,7 @@ pub async fn command(
         attempt: 1,
         delivered,
         outcome,
-    });
+    }).await;
     delivered
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sortie_missions::scheduler::Schedule;
-use sortie_missions::{Mission, MissionEvent, MissionId, Observer, Store, Update};
+use sortie_missions::{Mission, MissionEvent, MissionId, Observer, MissionStore, SharedStore, Update};
 use sortie_sandbox::{Sandbox, SandboxMode};
 
 pub use notice::{kind_of, MissionBrief, Notice, NoticeKind, ScheduleBrief};
@@ -20,7 +20,8 @@ pub use notice::{kind_of, MissionBrief, Notice, NoticeKind, ScheduleBrief};
 use crate::config::{Config, NotifyConfig};
 
 /// Records a notice's try as an event of its mission.
-pub type Recorder = Arc<dyn Fn(&MissionId, MissionEvent) + Send + Sync>;
+pub type Recorder =
+    Arc<dyn Fn(MissionId, MissionEvent) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// Whether notices go out for a mission or schedule that chose `choice` (`--notify`: true,
 /// `--no-notify`: false, neither: `[notify] missions`).
@@ -53,7 +54,7 @@ async fn deliver_all(
     config: &NotifyConfig,
     sandbox: &Sandbox,
     notice: &Notice,
-    report: &(dyn Fn(deliver::Attempt) + Send + Sync),
+    report: &deliver::Report<'_>,
 ) {
     let body = notice.body();
     if let Some(url) = &config.webhook {
@@ -78,7 +79,7 @@ pub struct MissionNotices {
 struct Inner {
     config: NotifyConfig,
     sandbox: Sandbox,
-    store: Store,
+    store: SharedStore,
     id: MissionId,
     record: Recorder,
     tasks: tokio_util::task::TaskTracker,
@@ -90,7 +91,7 @@ impl MissionNotices {
     pub fn new(
         home: &Path,
         config: &Config,
-        store: &Store,
+        store: &SharedStore,
         mission: &Mission,
         record: Option<Recorder>,
     ) -> Option<Self> {
@@ -99,10 +100,13 @@ impl MissionNotices {
         }
         let record = record.unwrap_or_else(|| {
             let store = store.clone();
-            Arc::new(move |id: &MissionId, event: MissionEvent| {
-                if let Err(e) = store.append(id, event) {
-                    tracing::warn!("cannot record a notice of mission {id}: {e}");
-                }
+            Arc::new(move |id: MissionId, event: MissionEvent| {
+                let store = store.clone();
+                Box::pin(async move {
+                    if let Err(e) = store.append(&id, event).await {
+                        tracing::warn!("cannot record a notice of mission {id}: {e}");
+                    }
+                })
             })
         });
         Some(Self {
@@ -130,11 +134,11 @@ impl MissionNotices {
     pub fn send(&self, kind: NoticeKind, message: String) {
         let inner = self.inner.clone();
         let mut notice = Notice::new(kind, message);
-        notice.mission = inner.store.mission(&inner.id).ok().map(|m| (&m).into());
         self.inner.tasks.spawn(async move {
+            notice.mission = inner.store.mission(&inner.id).await.ok().map(|m| (&m).into());
             let report = |a: deliver::Attempt| {
                 (inner.record)(
-                    &inner.id,
+                    inner.id,
                     MissionEvent::Notice {
                         kind: kind.as_str().into(),
                         channel: a.channel.into(),
@@ -202,7 +206,7 @@ pub fn schedule_skipped(
     let sandbox = command_sandbox(home, config);
     let id = s.id.clone();
     tasks.spawn(async move {
-        let report = |a: deliver::Attempt| {
+        let report = |a: deliver::Attempt| -> futures::future::BoxFuture<'static, ()> {
             if a.delivered {
                 tracing::info!(
                     "schedule {id}: notice schedule_skipped, {} try {}: {}",
@@ -218,6 +222,7 @@ pub fn schedule_skipped(
                     a.outcome
                 );
             }
+            Box::pin(async {})
         };
         let _ = tokio::time::timeout(
             bound(&notify),
