@@ -35,6 +35,26 @@ pub struct ServerConfig {
     pub disabled_tools: Vec<String>,
     /// False: configured but used by no mission.
     pub enabled: bool,
+    /// `[mcp_servers.NAME.oauth]`: how `sortie auth login mcp:NAME` logs in.
+    pub oauth: Option<OAuthSettings>,
+    /// The tokens of the server's login, attached by the runtime (never in config.toml).
+    #[serde(skip)]
+    pub login: Option<crate::oauth::Login>,
+}
+
+/// `[mcp_servers.NAME.oauth]`: what discovery cannot give. Everything else (the
+/// authorization server, its endpoints, a client id where it offers dynamic registration)
+/// is discovered from the server's protected-resource metadata.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// The client id to log in with where the authorization server does not register
+    /// clients dynamically.
+    pub client_id: Option<String>,
+    /// The variable that holds that client's secret, if it has one.
+    pub client_secret_env: Option<String>,
+    /// The scopes to ask for; default: the server's `scopes_supported`.
+    pub scopes: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +71,8 @@ impl Default for ServerConfig {
             enabled_tools: None,
             disabled_tools: Vec::new(),
             enabled: true,
+            oauth: None,
+            login: None,
         }
     }
 }
@@ -63,6 +85,12 @@ impl ServerConfig {
         } else {
             "stdio"
         }
+    }
+
+    /// True for a `url` server without `bearer_token_env`: it may want an OAuth login
+    /// (`sortie auth login mcp:NAME`), whose tokens the runtime attaches as `login`.
+    pub fn may_log_in(&self) -> bool {
+        self.url.is_some() && self.bearer_token_env.is_none()
     }
 
     /// True when the server's tool `tool` may be offered.
@@ -97,12 +125,27 @@ impl ServerConfig {
                         "{at}: `bearer_token_env` applies to `url` servers; give a stdio server its token with `env` or `env_passthrough`"
                     ));
                 }
+                if self.oauth.is_some() {
+                    return Err(format!(
+                        "{at}: `[mcp_servers.{name}.oauth]` applies to `url` servers; a stdio server takes its credentials from `env`"
+                    ));
+                }
             }
             (None, Some(url)) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!(
                         "{at}: `url` must start with http:// or https:// (got `{url}`)"
                     ));
+                }
+                if self.oauth.is_some() && self.bearer_token_env.is_some() {
+                    return Err(format!(
+                        "{at}: set `bearer_token_env` (a fixed token) or `[mcp_servers.{name}.oauth]` (`sortie auth login mcp:{name}`), not both"
+                    ));
+                }
+                if let Some(var) = self.oauth.as_ref().and_then(|o| o.client_secret_env.as_ref()) {
+                    if var.is_empty() || var.contains('=') || var.contains('\0') {
+                        return Err(format!("{at}: oauth `client_secret_env` = `{var}` is not a valid variable name"));
+                    }
                 }
                 if !self.args.is_empty() || !self.env.is_empty() || !self.env_passthrough.is_empty()
                 {

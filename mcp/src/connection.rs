@@ -40,6 +40,10 @@ pub enum McpError {
     /// The server answered with a JSON-RPC error, or something Sortie cannot read.
     #[error("{0}")]
     Protocol(String),
+    /// The server answered 401 and the OAuth login (if any) could not fix it: the text
+    /// starts with "needs login" and names `sortie auth login mcp:NAME`.
+    #[error("{0}")]
+    NeedsLogin(String),
 }
 
 /// One live connection to an MCP server.

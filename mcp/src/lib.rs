@@ -10,11 +10,13 @@
 pub mod config;
 mod connection;
 mod http;
+pub mod oauth;
 pub mod render;
 pub mod schema;
 mod set;
 mod stdio;
 
-pub use config::ServerConfig;
+pub use config::{OAuthSettings, ServerConfig};
 pub use connection::{BoxFuture, Connection, McpError, RemoteTool};
+pub use oauth::{Login, TokenSource, NEEDS_LOGIN};
 pub use set::{tool_name, CallOutcome, CallStatus, McpSet, McpTool, ServerState, PREFIX};

@@ -169,7 +169,11 @@ impl McpSet {
             .map(|s| ServerState {
                 name: s.name.clone(),
                 transport: s.config.transport(),
-                state: if s.conn.is_some() { "ready" } else { "failed" },
+                state: match (&s.conn, &s.down) {
+                    (Some(_), _) => "ready",
+                    (None, Some(d)) if d.starts_with(crate::oauth::NEEDS_LOGIN) => "needs_login",
+                    (None, _) => "failed",
+                },
                 error: s.down.clone(),
                 tools: s.tools.clone(),
             })
@@ -260,6 +264,17 @@ impl McpSet {
                     "MCP server `{server}` failed during `{remote}`: {why}. {after}"
                 ))
             }
+            Ok(Err(McpError::NeedsLogin(why))) => {
+                // No token will do until a person logs in: the server is left out.
+                let mut servers = self.lock();
+                if let Some(s) = servers.iter_mut().find(|s| &s.name == server) {
+                    s.conn = None;
+                    s.down = Some(why.clone());
+                }
+                CallOutcome::error(format!(
+                    "MCP server `{server}`: `{remote}` failed: {why}; it is left out for the rest of this mission"
+                ))
+            }
             Ok(Err(e)) => CallOutcome::error(format!("MCP server `{server}`: `{remote}` failed: {e}")),
             Err(_) => CallOutcome {
                 status: CallStatus::TimedOut,
@@ -316,11 +331,14 @@ async fn connect(
     config: &ServerConfig,
     sandbox: &Sandbox,
 ) -> Result<(Arc<dyn Connection>, Vec<RemoteTool>), McpError> {
-    let conn: Arc<dyn Connection> = if config.url.is_some() {
-        Arc::new(crate::http::connect(config).await?)
-    } else {
-        Arc::new(crate::stdio::start(name, config, sandbox).await?)
-    };
+    let conn: Arc<dyn Connection> =
+        if let (Some(login), true) = (&config.login, config.may_log_in()) {
+            crate::oauth::connect(config, login, crate::http::MAX_RESPONSE).await?
+        } else if config.url.is_some() {
+            Arc::new(crate::http::connect(config).await?)
+        } else {
+            Arc::new(crate::stdio::start(name, config, sandbox).await?)
+        };
     let startup = Duration::from_secs(config.startup_timeout_secs);
     match tokio::time::timeout(startup, conn.list_tools()).await {
         Ok(Ok(tools)) => Ok((conn, tools)),

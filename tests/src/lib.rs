@@ -6,6 +6,7 @@ pub mod anthropic_wire;
 pub mod claude;
 pub mod daemon;
 pub mod keyring;
+pub mod mcp_oauth;
 pub mod mcp_servers;
 pub mod mock;
 pub mod oauth_server;
