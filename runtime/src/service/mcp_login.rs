@@ -254,3 +254,52 @@ pub fn logins_here(
         })
         .collect()
 }
+
+/// An MCP server whose login is missing, as the TUI's accounts screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginNeeded {
+    pub server: String,
+    /// `mcp:NAME`: what `sortie auth login` takes.
+    pub provider: String,
+    pub why: String,
+}
+
+/// How long the probe of a server without `[oauth]` may take.
+const PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The servers one can log in to that have no stored login (`credentials`: the stored
+/// ones) and want one: `[mcp_servers.NAME.oauth]` says so, or the server answers 401 with
+/// an OAuth challenge (probed, each within a few seconds, all at once). A stored login
+/// that needs a new one is listed with the credentials, not here.
+pub async fn logins_needed(
+    config: &Config,
+    credentials: &[crate::api::CredentialRow],
+) -> Vec<LoginNeeded> {
+    let wanted = config
+        .mcp_servers
+        .iter()
+        .filter(|(_, c)| c.may_log_in())
+        .map(|(name, c)| (name.clone(), format!("{PREFIX}{name}"), c.clone()))
+        .filter(|(_, provider, _)| !credentials.iter().any(|r| &r.summary.provider == provider));
+    let checks = wanted.map(|(server, provider, c)| async move {
+        let why = if c.oauth.is_some() {
+            Some("not logged in".to_string())
+        } else {
+            let url = c.url.clone().unwrap_or_default();
+            match tokio::time::timeout(PROBE, resource::challenge(&url)).await {
+                Ok(Some(_)) => Some("the server answered 401: not logged in".to_string()),
+                _ => None,
+            }
+        };
+        why.map(|why| LoginNeeded {
+            server,
+            provider,
+            why,
+        })
+    });
+    futures::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}

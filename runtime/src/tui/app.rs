@@ -230,6 +230,8 @@ pub enum Cmd {
 pub enum Msg {
     Missions(Vec<Mission>),
     Accounts(Vec<CredentialRow>),
+    /// The MCP servers that want a login and have none stored.
+    McpLogins(Vec<crate::service::mcp_login::LoginNeeded>),
     Schedules(Vec<Value>),
     Update(Update),
     /// The followed mission's stream ended; the mission as it then is.
@@ -253,6 +255,8 @@ pub struct App {
     pub sort: Sort,
     pub view: MissionView,
     pub accounts: Vec<CredentialRow>,
+    /// Listed after the accounts: MCP servers to log in to.
+    pub mcp_logins: Vec<crate::service::mcp_login::LoginNeeded>,
     pub account_selected: usize,
     pub schedules: Vec<Value>,
     pub schedule_selected: usize,
@@ -280,6 +284,7 @@ impl App {
             sort: Sort::Updated,
             view: MissionView::default(),
             accounts: Vec::new(),
+            mcp_logins: Vec::new(),
             account_selected: 0,
             schedules: Vec::new(),
             schedule_selected: 0,
@@ -367,7 +372,13 @@ impl App {
                 self.accounts = a;
                 self.account_selected = self
                     .account_selected
-                    .min(self.accounts.len().saturating_sub(1));
+                    .min(self.account_rows().saturating_sub(1));
+            }
+            Msg::McpLogins(m) => {
+                self.mcp_logins = m;
+                self.account_selected = self
+                    .account_selected
+                    .min(self.account_rows().saturating_sub(1));
             }
             Msg::Schedules(s) => {
                 self.schedules = s;

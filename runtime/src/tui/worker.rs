@@ -18,6 +18,7 @@ pub async fn run(client: Client, mut cmds: UnboundedReceiver<Cmd>, tx: Unbounded
     let mut login: Option<JoinHandle<()>> = None;
     let mut poll = tokio::time::interval(Duration::from_millis(1000));
     let mut slow = 0u32;
+    let mut mcp: Option<JoinHandle<()>> = None;
     loop {
         tokio::select! {
             cmd = cmds.recv() => {
@@ -30,11 +31,15 @@ pub async fn run(client: Client, mut cmds: UnboundedReceiver<Cmd>, tx: Unbounded
                 if slow.is_multiple_of(5) {
                     refresh_rest(&client, &tx).await;
                 }
+                // Probing MCP servers may take seconds: off the loop, one at a time.
+                if slow.is_multiple_of(30) && mcp.as_ref().is_none_or(|t| t.is_finished()) {
+                    mcp = Some(tokio::spawn(mcp_logins(client.clone(), tx.clone())));
+                }
                 slow = slow.wrapping_add(1);
             }
         }
     }
-    for task in [follower, login].into_iter().flatten() {
+    for task in [follower, login, mcp].into_iter().flatten() {
         task.abort();
     }
 }
@@ -63,6 +68,25 @@ async fn refresh_rest(client: &Client, tx: &UnboundedSender<Msg>) {
             let _ = tx.send(Msg::Schedules(rows.clone()));
         }
     }
+}
+
+/// The MCP servers that want a login and have none (the config is read here; the stored
+/// credentials come from the daemon).
+async fn mcp_logins(client: Client, tx: UnboundedSender<Msg>) {
+    let Ok(config) = crate::config::Config::load(&client.home) else {
+        return;
+    };
+    if config.mcp_login_providers().is_empty() {
+        return;
+    }
+    let Ok(v) = client.get("/credentials").await else {
+        return;
+    };
+    let Ok(rows) = serde_json::from_value::<Vec<CredentialRow>>(v["credentials"].clone()) else {
+        return;
+    };
+    let needed = crate::service::mcp_login::logins_needed(&config, &rows).await;
+    let _ = tx.send(Msg::McpLogins(needed));
 }
 
 fn report(
