@@ -8,7 +8,10 @@ a valid token. Tokens are checked by the authorization server's introspection en
 `aud`).
 
 Run: python oauth_server.py --issuer http://127.0.0.1:AS_PORT --port PORT
-Prints "READY <port>" once listening. GET /test/stats gives {"authorized": n, "refused": n}.
+Prints "READY <port>" once listening. GET /test/stats gives {"authorized": n, "refused": n};
+POST /test/refuse with a token as the body makes the server refuse that token from then on
+(as a server does after rotating its keys: the token is still valid at the authorization
+server, and a refresh gives one it accepts).
 """
 
 import argparse
@@ -29,6 +32,7 @@ from starlette.routing import Route
 RS_CLIENT = "mcp-resource"
 RS_SECRET = "mcp-resource-secret"
 STATS = {"authorized": 0, "refused": 0}
+REFUSED = set()
 
 
 class Introspection:
@@ -49,6 +53,9 @@ class Introspection:
             return json.loads(r.read())
 
     async def verify_token(self, token):
+        if token in REFUSED:
+            STATS["refused"] += 1
+            return None
         info = await asyncio.to_thread(self._ask, token)
         aud = info.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
@@ -84,7 +91,12 @@ def main():
     async def stats(request):
         return JSONResponse(STATS)
 
+    async def refuse(request):
+        REFUSED.add((await request.body()).decode())
+        return JSONResponse({"refused": len(REFUSED)})
+
     app.router.routes.append(Route("/test/stats", stats))
+    app.router.routes.append(Route("/test/refuse", refuse, methods=["POST"]))
     config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning")
     instance = uvicorn.Server(config)
 

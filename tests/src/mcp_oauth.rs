@@ -65,6 +65,17 @@ impl ProtectedMcp {
             .expect("stats JSON")
     }
 
+    /// From now on the server refuses `token` (valid at the authorization server).
+    pub async fn refuse(&self, token: &str) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/test/refuse", self.base))
+            .body(token.to_string())
+            .send()
+            .await
+            .expect("refuse");
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
     /// `[mcp_servers.NAME]` for config.toml, with `extra` lines.
     pub fn toml(&self, name: &str, extra: &str) -> String {
         format!(

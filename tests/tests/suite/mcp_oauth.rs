@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sortie_tests::accounts::stored_credential;
+use sortie_tests::daemon::DaemonProc;
 use sortie_tests::mcp_oauth::ProtectedMcp;
 use sortie_tests::oauth_server::{Browser, OAuthServer};
 use sortie_tests::{run_to_end, sortie, text, write_local_config, MockProvider, Reply};
@@ -339,4 +340,90 @@ fn registered_client_id(home: &Path) -> String {
         .as_str()
         .expect("client id")
         .to_string()
+}
+
+/// A mission's scripted model calls `mcp__docs__search` once; returns the run's output.
+async fn mission_searching(home: &Path, mock: &MockProvider, query: &str) -> std::process::Output {
+    mock.push(Reply::tool_call(
+        "c1",
+        "mcp__docs__search",
+        json!({"query": query}),
+    ));
+    mock.push(Reply::text("done"));
+    let cwd = tempfile::tempdir().expect("cwd");
+    let mut cmd = sortie(home);
+    cmd.args(["run", "--json", "search the docs", "--cwd"])
+        .arg(cwd.path());
+    run_to_end(cmd).await
+}
+
+fn tool_result_text(run: &std::process::Output) -> String {
+    events(run)
+        .iter()
+        .find(|l| l["type"] == "tool_result")
+        .map(Value::to_string)
+        .unwrap_or_else(|| format!("no tool_result in {}", text(&run.stdout)))
+}
+
+#[tokio::test]
+async fn a_token_the_server_refuses_is_refreshed_once_and_the_call_goes_through() {
+    let auth = OAuthServer::start(3600).await;
+    let docs = ProtectedMcp::start(&auth).await;
+    let mock = MockProvider::start().await;
+    let home = setup(&mock, &docs);
+    let (code, out) = login(home.path(), "mcp:docs").await;
+    assert_eq!(code, 0, "{out}");
+    // The server stops accepting the access token, which is still valid as far as Sortie
+    // (and the authorization server) knows.
+    let c = stored_credential(home.path(), "mcp:docs#1");
+    let access = c.oauth.and_then(|o| o.access_token).expect("access token");
+    docs.refuse(access.expose()).await;
+    let before = auth.stats().await["refresh_grants"].as_u64().expect("n");
+    let refused_before = docs.stats().await["refused"].as_u64().expect("n");
+    let run = mission_searching(home.path(), &mock, "after a 401").await;
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let result = tool_result_text(&run);
+    assert!(
+        result.contains("protected result for: after a 401"),
+        "{result}\n{}\n{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    assert!(docs.stats().await["refused"].as_u64().expect("n") > refused_before);
+    let after = auth.stats().await["refresh_grants"].as_u64().expect("n");
+    assert_eq!(after - before, 1, "one refresh after the 401");
+}
+
+#[tokio::test]
+async fn the_login_and_the_mission_work_through_a_running_daemon() {
+    let auth = OAuthServer::start(3600).await;
+    let docs = ProtectedMcp::start(&auth).await;
+    let mock = MockProvider::start().await;
+    let home = setup(&mock, &docs);
+    let daemon = DaemonProc::start(home.path()).await;
+    let (code, out) = login(home.path(), "mcp:docs").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("logged in: mcp:docs#1"), "{out}");
+    let run = mission_searching(home.path(), &mock, "via the daemon").await;
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let result = tool_result_text(&run);
+    assert!(
+        result.contains("protected result for: via the daemon"),
+        "{result}"
+    );
+    let log = daemon.log();
+    daemon.kill9();
+    let c = stored_credential(home.path(), "mcp:docs#1");
+    let oauth = c.oauth.expect("tokens");
+    let outputs = [
+        ("the login", out),
+        ("run --json", text(&run.stdout) + &text(&run.stderr)),
+        ("the daemon's log", log),
+    ];
+    for token in [oauth.access_token, oauth.refresh_token]
+        .into_iter()
+        .flatten()
+    {
+        assert_nowhere(token.expose(), "token", &outputs, home.path());
+    }
 }
