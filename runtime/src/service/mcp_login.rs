@@ -268,8 +268,8 @@ pub struct LoginNeeded {
 const PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The servers one can log in to that have no stored login (`credentials`: the stored
-/// ones) and want one: `[mcp_servers.NAME.oauth]` says so, or the server answers 401 with
-/// an OAuth challenge (probed, each within a few seconds, all at once). A stored login
+/// ones) and want one: `[mcp_servers.NAME.oauth]` says so, or the server publishes
+/// protected-resource metadata (probed, each within a few seconds, all at once). A stored login
 /// that needs a new one is listed with the credentials, not here.
 pub async fn logins_needed(
     config: &Config,
@@ -286,8 +286,11 @@ pub async fn logins_needed(
             Some("not logged in".to_string())
         } else {
             let url = c.url.clone().unwrap_or_default();
-            match tokio::time::timeout(PROBE, resource::challenge(&url)).await {
-                Ok(Some(_)) => Some("the server answered 401: not logged in".to_string()),
+            // Its protected-resource metadata (RFC 9728): a GET with no side effect, where
+            // a request to the endpoint itself would open a session on a server that
+            // wants no login.
+            match tokio::time::timeout(PROBE, resource::protected_resource(&url, None)).await {
+                Ok(Ok(_)) => Some("it is an OAuth-protected server: not logged in".to_string()),
                 _ => None,
             }
         };

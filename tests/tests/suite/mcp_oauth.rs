@@ -427,3 +427,32 @@ async fn the_login_and_the_mission_work_through_a_running_daemon() {
         assert_nowhere(token.expose(), "token", &outputs, home.path());
     }
 }
+
+#[tokio::test]
+async fn the_accounts_screen_lists_protected_servers_without_a_login_and_not_open_ones() {
+    let auth = OAuthServer::start(3600).await;
+    let docs = ProtectedMcp::start(&auth).await;
+    let open = sortie_tests::mcp_servers::HttpEverything::start().await;
+    let mock = MockProvider::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let extra = format!(
+        "{}{}\n[mcp_servers.open]\nurl = \"{}\"\n\n[mcp_servers.wiki]\nurl = \"http://127.0.0.1:9/mcp\"\n[mcp_servers.wiki.oauth]\nclient_id = \"x\"\n",
+        docs.toml("docs", ""),
+        docs.toml("fixed", "bearer_token_env = \"SOME_TOKEN\""),
+        open.url
+    );
+    write_local_config(home.path(), &mock.base_url(), &extra);
+    let config = sortie::config::Config::load(home.path()).expect("config");
+    let needed = sortie::service::mcp_login::logins_needed(&config, &[]).await;
+    let names: Vec<&str> = needed.iter().map(|n| n.provider.as_str()).collect();
+    assert_eq!(names, ["mcp:docs", "mcp:wiki"], "{needed:?}");
+
+    // Logged in: `docs` is no longer listed (its credential is, with the others).
+    let (code, out) = login(home.path(), "mcp:docs").await;
+    assert_eq!(code, 0, "{out}");
+    let list = sortie_out(home.path(), &["auth", "list", "--json"]).await;
+    let rows: Vec<sortie::api::CredentialRow> = serde_json::from_slice(&list.stdout).expect("rows");
+    let needed = sortie::service::mcp_login::logins_needed(&config, &rows).await;
+    let names: Vec<&str> = needed.iter().map(|n| n.provider.as_str()).collect();
+    assert_eq!(names, ["mcp:wiki"], "{needed:?}");
+}

@@ -11,7 +11,7 @@ fn mcp_servers_that_need_a_login_are_listed_and_r_logs_in_to_one() {
     app.apply(Msg::McpLogins(vec![LoginNeeded {
         server: "docs".into(),
         provider: "mcp:docs".into(),
-        why: "the server answered 401: not logged in".into(),
+        why: "it is an OAuth-protected server: not logged in".into(),
     }]));
     key(&mut app, KeyCode::Char('2'));
     for _ in 0..3 {
