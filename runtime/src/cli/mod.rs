@@ -173,6 +173,7 @@ pub(crate) enum AuthCommand {
         after_help = "Flows: the provider's default (loopback for Codex/Google/issuers with an authorize endpoint, paste for Anthropic, device for xAI), or force one with --device / --paste.\nWith --no-browser the URL is printed and no browser is opened (it is always printed)."
     )]
     Login {
+        /// The provider, or `mcp:NAME` for MCP server NAME's OAuth login.
         provider: String,
         #[command(flatten)]
         flow: FlowArgs,

@@ -208,6 +208,27 @@ impl TokenSource for PoolTokens {
     }
 }
 
+/// The logins of a data dir whose store this process cannot open (a daemon holds it): a
+/// server that wants its login says why there is none.
+struct Unreadable {
+    provider: String,
+    why: String,
+}
+
+impl TokenSource for Unreadable {
+    fn token(&self) -> BoxFuture<'_, Result<Option<String>, String>> {
+        Box::pin(std::future::ready(Err(self.why.clone())))
+    }
+
+    fn refresh<'a>(&'a self, _stale: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(std::future::ready(Err(self.why.clone())))
+    }
+
+    fn login_command(&self) -> String {
+        format!("sortie auth login {}", self.provider)
+    }
+}
+
 /// The servers with the tokens of their logins attached (every `url` server without
 /// `bearer_token_env`; one without a stored login connects without a token).
 pub fn with_logins(config: &Config, pool: &Arc<Pool>) -> BTreeMap<String, ServerConfig> {
@@ -241,8 +262,20 @@ pub fn logins_here(
     {
         Ok(pool) => pool,
         Err(e) => {
-            eprintln!("note: stored MCP logins are not used by this command: {e:#}");
-            return chosen;
+            // A server that wants its login then says why it has none here.
+            let why = format!("the stored logins cannot be read by this command: {e:#}");
+            return chosen
+                .into_iter()
+                .map(|(name, c)| {
+                    let login = c.may_log_in().then(|| {
+                        Login(Arc::new(Unreadable {
+                            provider: format!("{PREFIX}{name}"),
+                            why: why.clone(),
+                        }) as Arc<dyn TokenSource>)
+                    });
+                    (name, ServerConfig { login, ..c })
+                })
+                .collect();
         }
     };
     let attached = with_logins(config, &pool);
