@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 
 import uvicorn
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -85,6 +86,17 @@ def main():
     @server.tool(description="Search the protected docs.")
     def search(query: str) -> str:
         return f"protected result for: {query}"
+
+    @server.tool(description="Revokes the caller's login at the authorization server (as "
+                             "an admin would, between two calls of a mission).")
+    def revoke_me() -> str:
+        token = get_access_token()
+        body = urllib.parse.urlencode({"token": token.token, "token_type_hint": "access_token",
+                                       "client_id": token.client_id}).encode()
+        request = urllib.request.Request(f"{args.issuer}/token/revocation", data=body,
+                                         method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+        return "revoked"
 
     app = server.streamable_http_app()
 

@@ -456,3 +456,44 @@ async fn the_accounts_screen_lists_protected_servers_without_a_login_and_not_ope
     let names: Vec<&str> = needed.iter().map(|n| n.provider.as_str()).collect();
     assert_eq!(names, ["mcp:wiki"], "{needed:?}");
 }
+
+#[tokio::test]
+async fn a_login_revoked_during_the_mission_gives_the_model_a_clear_error_and_the_mission_goes_on()
+{
+    let auth = OAuthServer::start(3600).await;
+    let docs = ProtectedMcp::start(&auth).await;
+    let mock = MockProvider::start().await;
+    let home = setup(&mock, &docs);
+    let (code, out) = login(home.path(), "mcp:docs").await;
+    assert_eq!(code, 0, "{out}");
+    // The first call revokes the login (all its tokens) at the authorization server.
+    mock.push(Reply::tool_call("c1", "mcp__docs__revoke_me", json!({})));
+    mock.push(Reply::tool_call(
+        "c2",
+        "mcp__docs__search",
+        json!({"query": "after"}),
+    ));
+    mock.push(Reply::text("finished without the docs"));
+    let cwd = tempfile::tempdir().expect("cwd");
+    let mut cmd = sortie(home.path());
+    cmd.args(["run", "--json", "search the docs", "--cwd"])
+        .arg(cwd.path());
+    let run = run_to_end(cmd).await;
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let results: Vec<Value> = events(&run)
+        .into_iter()
+        .filter(|l| l["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results[0].to_string().contains("revoked"), "{results:?}");
+    let second = results[1].to_string();
+    assert_eq!(results[1]["outcome"], "error", "{second}");
+    assert!(
+        second.contains("needs login: sortie auth login mcp:docs"),
+        "{second}"
+    );
+    assert!(
+        text(&run.stdout).contains("finished without the docs"),
+        "the mission went on"
+    );
+}
