@@ -35,6 +35,21 @@ pub struct ServerConfig {
     pub disabled_tools: Vec<String>,
     /// False: configured but used by no mission.
     pub enabled: bool,
+    /// How a `url` server is reached; absent: streamable HTTP, falling back to HTTP+SSE
+    /// when the server refuses it with 404/405.
+    pub transport: Option<Transport>,
+    /// A stdio server the daemon starts once and shares between its missions.
+    pub shared: bool,
+}
+
+/// `transport = "..."` of a `url` server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Streamable HTTP only.
+    StreamableHttp,
+    /// The older HTTP+SSE transport (MCP 2024-11-05): `url` is the SSE endpoint.
+    Sse,
 }
 
 impl Default for ServerConfig {
@@ -51,17 +66,19 @@ impl Default for ServerConfig {
             enabled_tools: None,
             disabled_tools: Vec::new(),
             enabled: true,
+            transport: None,
+            shared: false,
         }
     }
 }
 
 impl ServerConfig {
-    /// `stdio` or `http`.
+    /// `stdio`, `http` or `sse`.
     pub fn transport(&self) -> &'static str {
-        if self.url.is_some() {
-            "http"
-        } else {
-            "stdio"
+        match (&self.url, self.transport) {
+            (None, _) => "stdio",
+            (Some(_), Some(Transport::Sse)) => "sse",
+            (Some(_), _) => "http",
         }
     }
 
@@ -97,6 +114,11 @@ impl ServerConfig {
                         "{at}: `bearer_token_env` applies to `url` servers; give a stdio server its token with `env` or `env_passthrough`"
                     ));
                 }
+                if self.transport.is_some() {
+                    return Err(format!(
+                        "{at}: `transport` applies to `url` servers (\"sse\" or \"streamable-http\"); a `command` server speaks stdio"
+                    ));
+                }
             }
             (None, Some(url)) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -108,6 +130,11 @@ impl ServerConfig {
                 {
                     return Err(format!(
                         "{at}: `args`, `env` and `env_passthrough` apply to `command` servers, not `url` ones"
+                    ));
+                }
+                if self.shared {
+                    return Err(format!(
+                        "{at}: `shared` applies to `command` servers (one process for the daemon's missions); a `url` server is already one server"
                     ));
                 }
             }

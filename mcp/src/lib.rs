@@ -10,9 +10,11 @@
 pub mod config;
 mod connection;
 mod http;
+mod remote;
 pub mod render;
 pub mod schema;
 mod set;
+mod sse;
 mod stdio;
 
 pub use config::ServerConfig;

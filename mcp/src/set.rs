@@ -317,7 +317,7 @@ async fn connect(
     sandbox: &Sandbox,
 ) -> Result<(Arc<dyn Connection>, Vec<RemoteTool>), McpError> {
     let conn: Arc<dyn Connection> = if config.url.is_some() {
-        Arc::new(crate::http::connect(config).await?)
+        Arc::new(crate::remote::connect(config).await?)
     } else {
         Arc::new(crate::stdio::start(name, config, sandbox).await?)
     };

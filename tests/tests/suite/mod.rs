@@ -25,6 +25,7 @@ mod gateway;
 mod instructions;
 mod mcp;
 mod mcp_cli;
+mod mcp_sse;
 mod notify;
 mod oauth;
 mod oauth_checks;
