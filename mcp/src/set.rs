@@ -50,6 +50,8 @@ pub enum CallStatus {
 pub struct CallOutcome {
     pub status: CallStatus,
     pub text: String,
+    /// The result's images that can be sent on (bounded; `text` notes every image).
+    pub images: Vec<sortie_transports::ImageData>,
 }
 
 impl CallOutcome {
@@ -57,6 +59,7 @@ impl CallOutcome {
         Self {
             status: CallStatus::Error,
             text,
+            images: Vec::new(),
         }
     }
 }
@@ -252,6 +255,7 @@ impl McpSet {
                 CallOutcome {
                     status: if is_error { CallStatus::Error } else { CallStatus::Ok },
                     text,
+                    images: crate::render::images(&result),
                 }
             }
             Ok(Err(McpError::Closed(why))) => {
@@ -267,6 +271,7 @@ impl McpSet {
                     "MCP server `{server}`: `{remote}` did not answer within {}s (tool_timeout_secs) and was abandoned",
                     timeout.as_secs()
                 ),
+                images: Vec::new(),
             },
         }
     }

@@ -25,6 +25,9 @@ from mcp.server.stdio import stdio_server
 
 EXTRA = {"on": False}
 
+# A 1x1 PNG.
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
 
 def obj(props=None, required=None):
     schema = {"type": "object", "properties": props or {}}
@@ -52,6 +55,18 @@ def tools():
                    annotations=ro, input_schema=obj()),
         types.Tool(name="bad_schema", description="Its schema is not a valid object schema.",
                    input_schema=obj({"when": {"type": "datetime"}})),
+        types.Tool(name="image", description="A text and a 1x1 PNG.", annotations=ro,
+                   input_schema=obj()),
+        types.Tool(name="pick", description="Top-level oneOf and not, as some servers write.",
+                   annotations=ro, input_schema={
+                       "type": "object",
+                       "properties": {"mode": {"type": "string"}},
+                       "oneOf": [
+                           {"properties": {"id": {"type": "string"}}, "required": ["id"]},
+                           {"properties": {"path": {"type": "string"}}, "required": ["path"]},
+                       ],
+                       "not": {"required": ["id", "path"]},
+                   }),
         types.Tool(name="whoami", description="The server's process id.", annotations=ro,
                    input_schema=obj()),
         types.Tool(name="add_tool", description="Adds tool `extra` and says the list changed.",
@@ -78,6 +93,11 @@ async def call_tool(ctx, params):
         return text(f"echo: {args.get('text', '')}")
     if name == "write_note":
         return text("note written")
+    if name == "image":
+        return types.CallToolResult(content=[types.TextContent(text="a dot"),
+                                             types.ImageContent(data=PNG, mime_type="image/png")])
+    if name == "pick":
+        return text(f"picked {sorted(args)}")
     if name == "whoami":
         return text(f"pid {os.getpid()}")
     if name == "extra":

@@ -26,6 +26,7 @@ mod instructions;
 mod mcp;
 mod mcp_cli;
 mod mcp_sse;
+mod mcp_wire;
 mod notify;
 mod oauth;
 mod oauth_checks;
