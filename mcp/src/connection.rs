@@ -54,6 +54,10 @@ pub trait Connection: Send + Sync {
     /// True once after the server said `notifications/tools/list_changed`.
     fn take_tools_changed(&self) -> bool;
     fn is_closed(&self) -> bool;
+    /// Which shared connection this is a mission's view of (`shared = true` servers).
+    fn shared_id(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Receives what the server sends on its own.

@@ -14,6 +14,7 @@ mod remote;
 pub mod render;
 pub mod schema;
 mod set;
+pub mod shared;
 mod sse;
 mod stdio;
 

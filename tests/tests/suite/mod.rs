@@ -25,6 +25,7 @@ mod gateway;
 mod instructions;
 mod mcp;
 mod mcp_cli;
+mod mcp_shared;
 mod mcp_sse;
 mod mcp_wire;
 mod notify;
