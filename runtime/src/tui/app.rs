@@ -67,6 +67,8 @@ pub enum InputPurpose {
         sandbox: SandboxMode,
         /// In a git worktree of its own (Ctrl-W toggles it).
         worktree: bool,
+        /// Its MCP servers: `None` every enabled one, else these (Ctrl-T cycles them).
+        mcp: Option<Vec<String>>,
     },
     /// The next message of a mission; with a provider/model when it follows the picker.
     Message {
@@ -187,6 +189,13 @@ pub enum Cmd {
     NewMission(String, SandboxMode),
     /// A new mission in a git worktree of its own (`--worktree`).
     NewWorktreeMission(String, SandboxMode),
+    /// A new mission with the MCP servers chosen in the box (`"mcp"` of the API body).
+    NewMissionWithMcp {
+        prompt: String,
+        sandbox: SandboxMode,
+        worktree: bool,
+        mcp: Vec<String>,
+    },
     Message {
         id: MissionId,
         text: Option<String>,
@@ -266,6 +275,8 @@ pub struct App {
     pub models: BTreeMap<String, Vec<String>>,
     /// The config's `[sandbox] mode`: a new mission's, and one's recorded without any.
     pub sandbox: SandboxMode,
+    /// The config's MCP servers and whether each is enabled, for the new-mission box.
+    pub mcp_servers: Vec<(String, bool)>,
 }
 
 impl App {
@@ -290,6 +301,7 @@ impl App {
             quit: false,
             models: BTreeMap::new(),
             sandbox: SandboxMode::default(),
+            mcp_servers: Vec::new(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::text as render;
 
 mod accounts;
 mod help;
+mod mcp_choice;
 mod mission;
 mod missions;
 mod notices;

@@ -1,5 +1,6 @@
-//! The new-mission box: its prompt, and the sandbox the mission will run in (the config's
-//! mode unless Tab picks another).
+//! The new-mission box: its prompt, the sandbox the mission will run in (the config's
+//! mode unless Tab picks another), and its MCP servers (every enabled one unless Ctrl-T
+//! picks: none, then each server alone).
 
 use crossterm::event::KeyCode;
 use sortie_missions::SandboxMode;
@@ -20,6 +21,7 @@ impl App {
             InputPurpose::NewMission {
                 sandbox: self.sandbox,
                 worktree: false,
+                mcp: None,
             },
             "New mission — what should it do? (runs in the current directory)",
         )
@@ -46,4 +48,25 @@ pub(super) fn cycle_sandbox(input: &mut Input, key: KeyCode) {
         1
     };
     *sandbox = CYCLE[(at + step) % CYCLE.len()];
+}
+
+/// Ctrl-T in a new-mission box: its MCP servers go from every enabled one to none, then to
+/// each configured server alone, then back; with no server configured nothing changes.
+pub(super) fn cycle_mcp(input: &mut Input, servers: &[(String, bool)]) {
+    let InputPurpose::NewMission { mcp, .. } = &mut input.purpose else {
+        return;
+    };
+    if servers.is_empty() {
+        return;
+    }
+    *mcp = match mcp.as_deref() {
+        None => Some(Vec::new()),
+        Some([]) => Some(vec![servers[0].0.clone()]),
+        Some([one]) => servers
+            .iter()
+            .position(|(n, _)| n == one)
+            .and_then(|at| servers.get(at + 1))
+            .map(|(n, _)| vec![n.clone()]),
+        Some(_) => None,
+    };
 }

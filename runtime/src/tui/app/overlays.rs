@@ -33,6 +33,7 @@ impl App {
             }
             KeyCode::Char('u') if ctrl => input.text.clear(),
             KeyCode::Char('w') if ctrl => new_mission::toggle_worktree(&mut input),
+            KeyCode::Char('t') if ctrl => new_mission::cycle_mcp(&mut input, &self.mcp_servers),
             KeyCode::Tab | KeyCode::BackTab => new_mission::cycle_sandbox(&mut input, key.code),
             KeyCode::Up if !self.history.is_empty() && !input.text.contains('\n') => {
                 let at = match input.browsing {
@@ -81,11 +82,23 @@ impl App {
             InputPurpose::NewMission {
                 sandbox,
                 worktree: false,
+                mcp: None,
             } => vec![Cmd::NewMission(text, sandbox)],
             InputPurpose::NewMission {
                 sandbox,
                 worktree: true,
+                mcp: None,
             } => vec![Cmd::NewWorktreeMission(text, sandbox)],
+            InputPurpose::NewMission {
+                sandbox,
+                worktree,
+                mcp: Some(mcp),
+            } => vec![Cmd::NewMissionWithMcp {
+                prompt: text,
+                sandbox,
+                worktree,
+                mcp,
+            }],
             InputPurpose::Message {
                 id,
                 provider,
