@@ -133,8 +133,12 @@ fn same(view: &Arc<dyn Connection>, conn: &Arc<dyn Connection>) -> bool {
 
 /// The sandbox a shared server runs in: the first mission's policy, with a working and temp
 /// directory of its own under the daemon's temp dir (a mission's goes when its run ends).
+/// An unconfined sandbox (library use, no launcher) is used as it is.
 fn own_sandbox(name: &str, mission: &Sandbox) -> Sandbox {
     let mut sandbox = mission.clone();
+    if !mission.launched() {
+        return sandbox;
+    }
     let root = mission.tmpdir.parent().map(std::path::Path::to_path_buf);
     if let Some(root) = root {
         let dir = root.join(format!("mcp-{name}"));
