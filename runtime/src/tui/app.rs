@@ -19,6 +19,7 @@ mod new_mission;
 mod new_schedule;
 mod overlays;
 mod schedules;
+pub use new_mission::McpPicker;
 pub use new_schedule::schedule_body;
 
 /// The main screens, in tab order.
@@ -157,6 +158,8 @@ pub enum Overlay {
     Input(Input),
     Picker(Picker),
     Login(LoginView),
+    /// The MCP servers of the new mission being written (Ctrl-T in its box).
+    McpPicker(McpPicker),
 }
 
 /// The open mission.

@@ -70,6 +70,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Some(Overlay::Input(_)) => input(f, app),
         Some(Overlay::Picker(_)) => picker(f, app),
         Some(Overlay::Login(_)) => login(f, app),
+        Some(Overlay::McpPicker(p)) => mcp_choice::picker(f, p, &app.mcp_servers),
         None => {}
     }
 }
