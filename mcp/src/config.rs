@@ -211,6 +211,30 @@ mod tests {
     }
 
     #[test]
+    fn transport_is_for_url_servers_and_shared_for_command_ones() {
+        let sse = parse(r#"{"url":"http://127.0.0.1:8000/sse","transport":"sse"}"#);
+        assert_eq!(sse.validate("old"), Ok(()));
+        assert_eq!(sse.transport(), "sse");
+        let streamable = parse(r#"{"url":"http://h/mcp","transport":"streamable-http"}"#);
+        assert_eq!(streamable.transport(), "http");
+        let stdio_sse = parse(r#"{"command":"x","transport":"sse"}"#);
+        assert!(stdio_sse
+            .validate("x")
+            .expect_err("stdio")
+            .contains("`transport` applies to `url` servers"));
+        let shared = parse(r#"{"command":"x","shared":true}"#);
+        assert_eq!(shared.validate("x"), Ok(()));
+        let url_shared = parse(r#"{"url":"http://h/mcp","shared":true}"#);
+        assert!(url_shared
+            .validate("x")
+            .expect_err("url")
+            .contains("`shared` applies to `command` servers"));
+        let bad: Result<ServerConfig, _> =
+            serde_json::from_value(serde_json::json!({"url":"http://h","transport":"websocket"}));
+        assert!(bad.is_err());
+    }
+
+    #[test]
     fn names_that_would_break_the_tool_names_are_refused() {
         for bad in ["", "a__b", "_a", "a b", "a.b"] {
             assert!(check_name(bad).is_err(), "{bad}");
