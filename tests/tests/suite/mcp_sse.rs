@@ -108,7 +108,7 @@ async fn a_server_that_drops_the_sse_stream_mid_call_is_a_clear_error_naming_it(
 }
 
 #[tokio::test]
-async fn server_everything_in_sse_mode_with_transport_sse() {
+async fn server_everything_in_sse_mode_with_transport_sse_and_by_its_404() {
     let server = SseServer::everything().await;
     let mut config = server.config();
     config.transport = Some(Transport::Sse);
@@ -124,6 +124,13 @@ async fn server_everything_in_sse_mode_with_transport_sse() {
         .call("mcp__everything__get-sum", r#"{"a":2,"b":3}"#)
         .await;
     assert!(r.text.contains('5'), "{}", r.text);
+    // Without `transport`, its 404 to the streamable HTTP POST finds the same way.
+    let (set, warnings, _cwd) = start("fallback", server.config()).await;
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let r = set
+        .call("mcp__fallback__echo", r#"{"message":"found by 404"}"#)
+        .await;
+    assert!(r.text.contains("found by 404"), "{}", r.text);
 }
 
 #[tokio::test]
