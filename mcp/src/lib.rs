@@ -11,9 +11,12 @@ pub mod config;
 mod connection;
 mod http;
 pub mod oauth;
+mod remote;
 pub mod render;
 pub mod schema;
 mod set;
+pub mod shared;
+mod sse;
 mod stdio;
 
 pub use config::{OAuthSettings, ServerConfig};

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod keyring;
 pub mod mcp_oauth;
 pub mod mcp_servers;
+pub mod mcp_sse_servers;
 pub mod mock;
 pub mod oauth_server;
 pub mod postgres;

@@ -507,12 +507,14 @@ impl MissionRunner {
                     outcome: result.outcome,
                     output: result.output.clone(),
                     duration_ms: millis_since(started),
+                    images: result.images.clone(),
                 },
             )?;
             results.push(ContentBlock::ToolResult {
                 call_id,
                 content: result.output,
                 is_error: result.outcome != crate::ToolOutcome::Ok,
+                images: result.images,
             });
         }
         Ok(Flow::Go(results))

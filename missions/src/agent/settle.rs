@@ -79,6 +79,7 @@ impl MissionRunner {
                     outcome,
                     output,
                     duration_ms: millis_since(started),
+                    images: Vec::new(),
                 },
             )?);
         }

@@ -146,12 +146,14 @@ impl MissionRunner {
                             },
                             output: content.clone(),
                             duration_ms: started.remove(call_id).map_or(0, millis_since),
+                            images: Vec::new(),
                         },
                     )?;
                     let block = ContentBlock::ToolResult {
                         call_id: call_id.clone(),
                         content: content.clone(),
                         is_error: *is_error || *denied,
+                        images: Vec::new(),
                     };
                     history::push_tool_result(live.history, block);
                 }

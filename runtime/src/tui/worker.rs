@@ -134,6 +134,22 @@ pub(super) fn new_mission_body(
     json!({"prompt": prompt, "cwd": cwd, "sandbox": sandbox})
 }
 
+/// The API body of a new mission with its MCP servers chosen in the box.
+pub(super) fn new_mission_with_mcp_body(
+    prompt: &str,
+    sandbox: SandboxMode,
+    worktree: bool,
+    mcp: &[String],
+    cwd: Option<&std::path::Path>,
+) -> Value {
+    let mut body = new_mission_body(prompt, sandbox, cwd);
+    if worktree {
+        body["worktree"] = json!(true);
+    }
+    body["mcp"] = json!(mcp);
+    body
+}
+
 async fn handle(
     client: &Client,
     cmd: Cmd,
@@ -146,6 +162,7 @@ async fn handle(
         | Cmd::Unfollow
         | Cmd::NewMission(..)
         | Cmd::NewWorktreeMission(..)
+        | Cmd::NewMissionWithMcp { .. }
         | Cmd::Message { .. }
         | Cmd::RaiseBudget { .. }
         | Cmd::Cancel(..)
@@ -218,6 +235,19 @@ async fn missions(
             if worktree {
                 body["worktree"] = json!(true);
             }
+            let result = client.post("/missions", &body).await;
+            report(tx, result, |v| {
+                serde_json::from_value::<Mission>(v).ok().map(Msg::Created)
+            });
+        }
+        Cmd::NewMissionWithMcp {
+            prompt,
+            sandbox,
+            worktree,
+            mcp,
+        } => {
+            let cwd = std::env::current_dir().ok();
+            let body = new_mission_with_mcp_body(&prompt, sandbox, worktree, &mcp, cwd.as_deref());
             let result = client.post("/missions", &body).await;
             report(tx, result, |v| {
                 serde_json::from_value::<Mission>(v).ok().map(Msg::Created)
