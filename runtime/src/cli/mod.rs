@@ -12,6 +12,7 @@ mod approve;
 mod auth;
 mod budget;
 mod demo;
+mod early;
 mod live;
 mod mcp;
 mod missions;
@@ -456,6 +457,9 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
             }
             _ => {}
         }
+    }
+    if daemon.is_none() {
+        early::probe_sandbox(&home, &command);
     }
     // Missions, here or in the daemon: the same operations either way.
     let sortie = match daemon.clone() {
