@@ -383,3 +383,81 @@ async fn a_write_waits_for_another_daemons_lock_at_most_lock_timeout() {
     assert!(err.to_string().contains("Pool::set_status"), "{err}");
     tx.rollback().await.expect("rollback");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_token_endpoint_holds_the_credentials_lock_at_most_refresh_timeout() {
+    use nix::sys::signal::{kill, Signal};
+    let cluster = Cluster::shared();
+    let url = cluster.create_database().await;
+    let server = OAuthServer::start(600).await;
+    let key = sealer("SORTIE_TEST_PG_KEY_HUNG", 8);
+    let options = CredentialOptions {
+        lock_timeout: Duration::from_secs(10),
+        refresh_timeout: Duration::from_secs(2),
+    };
+    let mut pools = Vec::new();
+    for _ in 0..2 {
+        let creds = PgStore::open(&url)
+            .await
+            .expect("open")
+            .credentials_with(key.clone(), options.clone())
+            .await
+            .expect("creds");
+        pools.push(Arc::new(
+            Pool::on(Arc::new(creds), Strategy::FillFirst)
+                .with_oauth("corp", client_for(&server).await),
+        ));
+    }
+    let tokens = login(&client_for(&server).await).await;
+    let mut expired = oauth_credential("corp#1", &tokens);
+    expired.oauth.as_mut().expect("oauth").expires_at =
+        Some(Utc::now() - chrono::Duration::minutes(1));
+    pools[0].backend().put(&expired).await.expect("put");
+    let pid = nix::unistd::Pid::from_raw(server.pid() as i32);
+    kill(pid, Signal::SIGSTOP).expect("pause the OAuth server");
+    let started = Instant::now();
+    let leases: Vec<_> = pools
+        .iter()
+        .map(|p| {
+            let p = p.clone();
+            tokio::spawn(async move { p.lease("corp").await })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for l in leases {
+        errors.push(
+            l.await
+                .expect("join")
+                .expect_err("no token while the server hangs"),
+        );
+    }
+    let waited = started.elapsed();
+    kill(pid, Signal::SIGCONT).expect("resume the OAuth server");
+    for err in &errors {
+        assert!(matches!(err, PoolError::RefreshFailed { .. }), "{err}");
+        assert!(
+            err.to_string().contains("did not answer within 2s"),
+            "{err}"
+        );
+    }
+    // Each daemon's refresh held the lock at most 2 s, one after the other.
+    assert!(waited < Duration::from_secs(20), "{waited:?}");
+    let stored = pools[1]
+        .backend()
+        .get(&expired.id)
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(
+        stored.status,
+        CredentialStatus::Active,
+        "an outage keeps the login"
+    );
+    assert!(stored
+        .last_error
+        .is_some_and(|e| e.contains("did not answer")));
+    assert_eq!(
+        stored.oauth.expect("oauth").refresh_token,
+        tokens.refresh_token
+    );
+}

@@ -17,7 +17,7 @@ use deadpool_postgres::Transaction;
 use sortie_transports::auth::sealed::{is_sealed, Sealer};
 use sortie_transports::auth::{
     still_stale, Credential, CredentialBackend, CredentialId, CredentialStatus, Locked, PoolError,
-    RefreshFn, StoreError,
+    RefreshFn, RefreshStep, StoreError,
 };
 use sortie_transports::Secret;
 use tokio_postgres::error::SqlState;
@@ -396,20 +396,26 @@ impl CredentialBackend for PgCredentials {
             return Ok(Locked::AlreadyFresh(c));
         }
         let limit = self.options.refresh_timeout;
-        let Ok(step) = tokio::time::timeout(limit, refresh(c.clone())).await else {
-            // Nothing is written (the rollback lets the lock go): the refresh token is the
-            // one stored, for the next try.
-            let reason = format!(
-                "the token endpoint did not answer within {}s",
-                limit.as_secs()
-            );
-            return Ok(Locked::Ran(
-                c,
-                Some(PoolError::RefreshFailed {
-                    id: id.clone(),
-                    reason,
-                }),
-            ));
+        let step = match tokio::time::timeout(limit, refresh(c.clone())).await {
+            Ok(step) => step,
+            // An outage, as the refresh itself reports one: the login stays active with
+            // why, and the refresh token stays the one stored, for the next try.
+            Err(_) => {
+                let reason = format!(
+                    "the token endpoint did not answer within {}s",
+                    limit.as_secs()
+                );
+                let note = reason.clone();
+                RefreshStep {
+                    change: Some(Box::new(move |c: &mut Credential| {
+                        c.last_error = Some(note.clone())
+                    })),
+                    failure: Some(PoolError::RefreshFailed {
+                        id: id.clone(),
+                        reason,
+                    }),
+                }
+            }
         };
         if let Some(mut change) = step.change {
             change(&mut c);
