@@ -205,3 +205,76 @@ impl PendingLoginBackend for PendingLogins {
         PendingLogins::remove(self, state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthMode, CredentialStatus};
+
+    fn credential(token: &str) -> Credential {
+        Credential {
+            id: CredentialId("corp#1".into()),
+            provider: "corp".into(),
+            label: "l".into(),
+            auth_mode: AuthMode::OAuth,
+            api_key: None,
+            oauth: Some(crate::auth::OAuthTokens {
+                access_token: Some(Secret::new(token)),
+                refresh_token: Some(Secret::new("rt")),
+                expires_at: None,
+                token_type: String::new(),
+                scopes: Vec::new(),
+                account_id: None,
+                issued_at: None,
+            }),
+            status: CredentialStatus::Active,
+            created_at: Utc::now(),
+            last_used: None,
+            use_count: 0,
+            refresh_count: 0,
+            last_error: None,
+            pending_revocations: Vec::new(),
+        }
+    }
+
+    /// The sled backend refreshes only a token the caller saw, and stores the change.
+    #[tokio::test]
+    async fn sled_refresh_locked_refreshes_only_the_token_the_caller_saw() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = sled::open(dir.path()).expect("db");
+        let store = CredentialStore::new(db.open_tree("credentials").expect("tree"));
+        store.put(&credential("at-1")).expect("put");
+        let id = CredentialId("corp#1".into());
+        let never: RefreshFn<'_> = Box::new(|_| panic!("a fresh token is not refreshed"));
+        let seen = Secret::new("at-0");
+        match CredentialBackend::refresh_locked(&store, &id, Some(&seen), never).await {
+            Ok(Locked::AlreadyFresh(c)) => assert_eq!(c.bearer().map(|s| s.expose()), Some("at-1")),
+            other => panic!("{other:?}"),
+        }
+        let run: RefreshFn<'_> = Box::new(|_| {
+            Box::pin(async {
+                RefreshStep {
+                    change: Some(Box::new(|c: &mut Credential| {
+                        if let Some(o) = c.oauth.as_mut() {
+                            o.access_token = Some(Secret::new("at-2"));
+                        }
+                    })),
+                    failure: None,
+                }
+            })
+        });
+        let seen = Secret::new("at-1");
+        match CredentialBackend::refresh_locked(&store, &id, Some(&seen), run).await {
+            Ok(Locked::Ran(c, None)) => assert_eq!(c.bearer().map(|s| s.expose()), Some("at-2")),
+            other => panic!("{other:?}"),
+        }
+        let stored = store.get(&id).expect("get").expect("there");
+        assert_eq!(stored.bearer().map(|s| s.expose()), Some("at-2"));
+        let gone = CredentialId("corp#9".into());
+        let never: RefreshFn<'_> = Box::new(|_| panic!("nothing to refresh"));
+        assert!(matches!(
+            CredentialBackend::refresh_locked(&store, &gone, None, never).await,
+            Ok(Locked::Missing)
+        ));
+    }
+}
