@@ -7,6 +7,8 @@
 //!   refresh token to storing the rotated one, so one refresh serves every daemon. The
 //!   wait for the lock is bounded (`lock_timeout`), and so is the refresh.
 //! - Statuses (cooldowns included) are in the record every daemon reads at each lease.
+//! - Use counters are kept beside the record (`credential_uses`), so counting a lease never
+//!   waits for a refresh holding the record's row.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,8 +215,7 @@ impl PgCredentials {
         row.map(|r| self.read(&r).1).transpose()
     }
 
-    /// Every credential row matching `filter` (a WHERE clause on `$1`, or none), oldest
-    /// first, each opened.
+    /// Every credential (of `provider`, when given), oldest first, each opened or why not.
     async fn rows(
         &self,
         provider: Option<&str>,
