@@ -12,6 +12,7 @@ mod cli;
 mod compression;
 mod containment;
 mod credential_races;
+mod credentials_postgres;
 mod daemon;
 mod daemon_faults;
 mod daemon_floods;
