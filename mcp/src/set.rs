@@ -347,9 +347,19 @@ async fn connect(
     if crate::shared::applies(config) {
         return crate::shared::connect(name, config, sandbox, None).await;
     }
+    // A server that may log in is tried with its login (streamable HTTP); one that
+    // refuses that transport (not the login) is reached as any other `url` server, the
+    // HTTP+SSE fallback included.
+    let sse_only = config.transport == Some(crate::config::Transport::Sse);
     let conn: Arc<dyn Connection> =
-        if let (Some(login), true) = (&config.login, config.may_log_in()) {
-            crate::oauth::connect(config, login, crate::http::MAX_RESPONSE).await?
+        if let (Some(login), true, false) = (&config.login, config.may_log_in(), sse_only) {
+            match crate::oauth::connect(config, login, crate::http::MAX_RESPONSE).await {
+                Ok(conn) => conn,
+                Err(McpError::Start(_)) if config.transport.is_none() => {
+                    Arc::new(crate::remote::connect(config).await?)
+                }
+                Err(e) => return Err(e),
+            }
         } else if config.url.is_some() {
             Arc::new(crate::remote::connect(config).await?)
         } else {
