@@ -35,6 +35,41 @@ pub struct ServerConfig {
     pub disabled_tools: Vec<String>,
     /// False: configured but used by no mission.
     pub enabled: bool,
+    /// `[mcp_servers.NAME.oauth]`: how `sortie auth login mcp:NAME` logs in.
+    pub oauth: Option<OAuthSettings>,
+    /// The tokens of the server's login, attached by the runtime (never in config.toml).
+    #[serde(skip)]
+    pub login: Option<crate::oauth::Login>,
+    /// How a `url` server is reached; absent: streamable HTTP, falling back to HTTP+SSE
+    /// when the server refuses it with 404/405.
+    pub transport: Option<Transport>,
+    /// A stdio server the daemon starts once and shares between its missions.
+    pub shared: bool,
+}
+
+/// `[mcp_servers.NAME.oauth]`: what discovery cannot give. Everything else (the
+/// authorization server, its endpoints, a client id where it offers dynamic registration)
+/// is discovered from the server's protected-resource metadata.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OAuthSettings {
+    /// The client id to log in with where the authorization server does not register
+    /// clients dynamically.
+    pub client_id: Option<String>,
+    /// The variable that holds that client's secret, if it has one.
+    pub client_secret_env: Option<String>,
+    /// The scopes to ask for; default: the server's `scopes_supported`.
+    pub scopes: Vec<String>,
+}
+
+/// `transport = "..."` of a `url` server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Streamable HTTP only.
+    StreamableHttp,
+    /// The older HTTP+SSE transport (MCP 2024-11-05): `url` is the SSE endpoint.
+    Sse,
 }
 
 impl Default for ServerConfig {
@@ -51,18 +86,28 @@ impl Default for ServerConfig {
             enabled_tools: None,
             disabled_tools: Vec::new(),
             enabled: true,
+            oauth: None,
+            login: None,
+            transport: None,
+            shared: false,
         }
     }
 }
 
 impl ServerConfig {
-    /// `stdio` or `http`.
+    /// `stdio`, `http` or `sse`.
     pub fn transport(&self) -> &'static str {
-        if self.url.is_some() {
-            "http"
-        } else {
-            "stdio"
+        match (&self.url, self.transport) {
+            (None, _) => "stdio",
+            (Some(_), Some(Transport::Sse)) => "sse",
+            (Some(_), _) => "http",
         }
+    }
+
+    /// True for a `url` server without `bearer_token_env`: it may want an OAuth login
+    /// (`sortie auth login mcp:NAME`), whose tokens the runtime attaches as `login`.
+    pub fn may_log_in(&self) -> bool {
+        self.url.is_some() && self.bearer_token_env.is_none()
     }
 
     /// True when the server's tool `tool` may be offered.
@@ -97,6 +142,16 @@ impl ServerConfig {
                         "{at}: `bearer_token_env` applies to `url` servers; give a stdio server its token with `env` or `env_passthrough`"
                     ));
                 }
+                if self.oauth.is_some() {
+                    return Err(format!(
+                        "{at}: `[mcp_servers.{name}.oauth]` applies to `url` servers; a stdio server takes its credentials from `env`"
+                    ));
+                }
+                if self.transport.is_some() {
+                    return Err(format!(
+                        "{at}: `transport` applies to `url` servers (\"sse\" or \"streamable-http\"); a `command` server speaks stdio"
+                    ));
+                }
             }
             (None, Some(url)) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -104,10 +159,25 @@ impl ServerConfig {
                         "{at}: `url` must start with http:// or https:// (got `{url}`)"
                     ));
                 }
+                if self.oauth.is_some() && self.bearer_token_env.is_some() {
+                    return Err(format!(
+                        "{at}: set `bearer_token_env` (a fixed token) or `[mcp_servers.{name}.oauth]` (`sortie auth login mcp:{name}`), not both"
+                    ));
+                }
+                if let Some(var) = self.oauth.as_ref().and_then(|o| o.client_secret_env.as_ref()) {
+                    if var.is_empty() || var.contains('=') || var.contains('\0') {
+                        return Err(format!("{at}: oauth `client_secret_env` = `{var}` is not a valid variable name"));
+                    }
+                }
                 if !self.args.is_empty() || !self.env.is_empty() || !self.env_passthrough.is_empty()
                 {
                     return Err(format!(
                         "{at}: `args`, `env` and `env_passthrough` apply to `command` servers, not `url` ones"
+                    ));
+                }
+                if self.shared {
+                    return Err(format!(
+                        "{at}: `shared` applies to `command` servers (one process for the daemon's missions); a `url` server is already one server"
                     ));
                 }
             }
@@ -181,6 +251,30 @@ mod tests {
             .validate("x")
             .expect_err("0")
             .contains("tool_timeout_secs"));
+    }
+
+    #[test]
+    fn transport_is_for_url_servers_and_shared_for_command_ones() {
+        let sse = parse(r#"{"url":"http://127.0.0.1:8000/sse","transport":"sse"}"#);
+        assert_eq!(sse.validate("old"), Ok(()));
+        assert_eq!(sse.transport(), "sse");
+        let streamable = parse(r#"{"url":"http://h/mcp","transport":"streamable-http"}"#);
+        assert_eq!(streamable.transport(), "http");
+        let stdio_sse = parse(r#"{"command":"x","transport":"sse"}"#);
+        assert!(stdio_sse
+            .validate("x")
+            .expect_err("stdio")
+            .contains("`transport` applies to `url` servers"));
+        let shared = parse(r#"{"command":"x","shared":true}"#);
+        assert_eq!(shared.validate("x"), Ok(()));
+        let url_shared = parse(r#"{"url":"http://h/mcp","shared":true}"#);
+        assert!(url_shared
+            .validate("x")
+            .expect_err("url")
+            .contains("`shared` applies to `command` servers"));
+        let bad: Result<ServerConfig, _> =
+            serde_json::from_value(serde_json::json!({"url":"http://h","transport":"websocket"}));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub enum McpError {
     /// The server answered with a JSON-RPC error, or something Sortie cannot read.
     #[error("{0}")]
     Protocol(String),
+    /// The server answered 401 and the OAuth login (if any) could not fix it: the text
+    /// starts with "needs login" and names `sortie auth login mcp:NAME`.
+    #[error("{0}")]
+    NeedsLogin(String),
 }
 
 /// One live connection to an MCP server.
@@ -54,6 +58,10 @@ pub trait Connection: Send + Sync {
     /// True once after the server said `notifications/tools/list_changed`.
     fn take_tools_changed(&self) -> bool;
     fn is_closed(&self) -> bool;
+    /// Which shared connection this is a mission's view of (`shared = true` servers).
+    fn shared_id(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Receives what the server sends on its own.
@@ -84,6 +92,8 @@ pub struct RmcpConnection {
     service: RunningService<RoleClient, Handler>,
     changed: Arc<AtomicBool>,
     process: Option<Process>,
+    /// Why the transport ended, when it says (the HTTP+SSE stream).
+    closed_reason: Option<Arc<std::sync::Mutex<Option<String>>>>,
 }
 
 impl RmcpConnection {
@@ -114,6 +124,7 @@ impl RmcpConnection {
                 service,
                 changed,
                 process,
+                closed_reason: None,
             }),
             Ok(Err(e)) => Err(McpError::Start(why(format!(
                 "it did not complete `initialize`: {e}"
@@ -125,10 +136,23 @@ impl RmcpConnection {
         }
     }
 
+    /// Names where the transport says why it ended.
+    pub(crate) fn with_closed_reason(mut self, why: Arc<std::sync::Mutex<Option<String>>>) -> Self {
+        self.closed_reason = Some(why);
+        self
+    }
+
     fn error(&self, e: ServiceError) -> McpError {
         match e {
             ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
-                let what = "the connection to the server closed during the call".to_string();
+                let mut what = "the connection to the server closed during the call".to_string();
+                let why = self
+                    .closed_reason
+                    .as_ref()
+                    .and_then(|w| w.lock().unwrap_or_else(|p| p.into_inner()).clone());
+                if let Some(why) = why {
+                    what.push_str(&format!(" ({why})"));
+                }
                 McpError::Closed(match &self.process {
                     Some(p) => p.explain(&what),
                     None => what,

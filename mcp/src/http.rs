@@ -9,7 +9,7 @@ use crate::config::ServerConfig;
 use crate::connection::{McpError, RmcpConnection};
 
 /// Largest answer read from the server: a bigger one is refused, not buffered.
-const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_RESPONSE: usize = 16 * 1024 * 1024;
 
 /// Connects to server `config.url` and runs the handshake.
 pub async fn connect(config: &ServerConfig) -> Result<RmcpConnection, McpError> {

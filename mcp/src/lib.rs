@@ -10,11 +10,16 @@
 pub mod config;
 mod connection;
 mod http;
+pub mod oauth;
+mod remote;
 pub mod render;
 pub mod schema;
 mod set;
+pub mod shared;
+mod sse;
 mod stdio;
 
-pub use config::ServerConfig;
+pub use config::{OAuthSettings, ServerConfig};
 pub use connection::{BoxFuture, Connection, McpError, RemoteTool};
+pub use oauth::{Login, TokenSource, NEEDS_LOGIN};
 pub use set::{tool_name, CallOutcome, CallStatus, McpSet, McpTool, ServerState, PREFIX};

@@ -1,6 +1,8 @@
-//! A server's tool input schema, checked and cleaned to what every wire format Sortie
-//! speaks accepts as a tool's parameters (OpenAI chat and Responses, Anthropic Messages):
-//! an object schema, without the top-level keywords some of them refuse.
+//! A server's tool input schema, checked once: an object schema whose `type`s,
+//! `properties` and `required` have their shapes (what no model API would take), without
+//! meta-data. What each wire format refuses beyond that (`anyOf` at the top level for
+//! all, `not` or `enum` there for OpenAI's) is settled when each request is encoded, in
+//! sortie-transports' `direct::tool_schema`.
 
 use serde_json::{Map, Value};
 
@@ -10,12 +12,6 @@ const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 
 /// Top-level keywords dropped: meta-data no provider needs, which some refuse.
 const DROPPED: &[&str] = &["$schema", "$id", "$comment"];
-
-/// Top-level keywords the providers refuse on a tool's parameters: a schema with one is
-/// not offered.
-const REFUSED: &[&str] = &[
-    "oneOf", "anyOf", "allOf", "not", "enum", "if", "then", "else",
-];
 
 /// The schema to send for a tool, or why the tool cannot be offered.
 pub fn clean(schema: &Map<String, Value>) -> Result<Value, String> {
@@ -33,11 +29,6 @@ pub fn clean(schema: &Map<String, Value>) -> Result<Value, String> {
                 "its input schema has type {other}, and a tool's parameters must be an object"
             ))
         }
-    }
-    if let Some(key) = REFUSED.iter().find(|k| schema.contains_key(**k)) {
-        return Err(format!(
-            "its input schema uses `{key}` at the top level, which the model APIs refuse"
-        ));
     }
     match schema.get("properties") {
         None | Some(Value::Object(_)) => {}
@@ -188,6 +179,12 @@ mod tests {
     }
 
     #[test]
+    fn top_level_combinators_are_kept_for_the_encoders_to_settle_per_wire_format() {
+        let given = json!({"type":"object","properties":{},"oneOf":[{"required":["a"]}],"not":{}});
+        assert_eq!(clean(&obj(given.clone())).expect("kept"), given);
+    }
+
+    #[test]
     fn schemas_no_model_api_takes_are_refused_with_the_reason() {
         for (schema, why) in [
             (json!({"type":"string"}), "must be an object"),
@@ -200,7 +197,6 @@ mod tests {
                 "`a` is not a schema",
             ),
             (json!({"type":"object","required":"a"}), "`required`"),
-            (json!({"anyOf":[{"type":"object"}]}), "`anyOf`"),
             (
                 json!({"type":"object","properties":{"a":{"type":"object","properties":{"b":{"type":"strnig"}}}}}),
                 "at `a.b` has type \"strnig\"",

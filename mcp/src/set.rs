@@ -50,6 +50,8 @@ pub enum CallStatus {
 pub struct CallOutcome {
     pub status: CallStatus,
     pub text: String,
+    /// The result's images that can be sent on (bounded; `text` notes every image).
+    pub images: Vec<sortie_transports::ImageData>,
 }
 
 impl CallOutcome {
@@ -57,6 +59,7 @@ impl CallOutcome {
         Self {
             status: CallStatus::Error,
             text,
+            images: Vec::new(),
         }
     }
 }
@@ -169,7 +172,11 @@ impl McpSet {
             .map(|s| ServerState {
                 name: s.name.clone(),
                 transport: s.config.transport(),
-                state: if s.conn.is_some() { "ready" } else { "failed" },
+                state: match (&s.conn, &s.down) {
+                    (Some(_), _) => "ready",
+                    (None, Some(d)) if d.starts_with(crate::oauth::NEEDS_LOGIN) => "needs_login",
+                    (None, _) => "failed",
+                },
                 error: s.down.clone(),
                 tools: s.tools.clone(),
             })
@@ -252,12 +259,24 @@ impl McpSet {
                 CallOutcome {
                     status: if is_error { CallStatus::Error } else { CallStatus::Ok },
                     text,
+                    images: crate::render::images(&result),
                 }
             }
             Ok(Err(McpError::Closed(why))) => {
                 let after = self.restart(server).await;
                 CallOutcome::error(format!(
                     "MCP server `{server}` failed during `{remote}`: {why}. {after}"
+                ))
+            }
+            Ok(Err(McpError::NeedsLogin(why))) => {
+                // No token will do until a person logs in: the server is left out.
+                let mut servers = self.lock();
+                if let Some(s) = servers.iter_mut().find(|s| &s.name == server) {
+                    s.conn = None;
+                    s.down = Some(why.clone());
+                }
+                CallOutcome::error(format!(
+                    "MCP server `{server}`: `{remote}` failed: {why}; it is left out for the rest of this mission"
                 ))
             }
             Ok(Err(e)) => CallOutcome::error(format!("MCP server `{server}`: `{remote}` failed: {e}")),
@@ -267,30 +286,39 @@ impl McpSet {
                     "MCP server `{server}`: `{remote}` did not answer within {}s (tool_timeout_secs) and was abandoned",
                     timeout.as_secs()
                 ),
+                images: Vec::new(),
             },
         }
     }
 
     /// Starts a server that crashed once more, or leaves it out for good; says which.
     async fn restart(&self, name: &str) -> String {
-        let config = {
+        let (config, failed) = {
             let mut servers = self.lock();
             let Some(server) = servers.iter_mut().find(|s| s.name == name) else {
                 return String::new();
             };
-            server.conn = None;
-            if server.config.url.is_some() {
+            let failed = server.conn.take();
+            if crate::shared::applies(&server.config) {
+                // The daemon's registry counts the restarts of a shared server.
+                (server.config.clone(), failed)
+            } else if server.config.url.is_some() {
                 server.down = Some("its connection closed".into());
                 return "It is left out for the rest of this mission.".into();
-            }
-            if server.restarts >= RESTARTS {
+            } else if server.restarts >= RESTARTS {
                 server.down = Some("it crashed again after a restart".into());
                 return "It had been restarted once already and is left out for the rest of this mission; its tools are gone.".into();
+            } else {
+                server.restarts += 1;
+                (server.config.clone(), None)
             }
-            server.restarts += 1;
-            server.config.clone()
         };
-        let started = connect(name, &config, &self.sandbox).await;
+        let started = match &failed {
+            Some(failed) => {
+                crate::shared::connect(name, &config, &self.sandbox, Some(failed)).await
+            }
+            None => connect(name, &config, &self.sandbox).await,
+        };
         let mut warnings = Vec::new();
         let mut servers = self.lock();
         let Some(server) = servers.iter_mut().find(|s| s.name == name) else {
@@ -316,14 +344,39 @@ async fn connect(
     config: &ServerConfig,
     sandbox: &Sandbox,
 ) -> Result<(Arc<dyn Connection>, Vec<RemoteTool>), McpError> {
-    let conn: Arc<dyn Connection> = if config.url.is_some() {
-        Arc::new(crate::http::connect(config).await?)
-    } else {
-        Arc::new(crate::stdio::start(name, config, sandbox).await?)
-    };
+    if crate::shared::applies(config) {
+        return crate::shared::connect(name, config, sandbox, None).await;
+    }
+    // A server that may log in is tried with its login (streamable HTTP); one that
+    // refuses that transport (not the login) is reached as any other `url` server, the
+    // HTTP+SSE fallback included.
+    let sse_only = config.transport == Some(crate::config::Transport::Sse);
+    let conn: Arc<dyn Connection> =
+        if let (Some(login), true, false) = (&config.login, config.may_log_in(), sse_only) {
+            match crate::oauth::connect(config, login, crate::http::MAX_RESPONSE).await {
+                Ok(conn) => conn,
+                Err(McpError::Start(_)) if config.transport.is_none() => {
+                    Arc::new(crate::remote::connect(config).await?)
+                }
+                Err(e) => return Err(e),
+            }
+        } else if config.url.is_some() {
+            Arc::new(crate::remote::connect(config).await?)
+        } else {
+            Arc::new(crate::stdio::start(name, config, sandbox).await?)
+        };
+    let tools = list_within(&conn, config).await?;
+    Ok((conn, tools))
+}
+
+/// Lists a server's tools within its startup timeout.
+pub(crate) async fn list_within(
+    conn: &Arc<dyn Connection>,
+    config: &ServerConfig,
+) -> Result<Vec<RemoteTool>, McpError> {
     let startup = Duration::from_secs(config.startup_timeout_secs);
     match tokio::time::timeout(startup, conn.list_tools()).await {
-        Ok(Ok(tools)) => Ok((conn, tools)),
+        Ok(Ok(tools)) => Ok(tools),
         Ok(Err(e)) => Err(McpError::Start(format!("listing its tools failed: {e}"))),
         Err(_) => Err(McpError::Start(format!(
             "it did not list its tools within {}s (startup_timeout_secs)",

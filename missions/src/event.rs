@@ -48,6 +48,9 @@ pub enum MissionEvent {
         outcome: ToolOutcome,
         output: String,
         duration_ms: u64,
+        /// Images an MCP tool returned (bounded), for the wire formats that take them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<sortie_transports::ImageData>,
     },
     Usage {
         turn: u32,

@@ -163,6 +163,7 @@ mod tests {
                     outcome: ToolOutcome::Ok,
                     output: "a".into(),
                     duration_ms: 1,
+                    images: Vec::new(),
                 },
             ),
         ]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -73,9 +73,12 @@ impl Report {
 }
 
 type ProbeKey = (bool, bool, Vec<crate::Feature>);
+/// A shape's probe, shared: a caller that comes while it runs waits for the same answer
+/// (a probe started early, at the process's start, is not run twice).
+type Probed = Arc<tokio::sync::OnceCell<Report>>;
 
-fn cache() -> &'static Mutex<HashMap<ProbeKey, Report>> {
-    static CACHE: std::sync::OnceLock<Mutex<HashMap<ProbeKey, Report>>> =
+fn cache() -> &'static Mutex<HashMap<ProbeKey, Probed>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<ProbeKey, Probed>>> =
         std::sync::OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
@@ -84,15 +87,7 @@ impl Sandbox {
     /// What this machine enforces of this sandbox for a process that may (`needs_network`)
     /// or may not need the network. Probed once per process for each shape of sandbox.
     pub async fn probe(&self, needs_network: bool) -> Report {
-        let mut spec = self.spec(&[], needs_network);
-        let key = (
-            spec.fs.is_some(),
-            spec.isolate_network,
-            spec.disable.clone(),
-        );
-        if let Some(hit) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            return hit.clone();
-        }
+        let spec = self.spec(&[], needs_network);
         let Some(launcher) = &self.launcher else {
             let missing = || Outcome::Missing {
                 reason: "started without the sortie launcher".into(),
@@ -102,39 +97,61 @@ impl Sandbox {
                 network: spec.isolate_network.then(missing),
             };
         };
-        spec.probe = true;
-        spec.require.clear();
-        // Probe in a directory that exists whatever the mission's state.
-        if let Some(fs) = &mut spec.fs {
-            fs.writable.retain(|p| p.exists());
-        }
-        let run = tokio::process::Command::new(launcher)
-            .arg(LAUNCHER_ARG)
-            .arg(serde_json::to_string(&spec).unwrap_or_default())
-            .arg("--")
-            .arg("true")
-            .env_clear()
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let report = match tokio::time::timeout(Duration::from_secs(10), run).await {
-            Ok(Ok(out)) if out.status.success() => serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|e| failed(&spec, &format!("unreadable probe report: {e}"))),
-            Ok(Ok(out)) => failed(
-                &spec,
-                &format!(
-                    "the launcher failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            ),
-            Ok(Err(e)) => failed(&spec, &format!("cannot run the launcher: {e}")),
-            Err(_) => failed(&spec, "the launcher did not answer within 10 s"),
-        };
-        cache()
+        let key = (
+            spec.fs.is_some(),
+            spec.isolate_network,
+            spec.disable.clone(),
+        );
+        let probed = cache()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, report.clone());
-        report
+            .entry(key)
+            .or_default()
+            .clone();
+        probed
+            .get_or_init(|| run_probe(launcher, spec))
+            .await
+            .clone()
+    }
+
+    /// Starts this shape's probe in the background (a runtime must be running), so that a
+    /// mission's own call finds it done or under way. For start-up paths.
+    pub fn probe_early(self, needs_network: bool) {
+        tokio::spawn(async move {
+            self.probe(needs_network).await;
+        });
+    }
+}
+
+/// Runs the launcher in probe mode for `spec` and reads its report.
+async fn run_probe(launcher: &std::path::Path, mut spec: crate::launcher::Spec) -> Report {
+    spec.probe = true;
+    spec.require.clear();
+    // Probe in a directory that exists whatever the mission's state.
+    if let Some(fs) = &mut spec.fs {
+        fs.writable.retain(|p| p.exists());
+    }
+    let run = tokio::process::Command::new(launcher)
+        .arg(LAUNCHER_ARG)
+        .arg(serde_json::to_string(&spec).unwrap_or_default())
+        .arg("--")
+        .arg("true")
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(Ok(out)) if out.status.success() => serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| failed(&spec, &format!("unreadable probe report: {e}"))),
+        Ok(Ok(out)) => failed(
+            &spec,
+            &format!(
+                "the launcher failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ),
+        Ok(Err(e)) => failed(&spec, &format!("cannot run the launcher: {e}")),
+        Err(_) => failed(&spec, "the launcher did not answer within 10 s"),
     }
 }
 
@@ -168,6 +185,35 @@ mod tests {
             network: None,
         };
         assert!(fine.warnings(SandboxMode::ReadOnly).is_empty());
+    }
+
+    /// A probe started early and the calls that come while it runs share one launcher run
+    /// (a stand-in launcher that counts its runs and answers slowly).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_probe_under_way_is_waited_for_not_started_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let runs = dir.path().join("runs");
+        let launcher = dir.path().join("launcher");
+        std::fs::write(
+            &launcher,
+            format!(
+                "#!/bin/sh\necho run >> '{}'\nsleep 0.3\necho '{{\"filesystem\":{{\"status\":\"enforced\"}}}}'\n",
+                runs.display()
+            ),
+        )
+        .expect("launcher");
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).expect("mode");
+        let mut sandbox = Sandbox::unconfined(dir.path());
+        sandbox.policy.mode = SandboxMode::ReadOnly;
+        sandbox.launcher = Some(launcher);
+        sandbox.clone().probe_early(false);
+        let (a, b) = tokio::join!(sandbox.probe(false), sandbox.probe(false));
+        let again = sandbox.probe(false).await;
+        assert_eq!(a.filesystem, Some(Outcome::Enforced));
+        assert!(a == b && b == again);
+        let count = std::fs::read_to_string(&runs).expect("the launcher ran");
+        assert_eq!(count.lines().count(), 1, "launcher runs: {count:?}");
     }
 
     #[test]

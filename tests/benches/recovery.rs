@@ -62,6 +62,7 @@ async fn main() {
                 call_id: format!("c{i}"),
                 content: "fn main() { println!(\"hello\"); }\n".repeat(28),
                 is_error: false,
+                images: Vec::new(),
             }],
         });
     }

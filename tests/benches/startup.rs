@@ -120,6 +120,25 @@ async fn daemon_and_client(mock: &MockProvider, runs: usize) -> [Vec<f64>; 3] {
     [idle, idle_peak, client]
 }
 
+/// How many of the functions in runtime/startup-order.txt the binary still has (`nm`): the
+/// linker groups only those, so a stale list (code or dependencies changed since
+/// scripts/startup-order.sh made it) shows here as a low count and a larger resident set.
+fn order_coverage(bin: &Path) -> Option<(usize, usize)> {
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/startup-order.txt");
+    let list = std::fs::read_to_string(list).ok()?;
+    let out = std::process::Command::new("nm")
+        .arg("--defined-only")
+        .arg(bin)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let symbols: std::collections::HashSet<&str> =
+        text.lines().filter_map(|l| l.split(' ').nth(2)).collect();
+    let wanted: Vec<&str> = list.lines().filter(|l| !l.starts_with('#')).collect();
+    let found = wanted.iter().filter(|w| symbols.contains(*w)).count();
+    Some((found, wanted.len()))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let runs: usize = std::env::var("RUNS")
@@ -165,4 +184,10 @@ async fn main() {
         &mut idle_peak,
     );
     line("client following via daemon: peak RSS (MiB)", &mut client);
+    match order_coverage(&bin) {
+        Some((found, all)) => println!(
+            "start-up functions grouped by the linker (runtime/startup-order.txt): {found} of {all} found in the binary"
+        ),
+        None => println!("start-up order: not checked (no `nm`, or no runtime/startup-order.txt)"),
+    }
 }

@@ -4,10 +4,13 @@ structuredContent, a tool list that changes) and the failure cases (a crash in t
 of a call, a hang, a 10 MB result, a malformed JSON-RPC line, a tool with an invalid
 schema).
 
-Run: python faulty_server.py [--mode ok|exit|silent] [--marker FILE]
+Run: python faulty_server.py [--mode ok|exit|silent] [--marker FILE] [--sse PORT]
   exit    exits at once, saying why on stderr
   silent  never answers `initialize`
   --marker FILE  writes "pid" there at start (a test checks the process is gone after).
+  --sse PORT     serves the older HTTP+SSE transport (MCP 2024-11-05) on 127.0.0.1:PORT
+                 (GET /sse, POST /messages/) instead of stdio, with the SDK's own
+                 SseServerTransport; tool `crash` then drops the SSE stream mid-call.
 """
 
 import argparse
@@ -21,6 +24,9 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 EXTRA = {"on": False}
+
+# A 1x1 PNG.
+PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
 
 def obj(props=None, required=None):
@@ -49,6 +55,20 @@ def tools():
                    annotations=ro, input_schema=obj()),
         types.Tool(name="bad_schema", description="Its schema is not a valid object schema.",
                    input_schema=obj({"when": {"type": "datetime"}})),
+        types.Tool(name="image", description="A text and a 1x1 PNG.", annotations=ro,
+                   input_schema=obj()),
+        types.Tool(name="pick", description="Top-level oneOf and not, as some servers write.",
+                   annotations=ro, input_schema={
+                       "type": "object",
+                       "properties": {"mode": {"type": "string"}},
+                       "oneOf": [
+                           {"properties": {"id": {"type": "string"}}, "required": ["id"]},
+                           {"properties": {"path": {"type": "string"}}, "required": ["path"]},
+                       ],
+                       "not": {"required": ["id", "path"]},
+                   }),
+        types.Tool(name="whoami", description="The server's process id.", annotations=ro,
+                   input_schema=obj()),
         types.Tool(name="add_tool", description="Adds tool `extra` and says the list changed.",
                    annotations=ro, input_schema=obj()),
     ]
@@ -73,6 +93,13 @@ async def call_tool(ctx, params):
         return text(f"echo: {args.get('text', '')}")
     if name == "write_note":
         return text("note written")
+    if name == "image":
+        return types.CallToolResult(content=[types.TextContent(text="a dot"),
+                                             types.ImageContent(data=PNG, mime_type="image/png")])
+    if name == "pick":
+        return text(f"picked {sorted(args)}")
+    if name == "whoami":
+        return text(f"pid {os.getpid()}")
     if name == "extra":
         return text("extra ran")
     if name == "fail":
@@ -99,18 +126,45 @@ async def call_tool(ctx, params):
     return types.CallToolResult(content=[types.TextContent(text=f"no tool {name}")], is_error=True)
 
 
+def options(server):
+    from mcp.server.lowlevel.server import NotificationOptions
+    return server.create_initialization_options(NotificationOptions(tools_changed=True))
+
+
 async def main(args):
     server = Server("faulty", on_list_tools=list_tools, on_call_tool=call_tool)
     async with stdio_server() as (read, write):
-        from mcp.server.lowlevel.server import NotificationOptions
-        options = server.create_initialization_options(NotificationOptions(tools_changed=True))
-        await server.run(read, write, options)
+        await server.run(read, write, options(server))
+
+
+def serve_sse(port):
+    """The SDK's HTTP+SSE transport, as its MCPServer.sse_app wires it."""
+    import uvicorn
+    from mcp.server.sse import SseServerTransport
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+
+    server = Server("faulty", on_list_tools=list_tools, on_call_tool=call_tool)
+    sse = SseServerTransport("/messages/")
+
+    async def handle_sse(request):
+        async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
+            await server.run(read, write, options(server))
+        return Response()
+
+    app = Starlette(routes=[
+        Route("/sse", endpoint=handle_sse, methods=["GET"]),
+        Mount("/messages/", app=sse.handle_post_message),
+    ])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", default="ok")
     parser.add_argument("--marker")
+    parser.add_argument("--sse", type=int)
     args = parser.parse_args()
     if args.marker:
         with open(args.marker, "w") as f:
@@ -121,4 +175,7 @@ if __name__ == "__main__":
         sys.exit(2)
     if args.mode == "silent":
         time.sleep(3600)
-    asyncio.run(main(args))
+    if args.sse:
+        serve_sse(args.sse)
+    else:
+        asyncio.run(main(args))

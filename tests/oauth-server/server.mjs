@@ -3,13 +3,17 @@
 // interactions (login + consent) are approved at once, as a person clicking "allow" would.
 //
 // Usage: node server.mjs            -> prints "READY <port>" once listening on 127.0.0.1
+// Also: open dynamic client registration (RFC 7591, at /reg), resource indicators
+// (RFC 8707: a token asked for with `resource` is issued for that resource server, with
+// its scope `mcp`), and client `mcp-resource`, the confidential client with which an MCP
+// resource server introspects tokens (RFC 7662).
 // Env:   AT_TTL   access token lifetime in seconds (default 60)
 //        PORT     port to bind (default 0: any free port)
 import Provider from 'oidc-provider';
 import http from 'node:http';
 
 const AT_TTL = Number(process.env.AT_TTL || 60);
-const stats = { token_requests: 0, refresh_grants: 0, code_grants: 0, device_grants: 0, revocations: 0 };
+const stats = { token_requests: 0, refresh_grants: 0, code_grants: 0, device_grants: 0, revocations: 0, registrations: 0 };
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(Number(process.env.PORT || 0), '127.0.0.1', resolve));
@@ -24,6 +28,13 @@ const provider = new Provider(issuer, {
     redirect_uris: ['http://127.0.0.1/callback'],
     grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
     response_types: ['code'],
+  }, {
+    client_id: 'mcp-resource',
+    client_secret: 'mcp-resource-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [],
+    grant_types: [],
+    response_types: [],
   }],
   pkce: { required: () => true },
   scopes: ['openid', 'offline_access', 'api'],
@@ -32,6 +43,18 @@ const provider = new Provider(issuer, {
     deviceFlow: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    registration: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (ctx, client, oneOf) => oneOf,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, resourceIndicator) => ({
+        scope: 'mcp',
+        audience: resourceIndicator,
+        accessTokenTTL: AT_TTL,
+        accessTokenFormat: 'opaque',
+      }),
+    },
   },
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   rotateRefreshToken: true,
@@ -90,13 +113,20 @@ provider.use(async (ctx, next) => {
     }
   }
   if (ctx.path === '/token/revocation' && ctx.method === 'POST') stats.revocations += 1;
+  if (ctx.path === '/reg' && ctx.method === 'POST') stats.registrations += 1;
   if (ctx.path.startsWith('/interaction/')) {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const accountId = 'test-user';
     let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
     if (!grant) grant = new provider.Grant({ accountId, clientId: details.params.client_id });
     const scope = details.params.scope || 'openid offline_access api';
-    grant.addOIDCScope(scope);
+    const words = scope.split(' ');
+    grant.addOIDCScope(words.filter((w) => ['openid', 'offline_access', 'api'].includes(w)).join(' '));
+    // A login for a resource server (RFC 8707): its own scope, for that resource.
+    if (details.params.resource) {
+      const resourceScope = words.filter((w) => w === 'mcp').join(' ') || 'mcp';
+      for (const r of [].concat(details.params.resource)) grant.addResourceScope(r, resourceScope);
+    }
     const grantId = await grant.save();
     await provider.interactionFinished(ctx.req, ctx.res,
       { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });

@@ -25,6 +25,6 @@ pub use error::{CredentialTag, TransportError};
 pub use secret::Secret;
 pub use turn::{complete, Completion, TurnAssembler};
 pub use types::{
-    text_of, ContentBlock, EventStream, Message, ModelsFuture, Price, Role, SessionRef, StopReason,
-    ToolAccess, ToolSpec, Transport, TransportEvent, TurnFuture, TurnRequest, Usage,
+    text_of, ContentBlock, EventStream, ImageData, Message, ModelsFuture, Price, Role, SessionRef,
+    StopReason, ToolAccess, ToolSpec, Transport, TransportEvent, TurnFuture, TurnRequest, Usage,
 };

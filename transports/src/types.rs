@@ -48,7 +48,18 @@ pub enum ContentBlock {
         content: String,
         #[serde(default)]
         is_error: bool,
+        /// Images the tool returned (an MCP server's), sent as image blocks where the
+        /// wire format takes them in a tool result; `content` notes each.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageData>,
     },
+}
+
+/// An image a tool returned: its media type (`image/png`) and its bytes in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageData {
+    pub media_type: String,
+    pub data: String,
 }
 
 /// One message of the conversation.

@@ -25,12 +25,14 @@ pub fn history_from_events(events: &[StoredEvent]) -> Vec<Message> {
                 call_id,
                 output,
                 outcome,
+                images,
                 ..
             } => {
                 let block = ContentBlock::ToolResult {
                     call_id: call_id.clone(),
                     content: output.clone(),
                     is_error: *outcome != crate::ToolOutcome::Ok,
+                    images: images.clone(),
                 };
                 push_tool_result(&mut history, block);
             }
@@ -82,6 +84,7 @@ fn close_open_calls(history: &mut Vec<Message>) {
                 call_id: id.clone(),
                 content: format!("the `{name}` call was interrupted before its result was recorded; it was not re-run"),
                 is_error: true,
+                images: Vec::new(),
             }),
             _ => None,
         })
@@ -169,6 +172,7 @@ mod tests {
                     outcome: ToolOutcome::Ok,
                     output: "x".into(),
                     duration_ms: 1,
+                    images: Vec::new(),
                 },
             ),
         ];
@@ -181,7 +185,7 @@ mod tests {
             "the unanswered call gets a result"
         );
         assert!(
-            matches!(&history[2].content[1], ContentBlock::ToolResult { call_id, is_error: true, content } if call_id == "b" && content.contains("not re-run"))
+            matches!(&history[2].content[1], ContentBlock::ToolResult { call_id, is_error: true, content, .. } if call_id == "b" && content.contains("not re-run"))
         );
     }
 }

@@ -512,6 +512,7 @@ impl MissionRunner {
                     outcome: result.outcome,
                     output: result.output.clone(),
                     duration_ms: millis_since(started),
+                    images: result.images.clone(),
                 },
             )
             .await?;
@@ -519,6 +520,7 @@ impl MissionRunner {
                 call_id,
                 content: result.output,
                 is_error: result.outcome != crate::ToolOutcome::Ok,
+                images: result.images,
             });
         }
         Ok(Flow::Go(results))

@@ -80,6 +80,7 @@ impl MissionRunner {
                         outcome,
                         output,
                         duration_ms: millis_since(started),
+                        images: Vec::new(),
                     },
                 )
                 .await?,

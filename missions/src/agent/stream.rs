@@ -149,6 +149,7 @@ impl MissionRunner {
                             },
                             output: content.clone(),
                             duration_ms: started.remove(call_id).map_or(0, millis_since),
+                            images: Vec::new(),
                         },
                     )
                     .await?;
@@ -156,6 +157,7 @@ impl MissionRunner {
                         call_id: call_id.clone(),
                         content: content.clone(),
                         is_error: *is_error || *denied,
+                        images: Vec::new(),
                     };
                     history::push_tool_result(live.history, block);
                 }

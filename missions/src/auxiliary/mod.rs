@@ -315,6 +315,7 @@ mod tests {
                 call_id: id.into(),
                 content: "ok".into(),
                 is_error: false,
+                images: Vec::new(),
             }],
         }
     }

@@ -2,7 +2,7 @@
 //! it down. Each returns the step's outcome for the event and what the turn does next.
 
 use chrono::Utc;
-use sortie_transports::auth::{AuthMode, Pool, PoolError};
+use sortie_transports::auth::{AuthMode, CredentialStatus, Pool, PoolError};
 use sortie_transports::{CredentialTag, ErrorClass, TransportError};
 
 use backoff::backoff::Backoff;
@@ -28,7 +28,9 @@ impl Recovery {
         let (pool, tag) = self.pool_and_tag(error);
         attempts.refreshed.push(tag.id.clone());
         match pool.refresh_after(&tag).await {
-            Ok(c) if c.auth_mode == AuthMode::ApiKey => key_refused(pool, &tag, error, attempts),
+            Ok(c) if c.auth_mode == AuthMode::ApiKey => {
+                key_refused(pool, &tag, error, attempts).await
+            }
             Ok(_) => ("refreshed; retrying".to_string(), Next::Retry),
             // A refused refresh marked the credential needs_reauth: another one may serve.
             Err(e @ PoolError::NeedsReauth { .. }) => {
@@ -45,7 +47,7 @@ impl Recovery {
     }
 
     /// [`super::Strategy::Rotate`]: set the credential aside, so the next try takes another.
-    pub(super) fn rotate(
+    pub(super) async fn rotate(
         &self,
         mark: Mark,
         error: &TransportError,
@@ -56,12 +58,16 @@ impl Recovery {
         let result = match mark {
             Mark::Entitlement => {
                 attempts.entitlement = Some(error.clone());
-                pool.entitlement_blocked(&tag.id, &error.message)
+                CredentialStatus::EntitlementBlocked {
+                    reason: error.message.clone(),
+                }
             }
-            Mark::RejectedAfterRefresh => {
-                pool.needs_reauth(&tag.id, "still rejected after a refresh")
-            }
+            Mark::RejectedAfterRefresh => CredentialStatus::NeedsReauth {
+                reason: "still rejected after a refresh".into(),
+            },
         };
+        // Through the pool's backend: on a shared store every daemon sees the mark.
+        let result = pool.set_status(&tag.id, result).await;
         match result {
             Ok(()) => (
                 format!("{} set aside; trying another credential", tag.id),
@@ -75,7 +81,7 @@ impl Recovery {
     }
 
     /// [`super::Strategy::CoolDown`]: the credential rests until `wait` has passed.
-    pub(super) fn cool_down(
+    pub(super) async fn cool_down(
         &self,
         wait: std::time::Duration,
         error: &TransportError,
@@ -84,13 +90,17 @@ impl Recovery {
         attempts.rotations += 1;
         let (pool, tag) = self.pool_and_tag(error);
         let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-        match pool.cool_down(&tag.id, until, &error.message) {
+        let cooling = CredentialStatus::CoolingDown {
+            until,
+            reason: error.message.clone(),
+        };
+        match pool.set_status(&tag.id, cooling).await {
             Ok(()) => (
                 format!(
                     "{} cooling down for {}; {}",
                     tag.id,
                     seconds(wait),
-                    if pool.has_other_usable(&tag.id) {
+                    if pool.other_usable(&tag.id).await {
                         "trying another credential"
                     } else {
                         "no other credential to use meanwhile"
@@ -144,7 +154,7 @@ impl Recovery {
 
 /// A 401 on an API key: nothing can be refreshed. The key is set aside at once (a person
 /// must store another), and the event says a gateway may be relaying its upstream's 401.
-fn key_refused(
+async fn key_refused(
     pool: &Pool,
     tag: &sortie_transports::CredentialTag,
     error: &TransportError,
@@ -158,7 +168,10 @@ fn key_refused(
     let reason = format!(
         "the API key was refused ({status}); behind a gateway, the gateway may be relaying its upstream's refusal"
     );
-    match pool.needs_reauth(&tag.id, &reason) {
+    let status = CredentialStatus::NeedsReauth {
+        reason: reason.clone(),
+    };
+    match pool.set_status(&tag.id, status).await {
         Ok(()) => (
             format!(
                 "{} is an API key, nothing to refresh: {reason}; set aside",

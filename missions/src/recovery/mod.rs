@@ -292,8 +292,8 @@ impl Recovery {
         let strategy = decide(error, attempts, &self.policy, can);
         let (outcome, next) = match &strategy {
             Strategy::Refresh => self.refresh(error, attempts).await,
-            Strategy::Rotate { mark } => self.rotate(*mark, error, attempts),
-            Strategy::CoolDown { wait } => self.cool_down(*wait, error, attempts),
+            Strategy::Rotate { mark } => self.rotate(*mark, error, attempts).await,
+            Strategy::CoolDown { wait } => self.cool_down(*wait, error, attempts).await,
             Strategy::Wait { wait } => {
                 attempts.waits += 1;
                 attempts.waited += *wait;

@@ -64,6 +64,7 @@ pub async fn run(
                     tool.server,
                     policy.as_str()
                 ),
+                images: Vec::new(),
             };
         }
     }
@@ -75,6 +76,7 @@ pub async fn run(
             CallStatus::TimedOut => ToolOutcome::TimedOut,
         },
         output: cap(outcome.text),
+        images: outcome.images,
     }
 }
 

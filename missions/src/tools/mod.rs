@@ -99,6 +99,8 @@ impl Approver for DenyAll {
 pub struct ToolResult {
     pub outcome: ToolOutcome,
     pub output: String,
+    /// Images the tool returned (MCP tools only), sent where the wire format takes them.
+    pub images: Vec<sortie_transports::ImageData>,
 }
 
 impl ToolResult {
@@ -106,6 +108,7 @@ impl ToolResult {
         Self {
             outcome: ToolOutcome::Ok,
             output: cap(output.into()),
+            images: Vec::new(),
         }
     }
 
@@ -113,6 +116,7 @@ impl ToolResult {
         Self {
             outcome: ToolOutcome::Error,
             output: output.into(),
+            images: Vec::new(),
         }
     }
 }
@@ -283,6 +287,7 @@ impl ToolBox {
                         "permission denied: `{name}` is not allowed by the mission's `{}` permission policy. Do not retry it; continue without it or explain what you would have done.",
                         policy.as_str()
                     ),
+                    images: Vec::new(),
                 };
             }
         }
@@ -333,6 +338,7 @@ impl ToolBox {
                     "`{name}` did not finish within {:?} and was abandoned; try a narrower path",
                     self.file_timeout
                 ),
+                images: Vec::new(),
             },
         }
     }

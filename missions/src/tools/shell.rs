@@ -94,6 +94,7 @@ pub(super) async fn run(
                 "the command timed out after {}s and was killed: {command_line}\n{body}",
                 timeout.as_secs()
             )),
+            images: Vec::new(),
         };
     }
     if capture.over_limit {
@@ -116,6 +117,7 @@ pub(super) async fn run(
             ToolOutcome::Error
         },
         output: cap(format!("exit code: {code}\n{body}")),
+        images: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ mod approve;
 mod auth;
 mod budget;
 mod demo;
+mod early;
 mod live;
 mod mcp;
 mod missions;
@@ -173,6 +174,7 @@ pub(crate) enum AuthCommand {
         after_help = "Flows: the provider's default (loopback for Codex/Google/issuers with an authorize endpoint, paste for Anthropic, device for xAI), or force one with --device / --paste.\nWith --no-browser the URL is printed and no browser is opened (it is always printed)."
     )]
     Login {
+        /// The provider, or `mcp:NAME` for MCP server NAME's OAuth login.
         provider: String,
         #[command(flatten)]
         flow: FlowArgs,
@@ -455,6 +457,9 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
             }
             _ => {}
         }
+    }
+    if daemon.is_none() {
+        early::probe_sandbox(&home, &command);
     }
     // Missions, here or in the daemon: the same operations either way.
     let sortie = match daemon.clone() {

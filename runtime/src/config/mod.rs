@@ -30,6 +30,7 @@ mod cache;
 mod instructions;
 mod limits;
 mod mcp;
+pub mod mcp_login;
 mod notify;
 mod store;
 mod prompt_cache;
@@ -336,6 +337,9 @@ impl Config {
             .map(str::to_string)
             .or_else(|| self.default_provider.clone())
             .unwrap_or_else(|| "openai".to_string());
+        if let Some(server) = name.strip_prefix(mcp_login::PREFIX) {
+            return self.mcp_login(server);
+        }
         let config = match self.providers.get(&name) {
             Some(c) => c.clone(),
             None => builtin(&name).ok_or_else(|| {

@@ -188,6 +188,8 @@ pub struct OAuthTable {
 pub enum OAuthSpec {
     Table(OAuthTable),
     Preset(&'static Preset),
+    /// The login of an MCP server (`mcp:NAME`): discovered from the server.
+    Mcp(super::mcp_login::McpLogin),
 }
 
 /// A provider ready to use: every default and override applied.

@@ -85,6 +85,8 @@ fn new_token() -> String {
 /// Runs the daemon until SIGINT/SIGTERM or `POST /shutdown`.
 pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     opts.check_bind()?;
+    // `shared = true` stdio MCP servers: one process for all of this daemon's missions.
+    sortie_missions::mcp::shared::enable();
     let config = Config::load(home)?;
     let local = crate::service::open_store(home)?;
     sortie_missions::set_max_event_bytes(config.daemon.limits.max_event_bytes);
@@ -159,7 +161,9 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     let _ = scheduler.await;
-    wind_down(&daemon).await?;
+    let ended = wind_down(&daemon).await;
+    sortie_missions::mcp::shared::stop_all();
+    ended?;
     served.context("the API server failed")
 }
 

@@ -37,6 +37,7 @@ pub async fn oauth_client(provider: &ResolvedProvider) -> anyhow::Result<(OAuthC
     })?;
     Ok(match spec {
         OAuthSpec::Preset(p) => (OAuthClient::new((p.config)()), p.flow),
+        OAuthSpec::Mcp(login) => (super::mcp_login::oauth_client(login).await?, Flow::Loopback),
         OAuthSpec::Table(t) => {
             let mut config = match (&t.issuer, &t.token_url) {
                 (Some(issuer), None) => {
@@ -110,6 +111,8 @@ pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> 
             .into_iter()
             .filter(|name| config.provider(Some(name)).is_ok_and(|p| p.oauth.is_some())),
     );
+    // Every MCP server one can log in to (`mcp:NAME`).
+    oauth_providers.extend(config.mcp_login_providers());
     for name in oauth_providers {
         let Ok(provider) = config.provider(Some(&name)) else {
             continue;

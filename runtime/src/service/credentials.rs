@@ -63,6 +63,11 @@ pub async fn credential_rows(
 
 /// One cheap live call with this very credential: the provider's models endpoint.
 async fn probe_one(pool: &Arc<Pool>, config: &Config, c: &Credential) -> Result<String, String> {
+    if let Some(server) = c.provider.strip_prefix(crate::config::mcp_login::PREFIX) {
+        return Err(format!(
+            "an MCP server's login has no models to list; `sortie mcp tools {server}` tries it"
+        ));
+    }
     let provider = config
         .provider(Some(&c.provider))
         .map_err(|e| e.to_string())?;

@@ -237,7 +237,7 @@ async fn mission_runner(
         .with_recovery(recovery)
         .with_fallback(chain)
         .with_sandbox(crate::service::sandboxing::template(home, config))
-        .with_mcp_servers(config.mcp_servers.clone())
+        .with_mcp_servers(crate::service::mcp_login::with_logins(config, pool))
         .with_daily_caps(config.budget.daily.clone());
     if let Some(sources) = config.instructions.sources(home) {
         runner = runner.with_instructions(sources);

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod forks;
 mod key_hint;
 pub mod mcp;
+pub mod mcp_login;
 pub mod missions;
 pub mod models;
 pub mod notify;
@@ -103,6 +104,12 @@ pub fn transport_for(
     provider: &ResolvedProvider,
     credentials: Option<Credentials>,
 ) -> anyhow::Result<Arc<dyn Transport>> {
+    if let Some(server) = provider.name.strip_prefix(crate::config::mcp_login::PREFIX) {
+        anyhow::bail!(
+            "`{}` is the login of MCP server `{server}`, not a model provider",
+            provider.name
+        );
+    }
     let key_var = provider
         .api_key_var
         .clone()

@@ -19,6 +19,7 @@ mod new_mission;
 mod new_schedule;
 mod overlays;
 mod schedules;
+pub use new_mission::McpPicker;
 pub use new_schedule::schedule_body;
 
 /// The main screens, in tab order.
@@ -67,6 +68,8 @@ pub enum InputPurpose {
         sandbox: SandboxMode,
         /// In a git worktree of its own (Ctrl-W toggles it).
         worktree: bool,
+        /// Its MCP servers: `None` every enabled one, else these (Ctrl-T cycles them).
+        mcp: Option<Vec<String>>,
     },
     /// The next message of a mission; with a provider/model when it follows the picker.
     Message {
@@ -155,6 +158,8 @@ pub enum Overlay {
     Input(Input),
     Picker(Picker),
     Login(LoginView),
+    /// The MCP servers of the new mission being written (Ctrl-T in its box).
+    McpPicker(McpPicker),
 }
 
 /// The open mission.
@@ -187,6 +192,13 @@ pub enum Cmd {
     NewMission(String, SandboxMode),
     /// A new mission in a git worktree of its own (`--worktree`).
     NewWorktreeMission(String, SandboxMode),
+    /// A new mission with the MCP servers chosen in the box (`"mcp"` of the API body).
+    NewMissionWithMcp {
+        prompt: String,
+        sandbox: SandboxMode,
+        worktree: bool,
+        mcp: Vec<String>,
+    },
     Message {
         id: MissionId,
         text: Option<String>,
@@ -230,6 +242,8 @@ pub enum Cmd {
 pub enum Msg {
     Missions(Vec<Mission>),
     Accounts(Vec<CredentialRow>),
+    /// The MCP servers that want a login and have none stored.
+    McpLogins(Vec<crate::service::mcp_login::LoginNeeded>),
     Schedules(Vec<Value>),
     Update(Update),
     /// The followed mission's stream ended; the mission as it then is.
@@ -253,6 +267,8 @@ pub struct App {
     pub sort: Sort,
     pub view: MissionView,
     pub accounts: Vec<CredentialRow>,
+    /// Listed after the accounts: MCP servers to log in to.
+    pub mcp_logins: Vec<crate::service::mcp_login::LoginNeeded>,
     pub account_selected: usize,
     pub schedules: Vec<Value>,
     pub schedule_selected: usize,
@@ -266,6 +282,8 @@ pub struct App {
     pub models: BTreeMap<String, Vec<String>>,
     /// The config's `[sandbox] mode`: a new mission's, and one's recorded without any.
     pub sandbox: SandboxMode,
+    /// The config's MCP servers and whether each is enabled, for the new-mission box.
+    pub mcp_servers: Vec<(String, bool)>,
 }
 
 impl App {
@@ -280,6 +298,7 @@ impl App {
             sort: Sort::Updated,
             view: MissionView::default(),
             accounts: Vec::new(),
+            mcp_logins: Vec::new(),
             account_selected: 0,
             schedules: Vec::new(),
             schedule_selected: 0,
@@ -290,6 +309,7 @@ impl App {
             quit: false,
             models: BTreeMap::new(),
             sandbox: SandboxMode::default(),
+            mcp_servers: Vec::new(),
         }
     }
 
@@ -367,7 +387,13 @@ impl App {
                 self.accounts = a;
                 self.account_selected = self
                     .account_selected
-                    .min(self.accounts.len().saturating_sub(1));
+                    .min(self.account_rows().saturating_sub(1));
+            }
+            Msg::McpLogins(m) => {
+                self.mcp_logins = m;
+                self.account_selected = self
+                    .account_selected
+                    .min(self.account_rows().saturating_sub(1));
             }
             Msg::Schedules(s) => {
                 self.schedules = s;

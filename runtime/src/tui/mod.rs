@@ -50,6 +50,11 @@ pub async fn run(home: &Path) -> anyhow::Result<ExitCode> {
     let worker = tokio::spawn(worker::run(client, cmd_rx, msg_tx));
     let mut app = App::new(config.provider_names(), chrono::Utc::now());
     app.sandbox = config.sandbox.mode;
+    app.mcp_servers = config
+        .mcp_servers
+        .iter()
+        .map(|(name, c)| (name.clone(), c.enabled))
+        .collect();
 
     let mut terminal = ratatui::init();
     let _restore = Restore;

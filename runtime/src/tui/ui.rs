@@ -16,6 +16,7 @@ use crate::text as render;
 
 mod accounts;
 mod help;
+mod mcp_choice;
 mod mission;
 mod missions;
 mod notices;
@@ -69,6 +70,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Some(Overlay::Input(_)) => input(f, app),
         Some(Overlay::Picker(_)) => picker(f, app),
         Some(Overlay::Login(_)) => login(f, app),
+        Some(Overlay::McpPicker(p)) => mcp_choice::picker(f, p, &app.mcp_servers),
         None => {}
     }
 }

@@ -18,6 +18,7 @@ pub async fn run(client: Client, mut cmds: UnboundedReceiver<Cmd>, tx: Unbounded
     let mut login: Option<JoinHandle<()>> = None;
     let mut poll = tokio::time::interval(Duration::from_millis(1000));
     let mut slow = 0u32;
+    let mut mcp: Option<JoinHandle<()>> = None;
     loop {
         tokio::select! {
             cmd = cmds.recv() => {
@@ -30,11 +31,15 @@ pub async fn run(client: Client, mut cmds: UnboundedReceiver<Cmd>, tx: Unbounded
                 if slow.is_multiple_of(5) {
                     refresh_rest(&client, &tx).await;
                 }
+                // Probing MCP servers may take seconds: off the loop, one at a time.
+                if slow.is_multiple_of(30) && mcp.as_ref().is_none_or(|t| t.is_finished()) {
+                    mcp = Some(tokio::spawn(mcp_logins(client.clone(), tx.clone())));
+                }
                 slow = slow.wrapping_add(1);
             }
         }
     }
-    for task in [follower, login].into_iter().flatten() {
+    for task in [follower, login, mcp].into_iter().flatten() {
         task.abort();
     }
 }
@@ -63,6 +68,25 @@ async fn refresh_rest(client: &Client, tx: &UnboundedSender<Msg>) {
             let _ = tx.send(Msg::Schedules(rows.clone()));
         }
     }
+}
+
+/// The MCP servers that want a login and have none (the config is read here; the stored
+/// credentials come from the daemon).
+async fn mcp_logins(client: Client, tx: UnboundedSender<Msg>) {
+    let Ok(config) = crate::config::Config::load(&client.home) else {
+        return;
+    };
+    if config.mcp_login_providers().is_empty() {
+        return;
+    }
+    let Ok(v) = client.get("/credentials").await else {
+        return;
+    };
+    let Ok(rows) = serde_json::from_value::<Vec<CredentialRow>>(v["credentials"].clone()) else {
+        return;
+    };
+    let needed = crate::service::mcp_login::logins_needed(&config, &rows).await;
+    let _ = tx.send(Msg::McpLogins(needed));
 }
 
 fn report(
@@ -110,6 +134,22 @@ pub(super) fn new_mission_body(
     json!({"prompt": prompt, "cwd": cwd, "sandbox": sandbox})
 }
 
+/// The API body of a new mission with its MCP servers chosen in the box.
+pub(super) fn new_mission_with_mcp_body(
+    prompt: &str,
+    sandbox: SandboxMode,
+    worktree: bool,
+    mcp: &[String],
+    cwd: Option<&std::path::Path>,
+) -> Value {
+    let mut body = new_mission_body(prompt, sandbox, cwd);
+    if worktree {
+        body["worktree"] = json!(true);
+    }
+    body["mcp"] = json!(mcp);
+    body
+}
+
 async fn handle(
     client: &Client,
     cmd: Cmd,
@@ -122,6 +162,7 @@ async fn handle(
         | Cmd::Unfollow
         | Cmd::NewMission(..)
         | Cmd::NewWorktreeMission(..)
+        | Cmd::NewMissionWithMcp { .. }
         | Cmd::Message { .. }
         | Cmd::RaiseBudget { .. }
         | Cmd::Cancel(..)
@@ -194,6 +235,19 @@ async fn missions(
             if worktree {
                 body["worktree"] = json!(true);
             }
+            let result = client.post("/missions", &body).await;
+            report(tx, result, |v| {
+                serde_json::from_value::<Mission>(v).ok().map(Msg::Created)
+            });
+        }
+        Cmd::NewMissionWithMcp {
+            prompt,
+            sandbox,
+            worktree,
+            mcp,
+        } => {
+            let cwd = std::env::current_dir().ok();
+            let body = new_mission_with_mcp_body(&prompt, sandbox, worktree, &mcp, cwd.as_deref());
             let result = client.post("/missions", &body).await;
             report(tx, result, |v| {
                 serde_json::from_value::<Mission>(v).ok().map(Msg::Created)

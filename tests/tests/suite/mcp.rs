@@ -55,10 +55,12 @@ async fn server_everything_over_stdio_offers_its_tools_and_every_kind_of_result_
     let r = set.call("mcp__everything__get-tiny-image", "{}").await;
     assert_eq!(r.status, CallStatus::Ok, "{}", r.text);
     assert!(
-        r.text.contains("[image: image/png, about"),
-        "an image is a note: {}",
+        r.text.contains("[image 1: image/png, about") && r.text.contains("attached]"),
+        "an image is noted in the text: {}",
         r.text
     );
+    assert_eq!(r.images.len(), 1, "and goes along as an image");
+    assert_eq!(r.images[0].media_type, "image/png");
 
     let r = set
         .call("mcp__everything__get-resource-links", r#"{"count":2}"#)

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::oauth::{OAuthClient, OAuthError, TokenSet};
+use super::oauth::{OAuthClient, TokenSet};
 use super::store::StoreError;
-use super::{AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Read};
+use super::{
+    AuthMode, Credential, CredentialBackend, CredentialId, CredentialStatus, CredentialStore,
+};
 use crate::Secret;
 
 /// How the pool picks among usable credentials.
@@ -81,13 +83,13 @@ pub type OAuthResolver = Arc<
 >;
 
 /// A provider's OAuth client, built once: given, or resolved on first use.
-struct OAuthSlot {
+pub(super) struct OAuthSlot {
     client: tokio::sync::OnceCell<Arc<OAuthClient>>,
     resolve: Option<OAuthResolver>,
 }
 
 impl OAuthSlot {
-    async fn get(&self) -> Result<Arc<OAuthClient>, String> {
+    pub(super) async fn get(&self) -> Result<Arc<OAuthClient>, String> {
         self.client
             .get_or_try_init(|| async {
                 match &self.resolve {
@@ -101,12 +103,16 @@ impl OAuthSlot {
 }
 
 /// Credentials of every provider, with the OAuth client that refreshes each provider's tokens.
+/// It runs on any [`CredentialBackend`]: the sled store ([`Pool::new`]) or a store several
+/// daemons share ([`Pool::on`]), whose refreshes and cooldowns every daemon then sees.
 pub struct Pool {
-    store: CredentialStore,
+    pub(super) backend: Arc<dyn CredentialBackend>,
+    /// The sled store, for the synchronous calls only it can answer.
+    sled: Option<CredentialStore>,
     strategy: Strategy,
     /// Refresh this long before expiry.
     pub margin: Duration,
-    oauth: HashMap<String, OAuthSlot>,
+    pub(super) oauth: HashMap<String, OAuthSlot>,
     locks: Mutex<HashMap<CredentialId, Arc<tokio::sync::Mutex<()>>>>,
     turn: AtomicUsize,
 }
@@ -135,14 +141,14 @@ fn describe(c: &Credential) -> String {
 pub const IN_USE: Duration = Duration::from_secs(10 * 60);
 
 /// A cooldown that has run out.
-fn cooled_off(status: &CredentialStatus, now: DateTime<Utc>) -> bool {
+pub(super) fn cooled_off(status: &CredentialStatus, now: DateTime<Utc>) -> bool {
     matches!(status, CredentialStatus::CoolingDown { until, .. } if *until <= now)
 }
 
 /// Puts a token endpoint's answer into a credential: the new access token, the rotated
 /// refresh token (servers that keep the old one send none), expiry, scopes, account. A
 /// credential logged out meanwhile stays logged out; a cooldown stays.
-fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
+pub(super) fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
     if c.status == CredentialStatus::Disconnected {
         return;
     }
@@ -175,9 +181,18 @@ fn apply_tokens(c: &mut Credential, tokens: &TokenSet) {
 }
 
 impl Pool {
+    /// A pool on the sled store.
     pub fn new(store: CredentialStore, strategy: Strategy) -> Self {
+        let mut pool = Self::on(Arc::new(store.clone()), strategy);
+        pool.sled = Some(store);
+        pool
+    }
+
+    /// A pool on any credential backend (a shared PostgreSQL store among them).
+    pub fn on(backend: Arc<dyn CredentialBackend>, strategy: Strategy) -> Self {
         Self {
-            store,
+            backend,
+            sled: None,
             strategy,
             margin: Duration::from_secs(60),
             oauth: HashMap::new(),
@@ -209,11 +224,23 @@ impl Pool {
         self
     }
 
+    /// The sled store of a pool made with [`Pool::new`]. A pool on another backend has
+    /// none: use [`Pool::backend`] there.
+    ///
+    /// # Panics
+    /// On a pool made with [`Pool::on`] (a caller that was not moved to the backend).
     pub fn store(&self) -> &CredentialStore {
-        &self.store
+        self.sled.as_ref().expect(
+            "Pool::store is for sled pools; this pool is on a shared backend: use Pool::backend",
+        )
     }
 
-    fn lock_for(&self, id: &CredentialId) -> Arc<tokio::sync::Mutex<()>> {
+    /// Where the credentials are kept, whatever the backend.
+    pub fn backend(&self) -> &Arc<dyn CredentialBackend> {
+        &self.backend
+    }
+
+    pub(super) fn lock_for(&self, id: &CredentialId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(id.clone()).or_default().clone()
     }
@@ -233,7 +260,7 @@ impl Pool {
         }
     }
 
-    fn near_expiry(&self, c: &Credential) -> bool {
+    pub(super) fn near_expiry(&self, c: &Credential) -> bool {
         c.auth_mode == AuthMode::OAuth
             && c.expires_at()
                 .is_some_and(|at| at - self.margin_for(c) <= Utc::now())
@@ -242,7 +269,7 @@ impl Pool {
     /// A lease on a usable credential of `provider`, refreshing an OAuth token first when it
     /// is expired or about to be.
     pub async fn lease(&self, provider: &str) -> Result<Lease, PoolError> {
-        let mut all = self.store.read_provider(provider)?;
+        let mut all = self.backend.for_provider(provider).await?;
         if all.is_empty() {
             return Err(PoolError::NoCredentials {
                 provider: provider.to_string(),
@@ -251,20 +278,21 @@ impl Pool {
         let now = Utc::now();
         // A cooldown that has run out makes the credential usable again (unless someone
         // changed the status meanwhile: the write re-checks the current record).
-        for read in all.iter_mut() {
-            if cooled_off(&read.credential.status, now) {
-                if let Some(current) = self.store.update(&read.credential.id, |c| {
+        for c in all.iter_mut() {
+            if cooled_off(&c.status, now) {
+                let mut wake = |c: &mut Credential| {
                     if cooled_off(&c.status, now) {
                         c.status = CredentialStatus::Active;
                     }
-                })? {
-                    read.credential = current;
+                };
+                if let Some(current) = self.backend.update(&c.id, &mut wake).await? {
+                    *c = current;
                 }
             }
         }
-        let mut usable: Vec<&Read> = all
+        let mut usable: Vec<&Credential> = all
             .iter()
-            .filter(|r| r.credential.status == CredentialStatus::Active)
+            .filter(|c| c.status == CredentialStatus::Active)
             .collect();
         match self.strategy {
             Strategy::FillFirst => {}
@@ -274,36 +302,21 @@ impl Pool {
                     usable.rotate_left(k);
                 }
             }
-            Strategy::LeastUsed => usable.sort_by_key(|r| r.credential.use_count),
+            Strategy::LeastUsed => usable.sort_by_key(|c| c.use_count),
         }
         let mut problems = Vec::new();
         let mut outage = None;
-        for read in usable {
-            match self.ready(read.credential.clone()).await {
+        for candidate in usable {
+            match self.ready(candidate.clone()).await {
                 Ok(ready) => {
                     // Counters only: the tokens and status stay what the store has now (a
                     // record changed since it was read is read again, never overwritten).
-                    let used = Utc::now();
-                    let count = |c: &mut Credential| {
-                        c.last_used = Some(used);
-                        c.use_count += 1;
-                    };
                     let c = self
-                        .store
-                        .update_read(read, count)?
+                        .backend
+                        .count_use(&ready.id, Utc::now())
+                        .await?
                         .ok_or_else(|| PoolError::Unknown(ready.id.clone()))?;
-                    let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
-                        id: c.id.clone(),
-                        reason: "no secret stored".into(),
-                    })?;
-                    return Ok(Lease {
-                        credential: c.id.clone(),
-                        provider: c.provider.clone(),
-                        mode: c.auth_mode,
-                        secret,
-                        account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
-                        generation: c.refresh_count,
-                    });
+                    return lease_of(&c);
                 }
                 Err(e @ PoolError::Store(_)) => return Err(e),
                 Err(e @ PoolError::RefreshFailed { .. }) => {
@@ -318,7 +331,7 @@ impl Pool {
         if let Some(e) = outage {
             return Err(e);
         }
-        let fresh = self.store.for_provider(provider)?;
+        let fresh = self.backend.for_provider(provider).await?;
         let mut states: Vec<String> = fresh.iter().map(describe).collect();
         states.extend(problems);
         let next_usable = fresh
@@ -338,8 +351,9 @@ impl Pool {
     /// A lease on one given credential (probes, `auth status --probe`).
     pub async fn lease_id(&self, id: &CredentialId) -> Result<Lease, PoolError> {
         let c = self
-            .store
-            .get(id)?
+            .backend
+            .get(id)
+            .await?
             .ok_or_else(|| PoolError::Unknown(id.clone()))?;
         if !matches!(
             c.status,
@@ -352,18 +366,7 @@ impl Pool {
             });
         }
         let c = self.ready(c).await?;
-        let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
-            id: c.id.clone(),
-            reason: "no secret stored".into(),
-        })?;
-        Ok(Lease {
-            credential: c.id.clone(),
-            provider: c.provider.clone(),
-            mode: c.auth_mode,
-            secret,
-            account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
-            generation: c.refresh_count,
-        })
+        lease_of(&c)
     }
 
     /// Makes a credential sendable: keys as they are; OAuth tokens refreshed when due.
@@ -379,136 +382,56 @@ impl Pool {
         self.refresh(&c.id, stale.as_ref()).await
     }
 
-    /// Refreshes a credential's token, once, however many callers ask together: a caller
-    /// whose `stale` token was already replaced gets the new one without a second request.
-    pub async fn refresh(
+    /// Sets a credential's status in the store (every daemon sharing it sees it).
+    pub async fn set_status(
         &self,
         id: &CredentialId,
-        stale: Option<&Secret>,
-    ) -> Result<Credential, PoolError> {
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
-        let mut c = self
-            .store
-            .get(id)?
-            .ok_or_else(|| PoolError::Unknown(id.clone()))?;
-        if c.auth_mode != AuthMode::OAuth {
-            return Ok(c);
-        }
-        let current = c.bearer().cloned();
-        if current.is_some() && current.as_ref() != stale {
-            return Ok(c); // someone refreshed while we waited: take their token
-        }
-        let fail = |c: &mut Credential, reason: String| -> Result<Credential, PoolError> {
-            self.store.update(&c.id, |c| {
-                c.status = CredentialStatus::NeedsReauth {
-                    reason: reason.clone(),
-                }
-            })?;
-            Err(PoolError::NeedsReauth {
-                id: c.id.clone(),
-                reason,
-            })
-        };
-        let Some(refresh_token) = c.oauth.as_ref().and_then(|o| o.refresh_token.clone()) else {
-            return fail(
-                &mut c,
-                "the access token expired and there is no refresh token".into(),
-            );
-        };
-        let Some(slot) = self.oauth.get(&c.provider) else {
-            let reason = format!(
-                "provider `{}` has no OAuth settings to refresh with",
-                c.provider
-            );
-            return fail(&mut c, reason);
-        };
-        let client = match slot.get().await {
-            Ok(client) => client,
-            Err(reason) => {
-                self.store
-                    .update(&c.id, |c| c.last_error = Some(reason.clone()))?;
-                return Err(PoolError::RefreshFailed {
-                    id: c.id.clone(),
-                    reason,
-                });
-            }
-        };
-        match client.refresh(&refresh_token).await {
-            Ok(tokens) => {
-                // Durable before anyone uses the new access token; applied to the record as
-                // it is now, so a lease or cooldown written meanwhile is kept.
-                let c = self
-                    .store
-                    .update(&c.id, |c| apply_tokens(c, &tokens))?
-                    .ok_or_else(|| PoolError::Unknown(c.id.clone()))?;
-                if c.status == CredentialStatus::Disconnected {
-                    return Err(PoolError::NeedsReauth {
-                        id: c.id.clone(),
-                        reason: "logged out while its token was being refreshed".into(),
-                    });
-                }
-                Ok(c)
-            }
-            Err(OAuthError::Permanent(reason)) => {
-                fail(&mut c, format!("refresh refused: {reason}"))
-            }
-            Err(e) => {
-                // An outage, not a revoked login: the credential stays active, with why.
-                let reason = e.to_string();
-                self.store
-                    .update(&c.id, |c| c.last_error = Some(reason.clone()))?;
-                Err(PoolError::RefreshFailed {
-                    id: c.id.clone(),
-                    reason,
-                })
-            }
-        }
-    }
-
-    /// After an `AuthExpired` answer: refresh that credential (once, shared) and return a
-    /// new lease on it.
-    pub async fn auth_expired(&self, lease: &Lease) -> Result<Lease, PoolError> {
-        let c = self.refresh(&lease.credential, Some(&lease.secret)).await?;
-        let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
-            id: c.id.clone(),
-            reason: "no access token after refresh".into(),
-        })?;
-        Ok(Lease {
-            secret,
-            account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
-            generation: c.refresh_count,
-            ..lease.clone()
-        })
-    }
-
-    /// After an `AuthExpired` answer to a request sent with `tag`: refresh that credential
-    /// unless someone already did since (same single flight as [`Pool::refresh`]).
-    pub async fn refresh_after(&self, tag: &crate::CredentialTag) -> Result<Credential, PoolError> {
-        let current = self
-            .store
-            .get(&tag.id)?
-            .ok_or_else(|| PoolError::Unknown(tag.id.clone()))?;
-        if current.refresh_count != tag.generation && current.status == CredentialStatus::Active {
-            return Ok(current);
-        }
-        let stale = current.bearer().cloned();
-        self.refresh(&tag.id, stale.as_ref()).await
-    }
-
-    fn set_status(&self, id: &CredentialId, status: CredentialStatus) -> Result<(), PoolError> {
-        self.store
-            .update(id, |c| c.status = status.clone())?
+        status: CredentialStatus,
+    ) -> Result<(), PoolError> {
+        self.backend
+            .update(id, &mut |c| c.status = status.clone())
+            .await?
             .ok_or_else(|| PoolError::Unknown(id.clone()))?;
         Ok(())
     }
 
     /// Whether `id`'s provider has another credential that is active now.
-    pub fn has_other_usable(&self, id: &CredentialId) -> bool {
-        let Ok(Some(c)) = self.store.get(id) else {
+    pub async fn other_usable(&self, id: &CredentialId) -> bool {
+        let Ok(Some(c)) = self.backend.get(id).await else {
             return false;
         };
-        self.store.for_provider(&c.provider).is_ok_and(|all| {
+        self.backend
+            .for_provider(&c.provider)
+            .await
+            .is_ok_and(|all| {
+                all.iter()
+                    .any(|o| o.id != *id && o.status == CredentialStatus::Active)
+            })
+    }
+
+    /// The synchronous status write of a sled pool ([`Pool::set_status`] on any backend).
+    fn set_status_now(&self, id: &CredentialId, status: CredentialStatus) -> Result<(), PoolError> {
+        let store = self.sled.as_ref().ok_or_else(|| {
+            StoreError::NotHere(format!(
+                "cannot mark {id} without waiting on the shared credential store; this call must be made with Pool::set_status"
+            ))
+        })?;
+        store
+            .update(id, |c| c.status = status.clone())?
+            .ok_or_else(|| PoolError::Unknown(id.clone()))?;
+        Ok(())
+    }
+
+    /// Whether `id`'s provider has another credential that is active now (sled pools;
+    /// [`Pool::other_usable`] on any backend).
+    pub fn has_other_usable(&self, id: &CredentialId) -> bool {
+        let Some(store) = &self.sled else {
+            return false;
+        };
+        let Ok(Some(c)) = store.get(id) else {
+            return false;
+        };
+        store.for_provider(&c.provider).is_ok_and(|all| {
             all.iter()
                 .any(|o| o.id != *id && o.status == CredentialStatus::Active)
         })
@@ -516,7 +439,7 @@ impl Pool {
 
     /// A credential a person must log in to again.
     pub fn needs_reauth(&self, id: &CredentialId, reason: &str) -> Result<(), PoolError> {
-        self.set_status(
+        self.set_status_now(
             id,
             CredentialStatus::NeedsReauth {
                 reason: reason.to_string(),
@@ -526,7 +449,7 @@ impl Pool {
 
     /// After an `Entitlement` answer: no refresh can help; the credential is set aside.
     pub fn entitlement_blocked(&self, id: &CredentialId, reason: &str) -> Result<(), PoolError> {
-        self.set_status(
+        self.set_status_now(
             id,
             CredentialStatus::EntitlementBlocked {
                 reason: reason.to_string(),
@@ -541,7 +464,7 @@ impl Pool {
         until: DateTime<Utc>,
         reason: &str,
     ) -> Result<(), PoolError> {
-        self.set_status(
+        self.set_status_now(
             id,
             CredentialStatus::CoolingDown {
                 until,
@@ -549,85 +472,20 @@ impl Pool {
             },
         )
     }
+}
 
-    /// Refreshes every OAuth credential leased within [`IN_USE`] that expires within its
-    /// margin; returns how many were refreshed. Run it periodically (see [`Pool::spawn_proactive`]).
-    pub async fn refresh_due(&self) -> usize {
-        let Ok((all, _)) = self.store.all() else {
-            return 0;
-        };
-        let mut done = 0;
-        let recent = Utc::now() - chrono::Duration::from_std(IN_USE).unwrap_or_default();
-        for c in all {
-            // A credential nobody leased lately is refreshed when next leased, not ahead:
-            // an idle daemon does not talk to the authorization server.
-            if c.status == CredentialStatus::Active
-                && c.last_used.is_some_and(|at| at >= recent)
-                && self.near_expiry(&c)
-                && c.oauth.as_ref().is_some_and(|o| o.refresh_token.is_some())
-            {
-                let stale = c.bearer().cloned();
-                match self.refresh(&c.id, stale.as_ref()).await {
-                    Ok(_) => done += 1,
-                    Err(e) => tracing::warn!("proactive refresh of {}: {e}", c.id),
-                }
-            }
-        }
-        done
-    }
-
-    /// Retries the revocations that failed (logouts and replaced logins during an outage);
-    /// returns how many went through. Each stays pending until its server answers.
-    pub async fn retry_revocations(&self) -> usize {
-        let Ok((all, _)) = self.store.all() else {
-            return 0;
-        };
-        let mut done = 0;
-        for c in all
-            .into_iter()
-            .filter(|c| !c.pending_revocations.is_empty())
-        {
-            let Some(client) = self.oauth.get(&c.provider) else {
-                continue;
-            };
-            let Ok(client) = client.get().await else {
-                continue;
-            };
-            for pending in &c.pending_revocations {
-                let result = client.revoke(&pending.token, &pending.hint).await;
-                let token = pending.token.clone();
-                let outcome = self.store.update(&c.id, |c| match &result {
-                    Ok(_) => c.pending_revocations.retain(|p| p.token != token),
-                    Err(e) => {
-                        for p in c
-                            .pending_revocations
-                            .iter_mut()
-                            .filter(|p| p.token == token)
-                        {
-                            p.last_error = e.to_string();
-                        }
-                    }
-                });
-                match (&result, outcome) {
-                    (Ok(_), Ok(_)) => done += 1,
-                    (Err(e), _) => tracing::warn!("revoking a token of {} failed again: {e}", c.id),
-                    (_, Err(e)) => tracing::warn!("cannot update {}: {e}", c.id),
-                }
-            }
-        }
-        done
-    }
-
-    /// Runs [`Pool::refresh_due`] every `every` until the pool is dropped.
-    pub fn spawn_proactive(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(pool) = weak.upgrade() else { return };
-                pool.refresh_due().await;
-                pool.retry_revocations().await;
-            }
-        })
-    }
+/// A lease on a credential as stored now.
+pub(super) fn lease_of(c: &Credential) -> Result<Lease, PoolError> {
+    let secret = c.bearer().cloned().ok_or_else(|| PoolError::NeedsReauth {
+        id: c.id.clone(),
+        reason: "no secret stored".into(),
+    })?;
+    Ok(Lease {
+        credential: c.id.clone(),
+        provider: c.provider.clone(),
+        mode: c.auth_mode,
+        secret,
+        account_id: c.oauth.as_ref().and_then(|o| o.account_id.clone()),
+        generation: c.refresh_count,
+    })
 }

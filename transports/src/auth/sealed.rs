@@ -48,6 +48,32 @@ impl Sealer {
         Self::from_key(&bytes, format!("in {}, owner-only", path.display()))
     }
 
+    /// The key in environment variable `var` (`[store] key_env`): 32 bytes in base64, as
+    /// `openssl rand -base64 32` prints them. Daemons sharing a store share this key.
+    pub fn from_env(var: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let text = std::env::var(var).map_err(|e| match e {
+            std::env::VarError::NotPresent => format!(
+                "[store] key_env names ${var}, which is not set; set it to the store's key (make one with `openssl rand -base64 32`; every daemon of the store needs the same)"
+            ),
+            std::env::VarError::NotUnicode(_) => {
+                format!("${var} (the store's key) is not text; it should be base64")
+            }
+        })?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| {
+                format!("${var} (the store's key) is not base64; make one with `openssl rand -base64 32`")
+            })?;
+        if key.len() != KEY_LEN {
+            return Err(format!(
+                "${var} (the store's key) holds {} bytes, not {KEY_LEN}; make one with `openssl rand -base64 32`",
+                key.len()
+            ));
+        }
+        Self::from_key(&key, format!("from ${var}"))
+    }
+
     /// A sealer over `key` (32 bytes), kept where `origin` says.
     pub(crate) fn from_key(key: &[u8], origin: String) -> Result<Self, String> {
         let key = UnboundKey::new(&CHACHA20_POLY1305, key)
@@ -57,6 +83,11 @@ impl Sealer {
             rng: SystemRandom::new(),
             origin,
         })
+    }
+
+    /// Where the key is kept, as a person reads it ("from $SORTIE_STORE_KEY").
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Where the key is kept, for `auth status`.

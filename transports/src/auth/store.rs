@@ -17,6 +17,18 @@ pub enum StoreError {
     Corrupt(String, String),
     #[error("credential `{0}` changed under {MAX_CAS_ATTEMPTS} writes in a row; try again")]
     Contended(String),
+    /// A shared store (PostgreSQL) failed; the text names it without its password.
+    #[error("the credential store failed: {0}")]
+    Backend(String),
+    /// Another daemon held the credential's lock longer than the wait allows.
+    #[error("credential `{id}` stayed locked by another daemon for {waited_secs}s (a refresh that hangs there?); try again")]
+    Busy { id: String, waited_secs: u64 },
+    /// The key given cannot open what the store holds (another daemon's key).
+    #[error("{0}")]
+    WrongKey(String),
+    /// A call only a sled-backed pool can answer synchronously.
+    #[error("{0}")]
+    NotHere(String),
 }
 
 /// A credential and the stored bytes it was read from.

@@ -141,6 +141,7 @@ mod tests {
                     call_id: "t1".into(),
                     content: "a.txt".into(),
                     is_error: false,
+                    images: Vec::new(),
                 }],
             },
             assistant(vec![ContentBlock::Text {

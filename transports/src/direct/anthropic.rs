@@ -222,7 +222,7 @@ fn request_body(request: &TurnRequest, config: &AnthropicConfig, cache: bool) ->
         body["tools"] = request
             .tools
             .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": super::tool_schema::anthropic(&t.parameters)}))
             .collect();
     }
     if let Some(budget) = config.thinking_budget.filter(|_| !request.disable_thinking) {
@@ -248,8 +248,10 @@ fn message_json(message: &Message, model: &str) -> Option<Value> {
                     call_id,
                     content,
                     is_error,
+                    images,
                 } = b
                 {
+                    let content = super::tool_images::anthropic(content, images);
                     blocks.push(json!({"type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": is_error}));
                 }
             }

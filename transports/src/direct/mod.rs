@@ -6,6 +6,8 @@ pub mod cache;
 pub(crate) mod http;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod tool_images;
+pub mod tool_schema;
 
 pub use anthropic::{AnthropicAuth, AnthropicConfig, AnthropicMessages, AnthropicParser};
 pub use cache::{CacheTtl, PromptCache};

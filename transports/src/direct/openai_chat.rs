@@ -318,7 +318,7 @@ fn tools_json(tools: &Arc<[ToolSpec]>) -> Option<ToolsJson> {
                 function: FunctionObject {
                     name: t.name.clone(),
                     description: Some(t.description.clone()),
-                    parameters: Some(t.parameters.clone()),
+                    parameters: Some(super::tool_schema::openai(&t.parameters).into_owned()),
                     strict: None,
                 },
             })
@@ -373,12 +373,15 @@ fn push_message(out: &mut Vec<ChatCompletionRequestMessage>, message: &Message) 
             for block in &message.content {
                 match block {
                     ContentBlock::ToolResult {
-                        call_id, content, ..
+                        call_id,
+                        content,
+                        images,
+                        ..
                     } => {
                         out.push(ChatCompletionRequestMessage::Tool(
                             ChatCompletionRequestToolMessage {
                                 content: ChatCompletionRequestToolMessageContent::Text(
-                                    content.clone(),
+                                    super::tool_images::chat(content, images),
                                 ),
                                 tool_call_id: call_id.clone(),
                             },

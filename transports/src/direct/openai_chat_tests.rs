@@ -120,6 +120,7 @@ fn tool_results_precede_user_text_and_keep_their_call_ids() {
                     call_id: "c1".into(),
                     content: "a.txt".into(),
                     is_error: false,
+                    images: Vec::new(),
                 }],
             },
         ],

@@ -190,7 +190,7 @@ pub fn build_request(request: &TurnRequest) -> Value {
         body["tools"] = request
             .tools
             .iter()
-            .map(|t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters, "strict": false}))
+            .map(|t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": super::tool_schema::openai(&t.parameters), "strict": false}))
             .collect();
         body["tool_choice"] = json!("auto");
     }
@@ -205,8 +205,17 @@ fn push_items(input: &mut Vec<Value>, message: &Message, model: &str) {
     for block in &message.content {
         match (message.role, block) {
             (Role::User, ContentBlock::Text { text }) => input.push(message_item("user", "input_text", text)),
-            (_, ContentBlock::ToolResult { call_id, content, .. }) => {
-                input.push(json!({"type": "function_call_output", "call_id": call_id, "output": content}))
+            (
+                _,
+                ContentBlock::ToolResult {
+                    call_id,
+                    content,
+                    images,
+                    ..
+                },
+            ) => {
+                let output = super::tool_images::responses(content, images);
+                input.push(json!({"type": "function_call_output", "call_id": call_id, "output": output}))
             }
             (Role::Assistant, ContentBlock::Text { text }) if !text.is_empty() => {
                 input.push(message_item("assistant", "output_text", text))
@@ -583,6 +592,7 @@ mod tests {
                 call_id: "call_1".into(),
                 content: "x".into(),
                 is_error: false,
+                images: Vec::new(),
             }],
         };
         let mut req = TurnRequest {

@@ -7,7 +7,14 @@ use super::PgStore;
 use crate::StoreError;
 
 /// The migrations, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("schema/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("schema/0001_initial.sql")),
+    (
+        2,
+        "credentials",
+        include_str!("schema/0002_credentials.sql"),
+    ),
+];
 
 /// The schema this build writes (its last migration).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

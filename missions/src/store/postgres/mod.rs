@@ -20,6 +20,8 @@ use tokio_postgres::NoTls;
 use super::StoreError;
 
 mod backend;
+mod credentials;
+mod credentials_pending;
 mod lease;
 mod listen;
 mod migrate;
@@ -27,6 +29,8 @@ mod missions;
 mod schedules;
 mod url;
 
+pub use credentials::{CredentialOptions, PgCredentials};
+pub use credentials_pending::PgPendingLogins;
 pub use lease::Lease;
 pub use listen::{EventListener, Notice};
 pub use migrate::SCHEMA_VERSION as PG_SCHEMA_VERSION;

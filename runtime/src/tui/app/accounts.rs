@@ -3,6 +3,11 @@
 use super::*;
 
 impl App {
+    /// The rows of the accounts screen: the credentials, then the MCP servers to log in to.
+    pub fn account_rows(&self) -> usize {
+        self.accounts.len() + self.mcp_logins.len()
+    }
+
     pub(super) fn login_update(&mut self, v: Value) {
         let Some(Overlay::Login(view)) = &mut self.overlay else {
             return;
@@ -26,7 +31,7 @@ impl App {
     }
 
     pub(super) fn accounts_key(&mut self, key: KeyEvent) -> Vec<Cmd> {
-        let n = self.accounts.len();
+        let n = self.account_rows();
         match key.code {
             KeyCode::Down | KeyCode::Char('j') => {
                 self.account_selected = (self.account_selected + 1).min(n.saturating_sub(1))
@@ -41,6 +46,16 @@ impl App {
                     return vec![Cmd::Login {
                         provider: None,
                         credential: Some(credential),
+                    }];
+                }
+                // An MCP server without a login: the same key logs in to it.
+                let mcp = self.account_selected.checked_sub(self.accounts.len());
+                if let Some(need) = mcp.and_then(|i| self.mcp_logins.get(i)) {
+                    let provider = need.provider.clone();
+                    self.overlay = Some(Overlay::Login(LoginView::starting()));
+                    return vec![Cmd::Login {
+                        provider: Some(provider),
+                        credential: None,
                     }];
                 }
             }

@@ -12,6 +12,7 @@ impl App {
             Overlay::Input(input) => self.input_key(input, key),
             Overlay::Picker(picker) => self.picker_key(picker, key),
             Overlay::Login(login) => self.login_key(login, key),
+            Overlay::McpPicker(picker) => self.mcp_picker_key(picker, key),
         }
     }
 
@@ -33,6 +34,12 @@ impl App {
             }
             KeyCode::Char('u') if ctrl => input.text.clear(),
             KeyCode::Char('w') if ctrl => new_mission::toggle_worktree(&mut input),
+            KeyCode::Char('t') if ctrl => {
+                if let Some(picker) = new_mission::McpPicker::open(&input, &self.mcp_servers) {
+                    self.overlay = Some(Overlay::McpPicker(picker));
+                    return Vec::new();
+                }
+            }
             KeyCode::Tab | KeyCode::BackTab => new_mission::cycle_sandbox(&mut input, key.code),
             KeyCode::Up if !self.history.is_empty() && !input.text.contains('\n') => {
                 let at = match input.browsing {
@@ -81,11 +88,23 @@ impl App {
             InputPurpose::NewMission {
                 sandbox,
                 worktree: false,
+                mcp: None,
             } => vec![Cmd::NewMission(text, sandbox)],
             InputPurpose::NewMission {
                 sandbox,
                 worktree: true,
+                mcp: None,
             } => vec![Cmd::NewWorktreeMission(text, sandbox)],
+            InputPurpose::NewMission {
+                sandbox,
+                worktree,
+                mcp: Some(mcp),
+            } => vec![Cmd::NewMissionWithMcp {
+                prompt: text,
+                sandbox,
+                worktree,
+                mcp,
+            }],
             InputPurpose::Message {
                 id,
                 provider,

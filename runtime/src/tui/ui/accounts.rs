@@ -12,7 +12,7 @@ pub(super) fn credential_color(s: &CredentialStatus) -> Color {
 }
 
 pub(super) fn accounts(f: &mut Frame, app: &App, area: Rect) {
-    let rows: Vec<Row> = app
+    let mut rows: Vec<Row> = app
         .accounts
         .iter()
         .map(|r| {
@@ -33,29 +33,45 @@ pub(super) fn accounts(f: &mut Frame, app: &App, area: Rect) {
             ])
         })
         .collect();
+    rows.extend(app.mcp_logins.iter().map(|m| {
+        Row::new(vec![
+            Cell::from(m.provider.clone()),
+            Cell::from("oauth"),
+            Cell::from("needs login").style(Style::default().fg(Color::Magenta)),
+            Cell::from("-"),
+            Cell::from("MCP server"),
+            Cell::from(format!("sortie auth login {}", m.provider)),
+        ])
+    }));
     let empty = rows.is_empty();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(14),
-            Constraint::Length(7),
-            Constraint::Length(12),
-            Constraint::Length(11),
-            Constraint::Length(10),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(
-        Row::new(["ID", "MODE", "STATUS", "EXPIRES", "LABEL", "NEXT"])
-            .style(Style::default().bold()),
-    )
-    .block(
-        Block::bordered()
-            .border_type(BorderType::Rounded)
-            .title(format!(" Accounts ({}) ", app.accounts.len())),
-    )
-    .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
-    .highlight_symbol("▶ ");
+    let table =
+        Table::new(
+            rows,
+            [
+                Constraint::Length(14),
+                Constraint::Length(7),
+                Constraint::Length(12),
+                Constraint::Length(11),
+                Constraint::Length(10),
+                Constraint::Fill(1),
+            ],
+        )
+        .header(
+            Row::new(["ID", "MODE", "STATUS", "EXPIRES", "LABEL", "NEXT"])
+                .style(Style::default().bold()),
+        )
+        .block(Block::bordered().border_type(BorderType::Rounded).title(
+            match app.mcp_logins.len() {
+                0 => format!(" Accounts ({}) ", app.accounts.len()),
+                n => format!(
+                    " Accounts ({}) · {n} MCP server{} to log in to ",
+                    app.accounts.len(),
+                    if n == 1 { "" } else { "s" }
+                ),
+            },
+        ))
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("▶ ");
     let [area, detail] = Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
     let mut state = TableState::default().with_selected((!empty).then_some(app.account_selected));
     f.render_stateful_widget(table, area, &mut state);
@@ -88,10 +104,32 @@ pub(super) fn accounts(f: &mut Frame, app: &App, area: Rect) {
                 ),
             ]
         }
-        None => vec![Line::styled(
-            "a logs in to a provider",
-            Style::default().fg(Color::DarkGray),
-        )],
+        None => match app
+            .account_selected
+            .checked_sub(app.accounts.len())
+            .and_then(|i| app.mcp_logins.get(i))
+        {
+            Some(m) => vec![
+                Line::from(vec![
+                    Span::styled(format!("MCP server {} ", m.server), Style::default().bold()),
+                    Span::styled(
+                        format!("needs login ({})", m.why),
+                        Style::default().fg(Color::Magenta),
+                    ),
+                ]),
+                Line::styled(
+                    format!(
+                        "next: sortie auth login {} · r runs the login here",
+                        m.provider
+                    ),
+                    Style::default().fg(Color::DarkGray),
+                ),
+            ],
+            None => vec![Line::styled(
+                "a logs in to a provider",
+                Style::default().fg(Color::DarkGray),
+            )],
+        },
     };
     details(f, detail, lines);
     if empty {

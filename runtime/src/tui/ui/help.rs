@@ -69,6 +69,7 @@ pub const HELP: [HelpColumn; 2] = [
                 ("Alt-Enter ^J", "new line"),
                 ("Tab", "sandbox (new mission)"),
                 ("^W", "worktree (new mission)"),
+                ("^T", "MCP (new mission)"),
                 ("↑↓", "earlier entries"),
                 ("Esc", "close"),
             ],

@@ -29,8 +29,10 @@ pub(super) fn input(f: &mut Frame, app: &App) {
                 InputPurpose::NewMission {
                     sandbox: mode,
                     worktree,
+                    ref mcp,
                 } => overlay_block(&input.title)
                     .title_bottom(sandbox::choice_line(mode))
+                    .title_bottom(super::mcp_choice::line(mcp, &app.mcp_servers))
                     .title_top(sandbox::worktree_line(worktree)),
                 _ => overlay_block(&input.title),
             }),

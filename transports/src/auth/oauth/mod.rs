@@ -5,6 +5,7 @@ mod device;
 mod loopback;
 mod paste;
 mod pkce;
+pub mod resource;
 
 use std::time::Duration;
 
@@ -56,6 +57,10 @@ pub struct OAuthConfig {
     /// must name it.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Extra parameters on every token request (code exchange and refresh), e.g. the
+    /// `resource` of RFC 8707.
+    #[serde(default)]
+    pub extra_token_params: Vec<(String, String)>,
 }
 
 impl OAuthConfig {
@@ -76,6 +81,7 @@ impl OAuthConfig {
             token_body: BodyFormat::Form,
             extra_authorize_params: Vec::new(),
             issuer: None,
+            extra_token_params: Vec::new(),
         }
     }
 }
@@ -209,6 +215,7 @@ impl OAuthClient {
                         token_body: BodyFormat::Form,
                         extra_authorize_params: Vec::new(),
                         issuer: Some(base.to_string()),
+                        extra_token_params: Vec::new(),
                     });
                 }
                 Ok(r) => last = format!("{url} answered HTTP {}", r.status().as_u16()),
@@ -339,6 +346,9 @@ impl OAuthClient {
     ) -> Result<TokenSet, OAuthError> {
         let url = &self.config.token_url;
         let mut params = params.to_vec();
+        for (k, v) in &self.config.extra_token_params {
+            params.push((k.as_str(), v.clone()));
+        }
         if let Some(secret) = &self.config.client_secret {
             params.push(("client_secret", secret.clone()));
         }
