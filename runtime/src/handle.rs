@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value};
 use sortie_missions::{
-    Approver, Mission, MissionRunner, Observer, PermissionPolicy, Store, StoredEvent, Update,
+    Approver, Mission, MissionRunner, Observer, PermissionPolicy, StoredEvent, Update,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +24,7 @@ use crate::api::{NewMission, ResumeRequest};
 use crate::client::{self, Client};
 use crate::config::Config;
 use crate::service::notify::MissionNotices;
-use crate::service::{accounts, demo, missions, open_store};
+use crate::service::{accounts, demo, missions};
 
 mod steering;
 mod worktrees;
@@ -89,7 +89,11 @@ impl Sortie {
     /// Every mission, oldest first, and the records that could not be read.
     pub async fn missions(&self) -> anyhow::Result<(Vec<Mission>, Vec<String>)> {
         match self {
-            Self::Here(home) => Ok(crate::service::open_here(home).await?.missions.missions().await?),
+            Self::Here(home) => Ok(crate::service::open_here(home)
+                .await?
+                .missions
+                .missions()
+                .await?),
             Self::Daemon(c) => client::missions(c).await,
         }
     }
@@ -98,7 +102,10 @@ impl Sortie {
     pub async fn show(&self, id: &str) -> anyhow::Result<(Mission, Vec<StoredEvent>)> {
         match self {
             Self::Here(home) => {
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local: _,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let id = store.resolve(id).await?;
                 Ok((store.mission(&id).await?, store.events(&id).await?))
             }
@@ -111,7 +118,10 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let mission = missions::create_mission(&store, &config, &pool, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
@@ -141,7 +151,10 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let id = store.resolve(id).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let before = store.mission(&id).await?.event_count;
@@ -174,7 +187,10 @@ impl Sortie {
     ) -> anyhow::Result<Demo> {
         match self {
             Self::Here(home) => {
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local: _,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let model = demo::DemoModel::start(pace)
                     .await
                     .context("cannot start the demo model on 127.0.0.1")?;
@@ -315,7 +331,13 @@ impl Sortie {
     /// schedule.
     pub async fn usage(&self, since: &str) -> anyhow::Result<crate::api::UsageReport> {
         match self {
-            Self::Here(home) => crate::service::usage::report_since(&*crate::service::open_here(home).await?.missions, since),
+            Self::Here(home) => {
+                crate::service::usage::report_since(
+                    &*crate::service::open_here(home).await?.missions,
+                    since,
+                )
+                .await
+            }
             Self::Daemon(c) => {
                 let v = c
                     .get_query("/usage", &[("since", since.to_string())])

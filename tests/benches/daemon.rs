@@ -211,7 +211,7 @@ async fn bench() {
     let pool = Arc::new(Pool::new(creds, Strategy::FillFirst));
     let supervisor = Supervisor::new(
         home.path().to_path_buf(),
-        store.clone(),
+        Arc::new(store.clone()),
         pool,
         Limits {
             global: missions,
@@ -231,7 +231,7 @@ async fn bench() {
     let started = Instant::now();
     for _ in 0..missions {
         let m = store.create_mission(spec.clone()).expect("create");
-        supervisor.submit(m).expect("submit");
+        supervisor.submit(m).await.expect("submit");
     }
     let submitted = started.elapsed();
     // Done when the supervisor holds no mission (each leaves once its end is durable).

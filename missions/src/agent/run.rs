@@ -288,16 +288,12 @@ impl MissionRunner {
         cancel: &CancellationToken,
     ) -> Result<Flow<()>, RunError> {
         let id = run.id;
-        let countdown = |left: std::time::Duration| {
-            let _ = self.record(
-                &id,
-                MissionEvent::Warning {
-                    message: format!(
-                        "rate limited; retrying in {}",
-                        crate::recovery::seconds(left)
-                    ),
-                },
+        let countdown = |left: std::time::Duration| async move {
+            let message = format!(
+                "rate limited; retrying in {}",
+                crate::recovery::seconds(left)
             );
+            let _ = self.record(&id, MissionEvent::Warning { message }).await;
         };
         let abilities = Abilities {
             pool: true,

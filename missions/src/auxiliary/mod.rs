@@ -84,7 +84,7 @@ impl Auxiliary {
             };
             let step = self
                 .recovery
-                .apply(&error, &mut attempts, Abilities::default(), |_| {})
+                .apply(&error, &mut attempts, Abilities::default(), |_| async {})
                 .await;
             on_step(&error, &step);
             match step.next {

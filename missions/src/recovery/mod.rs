@@ -278,12 +278,12 @@ impl Recovery {
     /// Decides and carries out the credential and timing part of a strategy. `on_wait` is
     /// called with the time left while waiting (every 10 s), for countdown events. Whether
     /// there is a pool comes from the engine, whatever `can.pool` says.
-    pub async fn apply(
+    pub async fn apply<W: std::future::Future<Output = ()>>(
         &self,
         error: &TransportError,
         attempts: &mut Attempts,
         can: Abilities,
-        mut on_wait: impl FnMut(Duration),
+        mut on_wait: impl FnMut(Duration) -> W,
     ) -> Step {
         let can = Abilities {
             pool: self.pool.is_some(),
@@ -371,10 +371,13 @@ pub fn seconds(d: Duration) -> String {
     }
 }
 
-async fn countdown(total: Duration, on_wait: &mut impl FnMut(Duration)) {
+async fn countdown<W: std::future::Future<Output = ()>>(
+    total: Duration,
+    on_wait: &mut impl FnMut(Duration) -> W,
+) {
     let mut left = total;
     while !left.is_zero() {
-        on_wait(left);
+        on_wait(left).await;
         let step = left.min(Duration::from_secs(10));
         tokio::time::sleep(step).await;
         left -= step;

@@ -32,24 +32,24 @@ mod limits;
 mod mcp;
 pub mod mcp_login;
 mod notify;
-mod store;
 mod prompt_cache;
 mod provider_checks;
 mod providers;
 mod redact;
 pub(crate) mod sandbox;
+mod store;
 mod tools;
 pub use budget::BudgetConfig;
 pub use cache::ConfigCache;
 pub use instructions::InstructionsConfig;
 pub use limits::DaemonLimits;
 pub use notify::NotifyConfig;
-pub use store::{StoreConfig, StoreLocation, STORE_URL_ENV};
 use providers::{builtin, provider_names, resolve};
 pub use providers::{
     ClaudeCodeSettings, FlowName, OAuthSpec, OAuthTable, ProviderConfig, ProviderKind,
     ResolvedProvider,
 };
+pub use store::{StoreConfig, StoreLocation, STORE_URL_ENV};
 pub use tools::ToolsConfig;
 
 /// What a bad config file looks like to the user: the file, the key, the line.

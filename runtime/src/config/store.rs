@@ -126,8 +126,8 @@ impl StoreConfig {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("is not a URL ({e}); write it as `postgres://user@host:5432/db`"))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("is not a URL ({e}); write it as `postgres://user@host:5432/db`"))?;
     if !matches!(parsed.scheme(), "postgres" | "postgresql") {
         return Err(format!(
             "is a `{}` URL; the store takes `postgres://user@host:5432/db`",

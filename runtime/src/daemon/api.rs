@@ -248,12 +248,14 @@ async fn create_mission(
     super::http_limits::admit(&d)?;
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     let mission = missions::create_mission(&d.store, &config, &d.pool, req)
-        .await.map_err(super::http_limits::request_error)?;
+        .await
+        .map_err(super::http_limits::request_error)?;
     let id = mission.id;
     // Durable before the client hears it exists.
     d.store.flush().await?;
     d.supervisor
         .submit(mission)
+        .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()))?;
     Ok((StatusCode::CREATED, Json(mission_view(&d, &id).await?)))
 }
@@ -294,6 +296,7 @@ async fn start_demo(
     let id = mission.id;
     d.supervisor
         .submit(mission)
+        .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
     let mut v = mission_view(&d, &id).await?;
     v["dir"] = json!(dir);
@@ -573,9 +576,11 @@ pub(super) async fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResul
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     super::http_limits::admit(d)?;
     let mission = missions::prepare_resume(&d.store, &config, &d.pool, id, req)
-        .await.map_err(super::http_limits::request_error)?;
+        .await
+        .map_err(super::http_limits::request_error)?;
     d.supervisor
         .submit(mission)
+        .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
     Ok(Json(mission_view(d, &id).await?))
 }
@@ -705,7 +710,9 @@ async fn set_schedule_paused(
     paused: bool,
 ) -> ApiResult<Json<Value>> {
     d.store.schedule(&id).await?;
-    let s = schedules::set_paused(&d.store, &id, paused).await.map_err(ApiError::bad_request)?;
+    let s = schedules::set_paused(&d.store, &id, paused)
+        .await
+        .map_err(ApiError::bad_request)?;
     Ok(Json(schedule_json(&s)))
 }
 
@@ -714,7 +721,9 @@ async fn run_schedule_now(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     d.store.schedule(&id).await?;
-    let s = super::scheduler::run_now(&d, &id).await.map_err(ApiError::bad_request)?;
+    let s = super::scheduler::run_now(&d, &id)
+        .await
+        .map_err(ApiError::bad_request)?;
     Ok(Json(schedule_json(&s)))
 }
 

@@ -299,23 +299,26 @@ async fn recover(daemon: &Daemon, resume: bool) -> anyhow::Result<()> {
     for mission in missions {
         match mission.status {
             MissionStatus::Running => {
-                daemon.store.append(
-                    &mission.id,
-                    MissionEvent::Status {
-                        status: MissionStatus::Interrupted,
-                        reason: Some(
-                            "the daemon stopped while the mission ran (crash, kill or reboot)"
-                                .into(),
-                        ),
-                    },
-                ).await?;
+                daemon
+                    .store
+                    .append(
+                        &mission.id,
+                        MissionEvent::Status {
+                            status: MissionStatus::Interrupted,
+                            reason: Some(
+                                "the daemon stopped while the mission ran (crash, kill or reboot)"
+                                    .into(),
+                            ),
+                        },
+                    )
+                    .await?;
             }
             MissionStatus::Queued | MissionStatus::Interrupted => {}
             _ => continue,
         }
         if resume {
             let mission = daemon.store.mission(&mission.id).await?;
-            if let Err(e) = daemon.supervisor.submit(mission) {
+            if let Err(e) = daemon.supervisor.submit(mission).await {
                 eprintln!("warning: {e}");
             }
         }

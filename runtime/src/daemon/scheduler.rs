@@ -42,7 +42,7 @@ async fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
     match made {
         Ok(mission) => {
             let id = mission.id;
-            match daemon.supervisor.submit(mission) {
+            match daemon.supervisor.submit(mission).await {
                 Ok(()) => RunOutcome::Started { mission: id },
                 Err(e) => RunOutcome::Failed {
                     error: e.to_string(),
@@ -66,10 +66,11 @@ pub async fn run_now(daemon: &Daemon, id: &str) -> anyhow::Result<Schedule> {
         outcome,
     };
     let (s, ()) = sortie_missions::update_schedule(&*daemon.store, &s.id, |s| {
-            s.record(run.clone());
-            Some(())
-        }).await?
-        .with_context(|| format!("schedule {} was deleted while its mission started", s.id))?;
+        s.record(run.clone());
+        Some(())
+    })
+    .await?
+    .with_context(|| format!("schedule {} was deleted while its mission started", s.id))?;
     Ok(s)
 }
 

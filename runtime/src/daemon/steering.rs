@@ -60,7 +60,8 @@ pub async fn send_message(
             message: Some(m.text),
             ..Default::default()
         },
-    ).await?;
+    )
+    .await?;
     view["resumed"] = json!(true);
     Ok(Json(view))
 }
@@ -100,10 +101,12 @@ pub async fn fork_mission(
     let config = d.supervisor.config().map_err(ApiError::bad_request)?;
     super::http_limits::admit(&d)?;
     let fork = crate::service::forks::create_fork(&d.store, &config, &d.pool, parent, req)
-        .await.map_err(super::http_limits::request_error)?;
+        .await
+        .map_err(super::http_limits::request_error)?;
     let id = fork.id;
     d.supervisor
         .submit(fork)
+        .await
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "active", e.to_string()))?;
     Ok((StatusCode::CREATED, Json(mission_view(&d, &id).await?)))
 }

@@ -206,7 +206,7 @@ impl Supervisor {
     }
 
     /// Queues a stored mission to run (from where its log stands) as soon as a slot is free.
-    pub fn submit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
+    pub async fn submit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
         let id = mission.id;
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst);
         let (cancel, stop) = (CancellationToken::new(), StopStatus::default());
@@ -234,7 +234,8 @@ impl Supervisor {
                     status: MissionStatus::Queued,
                     reason: None,
                 },
-            );
+            )
+            .await;
         }
         let me = self.clone();
         self.tasks.spawn(async move {
@@ -270,14 +271,16 @@ impl Supervisor {
                 status: None,
                 message: message.clone(),
             },
-        );
+        )
+        .await;
         self.record(
             id,
             MissionEvent::Status {
                 status: MissionStatus::Failed,
                 reason: Some(message),
             },
-        );
+        )
+        .await;
         let _ = self.store.flush().await;
     }
 
@@ -303,7 +306,7 @@ impl Supervisor {
             biased;
             _ = cancel.cancelled() => {
                 let (status, reason) = stop.or(MissionStatus::Cancelled, "cancelled while queued");
-                self.record(&id, MissionEvent::Status { status, reason: Some(reason) });
+                self.record(&id, MissionEvent::Status { status, reason: Some(reason) }).await;
                 let _ = self.store.flush().await;
                 return;
             }
@@ -344,14 +347,16 @@ impl Supervisor {
                         status: None,
                         message: message.clone(),
                     },
-                );
+                )
+                .await;
                 self.record(
                     &id,
                     MissionEvent::Status {
                         status: MissionStatus::Failed,
                         reason: Some(message.clone()),
                     },
-                );
+                )
+                .await;
                 if let Some(n) = &notices {
                     n.send(
                         crate::service::notify::NoticeKind::Failed,

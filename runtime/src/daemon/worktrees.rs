@@ -65,11 +65,13 @@ pub(super) async fn remove(
         let code = if active { "active" } else { "worktree" };
         ApiError::new(StatusCode::CONFLICT, code, format!("{e:#}"))
     })?;
-    d.store.append(
-        &id,
-        MissionEvent::Warning {
-            message: format!("worktree: {}", done.join("; ")),
-        },
-    ).await?;
+    d.store
+        .append(
+            &id,
+            MissionEvent::Warning {
+                message: format!("worktree: {}", done.join("; ")),
+            },
+        )
+        .await?;
     Ok(Json(json!({"mission": id, "done": done})))
 }

@@ -8,7 +8,7 @@ use sortie_missions::scheduler::Schedule;
 use super::Sortie;
 use crate::client::{segment, Client};
 use crate::config::Config;
-use crate::service::{open_store, schedules};
+use crate::service::schedules;
 
 impl Sortie {
     /// Checks and stores a new schedule.
@@ -16,7 +16,10 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local: _,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let s = schedules::build(&config, req, Utc::now())?;
                 store.put_schedule(&s).await?;
                 Ok(s)
@@ -28,7 +31,11 @@ impl Sortie {
     /// Every schedule, and the records that could not be read.
     pub async fn schedules(&self) -> anyhow::Result<(Vec<Schedule>, Vec<String>)> {
         match self {
-            Self::Here(home) => Ok(crate::service::open_here(home).await?.missions.schedules().await?),
+            Self::Here(home) => Ok(crate::service::open_here(home)
+                .await?
+                .missions
+                .schedules()
+                .await?),
             Self::Daemon(c) => {
                 let v = c.get("/schedules").await?;
                 let all = serde_json::from_value(v["schedules"].clone())
@@ -48,7 +55,10 @@ impl Sortie {
     pub async fn delete_schedule(&self, id: &str) -> anyhow::Result<String> {
         match self {
             Self::Here(home) => {
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local: _,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let s = store.schedule(id).await?;
                 store.delete_schedule(&s.id).await?;
                 Ok(s.id)
@@ -63,7 +73,14 @@ impl Sortie {
     /// Pauses a schedule, or resumes it (its next time planned from now).
     pub async fn pause_schedule(&self, id: &str, paused: bool) -> anyhow::Result<Schedule> {
         match self {
-            Self::Here(home) => schedules::set_paused(&*crate::service::open_here(home).await?.missions, id, paused),
+            Self::Here(home) => {
+                schedules::set_paused(
+                    &*crate::service::open_here(home).await?.missions,
+                    id,
+                    paused,
+                )
+                .await
+            }
             Self::Daemon(c) => {
                 let verb = if paused { "pause" } else { "resume" };
                 one(&schedule_post(c, id, verb).await?)

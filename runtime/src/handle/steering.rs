@@ -72,7 +72,10 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let parent = store.resolve(id).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let fork = forks::create_fork(&store, &config, &pool, parent, req).await?;

@@ -6,7 +6,7 @@ use sortie_missions::MissionEvent;
 
 use super::Sortie;
 use crate::client::segment;
-use crate::service::{open_store, worktree};
+use crate::service::worktree;
 
 impl Sortie {
     /// What mission `id` changed in its worktree against the commit it started from (a
@@ -14,7 +14,10 @@ impl Sortie {
     pub async fn diff(&self, id: &str, stat: bool) -> anyhow::Result<String> {
         match self {
             Self::Here(home) => {
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local: _,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let mission = store.mission(&store.resolve(id).await?).await?;
                 worktree::diff(home, &mission, stat)
             }
@@ -31,15 +34,20 @@ impl Sortie {
     pub async fn remove_worktree(&self, id: &str, branch: bool) -> anyhow::Result<Vec<String>> {
         match self {
             Self::Here(home) => {
-                let crate::service::HereStores { local, missions: store } = crate::service::open_here(home).await?;
+                let crate::service::HereStores {
+                    local: _,
+                    missions: store,
+                } = crate::service::open_here(home).await?;
                 let mission = store.mission(&store.resolve(id).await?).await?;
                 let done = worktree::remove(&mission, false, branch)?;
-                store.append(
-                    &mission.id,
-                    MissionEvent::Warning {
-                        message: format!("worktree: {}", done.join("; ")),
-                    },
-                ).await?;
+                store
+                    .append(
+                        &mission.id,
+                        MissionEvent::Warning {
+                            message: format!("worktree: {}", done.join("; ")),
+                        },
+                    )
+                    .await?;
                 Ok(done)
             }
             Self::Daemon(c) => {

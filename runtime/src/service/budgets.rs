@@ -4,7 +4,7 @@
 
 use anyhow::bail;
 use sortie_missions::budget::{check_tokens, check_usd, parse_duration, Budget};
-use sortie_missions::{Mission, MissionEvent, MissionId, MissionStore, SharedStore};
+use sortie_missions::{Mission, MissionEvent, MissionId, MissionStore};
 
 use crate::config::Config;
 

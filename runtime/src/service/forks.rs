@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use sortie_missions::agent::history_from_events;
 use sortie_missions::forks::fork_events;
-use sortie_missions::{Mission, MissionEvent, MissionId, MissionSpec, MissionStore, SharedStore};
+use sortie_missions::{Mission, MissionEvent, MissionId, MissionSpec, MissionStore};
 use sortie_transports::auth::Pool;
 use sortie_transports::Role;
 
@@ -88,10 +88,14 @@ pub async fn create_fork(
     super::budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
     let fork = store.create_fork(spec, parent, at, history).await?;
     if !budget.is_empty() {
-        store.append(&fork.id, MissionEvent::BudgetSet { budget }).await?;
+        store
+            .append(&fork.id, MissionEvent::BudgetSet { budget })
+            .await?;
     }
     if let Some(enabled) = mission.notify {
-        store.append(&fork.id, MissionEvent::NotifySet { enabled }).await?;
+        store
+            .append(&fork.id, MissionEvent::NotifySet { enabled })
+            .await?;
     }
     Ok(store.mission(&fork.id).await?)
 }

@@ -10,7 +10,8 @@ use sortie_missions::agent::FallbackModel;
 use sortie_missions::auxiliary::Auxiliary;
 use sortie_missions::recovery::{Policy, Recovery};
 use sortie_missions::{
-    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, MissionStore, SharedStore,
+    Mission, MissionEvent, MissionId, MissionRunner, MissionSpec, MissionStatus, MissionStore,
+    SharedStore,
 };
 use sortie_transports::auth::Pool;
 use sortie_transports::Transport;
@@ -85,24 +86,32 @@ pub async fn create_mission(
         store.create_mission(spec).await?
     };
     if !budget.is_empty() {
-        store.append(&mission.id, MissionEvent::BudgetSet { budget }).await?;
+        store
+            .append(&mission.id, MissionEvent::BudgetSet { budget })
+            .await?;
     }
     if let Some(enabled) = req.notify {
-        store.append(&mission.id, MissionEvent::NotifySet { enabled }).await?;
+        store
+            .append(&mission.id, MissionEvent::NotifySet { enabled })
+            .await?;
     }
     if req.no_instructions {
         store.append(&mission.id, instructions_off()).await?;
     }
     if let Some(servers) = req.mcp {
-        store.append(
-            &mission.id,
-            MissionEvent::McpSelected {
-                servers: Some(servers),
-            },
-        ).await?;
+        store
+            .append(
+                &mission.id,
+                MissionEvent::McpSelected {
+                    servers: Some(servers),
+                },
+            )
+            .await?;
     }
     if let Some(message) = warning {
-        store.append(&mission.id, MissionEvent::Warning { message }).await?;
+        store
+            .append(&mission.id, MissionEvent::Warning { message })
+            .await?;
     }
     // As its events now say (budget, notices, worktree, ...).
     Ok(store.mission(&mission.id).await?)
@@ -136,7 +145,11 @@ fn no_model(config: &Config, provider: &ResolvedProvider) -> String {
     )
 }
 
-async fn unlisted_warning(store: &dyn MissionStore, provider: &str, model: &str) -> anyhow::Result<Option<String>> {
+async fn unlisted_warning(
+    store: &dyn MissionStore,
+    provider: &str,
+    model: &str,
+) -> anyhow::Result<Option<String>> {
     Ok(match store.cached_models(provider).await? {
         Some(cached) if !cached.models.iter().any(|m| m.id == model) => Some(format!(
             "model `{model}` is not in provider `{provider}`'s model list (see `sortie models --provider {provider}`); trying it anyway"
@@ -162,7 +175,7 @@ fn policy(config: &Config) -> Policy {
 /// transport's kind.
 async fn mission_runner(
     home: &Path,
-    store: &dyn MissionStore,
+    store: &SharedStore,
     config: &Config,
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
@@ -299,43 +312,53 @@ pub async fn prepare_resume(
     let kind = provider_transport(pool, &provider)?.0.kind();
     budgets::check_priced(config, &mission.budget.overridden_by(asked), &model, kind)?;
     let changed = provider.name != mission.provider || model != mission.model;
-    store.append(
-        &id,
-        MissionEvent::Switched {
-            provider: provider.name.clone(),
-            model: model.clone(),
-            transport: kind.to_string(),
-            max_turns: Some(mission.turns + req.max_turns.unwrap_or(config.max_turns)),
-            reason: if changed {
-                format!(
-                    "resumed on another model (was {}/{})",
-                    mission.provider, mission.model
-                )
-            } else {
-                format!("resumed ({})", mission.status)
+    store
+        .append(
+            &id,
+            MissionEvent::Switched {
+                provider: provider.name.clone(),
+                model: model.clone(),
+                transport: kind.to_string(),
+                max_turns: Some(mission.turns + req.max_turns.unwrap_or(config.max_turns)),
+                reason: if changed {
+                    format!(
+                        "resumed on another model (was {}/{})",
+                        mission.provider, mission.model
+                    )
+                } else {
+                    format!("resumed ({})", mission.status)
+                },
             },
-        },
-    ).await?;
+        )
+        .await?;
     budgets::record_change(store, &id, &mission, asked).await?;
     if let Some(mode) = req.sandbox.filter(|m| Some(*m) != mission.sandbox) {
-        store.append(&id, MissionEvent::SandboxChanged { mode }).await?;
+        store
+            .append(&id, MissionEvent::SandboxChanged { mode })
+            .await?;
     }
     if req.no_instructions && !mission.no_instructions {
         store.append(&id, instructions_off()).await?;
     }
     if let Some(servers) = req.mcp {
-        store.append(
-            &id,
-            MissionEvent::McpSelected {
-                servers: Some(servers),
-            },
-        ).await?;
+        store
+            .append(
+                &id,
+                MissionEvent::McpSelected {
+                    servers: Some(servers),
+                },
+            )
+            .await?;
     }
     if let Some(enabled) = req.notify.filter(|n| Some(*n) != mission.notify) {
-        store.append(&id, MissionEvent::NotifySet { enabled }).await?;
+        store
+            .append(&id, MissionEvent::NotifySet { enabled })
+            .await?;
     }
     if let Some(message) = req.message {
-        store.append(&id, MissionEvent::UserMessage { text: message }).await?;
+        store
+            .append(&id, MissionEvent::UserMessage { text: message })
+            .await?;
     }
     if let Some(message) = unlisted_warning(store, &provider.name, &model).await? {
         store.append(&id, MissionEvent::Warning { message }).await?;

@@ -64,10 +64,15 @@ pub async fn open_here(home: &Path) -> anyhow::Result<HereStores> {
 /// The store missions are kept in, as `[store]` (or `SORTIE_STORE_URL`) says: the data
 /// dir's sled store `local`, or a PostgreSQL database (connected, its schema brought up to
 /// this build's; one from a newer sortie is refused).
-pub async fn mission_store(local: &Store, config: &crate::config::Config) -> anyhow::Result<SharedStore> {
+pub async fn mission_store(
+    local: &Store,
+    config: &crate::config::Config,
+) -> anyhow::Result<SharedStore> {
     match config.store.location().map_err(anyhow::Error::msg)? {
         crate::config::StoreLocation::Sled => Ok(Arc::new(local.clone())),
-        crate::config::StoreLocation::Postgres(url) => Ok(Arc::new(open_postgres(&url, config).await?)),
+        crate::config::StoreLocation::Postgres(url) => {
+            Ok(Arc::new(open_postgres(&url, config).await?))
+        }
     }
 }
 

@@ -62,7 +62,8 @@ pub async fn will_fetch(store: &dyn MissionStore, provider: &str, refresh: bool)
     refresh
         || store
             .cached_models(provider)
-            .await.ok()
+            .await
+            .ok()
             .flatten()
             .is_none_or(|c| chrono::Utc::now() - c.fetched_at >= MODELS_TTL)
 }

@@ -90,16 +90,21 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
 }
 
 /// Pauses or resumes a schedule; a resumed one plans its next time from now.
-pub async fn set_paused(store: &dyn MissionStore, id: &str, paused: bool) -> anyhow::Result<Schedule> {
+pub async fn set_paused(
+    store: &dyn MissionStore,
+    id: &str,
+    paused: bool,
+) -> anyhow::Result<Schedule> {
     let id = store.schedule(id).await?.id;
     let now = Utc::now();
     let (s, ()) = sortie_missions::update_schedule(store, &id, |s| {
-            s.paused = paused;
-            if !paused {
-                s.plan_after(now);
-            }
-            Some(())
-        }).await?
-        .with_context(|| format!("schedule {id} was deleted meanwhile"))?;
+        s.paused = paused;
+        if !paused {
+            s.plan_after(now);
+        }
+        Some(())
+    })
+    .await?
+    .with_context(|| format!("schedule {id} was deleted meanwhile"))?;
     Ok(s)
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, Utc};
 use sortie_missions::budget::{parse_duration, DaySpend};
 use sortie_missions::scheduler::RunOutcome;
-use sortie_missions::{Mission, MissionId, MissionStore, SharedStore};
+use sortie_missions::{Mission, MissionId, MissionStore};
 
 use crate::api::{DayUsage, ProviderUsage, ScheduleUsage, UsageReport, UsageSum};
 

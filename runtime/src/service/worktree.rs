@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use sortie_missions::{
-    Mission, MissionEvent, MissionId, MissionSpec, MissionStatus, MissionWorktree, MissionStore, SharedStore,
+    Mission, MissionEvent, MissionId, MissionSpec, MissionStatus, MissionStore, MissionWorktree,
 };
 
 use crate::config::Config;
@@ -98,10 +98,14 @@ pub async fn create_mission(
     let stored = async {
         let m = store.create_mission_with_id(id, spec).await?;
         let worktree = made.worktree.clone();
-        store.append(&m.id, MissionEvent::Worktree { worktree }).await?;
+        store
+            .append(&m.id, MissionEvent::Worktree { worktree })
+            .await?;
         for message in &made.notes {
             let message = message.clone();
-            store.append(&m.id, MissionEvent::Warning { message }).await?;
+            store
+                .append(&m.id, MissionEvent::Warning { message })
+                .await?;
         }
         store.mission(&m.id).await
     }

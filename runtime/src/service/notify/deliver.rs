@@ -109,7 +109,8 @@ pub async fn webhook(
                 attempt: 1,
                 delivered: false,
                 outcome: format!("not sent: no HTTP client: {}", e.without_url()),
-            }).await;
+            })
+            .await;
             return false;
         }
     };
@@ -142,7 +143,8 @@ pub async fn webhook(
             attempt,
             delivered,
             outcome: text,
-        }).await;
+        })
+        .await;
         if delivered {
             return true;
         }
@@ -217,7 +219,8 @@ pub async fn command(
         attempt: 1,
         delivered,
         outcome,
-    }).await;
+    })
+    .await;
     delivered
 }
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sortie_missions::scheduler::Schedule;
-use sortie_missions::{Mission, MissionEvent, MissionId, Observer, MissionStore, SharedStore, Update};
+use sortie_missions::{
+    Mission, MissionEvent, MissionId, MissionStore, Observer, SharedStore, Update,
+};
 use sortie_sandbox::{Sandbox, SandboxMode};
 
 pub use notice::{kind_of, MissionBrief, Notice, NoticeKind, ScheduleBrief};
@@ -135,7 +137,12 @@ impl MissionNotices {
         let inner = self.inner.clone();
         let mut notice = Notice::new(kind, message);
         self.inner.tasks.spawn(async move {
-            notice.mission = inner.store.mission(&inner.id).await.ok().map(|m| (&m).into());
+            notice.mission = inner
+                .store
+                .mission(&inner.id)
+                .await
+                .ok()
+                .map(|m| (&m).into());
             let report = |a: deliver::Attempt| {
                 (inner.record)(
                     inner.id,
