@@ -121,7 +121,7 @@ impl Sortie {
                 let crate::service::HereStores {
                     local,
                     missions: store,
-                } = crate::service::open_here(home).await?;
+                } = crate::service::open_here_with(home, &config).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let mission = missions::create_mission(&store, &config, &pool, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
@@ -154,7 +154,7 @@ impl Sortie {
                 let crate::service::HereStores {
                     local,
                     missions: store,
-                } = crate::service::open_here(home).await?;
+                } = crate::service::open_here_with(home, &config).await?;
                 let id = store.resolve(id).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let before = store.mission(&id).await?.event_count;

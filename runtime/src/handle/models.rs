@@ -24,7 +24,7 @@ impl Sortie {
                 let crate::service::HereStores {
                     local,
                     missions: store,
-                } = crate::service::open_here(home).await?;
+                } = crate::service::open_here_with(home, &config).await?;
                 if !provider.base_url.is_empty()
                     && models::will_fetch(&*store, &provider.name, refresh).await
                 {

@@ -19,7 +19,7 @@ impl Sortie {
                 let crate::service::HereStores {
                     local: _,
                     missions: store,
-                } = crate::service::open_here(home).await?;
+                } = crate::service::open_here_with(home, &config).await?;
                 let s = schedules::build(&config, req, Utc::now())?;
                 store.put_schedule(&s).await?;
                 Ok(s)

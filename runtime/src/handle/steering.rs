@@ -75,7 +75,7 @@ impl Sortie {
                 let crate::service::HereStores {
                     local,
                     missions: store,
-                } = crate::service::open_here(home).await?;
+                } = crate::service::open_here_with(home, &config).await?;
                 let parent = store.resolve(id).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let fork = forks::create_fork(&store, &config, &pool, parent, req).await?;

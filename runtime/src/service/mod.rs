@@ -55,9 +55,16 @@ pub struct HereStores {
 
 /// Opens the stores of the data dir at `home` for this process (see [`open_store`]).
 pub async fn open_here(home: &Path) -> anyhow::Result<HereStores> {
+    open_here_with(home, &crate::config::Config::load(home)?).await
+}
+
+/// [`open_here`] for a command that has read `config.toml` already.
+pub async fn open_here_with(
+    home: &Path,
+    config: &crate::config::Config,
+) -> anyhow::Result<HereStores> {
     let local = open_store(home)?;
-    let config = crate::config::Config::load(home)?;
-    let missions = mission_store(&local, &config).await?;
+    let missions = mission_store(&local, config).await?;
     Ok(HereStores { local, missions })
 }
 
