@@ -108,6 +108,9 @@ pub struct MissionSpec {
     /// The sandbox its tools run in; `None`: the config's `[sandbox] mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxMode>,
+    /// The labels a daemon must have to run it (`--on LABEL`); empty: any daemon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 #[cfg(test)]
@@ -123,6 +126,7 @@ impl MissionSpec {
             policy: crate::PermissionPolicy::Auto,
             max_turns: 1,
             sandbox: None,
+            labels: Vec::new(),
         }
     }
 }
@@ -177,6 +181,9 @@ pub struct Mission {
     /// The mission this one was forked from (`sortie fork`).
     #[serde(default)]
     pub parent_id: Option<MissionId>,
+    /// The labels a daemon must have to run it (`--on LABEL`); empty: any daemon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A mission's own git worktree: where it is, the repository and branch it belongs to, and
@@ -226,6 +233,7 @@ impl Mission {
             notify: None,
             worktree: None,
             parent_id: None,
+            labels: spec.labels,
         }
     }
 }

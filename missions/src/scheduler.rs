@@ -338,6 +338,9 @@ pub struct MissionTemplate {
     /// Each mission works in a git worktree of its own (`--worktree`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worktree: bool,
+    /// Its missions run only on a daemon with these labels (`--on LABEL`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// One run of a schedule: the mission it started, or why it did not start one.
@@ -554,6 +557,7 @@ mod tests {
             budget: Default::default(),
             notify: None,
             worktree: false,
+            labels: Vec::new(),
         }
     }
 

@@ -95,6 +95,17 @@ pub enum StoreError {
     DatabaseTooNew { url: String, found: i64, known: i64 },
     #[error("the store URL is not valid: {0} (expected postgres://USER@HOST:PORT/DATABASE)")]
     BadUrl(String),
+    /// Another live daemon holds the mission's lease: only it writes the mission's log.
+    #[error("mission {id} runs on daemon `{daemon}`; only that daemon writes its log (see `sortie status` for the daemons)")]
+    LeasedElsewhere { id: String, daemon: String },
+    /// A live daemon already goes by this name on the shared store.
+    #[error("a daemon named `{name}` already runs on this store ({host}, pid {pid}, seen {seen_secs}s ago); give this one another `[daemon] name`, or stop that one")]
+    DaemonNameTaken {
+        name: String,
+        host: String,
+        pid: i32,
+        seen_secs: i64,
+    },
 }
 
 /// A handle on the store; cheap to clone.

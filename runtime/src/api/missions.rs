@@ -43,6 +43,9 @@ pub struct NewMission {
     /// `sortie/<short id>`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worktree: bool,
+    /// Run only on a daemon that has all these labels (`--on LABEL`; `[daemon] labels`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// How to continue a mission: the arguments of `sortie resume`, and the body of

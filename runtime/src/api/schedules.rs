@@ -64,6 +64,9 @@ pub struct NewSchedule {
     /// Each mission works in a git worktree of its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worktree: bool,
+    /// Its missions run only on a daemon with these labels (`--on LABEL`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A schedule as JSON, with the words a person reads.

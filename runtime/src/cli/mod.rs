@@ -330,6 +330,10 @@ pub(crate) struct RunArgs {
     /// `sortie/<short id>` from HEAD, under the data dir); your checkout is not touched.
     #[arg(long)]
     pub(crate) worktree: bool,
+    /// Run only on a daemon with this label (`[daemon] labels`; with a shared store).
+    /// Repeat for several: the daemon needs them all.
+    #[arg(long = "on", value_name = "LABEL")]
+    pub(crate) labels: Vec<String>,
     /// One JSON event per line on stdout.
     #[arg(long)]
     pub(crate) json: bool,

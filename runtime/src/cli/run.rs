@@ -32,6 +32,7 @@ impl From<RunArgs> for NewMission {
             max_duration: a.budget.max_duration,
             notify: a.notify.choice(),
             worktree: a.worktree,
+            labels: a.labels,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct AddArgs {
     /// Each mission works in a new git worktree of the repository holding --cwd.
     #[arg(long)]
     worktree: bool,
+    /// Its missions run only on a daemon with this label (repeat for several).
+    #[arg(long = "on", value_name = "LABEL")]
+    labels: Vec<String>,
     /// Print the schedule as JSON.
     #[arg(long)]
     json: bool,
@@ -137,6 +140,7 @@ impl AddArgs {
             max_duration: self.budget.max_duration.clone(),
             notify: self.notify.choice(),
             worktree: self.worktree,
+            labels: self.labels.clone(),
         })
     }
 }

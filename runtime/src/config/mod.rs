@@ -27,6 +27,7 @@ use sortie_transports::Price;
 
 mod budget;
 mod cache;
+pub mod cluster;
 mod instructions;
 mod limits;
 mod mcp;
@@ -106,6 +107,8 @@ struct ConfigFile {
     notify: notify::NotifyFile,
     #[serde(default)]
     store: store::StoreFile,
+    #[serde(default)]
+    cluster: cluster::ClusterConfig,
 }
 
 /// `[auxiliary]`: the client for titles and compression.
@@ -168,6 +171,12 @@ pub struct DaemonConfig {
     pub approval_timeout_secs: u64,
     /// `[daemon.limits]`: bounds under floods.
     pub limits: DaemonLimits,
+    /// Its name among the daemons of a shared store (default: the host name).
+    pub name: Option<String>,
+    /// What it offers missions started with `--on LABEL`.
+    pub labels: Vec<String>,
+    /// How long its hold on a mission lasts without a heartbeat (shared store only).
+    pub lease_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -181,6 +190,9 @@ impl Default for DaemonConfig {
             idle_exit_secs: 900,
             approval_timeout_secs: 900,
             limits: Default::default(),
+            name: None,
+            labels: Vec::new(),
+            lease_secs: 30,
         }
     }
 }
@@ -215,6 +227,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `[store]`: the sled store of the data dir, or a shared PostgreSQL database.
     pub store: StoreConfig,
+    /// `[cluster]`: caps across the daemons of a shared store.
+    pub cluster: cluster::ClusterConfig,
 }
 
 pub const DEFAULT_MAX_TURNS: u32 = 50;
@@ -304,6 +318,7 @@ impl Config {
         sandbox::check(path, &file.sandbox, &file.tools, &file.providers)?;
         let notify = file.notify.check(invalid)?;
         let store = file.store.check(invalid)?;
+        cluster::check(path, &file.daemon, &file.cluster)?;
         Ok(Self {
             path: path.to_path_buf(),
             default_provider: file.default_provider.map(|s| s.into_inner()),
@@ -323,6 +338,7 @@ impl Config {
             budget: file.budget.check(path)?,
             notify,
             store,
+            cluster: file.cluster,
         })
     }
 

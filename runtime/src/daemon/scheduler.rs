@@ -34,6 +34,7 @@ async fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         max_duration: t.budget.max_duration_secs.map(|s| format!("{s}s")),
         notify: t.notify,
         worktree: t.worktree,
+        labels: t.labels.clone(),
     };
     let made = match daemon.supervisor.config() {
         Ok(config) => missions::create_mission(&*daemon.store, &config, &daemon.pool, req).await,

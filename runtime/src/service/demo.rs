@@ -81,6 +81,7 @@ pub fn prepare(
         policy,
         max_turns: 10,
         sandbox: Some(crate::config::Config::load(home)?.sandbox.mode),
+        labels: Vec::new(),
     };
     Ok((dir, spec))
 }

@@ -81,6 +81,7 @@ pub async fn create_fork(
         policy: mission.policy,
         max_turns: req.max_turns.unwrap_or(config.max_turns),
         sandbox: mission.sandbox,
+        labels: mission.labels.clone(),
     };
     // The fork spends under its parent's limits (over `[budget]`'s defaults), as a new
     // mission would, and sends the notices its parent chose.

@@ -55,12 +55,14 @@ pub async fn create_mission(
         Some(dir) => dir,
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
-    let cwd = cwd
-        .canonicalize()
-        .with_context(|| format!("the working directory {} does not exist", cwd.display()))?;
-    if !cwd.is_dir() {
-        bail!("{} is not a directory", cwd.display());
-    }
+    crate::config::cluster::check_labels(&req.labels).map_err(anyhow::Error::msg)?;
+    let cwd = match cwd.canonicalize() {
+        Ok(cwd) if !cwd.is_dir() => bail!("{} is not a directory", cwd.display()),
+        Ok(cwd) => cwd,
+        // On a shared store another daemon may have it: the mission waits for one that does.
+        Err(_) if shared_store(store) && cwd.is_absolute() => cwd,
+        Err(_) => bail!("the working directory {} does not exist", cwd.display()),
+    };
     if req.prompt.trim().is_empty() {
         bail!("the prompt is empty; say what the mission should do");
     }
@@ -74,6 +76,7 @@ pub async fn create_mission(
         policy: req.permission.unwrap_or(config.permission),
         max_turns: req.max_turns.unwrap_or(config.max_turns),
         sandbox: Some(req.sandbox.unwrap_or(config.sandbox.mode)),
+        labels: req.labels,
     };
     crate::service::mcp::check_selection(config, &req.mcp)?;
     let budget = budgets::for_new(config, asked);
@@ -115,6 +118,11 @@ pub async fn create_mission(
     }
     // As its events now say (budget, notices, worktree, ...).
     Ok(store.mission(&mission.id).await?)
+}
+
+/// Whether missions live in a store several daemons share (PostgreSQL).
+fn shared_store(store: &dyn MissionStore) -> bool {
+    store.as_postgres().is_some()
 }
 
 /// The runner for a stored mission, on its current provider and model.

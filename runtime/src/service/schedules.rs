@@ -57,6 +57,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
         provider.kind.as_str(),
     )?;
     super::notify::check_choice(config, req.notify)?;
+    crate::config::cluster::check_labels(&req.labels).map_err(anyhow::Error::msg)?;
     if req.worktree {
         super::worktree::check_repo(&cwd)?;
     }
@@ -77,6 +78,7 @@ pub fn build(config: &Config, req: NewSchedule, now: DateTime<Utc>) -> anyhow::R
             budget,
             notify: req.notify,
             worktree: req.worktree,
+            labels: req.labels,
         },
         now,
     );

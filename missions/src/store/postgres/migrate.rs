@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "credentials",
         include_str!("schema/0002_credentials.sql"),
     ),
+    (3, "daemons", include_str!("schema/0003_daemons.sql")),
 ];
 
 /// The schema this build writes (its last migration).

@@ -7,8 +7,10 @@ use super::PgStore;
 use crate::store::{cap, redact, MissionFilter, MissionPage};
 use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoreError, StoredEvent};
 
-/// Locks a mission's row for the append that follows.
-const LOCK_RECORD: &str = "SELECT record::text FROM missions WHERE id = $1 FOR UPDATE";
+/// Locks a mission's row for the append that follows, with the daemon whose live lease
+/// holds it (if any).
+const LOCK_RECORD: &str = "SELECT record::text, CASE WHEN lease_until > now() THEN leased_by END
+     FROM missions WHERE id = $1 FOR UPDATE";
 
 /// Inserts the event and updates the record in one statement, and tells the listeners
 /// (see `listen`) once the transaction commits.
@@ -94,14 +96,25 @@ impl PgStore {
         let new = Mission::new(id, spec.clone(), Utc::now());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
+        // A daemon holds what it creates until it offers it to the queue (or runs it): no
+        // other daemon takes a mission whose setup events are still being written.
+        let (holder, hold_secs) = match self.owner.get() {
+            Some(o) => (Some(o.name.as_str()), o.lease.as_secs_f64()),
+            None => (None, 0.0),
+        };
         tx.execute(
-            "INSERT INTO missions (id, status, created_at, updated_at, event_count, record)
-             VALUES ($1, $2, $3, $3, 0, $4::text::json)",
+            "INSERT INTO missions (id, status, created_at, updated_at, event_count, record,
+                                   leased_by, lease_until)
+             VALUES ($1, $2, $3, $3, 0, $4::text::json, $5,
+                     CASE WHEN $5::text IS NULL THEN NULL
+                          ELSE now() + make_interval(secs => $6) END)",
             &[
                 &id.0,
                 &new.status.as_str(),
                 &new.created_at,
                 &encode(&new, &id.to_string())?,
+                &holder,
+                &hold_secs,
             ],
         )
         .await
@@ -145,6 +158,13 @@ impl PgStore {
             .await
             .map_err(|e| self.failed(&e))?
             .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
+        let holder: Option<String> = row.get(1);
+        if let Some(daemon) = holder.filter(|h| Some(h.as_str()) != self.owner_name()) {
+            return Err(StoreError::LeasedElsewhere {
+                id: id.to_string(),
+                daemon,
+            });
+        }
         let mut mission = decode_mission(&id.to_string(), row.get(0))?;
         let now = Utc::now();
         let seq = mission.event_count;

@@ -20,6 +20,7 @@ use tokio_postgres::NoTls;
 use super::StoreError;
 
 mod backend;
+mod cluster;
 mod credentials;
 mod credentials_pending;
 mod lease;
@@ -29,6 +30,7 @@ mod missions;
 mod schedules;
 mod url;
 
+pub use cluster::{Claim, ClaimRules, Claimed, DaemonEntry, DaemonInfo};
 pub use credentials::{CredentialOptions, PgCredentials};
 pub use credentials_pending::PgPendingLogins;
 pub use lease::Lease;
@@ -71,6 +73,17 @@ pub struct PgStore {
     options: PgOptions,
     /// Kept to open the listening connection of [`PgStore::listen`].
     config: tokio_postgres::Config,
+    /// The daemon this process runs as, once it registered (see `cluster`).
+    owner: std::sync::Arc<std::sync::OnceLock<Owner>>,
+}
+
+/// The daemon a store handle writes for: missions it creates are held under its lease
+/// until it offers them to the queue, and it may not write the log of a mission another
+/// live daemon holds.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub name: String,
+    pub lease: Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -129,6 +142,7 @@ impl PgStore {
             password,
             options,
             config,
+            owner: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
