@@ -122,6 +122,7 @@ impl Sortie {
                     local,
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
+                missions::check_runs_here(&store)?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let mission = missions::create_mission(&store, &config, &pool, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
@@ -155,6 +156,7 @@ impl Sortie {
                     local,
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
+                missions::check_runs_here(&store)?;
                 let id = store.resolve(id).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let before = store.mission(&id).await?.event_count;
@@ -191,6 +193,7 @@ impl Sortie {
                     local: _,
                     missions: store,
                 } = crate::service::open_here(home).await?;
+                missions::check_runs_here(&store)?;
                 let model = demo::DemoModel::start(pace)
                     .await
                     .context("cannot start the demo model on 127.0.0.1")?;

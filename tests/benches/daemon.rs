@@ -227,6 +227,7 @@ async fn bench() {
         policy: PermissionPolicy::Auto,
         max_turns: 10,
         sandbox: None,
+        labels: Vec::new(),
     };
     let started = Instant::now();
     for _ in 0..missions {

@@ -88,6 +88,7 @@ async fn main() {
         policy: PermissionPolicy::Auto,
         max_turns: 1,
         sandbox: None,
+        labels: Vec::new(),
     };
     let mut turn_times = Vec::with_capacity(turns);
     let mut mission_times = Vec::with_capacity(turns);

@@ -161,6 +161,7 @@ mod tests {
                 budget: Default::default(),
                 notify: None,
                 worktree: false,
+                labels: Vec::new(),
             },
             Utc::now(),
         );

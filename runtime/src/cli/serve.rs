@@ -65,6 +65,62 @@ pub(crate) async fn status(client: Option<&Client>, json: bool) -> anyhow::Resul
             health["missions"]["running"],
             health["missions"]["queued"]
         );
+        print_cluster(&health["cluster"]);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daemons sharing the store, one line each, as `sortie status` prints them.
+fn print_cluster(cluster: &serde_json::Value) {
+    if cluster.is_null() {
+        return;
+    }
+    println!(
+        "  cluster: this daemon is `{}` on {} (labels: {})",
+        cluster["daemon"].as_str().unwrap_or("?"),
+        cluster["store"].as_str().unwrap_or("?"),
+        labels_text(&cluster["labels"])
+    );
+    let Some(daemons) = cluster["daemons"].as_array() else {
+        println!("  daemons: unknown ({})", cluster["daemons"]["error"]);
+        return;
+    };
+    println!(
+        "  {:<20} {:<7} {:<24} {:<18} {:>8}  LABELS",
+        "DAEMON", "STATE", "HOST (PID)", "LAST SEEN", "MISSIONS"
+    );
+    for d in daemons {
+        let state = if d["alive"].as_bool() == Some(true) {
+            "up"
+        } else {
+            "down"
+        };
+        let seen = d["seen_at"]
+            .as_str()
+            .unwrap_or("")
+            .get(..19)
+            .unwrap_or("")
+            .replace('T', " ");
+        println!(
+            "  {:<20} {:<7} {:<24} {:<18} {:>8}  {}",
+            d["name"].as_str().unwrap_or("?"),
+            state,
+            format!("{} ({})", d["host"].as_str().unwrap_or("?"), d["pid"]),
+            seen,
+            d["missions"].as_array().map_or(0, Vec::len),
+            labels_text(&d["labels"])
+        );
+    }
+}
+
+fn labels_text(labels: &serde_json::Value) -> String {
+    let list: Vec<&str> = labels
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l.as_str()).collect())
+        .unwrap_or_default();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
 }

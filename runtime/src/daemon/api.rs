@@ -66,6 +66,9 @@ impl From<StoreError> for ApiError {
             StoreError::DiskFull { .. } => {
                 Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
             }
+            StoreError::LeasedElsewhere { .. } => {
+                Self::new(StatusCode::CONFLICT, "elsewhere", e.to_string())
+            }
             other => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "store",
@@ -202,6 +205,7 @@ async fn health(State(d): State<Arc<Daemon>>) -> Json<Value> {
         "started_at": d.started_at,
         "missions": {"running": running, "queued": queued},
         "idle_exit_secs": d.idle_exit.map(|i| i.as_secs()),
+        "cluster": super::cluster::view(&d).await,
     }))
 }
 
@@ -221,6 +225,9 @@ pub(super) async fn mission_view(d: &Daemon, id: &MissionId) -> ApiResult<Value>
     let mission = d.store.mission(id).await?;
     let mut v = serde_json::to_value(&mission).map_err(ApiError::bad_request)?;
     v["queue_position"] = json!(d.supervisor.queue_position(id));
+    if let Some(daemon) = super::cluster::placements(d, &[*id]).await.remove(id) {
+        v["daemon"] = json!(daemon);
+    }
     Ok(v)
 }
 
@@ -608,6 +615,9 @@ async fn cancel_mission(
 async fn stop(d: &Daemon, id: &str, status: MissionStatus, reason: &str) -> ApiResult<Json<Value>> {
     let id = resolve(d, id).await?;
     if !d.supervisor.stop(&id, status, reason) {
+        if let Some(answer) = super::cluster::stop_elsewhere(d, &id, status, reason).await? {
+            return Ok(Json(answer));
+        }
         let m = d.store.mission(&id).await?;
         return Err(ApiError::new(
             StatusCode::CONFLICT,

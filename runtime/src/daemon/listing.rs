@@ -84,6 +84,8 @@ pub async fn list_missions(
     })?;
     let (filter, limit) = filter_of(&q)?;
     let page = d.store.missions_page(&filter, limit).await?;
+    let ids: Vec<MissionId> = page.missions.iter().map(|m| m.id).collect();
+    let placements = super::cluster::placements(&d, &ids).await;
     let list: Vec<Value> = page
         .missions
         .iter()
@@ -94,6 +96,9 @@ pub async fn list_missions(
                 v["prompt_truncated"] = json!(true);
             }
             v["queue_position"] = json!(d.supervisor.queue_position(&m.id));
+            if let Some(daemon) = placements.get(&m.id) {
+                v["daemon"] = json!(daemon);
+            }
             v
         })
         .collect();

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api;
 pub mod approvals;
+pub mod cluster;
 mod connections;
 mod disk_watch;
 pub mod http_limits;
@@ -91,6 +92,11 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     let local = crate::service::open_store(home)?;
     sortie_missions::set_max_event_bytes(config.daemon.limits.max_event_bytes);
     let store = crate::service::mission_store(&local, &config).await?;
+    let instance = crate::api::instance::random_hex();
+    let link = match store.as_postgres() {
+        Some(pg) => Some(cluster::Link::join(pg, &config, &instance).await?),
+        None => None,
+    };
     let pool = crate::service::accounts::shared_pool(&local, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
@@ -106,7 +112,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         addr,
         started_at: chrono::Utc::now(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        instance: crate::api::instance::random_hex(),
+        instance,
     };
     write_private(&info_path(home), &serde_json::to_string_pretty(&info)?)?;
 
@@ -132,7 +138,17 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         logins: Default::default(),
         restart: Default::default(),
     });
-    recover(&daemon, config.daemon.resume_interrupted).await?;
+    let claims = match &link {
+        Some(link) => {
+            supervisor.join(link.clone());
+            let run = cluster::run(daemon.clone(), link.clone(), daemon.shutdown.clone());
+            Some(tokio::spawn(run))
+        }
+        None => {
+            recover(&daemon, config.daemon.resume_interrupted).await?;
+            None
+        }
+    };
     eprintln!(
         "sortie daemon {} serving http://{addr} (pid {}, data dir {})",
         info.version,
@@ -161,6 +177,9 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     let _ = scheduler.await;
+    if let Some(claims) = claims {
+        let _ = claims.await;
+    }
     let ended = wind_down(&daemon).await;
     sortie_missions::mcp::shared::stop_all();
     ended?;
@@ -200,6 +219,9 @@ async fn wind_down(daemon: &Daemon) -> anyhow::Result<()> {
         .supervisor
         .shutdown("the daemon was stopped; the mission resumes when it starts again")
         .await;
+    if let Some(link) = daemon.supervisor.cluster() {
+        cluster::leave(link).await;
+    }
     // The notices of missions that ended (and of skipped runs) are not cut off mid-retry.
     let notices = daemon.supervisor.notices().len();
     if let (Ok(config), true) = (daemon.supervisor.config(), notices > 0) {

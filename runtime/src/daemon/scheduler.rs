@@ -95,10 +95,9 @@ pub async fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> 
     };
     let next_of = |s: &Schedule| s.next_run.filter(|_| !s.paused);
     for s in all {
+        let last_active = last_mission_active(daemon, &s).await;
         let claimed = sortie_missions::update_schedule(&*daemon.store, &s.id, |s| {
-            let running = s
-                .last_mission()
-                .is_some_and(|m| daemon.supervisor.is_active(&m));
+            let running = s.last_mission().is_some_and(|m| Some(m) == last_active);
             let decision = match s.due(now, running)? {
                 Decision::Fire { scheduled_for, .. } if queue_cap(daemon, s).is_some() => {
                     Decision::Skip {
@@ -176,6 +175,22 @@ pub async fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> 
         note(&mut earliest, next_of(&s));
     }
     earliest
+}
+
+/// The schedule's last mission if it is still queued or running: here, or with a shared
+/// store on any daemon.
+async fn last_mission_active(daemon: &Daemon, s: &Schedule) -> Option<sortie_missions::MissionId> {
+    let last = s.last_mission()?;
+    if daemon.supervisor.is_active(&last) {
+        return Some(last);
+    }
+    daemon.supervisor.cluster()?;
+    let mission = daemon.store.mission(&last).await.ok()?;
+    matches!(
+        mission.status,
+        sortie_missions::MissionStatus::Queued | sortie_missions::MissionStatus::Running
+    )
+    .then_some(last)
 }
 
 /// Tells `[notify]` that schedule `s` skipped its run for `scheduled_for` (in the

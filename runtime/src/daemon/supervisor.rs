@@ -86,6 +86,8 @@ pub struct Supervisor {
     demo: tokio::sync::OnceCell<crate::service::demo::DemoModel>,
     /// The pace each demo mission streams at (the default after a restart).
     demo_paces: Mutex<HashMap<MissionId, Duration>>,
+    /// This daemon's place among the daemons of a shared store (PostgreSQL only).
+    cluster: std::sync::OnceLock<Arc<super::cluster::Link>>,
 }
 
 impl Supervisor {
@@ -113,7 +115,29 @@ impl Supervisor {
             approvals: Arc::new(Approvals::default()),
             demo: tokio::sync::OnceCell::new(),
             demo_paces: Mutex::new(HashMap::new()),
+            cluster: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes this supervisor one of the daemons sharing the store: submitted missions go
+    /// to the shared queue, and the claim loop admits what this daemon takes from it.
+    pub fn join(&self, link: Arc<super::cluster::Link>) {
+        let _ = self.cluster.set(link);
+    }
+
+    /// This daemon's membership of a cluster, if the store is shared.
+    pub fn cluster(&self) -> Option<&Arc<super::cluster::Link>> {
+        self.cluster.get()
+    }
+
+    /// Missions this daemon runs at once, at most.
+    pub fn max_running(&self) -> usize {
+        self.limits.global.max(1)
+    }
+
+    /// The missions queued or running here.
+    pub fn active_ids(&self) -> Vec<MissionId> {
+        self.slots().keys().copied().collect()
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -205,8 +229,22 @@ impl Supervisor {
         }
     }
 
-    /// Queues a stored mission to run (from where its log stands) as soon as a slot is free.
+    /// Queues a stored mission to run (from where its log stands) as soon as a slot is
+    /// free: here, or with a shared store on the cluster's queue, where the first daemon
+    /// that can run it takes it.
     pub async fn submit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
+        let Some(link) = self.cluster.get() else {
+            return self.admit(mission).await;
+        };
+        if self.is_active(&mission.id) {
+            return Err(SubmitError::Active(mission.id));
+        }
+        super::cluster::enqueue(link, &*self.store, &mission).await;
+        Ok(())
+    }
+
+    /// Runs a stored mission here (from where its log stands) as soon as a slot is free.
+    pub(super) async fn admit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
         let id = mission.id;
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst);
         let (cancel, stop) = (CancellationToken::new(), StopStatus::default());
@@ -258,6 +296,16 @@ impl Supervisor {
     /// Lets go of a mission: it is no longer queued or running here.
     pub(super) fn release(&self, id: &MissionId) {
         self.slots().remove(id);
+        if let Some(link) = self.cluster.get() {
+            // Its lease goes too: an interrupted mission is then resumed by another daemon.
+            let (link, id) = (link.clone(), *id);
+            tokio::spawn(async move {
+                if let Err(e) = link.pg.release(&id, &link.info.name).await {
+                    tracing::warn!("mission {id}: cannot give its lease up (it runs out): {e}");
+                }
+                link.wake();
+            });
+        }
     }
 
     /// Records that the mission failed outside its own steps (its task panicked, the store

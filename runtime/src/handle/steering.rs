@@ -76,6 +76,7 @@ impl Sortie {
                     local,
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
+                crate::service::missions::check_runs_here(&store)?;
                 let parent = store.resolve(id).await?;
                 let pool = accounts::shared_pool(&local, &config)?;
                 let fork = forks::create_fork(&store, &config, &pool, parent, req).await?;

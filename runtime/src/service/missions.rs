@@ -120,6 +120,18 @@ pub async fn create_mission(
     Ok(store.mission(&mission.id).await?)
 }
 
+/// Refuses to run a mission in this process when missions live in a shared store: there a
+/// mission runs under a daemon's lease, which other daemons respect.
+pub fn check_runs_here(store: &dyn MissionStore) -> anyhow::Result<()> {
+    if shared_store(store) {
+        bail!(
+            "missions in a shared store ({}) run in a daemon, which holds each one under a lease the other daemons respect: start one with `sortie serve` (or set `[daemon] autostart = true`)",
+            store.location()
+        );
+    }
+    Ok(())
+}
+
 /// Whether missions live in a store several daemons share (PostgreSQL).
 fn shared_store(store: &dyn MissionStore) -> bool {
     store.as_postgres().is_some()

@@ -41,6 +41,7 @@ pub(crate) fn cli_spec(
         policy,
         max_turns: 8,
         sandbox: None,
+        labels: Vec::new(),
     }
 }
 

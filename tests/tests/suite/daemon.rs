@@ -520,6 +520,7 @@ async fn a_corrupt_record_is_reported_and_skipped_and_the_daemon_serves_the_rest
                 policy: sortie_missions::PermissionPolicy::Auto,
                 max_turns: 3,
                 sandbox: None,
+                labels: Vec::new(),
             })
             .expect("create");
         store

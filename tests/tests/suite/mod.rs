@@ -9,6 +9,7 @@ mod claude_code;
 mod claude_code_sessions;
 mod claude_stream;
 mod cli;
+mod cluster_queue;
 mod compression;
 mod containment;
 mod credential_races;

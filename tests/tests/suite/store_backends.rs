@@ -169,6 +169,7 @@ fn spec(prompt: &str) -> MissionSpec {
         policy: sortie_missions::PermissionPolicy::Auto,
         max_turns: 1,
         sandbox: None,
+        labels: Vec::new(),
     }
 }
 
@@ -200,6 +201,7 @@ fn schedule() -> Schedule {
             budget: Default::default(),
             notify: None,
             worktree: false,
+            labels: Vec::new(),
         },
         Utc::now(),
     )

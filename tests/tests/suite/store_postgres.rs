@@ -28,6 +28,7 @@ fn spec(prompt: &str) -> MissionSpec {
         policy: sortie_missions::PermissionPolicy::Auto,
         max_turns: 1,
         sandbox: None,
+        labels: Vec::new(),
     }
 }
 

@@ -63,6 +63,7 @@ pub fn spec(cwd: &Path, prompt: &str) -> MissionSpec {
         policy: PermissionPolicy::Auto,
         max_turns: 8,
         sandbox: None,
+        labels: Vec::new(),
     }
 }
 

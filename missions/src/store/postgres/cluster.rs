@@ -23,6 +23,9 @@ pub struct ClaimRules {
     pub skip: Vec<MissionId>,
     /// The most missions of a provider leased at once across all daemons.
     pub per_provider: HashMap<String, usize>,
+    /// Take interrupted missions too (a daemon stopped while they ran), as a daemon's
+    /// start resumes them with `resume_interrupted`.
+    pub resume_interrupted: bool,
 }
 
 /// A mission a daemon now holds.
@@ -73,10 +76,12 @@ pub struct DaemonEntry {
 /// How many missions one claim looks at before giving up for this round.
 const CLAIM_WINDOW: i64 = 32;
 
-const CANDIDATES: &str = "SELECT id, record::text, CASE WHEN status = 'queued' THEN NULL ELSE leased_by END
+const CANDIDATES: &str = "SELECT id, record::text, CASE WHEN status = 'running' THEN leased_by END
      FROM missions
-     WHERE ((status = 'queued' AND (lease_until IS NULL OR lease_until < now()))
-         OR (status IN ('running', 'interrupted') AND leased_by IS NOT NULL AND lease_until < now()))
+     WHERE (lease_until IS NULL OR lease_until < now())
+       AND (status = 'queued'
+            OR (status = 'running' AND leased_by IS NOT NULL)
+            OR (status = 'interrupted' AND $4))
        AND NOT (id = ANY($1))
        AND ARRAY(SELECT json_array_elements_text(coalesce(record->'labels', '[]'::json)))
            <@ $2::text[]
@@ -148,6 +153,16 @@ impl PgStore {
             name: info.name.clone(),
             lease,
         });
+        // What this name held before (a daemon that died under it) is free to claim now:
+        // resumed as after a restart, here or by another daemon.
+        client
+            .execute(
+                "UPDATE missions SET lease_until = now() - interval '1 second'
+                 WHERE leased_by = $1",
+                &[&info.name],
+            )
+            .await
+            .map_err(|e| self.failed(&e))?;
         Ok(())
     }
 
@@ -227,7 +242,15 @@ impl PgStore {
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
         let skip: Vec<uuid::Uuid> = rules.skip.iter().map(|m| m.0).collect();
         let rows = tx
-            .query(CANDIDATES, &[&skip, &rules.labels, &CLAIM_WINDOW])
+            .query(
+                CANDIDATES,
+                &[
+                    &skip,
+                    &rules.labels,
+                    &CLAIM_WINDOW,
+                    &rules.resume_interrupted,
+                ],
+            )
             .await
             .map_err(|e| self.failed(&e))?;
         let mut out = Claimed::default();
