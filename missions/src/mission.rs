@@ -184,6 +184,10 @@ pub struct Mission {
     /// The labels a daemon must have to run it (`--on LABEL`); empty: any daemon.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// With a shared store, the daemon it runs on now: filled in by the daemon's API from
+    /// the mission's lease, never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<String>,
 }
 
 /// A mission's own git worktree: where it is, the repository and branch it belongs to, and
@@ -234,6 +238,7 @@ impl Mission {
             worktree: None,
             parent_id: None,
             labels: spec.labels,
+            daemon: None,
         }
     }
 }

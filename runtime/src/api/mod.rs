@@ -8,6 +8,7 @@ mod missions;
 mod models;
 pub mod openapi;
 mod openapi_budget;
+mod openapi_cluster;
 mod openapi_instructions;
 mod openapi_mcp;
 mod openapi_notices;

@@ -6,9 +6,11 @@ use super::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// The whole document.
 pub fn document() -> Value {
-    super::openapi_steering::with_steering(super::openapi_budget::with_budget(
-        super::openapi_notices::with_notices(super::openapi_instructions::with_instructions(
-            super::openapi_mcp::with_mcp(super::openapi_sandbox::with_sandbox(without_sandbox())),
+    super::openapi_cluster::with_cluster(super::openapi_steering::with_steering(
+        super::openapi_budget::with_budget(super::openapi_notices::with_notices(
+            super::openapi_instructions::with_instructions(super::openapi_mcp::with_mcp(
+                super::openapi_sandbox::with_sandbox(without_sandbox()),
+            )),
         )),
     ))
 }

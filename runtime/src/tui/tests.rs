@@ -758,5 +758,6 @@ fn a_sandbox_changed_on_resume_shows_in_the_conversation() {
 
 /// The controls of missions that run alone: budgets, worktrees, steering, forks.
 mod alone;
+mod cluster;
 mod mcp_choice;
 mod mcp_logins;

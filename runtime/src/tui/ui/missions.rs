@@ -143,7 +143,11 @@ fn selected(app: &App, visible: &[&Mission]) -> Vec<Line<'static>> {
                     budget_text(m),
                     render::age(m.created_at, app.now),
                     m.cwd.display()
-                ),
+                ) + &m
+                    .daemon
+                    .as_ref()
+                    .map(|d| format!(" · on daemon {d}"))
+                    .unwrap_or_default(),
                 Style::default().fg(Color::DarkGray),
             ),
         ],
