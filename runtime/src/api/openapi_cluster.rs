@@ -37,8 +37,6 @@ pub fn with_cluster(mut doc: Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn the_bodies_the_mission_and_health_document_the_cluster() {
         let doc = crate::api::openapi::document();
