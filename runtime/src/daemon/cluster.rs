@@ -187,7 +187,8 @@ async fn claim_while_free(daemon: &Daemon, link: &Link) {
 /// stop and what this daemon no longer holds. False when the daemon lost its name (it
 /// stops).
 async fn beat(daemon: &Daemon, link: &Link) -> bool {
-    let held = match link.pg.beat(&link.info, link.lease).await {
+    let active = daemon.supervisor.active_ids();
+    let held = match link.pg.beat(&link.info, link.lease, &active).await {
         Ok(held) => held,
         Err(StoreError::DaemonNameTaken { .. }) => {
             eprintln!(
@@ -202,7 +203,7 @@ async fn beat(daemon: &Daemon, link: &Link) -> bool {
             return true;
         }
     };
-    for id in daemon.supervisor.active_ids() {
+    for id in active {
         match held.iter().find(|(m, _)| *m == id) {
             None => {
                 tracing::warn!("mission {id}: this daemon no longer holds it; stopping it here");

@@ -166,7 +166,10 @@ impl PgStore {
         Ok(())
     }
 
-    /// Renews the daemon's registration and its leases on missions for another `lease`.
+    /// Renews the daemon's registration and its leases for another `lease`: on the
+    /// missions it runs (`active`), and on those it created within the lease and has not
+    /// offered yet. A mission it holds but no longer runs (its task ended while the
+    /// database was out of reach) is let go at once, to be resumed like a crashed one.
     /// Returns the missions it still holds, each with the stop another process asked for
     /// (`None`: keep running); an error when the registration is no longer this
     /// instance's (it ran out and another daemon took the name).
@@ -174,7 +177,9 @@ impl PgStore {
         &self,
         info: &DaemonInfo,
         lease: Duration,
+        active: &[MissionId],
     ) -> Result<Vec<(MissionId, Option<String>)>, StoreError> {
+        let active: Vec<uuid::Uuid> = active.iter().map(|m| m.0).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
         let ours = tx
@@ -196,11 +201,22 @@ impl PgStore {
         let rows = tx
             .query(
                 "UPDATE missions SET lease_until = now() + make_interval(secs => $2)
-                 WHERE leased_by = $1 RETURNING id, stop_request",
-                &[&info.name, &lease.as_secs_f64()],
+                 WHERE leased_by = $1
+                   AND (id = ANY($3) OR (status = 'queued'
+                        AND created_at > now() - make_interval(secs => $2)))
+                 RETURNING id, stop_request",
+                &[&info.name, &lease.as_secs_f64(), &active],
             )
             .await
             .map_err(|e| self.failed(&e))?;
+        let kept: Vec<uuid::Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        tx.execute(
+            "UPDATE missions SET lease_until = now() - interval '1 second'
+             WHERE leased_by = $1 AND NOT (id = ANY($2)) AND lease_until > now()",
+            &[&info.name, &kept],
+        )
+        .await
+        .map_err(|e| self.failed(&e))?;
         tx.commit().await.map_err(|e| self.failed(&e))?;
         Ok(rows
             .iter()
