@@ -370,3 +370,42 @@ async fn a_mission_running_on_one_daemon_is_cancelled_through_another_and_status
     );
     assert_contiguous(&events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cluster_wide_provider_cap_holds_across_daemons() {
+    let url = Cluster::shared().create_database().await;
+    let mock = MockProvider::start().await;
+    mock.repeat(Reply::text("done").delayed(Duration::from_millis(700)));
+    let cap = "\n[cluster]\nper_provider = { local = 1 }\n";
+    let a = member(&mock, "a", &format!("max_concurrent = 4\n{cap}"));
+    let b = member(&mock, "b", &format!("max_concurrent = 4\n{cap}"));
+    let cwd = tempfile::tempdir().expect("cwd");
+    let da = start(a.path(), &url).await;
+    let db = start(b.path(), &url).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let d = if i % 2 == 0 { &da } else { &db };
+        ids.push(new_mission(d, cwd.path(), &format!("capped {i}")).await);
+    }
+    // Each mission's time running, from its own events.
+    let mut spans = Vec::new();
+    for id in &ids {
+        let events = da.wait_events(id, ended).await;
+        let at = |status: &str| {
+            events
+                .iter()
+                .find(|e| e["type"] == "status" && e["status"] == status)
+                .and_then(|e| e["at"].as_str())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .unwrap_or_else(|| panic!("no {status} in {events:#?}"))
+        };
+        spans.push((at("running"), at("completed")));
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].0,
+            "two missions of the capped provider ran at once: {spans:?}"
+        );
+    }
+}
