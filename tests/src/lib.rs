@@ -6,6 +6,7 @@ pub mod anthropic_wire;
 pub mod claude;
 pub mod daemon;
 pub mod keyring;
+pub mod lean_mock;
 pub mod mcp_oauth;
 pub mod mcp_servers;
 pub mod mcp_sse_servers;
