@@ -201,6 +201,30 @@ rm -rf "$2""#;
     }
 }
 
+impl Cluster {
+    /// Stops the server now, cutting every connection (a restart of the database, as an
+    /// operator or a failover does), keeping its data; see [`Cluster::restart`]. (Not
+    /// `immediate`: the test cluster runs with `synchronous_commit=off`, where a crash
+    /// may lose the last commits, which a real server would keep.)
+    pub fn stop(&self) {
+        let stopped = self
+            .command("pg_ctl")
+            .arg("stop")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "fast", "-w", "-t", "30"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl stop");
+        assert!(stopped.status.success(), "pg_ctl stop: {stopped:?}");
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn restart(&self) {
+        self.pg_ctl_start().unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let stopped = self

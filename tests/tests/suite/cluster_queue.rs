@@ -409,3 +409,63 @@ async fn the_cluster_wide_provider_cap_holds_across_daemons() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_mid_tool_loses_and_duplicates_nothing_and_the_mission_resumes() {
+    // A cluster of its own: this test stops it.
+    let pg = Cluster::start();
+    let url = pg.create_database().await;
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call(
+        "call_1",
+        "shell",
+        json!({"command": "echo started >> runs.txt; sleep 2; echo finished >> runs.txt"}),
+    ));
+    mock.push(Reply::text("I will check what the cut-off command did"));
+    let home = member(&mock, "solo", "lease_secs = 5");
+    let config = home.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("[store]\n", "[store]\nconnect_timeout_secs = 2\n"),
+    )
+    .expect("config");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let d = start(home.path(), &url).await;
+    let id = new_mission(&d, cwd.path(), "run the slow command").await;
+    let runs = cwd.path().join("runs.txt");
+    let started = Instant::now();
+    while !runs.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The database goes away while the tool runs, and comes back after the tool ended
+    // and the mission could not store its result.
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    pg.restart();
+
+    let events = d
+        .wait_events(&id, |e| ended(e) && count(e, "assistant_message") == 2)
+        .await;
+    assert_contiguous(&events);
+    assert_eq!(
+        statuses(&events),
+        ["running", "interrupted", "queued", "running", "completed"],
+        "{events:#?}"
+    );
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let text = std::fs::read_to_string(&runs).expect("runs.txt");
+    assert_eq!(
+        text.matches("started").count(),
+        1,
+        "the tool ran twice: {text}"
+    );
+    let log = d.log();
+    assert!(log.contains("cannot reach the PostgreSQL store"), "{log}");
+    assert!(!log.contains(pg.password()), "{log}");
+}
