@@ -407,24 +407,39 @@ async fn a_running_mission_whose_daemon_died_is_claimed_once_its_lease_runs_out(
     let store = PgStore::open_with(&url, options(Duration::from_secs(30)))
         .await
         .expect("open");
+    let daemon_a = PgStore::open_with(&url, options(Duration::from_secs(30)))
+        .await
+        .expect("open");
+    let info = sortie_missions::postgres::DaemonInfo {
+        name: "daemon-a".into(),
+        instance: "i-1".into(),
+        host: "here".into(),
+        pid: 1,
+        labels: Vec::new(),
+        version: "test".into(),
+    };
+    daemon_a
+        .register_daemon(&info, Duration::from_secs(30))
+        .await
+        .expect("register");
     let id = store.create_mission(spec("go")).await.expect("create").id;
-    let held = store
+    let held = daemon_a
         .claim_queued("daemon-a", Duration::from_millis(300))
         .await
         .expect("claim")
         .expect("the queued mission");
     assert_eq!(held.mission.id, id);
+    let running = || MissionEvent::Status {
+        status: sortie_missions::MissionStatus::Running,
+        reason: None,
+    };
+    // Only the daemon holding the lease writes the mission's log.
+    match store.append(&id, running()).await {
+        Err(StoreError::LeasedElsewhere { daemon, .. }) => assert_eq!(daemon, "daemon-a"),
+        other => panic!("another process wrote a leased mission's log: {other:?}"),
+    }
     // The daemon runs it, then dies without a word.
-    store
-        .append(
-            &id,
-            MissionEvent::Status {
-                status: sortie_missions::MissionStatus::Running,
-                reason: None,
-            },
-        )
-        .await
-        .expect("running");
+    daemon_a.append(&id, running()).await.expect("running");
     tokio::time::sleep(Duration::from_millis(800)).await;
     let taken = store
         .claim_queued("daemon-b", Duration::from_secs(60))
@@ -435,4 +450,9 @@ async fn a_running_mission_whose_daemon_died_is_claimed_once_its_lease_runs_out(
         Some(id),
         "a running mission whose lease ran out goes to the next daemon"
     );
+    // Its lease gone, the dead daemon's late write is refused.
+    match daemon_a.append(&id, running()).await {
+        Err(StoreError::LeasedElsewhere { daemon, .. }) => assert_eq!(daemon, "daemon-b"),
+        other => panic!("a daemon that lost the lease wrote the log: {other:?}"),
+    }
 }

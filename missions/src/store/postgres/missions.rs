@@ -21,7 +21,7 @@ const WRITE_EVENT: &str = "WITH e AS (
     WHERE id = $1
     RETURNING pg_notify('sortie_events', $8)";
 
-fn encode<T: serde::Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
+pub(super) fn encode<T: serde::Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
         id: what.to_string(),
         error: format!("cannot encode: {e}"),
@@ -46,7 +46,34 @@ fn decode_event(seq: u64, raw: &str) -> StoredEvent {
     })
 }
 
-fn as_i64(n: u64) -> i64 {
+/// The next event of `mission` as stored (secrets masked, capped) and its JSON, with the
+/// record brought up to date past it.
+pub(super) fn next_event(
+    mission: &mut Mission,
+    event: MissionEvent,
+) -> Result<(StoredEvent, String), StoreError> {
+    let id = mission.id.to_string();
+    let now = Utc::now();
+    let seq = mission.event_count;
+    let stored = StoredEvent {
+        seq,
+        at: now,
+        event,
+    };
+    let value = encode(&stored, &id)?.into_bytes();
+    let (value, stored) = redact::masked(value, stored);
+    let (value, stored) = cap::capped(value, stored);
+    let value = String::from_utf8(value).map_err(|e| StoreError::Corrupt {
+        id: id.clone(),
+        error: format!("an encoded event is not UTF-8: {e}"),
+    })?;
+    stored.event.apply(mission);
+    mission.event_count = seq + 1;
+    mission.updated_at = now;
+    Ok((stored, value))
+}
+
+pub(super) fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -135,6 +162,10 @@ impl PgStore {
         id: &MissionId,
         event: MissionEvent,
     ) -> Result<StoredEvent, StoreError> {
+        let event = match self.append_fast(id, event).await? {
+            Ok(stored) => return Ok(stored),
+            Err(event) => event,
+        };
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
         let (stored, _) = self.append_in(&tx, id, event).await?;
@@ -166,23 +197,8 @@ impl PgStore {
             });
         }
         let mut mission = decode_mission(&id.to_string(), row.get(0))?;
-        let now = Utc::now();
-        let seq = mission.event_count;
-        let stored = StoredEvent {
-            seq,
-            at: now,
-            event,
-        };
-        let value = encode(&stored, &id.to_string())?.into_bytes();
-        let (value, stored) = redact::masked(value, stored);
-        let (value, stored) = cap::capped(value, stored);
-        let value = String::from_utf8(value).map_err(|e| StoreError::Corrupt {
-            id: id.to_string(),
-            error: format!("an encoded event is not UTF-8: {e}"),
-        })?;
-        stored.event.apply(&mut mission);
-        mission.event_count = seq + 1;
-        mission.updated_at = now;
+        let (stored, value) = next_event(&mut mission, event)?;
+        let (seq, now) = (stored.seq, stored.at);
         let write = tx
             .prepare_cached(WRITE_EVENT)
             .await
@@ -202,6 +218,7 @@ impl PgStore {
         )
         .await
         .map_err(|e| self.failed(&e))?;
+        self.remember(&mission);
         Ok((stored, mission))
     }
 

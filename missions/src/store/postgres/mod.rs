@@ -23,6 +23,7 @@ mod backend;
 mod cluster;
 mod credentials;
 mod credentials_pending;
+mod fast_append;
 mod lease;
 mod listen;
 mod migrate;
@@ -75,6 +76,8 @@ pub struct PgStore {
     config: tokio_postgres::Config,
     /// The daemon this process runs as, once it registered (see `cluster`).
     owner: std::sync::Arc<std::sync::OnceLock<Owner>>,
+    /// Records of the missions this process writes, for one-statement appends.
+    records: std::sync::Arc<fast_append::Records>,
 }
 
 /// The daemon a store handle writes for: missions it creates are held under its lease
@@ -143,6 +146,7 @@ impl PgStore {
             options,
             config,
             owner: Default::default(),
+            records: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
