@@ -22,6 +22,7 @@ use super::StoreError;
 mod backend;
 mod credentials;
 mod credentials_pending;
+mod import;
 mod lease;
 mod listen;
 mod migrate;
@@ -31,6 +32,7 @@ mod url;
 
 pub use credentials::{CredentialOptions, PgCredentials};
 pub use credentials_pending::PgPendingLogins;
+pub use import::{Census, Found};
 pub use lease::Lease;
 pub use listen::{EventListener, Notice};
 pub use migrate::SCHEMA_VERSION as PG_SCHEMA_VERSION;
@@ -88,6 +90,14 @@ impl PgStore {
 
     /// [`PgStore::open`] with its connection options.
     pub async fn open_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let store = Self::connect_with(url, options)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A handle on the database at `url` that leaves its schema as it is (`sortie store
+    /// migrate` reads the version first). Connections are made on first use.
+    pub fn connect_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::BadUrl(url::scrub_unparsed(url, &chain(&e))))?;
@@ -123,15 +133,13 @@ impl PgStore {
             .wait_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::BadUrl(format!("{shown}: {e}")))?;
-        let store = Self {
+        Ok(Self {
             pool,
             shown,
             password,
             options,
             config,
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
     /// The URL without its password.
