@@ -142,7 +142,7 @@ pub async fn copy(
     };
     check_missions(&local, &target).await?;
     if let Some(pg) = &pg_creds {
-        check_credentials(&credentials, pg).await?;
+        check_credentials(&credentials, pg, target.url()).await?;
     }
     copy_missions(&local, &target, &mut report, every, progress).await?;
     copy_schedules(&local, &target, &mut report).await?;
@@ -259,13 +259,16 @@ async fn check_missions(local: &Store, target: &PgStore) -> anyhow::Result<()> {
 }
 
 /// Refuses when the target holds another credential under the id of one of these.
-async fn check_credentials(credentials: &[Credential], pg: &PgCredentials) -> anyhow::Result<()> {
+async fn check_credentials(
+    credentials: &[Credential],
+    pg: &PgCredentials,
+    url: &str,
+) -> anyhow::Result<()> {
     for c in credentials {
         if let Some(there) = pg.get(&c.id).await? {
             if there.provider != c.provider || there.created_at != c.created_at {
                 bail!(
-                    "refusing to copy: {} already holds another credential `{}` (of `{}`, added {}; here of `{}`, added {}); nothing was copied: remove it there first (`sortie auth remove {}` on that store)",
-                    pg.at_rest(),
+                    "refusing to copy: {url} already holds another credential `{}` (of `{}`, added {}; here of `{}`, added {}); nothing was copied: remove it there first (`sortie auth remove {}` on that store)",
                     c.id.0,
                     there.provider,
                     there.created_at.to_rfc3339(),
