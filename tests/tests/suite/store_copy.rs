@@ -482,6 +482,15 @@ async fn migrate_brings_a_fresh_database_up_then_has_nothing_to_do_and_refuses_a
         ),
         (Some(latest), Some(latest), Some(0))
     );
+    let help = ok(&sortie_on(home.path(), None, &["store", "--help"]).await);
+    for step in [
+        "initdb",
+        "sortie store migrate",
+        "sortie store copy --to",
+        "[store]",
+    ] {
+        assert!(help.contains(step), "`store --help` teaches {step}: {help}");
+    }
     let plain = sortie_on(home.path(), Some(&url), &["store", "migrate"]).await;
     assert!(ok(&plain).contains(&format!("schema {latest}, up to date")));
 
@@ -555,4 +564,45 @@ async fn a_daemon_holding_the_store_is_named_with_how_to_stop_it() {
     assert_eq!(refused.status.code(), Some(2), "{err}");
     assert!(err.contains("sortie serve --stop"), "{err}");
     assert_no_secret(&[&refused]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_log_goes_over_in_batches_with_every_event_in_order() {
+    let cluster = Cluster::shared();
+    let url = cluster.create_database().await;
+    let home = tempfile::tempdir().expect("home");
+    let id = {
+        let store = sortie_missions::Store::open(home.path()).expect("open");
+        let m = store
+            .create_mission(sortie_missions::MissionSpec {
+                prompt: "a long one".into(),
+                provider: "local".into(),
+                model: "m".into(),
+                transport: "openai-compatible".into(),
+                cwd: "/".into(),
+                policy: sortie_missions::PermissionPolicy::Auto,
+                max_turns: 1,
+                sandbox: None,
+            })
+            .expect("create");
+        // More events than one statement carries, and more bytes (8 of 700 kB).
+        for i in 0..1200 {
+            let text = match i % 150 {
+                0 => format!("{i} {}", "x".repeat(700_000)),
+                _ => format!("message {i}"),
+            };
+            store
+                .append(&m.id, sortie_missions::MissionEvent::UserMessage { text })
+                .expect("append");
+        }
+        store.flush_all().await.expect("flush");
+        m.id.to_string()
+    };
+    let sled_side = json_of(&sortie_on(home.path(), None, &["show", &id, "--json"]).await);
+    assert_eq!(sled_side["events"].as_array().map(Vec::len), Some(1202));
+    let out = copy(home.path(), &url, &[]).await;
+    let report = json_of(&out);
+    assert_eq!(counted(&report, "events"), (1202, 1202), "{report:#}");
+    let pg_side = json_of(&sortie_on(home.path(), Some(&url), &["show", &id, "--json"]).await);
+    assert!(pg_side == sled_side, "the log differs on PostgreSQL");
 }

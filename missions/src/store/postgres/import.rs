@@ -335,3 +335,68 @@ impl PgStore {
         self.schema_version().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MissionSpec;
+
+    fn mission(events: u64) -> Mission {
+        let mut m = Mission::new(
+            MissionId::new(),
+            MissionSpec::for_tests("copy me"),
+            Utc::now(),
+        );
+        m.event_count = events;
+        m
+    }
+
+    fn log(seqs: &[u64]) -> Vec<(u64, Vec<u8>)> {
+        seqs.iter().map(|s| (*s, b"{}".to_vec())).collect()
+    }
+
+    #[test]
+    fn only_the_same_record_and_event_count_is_an_earlier_copy() {
+        let m = mission(3);
+        let same = serde_json::to_string(&m).expect("encode");
+        assert_eq!(compare(&m, 3, &same), Found::Same);
+
+        let Found::Different(why) = compare(&m, 4, &same) else {
+            panic!("another event count is another mission");
+        };
+        assert!(why.contains("4 events") && why.contains("changed"), "{why}");
+
+        let mut other = mission(3);
+        other.id = m.id;
+        other.prompt = "someone else's".into();
+        let theirs = serde_json::to_string(&other).expect("encode");
+        let Found::Different(why) = compare(&m, 3, &theirs) else {
+            panic!("another prompt is another mission");
+        };
+        assert!(why.contains("another mission under this id"), "{why}");
+
+        let mut moved = m.clone();
+        moved.status = crate::MissionStatus::Failed;
+        let theirs = serde_json::to_string(&moved).expect("encode");
+        let Found::Different(why) = compare(&m, 3, &theirs) else {
+            panic!("another status is a change");
+        };
+        assert!(why.contains("status failed there"), "{why}");
+        assert!(matches!(compare(&m, 3, "not json"), Found::Different(_)));
+    }
+
+    #[test]
+    fn a_log_must_hold_every_event_its_record_counts() {
+        let m = mission(3);
+        assert!(check_log(&m, &log(&[0, 1, 2])).is_ok());
+        let gap = check_log(&m, &log(&[0, 2, 3])).expect_err("a gap");
+        assert!(gap.to_string().contains("skips from event 0 to 2"), "{gap}");
+        let short = check_log(&m, &log(&[0, 1])).expect_err("short");
+        assert!(
+            short
+                .to_string()
+                .contains("counts 3 events and its log holds 2"),
+            "{short}"
+        );
+    }
+}
