@@ -154,12 +154,13 @@ pub async fn copy(
     Ok(report)
 }
 
-/// The target URL, with its password from the environment when it has none.
+/// The target URL (`--to`, else the configured store's), with its password from the
+/// environment when it has none.
 fn target_url(config: &Config, request: &CopyRequest) -> anyhow::Result<String> {
     let to = match &request.to {
         Some(to) => to.clone(),
         None => match config.store.location().map_err(anyhow::Error::msg)? {
-            StoreLocation::Postgres(url) => return Ok(url),
+            StoreLocation::Postgres(url) => url,
             StoreLocation::Sled => bail!(
                 "name the PostgreSQL database to copy into: `sortie store copy --to postgres://USER@HOST:5432/DB --password-env VAR` (or set `[store] url`, or SORTIE_STORE_URL)"
             ),

@@ -415,10 +415,8 @@ async fn a_target_holding_a_different_mission_under_the_same_id_is_refused_befor
     ok(&run(cmd).await);
     let missions = json_of(&sortie_on(home.path(), None, &["missions", "--json"]).await);
     let id = missions[0]["id"].as_str().expect("id").to_string();
-    // No credential in this data dir: no key needed.
-    let mut cmd = sortie(home.path());
-    cmd.args(["store", "copy", "--to", &url]);
-    let first = run(cmd).await;
+    // No credential in this data dir: no key needed. No --to: the configured store.
+    let first = sortie_on(home.path(), Some(&url), &["store", "copy"]).await;
     let table = ok(&first);
     assert!(table.contains("missions"), "{table}");
     assert!(table.contains("1 missions copied"), "{table}");
