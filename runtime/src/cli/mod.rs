@@ -24,6 +24,7 @@ mod schedule;
 mod serve;
 mod spinner;
 mod steering;
+mod store;
 
 use crate::api::ServeOptions;
 use crate::client::{self, autostart_idle};
@@ -165,6 +166,10 @@ m switches its model and resumes it, r on an account runs its login again, q qui
         after_help = "Examples:\n  sortie fork 01a2 \"try it with a state machine instead\"\n  sortie fork 01a2 --at 12 --provider anthropic --model claude-sonnet-4-5 \"try again\"\n\nThe parent is unchanged; the fork's `parent_id` links them (`sortie show`). --at must not fall between a tool call and its result."
     )]
     Fork(steering::ForkArgs),
+    /// The store: migrate a PostgreSQL store's schema, copy this data dir's sled store into
+    /// PostgreSQL.
+    #[command(subcommand, after_help = store::HELP)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -502,5 +507,6 @@ async fn dispatch(cli: Cli, front_ends: FrontEnds) -> anyhow::Result<ExitCode> {
         Command::Worktree(cmd) => notices::worktree(&sortie, cmd).await,
         Command::Send(args) => steering::send(&sortie, args).await,
         Command::Fork(args) => steering::fork(&sortie, args).await,
+        Command::Store(cmd) => store::run(&home, cmd).await,
     }
 }

@@ -16,6 +16,8 @@ pub mod notify;
 pub mod revocation;
 pub mod sandboxing;
 pub mod schedules;
+pub mod store_copy;
+pub mod store_migrate;
 pub mod usage;
 pub mod worktree;
 

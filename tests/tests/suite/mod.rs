@@ -43,6 +43,7 @@ mod sandbox_views;
 mod secrets_at_rest;
 mod steering;
 mod store_backends;
+mod store_copy;
 mod store_postgres;
 mod support;
 mod tool_output;

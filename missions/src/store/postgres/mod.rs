@@ -24,6 +24,7 @@ mod cluster;
 mod credentials;
 mod credentials_pending;
 mod fast_append;
+mod import;
 mod lease;
 mod listen;
 mod migrate;
@@ -34,6 +35,7 @@ mod url;
 pub use cluster::{Claim, ClaimRules, Claimed, DaemonEntry, DaemonInfo};
 pub use credentials::{CredentialOptions, PgCredentials};
 pub use credentials_pending::PgPendingLogins;
+pub use import::{Census, Found};
 pub use lease::Lease;
 pub use listen::{EventListener, Notice};
 pub use migrate::SCHEMA_VERSION as PG_SCHEMA_VERSION;
@@ -104,6 +106,14 @@ impl PgStore {
 
     /// [`PgStore::open`] with its connection options.
     pub async fn open_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let store = Self::connect_with(url, options)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A handle on the database at `url` that leaves its schema as it is (`sortie store
+    /// migrate` reads the version first). Connections are made on first use.
+    pub fn connect_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::BadUrl(url::scrub_unparsed(url, &chain(&e))))?;
@@ -139,7 +149,7 @@ impl PgStore {
             .wait_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::BadUrl(format!("{shown}: {e}")))?;
-        let store = Self {
+        Ok(Self {
             pool,
             shown,
             password,
@@ -147,9 +157,7 @@ impl PgStore {
             config,
             owner: Default::default(),
             records: Default::default(),
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
     /// The URL without its password.
