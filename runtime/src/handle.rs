@@ -122,7 +122,7 @@ impl Sortie {
                     local,
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 let mission = missions::create_mission(&store, &config, &pool, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
                 let notices = MissionNotices::new(home, &config, &store, &mission, None);
@@ -156,7 +156,7 @@ impl Sortie {
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
                 let id = store.resolve(id).await?;
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 let before = store.mission(&id).await?.event_count;
                 let mission = missions::prepare_resume(&store, &config, &pool, id, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;

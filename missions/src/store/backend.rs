@@ -94,6 +94,12 @@ pub trait MissionStore: Send + Sync {
     fn as_sled(&self) -> Option<&Store> {
         None
     }
+    /// The PostgreSQL store behind this one, if that is what it is (its event notices,
+    /// its credential tables).
+    #[cfg(feature = "postgres")]
+    fn as_postgres(&self) -> Option<&super::postgres::PgStore> {
+        None
+    }
 
     /// Stores a schedule (new or changed).
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError>;
@@ -367,6 +373,11 @@ impl<S: MissionStore + ?Sized> MissionStore for std::sync::Arc<S> {
 
     fn as_sled(&self) -> Option<&Store> {
         (**self).as_sled()
+    }
+
+    #[cfg(feature = "postgres")]
+    fn as_postgres(&self) -> Option<&super::postgres::PgStore> {
+        (**self).as_postgres()
     }
 
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {

@@ -91,7 +91,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     let local = crate::service::open_store(home)?;
     sortie_missions::set_max_event_bytes(config.daemon.limits.max_event_bytes);
     let store = crate::service::mission_store(&local, &config).await?;
-    let pool = crate::service::accounts::shared_pool(&local, &config)?;
+    let pool = crate::service::accounts::pool_for(&local, &store, &config).await?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
         .await

@@ -77,7 +77,7 @@ impl Sortie {
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
                 let parent = store.resolve(id).await?;
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 let fork = forks::create_fork(&store, &config, &pool, parent, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &fork).await?;
                 Ok(Started::here(fork, store, runner, None))

@@ -250,7 +250,7 @@ pub fn with_logins(config: &Config, pool: &Arc<Pool>) -> BTreeMap<String, Server
 
 /// For `sortie mcp ...` run here: `chosen` with their logins attached, from the store of
 /// this data dir (when a daemon holds it, without them, and a note says so).
-pub fn logins_here(
+pub async fn logins_here(
     home: &Path,
     config: &Config,
     chosen: Vec<(String, ServerConfig)>,
@@ -258,7 +258,11 @@ pub fn logins_here(
     if !chosen.iter().any(|(_, c)| c.may_log_in()) {
         return chosen;
     }
-    let pool = match super::open_store(home).and_then(|s| super::accounts::shared_pool(&s, config))
+    let pool = match async {
+        let accounts = super::account_store::AccountStore::here(home, config).await?;
+        super::accounts::shared_pool(&accounts, config).await
+    }
+    .await
     {
         Ok(pool) => pool,
         Err(e) => {

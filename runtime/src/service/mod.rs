@@ -2,6 +2,7 @@
 //! daemon, the daemon's routes): missions, accounts, schedules, models, the demo. No
 //! terminal output and no HTTP here: callers show the results.
 
+pub mod account_store;
 pub mod accounts;
 pub mod budgets;
 pub mod credentials;

@@ -15,6 +15,10 @@ impl MissionStore for PgStore {
         self.url().to_string()
     }
 
+    fn as_postgres(&self) -> Option<&PgStore> {
+        Some(self)
+    }
+
     async fn create_mission(&self, spec: MissionSpec) -> Result<Mission, StoreError> {
         PgStore::create_mission(self, spec).await
     }
