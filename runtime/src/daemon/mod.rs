@@ -12,6 +12,7 @@ mod disk_watch;
 pub mod http_limits;
 mod listing;
 mod panics;
+mod relay;
 mod scheduler;
 mod steering;
 pub mod supervisor;
@@ -150,6 +151,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         tokio::spawn(exit_when_idle(daemon.clone(), idle));
     }
     tokio::spawn(disk_watch::watch(daemon.clone()));
+    relay::spawn(&daemon);
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
     let listener = connections::GuardedListener::new(

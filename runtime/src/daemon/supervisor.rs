@@ -191,7 +191,7 @@ impl Supervisor {
         (running, slots.len() - running)
     }
 
-    fn publish(&self, update: Update) {
+    pub(super) fn publish(&self, update: Update) {
         let _ = self.updates.send(update);
     }
 

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::account_store::AccountStore;
 use anyhow::{bail, Context};
 use chrono::Utc;
 use sortie_missions::Store;
-pub use super::account_store::AccountStore;
 use sortie_transports::auth::oauth::{
     parse_pasted, pasted_issuer, random_token, CallbackServer, OAuthClient, OAuthConfig, Pkce,
     TokenSet,
