@@ -138,7 +138,7 @@ impl Relay {
         if ended {
             self.ended.push_back(mission);
         }
-        while self.next.len() > KEEP {
+        while self.next.len() > KEEP || self.ended.len() > KEEP {
             let Some(old) = self.ended.pop_front() else {
                 break;
             };

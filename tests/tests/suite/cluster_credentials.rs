@@ -379,3 +379,77 @@ async fn a_shared_store_without_its_key_or_with_another_key_is_refused_at_start(
     );
     drop(d);
 }
+
+/// Polls a login daemon `d` runs until it is no longer pending (bounded).
+async fn wait_login(d: &DaemonProc, id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, v) = d.get(&format!("/auth/logins/{id}")).await;
+        if v["state"] != "pending" {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "login {id} still pending\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paste_login_started_through_one_daemon_is_finished_through_the_other() {
+    let cluster = Cluster::shared();
+    let url = cluster.create_database().await;
+    let server = OAuthServer::start(600).await;
+    let mock = MockProvider::start().await;
+    let shared = key(25);
+    let text_of = config(&mock.base_url(), Some(&server.issuer), true);
+    let (a, b) = (
+        Node::new(&url, Some(&shared), &text_of),
+        Node::new(&url, Some(&shared), &text_of),
+    );
+    let (da, db) = (a.daemon().await, b.daemon().await);
+    let body = json!({"provider": "corp", "flow": "paste"});
+    let (status, on_a) = da.post("/auth/logins", body.clone()).await;
+    assert_eq!(status, 201, "{on_a}\n{}", da.log());
+    // The login A started is in the shared store: B resumes it (the same URL, state and
+    // verifier), and the code pasted there completes it.
+    let (status, on_b) = db.post("/auth/logins", body).await;
+    assert_eq!(status, 201, "{on_b}\n{}", db.log());
+    assert_eq!(on_b["prompt"]["resumed"], true, "{on_b:#}");
+    let login_url = on_a["prompt"]["url"].as_str().expect("url");
+    assert_eq!(on_b["prompt"]["url"].as_str(), Some(login_url));
+    let landed = Browser::default()
+        .redirect_target(login_url, "http://127.0.0.1:1/callback")
+        .await;
+    let id_b = on_b["id"].as_str().expect("id");
+    let (status, v) = db
+        .post(
+            &format!("/auth/logins/{id_b}/code"),
+            json!({"code": landed}),
+        )
+        .await;
+    assert!(status < 300, "{status} {v}");
+    let done = wait_login(&db, id_b).await;
+    assert_eq!(done["state"], "completed", "{done:#}\n{}", db.log());
+    let (_, listed) = da.get("/credentials").await;
+    let rows = listed["credentials"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rows.len(), 1, "{listed:#}");
+    assert_eq!(rows[0]["status"]["state"], "active", "{listed:#}");
+    let client = sortie_tests::postgres::connect(&url).await;
+    let pending: i64 = client
+        .query_one("SELECT count(*) FROM pending_logins", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(pending, 0, "the finished login is forgotten");
+    let id_a = on_a["id"].as_str().expect("id");
+    da.delete(&format!("/auth/logins/{id_a}")).await;
+    let secrets = [shared.as_str(), cluster.password(), landed.as_str()];
+    assert_no_secret("daemon A's log", &da.log(), &secrets);
+    assert_no_secret("daemon B's log", &db.log(), &secrets);
+}
