@@ -155,6 +155,12 @@ impl Relay {
         }
         // It may have run here until just now: what the supervisor published counts.
         self.drain_own();
+        if self.daemon.supervisor.receivers() <= 1 {
+            // Nobody follows anything here (the one receiver is the relay's own): nothing
+            // to read. A follower that comes replays the store first, then hears from here.
+            self.sent_up_to(id, notice.seq);
+            return;
+        }
         let from = match self.next.get(&id) {
             Some(&next) if notice.seq < next => return,
             Some(&next) => next,

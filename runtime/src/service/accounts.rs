@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::account_store::AccountStore;
 use anyhow::{bail, Context};
 use chrono::Utc;
 use sortie_missions::Store;
@@ -21,6 +20,7 @@ use sortie_transports::auth::{
 };
 use sortie_transports::Secret;
 
+pub use super::account_store::AccountStore;
 use super::revocation::{self, Revoked};
 use crate::api::LoginPrompt;
 use crate::config::{Config, OAuthSpec, ResolvedProvider};

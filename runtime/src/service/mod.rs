@@ -48,7 +48,8 @@ pub fn open_store(home: &Path) -> anyhow::Result<Store> {
 
 /// The stores a command that does its work in this process works on.
 pub struct HereStores {
-    /// The data dir's sled store: credentials and pending logins.
+    /// The data dir's sled store: credentials and pending logins, unless the missions are
+    /// on PostgreSQL (then they are there: see [`account_store::AccountStore`]).
     pub local: Store,
     /// Missions, events and schedules: `local`, or the PostgreSQL store of `[store]`.
     pub missions: SharedStore,
