@@ -142,6 +142,17 @@ async fn two_daemons(seed: u8) -> (String, MockProvider, Node, Node) {
     (shared, mock, a, b)
 }
 
+/// The database a node's store URL names.
+fn url_database(node: &Node) -> String {
+    let url = &node
+        .env
+        .iter()
+        .find(|(k, _)| k == "SORTIE_STORE_URL")
+        .expect("url")
+        .1;
+    url.rsplit('/').next().expect("database").to_string()
+}
+
 async fn start_mission(a: &DaemonProc, cwd: &std::path::Path) -> String {
     let (status, m) = a
         .post(
@@ -175,23 +186,46 @@ async fn the_stream_has_no_gap_when_the_notice_connection_is_cut_mid_mission() {
     let (_, mock, a, b) = two_daemons(32).await;
     script(&mock);
     let (da, db) = (a.daemon().await, b.daemon().await);
+    let admin = Cluster::shared().connect("postgres").await;
+    let database = url_database(&a);
+    // Both daemons listen before the mission starts (bounded wait).
+    let started = Instant::now();
+    loop {
+        let listening: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = $1",
+                &[&database],
+            )
+            .await
+            .expect("count the listeners")
+            .get(0);
+        if listening >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{listening} daemon(s) listening\nA: {}\nB: {}",
+            da.log(),
+            db.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let cwd = tempfile::tempdir().expect("cwd");
     let id = start_mission(&da, cwd.path()).await;
-    // Once B streams, every daemon's listening connection is cut behind its back.
-    let admin = Cluster::shared().connect("postgres").await;
+    // Once B streams, both daemons' listening connections are cut behind their backs.
     let cut = tokio::sync::Notify::new();
     let cutter = async {
         cut.notified().await;
         admin
             .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
-                &[],
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = $1",
+                &[&database],
             )
             .await
             .expect("terminate the listeners")
     };
     let (got, terminated) = tokio::join!(follow_to_end(&db, &id, || cut.notify_one()), cutter);
-    assert!(terminated >= 1, "no listening connection was found to cut");
+    assert_eq!(terminated, 2, "both listening connections were cut");
     check_stream(&da, &id, &got).await;
     // B says it lost its notices and listens again (bounded wait: the backoff is short).
     let started = Instant::now();
