@@ -72,6 +72,11 @@ impl AccountStore {
         })
     }
 
+    /// Whether these are shared with other daemons (a PostgreSQL store).
+    pub fn is_shared(&self) -> bool {
+        self.sled.is_none()
+    }
+
     /// A pool on these credentials.
     pub fn pool(&self, strategy: Strategy) -> Pool {
         match &self.sled {

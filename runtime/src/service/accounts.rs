@@ -123,6 +123,7 @@ pub async fn shared_pool(accounts: &AccountStore, config: &Config) -> anyhow::Re
     );
     // Every MCP server one can log in to (`mcp:NAME`).
     oauth_providers.extend(config.mcp_login_providers());
+    let shared = accounts.is_shared();
     for name in oauth_providers {
         let Ok(provider) = config.provider(Some(&name)) else {
             continue;
@@ -131,9 +132,8 @@ pub async fn shared_pool(accounts: &AccountStore, config: &Config) -> anyhow::Re
         let resolve: OAuthResolver = Arc::new(move || {
             let provider = provider.clone();
             Box::pin(async move {
-                oauth_client(&provider)
+                refresh_client(&provider, shared)
                     .await
-                    .map(|(client, _)| client)
                     .map_err(|e| format!("{e:#}"))
             })
         });
@@ -142,6 +142,15 @@ pub async fn shared_pool(accounts: &AccountStore, config: &Config) -> anyhow::Re
     let pool = Arc::new(pool);
     pool.spawn_proactive(Duration::from_secs(30));
     Ok(pool)
+}
+
+/// The client that refreshes `provider`'s tokens; on a shared store, an MCP server's is
+/// never registered anew for it (see [`super::mcp_login::refresh_client`]).
+async fn refresh_client(provider: &ResolvedProvider, shared: bool) -> anyhow::Result<OAuthClient> {
+    match &provider.oauth {
+        Some(OAuthSpec::Mcp(login)) if shared => super::mcp_login::refresh_client(login).await,
+        _ => oauth_client(provider).await.map(|(client, _)| client),
+    }
 }
 
 /// Leases from the pool for `provider`, when it has stored credentials.

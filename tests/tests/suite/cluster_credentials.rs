@@ -453,3 +453,131 @@ async fn a_paste_login_started_through_one_daemon_is_finished_through_the_other(
     assert_no_secret("daemon A's log", &da.log(), &secrets);
     assert_no_secret("daemon B's log", &db.log(), &secrets);
 }
+
+/// `sortie auth login mcp:docs` on `node`, approved in the test browser; its output.
+async fn mcp_login(node: &Node) -> String {
+    let mut cmd =
+        tokio::process::Command::from(node.cmd(&["auth", "login", "mcp:docs", "--no-browser"]));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn sortie");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut out = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(url) = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://") && w.contains("code_challenge="))
+            {
+                let url = url.to_string();
+                tokio::spawn(async move { Browser::default().approve(&url).await });
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(90), read)
+        .await
+        .expect("the login finished in time");
+    let status = child.wait().await.expect("wait");
+    assert!(status.success(), "{out}");
+    out
+}
+
+/// A mission through `d` whose model searches the docs server once; the tool's result.
+async fn search_through(d: &DaemonProc, mock: &MockProvider, query: &str) -> String {
+    mock.push(Reply::tool_call(
+        "c1",
+        "mcp__docs__search",
+        json!({"query": query}),
+    ));
+    mock.push(Reply::text("done"));
+    let cwd = tempfile::tempdir().expect("cwd");
+    let (status, m) = d
+        .post(
+            "/missions",
+            json!({"prompt": "search the docs", "cwd": cwd.path()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let id = m["id"].as_str().expect("id");
+    let events = d.wait_events(id, sortie_tests::daemon::ended).await;
+    events
+        .iter()
+        .find(|e| e["type"] == "tool_result")
+        .map(Value::to_string)
+        .unwrap_or_else(|| format!("no tool result in {events:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_login_made_through_one_daemon_serves_the_other_which_never_refreshes_it_with_another_client(
+) {
+    let cluster = Cluster::shared();
+    let url = cluster.create_database().await;
+    let auth = OAuthServer::start(3600).await;
+    let docs = sortie_tests::mcp_oauth::ProtectedMcp::start(&auth).await;
+    let mock = MockProvider::start().await;
+    let shared = key(26);
+    let text_of = config(&mock.base_url(), None, true) + &docs.toml("docs", "");
+    let (a, b) = (
+        Node::new(&url, Some(&shared), &text_of),
+        Node::new(&url, Some(&shared), &text_of),
+    );
+    let (da, db) = (a.daemon().await, b.daemon().await);
+    let out = mcp_login(&a).await;
+    assert!(out.contains("logged in: mcp:docs#1"), "{out}");
+    let result = search_through(&db, &mock, "from b").await;
+    assert!(result.contains("protected result for: from b"), "{result}");
+
+    // The token runs out. B, which has not the client A registered, does not refresh it
+    // with a client of its own (the refresh token would be refused, and the login lost for
+    // every daemon): the login stays active, and A refreshes it.
+    std::env::set_var("SORTIE_TEST_CLUSTER_MCP_KEY", &shared);
+    let sealer = Sealer::from_env("SORTIE_TEST_CLUSTER_MCP_KEY").expect("key");
+    let creds = PgStore::open(&url)
+        .await
+        .expect("open")
+        .credentials(std::sync::Arc::new(sealer))
+        .await
+        .expect("credentials");
+    let id = CredentialId("mcp:docs#1".into());
+    let mut expire = |c: &mut sortie_transports::auth::Credential| {
+        c.oauth.as_mut().expect("tokens").expires_at =
+            Some(Utc::now() - chrono::Duration::minutes(1));
+    };
+    creds.update(&id, &mut expire).await.expect("update");
+    let before = auth.stats().await["refresh_grants"].as_u64().expect("n");
+    let result = search_through(&db, &mock, "expired on b").await;
+    assert!(!result.contains("protected result"), "{result}");
+    let stored = creds.get(&id).await.expect("get").expect("there");
+    assert_eq!(
+        stored.status,
+        sortie_transports::auth::CredentialStatus::Active,
+        "{:?}",
+        stored.status
+    );
+    assert!(
+        stored
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("another daemon")),
+        "{:?}",
+        stored.last_error
+    );
+    assert_eq!(
+        auth.stats().await["refresh_grants"].as_u64().expect("n"),
+        before,
+        "B sent no refresh"
+    );
+    let result = search_through(&da, &mock, "refreshed by a").await;
+    assert!(
+        result.contains("protected result for: refreshed by a"),
+        "{result}"
+    );
+    assert_eq!(
+        auth.stats().await["refresh_grants"].as_u64().expect("n"),
+        before + 1
+    );
+    let secrets = [shared.as_str(), cluster.password()];
+    assert_no_secret("daemon A's log", &da.log(), &secrets);
+    assert_no_secret("daemon B's log", &db.log(), &secrets);
+}
