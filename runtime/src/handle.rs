@@ -123,7 +123,7 @@ impl Sortie {
                     missions: store,
                 } = crate::service::open_here_with(home, &config).await?;
                 missions::check_runs_here(&store)?;
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 let mission = missions::create_mission(&store, &config, &pool, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;
                 let notices = MissionNotices::new(home, &config, &store, &mission, None);
@@ -158,7 +158,7 @@ impl Sortie {
                 } = crate::service::open_here_with(home, &config).await?;
                 missions::check_runs_here(&store)?;
                 let id = store.resolve(id).await?;
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 let before = store.mission(&id).await?.event_count;
                 let mission = missions::prepare_resume(&store, &config, &pool, id, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &mission).await?;

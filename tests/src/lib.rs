@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod anthropic_wire;
 pub mod claude;
+pub mod cluster;
 pub mod daemon;
 pub mod keyring;
 pub mod lean_mock;

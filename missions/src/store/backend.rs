@@ -95,7 +95,7 @@ pub trait MissionStore: Send + Sync {
         None
     }
     /// The PostgreSQL store behind this one, if that is what it is (daemons sharing it
-    /// claim missions and beat through it).
+    /// claim missions and beat through it; its event notices, its credential tables).
     #[cfg(feature = "postgres")]
     fn as_postgres(&self) -> Option<&super::postgres::PgStore> {
         None

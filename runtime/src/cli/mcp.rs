@@ -256,7 +256,7 @@ async fn start(
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    let chosen = crate::service::mcp_login::logins_here(home, config, chosen);
+    let chosen = crate::service::mcp_login::logins_here(home, config, chosen).await;
     let (set, warnings) = McpSet::start(chosen, sandbox, reserved).await;
     Ok((set, warnings, tmp))
 }

@@ -19,7 +19,7 @@ use super::api::{ApiError, ApiResult};
 use super::Daemon;
 use crate::api::{CredentialRow, LoginPrompt};
 use crate::config::Config;
-use crate::service::accounts::{self as auth, FlowFlags};
+use crate::service::accounts::{self as auth, AccountStore, FlowFlags};
 use crate::service::{credentials, models};
 
 /// How long a finished login is still shown.
@@ -29,6 +29,8 @@ const KEEP_FINISHED: chrono::Duration = chrono::Duration::minutes(10);
 #[derive(Default)]
 pub struct Logins {
     map: Mutex<HashMap<String, LoginEntry>>,
+    /// Where the credentials and pending logins are (opened on first use).
+    accounts: tokio::sync::OnceCell<AccountStore>,
 }
 
 struct LoginEntry {
@@ -103,6 +105,18 @@ fn failed(e: anyhow::Error) -> ApiError {
     ApiError::bad_request(format!("{e:#}"))
 }
 
+/// The daemon's credentials and pending logins: its shared store's when that is
+/// PostgreSQL, else its data dir's.
+async fn accounts(d: &Daemon) -> ApiResult<AccountStore> {
+    let config = config(d)?;
+    d.logins
+        .accounts
+        .get_or_try_init(|| AccountStore::open(&d.local, &d.store, &config))
+        .await
+        .cloned()
+        .map_err(failed)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ProbeQuery {
     #[serde(default)]
@@ -115,7 +129,8 @@ pub async fn list_credentials(
     Query(q): Query<ProbeQuery>,
 ) -> ApiResult<Json<Value>> {
     let config = config(&d)?;
-    let (rows, problems) = credentials::credential_rows(&d.local, &config, Some(&d.pool), q.probe)
+    let accounts = accounts(&d).await?;
+    let (rows, problems) = credentials::credential_rows(&accounts, &config, Some(&d.pool), q.probe)
         .await
         .map_err(failed)?;
     Ok(Json(json!({"credentials": rows, "problems": problems})))
@@ -145,9 +160,10 @@ pub async fn add_key(
     })?;
     let config = config(&d)?;
     let (provider, note) = auth::credential_owner(&config, &req.provider).map_err(failed)?;
+    let accounts = accounts(&d).await?;
     let c = match &req.credential {
-        Some(id) => auth::replace_key(&d.local, &CredentialId(id.clone()), &req.key),
-        None => auth::add_key(&d.local, &provider, req.label, &req.key),
+        Some(id) => auth::replace_key(&accounts, &CredentialId(id.clone()), &req.key).await,
+        None => auth::add_key(&accounts, &provider, req.label, &req.key).await,
     }
     .map_err(failed)?;
     Ok((
@@ -163,9 +179,12 @@ pub async fn logout(
 ) -> ApiResult<Json<Value>> {
     let config = config(&d)?;
     let id = CredentialId(id);
-    known_credential(&d, &id)?;
-    let note = auth::logout(&d.local, &config, &id).await.map_err(failed)?;
-    let c = auth::get(&d.local, &id).map_err(failed)?;
+    known_credential(&d, &id).await?;
+    let accounts = accounts(&d).await?;
+    let note = auth::logout(&accounts, &config, &id)
+        .await
+        .map_err(failed)?;
+    let c = auth::get(&accounts, &id).await.map_err(failed)?;
     Ok(Json(
         json!({"credential": CredentialRow::new(&c), "note": note}),
     ))
@@ -177,17 +196,20 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = CredentialId(id);
-    known_credential(&d, &id)?;
-    auth::remove(&d.local, &id).map_err(failed)?;
+    known_credential(&d, &id).await?;
+    auth::remove(&accounts(&d).await?, &id)
+        .await
+        .map_err(failed)?;
     Ok(Json(json!({"deleted": id})))
 }
 
 /// The credential `id`, or a 404 that says so.
-fn known_credential(
+async fn known_credential(
     d: &Daemon,
     id: &CredentialId,
 ) -> ApiResult<sortie_transports::auth::Credential> {
-    auth::get(&d.local, id)
+    auth::get(&accounts(d).await?, id)
+        .await
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{e:#}")))
 }
 
@@ -219,7 +241,7 @@ pub async fn start_login(
     let (provider, existing, note) = match (&req.credential, &req.provider) {
         (Some(id), _) => {
             let id = CredentialId(id.clone());
-            let c = known_credential(&d, &id)?;
+            let c = known_credential(&d, &id).await?;
             let provider = config.provider(Some(&c.provider)).map_err(ApiError::bad_request)?;
             (provider, Some(id), None)
         }
@@ -233,7 +255,8 @@ pub async fn start_login(
             ))
         }
     };
-    let login = auth::start_login(&d.local, &provider, flags, req.label, existing)
+    let accounts = accounts(&d).await?;
+    let login = auth::start_login(&accounts, &provider, flags, req.label, existing)
         .await
         .map_err(failed)?;
     let id = sortie_transports::auth::oauth::random_token(9);
@@ -277,7 +300,7 @@ pub async fn start_login(
                 },
             };
             let state = match login
-                .finish(&d.local, code.as_deref(), |n| {
+                .finish(&accounts, code.as_deref(), |n| {
                     tracing::info!("login {id}: {n}")
                 })
                 .await

@@ -458,7 +458,7 @@ impl Follower {
             self.next = seq + 1;
             self.send(sse_raw(&self.id, &raw)).await?;
         }
-        if self.d.supervisor.is_active(&self.id) {
+        if super::relay::runs_somewhere(&self.d, &self.id).await {
             return Some(());
         }
         // It may have stored its last events after the replay.

@@ -13,6 +13,7 @@ mod disk_watch;
 pub mod http_limits;
 mod listing;
 mod panics;
+mod relay;
 mod scheduler;
 mod steering;
 pub mod supervisor;
@@ -92,12 +93,13 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     let local = crate::service::open_store(home)?;
     sortie_missions::set_max_event_bytes(config.daemon.limits.max_event_bytes);
     let store = crate::service::mission_store(&local, &config).await?;
+    // The accounts first: a store without its key stops here, before the name is taken.
+    let pool = crate::service::accounts::pool_for(&local, &store, &config).await?;
     let instance = crate::api::instance::random_hex();
     let link = match store.as_postgres() {
         Some(pg) => Some(cluster::Link::join(pg, &config, &instance).await?),
         None => None,
     };
-    let pool = crate::service::accounts::shared_pool(&local, &config)?;
     let _proactive = pool.spawn_proactive(Duration::from_secs(60));
     let listener = tokio::net::TcpListener::bind((opts.bind, opts.port))
         .await
@@ -166,6 +168,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         tokio::spawn(exit_when_idle(daemon.clone(), idle));
     }
     tokio::spawn(disk_watch::watch(daemon.clone()));
+    relay::spawn(&daemon);
     let app = api::router(daemon.clone());
     let stop = daemon.shutdown.clone();
     let listener = connections::GuardedListener::new(

@@ -215,7 +215,12 @@ impl Supervisor {
         (running, slots.len() - running)
     }
 
-    fn publish(&self, update: Update) {
+    /// How many receivers the updates have (followers, and the relay's own).
+    pub(super) fn receivers(&self) -> usize {
+        self.updates.receiver_count()
+    }
+
+    pub(super) fn publish(&self, update: Update) {
         let _ = self.updates.send(update);
     }
 

@@ -3,15 +3,14 @@
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use sortie_missions::Store;
 use sortie_transports::auth::{AuthMode, CredentialId, CredentialSummary};
 
 use super::Sortie;
 use crate::api::{CredentialRow, LoginPrompt};
 use crate::client::{self, autostart_idle, segment, Client};
 use crate::config::Config;
-use crate::service::accounts::{self, FlowFlags};
-use crate::service::{credentials, open_store};
+use crate::service::accounts::{self, AccountStore, FlowFlags};
+use crate::service::credentials;
 
 /// What a login is for: a new credential of a provider, or a reconnect of a stored one.
 pub enum LoginFor {
@@ -29,7 +28,7 @@ pub struct Login {
 
 enum LoginWait {
     Here {
-        store: Store,
+        accounts: AccountStore,
         login: Box<accounts::Login>,
     },
     Daemon {
@@ -58,8 +57,8 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let store = open_store(home)?;
-                credentials::credential_rows(&store, &config, None, probe).await
+                let accounts = AccountStore::here(home, &config).await?;
+                credentials::credential_rows(&accounts, &config, None, probe).await
             }
             Self::Daemon(c) => {
                 let v = match probe {
@@ -78,7 +77,8 @@ impl Sortie {
     pub async fn credential_mode(&self, id: &CredentialId) -> anyhow::Result<(AuthMode, String)> {
         match self {
             Self::Here(home) => {
-                let c = accounts::get(&open_store(home)?, id)?;
+                let config = Config::load(home)?;
+                let c = accounts::get(&AccountStore::here(home, &config).await?, id).await?;
                 Ok((c.auth_mode, c.provider))
             }
             Self::Daemon(_) => {
@@ -102,14 +102,14 @@ impl Sortie {
     ) -> anyhow::Result<Stored> {
         match self {
             Self::Here(home) => {
-                let store = open_store(home)?;
+                let config = Config::load(home)?;
+                let store = AccountStore::here(home, &config).await?;
                 if let Some(id) = replacing {
-                    let c = accounts::replace_key(&store, id, key)?;
+                    let c = accounts::replace_key(&store, id, key).await?;
                     return Ok(Stored::new(c.summary(), None));
                 }
-                let config = Config::load(home)?;
                 let (provider, note) = accounts::credential_owner(&config, provider)?;
-                let c = accounts::add_key(&store, &provider, label, key)?;
+                let c = accounts::add_key(&store, &provider, label, key).await?;
                 Ok(Stored::new(c.summary(), note))
             }
             Self::Daemon(c) => {
@@ -133,7 +133,8 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                accounts::logout(&open_store(home)?, &config, id).await
+                let store = AccountStore::here(home, &config).await?;
+                accounts::logout(&store, &config, id).await
             }
             Self::Daemon(c) => {
                 let path = format!("/credentials/{}/logout", segment(&id.0));
@@ -146,7 +147,10 @@ impl Sortie {
     /// Deletes a credential.
     pub async fn remove_credential(&self, id: &CredentialId) -> anyhow::Result<()> {
         match self {
-            Self::Here(home) => accounts::remove(&open_store(home)?, id),
+            Self::Here(home) => {
+                let config = Config::load(home)?;
+                accounts::remove(&AccountStore::here(home, &config).await?, id).await
+            }
             Self::Daemon(c) => {
                 c.delete(&format!("/credentials/{}", segment(&id.0)))
                     .await?;
@@ -160,14 +164,14 @@ impl Sortie {
         match self {
             Self::Here(home) => {
                 let config = Config::load(home)?;
-                let store = open_store(home)?;
+                let store = AccountStore::here(home, &config).await?;
                 let (provider, label, existing, note) = match what {
                     LoginFor::Provider { name, label } => {
                         let (provider, note) = accounts::credential_owner(&config, &name)?;
                         (provider, label, None, note)
                     }
                     LoginFor::Reconnect(id) => {
-                        let existing = accounts::get(&store, &id)?;
+                        let existing = accounts::get(&store, &id).await?;
                         let provider = config.provider(Some(&existing.provider))?;
                         (provider, None, Some(id), None)
                     }
@@ -178,7 +182,7 @@ impl Sortie {
                     prompt: login.prompt.clone(),
                     note,
                     wait: LoginWait::Here {
-                        store,
+                        accounts: store,
                         login: Box::new(login),
                     },
                 })
@@ -223,8 +227,8 @@ impl Login {
         note: impl FnMut(String),
     ) -> anyhow::Result<CredentialSummary> {
         match self.wait {
-            LoginWait::Here { store, login } => {
-                Ok(login.finish(&store, code, note).await?.summary())
+            LoginWait::Here { accounts, login } => {
+                Ok(login.finish(&accounts, code, note).await?.summary())
             }
             LoginWait::Daemon { client, body, id } => {
                 let row = match code {

@@ -30,7 +30,7 @@ impl Sortie {
                 {
                     fetching(&provider.name, &provider.base_url);
                 }
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 models::listing(&store, &pool, &provider, refresh).await
             }
             Self::Daemon(c) => {

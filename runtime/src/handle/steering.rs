@@ -78,7 +78,7 @@ impl Sortie {
                 } = crate::service::open_here_with(home, &config).await?;
                 crate::service::missions::check_runs_here(&store)?;
                 let parent = store.resolve(id).await?;
-                let pool = accounts::shared_pool(&local, &config)?;
+                let pool = accounts::pool_for(&local, &store, &config).await?;
                 let fork = forks::create_fork(&store, &config, &pool, parent, req).await?;
                 let runner = missions::runner_for(home, &store, &config, &pool, &fork).await?;
                 Ok(Started::here(fork, store, runner, None))

@@ -16,10 +16,11 @@ use sortie_transports::auth::os_keyring::sealer_for_store;
 use sortie_transports::auth::presets::Flow;
 use sortie_transports::auth::{
     AuthMode, Credential, CredentialId, CredentialStatus, CredentialStore, Credentials,
-    OAuthResolver, OAuthTokens, PendingLogin, PendingLogins, Pool, PoolSource,
+    OAuthResolver, OAuthTokens, PendingLogin, PendingLoginBackend, Pool, PoolSource,
 };
 use sortie_transports::Secret;
 
+pub use super::account_store::AccountStore;
 use super::revocation::{self, Revoked};
 use crate::api::LoginPrompt;
 use crate::config::{Config, OAuthSpec, ResolvedProvider};
@@ -92,13 +93,22 @@ pub fn key_path(store_dir: &Path) -> std::path::PathBuf {
     store_dir.with_file_name("store.key")
 }
 
+/// The credential pool of a process whose missions are in `missions` (the shared store's
+/// credentials when that is PostgreSQL, else those of the data dir's store `local`).
+pub async fn pool_for(
+    local: &Store,
+    missions: &sortie_missions::SharedStore,
+    config: &Config,
+) -> anyhow::Result<Arc<Pool>> {
+    shared_pool(&AccountStore::open(local, missions, config).await?, config).await
+}
+
 /// The credential pool of this process: every stored credential, with the OAuth clients of
 /// the providers whose tokens may need refreshing (built on first use, so a login stored
 /// after start is refreshed too), refreshed ahead of expiry in the background.
-pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> {
-    let creds = credential_store(store)?;
-    let (all, _) = creds.all()?;
-    let mut pool = Pool::new(creds, config.pool_strategy);
+pub async fn shared_pool(accounts: &AccountStore, config: &Config) -> anyhow::Result<Arc<Pool>> {
+    let (all, _) = accounts.credentials.all().await?;
+    let mut pool = accounts.pool(config.pool_strategy);
     // Every provider that has OAuth tokens or can log in (a daemon stores logins later).
     let mut oauth_providers: std::collections::BTreeSet<String> = all
         .iter()
@@ -113,6 +123,7 @@ pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> 
     );
     // Every MCP server one can log in to (`mcp:NAME`).
     oauth_providers.extend(config.mcp_login_providers());
+    let shared = accounts.is_shared();
     for name in oauth_providers {
         let Ok(provider) = config.provider(Some(&name)) else {
             continue;
@@ -121,9 +132,8 @@ pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> 
         let resolve: OAuthResolver = Arc::new(move || {
             let provider = provider.clone();
             Box::pin(async move {
-                oauth_client(&provider)
+                refresh_client(&provider, shared)
                     .await
-                    .map(|(client, _)| client)
                     .map_err(|e| format!("{e:#}"))
             })
         });
@@ -134,14 +144,24 @@ pub fn shared_pool(store: &Store, config: &Config) -> anyhow::Result<Arc<Pool>> 
     Ok(pool)
 }
 
+/// The client that refreshes `provider`'s tokens; on a shared store, an MCP server's is
+/// never registered anew for it (see [`super::mcp_login::refresh_client`]).
+async fn refresh_client(provider: &ResolvedProvider, shared: bool) -> anyhow::Result<OAuthClient> {
+    match &provider.oauth {
+        Some(OAuthSpec::Mcp(login)) if shared => super::mcp_login::refresh_client(login).await,
+        _ => oauth_client(provider).await.map(|(client, _)| client),
+    }
+}
+
 /// Leases from the pool for `provider`, when it has stored credentials.
-pub fn credentials_for(
+pub async fn credentials_for(
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
 ) -> anyhow::Result<Option<Credentials>> {
     if pool
-        .store()
-        .for_provider(&provider.credentials_from)?
+        .backend()
+        .for_provider(&provider.credentials_from)
+        .await?
         .is_empty()
     {
         return Ok(None);
@@ -222,7 +242,7 @@ pub fn open_browser(url: &str) -> bool {
 pub struct Login {
     pub prompt: LoginPrompt,
     client: OAuthClient,
-    pending: PendingLogins,
+    pending: Arc<dyn PendingLoginBackend>,
     provider: ResolvedProvider,
     label: Option<String>,
     existing: Option<CredentialId>,
@@ -245,7 +265,7 @@ fn flow_name(flow: Flow) -> &'static str {
 
 /// Starts a login to `provider` (`existing`: a reconnect that updates that credential).
 pub async fn start_login(
-    store: &Store,
+    accounts: &AccountStore,
     provider: &ResolvedProvider,
     flags: FlowFlags,
     label: Option<String>,
@@ -261,7 +281,7 @@ pub async fn start_login(
     } else {
         default_flow
     };
-    let pending = PendingLogins::new(store.db().open_tree("oauth_sessions")?);
+    let pending = accounts.pending.clone();
     let mut prompt = LoginPrompt {
         provider: provider.name.clone(),
         flow: flow_name(flow).into(),
@@ -293,17 +313,19 @@ pub async fn start_login(
                 .unwrap_or_else(|| callback.redirect_uri.clone());
             let login = begin(
                 &client,
-                &pending,
+                &*pending,
                 provider,
                 &redirect_uri,
                 &label,
                 &existing,
-            )?;
+            )
+            .await?;
             prompt.redirect_uri = Some(redirect_uri);
             Wait::Loopback(callback, login)
         }
         Flow::Paste => {
-            let (login, resumed) = paste_login(&client, &pending, provider, &label, &existing)?;
+            let (login, resumed) =
+                paste_login(&client, &*pending, provider, &label, &existing).await?;
             prompt.resumed = resumed;
             Wait::Paste(login)
         }
@@ -325,9 +347,9 @@ pub async fn start_login(
 
 /// The pending login of a paste flow, and whether it is one started earlier (even before
 /// a restart) and still valid, resumed as is (a loopback login's leftovers are not).
-fn paste_login(
+async fn paste_login(
     client: &OAuthClient,
-    pending: &PendingLogins,
+    pending: &dyn PendingLoginBackend,
     provider: &ResolvedProvider,
     label: &Option<String>,
     existing: &Option<CredentialId>,
@@ -339,12 +361,13 @@ fn paste_login(
         .clone()
         .unwrap_or_else(|| "http://127.0.0.1:1/callback".into());
     let earlier = pending
-        .latest_for(&provider.name)?
+        .latest_for(&provider.name)
+        .await?
         .filter(|p| p.redirect_uri == redirect_uri);
     Ok(match earlier {
         Some(p) => (p, true),
         None => (
-            begin(client, pending, provider, &redirect_uri, label, existing)?,
+            begin(client, pending, provider, &redirect_uri, label, existing).await?,
             false,
         ),
     })
@@ -355,7 +378,7 @@ impl Login {
     /// `code` (paste), then stores the credential. `note` hears about slow-downs.
     pub async fn finish(
         self,
-        store: &Store,
+        accounts: &AccountStore,
         code: Option<&str>,
         mut note: impl FnMut(String),
     ) -> anyhow::Result<Credential> {
@@ -389,18 +412,21 @@ impl Login {
             }
         };
         let (credential, replaced) =
-            save_login(store, &self.provider, tokens, self.label, self.existing)?;
+            save_login(accounts, &self.provider, tokens, self.label, self.existing).await?;
         if let Some(old) = replaced {
             // The grant this login replaces must not stay usable.
             let revoked =
                 revocation::revoke(&self.client, vec![(old, "refresh_token".into())]).await;
             if !revoked.pending.is_empty() {
                 note(format!("the replaced login: {}", revoked.note()));
-                return Ok(credential_store(store)?
-                    .update(&credential.id, |c| {
-                        c.pending_revocations
-                            .extend(revoked.pending.iter().cloned())
-                    })?
+                let mut keep = |c: &mut Credential| {
+                    c.pending_revocations
+                        .extend(revoked.pending.iter().cloned())
+                };
+                return Ok(accounts
+                    .credentials
+                    .update(&credential.id, &mut keep)
+                    .await?
                     .unwrap_or(credential));
             }
         }
@@ -418,15 +444,15 @@ impl Login {
                 Some(&login.state),
             )
             .await?;
-        self.pending.remove(&login.state)?;
+        self.pending.remove(&login.state).await?;
         Ok(tokens)
     }
 }
 
 /// Starts a code login: PKCE, state, the authorize URL, remembered in sled for its TTL.
-fn begin(
+async fn begin(
     client: &OAuthClient,
-    pending: &PendingLogins,
+    pending: &dyn PendingLoginBackend,
     provider: &ResolvedProvider,
     redirect_uri: &str,
     label: &Option<String>,
@@ -444,21 +470,21 @@ fn begin(
         label: label.clone(),
         expires_at: Utc::now() + LOGIN_TTL,
     };
-    pending.put(&login)?;
+    pending.put(&login).await?;
     Ok(login)
 }
 
 /// Stores fresh tokens: into `existing`, or into the credential of the same account, or a
 /// new one. A new login never duplicates a row for the same account.
-fn save_login(
-    store: &Store,
+async fn save_login(
+    accounts: &AccountStore,
     provider: &ResolvedProvider,
     tokens: TokenSet,
     label: Option<String>,
     existing: Option<CredentialId>,
 ) -> anyhow::Result<(Credential, Option<Secret>)> {
-    let creds = credential_store(store)?;
-    let mine = creds.for_provider(&provider.name)?;
+    let creds = &accounts.credentials;
+    let mine = creds.for_provider(&provider.name).await?;
     let target = match &existing {
         Some(id) => mine.iter().find(|c| &c.id == id).cloned(),
         None => mine
@@ -474,7 +500,7 @@ fn save_login(
     let mut credential = match target {
         Some(c) => c,
         None => Credential {
-            id: creds.next_id(&provider.name)?,
+            id: creds.next_id(&provider.name).await?,
             provider: provider.name.clone(),
             label: label.clone().unwrap_or_else(|| {
                 tokens
@@ -516,21 +542,21 @@ fn save_login(
         issued_at: Some(Utc::now()),
     });
     credential.last_error = None;
-    creds.put(&credential)?;
+    creds.put(&credential).await?;
     Ok((credential, replaced))
 }
 
 /// `sortie auth add-key` (and `POST /credentials`): stores an API key as a new credential.
-pub fn add_key(
-    store: &Store,
+pub async fn add_key(
+    accounts: &AccountStore,
     provider: &ResolvedProvider,
     label: Option<String>,
     key: &str,
 ) -> anyhow::Result<Credential> {
     let key = clean_key(key)?;
-    let creds = credential_store(store)?;
+    let creds = &accounts.credentials;
     let credential = Credential {
-        id: creds.next_id(&provider.name)?,
+        id: creds.next_id(&provider.name).await?,
         provider: provider.name.clone(),
         label: label.unwrap_or_else(|| "api key".into()),
         auth_mode: AuthMode::ApiKey,
@@ -544,7 +570,7 @@ pub fn add_key(
         last_error: None,
         pending_revocations: Vec::new(),
     };
-    creds.put(&credential)?;
+    creds.put(&credential).await?;
     Ok(credential)
 }
 
@@ -560,27 +586,38 @@ fn clean_key(key: &str) -> anyhow::Result<String> {
 }
 
 /// `sortie auth reconnect` of an API-key credential: a new key, in place, active again.
-pub fn replace_key(store: &Store, id: &CredentialId, key: &str) -> anyhow::Result<Credential> {
+pub async fn replace_key(
+    accounts: &AccountStore,
+    id: &CredentialId,
+    key: &str,
+) -> anyhow::Result<Credential> {
     let key = clean_key(key)?;
-    let creds = credential_store(store)?;
-    let current = get(store, id)?;
+    let current = get(accounts, id).await?;
     if current.auth_mode != AuthMode::ApiKey {
         bail!("{id} is an OAuth login, not an API key; `sortie auth reconnect {id}` logs in again");
     }
-    creds
-        .update(id, |c| {
-            c.api_key = Some(Secret::new(key.clone()));
-            c.status = CredentialStatus::Active;
-            c.last_error = None;
-        })?
+    let mut change = |c: &mut Credential| {
+        c.api_key = Some(Secret::new(key.clone()));
+        c.status = CredentialStatus::Active;
+        c.last_error = None;
+    };
+    accounts
+        .credentials
+        .update(id, &mut change)
+        .await?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))
 }
 
 /// `sortie auth logout`: revoke where possible, clear the secrets, keep the row.
-pub async fn logout(store: &Store, config: &Config, id: &CredentialId) -> anyhow::Result<String> {
-    let creds = credential_store(store)?;
+pub async fn logout(
+    accounts: &AccountStore,
+    config: &Config,
+    id: &CredentialId,
+) -> anyhow::Result<String> {
+    let creds = &accounts.credentials;
     let c = creds
-        .get(id)?
+        .get(id)
+        .await?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))?;
     // The tokens it holds now, and any whose revocation failed before.
     let mut tokens: Vec<(Secret, String)> = c
@@ -607,7 +644,7 @@ pub async fn logout(store: &Store, config: &Config, id: &CredentialId) -> anyhow
             Err(e) => revocation::all_pending(tokens, &format!("{e:#}")),
         }
     };
-    creds.update(id, |c| {
+    let mut forget = |c: &mut Credential| {
         if let Some(oauth) = c.oauth.as_mut() {
             oauth.access_token = None;
             oauth.refresh_token = None;
@@ -616,7 +653,8 @@ pub async fn logout(store: &Store, config: &Config, id: &CredentialId) -> anyhow
         c.api_key = None;
         c.status = CredentialStatus::Disconnected;
         c.pending_revocations = revoked.pending.clone();
-    })?;
+    };
+    creds.update(id, &mut forget).await?;
     if !revoked.pending.is_empty() {
         bail!(
             "{id} is logged out here (its secrets are cleared), but {}; `sortie auth logout {id}` retries it now",
@@ -627,16 +665,18 @@ pub async fn logout(store: &Store, config: &Config, id: &CredentialId) -> anyhow
 }
 
 /// `sortie auth remove`.
-pub fn remove(store: &Store, id: &CredentialId) -> anyhow::Result<()> {
-    if !credential_store(store)?.remove(id)? {
+pub async fn remove(accounts: &AccountStore, id: &CredentialId) -> anyhow::Result<()> {
+    if !accounts.credentials.remove(id).await? {
         bail!("unknown credential `{id}` (see `sortie auth list`)");
     }
     Ok(())
 }
 
 /// The credential `id`, or a clear error.
-pub fn get(store: &Store, id: &CredentialId) -> anyhow::Result<Credential> {
-    credential_store(store)?
-        .get(id)?
+pub async fn get(accounts: &AccountStore, id: &CredentialId) -> anyhow::Result<Credential> {
+    accounts
+        .credentials
+        .get(id)
+        .await?
         .with_context(|| format!("unknown credential `{id}` (see `sortie auth list`)"))
 }

@@ -5,15 +5,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sortie_missions::Store;
 use sortie_transports::auth::{Credential, CredentialId, Credentials, Pool};
 
-use super::accounts::{credential_store, key_path, shared_pool};
+use super::account_store::AccountStore;
+use super::accounts::{key_path, shared_pool};
 use crate::api::{CredentialRow, Probe};
 use crate::config::Config;
 
 /// How stored secrets are kept, for `auth list` / `auth status`.
 pub fn at_rest_note(home: &Path) -> String {
+    if let Some(shared) = super::account_store::at_rest_note(home) {
+        return shared;
+    }
     match sortie_transports::auth::os_keyring::key_place(&key_path(&home.join("store"))) {
         Some(place) => format!("secrets: encrypted at rest (ChaCha20-Poly1305), key {place}"),
         None => "secrets: none stored yet (they are encrypted at rest when stored)".into(),
@@ -23,18 +26,18 @@ pub fn at_rest_note(home: &Path) -> String {
 /// Every stored credential as it is now; with `probe`, after one live call each (which may
 /// refresh a token). Unreadable rows come back as problems.
 pub async fn credential_rows(
-    store: &Store,
+    accounts: &AccountStore,
     config: &Config,
     pool: Option<&Arc<Pool>>,
     probe: bool,
 ) -> anyhow::Result<(Vec<CredentialRow>, Vec<String>)> {
-    let creds = credential_store(store)?;
-    let (all, problems) = creds.all()?;
+    let creds = &accounts.credentials;
+    let (all, problems) = creds.all().await?;
     let mut probes: Vec<Option<Probe>> = vec![None; all.len()];
     if probe {
         let pool = match pool {
             Some(p) => p.clone(),
-            None => shared_pool(store, config)?,
+            None => shared_pool(accounts, config).await?,
         };
         for (i, c) in all.iter().enumerate() {
             probes[i] = Some(match probe_one(&pool, config, c).await {
@@ -44,20 +47,17 @@ pub async fn credential_rows(
         }
     }
     // A probe may have refreshed a token: show the rows as they are now.
-    let rows = all
-        .into_iter()
-        .zip(probes)
-        .map(|(c, probe)| {
-            let c = match probe {
-                Some(_) => creds.get(&c.id).ok().flatten().unwrap_or(c),
-                None => c,
-            };
-            CredentialRow {
-                probe,
-                ..CredentialRow::new(&c)
-            }
-        })
-        .collect();
+    let mut rows = Vec::with_capacity(all.len());
+    for (c, probe) in all.into_iter().zip(probes) {
+        let c = match probe {
+            Some(_) => creds.get(&c.id).await.ok().flatten().unwrap_or(c),
+            None => c,
+        };
+        rows.push(CredentialRow {
+            probe,
+            ..CredentialRow::new(&c)
+        });
+    }
     Ok((rows, problems))
 }
 

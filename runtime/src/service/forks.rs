@@ -71,7 +71,7 @@ pub async fn create_fork(
             tree.repo.display()
         )
     }
-    let transport = provider_transport(pool, &provider)?.0.kind();
+    let transport = provider_transport(pool, &provider).await?.0.kind();
     let spec = MissionSpec {
         prompt: mission.prompt.clone(),
         provider: provider.name.clone(),

@@ -33,6 +33,20 @@ struct Registration {
 /// The OAuth client of a login to `login.server`: discovery from the server's URL, the
 /// configured `client_id`, else the client registered earlier, else a new registration.
 pub async fn oauth_client(login: &McpLogin) -> anyhow::Result<OAuthClient> {
+    client_as(login, true).await
+}
+
+/// The client that refreshes the tokens of a login kept in a shared store: as
+/// [`oauth_client`], but never a new registration. The login may have been made through
+/// another daemon, with a client registered there: a refresh token sent with another
+/// client is refused, and the login would be marked as needing a new one for every
+/// daemon. Without the registration here the refresh fails for now (an outage: the login
+/// stays active), and the daemon that registered it refreshes it.
+pub async fn refresh_client(login: &McpLogin) -> anyhow::Result<OAuthClient> {
+    client_as(login, false).await
+}
+
+async fn client_as(login: &McpLogin, may_register: bool) -> anyhow::Result<OAuthClient> {
     let at = format!("MCP server `{}` ({})", login.server, login.url);
     let hint = resource::challenge(&login.url).await;
     let protected = resource::protected_resource(&login.url, hint)
@@ -51,7 +65,7 @@ pub async fn oauth_client(login: &McpLogin) -> anyhow::Result<OAuthClient> {
         s if s.is_empty() => protected.scopes_supported.clone(),
         s => s.clone(),
     };
-    let client = client_of(login, &meta, &protected.resource).await?;
+    let client = client_of(login, &meta, &protected.resource, may_register).await?;
     let resource = vec![("resource".to_string(), protected.resource.clone())];
     let config = OAuthConfig {
         client_secret: client.client_secret.map(|s| s.expose().to_string()),
@@ -75,6 +89,7 @@ async fn client_of(
     login: &McpLogin,
     meta: &ServerMetadata,
     resource: &str,
+    may_register: bool,
 ) -> anyhow::Result<RegisteredClient> {
     let server = &login.server;
     if let Some(id) = &login.settings.client_id {
@@ -94,6 +109,11 @@ async fn client_of(
         if r.issuer == meta.issuer && r.resource == resource {
             return Ok(r.client.clone());
         }
+    }
+    if !may_register {
+        bail!(
+            "MCP server `{server}`: its login was made through another daemon of the shared store, with an OAuth client registered there; that daemon refreshes its tokens (set `client_id` in [mcp_servers.{server}.oauth] so that every daemon can)"
+        );
     }
     let Some(endpoint) = &meta.registration_endpoint else {
         bail!(
@@ -250,7 +270,7 @@ pub fn with_logins(config: &Config, pool: &Arc<Pool>) -> BTreeMap<String, Server
 
 /// For `sortie mcp ...` run here: `chosen` with their logins attached, from the store of
 /// this data dir (when a daemon holds it, without them, and a note says so).
-pub fn logins_here(
+pub async fn logins_here(
     home: &Path,
     config: &Config,
     chosen: Vec<(String, ServerConfig)>,
@@ -258,7 +278,11 @@ pub fn logins_here(
     if !chosen.iter().any(|(_, c)| c.may_log_in()) {
         return chosen;
     }
-    let pool = match super::open_store(home).and_then(|s| super::accounts::shared_pool(&s, config))
+    let pool = match async {
+        let accounts = super::account_store::AccountStore::here(home, config).await?;
+        super::accounts::shared_pool(&accounts, config).await
+    }
+    .await
     {
         Ok(pool) => pool,
         Err(e) => {

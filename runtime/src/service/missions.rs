@@ -66,7 +66,7 @@ pub async fn create_mission(
     if req.prompt.trim().is_empty() {
         bail!("the prompt is empty; say what the mission should do");
     }
-    let kind = provider_transport(pool, &provider)?.0.kind();
+    let kind = provider_transport(pool, &provider).await?.0.kind();
     let spec = MissionSpec {
         prompt: req.prompt,
         provider: provider.name.clone(),
@@ -201,7 +201,7 @@ async fn mission_runner(
     provider: &ResolvedProvider,
     model: &str,
 ) -> anyhow::Result<(MissionRunner, &'static str)> {
-    let (transport, pooled) = provider_transport(pool, provider)?;
+    let (transport, pooled) = provider_transport(pool, provider).await?;
     let recovery = Recovery::new(policy(config), pooled.then(|| pool.clone()));
     let aux_conf = &config.auxiliary;
     // Titles and compression are one-shot requests: a claude-code mission makes them on the
@@ -213,17 +213,16 @@ async fn mission_runner(
         .or_else(|| implicit.then(|| provider.credentials_from.clone()));
     let aux_client = match &aux_provider {
         Some(name) if name != &provider.name => {
-            let made = config
-                .provider(Some(name))
-                .map_err(anyhow::Error::from)
-                .and_then(|p| {
-                    let model = aux_conf
-                        .model
-                        .clone()
-                        .or(p.model.clone())
-                        .with_context(|| no_model(config, &p))?;
-                    Ok((provider_transport(pool, &p)?.0, model))
-                });
+            let made = async {
+                let p = config.provider(Some(name))?;
+                let model = aux_conf
+                    .model
+                    .clone()
+                    .or(p.model.clone())
+                    .with_context(|| no_model(config, &p))?;
+                anyhow::Ok((provider_transport(pool, &p).await?.0, model))
+            }
+            .await;
             match made {
                 Ok(client) => Some(client),
                 // Without credentials for the API, a claude-code mission goes without titles.
@@ -248,11 +247,11 @@ async fn mission_runner(
     });
     let mut chain = Vec::new();
     for (name, fallback_model) in &config.fallback {
-        match config
-            .provider(Some(name))
-            .map_err(anyhow::Error::from)
-            .and_then(|p| provider_transport(pool, &p))
-        {
+        let made = match config.provider(Some(name)) {
+            Ok(p) => provider_transport(pool, &p).await,
+            Err(e) => Err(e.into()),
+        };
+        match made {
             Ok((t, _)) => chain.push(FallbackModel {
                 provider: name.clone(),
                 model: fallback_model.clone(),
@@ -329,7 +328,7 @@ pub async fn prepare_resume(
     if mission.status == MissionStatus::Completed && req.message.is_none() {
         bail!("mission {id} completed; give the next message to continue it: sortie resume {id} \"<message>\"");
     }
-    let kind = provider_transport(pool, &provider)?.0.kind();
+    let kind = provider_transport(pool, &provider).await?.0.kind();
     budgets::check_priced(config, &mission.budget.overridden_by(asked), &model, kind)?;
     let changed = provider.name != mission.provider || model != mission.model;
     store
@@ -388,11 +387,11 @@ pub async fn prepare_resume(
 
 /// The transport for a provider with its credentials: stored ones (the pool) first, else the
 /// configured key, else a clear error saying how to add one. Also says whether it is pooled.
-pub fn provider_transport(
+pub async fn provider_transport(
     pool: &Arc<Pool>,
     provider: &ResolvedProvider,
 ) -> anyhow::Result<(Arc<dyn Transport>, bool)> {
-    let credentials = accounts::credentials_for(pool, provider)?;
+    let credentials = accounts::credentials_for(pool, provider).await?;
     if credentials.is_none() {
         if let Some(missing) = &provider.missing_key {
             bail!("{missing}");

@@ -2,6 +2,7 @@
 //! daemon, the daemon's routes): missions, accounts, schedules, models, the demo. No
 //! terminal output and no HTTP here: callers show the results.
 
+pub mod account_store;
 pub mod accounts;
 pub mod budgets;
 pub mod credentials;
@@ -49,7 +50,8 @@ pub fn open_store(home: &Path) -> anyhow::Result<Store> {
 
 /// The stores a command that does its work in this process works on.
 pub struct HereStores {
-    /// The data dir's sled store: credentials and pending logins.
+    /// The data dir's sled store: credentials and pending logins, unless the missions are
+    /// on PostgreSQL (then they are there: see [`account_store::AccountStore`]).
     pub local: Store,
     /// Missions, events and schedules: `local`, or the PostgreSQL store of `[store]`.
     pub missions: SharedStore,

@@ -27,7 +27,8 @@ pub async fn listing(
     let mut warning = None;
     let listing = match cached {
         Some(c) if fresh && !refresh => c,
-        cached => match missions::provider_transport(pool, provider)?
+        cached => match missions::provider_transport(pool, provider)
+            .await?
             .0
             .list_models()
             .await

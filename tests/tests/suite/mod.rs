@@ -9,6 +9,8 @@ mod claude_code;
 mod claude_code_sessions;
 mod claude_stream;
 mod cli;
+mod cluster_credentials;
+mod cluster_events;
 mod cluster_queue;
 mod compression;
 mod containment;

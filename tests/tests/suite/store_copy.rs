@@ -85,7 +85,7 @@ async fn sortie_on(home: &Path, url: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = sortie(home);
     cmd.args(args);
     if let Some(url) = url {
-        cmd.env("SORTIE_STORE_URL", url);
+        cmd.env("SORTIE_STORE_URL", url).env(KEY_VAR, store_key());
     }
     run(cmd).await
 }
@@ -182,7 +182,12 @@ fn store_logins(home: &Path) -> (Vec<Credential>, PendingLogin) {
 /// schedules, a cached model list, an API key, an OAuth login and a pending login.
 /// Returns the credentials and the pending login as stored.
 async fn populate(home: &Path, mock: &MockProvider, cwd: &Path) -> (Vec<Credential>, PendingLogin) {
-    write_local_config(home, &mock.base_url(), "");
+    // The key of the shared store, read once it is the store (the sled side has no use for it).
+    write_local_config(
+        home,
+        &mock.base_url(),
+        &format!("\n[store]\nkey_env = \"{KEY_VAR}\"\n"),
+    );
     mock.push(Reply::json(json!({"object": "list", "data": [
         {"id": "mock-model", "object": "model", "owned_by": "me"}
     ]})));
@@ -271,7 +276,7 @@ async fn a_copied_store_reads_back_the_same_through_the_binary_and_a_second_copy
     let no_key = run(cmd).await;
     assert_eq!(no_key.status.code(), Some(2), "{}", text(&no_key.stderr));
     assert!(
-        text(&no_key.stderr).contains("--key-env"),
+        text(&no_key.stderr).contains("key_env") && text(&no_key.stderr).contains(KEY_VAR),
         "{}",
         text(&no_key.stderr)
     );
