@@ -98,6 +98,10 @@ pub enum StoreError {
     /// Another live daemon holds the mission's lease: only it writes the mission's log.
     #[error("mission {id} runs on daemon `{daemon}`; only that daemon writes its log (see `sortie status` for the daemons)")]
     LeasedElsewhere { id: String, daemon: String },
+    /// This daemon ran the mission under a lease it no longer holds (it stalled past the
+    /// lease, and another daemon took the mission over): nothing it writes is kept.
+    #[error("this daemon no longer holds mission {id}'s lease (it stalled past `lease_secs`, and another daemon took the mission over); what it still had to write is dropped")]
+    LeaseLost { id: String },
     /// A live daemon already goes by this name on the shared store.
     #[error("a daemon named `{name}` already runs on this store ({host}, pid {pid}, seen {seen_secs}s ago); give this one another `[daemon] name`, or stop that one")]
     DaemonNameTaken {

@@ -251,6 +251,9 @@ impl Supervisor {
     /// Runs a stored mission here (from where its log stands) as soon as a slot is free.
     pub(super) async fn admit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
         let id = mission.id;
+        if let Some(link) = self.cluster.get() {
+            link.pg.run_here(&id);
+        }
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst);
         let (cancel, stop) = (CancellationToken::new(), StopStatus::default());
         let inbox = Arc::new(Inbox::new());
@@ -302,6 +305,7 @@ impl Supervisor {
     pub(super) fn release(&self, id: &MissionId) {
         self.slots().remove(id);
         if let Some(link) = self.cluster.get() {
+            link.pg.done_here(id);
             // Its lease goes too: an interrupted mission is then resumed by another daemon.
             let (link, id) = (link.clone(), *id);
             tokio::spawn(async move {

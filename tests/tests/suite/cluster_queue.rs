@@ -469,3 +469,73 @@ async fn a_database_outage_mid_tool_loses_and_duplicates_nothing_and_the_mission
     assert!(log.contains("cannot reach the PostgreSQL store"), "{log}");
     assert!(!log.contains(pg.password()), "{log}");
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to the daemon's process.
+fn signal(d: &DaemonProc, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(d.child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_daemon_that_lost_its_lease_mid_tool_writes_nothing_when_it_wakes() {
+    let url = Cluster::shared().create_database().await;
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call(
+        "call_1",
+        "shell",
+        json!({"command": "echo started >> runs.txt; sleep 1; echo finished >> runs.txt"}),
+    ));
+    mock.push(Reply::text("I will check what the cut-off command did"));
+    let a = member(&mock, "a", "lease_secs = 5");
+    let b = member(&mock, "b", "lease_secs = 5");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let da = start(a.path(), &url).await;
+    let id = new_mission(&da, cwd.path(), "run the command").await;
+    let runs = cwd.path().join("runs.txt");
+    let started = Instant::now();
+    while !runs.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", da.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // a freezes mid-tool (a stalled VM, a long GC pause): its lease runs out and b takes
+    // the mission over and finishes it.
+    signal(&da, "STOP");
+    let db = start(b.path(), &url).await;
+    let events = db
+        .wait_events(&id, |e| ended(e) && count(e, "assistant_message") == 2)
+        .await;
+    let settled = events.len();
+    // a wakes with the tool's result in hand: the store refuses it, and a stops the mission.
+    signal(&da, "CONT");
+    let woke = Instant::now();
+    let refused =
+        |log: &str| log.contains("runs on daemon `b`") || log.contains("no longer holds it");
+    while !refused(&da.log()) {
+        assert!(woke.elapsed() < Duration::from_secs(30), "{}", da.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = db.wait_events(&id, ended).await;
+    assert_eq!(
+        events.len(),
+        settled,
+        "a wrote after losing the lease: {events:#?}"
+    );
+    assert_contiguous(&events);
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert!(results[0]["output"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("was not run again"));
+    assert_eq!(
+        statuses(&events).last().map(String::as_str),
+        Some("completed")
+    );
+}

@@ -18,8 +18,9 @@ const MAX_RECORDS: usize = 4096;
 const FAST_APPEND: &str = "WITH m AS (
         SELECT id FROM missions
         WHERE id = $1 AND event_count = $2
-          AND (leased_by IS NULL OR lease_until IS NULL OR lease_until <= now()
-               OR leased_by = $9)
+          AND CASE WHEN $10 THEN leased_by = $9
+                   ELSE leased_by IS NULL OR lease_until IS NULL OR lease_until <= now()
+                        OR leased_by = $9 END
         FOR UPDATE
     ), e AS (
         INSERT INTO events (mission_id, seq, at, event) SELECT $1, $2, $3, $4::text::json FROM m
@@ -28,17 +29,42 @@ const FAST_APPEND: &str = "WITH m AS (
     FROM m WHERE missions.id = m.id
     RETURNING pg_notify('sortie_events', $8)";
 
-/// The records of the missions this process appended to, as last written.
+/// The records of the missions this process appended to, as last written, and the
+/// missions this daemon runs (see [`PgStore::run_here`]).
 #[derive(Default)]
-pub(super) struct Records(std::sync::Mutex<HashMap<MissionId, Mission>>);
+pub(super) struct Records(
+    std::sync::Mutex<HashMap<MissionId, Mission>>,
+    std::sync::Mutex<std::collections::HashSet<MissionId>>,
+);
 
 impl Records {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MissionId, Mission>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<MissionId>> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl PgStore {
+    /// Marks a mission this daemon now runs under its lease: until [`PgStore::done_here`],
+    /// this handle writes its log only while the lease is still this daemon's (a daemon
+    /// that stalled past its lease writes nothing, even once the mission's new daemon has
+    /// let it go).
+    pub fn run_here(&self, id: &MissionId) {
+        self.records.running().insert(*id);
+    }
+
+    /// The mission no longer runs here.
+    pub fn done_here(&self, id: &MissionId) {
+        self.records.running().remove(id);
+    }
+
+    pub(super) fn runs_here(&self, id: &MissionId) -> bool {
+        self.records.running().contains(id)
+    }
+
     /// Remembers a record just written (a final one is forgotten: nothing runs it).
     pub(super) fn remember(&self, mission: &Mission) {
         let mut records = self.records.lock();
@@ -88,6 +114,7 @@ impl PgStore {
                     &as_i64(mission.event_count),
                     &format!("{id}:{seq}"),
                     &self.owner_name(),
+                    &self.runs_here(id),
                 ],
             )
             .await

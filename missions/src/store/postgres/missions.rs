@@ -9,7 +9,8 @@ use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoreError, StoredEve
 
 /// Locks a mission's row for the append that follows, with the daemon whose live lease
 /// holds it (if any).
-const LOCK_RECORD: &str = "SELECT record::text, CASE WHEN lease_until > now() THEN leased_by END
+const LOCK_RECORD: &str = "SELECT record::text, CASE WHEN lease_until > now() THEN leased_by END,
+            leased_by
      FROM missions WHERE id = $1 FOR UPDATE";
 
 /// Inserts the event and updates the record in one statement, and tells the listeners
@@ -189,7 +190,10 @@ impl PgStore {
             .await
             .map_err(|e| self.failed(&e))?
             .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
-        let holder: Option<String> = row.get(1);
+        let (holder, leased_by): (Option<String>, Option<String>) = (row.get(1), row.get(2));
+        if self.runs_here(id) && leased_by.as_deref() != self.owner_name() {
+            return Err(StoreError::LeaseLost { id: id.to_string() });
+        }
         if let Some(daemon) = holder.filter(|h| Some(h.as_str()) != self.owner_name()) {
             return Err(StoreError::LeasedElsewhere {
                 id: id.to_string(),
