@@ -9,12 +9,14 @@
 //!    started for the bench on loopback), each in a process of its own so that the peak
 //!    memory is that run's: wall time, peak memory, events stored per second.
 //! 2. `CLUSTER_MISSIONS` missions through 1, 2 and 3 real `sortie serve` daemons on one
-//!    database (each `max_concurrent = 50`), submitted round-robin over their APIs: wall
+//!    database (each `max_concurrent = 50`), submitted round-robin over their APIs (32
+//!    requests at a time): wall
 //!    time until the last one completed, and missions per second.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 use sortie::daemon::{Limits, Supervisor};
 use sortie_missions::postgres::{PgOptions, PgStore};
@@ -208,14 +210,15 @@ async fn cluster(pg: &Cluster) {
             homes.push(home);
         }
         let started = Instant::now();
-        for i in 0..missions {
-            let (status, body) = daemons[i % count]
-                .post(
-                    "/missions",
-                    json!({"prompt": "look at the directory", "cwd": cwd.path()}),
-                )
-                .await;
-            assert_eq!(status, 201, "{body}");
+        // Submitted 32 at a time, as several clients would.
+        let body = json!({"prompt": "look at the directory", "cwd": cwd.path()});
+        let posts = (0..missions).map(|i| daemons[i % count].post("/missions", body.clone()));
+        let answers: Vec<(u16, Value)> = futures::stream::iter(posts)
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        for (status, body) in &answers {
+            assert_eq!(*status, 201, "{body}");
         }
         let completed = loop {
             let (_, page) = daemons[0]
