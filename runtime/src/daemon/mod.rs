@@ -14,6 +14,7 @@ pub mod http_limits;
 mod listing;
 mod panics;
 mod relay;
+mod schedule_fire;
 mod scheduler;
 mod steering;
 pub mod supervisor;

@@ -18,24 +18,7 @@ async fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         skipped_notice(daemon, s, Utc::now(), &reason);
         return RunOutcome::Skipped { reason };
     }
-    let t = &s.mission;
-    let req = NewMission {
-        prompt: t.prompt.clone(),
-        provider: t.provider.clone(),
-        model: t.model.clone(),
-        cwd: Some(t.cwd.clone()),
-        permission: t.permission,
-        max_turns: t.max_turns,
-        sandbox: t.sandbox,
-        no_instructions: t.no_instructions,
-        mcp: t.mcp.clone(),
-        max_cost: t.budget.max_cost_usd,
-        max_tokens: t.budget.max_tokens,
-        max_duration: t.budget.max_duration_secs.map(|s| format!("{s}s")),
-        notify: t.notify,
-        worktree: t.worktree,
-        labels: t.labels.clone(),
-    };
+    let req = request_of(s);
     let made = match daemon.supervisor.config() {
         Ok(config) => missions::create_mission(&*daemon.store, &config, &daemon.pool, req).await,
         Err(e) => Err(e.into()),
@@ -53,6 +36,28 @@ async fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
         Err(e) => RunOutcome::Failed {
             error: format!("{e:#}"),
         },
+    }
+}
+
+/// The new-mission request of a schedule's template.
+pub(super) fn request_of(s: &Schedule) -> NewMission {
+    let t = &s.mission;
+    NewMission {
+        prompt: t.prompt.clone(),
+        provider: t.provider.clone(),
+        model: t.model.clone(),
+        cwd: Some(t.cwd.clone()),
+        permission: t.permission,
+        max_turns: t.max_turns,
+        sandbox: t.sandbox,
+        no_instructions: t.no_instructions,
+        mcp: t.mcp.clone(),
+        max_cost: t.budget.max_cost_usd,
+        max_tokens: t.budget.max_tokens,
+        max_duration: t.budget.max_duration_secs.map(|s| format!("{s}s")),
+        notify: t.notify,
+        worktree: t.worktree,
+        labels: t.labels.clone(),
     }
 }
 
@@ -96,31 +101,13 @@ pub async fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> 
     let next_of = |s: &Schedule| s.next_run.filter(|_| !s.paused);
     for s in all {
         let last_active = last_mission_active(daemon, &s).await;
+        if let Some(pg) = daemon.store.as_postgres().filter(|_| !s.mission.worktree) {
+            let next = super::schedule_fire::fire(daemon, pg, &s, now, last_active).await;
+            note(&mut earliest, next);
+            continue;
+        }
         let claimed = sortie_missions::update_schedule(&*daemon.store, &s.id, |s| {
-            let running = s.last_mission().is_some_and(|m| Some(m) == last_active);
-            let decision = match s.due(now, running)? {
-                Decision::Fire { scheduled_for, .. } if queue_cap(daemon, s).is_some() => {
-                    Decision::Skip {
-                        scheduled_for,
-                        reason: queue_cap(daemon, s).unwrap_or_default(),
-                    }
-                }
-                decision => decision,
-            };
-            if let Decision::Skip {
-                scheduled_for,
-                reason,
-            } = &decision
-            {
-                s.record(ScheduleRun {
-                    at: now,
-                    scheduled_for: *scheduled_for,
-                    outcome: RunOutcome::Skipped {
-                        reason: reason.clone(),
-                    },
-                });
-            }
-            Some(decision)
+            decide(daemon, s, now, last_active)
         })
         .await;
         let (s, scheduled_for, missed) = match claimed {
@@ -177,9 +164,44 @@ pub async fn tick(daemon: &Daemon, now: DateTime<Utc>) -> Option<DateTime<Utc>> 
     earliest
 }
 
+/// Whether schedule `s` fires at `now` (its last mission `last_active` still runs, the
+/// queue has room), with a skipped run recorded on it.
+pub(super) fn decide(
+    daemon: &Daemon,
+    s: &mut Schedule,
+    now: DateTime<Utc>,
+    last_active: Option<sortie_missions::MissionId>,
+) -> Option<Decision> {
+    let running = s.last_mission().is_some_and(|m| Some(m) == last_active);
+    let decision = match s.due(now, running)? {
+        Decision::Fire { scheduled_for, .. } if queue_cap(daemon, s).is_some() => Decision::Skip {
+            scheduled_for,
+            reason: queue_cap(daemon, s).unwrap_or_default(),
+        },
+        decision => decision,
+    };
+    if let Decision::Skip {
+        scheduled_for,
+        reason,
+    } = &decision
+    {
+        s.record(ScheduleRun {
+            at: now,
+            scheduled_for: *scheduled_for,
+            outcome: RunOutcome::Skipped {
+                reason: reason.clone(),
+            },
+        });
+    }
+    Some(decision)
+}
+
 /// The schedule's last mission if it is still queued or running: here, or with a shared
 /// store on any daemon.
-async fn last_mission_active(daemon: &Daemon, s: &Schedule) -> Option<sortie_missions::MissionId> {
+pub(super) async fn last_mission_active(
+    daemon: &Daemon,
+    s: &Schedule,
+) -> Option<sortie_missions::MissionId> {
     let last = s.last_mission()?;
     if daemon.supervisor.is_active(&last) {
         return Some(last);
@@ -195,7 +217,12 @@ async fn last_mission_active(daemon: &Daemon, s: &Schedule) -> Option<sortie_mis
 
 /// Tells `[notify]` that schedule `s` skipped its run for `scheduled_for` (in the
 /// background).
-fn skipped_notice(daemon: &Daemon, s: &Schedule, scheduled_for: DateTime<Utc>, reason: &str) {
+pub(super) fn skipped_notice(
+    daemon: &Daemon,
+    s: &Schedule,
+    scheduled_for: DateTime<Utc>,
+    reason: &str,
+) {
     match daemon.supervisor.config() {
         Ok(config) => notify::schedule_skipped(
             daemon.supervisor.notices(),

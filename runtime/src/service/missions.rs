@@ -37,6 +37,15 @@ pub fn check_max_turns(max_turns: Option<u32>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A new mission, checked and ready to store: its spec and the events that set it up
+/// after its prompt (budget, notices, instructions, MCP servers, a warning).
+pub struct Planned {
+    pub spec: MissionSpec,
+    pub setup: Vec<MissionEvent>,
+    /// It works in a git worktree of its own, made when it is stored.
+    pub worktree: bool,
+}
+
 /// Checks a new mission's request against the config and stores the mission (queued).
 pub async fn create_mission(
     store: &dyn MissionStore,
@@ -44,6 +53,26 @@ pub async fn create_mission(
     pool: &Arc<Pool>,
     req: NewMission,
 ) -> anyhow::Result<Mission> {
+    let planned = plan_mission(store, config, pool, req).await?;
+    let mission = if planned.worktree {
+        crate::service::worktree::create_mission(store, config, planned.spec).await?
+    } else {
+        store.create_mission(planned.spec).await?
+    };
+    for event in planned.setup {
+        store.append(&mission.id, event).await?;
+    }
+    // As its events now say (budget, notices, worktree, ...).
+    Ok(store.mission(&mission.id).await?)
+}
+
+/// Checks a new mission's request against the config: what [`create_mission`] stores.
+pub async fn plan_mission(
+    store: &dyn MissionStore,
+    config: &Config,
+    pool: &Arc<Pool>,
+    req: NewMission,
+) -> anyhow::Result<Planned> {
     check_max_turns(req.max_turns)?;
     let asked = budgets::requested(req.max_cost, req.max_tokens, req.max_duration.as_deref())?;
     let provider = config.provider(req.provider.as_deref())?;
@@ -83,41 +112,29 @@ pub async fn create_mission(
     budgets::check_priced(config, &budget, &spec.model, &spec.transport)?;
     crate::service::notify::check_choice(config, req.notify)?;
     let warning = unlisted_warning(store, &provider.name, &spec.model).await?;
-    let mission = if req.worktree {
-        crate::service::worktree::create_mission(store, config, spec).await?
-    } else {
-        store.create_mission(spec).await?
-    };
+    let mut setup = Vec::new();
     if !budget.is_empty() {
-        store
-            .append(&mission.id, MissionEvent::BudgetSet { budget })
-            .await?;
+        setup.push(MissionEvent::BudgetSet { budget });
     }
     if let Some(enabled) = req.notify {
-        store
-            .append(&mission.id, MissionEvent::NotifySet { enabled })
-            .await?;
+        setup.push(MissionEvent::NotifySet { enabled });
     }
     if req.no_instructions {
-        store.append(&mission.id, instructions_off()).await?;
+        setup.push(instructions_off());
     }
     if let Some(servers) = req.mcp {
-        store
-            .append(
-                &mission.id,
-                MissionEvent::McpSelected {
-                    servers: Some(servers),
-                },
-            )
-            .await?;
+        setup.push(MissionEvent::McpSelected {
+            servers: Some(servers),
+        });
     }
     if let Some(message) = warning {
-        store
-            .append(&mission.id, MissionEvent::Warning { message })
-            .await?;
+        setup.push(MissionEvent::Warning { message });
     }
-    // As its events now say (budget, notices, worktree, ...).
-    Ok(store.mission(&mission.id).await?)
+    Ok(Planned {
+        spec,
+        setup,
+        worktree: req.worktree,
+    })
 }
 
 /// Refuses to run a mission in this process when missions live in a shared store: there a

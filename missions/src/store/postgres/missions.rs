@@ -121,9 +121,22 @@ impl PgStore {
         spec: MissionSpec,
         log: Vec<MissionEvent>,
     ) -> Result<Mission, StoreError> {
-        let new = Mission::new(id, spec.clone(), Utc::now());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
+        let mission = self.create_in(&tx, id, spec, log).await?;
+        tx.commit().await.map_err(|e| self.failed(&e))?;
+        Ok(mission)
+    }
+
+    /// The mission's row, its `Created` event and then `log`, inside `tx`.
+    pub(super) async fn create_in(
+        &self,
+        tx: &Transaction<'_>,
+        id: MissionId,
+        spec: MissionSpec,
+        log: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        let new = Mission::new(id, spec.clone(), Utc::now());
         // A daemon holds what it creates until it offers it to the queue (or runs it): no
         // other daemon takes a mission whose setup events are still being written.
         let (holder, hold_secs) = match self.owner.get() {
@@ -148,12 +161,11 @@ impl PgStore {
         .await
         .map_err(|e| self.failed(&e))?;
         let (_, mut mission) = self
-            .append_in(&tx, &id, MissionEvent::Created { spec })
+            .append_in(tx, &id, MissionEvent::Created { spec })
             .await?;
         for event in log {
-            mission = self.append_in(&tx, &id, event).await?.1;
+            mission = self.append_in(tx, &id, event).await?.1;
         }
-        tx.commit().await.map_err(|e| self.failed(&e))?;
         Ok(mission)
     }
 

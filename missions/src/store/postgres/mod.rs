@@ -29,6 +29,7 @@ mod lease;
 mod listen;
 mod migrate;
 mod missions;
+mod schedule_fire;
 mod schedules;
 mod url;
 
@@ -39,6 +40,7 @@ pub use import::{Census, Found};
 pub use lease::Lease;
 pub use listen::{EventListener, Notice};
 pub use migrate::SCHEMA_VERSION as PG_SCHEMA_VERSION;
+pub use schedule_fire::Firing;
 pub use url::shown_url;
 
 /// How the store connects.
