@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sortie::daemon::{Limits, Supervisor};
-use sortie_missions::{MissionEvent, MissionSpec, MissionStatus, PermissionPolicy, Store};
-use sortie_tests::lean_mock::{by_tool_results, three_turns, LeanMock};
+use sortie_missions::{MissionEvent, MissionStatus, Store};
+use sortie_tests::lean_mock::{
+    bench_spec, by_tool_results, env_or, peak_mb, three_turns, LeanMock,
+};
 use sortie_tests::stats::percentile;
 use sortie_transports::auth::{CredentialStore, Pool, Strategy};
 use sortie_transports::{ContentBlock, StopReason};
@@ -26,28 +28,6 @@ use sortie_transports::{ContentBlock, StopReason};
 /// The allocator the `sortie` binary uses.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Peak resident memory of this process, from /proc (MB).
-fn peak_mb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-        })
-        .unwrap_or(0)
-        / 1024
-}
 
 fn main() {
     // The runtime `sortie serve` builds (sortie::cli::runtime), on this machine's 2 cores.
@@ -80,17 +60,7 @@ async fn bench() {
             ..Default::default()
         },
     );
-    let spec = MissionSpec {
-        prompt: "look at the directory".into(),
-        provider: "local".into(),
-        model: "mock-model".into(),
-        transport: "openai-compatible".into(),
-        cwd: cwd.path().to_path_buf(),
-        policy: PermissionPolicy::Auto,
-        max_turns: 10,
-        sandbox: None,
-        labels: Vec::new(),
-    };
+    let spec = bench_spec(cwd.path());
     let started = Instant::now();
     for _ in 0..missions {
         let m = store.create_mission(spec.clone()).expect("create");

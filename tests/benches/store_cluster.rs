@@ -20,9 +20,11 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use sortie::daemon::{Limits, Supervisor};
 use sortie_missions::postgres::{PgOptions, PgStore};
-use sortie_missions::{MissionSpec, MissionStatus, PermissionPolicy, SharedStore, Store};
+use sortie_missions::{MissionStatus, SharedStore, Store};
 use sortie_tests::daemon::DaemonProc;
-use sortie_tests::lean_mock::{by_tool_results, three_turns, LeanMock};
+use sortie_tests::lean_mock::{
+    bench_spec, by_tool_results, env_or, peak_mb, three_turns, LeanMock,
+};
 use sortie_tests::postgres::Cluster;
 use sortie_transports::auth::{CredentialStore, Pool, Strategy};
 
@@ -31,26 +33,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Set in the child process that runs one store's part 1: `sled`, or a PostgreSQL URL.
 const ONE_RUN: &str = "SORTIE_BENCH_STORE";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Peak resident memory of this process, from /proc (MB).
-fn peak_mb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        / 1024
-}
 
 fn main() {
     let runtime = sortie::cli::runtime(Some(2)).expect("runtime");
@@ -130,17 +112,7 @@ async fn one_store(store: &str) {
             ..Default::default()
         },
     );
-    let spec = MissionSpec {
-        prompt: "look at the directory".into(),
-        provider: "local".into(),
-        model: "mock-model".into(),
-        transport: "openai-compatible".into(),
-        cwd: cwd.path().to_path_buf(),
-        policy: PermissionPolicy::Auto,
-        max_turns: 10,
-        sandbox: None,
-        labels: Vec::new(),
-    };
+    let spec = bench_spec(cwd.path());
     let started = Instant::now();
     for _ in 0..missions {
         let m = shared.create_mission(spec.clone()).await.expect("create");

@@ -153,3 +153,39 @@ pub fn three_turns() -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// The bench missions' spec: look at `cwd` with the scripted provider `local`.
+pub fn bench_spec(cwd: &std::path::Path) -> sortie_missions::MissionSpec {
+    sortie_missions::MissionSpec {
+        prompt: "look at the directory".into(),
+        provider: "local".into(),
+        model: "mock-model".into(),
+        transport: "openai-compatible".into(),
+        cwd: cwd.to_path_buf(),
+        policy: sortie_missions::PermissionPolicy::Auto,
+        max_turns: 10,
+        sandbox: None,
+        labels: Vec::new(),
+    }
+}
+
+/// A number from the environment, or `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Peak resident memory of this process, from /proc (MB).
+pub fn peak_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        / 1024
+}

@@ -27,21 +27,9 @@ impl PgStore {
     ) -> Result<Option<(Schedule, T, Option<Mission>)>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT record::text FROM schedules WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await
-            .map_err(|e| self.failed(&e))?
-        else {
+        let Some(mut schedule) = self.lock_schedule(&tx, id).await? else {
             return Ok(None);
         };
-        let mut schedule: Schedule =
-            serde_json::from_str(row.get(0)).map_err(|e| StoreError::Corrupt {
-                id: id.to_string(),
-                error: e.to_string(),
-            })?;
         let Some((decision, fires)) = decide(&mut schedule) else {
             return Ok(None);
         };
@@ -55,17 +43,7 @@ impl PgStore {
             made = Some(self.create_in(&tx, mission_id, firing.spec, log).await?);
             started(&mut schedule, mission_id);
         }
-        let record = serde_json::to_string(&schedule).map_err(|e| StoreError::Corrupt {
-            id: id.to_string(),
-            error: format!("cannot encode: {e}"),
-        })?;
-        tx.execute(
-            "UPDATE schedules SET version = nextval('schedules_generation'),
-             record = $2::text::json WHERE id = $1",
-            &[&id, &record],
-        )
-        .await
-        .map_err(|e| self.failed(&e))?;
+        self.write_schedule(&tx, &schedule).await?;
         tx.commit().await.map_err(|e| self.failed(&e))?;
         Ok(Some((schedule, decision, made)))
     }

@@ -115,29 +115,47 @@ impl PgStore {
     ) -> Result<Option<Schedule>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
-        let Some(row) = tx
+        let Some(mut s) = self.lock_schedule(&tx, id).await? else {
+            return Ok(None);
+        };
+        if !change(&mut s) {
+            return Ok(None);
+        }
+        self.write_schedule(&tx, &s).await?;
+        tx.commit().await.map_err(|e| self.failed(&e))?;
+        Ok(Some(s))
+    }
+
+    /// Schedule `id` with its row locked to the end of `tx`; `None` when it is gone.
+    pub(super) async fn lock_schedule(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        id: &str,
+    ) -> Result<Option<Schedule>, StoreError> {
+        let row = tx
             .query_opt(
                 "SELECT record::text FROM schedules WHERE id = $1 FOR UPDATE",
                 &[&id],
             )
             .await
-            .map_err(|e| self.failed(&e))?
-        else {
-            return Ok(None);
-        };
-        let mut s = decode(id, row.get(0))?;
-        if !change(&mut s) {
-            return Ok(None);
-        }
+            .map_err(|e| self.failed(&e))?;
+        row.map(|row| decode(id, row.get(0))).transpose()
+    }
+
+    /// Writes schedule `s` back inside `tx`, under the next generation.
+    pub(super) async fn write_schedule(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        s: &Schedule,
+    ) -> Result<(), StoreError> {
         tx.execute(
             "UPDATE schedules SET version = nextval('schedules_generation'),
              record = $2::text::json WHERE id = $1",
-            &[&id, &encode(&s, id)?],
+            &[&s.id, &encode(s, &s.id)?],
         )
         .await
         .map_err(|e| self.failed(&e))?;
-        tx.commit().await.map_err(|e| self.failed(&e))?;
-        Ok(Some(s))
+        Ok(())
     }
 
     /// Moves at every schedule write, by any daemon on this database.
