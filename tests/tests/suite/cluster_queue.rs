@@ -539,3 +539,36 @@ async fn a_daemon_that_lost_its_lease_mid_tool_writes_nothing_when_it_wakes() {
         Some("completed")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_daemon_whose_database_is_unreachable_stops_at_start_naming_it_without_its_password() {
+    let mock = MockProvider::start().await;
+    let home = member(&mock, "lonely", "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("postgres://sortie:hunter2-never-shown@127.0.0.1:{port}/sortie");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::from(sortie_tests::sortie(home.path()))
+            .env("SORTIE_STORE_URL", &url)
+            .env(KEY_ENV, KEY)
+            .arg("serve")
+            .output(),
+    )
+    .await
+    .expect("the daemon gives up in time")
+    .expect("run sortie serve");
+    assert!(!out.status.success());
+    let err = sortie_tests::text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot reach the PostgreSQL store at postgres://sortie@127.0.0.1:{port}/sortie"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(!home.path().join("daemon.json").exists());
+}
