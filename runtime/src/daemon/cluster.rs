@@ -42,6 +42,9 @@ pub struct Link {
     rules: Mutex<ClaimRules>,
     /// Rung when a mission was queued here or a slot came free.
     wake: Notify,
+    /// Ends the heartbeat, once the daemon's missions have stopped (it beats on while
+    /// they wind down, so no other daemon takes one that still runs here).
+    pub stopped: tokio_util::sync::CancellationToken,
 }
 
 impl Link {
@@ -70,6 +73,7 @@ impl Link {
             lease,
             rules: Mutex::new(rules),
             wake: Notify::new(),
+            stopped: Default::default(),
         }))
     }
 
@@ -104,8 +108,9 @@ pub async fn enqueue(link: &Link, store: &dyn sortie_missions::MissionStore, mis
     link.wake();
 }
 
-/// The claim loop and the heartbeat, until `stop`.
-pub async fn run(daemon: Arc<Daemon>, link: Arc<Link>, stop: tokio_util::sync::CancellationToken) {
+/// The claim loop and the heartbeat: claims stop when the daemon starts stopping, the
+/// heartbeat once its missions have stopped (`Link::stopped`).
+pub async fn run(daemon: Arc<Daemon>, link: Arc<Link>) {
     let beat_every = link.lease / 3;
     let mut next_beat = Instant::now() + beat_every;
     let mut skips_since = Instant::now();
@@ -120,9 +125,11 @@ pub async fn run(daemon: Arc<Daemon>, link: Arc<Link>, stop: tokio_util::sync::C
             link.rules().skip.clear();
             skips_since = Instant::now();
         }
-        claim_while_free(&daemon, &link).await;
+        if !daemon.shutdown.is_cancelled() {
+            claim_while_free(&daemon, &link).await;
+        }
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = link.stopped.cancelled() => return,
             _ = link.wake.notified() => {}
             _ = tokio::time::sleep(POLL.min(next_beat.saturating_duration_since(Instant::now()))) => {}
         }
@@ -137,7 +144,9 @@ async fn claim_while_free(daemon: &Daemon, link: &Link) {
         if running + queued >= global {
             return;
         }
-        let rules = link.rules().clone();
+        let mut rules = link.rules().clone();
+        // What runs here is never claimed again (its lease may have lapsed meanwhile).
+        rules.skip.extend(daemon.supervisor.active_ids());
         let can_run = |m: &Mission| m.cwd.is_dir();
         let claimed = match link.pg.claim(&link.info.name, &rules, &can_run).await {
             Ok(c) => c,
@@ -156,11 +165,17 @@ async fn claim_while_free(daemon: &Daemon, link: &Link) {
         }
         let Some(claim) = claimed.claim else { return };
         let id = claim.mission.id;
-        if let Some(from) = &claim.taken_from {
-            let reason = format!(
-                "daemon `{from}` stopped answering while the mission ran (its lease ran out); resumed by daemon `{}` from the last stored event",
-                link.info.name
-            );
+        if claim.was_running {
+            let reason = match &claim.taken_from {
+                Some(from) => format!(
+                    "daemon `{from}` stopped answering while the mission ran (its lease ran out); resumed by daemon `{}` from the last stored event",
+                    link.info.name
+                ),
+                None => format!(
+                    "no daemon held the mission while it was marked running (its daemon stopped before recording its end); resumed by daemon `{}` from the last stored event",
+                    link.info.name
+                ),
+            };
             let interrupted = MissionEvent::Status {
                 status: MissionStatus::Interrupted,
                 reason: Some(reason),
@@ -273,6 +288,7 @@ pub async fn stop_elsewhere(
 /// After the supervisor interrupted this daemon's missions as it stops: frees the name
 /// and every lease, so the other daemons resume those missions (`resume_interrupted`).
 pub async fn leave(link: &Link) {
+    link.stopped.cancel();
     if let Err(e) = link.pg.unregister(&link.info).await {
         eprintln!(
             "sortie daemon stopping: cannot free its leases ({e}); they run out in {}s",

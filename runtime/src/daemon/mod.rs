@@ -144,7 +144,7 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
     let claims = match &link {
         Some(link) => {
             supervisor.join(link.clone());
-            let run = cluster::run(daemon.clone(), link.clone(), daemon.shutdown.clone());
+            let run = cluster::run(daemon.clone(), link.clone());
             Some(tokio::spawn(run))
         }
         None => {
@@ -181,10 +181,11 @@ pub async fn serve(home: &Path, opts: ServeOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
     let _ = scheduler.await;
+    // The heartbeat goes on until the missions have stopped (see `cluster::leave`).
+    let ended = wind_down(&daemon).await;
     if let Some(claims) = claims {
         let _ = claims.await;
     }
-    let ended = wind_down(&daemon).await;
     sortie_missions::mcp::shared::stop_all();
     ended?;
     served.context("the API server failed")

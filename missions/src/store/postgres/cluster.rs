@@ -36,6 +36,9 @@ pub struct Claim {
     /// The daemon whose lease ran out while it ran the mission (it died or lost the
     /// database): the claimer resumes the mission.
     pub taken_from: Option<String>,
+    /// It was left `running` with no live lease (its daemon died, or its last write
+    /// failed): the claimer records it interrupted, then resumes it.
+    pub was_running: bool,
 }
 
 /// The outcome of a claim: the mission claimed, and those looked at but not runnable here.
@@ -76,12 +79,11 @@ pub struct DaemonEntry {
 /// How many missions one claim looks at before giving up for this round.
 const CLAIM_WINDOW: i64 = 32;
 
-const CANDIDATES: &str = "SELECT id, record::text, CASE WHEN status = 'running' THEN leased_by END
+const CANDIDATES: &str = "SELECT id, record::text, CASE WHEN status = 'running' THEN leased_by END,
+            status = 'running'
      FROM missions
      WHERE (lease_until IS NULL OR lease_until < now())
-       AND (status = 'queued'
-            OR (status = 'running' AND leased_by IS NOT NULL)
-            OR (status = 'interrupted' AND $4))
+       AND (status IN ('queued', 'running') OR (status = 'interrupted' AND $4))
        AND NOT (id = ANY($1))
        AND ARRAY(SELECT json_array_elements_text(coalesce(record->'labels', '[]'::json)))
            <@ $2::text[]
@@ -294,6 +296,7 @@ impl PgStore {
                 mission,
                 until,
                 taken_from: row.get(2),
+                was_running: row.get(3),
             });
             break;
         }

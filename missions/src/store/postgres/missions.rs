@@ -125,6 +125,8 @@ impl PgStore {
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
         let mission = self.create_in(&tx, id, spec, log).await?;
         tx.commit().await.map_err(|e| self.failed(&e))?;
+        // Remembered once committed: a record whose write rolled back is never used.
+        self.remember(&mission);
         Ok(mission)
     }
 
@@ -181,8 +183,9 @@ impl PgStore {
         };
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
-        let (stored, _) = self.append_in(&tx, id, event).await?;
+        let (stored, mission) = self.append_in(&tx, id, event).await?;
         tx.commit().await.map_err(|e| self.failed(&e))?;
+        self.remember(&mission);
         Ok(stored)
     }
 
@@ -234,7 +237,6 @@ impl PgStore {
         )
         .await
         .map_err(|e| self.failed(&e))?;
-        self.remember(&mission);
         Ok((stored, mission))
     }
 

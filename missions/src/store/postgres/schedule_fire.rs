@@ -45,6 +45,9 @@ impl PgStore {
         }
         self.write_schedule(&tx, &schedule).await?;
         tx.commit().await.map_err(|e| self.failed(&e))?;
+        if let Some(mission) = &made {
+            self.remember(mission);
+        }
         Ok(Some((schedule, decision, made)))
     }
 }
