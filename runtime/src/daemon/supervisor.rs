@@ -309,7 +309,7 @@ impl Supervisor {
             // Its lease goes too: an interrupted mission is then resumed by another daemon.
             let (link, id) = (link.clone(), *id);
             tokio::spawn(async move {
-                if let Err(e) = link.pg.release(&id, &link.info.name).await {
+                if let Err(e) = link.pg.offer(&id).await {
                     tracing::warn!("mission {id}: cannot give its lease up (it runs out): {e}");
                 }
                 link.wake();

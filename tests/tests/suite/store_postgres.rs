@@ -456,3 +456,64 @@ async fn a_running_mission_whose_daemon_died_is_claimed_once_its_lease_runs_out(
         other => panic!("a daemon that lost the lease wrote the log: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_daemon_whose_name_a_new_start_took_writes_nothing() {
+    let url = Cluster::shared().create_database().await;
+    let info = |instance: &str| sortie_missions::postgres::DaemonInfo {
+        name: "box".into(),
+        instance: instance.into(),
+        host: "here".into(),
+        pid: 1,
+        labels: Vec::new(),
+        version: "test".into(),
+    };
+    let rules = sortie_missions::postgres::ClaimRules {
+        lease: Duration::from_millis(400),
+        ..Default::default()
+    };
+    let first = PgStore::open_with(&url, options(Duration::from_secs(30)))
+        .await
+        .expect("open");
+    first
+        .register_daemon(&info("start-1"), rules.lease)
+        .await
+        .expect("register");
+    let id = first.create_mission(spec("go")).await.expect("create").id;
+    first.offer(&id).await.expect("offer");
+    let claimed = first
+        .claim("box", &rules, &|_| true)
+        .await
+        .expect("claim")
+        .claim
+        .expect("the queued mission");
+    assert_eq!(claimed.mission.id, id);
+    first.run_here(&id);
+    let running = || MissionEvent::Status {
+        status: sortie_missions::MissionStatus::Running,
+        reason: None,
+    };
+    first.append(&id, running()).await.expect("running");
+    // The first start stalls past its lease; a new start of "box" takes the name and the
+    // mission.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let second = PgStore::open_with(&url, options(Duration::from_secs(30)))
+        .await
+        .expect("open");
+    second
+        .register_daemon(&info("start-2"), Duration::from_secs(30))
+        .await
+        .expect("the name is free again");
+    let taken = second
+        .claim("box", &rules, &|_| true)
+        .await
+        .expect("claim")
+        .claim
+        .expect("the stalled start's mission");
+    assert_eq!(taken.taken_from.as_deref(), Some("box"));
+    // The first start wakes: same name, but not its lease.
+    match first.append(&id, running()).await {
+        Err(StoreError::LeaseLost { .. }) => {}
+        other => panic!("a stalled start wrote the log of a mission it lost: {other:?}"),
+    }
+}

@@ -103,6 +103,11 @@ impl PgStore {
         self.owner.get().map(|o| o.name.as_str())
     }
 
+    /// This start of the daemon this handle writes for, once registered.
+    pub(super) fn owner_instance(&self) -> Option<&str> {
+        self.owner.get().map(|o| o.instance.as_str())
+    }
+
     /// Registers this process as daemon `info.name` for `lease`, refusing a name a live
     /// daemon holds. From then on this handle writes as that daemon (see the module doc).
     pub async fn register_daemon(
@@ -153,6 +158,7 @@ impl PgStore {
         }
         let _ = self.owner.set(Owner {
             name: info.name.clone(),
+            instance: info.instance.clone(),
             lease,
         });
         // What this name held before (a daemon that died under it) is free to claim now:
@@ -203,19 +209,20 @@ impl PgStore {
         let rows = tx
             .query(
                 "UPDATE missions SET lease_until = now() + make_interval(secs => $2)
-                 WHERE leased_by = $1
+                 WHERE leased_by = $1 AND lease_instance IS NOT DISTINCT FROM $4
                    AND (id = ANY($3) OR (status = 'queued'
                         AND created_at > now() - make_interval(secs => $2)))
                  RETURNING id, stop_request",
-                &[&info.name, &lease.as_secs_f64(), &active],
+                &[&info.name, &lease.as_secs_f64(), &active, &info.instance],
             )
             .await
             .map_err(|e| self.failed(&e))?;
         let kept: Vec<uuid::Uuid> = rows.iter().map(|r| r.get(0)).collect();
         tx.execute(
             "UPDATE missions SET lease_until = now() - interval '1 second'
-             WHERE leased_by = $1 AND NOT (id = ANY($2)) AND lease_until > now()",
-            &[&info.name, &kept],
+             WHERE leased_by = $1 AND lease_instance IS NOT DISTINCT FROM $3
+               AND NOT (id = ANY($2)) AND lease_until > now()",
+            &[&info.name, &kept, &info.instance],
         )
         .await
         .map_err(|e| self.failed(&e))?;
@@ -232,9 +239,10 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
         tx.execute(
-            "UPDATE missions SET leased_by = NULL, lease_until = NULL, stop_request = NULL
-             WHERE leased_by = $1",
-            &[&info.name],
+            "UPDATE missions SET leased_by = NULL, lease_until = NULL, stop_request = NULL,
+                 lease_instance = NULL
+             WHERE leased_by = $1 AND lease_instance IS NOT DISTINCT FROM $2",
+            &[&info.name, &info.instance],
         )
         .await
         .map_err(|e| self.failed(&e))?;
@@ -284,10 +292,15 @@ impl PgStore {
             }
             let until: DateTime<Utc> = tx
                 .query_one(
-                    "UPDATE missions SET leased_by = $2, stop_request = NULL,
+                    "UPDATE missions SET leased_by = $2, stop_request = NULL, lease_instance = $4,
                          lease_until = now() + make_interval(secs => $3)
                      WHERE id = $1 RETURNING lease_until",
-                    &[&id, &daemon, &rules.lease.as_secs_f64()],
+                    &[
+                        &id,
+                        &daemon,
+                        &rules.lease.as_secs_f64(),
+                        &self.owner_instance(),
+                    ],
                 )
                 .await
                 .map_err(|e| self.failed(&e))?
@@ -341,9 +354,10 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE missions SET leased_by = NULL, lease_until = NULL, stop_request = NULL
-                 WHERE id = $1 AND leased_by = $2",
-                &[&id.0, &me],
+                "UPDATE missions SET leased_by = NULL, lease_until = NULL, stop_request = NULL,
+                     lease_instance = NULL
+                 WHERE id = $1 AND leased_by = $2 AND lease_instance IS NOT DISTINCT FROM $3",
+                &[&id.0, &me, &self.owner_instance()],
             )
             .await
             .map_err(|e| self.failed(&e))?;
@@ -359,9 +373,16 @@ impl PgStore {
         let client = self.client().await?;
         let took = client
             .execute(
-                "UPDATE missions SET leased_by = $2, lease_until = now() + make_interval(secs => $3)
-                 WHERE id = $1 AND (leased_by IS NULL OR leased_by = $2 OR lease_until < now())",
-                &[&id.0, &owner.name, &owner.lease.as_secs_f64()],
+                "UPDATE missions SET leased_by = $2, lease_instance = $4,
+                     lease_until = now() + make_interval(secs => $3)
+                 WHERE id = $1 AND (leased_by IS NULL OR lease_until < now()
+                       OR (leased_by = $2 AND lease_instance IS NOT DISTINCT FROM $4))",
+                &[
+                    &id.0,
+                    &owner.name,
+                    &owner.lease.as_secs_f64(),
+                    &owner.instance,
+                ],
             )
             .await
             .map_err(|e| self.failed(&e))?;

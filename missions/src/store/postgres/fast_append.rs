@@ -18,7 +18,7 @@ const MAX_RECORDS: usize = 4096;
 const FAST_APPEND: &str = "WITH m AS (
         SELECT id FROM missions
         WHERE id = $1 AND event_count = $2
-          AND CASE WHEN $10 THEN leased_by = $9
+          AND CASE WHEN $10 THEN leased_by = $9 AND lease_instance IS NOT DISTINCT FROM $11
                    ELSE leased_by IS NULL OR lease_until IS NULL OR lease_until <= now()
                         OR leased_by = $9 END
         FOR UPDATE
@@ -115,6 +115,7 @@ impl PgStore {
                     &format!("{id}:{seq}"),
                     &self.owner_name(),
                     &self.runs_here(id),
+                    &self.owner_instance(),
                 ],
             )
             .await

@@ -10,7 +10,7 @@ use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoreError, StoredEve
 /// Locks a mission's row for the append that follows, with the daemon whose live lease
 /// holds it (if any).
 const LOCK_RECORD: &str = "SELECT record::text, CASE WHEN lease_until > now() THEN leased_by END,
-            leased_by
+            leased_by, lease_instance
      FROM missions WHERE id = $1 FOR UPDATE";
 
 /// Inserts the event and updates the record in one statement, and tells the listeners
@@ -147,10 +147,10 @@ impl PgStore {
         };
         tx.execute(
             "INSERT INTO missions (id, status, created_at, updated_at, event_count, record,
-                                   leased_by, lease_until)
+                                   leased_by, lease_until, lease_instance)
              VALUES ($1, $2, $3, $3, 0, $4::text::json, $5,
                      CASE WHEN $5::text IS NULL THEN NULL
-                          ELSE now() + make_interval(secs => $6) END)",
+                          ELSE now() + make_interval(secs => $6) END, $7)",
             &[
                 &id.0,
                 &new.status.as_str(),
@@ -158,6 +158,7 @@ impl PgStore {
                 &encode(&new, &id.to_string())?,
                 &holder,
                 &hold_secs,
+                &self.owner_instance(),
             ],
         )
         .await
@@ -206,7 +207,11 @@ impl PgStore {
             .map_err(|e| self.failed(&e))?
             .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
         let (holder, leased_by): (Option<String>, Option<String>) = (row.get(1), row.get(2));
-        if self.runs_here(id) && leased_by.as_deref() != self.owner_name() {
+        let instance: Option<String> = row.get(3);
+        if self.runs_here(id)
+            && (leased_by.as_deref() != self.owner_name()
+                || instance.as_deref() != self.owner_instance())
+        {
             return Err(StoreError::LeaseLost { id: id.to_string() });
         }
         if let Some(daemon) = holder.filter(|h| Some(h.as_str()) != self.owner_name()) {

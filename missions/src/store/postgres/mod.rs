@@ -90,6 +90,8 @@ pub struct PgStore {
 #[derive(Debug, Clone)]
 pub(crate) struct Owner {
     pub name: String,
+    /// This start of the daemon.
+    pub instance: String,
     pub lease: Duration,
 }
 

@@ -16,3 +16,6 @@ CREATE INDEX missions_by_lease ON missions (leased_by) WHERE leased_by IS NOT NU
 -- A stop (cancel, pause) asked of the daemon that holds the mission's lease by another
 -- daemon or command: "STATUS:REASON", taken by the holder's next heartbeat.
 ALTER TABLE missions ADD COLUMN stop_request text;
+-- Which start of the daemon `leased_by` names holds the lease: a daemon that stalled past
+-- its lease and woke after a new start took its name holds nothing.
+ALTER TABLE missions ADD COLUMN lease_instance text;
