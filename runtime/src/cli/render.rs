@@ -185,6 +185,9 @@ pub fn mission_log(s: &Style, m: &Mission, events: &[StoredEvent]) -> String {
         m.provider, m.model, m.transport
     ));
     out.push_str(&format!("  cwd       {}\n", m.cwd.display()));
+    if let Some(daemon) = &m.daemon {
+        out.push_str(&format!("  daemon    {daemon} (runs it now)\n"));
+    }
     out.push_str(&format!(
         "  policy    {}  ·  {}  ·  max turns {}\n",
         m.policy.as_str(),

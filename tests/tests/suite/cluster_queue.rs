@@ -355,6 +355,15 @@ async fn a_mission_running_on_one_daemon_is_cancelled_through_another_and_status
         .expect("sortie status");
     let text = sortie_tests::text(&text.stdout);
     assert!(text.contains("cluster: this daemon is `b`"), "{text}");
+    let shown = tokio::process::Command::from(sortie_tests::sortie(b.path()))
+        .env("SORTIE_STORE_URL", &url)
+        .env(KEY_ENV, KEY)
+        .args(["show", &id])
+        .output()
+        .await
+        .expect("sortie show");
+    let shown = sortie_tests::text(&shown.stdout);
+    assert!(shown.contains("daemon    a (runs it now)"), "{shown}");
     assert!(!text.contains(Cluster::shared().password()), "{text}");
 
     // Cancelled through b: a stops it at its next heartbeat.
