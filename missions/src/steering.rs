@@ -119,7 +119,7 @@ impl Inbox {
         if now {
             self.wake.notify_one();
         }
-        store.flush().await?;
+        store.flush_mission(id).await?;
         Ok(queued)
     }
 

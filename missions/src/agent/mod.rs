@@ -305,7 +305,7 @@ impl MissionRunner {
             }
             None => self.record(id, event).await?,
         };
-        self.store.flush().await?;
+        self.store.flush_mission(id).await?;
         Ok(self.store.mission(id).await?)
     }
 

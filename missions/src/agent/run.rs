@@ -101,7 +101,7 @@ impl MissionRunner {
             )
             .await?;
             // Durable before the provider hears of it: a crash from here on resumes this turn.
-            self.store.flush().await?;
+            self.store.flush_mission(&id).await?;
             let done = match self.ask_model(&mut run, turn, &cancel).await? {
                 Flow::Go(done) => done,
                 Flow::End(mission) => return Ok(*mission),
@@ -381,7 +381,7 @@ impl MissionRunner {
         // Durable before any tool acts on what the model said, or a title is asked for; a
         // mission that ends here is made durable by its end.
         if titling || !finishing {
-            self.store.flush().await?;
+            self.store.flush_mission(&id).await?;
         }
         if titling && self.title_within_budget(run).await? {
             self.give_title(&id, &run.mission).await?;

@@ -76,6 +76,13 @@ pub trait MissionStore: Send + Sync {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), StoreError>;
+    /// Makes mission `id`'s events appended so far durable, or says why they could not be
+    /// (a store that writes behind, as PostgreSQL does for the missions its process
+    /// runs, reports a failed write of them here).
+    async fn flush_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        let _ = id;
+        self.flush().await
+    }
     /// Makes everything durable, the records of running missions included (at a stop).
     async fn flush_all(&self) -> Result<(), StoreError> {
         self.flush().await
@@ -357,6 +364,10 @@ impl<S: MissionStore + ?Sized> MissionStore for std::sync::Arc<S> {
 
     async fn flush(&self) -> Result<(), StoreError> {
         (**self).flush().await
+    }
+
+    async fn flush_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        (**self).flush_mission(id).await
     }
 
     async fn flush_all(&self) -> Result<(), StoreError> {

@@ -251,8 +251,11 @@ impl Supervisor {
     /// Runs a stored mission here (from where its log stands) as soon as a slot is free.
     pub(super) async fn admit(self: &Arc<Self>, mission: Mission) -> Result<(), SubmitError> {
         let id = mission.id;
-        if let Some(link) = self.cluster.get() {
-            link.pg.run_here(&id);
+        match (self.cluster.get(), self.store.as_postgres()) {
+            (Some(link), _) => link.pg.run_here(&id),
+            // Alone on PostgreSQL: its appends are written behind, without a lease.
+            (None, Some(pg)) => pg.write_here(&id),
+            (None, None) => {}
         }
         let ticket = self.tickets.fetch_add(1, Ordering::SeqCst);
         let (cancel, stop) = (CancellationToken::new(), StopStatus::default());
@@ -304,6 +307,9 @@ impl Supervisor {
     /// Lets go of a mission: it is no longer queued or running here.
     pub(super) fn release(&self, id: &MissionId) {
         self.slots().remove(id);
+        if let (None, Some(pg)) = (self.cluster.get(), self.store.as_postgres()) {
+            pg.done_here(id);
+        }
         if let Some(link) = self.cluster.get() {
             link.pg.done_here(id);
             // Its lease goes too: an interrupted mission is then resumed by another daemon.

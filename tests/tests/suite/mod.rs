@@ -47,6 +47,7 @@ mod steering;
 mod store_backends;
 mod store_copy;
 mod store_postgres;
+mod store_write_behind;
 mod support;
 mod tool_output;
 mod tui;

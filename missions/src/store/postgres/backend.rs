@@ -81,9 +81,14 @@ impl MissionStore for PgStore {
         PgStore::events_json_from(self, id, from).await
     }
 
-    /// Every write is committed when it returns: nothing to do.
+    /// Every write is committed when it returns, but the queued appends of the missions
+    /// this process runs (see `behind`): waits for those.
     async fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
+        self.settle().await
+    }
+
+    async fn flush_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        PgStore::flush_mission(self, id).await
     }
 
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {

@@ -351,6 +351,8 @@ impl PgStore {
         let Some(me) = self.owner_name() else {
             return Ok(());
         };
+        // Its queued events are written under the lease first.
+        self.settle_for(id).await?;
         let client = self.client().await?;
         client
             .execute(

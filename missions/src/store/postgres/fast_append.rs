@@ -38,7 +38,7 @@ pub(super) struct Records(
 );
 
 impl Records {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MissionId, Mission>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MissionId, Mission>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -54,11 +54,13 @@ impl PgStore {
     /// let it go).
     pub fn run_here(&self, id: &MissionId) {
         self.records.running().insert(*id);
+        self.behind.add(id);
     }
 
     /// The mission no longer runs here.
     pub fn done_here(&self, id: &MissionId) {
         self.records.running().remove(id);
+        self.behind.remove(id);
     }
 
     pub(super) fn runs_here(&self, id: &MissionId) -> bool {

@@ -1,6 +1,7 @@
-//! Live events across daemons: each append notifies the channel `sortie_events` with
-//! `MISSION_ID:SEQ` when its transaction commits; a listener gets those notices on its
-//! own connection, and reads the events themselves from the table.
+//! Live events across daemons: each write of a mission's events notifies the channel
+//! `sortie_events` with `MISSION_ID:SEQ` (the first event it wrote) when it commits; a
+//! listener gets those notices on its own connection, and reads the events themselves
+//! from the table, from that one on.
 
 use futures::future::poll_fn;
 use tokio::sync::mpsc;
@@ -13,7 +14,8 @@ use crate::{MissionId, StoreError};
 /// the server holds the rest).
 const BACKLOG: usize = 1024;
 
-/// One stored event: its mission and sequence number.
+/// Events stored: their mission, and the sequence number of the first of them (one write
+/// may store several; read them from the table from that one on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Notice {
     pub mission: MissionId,

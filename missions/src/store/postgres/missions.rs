@@ -22,6 +22,21 @@ const WRITE_EVENT: &str = "WITH e AS (
     WHERE id = $1
     RETURNING pg_notify('sortie_events', $8)";
 
+/// A new mission's row and its first events, and the notice of them.
+const CREATE: &str = "WITH m AS (
+        INSERT INTO missions (id, status, created_at, updated_at, event_count, record,
+                              leased_by, lease_until, lease_instance)
+        VALUES ($1, $2, $3, $4, $5, $6::text::json, $7,
+                CASE WHEN $7::text IS NULL THEN NULL
+                     ELSE now() + make_interval(secs => $8) END, $9)
+        RETURNING id
+    ), e AS (
+        INSERT INTO events (mission_id, seq, at, event)
+        SELECT m.id, b.seq, b.at, b.event::json
+        FROM m, unnest($10::int8[], $11::timestamptz[], $12::text[]) AS b(seq, at, event)
+    )
+    SELECT pg_notify('sortie_events', $13) FROM m";
+
 pub(super) fn encode<T: serde::Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
         id: what.to_string(),
@@ -114,61 +129,67 @@ impl PgStore {
         self.create_with_log(MissionId::new(), spec, log).await
     }
 
-    /// Inserts the mission's row, its `Created` event and then `log`, in one transaction.
+    /// Inserts the mission's row, its `Created` event and then `log`, in one statement.
     async fn create_with_log(
         &self,
         id: MissionId,
         spec: MissionSpec,
         log: Vec<MissionEvent>,
     ) -> Result<Mission, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| self.failed(&e))?;
-        let mission = self.create_in(&tx, id, spec, log).await?;
-        tx.commit().await.map_err(|e| self.failed(&e))?;
+        let client = self.client().await?;
+        let mission = self.create_in(&client, id, spec, log).await?;
         // Remembered once committed: a record whose write rolled back is never used.
         self.remember(&mission);
         Ok(mission)
     }
 
-    /// The mission's row, its `Created` event and then `log`, inside `tx`.
+    /// The mission's row, its `Created` event and then `log`, in one statement (inside a
+    /// transaction when `tx` is one).
     pub(super) async fn create_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &(impl deadpool_postgres::GenericClient + Sync),
         id: MissionId,
         spec: MissionSpec,
         log: Vec<MissionEvent>,
     ) -> Result<Mission, StoreError> {
-        let new = Mission::new(id, spec.clone(), Utc::now());
+        let mut mission = Mission::new(id, spec.clone(), Utc::now());
+        let (mut seqs, mut ats, mut events) = (vec![], vec![], vec![]);
+        for event in std::iter::once(MissionEvent::Created { spec }).chain(log) {
+            let (stored, value) = next_event(&mut mission, event)?;
+            seqs.push(as_i64(stored.seq));
+            ats.push(stored.at);
+            events.push(value);
+        }
         // A daemon holds what it creates until it offers it to the queue (or runs it): no
         // other daemon takes a mission whose setup events are still being written.
         let (holder, hold_secs) = match self.owner.get() {
             Some(o) => (Some(o.name.as_str()), o.lease.as_secs_f64()),
             None => (None, 0.0),
         };
+        let create = tx
+            .prepare_cached(CREATE)
+            .await
+            .map_err(|e| self.failed(&e))?;
         tx.execute(
-            "INSERT INTO missions (id, status, created_at, updated_at, event_count, record,
-                                   leased_by, lease_until, lease_instance)
-             VALUES ($1, $2, $3, $3, 0, $4::text::json, $5,
-                     CASE WHEN $5::text IS NULL THEN NULL
-                          ELSE now() + make_interval(secs => $6) END, $7)",
+            &create,
             &[
                 &id.0,
-                &new.status.as_str(),
-                &new.created_at,
-                &encode(&new, &id.to_string())?,
+                &mission.status.as_str(),
+                &mission.created_at,
+                &mission.updated_at,
+                &as_i64(mission.event_count),
+                &encode(&mission, &id.to_string())?,
                 &holder,
                 &hold_secs,
                 &self.owner_instance(),
+                &seqs,
+                &ats,
+                &events,
+                &format!("{id}:0"),
             ],
         )
         .await
         .map_err(|e| self.failed(&e))?;
-        let (_, mut mission) = self
-            .append_in(tx, &id, MissionEvent::Created { spec })
-            .await?;
-        for event in log {
-            mission = self.append_in(tx, &id, event).await?.1;
-        }
         Ok(mission)
     }
 
@@ -178,6 +199,12 @@ impl PgStore {
         id: &MissionId,
         event: MissionEvent,
     ) -> Result<StoredEvent, StoreError> {
+        let event = match self.append_behind(id, event).await? {
+            Ok(stored) => return Ok(stored),
+            Err(event) => event,
+        };
+        // Events of it still queued go first (it stopped running here meanwhile).
+        self.settle_for(id).await?;
         let event = match self.append_fast(id, event).await? {
             Ok(stored) => return Ok(stored),
             Err(event) => event,
@@ -245,11 +272,25 @@ impl PgStore {
         Ok((stored, mission))
     }
 
-    /// One mission's record.
+    /// One mission's record: as this process keeps it for a mission it runs, else once
+    /// this process's queued events are written.
     pub async fn mission(&self, id: &MissionId) -> Result<Mission, StoreError> {
+        if let Some(kept) = self.kept_record(id) {
+            return Ok(kept);
+        }
+        self.settle_for(id).await?;
+        self.mission_direct(id).await
+    }
+
+    /// One mission's record as the database has it.
+    pub(super) async fn mission_direct(&self, id: &MissionId) -> Result<Mission, StoreError> {
         let client = self.client().await?;
+        let read = client
+            .prepare_cached("SELECT record::text FROM missions WHERE id = $1")
+            .await
+            .map_err(|e| self.failed(&e))?;
         let row = client
-            .query_opt("SELECT record::text FROM missions WHERE id = $1", &[&id.0])
+            .query_opt(&read, &[&id.0])
             .await
             .map_err(|e| self.failed(&e))?
             .ok_or_else(|| StoreError::UnknownMission(id.to_string()))?;
@@ -297,6 +338,7 @@ impl PgStore {
 
     /// Every mission, oldest first, and a description of each unreadable record.
     pub async fn missions(&self) -> Result<(Vec<Mission>, Vec<String>), StoreError> {
+        self.settle().await?;
         let client = self.client().await?;
         let rows = client
             .query("SELECT id, record::text FROM missions ORDER BY id", &[])
@@ -321,6 +363,7 @@ impl PgStore {
         limit: usize,
     ) -> Result<MissionPage, StoreError> {
         let limit = limit.max(1);
+        self.settle().await?;
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         let client = self.client().await?;
         let rows = client
@@ -415,6 +458,7 @@ impl PgStore {
         id: &MissionId,
         from: u64,
     ) -> Result<Vec<(u64, String)>, StoreError> {
+        self.settle_for(id).await?;
         let client = self.client().await?;
         let query = client
             .prepare_cached(

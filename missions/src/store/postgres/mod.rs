@@ -4,6 +4,9 @@
 //! - A mission's record and its events change together: an append locks the mission's
 //!   row, inserts the event with the next sequence number and updates the record in one
 //!   transaction, so sequence numbers are unique and gap-free whoever appends.
+//! - The missions a daemon runs are written behind (`behind`): their appends are queued
+//!   and written many missions at a time, one statement per round, and made durable by
+//!   the runner's flushes, as sled's are.
 //! - The schema is created and upgraded by the migrations in `schema/` (see `migrate`);
 //!   a database migrated by a newer sortie is refused.
 //! - The URL's password never reaches an error or a log: messages name the URL as
@@ -20,6 +23,7 @@ use tokio_postgres::NoTls;
 use super::StoreError;
 
 mod backend;
+mod behind;
 mod cluster;
 mod credentials;
 mod credentials_pending;
@@ -82,6 +86,8 @@ pub struct PgStore {
     owner: std::sync::Arc<std::sync::OnceLock<Owner>>,
     /// Records of the missions this process writes, for one-statement appends.
     records: std::sync::Arc<fast_append::Records>,
+    /// The write-behind queue of the missions this process runs (see `behind`).
+    behind: std::sync::Arc<behind::Behind>,
 }
 
 /// The daemon a store handle writes for: missions it creates are held under its lease
@@ -161,6 +167,7 @@ impl PgStore {
             config,
             owner: Default::default(),
             records: Default::default(),
+            behind: Default::default(),
         })
     }
 
