@@ -259,7 +259,7 @@ async fn create_mission(
         .map_err(super::http_limits::request_error)?;
     let id = mission.id;
     // Durable before the client hears it exists.
-    d.store.flush().await?;
+    d.store.flush_mission(&id).await?;
     d.supervisor
         .submit(mission)
         .await
@@ -299,7 +299,7 @@ async fn start_demo(
     let mission = d.store.create_mission(spec).await?;
     d.supervisor
         .set_demo_pace(mission.id, Duration::from_millis(req.pace_ms.unwrap_or(25)));
-    d.store.flush().await?;
+    d.store.flush_mission(&mission.id).await?;
     let id = mission.id;
     d.supervisor
         .submit(mission)

@@ -20,7 +20,17 @@ async fn start(daemon: &Daemon, s: &Schedule) -> RunOutcome {
     }
     let req = request_of(s);
     let made = match daemon.supervisor.config() {
-        Ok(config) => missions::create_mission(&*daemon.store, &config, &daemon.pool, req).await,
+        Ok(config) => {
+            match missions::create_mission(&*daemon.store, &config, &daemon.pool, req).await {
+                // Durable before it is run (a store that writes behind reports a failed
+                // write here).
+                Ok(mission) => match daemon.store.flush_mission(&mission.id).await {
+                    Ok(()) => Ok(mission),
+                    Err(e) => Err(e.into()),
+                },
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e.into()),
     };
     match made {

@@ -104,6 +104,8 @@ pub async fn fork_mission(
         .await
         .map_err(super::http_limits::request_error)?;
     let id = fork.id;
+    // Durable before it is run or the client hears it exists.
+    d.store.flush_mission(&id).await?;
     d.supervisor
         .submit(fork)
         .await

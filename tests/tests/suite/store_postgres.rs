@@ -425,6 +425,8 @@ async fn a_running_mission_whose_daemon_died_is_claimed_once_its_lease_runs_out(
         .await
         .expect("register");
     let id = store.create_mission(spec("go")).await.expect("create").id;
+    // Written with the store's next round: there for other daemons once flushed.
+    store.flush_mission(&id).await.expect("flush");
     let held = daemon_a
         .claim_queued("daemon-a", Duration::from_millis(300))
         .await

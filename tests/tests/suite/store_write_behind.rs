@@ -45,7 +45,10 @@ async fn many_missions_appending_at_once_keep_every_log_gap_free_and_in_order() 
     let (missions, appends) = (40, 250);
     let mut ids = Vec::new();
     for i in 0..missions {
-        let m = store.create_mission(spec(&format!("m{i}"))).await.expect("create");
+        let m = store
+            .create_mission(spec(&format!("m{i}")))
+            .await
+            .expect("create");
         store.write_here(&m.id);
         ids.push(m.id);
     }
@@ -56,7 +59,11 @@ async fn many_missions_appending_at_once_keep_every_log_gap_free_and_in_order() 
         tasks.spawn(async move {
             for n in 0..appends {
                 let stored = store.append(&id, note(n)).await.expect("append");
-                assert_eq!(stored.seq, n as u64 + 2, "numbered from the record kept here");
+                assert_eq!(
+                    stored.seq,
+                    n as u64 + 2,
+                    "numbered from the record kept here"
+                );
             }
             store.flush_mission(&id).await.expect("flush");
         });
@@ -79,8 +86,35 @@ async fn many_missions_appending_at_once_keep_every_log_gap_free_and_in_order() 
             );
         }
         let record = other.mission(id).await.expect("record");
-        assert_eq!(record.event_count, appends as u64 + 2, "the record is current");
+        assert_eq!(
+            record.event_count,
+            appends as u64 + 2,
+            "the record is current"
+        );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_mission_is_written_with_the_next_round_and_found_at_once() {
+    let url = Cluster::shared().create_database().await;
+    let store = PgStore::open_with(&url, options()).await.expect("open");
+    let other = PgStore::open_with(&url, options()).await.expect("open");
+    let mut listener = other.listen().await.expect("listen");
+    let m = store.create_mission(spec("new")).await.expect("create");
+    // Found through the handle that made it, by id and by prefix, before any flush.
+    assert_eq!(store.mission(&m.id).await.expect("record").event_count, 2);
+    let prefix = &m.id.to_string()[..8];
+    assert_eq!(store.resolve(prefix).await.expect("resolve"), m.id);
+    store.flush_mission(&m.id).await.expect("flush");
+    // In the database for everyone, with its events, and told once.
+    let events = other.events_from(&m.id, 0).await.expect("events");
+    assert!(matches!(events[0].event, MissionEvent::Created { .. }));
+    assert!(matches!(&events[1].event, MissionEvent::UserMessage { text } if text == "new"));
+    let notice = tokio::time::timeout(Duration::from_secs(30), listener.recv())
+        .await
+        .expect("a notice")
+        .expect("listening");
+    assert_eq!((notice.mission, notice.seq), (m.id, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +157,26 @@ async fn a_round_the_database_refuses_fails_its_missions_and_stores_nothing_of_t
         failed(&queued) || failed(&flushed),
         "an unstored event was not reported: {queued:?}, {flushed:?}"
     );
+    // A mission created meanwhile is reported at its creator's flush, and never appears.
+    let lost = store.create_mission(spec("lost")).await;
+    let lost_flush = match &lost {
+        Ok(m) => store.flush_mission(&m.id).await,
+        Err(_) => Ok(()),
+    };
+    assert!(
+        failed(&lost) || failed(&lost_flush),
+        "an unstored creation was not reported: {lost:?}, {lost_flush:?}"
+    );
     pg.restart();
+    if let Ok(m) = &lost {
+        assert!(
+            matches!(
+                store.mission(&m.id).await,
+                Err(StoreError::UnknownMission(_))
+            ),
+            "a creation that failed is not there"
+        );
+    }
     // The mission still runs here: every append and flush says it failed, even with the
     // database back, so its runner stops before any tool acts on what was lost.
     let again = store.append(&m.id, note(2)).await;
@@ -142,5 +195,9 @@ async fn a_round_the_database_refuses_fails_its_missions_and_stores_nothing_of_t
             _ => None,
         })
         .collect();
-    assert_eq!(notes, ["note 0", "note 3"], "nothing unstored was written later");
+    assert_eq!(
+        notes,
+        ["note 0", "note 3"],
+        "nothing unstored was written later"
+    );
 }

@@ -32,19 +32,22 @@ use tokio::sync::{watch, Notify};
 
 use super::missions::{as_i64, encode, next_event};
 use super::PgStore;
-use crate::{Mission, MissionEvent, MissionId, StoreError, StoredEvent};
+use crate::{Mission, MissionEvent, MissionId, MissionSpec, StoreError, StoredEvent};
 
 /// The most events queued before an append waits for the writer.
 pub(super) const MAX_QUEUED_ROWS: usize = 8192;
 /// The most bytes of encoded events queued before an append waits for the writer.
 pub(super) const MAX_QUEUED_BYTES: usize = 16 << 20;
+/// The most failures kept for missions that do not run here (their creators' flushes
+/// read them); past it those are forgotten.
+const MAX_FAILED: usize = 4096;
 /// How long the writer task lingers with nothing to write before it ends (the next
 /// append starts another).
 const IDLE: Duration = Duration::from_secs(2);
 
 /// One round's statement: the missions whose log and lease are as expected are locked,
-/// their events inserted and their records written, and the listeners told; the ids
-/// written come back.
+/// their events inserted and their records written; the missions created this round are
+/// inserted with theirs; the listeners are told; the ids written come back.
 const WRITE_ROUND: &str = "WITH r AS (
         SELECT * FROM unnest($5::uuid[], $6::int8[], $7::text[], $8::text[], $9::int8[],
                              $10::timestamptz[], $11::bool[], $12::text[])
@@ -59,17 +62,31 @@ const WRITE_ROUND: &str = "WITH r AS (
                         OR missions.lease_until <= now() OR missions.leased_by = $13::text END
         ORDER BY missions.id
         FOR UPDATE OF missions
+    ), n AS (
+        INSERT INTO missions (id, status, created_at, updated_at, event_count, record,
+                              leased_by, lease_until, lease_instance)
+        SELECT c.id, c.status, c.created, c.at, c.count, c.record::json, $13::text,
+               CASE WHEN $13::text IS NULL THEN NULL
+                    ELSE now() + make_interval(secs => $15::float8) END,
+               $14::text
+        FROM unnest($16::uuid[], $17::text[], $18::text[], $19::int8[], $20::timestamptz[],
+                    $21::timestamptz[]) AS c(id, record, status, count, created, at)
+        RETURNING id
     ), e AS (
         INSERT INTO events (mission_id, seq, at, event)
         SELECT b.mission_id, b.seq, b.at, b.event::json
         FROM unnest($1::uuid[], $2::int8[], $3::timestamptz[], $4::text[])
             AS b(mission_id, seq, at, event)
-        JOIN m ON m.id = b.mission_id
+        WHERE b.mission_id IN (SELECT id FROM m UNION ALL SELECT id FROM n)
+    ), u AS (
+        UPDATE missions SET record = m.record::json, status = m.status, updated_at = m.at,
+                            event_count = m.count
+        FROM m WHERE missions.id = m.id
+        RETURNING missions.id, m.notice
     )
-    UPDATE missions SET record = m.record::json, status = m.status, updated_at = m.at,
-                        event_count = m.count
-    FROM m WHERE missions.id = m.id
-    RETURNING missions.id, pg_notify('sortie_events', m.notice)";
+    SELECT id, pg_notify('sortie_events', notice) FROM u
+    UNION ALL
+    SELECT id, pg_notify('sortie_events', id::text || ':0') FROM n";
 
 /// The write-behind state of one store handle (shared by its clones).
 #[derive(Default)]
@@ -97,6 +114,9 @@ struct State {
     last_ticket: HashMap<MissionId, u64>,
     /// Missions whose events could not be written, and why.
     failed: HashMap<MissionId, Failure>,
+    /// Missions created here whose creation is queued or in flight: a failure of it is
+    /// kept for the creator's flush even when the mission does not run here.
+    created: HashSet<MissionId>,
     writer: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -112,6 +132,9 @@ struct Pending {
     first: u64,
     /// Fenced by this daemon's lease (see [`PgStore::run_here`]).
     here: bool,
+    /// Created by this round: its row is inserted (held under this daemon's lease, if it
+    /// is one, until offered).
+    new: bool,
 }
 
 /// Why a mission's queued events were not written (a [`StoreError`] is not `Clone`).
@@ -189,6 +212,29 @@ impl Behind {
         let mut state = self.state();
         state.missions.remove(id);
         state.failed.remove(id);
+    }
+}
+
+/// The columns of the missions a round creates.
+#[derive(Default)]
+struct NewMissions {
+    ids: Vec<uuid::Uuid>,
+    records: Vec<String>,
+    statuses: Vec<&'static str>,
+    counts: Vec<i64>,
+    created: Vec<DateTime<Utc>>,
+    updated: Vec<DateTime<Utc>>,
+}
+
+impl NewMissions {
+    fn push(&mut self, id: &MissionId, record: &Mission) -> Result<(), StoreError> {
+        self.ids.push(id.0);
+        self.records.push(encode(record, &id.to_string())?);
+        self.statuses.push(record.status.as_str());
+        self.counts.push(as_i64(record.event_count));
+        self.created.push(record.created_at);
+        self.updated.push(record.updated_at);
+        Ok(())
     }
 }
 
@@ -274,11 +320,58 @@ impl PgStore {
                 record: mission,
                 first: seq,
                 here,
+                new: false,
             });
         self.start_writer(&mut state);
         drop(state);
         self.behind.wake.notify_one();
         Ok(Queued::Done(stored))
+    }
+
+    /// Queues a new mission with its first events (`log`, after its `Created`): the
+    /// mission back, or its parts back when the queue has no room for them (the caller
+    /// creates it at once instead).
+    pub(super) fn create_behind(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+        log: Vec<MissionEvent>,
+    ) -> Result<Result<Mission, (MissionSpec, Vec<MissionEvent>)>, StoreError> {
+        let mut state = self.behind.state();
+        if state.rows.len() + log.len() >= MAX_QUEUED_ROWS || state.bytes >= MAX_QUEUED_BYTES {
+            return Ok(Err((spec, log)));
+        }
+        let mut mission = Mission::new(id, spec.clone(), Utc::now());
+        let mut rows = Vec::with_capacity(log.len() + 1);
+        for event in std::iter::once(MissionEvent::Created { spec }).chain(log) {
+            let (stored, value) = next_event(&mut mission, event)?;
+            rows.push(Row {
+                id,
+                seq: stored.seq,
+                at: stored.at,
+                event: value,
+            });
+        }
+        state.issued += rows.len() as u64;
+        let ticket = state.issued;
+        state.last_ticket.insert(id, ticket);
+        state.bytes += rows.iter().map(|r| r.event.len()).sum::<usize>();
+        state.rows.extend(rows);
+        state.created.insert(id);
+        state.records.insert(
+            id,
+            Pending {
+                record: mission.clone(),
+                first: 0,
+                here: false,
+                new: true,
+            },
+        );
+        self.remember(&mission);
+        self.start_writer(&mut state);
+        drop(state);
+        self.behind.wake.notify_one();
+        Ok(Ok(mission))
     }
 
     /// Starts the writer task unless it runs.
@@ -332,6 +425,7 @@ impl PgStore {
             events.push(row.event.as_str());
         }
         let n = round.records.len();
+        let mut new = NewMissions::default();
         let (mut rids, mut firsts, mut records, mut statuses) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -345,6 +439,10 @@ impl PgStore {
             Vec::with_capacity(n),
         );
         for (id, p) in &round.records {
+            if p.new {
+                new.push(id, &p.record)?;
+                continue;
+            }
             rids.push(id.0);
             firsts.push(as_i64(p.first));
             records.push(encode(&p.record, &id.to_string())?);
@@ -377,6 +475,13 @@ impl PgStore {
                     &notices,
                     &self.owner_name(),
                     &self.owner_instance(),
+                    &self.owner_lease_secs(),
+                    &new.ids,
+                    &new.records,
+                    &new.statuses,
+                    &new.counts,
+                    &new.created,
+                    &new.updated,
                 ],
             )
             .await
@@ -416,9 +521,23 @@ impl PgStore {
                 state.bytes = state.rows.iter().map(|r| r.event.len()).sum();
             }
             state.last_ticket.remove(&id);
-            if state.missions.contains(&id) {
+            if state.missions.contains(&id) || state.created.contains(&id) {
+                if state.failed.len() >= MAX_FAILED {
+                    let State {
+                        failed, missions, ..
+                    } = &mut *state;
+                    failed.retain(|id, _| missions.contains(id));
+                }
                 state.failed.insert(id, failure);
             }
+        }
+        for id in round
+            .records
+            .iter()
+            .filter(|(_, p)| p.new)
+            .map(|(id, _)| id)
+        {
+            state.created.remove(id);
         }
         let last = round.last;
         state.last_ticket.retain(|_, ticket| *ticket > last);
@@ -537,10 +656,7 @@ impl PgStore {
         .await;
         waited.map_err(|_| StoreError::Database {
             url: self.url().to_string(),
-            error: format!(
-                "queued events were not written within {}s",
-                limit.as_secs()
-            ),
+            error: format!("queued events were not written within {}s", limit.as_secs()),
         })
     }
 }

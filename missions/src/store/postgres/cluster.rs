@@ -108,6 +108,11 @@ impl PgStore {
         self.owner.get().map(|o| o.instance.as_str())
     }
 
+    /// How long this daemon holds a mission it creates, in seconds (0 when it is none).
+    pub(super) fn owner_lease_secs(&self) -> f64 {
+        self.owner.get().map_or(0.0, |o| o.lease.as_secs_f64())
+    }
+
     /// Registers this process as daemon `info.name` for `lease`, refusing a name a live
     /// daemon holds. From then on this handle writes as that daemon (see the module doc).
     pub async fn register_daemon(
@@ -372,6 +377,7 @@ impl PgStore {
         let Some(owner) = self.owner.get() else {
             return Ok(true);
         };
+        self.settle_for(id).await?;
         let client = self.client().await?;
         let took = client
             .execute(
@@ -398,6 +404,7 @@ impl PgStore {
         id: &MissionId,
         request: &str,
     ) -> Result<Option<String>, StoreError> {
+        self.settle_for(id).await?;
         let client = self.client().await?;
         let row = client
             .query_opt(

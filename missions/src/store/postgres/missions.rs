@@ -22,6 +22,9 @@ const WRITE_EVENT: &str = "WITH e AS (
     WHERE id = $1
     RETURNING pg_notify('sortie_events', $8)";
 
+/// The longest log a new mission is written behind with.
+const MAX_BEHIND_LOG: usize = 64;
+
 /// A new mission's row and its first events, and the notice of them.
 const CREATE: &str = "WITH m AS (
         INSERT INTO missions (id, status, created_at, updated_at, event_count, record,
@@ -129,13 +132,25 @@ impl PgStore {
         self.create_with_log(MissionId::new(), spec, log).await
     }
 
-    /// Inserts the mission's row, its `Created` event and then `log`, in one statement.
+    /// Inserts the mission's row, its `Created` event and then `log`: with the next round
+    /// of writes (see `behind`; durable once flushed, as on sled), or at once for a long
+    /// log.
     async fn create_with_log(
         &self,
         id: MissionId,
         spec: MissionSpec,
         log: Vec<MissionEvent>,
     ) -> Result<Mission, StoreError> {
+        // A few events are written behind, with the next round; a long log (a fork's
+        // history) at once.
+        let (spec, log) = if log.len() <= MAX_BEHIND_LOG {
+            match self.create_behind(id, spec, log)? {
+                Ok(mission) => return Ok(mission),
+                Err(parts) => parts,
+            }
+        } else {
+            (spec, log)
+        };
         let client = self.client().await?;
         let mission = self.create_in(&client, id, spec, log).await?;
         // Remembered once committed: a record whose write rolled back is never used.
@@ -308,6 +323,8 @@ impl PgStore {
         if wanted.len() < 4 || !wanted.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             return Err(StoreError::UnknownMission(text.to_string()));
         }
+        // Missions created here are found as soon as they are made.
+        self.settle().await?;
         let client = self.client().await?;
         let rows = client
             .query(
@@ -402,6 +419,7 @@ impl PgStore {
 
     /// Deletes a mission and its whole event log.
     pub async fn delete_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        self.settle_for(id).await?;
         let client = self.client().await?;
         let deleted = client
             .execute("DELETE FROM missions WHERE id = $1", &[&id.0])
