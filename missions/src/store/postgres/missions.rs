@@ -162,7 +162,7 @@ impl PgStore {
     /// transaction when `tx` is one).
     pub(super) async fn create_in(
         &self,
-        tx: &(impl deadpool_postgres::GenericClient + Sync),
+        tx: &impl deadpool_postgres::GenericClient,
         id: MissionId,
         spec: MissionSpec,
         log: Vec<MissionEvent>,
