@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates runtime/startup-order.txt: the functions of the release `sortie` binary that
 # start-up executes, which runtime/build.rs asks the linker to place side by side (see the
-# start-up section of docs/BENCHMARKS.md). Run it after a dependency or toolchain update
-# or a large change to the start-up path; the start-up bench prints how much of the list
-# the binary still matches.
+# start-up section of docs/BENCHMARKS.md). Run it after a dependency or toolchain update,
+# after merging others' work, or after a large change to the start-up path; the start-up
+# bench prints how much of the list the binary still matches.
 #
 # Needs valgrind (callgrind) and python3. Runs, each under callgrind, against a loopback
 # mock provider (one tool call, then an answer): `sortie run` in-process, `sortie serve`,

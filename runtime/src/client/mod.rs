@@ -48,8 +48,12 @@ impl Client {
             );
             return None;
         };
+        // Plain `http` on loopback: no TLS, so no root certificates (reading the system's,
+        // about 150 files, was most of a following client's start, and a machine without
+        // any could not reach its daemon at all).
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
+            .tls_certs_only(Vec::new())
             .build()
             .ok()?;
         let base = format!("http://{addr}");

@@ -112,6 +112,51 @@ async fn the_cli_still_talks_to_the_daemon_that_wrote_the_file() {
     );
 }
 
+/// The client talks to its daemon over plain `http` on loopback, and an `http://` provider
+/// needs no TLS: neither may depend on the system's CA certificates (a minimal container
+/// has none; and loading them, about 150 files, was most of a client's start).
+#[tokio::test]
+async fn no_system_ca_certificates_are_needed_for_the_daemon_or_an_http_provider() {
+    let (mock, home, cwd) = local_setup("").await;
+    let nowhere = tempfile::tempdir().expect("empty dir");
+    let no_certs = |cmd: &mut std::process::Command| {
+        cmd.env("SSL_CERT_FILE", nowhere.path().join("none.pem"))
+            .env("SSL_CERT_DIR", nowhere.path());
+    };
+    mock.push(sortie_tests::Reply::text("answered in process"));
+    let mut here = sortie_tests::sortie(home.path());
+    here.args(["run", "hello"]).current_dir(cwd.path());
+    no_certs(&mut here);
+    let out = sortie_tests::run_to_end(here).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("answered in process"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    mock.push(sortie_tests::Reply::text("answered by the daemon"));
+    let d = DaemonProc::start(home.path()).await;
+    let mut via = sortie_tests::sortie(home.path());
+    via.args(["run", "hello", "--json"]).current_dir(cwd.path());
+    no_certs(&mut via);
+    let out = sortie_tests::run_to_end(via).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("answered by the daemon"), "{stdout}");
+    // The daemon holds the store: a mission stored since it started went through it.
+    let (_, list) = d.get("/missions").await;
+    assert_eq!(
+        list["missions"].as_array().map(Vec::len),
+        Some(2),
+        "the mission did not go through the daemon: {list}"
+    );
+}
+
 fn mode_of(dir: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(dir).expect("meta").permissions().mode() & 0o7777
