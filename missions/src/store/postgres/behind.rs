@@ -41,6 +41,8 @@ pub(super) const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// The most failures kept for missions that do not run here (their creators' flushes
 /// read them); past it those are forgotten.
 const MAX_FAILED: usize = 4096;
+/// How often a round is tried when the database chose it as a deadlock's victim.
+const MAX_ATTEMPTS: u32 = 3;
 /// How long the writer task lingers with nothing to write before it ends (the next
 /// append starts another).
 const IDLE: Duration = Duration::from_secs(2);
@@ -457,35 +459,51 @@ impl PgStore {
             .prepare_cached(WRITE_ROUND)
             .await
             .map_err(|e| self.failed(&e))?;
-        let written = client
-            .query(
-                &statement,
-                &[
-                    &ids,
-                    &seqs,
-                    &ats,
-                    &events,
-                    &rids,
-                    &firsts,
-                    &records,
-                    &statuses,
-                    &counts,
-                    &updated,
-                    &heres,
-                    &notices,
-                    &self.owner_name(),
-                    &self.owner_instance(),
-                    &self.owner_lease_secs(),
-                    &new.ids,
-                    &new.records,
-                    &new.statuses,
-                    &new.counts,
-                    &new.created,
-                    &new.updated,
-                ],
-            )
-            .await
-            .map_err(|e| self.failed(&e))?;
+        let mut attempt = 0;
+        let written = loop {
+            attempt += 1;
+            let result = client
+                .query(
+                    &statement,
+                    &[
+                        &ids,
+                        &seqs,
+                        &ats,
+                        &events,
+                        &rids,
+                        &firsts,
+                        &records,
+                        &statuses,
+                        &counts,
+                        &updated,
+                        &heres,
+                        &notices,
+                        &self.owner_name(),
+                        &self.owner_instance(),
+                        &self.owner_lease_secs(),
+                        &new.ids,
+                        &new.records,
+                        &new.statuses,
+                        &new.counts,
+                        &new.created,
+                        &new.updated,
+                    ],
+                )
+                .await;
+            match result {
+                Ok(rows) => break rows,
+                // The statement wrote nothing: another transaction locking some of the
+                // same rows in another order lost to it, or it to that one.
+                Err(e)
+                    if attempt < MAX_ATTEMPTS
+                        && e.code()
+                            == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) =>
+                {
+                    tracing::debug!("a round of writes met a deadlock; writing it again");
+                }
+                Err(e) => return Err(self.failed(&e)),
+            }
+        };
         Ok(written.iter().map(|row| row.get(0)).collect())
     }
 

@@ -211,6 +211,15 @@ impl PgStore {
                 seen_secs: 0,
             });
         }
+        // Its missions' rows locked in id order, as a round of writes locks them (see
+        // `behind`): the two never wait for each other in a circle.
+        tx.execute(
+            "SELECT 1 FROM missions WHERE leased_by = $1 AND lease_instance IS NOT DISTINCT FROM $2
+             ORDER BY id FOR UPDATE",
+            &[&info.name, &info.instance],
+        )
+        .await
+        .map_err(|e| self.failed(&e))?;
         let rows = tx
             .query(
                 "UPDATE missions SET lease_until = now() + make_interval(secs => $2)
