@@ -484,6 +484,12 @@ impl MissionRunner {
         let id = run.id;
         let mut results = Vec::with_capacity(calls.len());
         for (call_id, name, arguments) in calls {
+            if !results.is_empty() {
+                // The last tool's result taken by the store before the next tool acts: a
+                // store that refuses it (another daemon took the mission over) stops the
+                // run here.
+                self.store.settle_mission(&id).await?;
+            }
             self.notify(Update::ToolStarted {
                 mission: id,
                 call_id: call_id.clone(),

@@ -83,6 +83,14 @@ pub trait MissionStore: Send + Sync {
         let _ = id;
         self.flush().await
     }
+    /// Waits until the store took mission `id`'s events appended so far as this
+    /// process's to write, and says why not if it refused them (a lease lost): asked
+    /// before a tool acts on an earlier tool's stored result. It asks for no durability;
+    /// a store that writes as it appends (sled) has nothing to wait for.
+    async fn settle_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        let _ = id;
+        Ok(())
+    }
     /// Makes everything durable, the records of running missions included (at a stop).
     async fn flush_all(&self) -> Result<(), StoreError> {
         self.flush().await
@@ -368,6 +376,10 @@ impl<S: MissionStore + ?Sized> MissionStore for std::sync::Arc<S> {
 
     async fn flush_mission(&self, id: &MissionId) -> Result<(), StoreError> {
         (**self).flush_mission(id).await
+    }
+
+    async fn settle_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        (**self).settle_mission(id).await
     }
 
     async fn flush_all(&self) -> Result<(), StoreError> {

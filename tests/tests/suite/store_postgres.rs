@@ -530,6 +530,12 @@ async fn a_stalled_daemon_whose_name_a_new_start_took_writes_nothing() {
         Err(StoreError::LeaseLost { .. }) => {}
         other => panic!("a stalled start wrote the log of a mission it lost: {other:?}"),
     }
+    // What the runner asks before its next tool acts says so too.
+    let settled = sortie_missions::MissionStore::settle_mission(&first, &id).await;
+    assert!(
+        matches!(settled, Err(StoreError::LeaseLost { .. })),
+        "{settled:?}"
+    );
     assert_eq!(
         second.events_from(&id, 0).await.expect("events").len(),
         stored,

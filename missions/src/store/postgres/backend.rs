@@ -91,6 +91,12 @@ impl MissionStore for PgStore {
         PgStore::flush_mission(self, id).await
     }
 
+    /// The mission's queued events written, or why not (a round is as durable as a
+    /// flush: nothing less to wait for).
+    async fn settle_mission(&self, id: &MissionId) -> Result<(), StoreError> {
+        PgStore::flush_mission(self, id).await
+    }
+
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
         PgStore::put_schedule(self, schedule).await
     }

@@ -41,6 +41,8 @@ pub(super) const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// The most failures kept for missions that do not run here (their creators' flushes
 /// read them); past it those are forgotten.
 const MAX_FAILED: usize = 4096;
+/// The most passes an append makes at queuing its event (see `append_behind`).
+const MAX_PASSES: usize = 16;
 /// How often a round is tried when the database chose it as a deadlock's victim.
 const MAX_ATTEMPTS: u32 = 3;
 /// How long the writer task lingers with nothing to write before it ends (the next
@@ -104,6 +106,10 @@ pub(super) struct Behind {
 struct State {
     /// Missions whose appends are queued here (they run in this process).
     missions: HashSet<MissionId>,
+    /// Their records as their queued events leave them: where their sequence numbers
+    /// come from (read from the database at their first append here, then kept here
+    /// alone, so that nothing else numbers their events).
+    kept: HashMap<MissionId, Mission>,
     /// Events queued, in append order.
     rows: Vec<Row>,
     /// Per mission with queued events: its record after the last of them, and the
@@ -199,11 +205,6 @@ impl Behind {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `id`'s appends are queued here.
-    pub(super) fn covers(&self, id: &MissionId) -> bool {
-        self.state().missions.contains(id)
-    }
-
     pub(super) fn add(&self, id: &MissionId) {
         self.state().missions.insert(*id);
     }
@@ -213,6 +214,7 @@ impl Behind {
     pub(super) fn remove(&self, id: &MissionId) {
         let mut state = self.state();
         state.missions.remove(id);
+        state.kept.remove(id);
         state.failed.remove(id);
     }
 }
@@ -243,6 +245,8 @@ impl NewMissions {
 /// What an attempt to queue gave.
 enum Queued {
     Done(StoredEvent),
+    /// The mission's appends are not queued here.
+    NotHere(MissionEvent),
     /// No record of the mission here yet: read it, then try again.
     NeedRecord(MissionEvent),
     /// The queue is full: wait for the writer, then try again.
@@ -263,18 +267,18 @@ impl PgStore {
         id: &MissionId,
         event: MissionEvent,
     ) -> Result<Result<StoredEvent, MissionEvent>, StoreError> {
-        if !self.behind.covers(id) {
-            return Ok(Err(event));
-        }
         let mut event = event;
-        for _ in 0..3 {
+        // Each pass either queues, or waits for a round (which frees room), or reads the
+        // record once: a few suffice unless the database stalls, and then the waits fail.
+        for _ in 0..MAX_PASSES {
             match self.queue(id, event)? {
                 Queued::Done(stored) => return Ok(Ok(stored)),
+                Queued::NotHere(back) => return Ok(Err(back)),
                 Queued::NeedRecord(back) => {
                     event = back;
                     self.settle_for(id).await?;
                     let mission = self.mission_direct(id).await?;
-                    self.remember(&mission);
+                    self.keep(id, mission);
                 }
                 Queued::Full(back) => {
                     event = back;
@@ -282,27 +286,43 @@ impl PgStore {
                 }
             }
         }
-        // The record was forgotten or the queue refilled as fast as it emptied: the
-        // one-event path is right whatever happened.
-        self.settle_for(id).await?;
-        Ok(Err(event))
+        Err(StoreError::Database {
+            url: self.url().to_string(),
+            error: format!(
+                "the queue of writes stayed full ({MAX_QUEUED_ROWS} events or {} MiB) through {MAX_PASSES} rounds; mission {id}'s event was not stored",
+                MAX_QUEUED_BYTES >> 20
+            ),
+        })
+    }
+
+    /// Keeps the record read for a mission that runs here, unless one is kept already
+    /// (a record read earlier by another append may be behind it).
+    fn keep(&self, id: &MissionId, mission: Mission) {
+        let mut state = self.behind.state();
+        if state.missions.contains(id) && !state.failed.contains_key(id) {
+            state.kept.entry(*id).or_insert(mission);
+        }
     }
 
     /// Queues the event under the state's lock, numbered from the record kept here.
     fn queue(&self, id: &MissionId, event: MissionEvent) -> Result<Queued, StoreError> {
         let mut state = self.behind.state();
+        if !state.missions.contains(id) {
+            return Ok(Queued::NotHere(event));
+        }
         if let Some(failure) = state.failed.get(id) {
             return Err(failure.error(id));
         }
         if state.rows.len() >= MAX_QUEUED_ROWS || state.bytes >= MAX_QUEUED_BYTES {
             return Ok(Queued::Full(event));
         }
-        let Some(mut mission) = self.records.get(id) else {
+        let Some(kept) = state.kept.get_mut(id) else {
             return Ok(Queued::NeedRecord(event));
         };
-        let seq = mission.event_count;
-        let (stored, value) = next_event(&mut mission, event)?;
-        self.remember(&mission);
+        let seq = kept.event_count;
+        // Fails before it changes the record, if it fails.
+        let (stored, value) = next_event(kept, event)?;
+        let mission = kept.clone();
         state.issued += 1;
         let ticket = state.issued;
         state.last_ticket.insert(*id, ticket);
@@ -534,6 +554,7 @@ impl PgStore {
         for (id, failure) in failures {
             tracing::warn!("mission {id}: {}", failure.error(&id));
             self.records.forget(&id);
+            state.kept.remove(&id);
             state.rows.retain(|row| row.id != id);
             if state.records.remove(&id).is_some() {
                 state.bytes = state.rows.iter().map(|r| r.event.len()).sum();
@@ -612,10 +633,10 @@ impl PgStore {
     /// it (what a read would see once they are written).
     pub(super) fn kept_record(&self, id: &MissionId) -> Option<Mission> {
         let state = self.behind.state();
-        if !state.missions.contains(id) || state.failed.contains_key(id) {
+        if state.failed.contains_key(id) {
             return None;
         }
-        self.records.get(id)
+        state.kept.get(id).cloned()
     }
 
     /// Waits until everything queued for `id` so far is written (or failed).
@@ -649,7 +670,10 @@ impl PgStore {
 
     async fn wait_done(&self, ticket: u64) -> Result<(), StoreError> {
         let mut done = self.behind.done.subscribe();
-        let limit = self.options.query_timeout + self.options.connect_timeout;
+        // Long enough for the round in flight and the next one, each of which may connect
+        // and be tried MAX_ATTEMPTS times.
+        let round = self.options.connect_timeout + self.options.query_timeout * MAX_ATTEMPTS;
+        let limit = round * 2;
         let waited = tokio::time::timeout(limit, async {
             loop {
                 if *done.borrow_and_update() >= ticket {
@@ -680,11 +704,6 @@ impl PgStore {
 }
 
 impl super::fast_append::Records {
-    /// The record kept for `id`, if any.
-    pub(super) fn get(&self, id: &MissionId) -> Option<Mission> {
-        self.lock().get(id).cloned()
-    }
-
     pub(super) fn forget(&self, id: &MissionId) {
         self.lock().remove(id);
     }
