@@ -324,3 +324,18 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A mission for store tests: the `local` provider, run in `/`, one turn.
+pub fn store_spec(prompt: &str) -> sortie_missions::MissionSpec {
+    sortie_missions::MissionSpec {
+        prompt: prompt.into(),
+        provider: "local".into(),
+        model: "m".into(),
+        transport: "openai-compatible".into(),
+        cwd: "/".into(),
+        policy: sortie_missions::PermissionPolicy::Auto,
+        max_turns: 1,
+        sandbox: None,
+        labels: Vec::new(),
+    }
+}

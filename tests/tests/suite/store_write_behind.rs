@@ -19,17 +19,7 @@ fn options() -> PgOptions {
 }
 
 fn spec(prompt: &str) -> MissionSpec {
-    MissionSpec {
-        prompt: prompt.into(),
-        provider: "local".into(),
-        model: "m".into(),
-        transport: "openai-compatible".into(),
-        cwd: "/".into(),
-        policy: sortie_missions::PermissionPolicy::Auto,
-        max_turns: 1,
-        sandbox: None,
-        labels: Vec::new(),
-    }
+    sortie_tests::postgres::store_spec(prompt)
 }
 
 fn note(n: usize) -> MissionEvent {
