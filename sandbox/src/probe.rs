@@ -127,9 +127,15 @@ impl Sandbox {
 async fn run_probe(launcher: &std::path::Path, mut spec: crate::launcher::Spec) -> Report {
     spec.probe = true;
     spec.require.clear();
-    // Probe in a directory that exists whatever the mission's state.
+    // Probe in a directory that exists whatever the mission's state. Without the paths
+    // denied: what the kernel enforces depends on the rights asked for, not on the paths
+    // (the answer is cached for every deny list alike), and a denied path is enforced by
+    // granting each of its siblings along the way, which for a data dir in a busy `/tmp`
+    // is hundreds of rules to build while the first request waits for this answer. A real
+    // run that cannot build them fails closed (see `launcher::unmet`).
     if let Some(fs) = &mut spec.fs {
         fs.writable.retain(|p| p.exists());
+        fs.deny_read.clear();
     }
     let run = tokio::process::Command::new(launcher)
         .arg(LAUNCHER_ARG)
