@@ -577,17 +577,7 @@ async fn a_long_log_goes_over_in_batches_with_every_event_in_order() {
     let id = {
         let store = sortie_missions::Store::open(home.path()).expect("open");
         let m = store
-            .create_mission(sortie_missions::MissionSpec {
-                prompt: "a long one".into(),
-                provider: "local".into(),
-                model: "m".into(),
-                transport: "openai-compatible".into(),
-                cwd: "/".into(),
-                policy: sortie_missions::PermissionPolicy::Auto,
-                max_turns: 1,
-                sandbox: None,
-                labels: Vec::new(),
-            })
+            .create_mission(sortie_tests::postgres::store_spec("a long one"))
             .expect("create");
         // More events than one statement carries, and more bytes (8 of 700 kB).
         for i in 0..1200 {
