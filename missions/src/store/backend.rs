@@ -31,6 +31,23 @@ pub trait MissionStore: Send + Sync {
         id: MissionId,
         spec: MissionSpec,
     ) -> Result<Mission, StoreError>;
+    /// Creates a mission with its `Created` and first `UserMessage` events, then `setup`
+    /// (its budget, notices, ...), and returns its record after them. A store that can
+    /// writes them together (PostgreSQL: one write), so none is stored without the others.
+    async fn create_mission_with_setup(
+        &self,
+        spec: MissionSpec,
+        setup: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        let mission = self.create_mission(spec).await?;
+        if setup.is_empty() {
+            return Ok(mission);
+        }
+        for event in setup {
+            self.append(&mission.id, event).await?;
+        }
+        self.mission(&mission.id).await
+    }
     /// Creates a mission forked from `parent` at its event `at`: its `created`, the
     /// `forked` link, then `history` (the events [`crate::forks::fork_events`] chose).
     async fn create_fork(
@@ -290,6 +307,14 @@ impl<S: MissionStore + ?Sized> MissionStore for std::sync::Arc<S> {
         spec: MissionSpec,
     ) -> Result<Mission, StoreError> {
         (**self).create_mission_with_id(id, spec).await
+    }
+
+    async fn create_mission_with_setup(
+        &self,
+        spec: MissionSpec,
+        setup: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        (**self).create_mission_with_setup(spec, setup).await
     }
 
     async fn create_fork(

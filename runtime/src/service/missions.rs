@@ -54,11 +54,12 @@ pub async fn create_mission(
     req: NewMission,
 ) -> anyhow::Result<Mission> {
     let planned = plan_mission(store, config, pool, req).await?;
-    let mission = if planned.worktree {
-        crate::service::worktree::create_mission(store, config, planned.spec).await?
-    } else {
-        store.create_mission(planned.spec).await?
-    };
+    if !planned.worktree {
+        return Ok(store
+            .create_mission_with_setup(planned.spec, planned.setup)
+            .await?);
+    }
+    let mission = crate::service::worktree::create_mission(store, config, planned.spec).await?;
     for event in planned.setup {
         store.append(&mission.id, event).await?;
     }

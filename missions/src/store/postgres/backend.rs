@@ -31,6 +31,14 @@ impl MissionStore for PgStore {
         PgStore::create_mission_with_id(self, id, spec).await
     }
 
+    async fn create_mission_with_setup(
+        &self,
+        spec: MissionSpec,
+        setup: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        PgStore::create_mission_with_setup(self, spec, setup).await
+    }
+
     async fn create_fork(
         &self,
         spec: MissionSpec,

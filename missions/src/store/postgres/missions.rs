@@ -109,10 +109,31 @@ impl PgStore {
         id: MissionId,
         spec: MissionSpec,
     ) -> Result<Mission, StoreError> {
+        self.create_mission_with_setup_id(id, spec, Vec::new())
+            .await
+    }
+
+    /// Creates a mission with its first events and then `setup`, in one write.
+    pub async fn create_mission_with_setup(
+        &self,
+        spec: MissionSpec,
+        setup: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
+        self.create_mission_with_setup_id(MissionId::new(), spec, setup)
+            .await
+    }
+
+    async fn create_mission_with_setup_id(
+        &self,
+        id: MissionId,
+        spec: MissionSpec,
+        setup: Vec<MissionEvent>,
+    ) -> Result<Mission, StoreError> {
         let prompt = MissionEvent::UserMessage {
             text: spec.prompt.clone(),
         };
-        self.create_with_log(id, spec, vec![prompt]).await
+        let log = std::iter::once(prompt).chain(setup).collect();
+        self.create_with_log(id, spec, log).await
     }
 
     /// Creates a mission forked from `parent` at its event `at`: its `created`, the
