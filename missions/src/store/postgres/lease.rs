@@ -26,6 +26,8 @@ impl PgStore {
         daemon: &str,
         lease: Duration,
     ) -> Result<Option<Lease>, StoreError> {
+        // The queue as this handle wrote it: its new missions are there.
+        self.settle().await?;
         let client = self.client().await?;
         let row = client
             .query_opt(
