@@ -237,6 +237,8 @@ async fn a_claim_skips_a_mission_another_claim_holds_locked_rather_than_waiting(
         .expect("open");
     let first = store.create_mission(spec("first")).await.expect("create");
     let second = store.create_mission(spec("second")).await.expect("create");
+    // Written (with the handle's next round) before another connection locks a row.
+    store.flush_mission(&second.id).await.expect("flush");
     // Another daemon's claim, in the middle of its transaction, holds the oldest one.
     let mut other = cluster.connect(url.rsplit('/').next().expect("db")).await;
     let held = other.transaction().await.expect("begin");
@@ -280,6 +282,8 @@ async fn an_append_that_waits_on_a_lock_too_long_fails_clearly() {
     };
     let store = PgStore::open_with(&url, bounded).await.expect("open");
     let m = store.create_mission(spec("stuck")).await.expect("create");
+    // Written (with the handle's next round) before another connection locks its row.
+    store.flush_mission(&m.id).await.expect("flush");
     // Something holds the mission's row and does not let go.
     let mut other = cluster.connect(url.rsplit('/').next().expect("db")).await;
     let held = other.transaction().await.expect("begin");
