@@ -72,6 +72,8 @@ impl Backend {
                     .expect("insert");
             }
             Kind::Postgres { url } => {
+                // Written first (new missions go with the handle's next round).
+                self.store.flush_all().await.expect("flush");
                 sql(
                     url,
                     &format!("UPDATE missions SET record = '{{\"nope\":1}}' WHERE id = '{id}'"),
@@ -92,6 +94,7 @@ impl Backend {
                     .expect("insert");
             }
             Kind::Postgres { url } => {
+                self.store.flush_all().await.expect("flush");
                 sql(
                     url,
                     &format!(
