@@ -1,13 +1,10 @@
-//! Opening the store: the data dir, the trees, the schema version, and the repair of the
-//! records a crash left behind their events.
+//! Opening the store: the data dir, the trees and the schema version.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::records::encode_record;
 use super::records::Shared;
 use super::{durable, home, restrict, Store, StoreError, SCHEMA_VERSION};
-use crate::Mission;
 
 const TREES: &[&str] = &[
     "missions",
@@ -70,38 +67,10 @@ impl Store {
             path,
             shared: Arc::new(Shared::new(missions, log_file)),
         };
-        store.repair()?;
-        // The schema version and any repair are durable before anything else is written;
-        // this also sets up sled's lazily built internals (tens of MB) now rather than in
-        // the first mission's turn.
+        // The schema version is durable before anything else is written; this also sets up
+        // sled's lazily built internals (tens of MB) now rather than in the first mission's
+        // turn. Records that lag their events (a crash) are caught up as they are read.
         store.db.flush()?;
         Ok(store)
-    }
-
-    /// Brings each mission record up to its event log: events a crash left unsummarised
-    /// are applied to the record.
-    fn repair(&self) -> Result<(), StoreError> {
-        for entry in self.missions.iter() {
-            let (key, raw) = entry?;
-            let Ok(mut mission) = serde_json::from_slice::<Mission>(&raw) else {
-                continue; // reported by `missions()`
-            };
-            let later = self.events_from(&mission.id, mission.event_count)?;
-            if later.is_empty() {
-                continue;
-            }
-            for stored in &later {
-                mission.updated_at = stored.at;
-                stored.event.apply(&mut mission);
-                mission.event_count = stored.seq + 1;
-            }
-            tracing::warn!(
-                "mission {}: {} event(s) were stored without their summary (a crash); repaired",
-                mission.id,
-                later.len()
-            );
-            self.missions.insert(key, encode_record(&mission)?)?;
-        }
-        Ok(())
     }
 }

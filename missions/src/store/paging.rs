@@ -47,7 +47,7 @@ impl Store {
         for entry in self.missions.range(start..) {
             let (key, raw) = entry?;
             let stored = match serde_json::from_slice::<Mission>(&raw) {
-                Ok(m) => m,
+                Ok(m) => self.caught_up(m)?.0,
                 Err(e) => {
                     let id = uuid::Uuid::from_slice(&key)
                         .map(|u| u.to_string())

@@ -42,6 +42,28 @@ fn an_event_stored_without_its_summary_is_replayed_into_the_record_at_open() {
     let store = reopen(dir.path()).expect("reopen");
     let m = store.mission(&id).expect("mission");
     assert_eq!((m.event_count, m.status), (3, MissionStatus::Running));
+    // Every way a record is read from disk catches it up, not only `mission`.
+    let (listed, problems) = store.missions().expect("missions");
+    assert!(problems.is_empty());
+    assert_eq!(
+        (listed[0].event_count, listed[0].status),
+        (3, MissionStatus::Running)
+    );
+    let page = store
+        .missions_page(
+            &MissionFilter {
+                statuses: vec![MissionStatus::Running],
+                ..Default::default()
+            },
+            10,
+        )
+        .expect("page");
+    assert_eq!(
+        page.missions.len(),
+        1,
+        "found by the status of its caught-up record"
+    );
+    assert_eq!(page.missions[0].event_count, 3);
     let next = store
         .append(
             &id,
@@ -51,6 +73,13 @@ fn an_event_stored_without_its_summary_is_replayed_into_the_record_at_open() {
         )
         .expect("append");
     assert_eq!(next.seq, 3, "the repaired event must not be overwritten");
+    drop(store);
+    let on_disk = written_record(&dir.path().join("store"), &id);
+    assert_eq!(
+        (on_disk.event_count, on_disk.status),
+        (4, MissionStatus::Running),
+        "the caught-up record is written again with the next append's"
+    );
 }
 
 /// Opens the store again after a handle on it dropped. sled lets go of its file lock
