@@ -1,7 +1,8 @@
 //! The lean-process figures of issue 21, against the loopback mock over plain `http://` (no
 //! TLS needed). Prints a table:
-//! - how soon `sortie run` (in-process) sends its first request after it starts, and its
-//!   peak resident memory then;
+//! - how soon `sortie run` (in-process) sends its first request after it starts (as the
+//!   mock saw it arrive), with a new store and with one of 1,000 missions, and its peak
+//!   resident memory then;
 //! - the peak resident memory of `sortie run` in-process over a 20-tool-call mission;
 //! - an idle daemon's resident memory, 2 s after it answers;
 //! - the peak resident memory of `sortie run` following a mission through the daemon.
@@ -12,8 +13,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sortie_missions::{MissionEvent, MissionStatus, Store};
 use sortie_tests::daemon::DaemonProc;
+use sortie_tests::lean_mock::bench_spec;
 use sortie_tests::{sortie, write_local_config, MockProvider, Reply};
+use sortie_transports::{ContentBlock, StopReason};
+
+/// Missions in the store of the second first-request measure.
+const HISTORY: usize = 1000;
 
 /// A line of `/proc/PID/status` (`VmHWM`: peak resident set; `VmRSS`: now), in MiB.
 fn status_mib(pid: u32, field: &str) -> Option<f64> {
@@ -58,11 +65,47 @@ async fn first_request(mock: &MockProvider, home: &Path, cwd: &Path, runs: usize
         let started = Instant::now();
         let mut child = run_cmd(home, cwd, "hi").spawn().expect("spawn sortie");
         wait_hits(mock, before + 1).await;
-        first.push(started.elapsed().as_secs_f64() * 1e3);
+        // When the mock received it, not when this loop looked (tokio's timer ticks in ms).
+        let arrived = mock.arrival(before).expect("the request's arrival");
+        first.push(arrived.duration_since(started).as_secs_f64() * 1e3);
         rss.extend(child.id().and_then(|pid| status_mib(pid, "VmHWM:")));
         assert!(child.wait().await.expect("wait").success());
     }
     [first, rss]
+}
+
+/// A data dir whose store already holds `count` finished missions, as a user's does after
+/// a while: what start-up reads must not grow with it.
+async fn with_history(home: &Path, cwd: &Path, count: usize) {
+    let store = Store::open(home).expect("store");
+    let answer = MissionEvent::AssistantMessage {
+        turn: 1,
+        content: vec![ContentBlock::Text {
+            text: "done".into(),
+        }],
+        stop_reason: StopReason::EndTurn,
+    };
+    for _ in 0..count {
+        let m = store.create_mission(bench_spec(cwd)).expect("create");
+        for status in [MissionStatus::Running, MissionStatus::Completed] {
+            store
+                .append(
+                    &m.id,
+                    MissionEvent::Status {
+                        status,
+                        reason: None,
+                    },
+                )
+                .expect("append");
+            if status == MissionStatus::Running {
+                store.append(&m.id, answer.clone()).expect("append");
+            }
+        }
+    }
+    store.flush_all().await.expect("flush");
+    drop(store);
+    // sled lets go of its lock a moment after its last handle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 /// The peak RSS (MiB) of an in-process mission of 20 tool calls (`read_file`), read at its
@@ -151,6 +194,11 @@ async fn main() {
     write_local_config(home.path(), &mock.base_url(), "");
     let bin = sortie_tests::sortie_bin();
     let [mut first, mut first_rss] = first_request(&mock, home.path(), cwd.path(), runs).await;
+    let history = tempfile::tempdir().expect("home");
+    write_local_config(history.path(), &mock.base_url(), "");
+    with_history(history.path(), cwd.path(), HISTORY).await;
+    let [mut first_history, _] =
+        first_request(&mock, history.path(), cwd.path(), runs.div_ceil(2)).await;
     let mut mission_rss = twenty_tools(&mock, home.path(), cwd.path(), runs.div_ceil(2)).await;
     let [mut idle, mut idle_peak, mut client] = daemon_and_client(&mock, runs.div_ceil(4)).await;
 
@@ -170,6 +218,10 @@ async fn main() {
         println!("| {name:<48} | {n:>5} | {p50:>6.1} | {p90:>6.1} | {max:>6.1} |");
     };
     line("in-process: first request after spawn (ms)", &mut first);
+    line(
+        "  the same, the store holding 1,000 missions (ms)",
+        &mut first_history,
+    );
     line(
         "in-process: peak RSS at the first request (MiB)",
         &mut first_rss,

@@ -300,6 +300,8 @@ impl Reply {
 struct Shared {
     replies: VecDeque<Reply>,
     requests: Vec<Value>,
+    /// When each request arrived (its body read), in order.
+    arrivals: Vec<std::time::Instant>,
     headers: Vec<HeaderMap>,
     paths: Vec<String>,
     /// When set, the reply given once the queue is empty (for benchmarks).
@@ -381,6 +383,12 @@ impl MockProvider {
         self.lock().requests.len()
     }
 
+    /// When request `n` (from 0) arrived, once it has: for timings that must not depend
+    /// on how often the caller looks.
+    pub fn arrival(&self, n: usize) -> Option<std::time::Instant> {
+        self.lock().arrivals.get(n).copied()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -392,6 +400,7 @@ async fn answer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     // The body is parsed outside the lock (many requests at once must not queue behind one
     // another's JSON).
     let body_json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
@@ -405,6 +414,7 @@ async fn answer(
         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
         s.paths.push(path.clone());
         s.requests.push(body_json);
+        s.arrivals.push(arrived);
         s.headers.push(headers);
         let refused = s
             .refused
