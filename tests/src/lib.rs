@@ -6,6 +6,7 @@ pub mod anthropic_wire;
 pub mod claude;
 pub mod cluster;
 pub mod daemon;
+pub mod gated_store;
 pub mod keyring;
 pub mod lean_mock;
 pub mod mcp_oauth;

@@ -100,9 +100,19 @@ impl MissionRunner {
                 },
             )
             .await?;
-            // Durable before the provider hears of it: a crash from here on resumes this turn.
-            self.store.flush_mission(&id).await?;
-            let done = match self.ask_model(&mut run, turn, &cancel).await? {
+            // Durable before anything of the turn acts. A CLI that runs tools acts while it
+            // answers: its turn start is flushed first. A direct provider's answer acts only
+            // once taken (its tools run after another flush), so the request goes out while
+            // the turn start is written, and a failed write stops the request; a crash
+            // before the write resumes this turn, as a crash during the request does.
+            let asked = if run.current.transport.runs_tools() {
+                self.store.flush_mission(&id).await?;
+                self.ask_model(&mut run, turn, &cancel).await?
+            } else {
+                let flushed = async { Ok::<_, RunError>(self.store.flush_mission(&id).await?) };
+                tokio::try_join!(flushed, self.ask_model(&mut run, turn, &cancel))?.1
+            };
+            let done = match asked {
                 Flow::Go(done) => done,
                 Flow::End(mission) => return Ok(*mission),
             };

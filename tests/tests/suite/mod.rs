@@ -51,4 +51,5 @@ mod store_write_behind;
 mod support;
 mod tool_output;
 mod tui;
+mod turn_start;
 mod worktrees;

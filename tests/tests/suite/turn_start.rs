@@ -1,0 +1,115 @@
+//! A turn's start and its request: with a direct provider the request goes out while the
+//! turn start is written (the answer acts only once taken, after another flush), and a
+//! write that fails stops the mission before any tool of that answer runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sortie_missions::{MissionRunner, SharedStore, StoreError};
+use sortie_tests::gated_store::{GatedStore, Outcome};
+use sortie_tests::{MockProvider, Reply};
+use sortie_transports::direct::OpenAiChat;
+use tokio_util::sync::CancellationToken;
+
+use super::support::{spec, transport, World};
+
+fn runner(store: SharedStore, mock: &MockProvider) -> MissionRunner {
+    MissionRunner::new(
+        store,
+        Arc::new(OpenAiChat::new(transport(&mock.base_url())).expect("transport")),
+    )
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_direct_providers_request_goes_out_while_the_turn_start_is_written() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call(
+        "c1",
+        "write_file",
+        json!({"path": "made.txt", "content": "after the flush"}),
+    ));
+    mock.push(Reply::text("done"));
+    let w = World::new();
+    let gated = Arc::new(GatedStore::new(w.store.clone(), 1, Outcome::Flush));
+    let m = w
+        .store
+        .create_mission(spec(w.cwd.path(), "write a file"))
+        .expect("create");
+    let r = runner(gated.clone(), &mock);
+    let run = tokio::spawn(async move { r.run(m.id, CancellationToken::new()).await });
+
+    // The turn start's flush is held: the request is out all the same.
+    until("the request waited for the turn start's write", || {
+        mock.hits() == 1
+    })
+    .await;
+    assert_eq!(gated.flushes(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !w.cwd.path().join("made.txt").exists(),
+        "a tool ran before the turn start was written"
+    );
+    assert_eq!(
+        mock.hits(),
+        1,
+        "no second turn while the first is not written"
+    );
+
+    gated.release();
+    let done = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the mission ended")
+        .expect("joined")
+        .expect("the runner works");
+    assert_eq!(done.status, sortie_missions::MissionStatus::Completed);
+    assert_eq!(
+        std::fs::read_to_string(w.cwd.path().join("made.txt")).expect("the tool ran"),
+        "after the flush"
+    );
+}
+
+#[tokio::test]
+async fn a_turn_start_that_cannot_be_written_stops_the_mission_before_its_tools() {
+    let mock = MockProvider::start().await;
+    mock.push(Reply::tool_call(
+        "c1",
+        "write_file",
+        json!({"path": "made.txt", "content": "must not be written"}),
+    ));
+    mock.push(Reply::text("never asked"));
+    let w = World::new();
+    let gated = Arc::new(GatedStore::new(w.store.clone(), 1, Outcome::Fail));
+    let m = w
+        .store
+        .create_mission(spec(w.cwd.path(), "write a file"))
+        .expect("create");
+    let r = runner(gated.clone(), &mock);
+    let run = tokio::spawn(async move { r.run(m.id, CancellationToken::new()).await });
+    // Fails the write once the answer with its tool call is in (the worst moment).
+    until("the request went out", || mock.hits() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gated.release();
+
+    let ended = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the mission ended")
+        .expect("joined");
+    match ended {
+        Err(sortie_missions::RunError::Store(StoreError::DiskFull { .. })) => {}
+        other => panic!("expected the write's error, got {other:?}"),
+    }
+    assert!(
+        !w.cwd.path().join("made.txt").exists(),
+        "the answer's tool ran though its turn was never written"
+    );
+    assert_eq!(mock.hits(), 1, "no further turn");
+}
