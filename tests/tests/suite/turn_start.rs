@@ -6,20 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sortie_missions::{MissionRunner, SharedStore, StoreError};
+use sortie_missions::{Mission, MissionRunner, RunError, SharedStore, StoreError};
 use sortie_tests::gated_store::{GatedStore, Outcome};
 use sortie_tests::{MockProvider, Reply};
 use sortie_transports::direct::OpenAiChat;
 use tokio_util::sync::CancellationToken;
 
 use super::support::{spec, transport, World};
-
-fn runner(store: SharedStore, mock: &MockProvider) -> MissionRunner {
-    MissionRunner::new(
-        store,
-        Arc::new(OpenAiChat::new(transport(&mock.base_url())).expect("transport")),
-    )
-}
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -29,8 +22,16 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test]
-async fn a_direct_providers_request_goes_out_while_the_turn_start_is_written() {
+/// A mission whose first answer writes `made.txt` (then says "done"), run on a store
+/// whose first mission flush is held until the test releases it, then ends as `outcome`.
+struct Held {
+    mock: MockProvider,
+    world: World,
+    gated: Arc<GatedStore>,
+    run: tokio::task::JoinHandle<Result<Mission, RunError>>,
+}
+
+async fn held_run(outcome: Outcome) -> Held {
     let mock = MockProvider::start().await;
     mock.push(Reply::tool_call(
         "c1",
@@ -38,20 +39,38 @@ async fn a_direct_providers_request_goes_out_while_the_turn_start_is_written() {
         json!({"path": "made.txt", "content": "after the flush"}),
     ));
     mock.push(Reply::text("done"));
-    let w = World::new();
-    let gated = Arc::new(GatedStore::new(w.store.clone(), 1, Outcome::Flush));
-    let m = w
+    let world = World::new();
+    let gated = Arc::new(GatedStore::new(world.store.clone(), 1, outcome));
+    let m = world
         .store
-        .create_mission(spec(w.cwd.path(), "write a file"))
+        .create_mission(spec(world.cwd.path(), "write a file"))
         .expect("create");
-    let r = runner(gated.clone(), &mock);
-    let run = tokio::spawn(async move { r.run(m.id, CancellationToken::new()).await });
-
+    let runner = MissionRunner::new(
+        gated.clone() as SharedStore,
+        Arc::new(OpenAiChat::new(transport(&mock.base_url())).expect("transport")),
+    );
+    let run = tokio::spawn(async move { runner.run(m.id, CancellationToken::new()).await });
     // The turn start's flush is held: the request is out all the same.
     until("the request waited for the turn start's write", || {
         mock.hits() == 1
     })
     .await;
+    Held {
+        mock,
+        world,
+        gated,
+        run,
+    }
+}
+
+#[tokio::test]
+async fn a_direct_providers_request_goes_out_while_the_turn_start_is_written() {
+    let Held {
+        mock,
+        world: w,
+        gated,
+        run,
+    } = held_run(Outcome::Flush).await;
     assert_eq!(gated.flushes(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -79,23 +98,13 @@ async fn a_direct_providers_request_goes_out_while_the_turn_start_is_written() {
 
 #[tokio::test]
 async fn a_turn_start_that_cannot_be_written_stops_the_mission_before_its_tools() {
-    let mock = MockProvider::start().await;
-    mock.push(Reply::tool_call(
-        "c1",
-        "write_file",
-        json!({"path": "made.txt", "content": "must not be written"}),
-    ));
-    mock.push(Reply::text("never asked"));
-    let w = World::new();
-    let gated = Arc::new(GatedStore::new(w.store.clone(), 1, Outcome::Fail));
-    let m = w
-        .store
-        .create_mission(spec(w.cwd.path(), "write a file"))
-        .expect("create");
-    let r = runner(gated.clone(), &mock);
-    let run = tokio::spawn(async move { r.run(m.id, CancellationToken::new()).await });
-    // Fails the write once the answer with its tool call is in (the worst moment).
-    until("the request went out", || mock.hits() == 1).await;
+    let Held {
+        mock,
+        world: w,
+        gated,
+        run,
+    } = held_run(Outcome::Fail).await;
+    // The write fails once the answer with its tool call is in (the worst moment).
     tokio::time::sleep(Duration::from_millis(200)).await;
     gated.release();
 
@@ -104,12 +113,12 @@ async fn a_turn_start_that_cannot_be_written_stops_the_mission_before_its_tools(
         .expect("the mission ended")
         .expect("joined");
     match ended {
-        Err(sortie_missions::RunError::Store(StoreError::DiskFull { .. })) => {}
+        Err(RunError::Store(StoreError::DiskFull { .. })) => {}
         other => panic!("expected the write's error, got {other:?}"),
     }
     assert!(
         !w.cwd.path().join("made.txt").exists(),
-        "the answer's tool ran though its turn was never written"
+        "the answer's tool ran though its turn start was never written"
     );
     assert_eq!(mock.hits(), 1, "no further turn");
 }
