@@ -9,8 +9,8 @@
 //! process see the in-memory record. [`Store::flush`] makes the events durable; it writes
 //! the records of missions that ended, and the others at most once per [`RECORDS_EVERY`]
 //! (and the last handle writes what is left), so a record on disk may lag its events, never
-//! lead them: sled recovers a prefix of the writes after a crash, and [`Store::open`]
-//! replays the events past a record into it.
+//! lead them: sled recovers a prefix of the writes after a crash, and a read of a record
+//! replays the events past it into it (and writes it back).
 //! (sled transactions would make the two writes atomic, but each one takes a global lock
 //! that waits for every flush in progress: with many missions they serialise everything.)
 

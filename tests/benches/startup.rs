@@ -104,8 +104,14 @@ async fn with_history(home: &Path, cwd: &Path, count: usize) {
     }
     store.flush_all().await.expect("flush");
     drop(store);
-    // sled lets go of its lock a moment after its last handle.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // sled lets go of its lock (flock on store/db) a moment after its last handle drops.
+    let db = std::fs::File::open(home.join("store/db")).expect("store/db");
+    let started = Instant::now();
+    while fs2::FileExt::try_lock_exclusive(&db).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "sled kept its lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fs2::FileExt::unlock(&db).expect("unlock");
 }
 
 /// The peak RSS (MiB) of an in-process mission of 20 tool calls (`read_file`), read at its

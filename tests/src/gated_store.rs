@@ -125,6 +125,15 @@ impl MissionStore for GatedStore {
         }
         MissionStore::flush_mission(&self.inner, id).await
     }
+    async fn flush_all(&self) -> Result<(), StoreError> {
+        MissionStore::flush_all(&self.inner).await
+    }
+    fn check_space(&self) -> Result<(), StoreError> {
+        MissionStore::check_space(&self.inner)
+    }
+    fn write_failed(&self) -> bool {
+        MissionStore::write_failed(&self.inner)
+    }
     fn as_sled(&self) -> Option<&Store> {
         Some(&self.inner)
     }

@@ -77,7 +77,8 @@ pub(super) struct NextCall<'a> {
 
 impl MissionRunner {
     /// Today's (UTC) spend over every mission, in total and on `provider`; `None` when no
-    /// daily cap is set. Reads the missions' records, never their logs.
+    /// daily cap is set. Reads the missions' records (and a record's log only past its
+    /// end, where a crash left it behind).
     async fn daily_facts(&self, provider: &str) -> Result<Option<DailyFacts>, RunError> {
         if self.daily_caps.is_empty() {
             return Ok(None);

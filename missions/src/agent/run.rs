@@ -100,18 +100,13 @@ impl MissionRunner {
                 },
             )
             .await?;
-            // Durable before anything of the turn acts. A CLI that runs tools acts while it
-            // answers: its turn start is flushed first. A direct provider's answer acts only
-            // once taken (its tools run after another flush), so the request goes out while
-            // the turn start is written, and a failed write stops the request; a crash
-            // before the write resumes this turn, as a crash during the request does.
-            let asked = if run.current.transport.runs_tools() {
-                self.store.flush_mission(&id).await?;
-                self.ask_model(&mut run, turn, &cancel).await?
-            } else {
-                let flushed = async { Ok::<_, RunError>(self.store.flush_mission(&id).await?) };
-                tokio::try_join!(flushed, self.ask_model(&mut run, turn, &cancel))?.1
-            };
+            // Durable before anything of the turn acts. A direct provider's answer acts only
+            // once taken (its tools run after another flush), so its request goes out while
+            // the turn start is written; a failed write ends the turn, its request already
+            // sent. A CLI that runs tools as it answers hears of the turn only once it is
+            // written (`ask_model` waits for it, whichever transport a fallback brought).
+            let flushed = async { Ok::<_, RunError>(self.store.flush_mission(&id).await?) };
+            let asked = tokio::try_join!(flushed, self.ask_model(&mut run, turn, &cancel))?.1;
             let done = match asked {
                 Flow::Go(done) => done,
                 Flow::End(mission) => return Ok(*mission),
@@ -270,6 +265,10 @@ impl MissionRunner {
                 session: &mut run.session,
             };
             let transport = run.current.transport.clone();
+            if transport.runs_tools() {
+                // The CLI acts as it answers: the turn's start (and a switch to it) first.
+                self.store.flush_mission(&id).await?;
+            }
             let end = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Ok(Flow::end(self.stopped(&id, "cancelled by the user".into()).await?)),

@@ -12,11 +12,10 @@ impl Store {
         let mut records = self.stripe(id);
         let record = match records.entry(*id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                // A record that lagged its log is written again with this append's.
-                let (mission, dirty) = self.stored_record_caught_up(id)?;
-                e.insert(Record { mission, dirty })
-            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(Record {
+                mission: self.stored_record(id)?,
+                dirty: false,
+            }),
         };
         let mission = &mut record.mission;
         let now = Utc::now();

@@ -57,14 +57,6 @@ impl Store {
 
     /// One mission's record as written, brought up to its events (see [`Store::caught_up`]).
     pub(super) fn stored_record(&self, id: &MissionId) -> Result<Mission, StoreError> {
-        Ok(self.stored_record_caught_up(id)?.0)
-    }
-
-    /// [`Store::stored_record`], and whether events had to be applied to it.
-    pub(super) fn stored_record_caught_up(
-        &self,
-        id: &MissionId,
-    ) -> Result<(Mission, bool), StoreError> {
         let raw = self
             .missions
             .get(id.as_bytes())?
@@ -73,26 +65,36 @@ impl Store {
             id: id.to_string(),
             error: e.to_string(),
         })?;
-        self.caught_up(written)
+        self.caught_up(written, &raw)
     }
 
-    /// A record read from the `missions` tree, with the events stored after it applied.
-    /// Records are written behind their events (at flushes, every `RECORDS_EVERY`, and when
-    /// the store closes), so after a crash a record can lag its log; every read of a
-    /// written record catches it up here (one seek past its last event when it does not
-    /// lag), instead of a pass over every mission at each open, which made opening a store
-    /// of a thousand missions slow. Also says whether it lagged.
-    pub(super) fn caught_up(&self, mut mission: Mission) -> Result<(Mission, bool), StoreError> {
+    /// A record read from the `missions` tree (`raw`, decoded as `mission`), with the
+    /// events stored after it applied. Records are written behind their events (at
+    /// flushes, every `RECORDS_EVERY`, and when the store closes), so after a crash a record
+    /// can lag its log. Every read of a written record catches it up here, one seek past
+    /// its last event when it does not lag, instead of a pass over every mission at each
+    /// open, which made opening a store of a thousand missions slow. A record that lagged
+    /// is written back caught up, unless it changed since it was read.
+    pub(super) fn caught_up(
+        &self,
+        mut mission: Mission,
+        raw: &[u8],
+    ) -> Result<Mission, StoreError> {
         let later = self.events_from(&mission.id, mission.event_count)?;
         if later.is_empty() {
-            return Ok((mission, false));
+            return Ok(mission);
         }
         for stored in &later {
             mission.updated_at = stored.at;
             stored.event.apply(&mut mission);
             mission.event_count = stored.seq + 1;
         }
-        Ok((mission, true))
+        let caught_up = encode_record(&mission)?;
+        // Another writer got there first: its record is at least as far along.
+        let _ =
+            self.missions
+                .compare_and_swap(mission.id.as_bytes(), Some(raw), Some(caught_up))?;
+        Ok(mission)
     }
 
     /// Finds a mission by its full id or a unique prefix of it.
@@ -139,13 +141,11 @@ impl Store {
             match serde_json::from_slice::<Mission>(&raw) {
                 // A flush may have written a record after the ones in memory were
                 // copied: the one further along wins.
-                Ok(m) => {
-                    let (m, _) = self.caught_up(m)?;
-                    missions.push(match in_memory.remove(&m.id) {
-                        Some(p) if p.event_count > m.event_count => p,
-                        _ => m,
-                    })
-                }
+                Ok(m) => missions.push(match in_memory.remove(&m.id) {
+                    // Current: every event of it went through memory.
+                    Some(p) if p.event_count >= m.event_count => p,
+                    _ => self.caught_up(m, &raw)?,
+                }),
                 Err(e) => {
                     let id = uuid::Uuid::from_slice(&key)
                         .map(|u| u.to_string())

@@ -47,7 +47,7 @@ impl Store {
         for entry in self.missions.range(start..) {
             let (key, raw) = entry?;
             let stored = match serde_json::from_slice::<Mission>(&raw) {
-                Ok(m) => self.caught_up(m)?.0,
+                Ok(m) => m,
                 Err(e) => {
                     let id = uuid::Uuid::from_slice(&key)
                         .map(|u| u.to_string())
@@ -57,10 +57,10 @@ impl Store {
                     continue;
                 }
             };
-            // The record in memory is further along than the one written, if any.
+            // The record in memory is current, if there is one.
             let m = match self.in_memory(&stored.id) {
-                Some(live) if live.event_count > stored.event_count => live,
-                _ => stored,
+                Some(live) if live.event_count >= stored.event_count => live,
+                _ => self.caught_up(stored, &raw)?,
             };
             let wanted = (filter.statuses.is_empty() || filter.statuses.contains(&m.status))
                 && filter.updated_since.is_none_or(|t| m.updated_at > t);

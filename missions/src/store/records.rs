@@ -26,7 +26,7 @@ pub(super) struct Shared {
 }
 
 /// How often a flush writes every dirty record; in between, only the records of missions
-/// that ended. (A record on disk may lag its events: [`Store::open`] replays them.)
+/// that ended. (A record on disk may lag its events: a read of it replays them.)
 pub(super) const RECORDS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 const STRIPES: usize = 64;
@@ -51,7 +51,7 @@ impl Drop for Shared {
         for stripe in &self.stripes {
             let mut records = stripe.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = write_records(&self.missions, &mut records, true) {
-                // The next open replays the events into the record.
+                // The next read of the record replays the events into it.
                 tracing::warn!("cannot write mission records on close: {e}");
             }
         }
