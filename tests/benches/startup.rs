@@ -108,7 +108,10 @@ async fn with_history(home: &Path, cwd: &Path, count: usize) {
     let db = std::fs::File::open(home.join("store/db")).expect("store/db");
     let started = Instant::now();
     while fs2::FileExt::try_lock_exclusive(&db).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "sled kept its lock");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "sled kept its lock"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     fs2::FileExt::unlock(&db).expect("unlock");

@@ -27,6 +27,16 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// How a spawned run ended (bounded).
+async fn ended(
+    run: tokio::task::JoinHandle<Result<Mission, RunError>>,
+) -> Result<Mission, RunError> {
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the mission ended")
+        .expect("joined")
+}
+
 /// A mission whose first answer writes `made.txt` (then says "done"), run on a store
 /// whose first mission flush is held until the test releases it, then ends as `outcome`.
 struct Held {
@@ -89,11 +99,7 @@ async fn a_direct_providers_request_goes_out_while_the_turn_start_is_written() {
     );
 
     gated.release();
-    let done = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the mission ended")
-        .expect("joined")
-        .expect("the runner works");
+    let done = ended(run).await.expect("the runner works");
     assert_eq!(done.status, MissionStatus::Completed);
     assert_eq!(
         std::fs::read_to_string(w.cwd.path().join("made.txt")).expect("the tool ran"),
@@ -116,11 +122,7 @@ async fn a_turn_start_that_cannot_be_written_stops_the_mission_before_its_tools(
     tokio::time::sleep(Duration::from_millis(500)).await;
     gated.release();
 
-    let ended = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the mission ended")
-        .expect("joined");
-    match ended {
+    match ended(run).await {
         Err(RunError::Store(StoreError::DiskFull { .. })) => {}
         other => panic!("expected the write's error, got {other:?}"),
     }
@@ -160,11 +162,7 @@ async fn the_claude_code_cli_starts_only_once_the_turn_start_is_written() {
     );
     gated.release();
     gated.release();
-    let done = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the mission ended")
-        .expect("joined")
-        .expect("the runner works");
+    let done = ended(run).await.expect("the runner works");
     assert_eq!(done.status, MissionStatus::Completed, "{:?}", done.error);
     assert_eq!(fake_calls(dir.path()).len(), 1);
 }
