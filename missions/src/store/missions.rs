@@ -89,6 +89,11 @@ impl Store {
             stored.event.apply(&mut mission);
             mission.event_count = stored.seq + 1;
         }
+        tracing::warn!(
+            "mission {}: {} event(s) were stored without their summary (a crash); replayed",
+            mission.id,
+            later.len()
+        );
         let caught_up = encode_record(&mission)?;
         // Another writer got there first: its record is at least as far along.
         let _ =

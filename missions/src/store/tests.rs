@@ -14,13 +14,12 @@ fn spec() -> MissionSpec {
     MissionSpec::for_tests("hello")
 }
 
-#[test]
-fn an_event_stored_without_its_summary_is_replayed_into_the_record_when_it_is_read() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A store as a crash between the two writes of an append leaves it: mission `id`'s
+/// third event (`running`) stored, its record still at two events.
+fn lagging_store(dir: &Path) -> (Store, MissionId) {
     let id = {
-        let store = Store::open(dir.path()).expect("open");
+        let store = Store::open(dir).expect("open");
         let m = store.create_mission(spec()).expect("create");
-        // What a crash between the two writes of an append leaves: the event only.
         let stored = StoredEvent {
             seq: m.event_count,
             at: Utc::now(),
@@ -39,47 +38,56 @@ fn an_event_stored_without_its_summary_is_replayed_into_the_record_when_it_is_re
         store.db.flush().expect("flush");
         m.id
     };
-    let store = reopen(dir.path()).expect("reopen");
-    let written = |store: &Store| -> u64 {
-        let raw = store.missions.get(id.as_bytes()).expect("get");
-        serde_json::from_slice::<Mission>(&raw.expect("record"))
-            .expect("decode")
-            .event_count
+    (reopen(dir).expect("reopen"), id)
+}
+
+/// The event count of mission `id`'s record as written.
+fn written_count(store: &Store, id: &MissionId) -> u64 {
+    let raw = store.missions.get(id.as_bytes()).expect("get");
+    serde_json::from_slice::<Mission>(&raw.expect("record"))
+        .expect("decode")
+        .event_count
+}
+
+/// One way to read a mission's record: the records it returns for mission `id`.
+type ReadPath = dyn Fn(&Store, &MissionId) -> Vec<Mission>;
+
+#[test]
+fn an_event_stored_without_its_summary_is_replayed_into_the_record_when_it_is_read() {
+    let running = |store: &Store, id: &MissionId| -> Vec<Mission> {
+        let filter = MissionFilter {
+            statuses: vec![MissionStatus::Running],
+            ..Default::default()
+        };
+        let page = store.missions_page(&filter, 10).expect("page");
+        page.missions.into_iter().filter(|m| m.id == *id).collect()
     };
-    assert_eq!(
-        written(&store),
-        2,
-        "opening the store leaves the record as it was"
-    );
-    let m = store.mission(&id).expect("mission");
-    assert_eq!((m.event_count, m.status), (3, MissionStatus::Running));
-    assert_eq!(
-        written(&store),
-        3,
-        "a read writes the caught-up record back"
-    );
-    // Every way a record is read from disk catches it up, not only `mission`.
-    let (listed, problems) = store.missions().expect("missions");
-    assert!(problems.is_empty());
-    assert_eq!(
-        (listed[0].event_count, listed[0].status),
-        (3, MissionStatus::Running)
-    );
-    let page = store
-        .missions_page(
-            &MissionFilter {
-                statuses: vec![MissionStatus::Running],
-                ..Default::default()
-            },
-            10,
-        )
-        .expect("page");
-    assert_eq!(
-        page.missions.len(),
-        1,
-        "found by the status of its caught-up record"
-    );
-    assert_eq!(page.missions[0].event_count, 3);
+    let listed = |store: &Store, id: &MissionId| -> Vec<Mission> {
+        let (all, problems) = store.missions().expect("missions");
+        assert!(problems.is_empty(), "{problems:?}");
+        all.into_iter().filter(|m| m.id == *id).collect()
+    };
+    let one = |store: &Store, id: &MissionId| vec![store.mission(id).expect("mission")];
+    let reads: [(&str, &ReadPath); 3] = [
+        ("mission", &one),
+        ("missions", &listed),
+        ("a page of running missions", &running),
+    ];
+    for (what, read) in reads {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, id) = lagging_store(dir.path());
+        assert_eq!(written_count(&store, &id), 2, "{what}: the open left it");
+        let seen = read(&store, &id);
+        assert_eq!(seen.len(), 1, "{what}: found by its caught-up status");
+        assert_eq!(
+            (seen[0].event_count, seen[0].status),
+            (3, MissionStatus::Running),
+            "{what}"
+        );
+        assert_eq!(written_count(&store, &id), 3, "{what}: written back");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, id) = lagging_store(dir.path());
     let next = store
         .append(
             &id,
