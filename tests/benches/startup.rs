@@ -228,7 +228,7 @@ async fn main() {
     };
     line("in-process: first request after spawn (ms)", &mut first);
     line(
-        "  the same, the store holding 1,000 missions (ms)",
+        "  the same, a store of 1,000 missions (ms)",
         &mut first_history,
     );
     line(
