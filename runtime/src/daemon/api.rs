@@ -573,7 +573,7 @@ pub(super) async fn resume(d: &Daemon, id: &str, req: ResumeRequest) -> ApiResul
     let id = resolve(d, id).await?;
     // A body that can never be right is refused as such, whatever the mission's state.
     missions::check_max_turns(req.max_turns).map_err(ApiError::bad_request)?;
-    if d.supervisor.is_active(&id) {
+    if !d.supervisor.let_go(&id).await {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "active",

@@ -21,6 +21,9 @@ use super::approvals::{ApiApprover, Approvals};
 use super::panics::{injected_panic, panic_message, SlotRelease};
 use crate::config::ConfigCache;
 
+/// How long a resume waits for a mission that recorded its end to let go of its slot.
+pub const WIND_DOWN: Duration = Duration::from_secs(5);
+
 /// How many missions may run at once.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -171,6 +174,26 @@ impl Supervisor {
     /// True while the mission is queued or running here.
     pub fn is_active(&self, id: &MissionId) -> bool {
         self.slots().contains_key(id)
+    }
+
+    /// True when mission `id` is not queued or running here, or lets go of its slot within
+    /// [`WIND_DOWN`] having recorded its end: a mission's task still winds down for a moment
+    /// after its last status (its last writes, its notices), and a resume asked as soon as
+    /// the end shows must not be refused for that. A mission still running is not waited for.
+    pub async fn let_go(&self, id: &MissionId) -> bool {
+        if !self.is_active(id) {
+            return true;
+        }
+        let ended = self
+            .store
+            .mission(id)
+            .await
+            .is_ok_and(|m| !matches!(m.status, MissionStatus::Queued | MissionStatus::Running));
+        let deadline = tokio::time::Instant::now() + WIND_DOWN;
+        while ended && self.is_active(id) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        !self.is_active(id)
     }
 
     /// Where messages for a queued or running mission go; `None` when it is not active here.
