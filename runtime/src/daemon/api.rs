@@ -323,7 +323,7 @@ async fn delete_mission(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id = resolve(&d, &id).await?;
-    if d.supervisor.is_active(&id) {
+    if !d.supervisor.let_go(&id).await {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "active",

@@ -21,7 +21,8 @@ use super::approvals::{ApiApprover, Approvals};
 use super::panics::{injected_panic, panic_message, SlotRelease};
 use crate::config::ConfigCache;
 
-/// How long a resume waits for a mission that recorded its end to let go of its slot.
+/// How long a resume, a delete or a worktree removal waits for a mission that recorded its
+/// end to let go of its slot.
 pub const WIND_DOWN: Duration = Duration::from_secs(5);
 
 /// How many missions may run at once.
@@ -178,8 +179,9 @@ impl Supervisor {
 
     /// True when mission `id` is not queued or running here, or lets go of its slot within
     /// [`WIND_DOWN`] having recorded its end: a mission's task still winds down for a moment
-    /// after its last status (its last writes, its notices), and a resume asked as soon as
-    /// the end shows must not be refused for that. A mission still running is not waited for.
+    /// after its last status (its last writes, its notices), and a resume, a delete or a
+    /// worktree's removal asked as soon as the end shows must not be refused for that. A
+    /// mission still running is not waited for.
     pub async fn let_go(&self, id: &MissionId) -> bool {
         if !self.is_active(id) {
             return true;

@@ -60,7 +60,7 @@ pub(super) async fn remove(
 ) -> ApiResult<Json<Value>> {
     let id = d.store.resolve(&id).await?;
     let mission = d.store.mission(&id).await?;
-    let active = d.supervisor.is_active(&id);
+    let active = !d.supervisor.let_go(&id).await;
     let done = worktree::remove(&mission, active, q.branch).map_err(|e| {
         let code = if active { "active" } else { "worktree" };
         ApiError::new(StatusCode::CONFLICT, code, format!("{e:#}"))
