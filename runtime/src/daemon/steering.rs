@@ -2,7 +2,7 @@
 //! resuming one that stopped) and `POST /missions/{id}/fork`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -68,21 +68,17 @@ pub async fn send_message(
 
 /// Waits (bounded) until a run that closed its inbox has let go of the mission.
 async fn wait_released(d: &Daemon, id: &sortie_missions::MissionId) -> ApiResult<()> {
-    let start = Instant::now();
-    while d.supervisor.is_active(id) {
-        if start.elapsed() > ENDING_BOUND {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "ending",
-                format!(
-                    "mission {id} is ending and did not let go within {}s; send the message again",
-                    ENDING_BOUND.as_secs()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if d.supervisor.released_within(id, ENDING_BOUND).await {
+        return Ok(());
     }
-    Ok(())
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "ending",
+        format!(
+            "mission {id} is ending and did not let go within {}s; send the message again",
+            ENDING_BOUND.as_secs()
+        ),
+    ))
 }
 
 pub async fn fork_mission(

@@ -191,11 +191,20 @@ impl Supervisor {
             .mission(id)
             .await
             .is_ok_and(|m| !matches!(m.status, MissionStatus::Queued | MissionStatus::Running));
-        let deadline = tokio::time::Instant::now() + WIND_DOWN;
-        while ended && self.is_active(id) && tokio::time::Instant::now() < deadline {
+        ended && self.released_within(id, WIND_DOWN).await
+    }
+
+    /// Waits until mission `id` is no longer queued or running here, at most `bound`; true
+    /// when it let go.
+    pub async fn released_within(&self, id: &MissionId, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        while self.is_active(id) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        !self.is_active(id)
+        true
     }
 
     /// Where messages for a queued or running mission go; `None` when it is not active here.
