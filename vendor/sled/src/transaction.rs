@@ -349,7 +349,7 @@ impl TransactionalTree {
     }
 
     fn unstage(&self) {
-        // Sortie: `unimplemented!()` in the release. Never called: `stage` cannot fail
+        // Sortie: a placeholder panic in the release. Never called: `stage` cannot fail
         // and `validate` is always true, the only two paths to `unstage`.
         unreachable!("a transaction's stage never fails and it always validates")
     }
